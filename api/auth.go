@@ -1,0 +1,178 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// callerKey carries the authenticated caller of one call.
+type callerKey struct{}
+
+// caller is who makes a call, and as what action.
+type caller struct {
+	token  *pb.Token
+	actor  store.Actor
+	method string
+}
+
+func callerFrom(ctx context.Context) caller {
+	c, _ := ctx.Value(callerKey{}).(caller)
+	return c
+}
+
+// servicePrefix marks the methods the interceptor guards; health and
+// reflection pass through.
+var servicePrefix = "/" + pb.CertificateManagerService_ServiceDesc.ServiceName + "/"
+
+// intercept authenticates, authorises, audits refused mutations and logs
+// every Certificate Manager call. Both transports (gRPC and JSON over
+// HTTP) run every call through it.
+func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, servicePrefix) {
+		return handler(ctx, req)
+	}
+	method := path.Base(info.FullMethod)
+	c := caller{method: method, actor: store.Actor{Action: method, RemoteAddr: remoteAddr(ctx)}}
+	r, known := rules[method]
+	var resp any
+	err := s.authorize(ctx, &c, r, known, req)
+	if err == nil {
+		resp, err = handler(context.WithValue(ctx, callerKey{}, c), req)
+		err = toStatus(err)
+	}
+	s.record(ctx, c, r, req, err)
+	return resp, err
+}
+
+// authorize fills c.token and checks the rule; it returns the status to
+// answer with when the call may not proceed.
+func (s *Server) authorize(ctx context.Context, c *caller, r rule, known bool, req any) error {
+	tok, err := s.store.Current().Authenticate(bearer(ctx))
+	if err != nil {
+		return status.Error(codes.Unauthenticated, "a valid bearer token is required")
+	}
+	c.token, c.actor.TokenID = tok, tok.GetId()
+	if !known || !r.allowed(tok, req) {
+		return status.Errorf(codes.PermissionDenied, "role %s may not call %s%s",
+			roleName(tok.GetRole()), c.method, scopeNote(tok, r, req))
+	}
+	return nil
+}
+
+func scopeNote(tok *pb.Token, r rule, req any) string {
+	if tok.GetRole() != pb.Role_ROLE_SITE_MANAGER || r.sites == nil {
+		return ""
+	}
+	return " on " + strings.Join(r.sites(req), ", ") + " (token is scoped to " + strings.Join(tok.GetSites(), ", ") + ")"
+}
+
+// record writes refused mutations to the audit log (carried-out ones were
+// recorded in their own transaction) and every call to the log.
+func (s *Server) record(ctx context.Context, c caller, r rule, req any, err error) {
+	result := store.AuditResultOK
+	if err != nil {
+		result = codeName(status.Code(err))
+	}
+	level := slog.LevelDebug
+	if r.mutation {
+		level = slog.LevelInfo
+	}
+	object := ""
+	if r.object != nil {
+		object = r.object(req)
+	}
+	s.log.Log(ctx, level, "api call", "method", c.method, "actor", c.actor.TokenID,
+		"object", object, "result", result, "remote", c.actor.RemoteAddr, "error", errText(err))
+	if !r.mutation || err == nil {
+		return
+	}
+	ev := s.store.NewAuditEvent(c.actor, object, result, status.Convert(err).Message())
+	if aerr := s.store.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
+		s.log.Error("audit write failed", "err", aerr, "method", c.method)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return status.Convert(err).Message()
+}
+
+// bearer returns the token from the authorization metadata.
+func bearer(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if t, ok := strings.CutPrefix(v, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+	}
+	return ""
+}
+
+func remoteAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// toStatus maps store errors to gRPC status errors.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	for _, m := range []struct {
+		target error
+		code   codes.Code
+	}{
+		{store.ErrInvalid, codes.InvalidArgument},
+		{store.ErrNotFound, codes.NotFound},
+		{store.ErrAlreadyExists, codes.AlreadyExists},
+		{store.ErrFailedPrecondition, codes.FailedPrecondition},
+		{store.ErrLimit, codes.ResourceExhausted},
+		{store.ErrConflict, codes.Aborted},
+		{context.Canceled, codes.Canceled},
+		{context.DeadlineExceeded, codes.DeadlineExceeded},
+	} {
+		if errors.Is(err, m.target) {
+			return status.Error(m.code, err.Error())
+		}
+	}
+	return status.Error(codes.Internal, "internal error: "+err.Error())
+}
+
+// codeName turns a status code into a snake_case word.
+func codeName(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// roleName is a role as users write it: "ca-manager".
+func roleName(r pb.Role) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")), "_", "-")
+}

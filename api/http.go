@@ -1,0 +1,252 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// route maps one HTTP method and path pattern to an API method. Path
+// wildcards and query parameters fill request fields of the same name;
+// rawBody names a bytes field that takes the request body as-is when it is
+// not JSON (PEM or DER uploads with curl --data-binary).
+type route struct {
+	pattern string
+	method  string
+	rawBody string
+}
+
+// Routes is the HTTP mapping documented in docs/api.md.
+var routes = []route{
+	{"POST /v1/cas", "CreateClientCA", "bundle"},
+	{"GET /v1/cas", "ListClientCAs", ""},
+	{"GET /v1/cas/{id}", "GetClientCA", ""},
+	{"DELETE /v1/cas/{id}", "DeleteClientCA", ""},
+	{"POST /v1/cas/{id}/assign", "AssignClientCA", ""},
+	{"POST /v1/cas/{id}/unassign", "UnassignClientCA", ""},
+	{"POST /v1/sites", "CreateSite", ""},
+	{"GET /v1/sites", "ListSites", ""},
+	{"GET /v1/sites/{hostname}", "GetSite", ""},
+	{"PATCH /v1/sites/{site.hostname}", "UpdateSite", ""},
+	{"DELETE /v1/sites/{hostname}", "DeleteSite", ""},
+	{"POST /v1/sites/{hostname}/assign", "AssignSiteCAs", ""},
+	{"POST /v1/sites/{hostname}/unassign", "UnassignSiteCAs", ""},
+	{"GET /v1/sites/{hostname}/settings", "GetSiteSettings", ""},
+	{"PATCH /v1/sites/{hostname}/settings", "UpdateSiteSettings", ""},
+	{"POST /v1/crls", "CreateCRL", "crl"},
+	{"GET /v1/crls", "ListCRLs", ""},
+	{"GET /v1/crls/{id}", "GetCRL", ""},
+	{"DELETE /v1/crls/{id}", "DeleteCRL", ""},
+	{"POST /v1/tokens", "CreateToken", ""},
+	{"GET /v1/tokens", "ListTokens", ""},
+	{"POST /v1/tokens/{id}/revoke", "RevokeToken", ""},
+	{"GET /v1/audit", "ListAuditEvents", ""},
+}
+
+// jsonOut is the response encoding: field names as in the .proto files.
+var jsonOut = protojson.MarshalOptions{UseProtoNames: true, Multiline: true}
+
+// HTTPHandler returns the JSON-over-HTTP face of the API. maxBody caps a
+// request body (uploads included).
+func (s *Server) HTTPHandler(maxBody int64) http.Handler {
+	mux := http.NewServeMux()
+	methods := map[string]grpc.MethodDesc{}
+	for _, m := range pb.CertificateManagerService_ServiceDesc.Methods {
+		methods[m.MethodName] = m
+	}
+	for _, rt := range routes {
+		md, ok := methods[rt.method]
+		if !ok {
+			panic("api: route to unknown method " + rt.method)
+		}
+		mux.Handle(rt.pattern, s.httpCall(rt, md, maxBody))
+	}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, status.Errorf(codes.NotFound, "no API route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) httpCall(rt route, md grpc.MethodDesc, maxBody int64) http.Handler {
+	full := "/" + pb.CertificateManagerService_ServiceDesc.ServiceName + "/" + md.MethodName
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := httpContext(r)
+		dec := func(v any) error { return decodeHTTP(r, rt, v.(proto.Message), maxBody) }
+		intercept := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			info.FullMethod = full
+			return s.intercept(ctx, req, info, h)
+		}
+		resp, err := md.Handler(s, ctx, dec, intercept)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		b, err := jsonOut.Marshal(resp.(proto.Message))
+		if err != nil {
+			writeError(w, status.Error(codes.Internal, err.Error()))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
+
+// httpContext carries the bearer token and the peer address the way gRPC
+// would, so the interceptor sees both transports alike.
+func httpContext(r *http.Request) context.Context {
+	ctx := metadata.NewIncomingContext(r.Context(), metadata.Pairs("authorization", r.Header.Get("Authorization")))
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ctx = peer.NewContext(ctx, &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
+	}
+	return ctx
+}
+
+// decodeHTTP fills msg from the body, the path wildcards and the query.
+func decodeHTTP(r *http.Request, rt route, msg proto.Message, maxBody int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return status.Errorf(codes.ResourceExhausted, "request body is larger than %d bytes", maxBody)
+		}
+		return status.Errorf(codes.InvalidArgument, "reading request body: %v", err)
+	}
+	if err := decodeBody(r, rt, body, msg); err != nil {
+		return err
+	}
+	for _, name := range wildcards(rt.pattern) {
+		if err := setField(msg.ProtoReflect(), name, []string{r.PathValue(name)}); err != nil {
+			return err
+		}
+	}
+	for name, vals := range r.URL.Query() {
+		if err := setField(msg.ProtoReflect(), name, vals); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeBody(r *http.Request, rt route, body []byte, msg proto.Message) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if rt.rawBody != "" && ct != "application/json" {
+		fd := msg.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(rt.rawBody))
+		msg.ProtoReflect().Set(fd, protoreflect.ValueOfBytes(body))
+		return nil
+	}
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, msg); err != nil {
+		return status.Errorf(codes.InvalidArgument, "request body is not a valid %s JSON document: %v",
+			msg.ProtoReflect().Descriptor().Name(), err)
+	}
+	return nil
+}
+
+// wildcards lists the {names} of a route pattern.
+func wildcards(pattern string) []string {
+	var out []string
+	for _, seg := range strings.Split(pattern, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			out = append(out, strings.Trim(seg, "{}"))
+		}
+	}
+	return out
+}
+
+// setField sets a (dotted) string, bool, int32 or repeated string field
+// from URL values.
+func setField(m protoreflect.Message, name string, vals []string) error {
+	head, rest, nested := strings.Cut(name, ".")
+	fd := m.Descriptor().Fields().ByName(protoreflect.Name(head))
+	if fd == nil {
+		return status.Errorf(codes.InvalidArgument, "unknown parameter %q", name)
+	}
+	if nested {
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() {
+			return status.Errorf(codes.InvalidArgument, "unknown parameter %q", name)
+		}
+		return setField(m.Mutable(fd).Message(), rest, vals)
+	}
+	if fd.IsList() && fd.Kind() == protoreflect.StringKind {
+		l := m.Mutable(fd).List()
+		for _, v := range vals {
+			l.Append(protoreflect.ValueOfString(v))
+		}
+		return nil
+	}
+	if fd.IsList() || len(vals) != 1 {
+		return status.Errorf(codes.InvalidArgument, "parameter %q takes one value", name)
+	}
+	v, err := scalar(fd, vals[0])
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "parameter %q: %v", name, err)
+	}
+	m.Set(fd, v)
+	return nil
+}
+
+func scalar(fd protoreflect.FieldDescriptor, s string) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(s), nil
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(s)
+		return protoreflect.ValueOfBool(b), err
+	case protoreflect.Int32Kind:
+		n, err := strconv.ParseInt(s, 10, 32)
+		return protoreflect.ValueOfInt32(int32(n)), err
+	}
+	return protoreflect.Value{}, fmt.Errorf("cannot be given in the URL")
+}
+
+// httpStatus maps gRPC codes to HTTP status codes.
+var httpStatus = map[codes.Code]int{
+	codes.InvalidArgument:    http.StatusBadRequest,
+	codes.FailedPrecondition: http.StatusConflict,
+	codes.Unauthenticated:    http.StatusUnauthorized,
+	codes.PermissionDenied:   http.StatusForbidden,
+	codes.NotFound:           http.StatusNotFound,
+	codes.AlreadyExists:      http.StatusConflict,
+	codes.Aborted:            http.StatusConflict,
+	codes.ResourceExhausted:  http.StatusUnprocessableEntity,
+	codes.Canceled:           499,
+	codes.DeadlineExceeded:   http.StatusGatewayTimeout,
+	codes.Unimplemented:      http.StatusNotImplemented,
+	codes.Unavailable:        http.StatusServiceUnavailable,
+}
+
+// writeError answers {"code": "not_found", "message": "..."}.
+func writeError(w http.ResponseWriter, err error) {
+	st := status.Convert(err)
+	code, ok := httpStatus[st.Code()]
+	if !ok {
+		code = http.StatusInternalServerError
+	}
+	if st.Code() == codes.Unauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="mtlsgate"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": codeName(st.Code()), "message": st.Message()})
+}

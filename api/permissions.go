@@ -1,0 +1,97 @@
+package api
+
+import (
+	"slices"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// rule says who may call one method. Anything not listed is denied.
+type rule struct {
+	// mutation marks writes: they are audited whether allowed or not.
+	mutation bool
+	// roles may call the method on any object.
+	roles []pb.Role
+	// sites, when set, lets a site-manager call the method if every site
+	// it returns is in the token's scope (and there is at least one).
+	sites func(req any) []string
+	// object names what the call acts on, for the audit log.
+	object func(req any) string
+}
+
+var (
+	everyone  = []pb.Role{pb.Role_ROLE_ADMIN, pb.Role_ROLE_CA_MANAGER, pb.Role_ROLE_SITE_MANAGER, pb.Role_ROLE_VIEWER}
+	readers   = []pb.Role{pb.Role_ROLE_ADMIN, pb.Role_ROLE_CA_MANAGER, pb.Role_ROLE_VIEWER}
+	caWriters = []pb.Role{pb.Role_ROLE_ADMIN, pb.Role_ROLE_CA_MANAGER}
+	admins    = []pb.Role{pb.Role_ROLE_ADMIN}
+)
+
+// Request accessors used by the rules.
+type (
+	hasID       interface{ GetId() string }
+	hasHostname interface{ GetHostname() string }
+	hasSites    interface{ GetSites() []string }
+)
+
+func idOf(prefix string) func(any) string {
+	return func(r any) string { return prefix + r.(hasID).GetId() }
+}
+
+func hostOf(r any) string { return "site/" + r.(hasHostname).GetHostname() }
+
+func oneHost(r any) []string { return []string{r.(hasHostname).GetHostname()} }
+
+func sitesOf(r any) []string { return r.(hasSites).GetSites() }
+
+func constant(s string) func(any) string { return func(any) string { return s } }
+
+// rules is the permission matrix of docs/api.md, by method name.
+var rules = map[string]rule{
+	"CreateClientCA":   {mutation: true, roles: caWriters, object: constant("ca")},
+	"ListClientCAs":    {roles: everyone},
+	"GetClientCA":      {roles: everyone},
+	"DeleteClientCA":   {mutation: true, roles: caWriters, object: idOf("ca/")},
+	"AssignClientCA":   {mutation: true, roles: caWriters, sites: sitesOf, object: idOf("ca/")},
+	"UnassignClientCA": {mutation: true, roles: caWriters, sites: sitesOf, object: idOf("ca/")},
+
+	"CreateSite":         {mutation: true, roles: admins, object: func(r any) string { return hostOf(r.(*pb.CreateSiteRequest).GetSite()) }},
+	"UpdateSite":         {mutation: true, roles: admins, object: func(r any) string { return hostOf(r.(*pb.UpdateSiteRequest).GetSite()) }},
+	"ListSites":          {roles: everyone},
+	"GetSite":            {roles: readers, sites: oneHost},
+	"DeleteSite":         {mutation: true, roles: admins, object: hostOf},
+	"AssignSiteCAs":      {mutation: true, roles: caWriters, sites: oneHost, object: hostOf},
+	"UnassignSiteCAs":    {mutation: true, roles: caWriters, sites: oneHost, object: hostOf},
+	"GetSiteSettings":    {roles: readers, sites: oneHost},
+	"UpdateSiteSettings": {mutation: true, roles: admins, sites: oneHost, object: hostOf},
+
+	"CreateCRL": {mutation: true, roles: caWriters, object: constant("crl")},
+	"ListCRLs":  {roles: everyone},
+	"GetCRL":    {roles: everyone},
+	"DeleteCRL": {mutation: true, roles: caWriters, object: idOf("crl/")},
+
+	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
+	"ListTokens":  {roles: admins},
+	"RevokeToken": {mutation: true, roles: admins, object: idOf("token/")},
+
+	"ListAuditEvents": {roles: caWriters},
+}
+
+// allowed reports whether tok may call the method with req.
+func (r rule) allowed(tok *pb.Token, req any) bool {
+	if slices.Contains(r.roles, tok.GetRole()) {
+		return true
+	}
+	if r.sites == nil || tok.GetRole() != pb.Role_ROLE_SITE_MANAGER {
+		return false
+	}
+	sites := r.sites(req)
+	if len(sites) == 0 {
+		return false
+	}
+	for _, s := range sites {
+		if !slices.Contains(tok.GetSites(), s) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,211 @@
+// Package testpki makes real certificates, keys and CRLs for tests: CA
+// hierarchies, client and server leaves in ECDSA or RSA, with the validity
+// windows and extended key usages a test asks for.
+package testpki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// KeyType selects the key algorithm.
+type KeyType int
+
+// Key algorithms.
+const (
+	ECDSA KeyType = iota // P-256
+	RSA                  // 2048-bit
+)
+
+// Cert is a certificate with its private key.
+type Cert struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// PEM returns the certificate as PEM.
+func (c *Cert) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+}
+
+// KeyPEM returns the private key as PKCS#8 PEM.
+func (c *Cert) KeyPEM() []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// Options shape a certificate. Zero values give a sensible default.
+type Options struct {
+	Key       KeyType
+	NotBefore time.Time // default: an hour ago
+	NotAfter  time.Time // default: in a year
+	// EKU is the extended key usage list; nil means clientAuth for leaves,
+	// none for CAs. Set NoEKU to leave the extension out of a leaf.
+	EKU   []x509.ExtKeyUsage
+	NoEKU bool
+	DNS   []string
+	URIs  []string
+	Email []string
+	// Serial, when set, is used instead of a fresh one.
+	Serial *big.Int
+}
+
+var serials atomic.Int64
+
+func init() { serials.Store(time.Now().UnixNano()) }
+
+func newKey(t testing.TB, kt KeyType) crypto.Signer {
+	t.Helper()
+	var (
+		k   crypto.Signer
+		err error
+	)
+	if kt == RSA {
+		k, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatalf("testpki: key: %v", err)
+	}
+	return k
+}
+
+func template(cn string, o Options) *x509.Certificate {
+	now := time.Now()
+	tpl := &x509.Certificate{
+		SerialNumber:   o.Serial,
+		Subject:        pkix.Name{CommonName: cn, Organization: []string{"mtlsgate test"}},
+		NotBefore:      o.NotBefore,
+		NotAfter:       o.NotAfter,
+		DNSNames:       o.DNS,
+		EmailAddresses: o.Email,
+	}
+	if tpl.SerialNumber == nil {
+		tpl.SerialNumber = big.NewInt(serials.Add(1))
+	}
+	if tpl.NotBefore.IsZero() {
+		tpl.NotBefore = now.Add(-time.Hour)
+	}
+	if tpl.NotAfter.IsZero() {
+		tpl.NotAfter = now.Add(365 * 24 * time.Hour)
+	}
+	return tpl
+}
+
+func sign(t testing.TB, tpl *x509.Certificate, parent *Cert, key crypto.Signer) *Cert {
+	t.Helper()
+	issuer, signer := tpl, key
+	if parent != nil {
+		issuer, signer = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, issuer, key.Public(), signer)
+	if err != nil {
+		t.Fatalf("testpki: create %s: %v", tpl.Subject.CommonName, err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("testpki: parse: %v", err)
+	}
+	return &Cert{Cert: c, Key: key}
+}
+
+// NewRoot returns a self-signed root CA.
+func NewRoot(t testing.TB, cn string, o Options) *Cert {
+	t.Helper()
+	tpl := template(cn, o)
+	tpl.IsCA, tpl.BasicConstraintsValid = true, true
+	tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	tpl.ExtKeyUsage = o.EKU
+	return sign(t, tpl, nil, newKey(t, o.Key))
+}
+
+// Intermediate returns a CA signed by c.
+func (c *Cert) Intermediate(t testing.TB, cn string, o Options) *Cert {
+	t.Helper()
+	tpl := template(cn, o)
+	tpl.IsCA, tpl.BasicConstraintsValid = true, true
+	tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	tpl.ExtKeyUsage = o.EKU
+	return sign(t, tpl, c, newKey(t, o.Key))
+}
+
+// Leaf returns an end-entity certificate signed by c; by default a client
+// certificate (clientAuth EKU).
+func (c *Cert) Leaf(t testing.TB, cn string, o Options) *Cert {
+	t.Helper()
+	tpl := template(cn, o)
+	tpl.BasicConstraintsValid = true
+	tpl.KeyUsage = x509.KeyUsageDigitalSignature
+	switch {
+	case o.NoEKU:
+	case o.EKU != nil:
+		tpl.ExtKeyUsage = o.EKU
+	default:
+		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	for _, u := range o.URIs {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatalf("testpki: uri %q: %v", u, err)
+		}
+		tpl.URIs = append(tpl.URIs, pu)
+	}
+	return sign(t, tpl, c, newKey(t, o.Key))
+}
+
+// Server returns a server certificate for hosts, signed by c.
+func (c *Cert) Server(t testing.TB, hosts ...string) *Cert {
+	t.Helper()
+	return c.Leaf(t, hosts[0], Options{DNS: hosts, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+}
+
+// NotCA returns a self-signed certificate with basicConstraints CA=false.
+func NotCA(t testing.TB, cn string) *Cert {
+	t.Helper()
+	tpl := template(cn, Options{})
+	tpl.BasicConstraintsValid = true
+	return sign(t, tpl, nil, newKey(t, ECDSA))
+}
+
+// CRL returns a DER CRL signed by c revoking serials.
+func (c *Cert) CRL(t testing.TB, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
+	t.Helper()
+	tpl := &x509.RevocationList{
+		Number:     big.NewInt(number),
+		ThisUpdate: thisUpdate,
+		NextUpdate: nextUpdate,
+	}
+	for _, s := range serials {
+		tpl.RevokedCertificateEntries = append(tpl.RevokedCertificateEntries,
+			x509.RevocationListEntry{SerialNumber: s, RevocationTime: thisUpdate})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tpl, c.Cert, c.Key)
+	if err != nil {
+		t.Fatalf("testpki: CRL: %v", err)
+	}
+	return der
+}
+
+// Bundle concatenates the PEM of certs.
+func Bundle(certs ...*Cert) []byte {
+	var out []byte
+	for _, c := range certs {
+		out = append(out, c.PEM()...)
+	}
+	return out
+}

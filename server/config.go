@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// Config is everything `mtlsgate serve` can be told. Each field comes from,
+// in rising precedence: its default, the YAML file (--config), an
+// MTLSGATE_* environment variable, a flag.
+type Config struct {
+	// Data is the directory of the embedded store and the admin token file.
+	Data string `yaml:"data"`
+	// AdminAddr serves the Certificate Manager API (gRPC and JSON/HTTP).
+	AdminAddr string `yaml:"admin_addr"`
+	// AuthzAddr serves the ext_authz Check service.
+	AuthzAddr string `yaml:"authz_addr"`
+	// XDSAddr serves the xDS control plane.
+	XDSAddr string `yaml:"xds_addr"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// AuditRetention is how long audit events are kept.
+	AuditRetention time.Duration `yaml:"audit_retention"`
+	// Limits bound what the account may store.
+	Limits store.Limits `yaml:"limits"`
+}
+
+// DefaultConfig returns the defaults documented in the README.
+func DefaultConfig() Config {
+	return Config{
+		Data:           "./data",
+		AdminAddr:      "127.0.0.1:9000",
+		AuthzAddr:      "127.0.0.1:9191",
+		XDSAddr:        "127.0.0.1:18000",
+		LogLevel:       "info",
+		AuditRetention: 365 * 24 * time.Hour,
+		Limits:         store.DefaultLimits(),
+	}
+}
+
+// envVars maps each environment variable to the field it sets.
+func envVars(c *Config) map[string]*string {
+	return map[string]*string{
+		"MTLSGATE_DATA":       &c.Data,
+		"MTLSGATE_ADMIN_ADDR": &c.AdminAddr,
+		"MTLSGATE_AUTHZ_ADDR": &c.AuthzAddr,
+		"MTLSGATE_XDS_ADDR":   &c.XDSAddr,
+		"MTLSGATE_LOG_LEVEL":  &c.LogLevel,
+	}
+}
+
+// ErrHelp is returned by LoadConfig when -h was given.
+var ErrHelp = flag.ErrHelp
+
+// LoadConfig builds the Config of `serve` from its arguments and env.
+func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("mtlsgate serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	def := DefaultConfig()
+	configPath := fs.String("config", env("MTLSGATE_CONFIG"), "YAML configuration file (env MTLSGATE_CONFIG)")
+	var flags Config
+	fs.StringVar(&flags.Data, "data", def.Data, "data directory (env MTLSGATE_DATA)")
+	fs.StringVar(&flags.AdminAddr, "admin-addr", def.AdminAddr, "Certificate Manager API address, gRPC and JSON (env MTLSGATE_ADMIN_ADDR)")
+	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
+	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
+	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	cfg := def
+	if *configPath != "" {
+		if err := readConfigFile(*configPath, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	for name, field := range envVars(&cfg) {
+		if v := env(name); v != "" {
+			*field = v
+		}
+	}
+	set := envVars(&flags)
+	fs.Visit(func(f *flag.Flag) {
+		name := "MTLSGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if p, ok := set[name]; ok {
+			*envVars(&cfg)[name] = *p
+		}
+	})
+	return cfg, cfg.Validate()
+}
+
+// readConfigFile overlays the YAML file at path on cfg. Unknown keys are
+// errors, so a typo cannot silently leave a default in force.
+func readConfigFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks every field and names the first wrong one.
+func (c Config) Validate() error {
+	if c.Data == "" {
+		return errors.New("config: data: must name a directory")
+	}
+	for name, addr := range map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("config: %s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	if _, err := c.level(); err != nil {
+		return err
+	}
+	if c.AuditRetention < time.Hour {
+		return fmt.Errorf("config: audit_retention: %s is less than an hour", c.AuditRetention)
+	}
+	l := c.Limits
+	if l.MaxCAs < 0 || l.MaxCAsPerSite < 0 || l.MaxPinsPerIdentity < 0 || l.MaxObjectBytes < 0 || l.MaxCRLBytes < 0 {
+		return errors.New("config: limits: must not be negative")
+	}
+	return nil
+}
+
+func (c Config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("config: log_level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// Logger returns the JSON logger the config asks for.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	l, _ := c.level()
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}

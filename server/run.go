@@ -1,0 +1,180 @@
+// Package server wires mtlsgate's components into `mtlsgate serve`: the
+// embedded store, the Certificate Manager API on the admin address, and
+// (in later stages) the ext_authz and xDS servers.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/mtlsgate/mtlsgate/api"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/store/bolt"
+)
+
+// File names inside the data directory.
+const (
+	DBFile         = "mtlsgate.db"
+	AdminTokenFile = "admin.token"
+)
+
+// shutdownGrace is how long in-flight calls get to finish on shutdown.
+const shutdownGrace = 15 * time.Second
+
+// Server is a running mtlsgate.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	admin *http.Server
+	ln    net.Listener
+}
+
+// Start opens the store, creates the first admin token when the store is
+// empty, and starts listening. It returns once every listener is bound.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	b, err := bolt.Open(filepath.Join(cfg.Data, DBFile), bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, b, store.Options{Limits: cfg.Limits, Logger: log})
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, store: st}
+	if err := s.bootstrap(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := s.listenAdmin(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// bootstrap writes the first admin token to a 0600 file and logs where it
+// is, never the token itself.
+func (s *Server) bootstrap(ctx context.Context) error {
+	path := filepath.Join(s.cfg.Data, AdminTokenFile)
+	secret, created, err := s.store.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	if !created {
+		if _, err := os.Stat(path); err == nil {
+			s.log.Info("admin token from first start", "file", path)
+		}
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	s.log.Info("created the first admin token", "file", path)
+	return nil
+}
+
+// listenAdmin serves the API as gRPC and as JSON over HTTP on one port:
+// HTTP/2 requests with a gRPC content type go to gRPC, the rest to JSON.
+func (s *Server) listenAdmin() error {
+	apiSrv := api.New(s.store, s.log)
+	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
+	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()),
+		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
+	pb.RegisterCertificateManagerServiceServer(g, apiSrv)
+	healthpb.RegisterHealthServer(g, health.NewServer())
+	reflection.Register(g)
+
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	s.admin = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
+				g.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", s.cfg.AdminAddr)
+	if err != nil {
+		return fmt.Errorf("admin address: %w", err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// AdminAddr is the address the admin API listens on (useful with port 0).
+func (s *Server) AdminAddr() string { return s.ln.Addr().String() }
+
+// Store returns the server's store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Serve runs until ctx ends, then shuts down: new calls are refused,
+// in-flight ones get shutdownGrace to finish, and the store is closed.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.admin.Serve(s.ln) }()
+	go s.pruneAudit(ctx)
+	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "data", s.cfg.Data)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	err := s.admin.Shutdown(sctx)
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return err
+}
+
+// pruneAudit deletes audit events past the retention, hourly.
+func (s *Server) pruneAudit(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.store.PruneAudit(ctx, time.Now().Add(-s.cfg.AuditRetention))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("audit prune failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned audit events", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

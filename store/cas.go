@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mtlsgate/mtlsgate/pki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// maxNameLen bounds human names of CAs and tokens.
+const maxNameLen = 128
+
+// checkName validates a human name.
+func checkName(field, name string) error {
+	switch {
+	case name == "":
+		return invalid(field, "is required")
+	case len(name) > maxNameLen:
+		return invalid(field, "is longer than %d bytes", maxNameLen)
+	case strings.TrimSpace(name) != name:
+		return invalid(field, "has leading or trailing spaces")
+	case strings.IndexFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return invalid(field, "contains a control character")
+	}
+	return nil
+}
+
+// CreateCA uploads a client CA bundle and assigns it to sites, atomically.
+func (s *Store) CreateCA(ctx context.Context, a Actor, name string, bundle []byte, sites []string) (*pb.ClientCA, error) {
+	if len(bundle) > s.limits.MaxObjectBytes {
+		return nil, fmt.Errorf("%w: bundle is %d bytes, more than the %d-byte cap", ErrLimit, len(bundle), s.limits.MaxObjectBytes)
+	}
+	if err := checkName("name", name); err != nil {
+		return nil, err
+	}
+	certs, err := pki.ParseCABundle(bundle)
+	if err != nil {
+		return nil, &ValidationError{Field: "bundle", Err: err}
+	}
+	ca := &pb.ClientCA{
+		Id:               newID(),
+		Name:             name,
+		BundlePem:        pki.EncodePEM(certs),
+		Info:             pki.Info(certs[0]),
+		CertificateCount: int32(len(certs)),
+		UploadedBy:       a.TokenID,
+		UploadedAt:       timestamppb.New(s.now()),
+	}
+	for _, c := range certs {
+		ca.Certificates = append(ca.Certificates, pki.Info(c))
+	}
+	_, err = s.commit(ctx, func(st *State) ([]Op, error) {
+		if err := checkNewCA(st, ca, s.limits); err != nil {
+			return nil, err
+		}
+		ops, err := s.assignOps(st.with(ca), a, ca.Id, sites, true)
+		if err != nil {
+			return nil, err
+		}
+		return s.withAudit(a, "ca/"+ca.Id, ops, caPrefix+ca.Id, ca)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// checkNewCA enforces the account limit and uniqueness of name and bundle.
+func checkNewCA(st *State, ca *pb.ClientCA, l Limits) error {
+	if len(st.cas) >= l.MaxCAs {
+		return fmt.Errorf("%w: the account already has %d client CAs (limit %d)", ErrLimit, len(st.cas), l.MaxCAs)
+	}
+	for _, other := range st.cas {
+		if other.GetName() == ca.GetName() {
+			return fmt.Errorf("%w: a client CA named %q exists (id %s)", ErrAlreadyExists, ca.GetName(), other.GetId())
+		}
+		if other.GetBundlePem() == ca.GetBundlePem() {
+			return fmt.Errorf("%w: this bundle is already uploaded as client CA %s", ErrAlreadyExists, other.GetId())
+		}
+	}
+	return nil
+}
+
+// DeleteCA deletes a client CA. An assigned CA is refused unless force is
+// set, in which case it is unassigned from every site in the same write.
+// CRLs that no remaining CA can have issued go with it.
+func (s *Store) DeleteCA(ctx context.Context, a Actor, id string, force bool) error {
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.CA(id) == nil {
+			return nil, notFound("client CA", id)
+		}
+		sites := st.SitesOfCA(id)
+		if len(sites) > 0 && !force {
+			return nil, fmt.Errorf("%w: client CA %s is assigned to %s; unassign it first or force the delete",
+				ErrFailedPrecondition, id, strings.Join(sites, ", "))
+		}
+		ops, err := s.assignOps(st, a, id, sites, false)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, Op{Key: caPrefix + id, Delete: true})
+		ops = append(ops, orphanCRLOps(st, id)...)
+		return s.withAudit(a, "ca/"+id, ops, "", nil)
+	})
+	return err
+}
+
+// orphanCRLOps deletes the CRLs whose issuer certificate is in no CA other
+// than the one being deleted.
+func orphanCRLOps(st *State, deleted string) []Op {
+	kept := map[string]bool{}
+	for id, ca := range st.cas {
+		if id == deleted {
+			continue
+		}
+		for _, c := range ca.GetCertificates() {
+			kept[c.GetSha256Fingerprint()] = true
+		}
+	}
+	var ops []Op
+	for id, crl := range st.crls {
+		if !kept[crl.GetIssuerSha256Fingerprint()] {
+			ops = append(ops, Op{Key: crlPrefix + id, Delete: true})
+		}
+	}
+	return ops
+}
+
+// AssignCA assigns (or with assign=false unassigns) one CA to sites.
+func (s *Store) AssignCA(ctx context.Context, a Actor, id string, sites []string, assign bool) (*pb.ClientCA, error) {
+	if len(sites) == 0 {
+		return nil, invalid("sites", "name at least one site")
+	}
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.CA(id) == nil {
+			return nil, notFound("client CA", id)
+		}
+		ops, err := s.assignOps(st, a, id, sites, assign)
+		if err != nil {
+			return nil, err
+		}
+		return s.withAudit(a, "ca/"+id, ops, "", nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.CA(id), nil
+}
+
+// assignOps returns the site writes that add (or remove) CA id to each site.
+func (s *Store) assignOps(st *State, a Actor, id string, hosts []string, assign bool) ([]Op, error) {
+	var ops []Op
+	for _, host := range uniqueSorted(hosts) {
+		site := st.Site(host)
+		if site == nil {
+			return nil, notFound("site", host)
+		}
+		ids := site.GetCaIds()
+		if assign {
+			ids = uniqueSorted(append(slices.Clone(ids), id))
+		} else {
+			ids = slices.DeleteFunc(slices.Clone(ids), func(x string) bool { return x == id })
+		}
+		op, err := s.siteCAsOp(st, a, site, ids)
+		if err != nil {
+			return nil, err
+		}
+		if op != nil {
+			ops = append(ops, *op)
+		}
+	}
+	return ops, nil
+}
+
+// siteCAsOp writes site with a new CA list, or returns nil when the list
+// does not change.
+func (s *Store) siteCAsOp(st *State, a Actor, site *pb.Site, ids []string) (*Op, error) {
+	if slices.Equal(ids, site.GetCaIds()) {
+		return nil, nil
+	}
+	if len(ids) > s.limits.MaxCAsPerSite {
+		return nil, fmt.Errorf("%w: site %s would have %d client CAs (limit %d)", ErrLimit, site.GetHostname(), len(ids), s.limits.MaxCAsPerSite)
+	}
+	for _, id := range ids {
+		if st.CA(id) == nil {
+			return nil, notFound("client CA", id)
+		}
+	}
+	n := proto.Clone(site).(*pb.Site)
+	n.CaIds = ids
+	s.touch(n, a)
+	op, err := putOp(sitePrefix+n.GetHostname(), n)
+	return &op, err
+}
+
+// withAudit appends the audit op and, when key is set, the put of msg.
+func (s *Store) withAudit(a Actor, object string, ops []Op, key string, msg proto.Message) ([]Op, error) {
+	if key != "" {
+		op, err := putOp(key, msg)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	op, err := s.auditOp(a, object)
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, op), nil
+}
+
+func uniqueSorted(xs []string) []string {
+	out := slices.Clone(xs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// caCertificates parses every certificate of every CA, keyed by CA id.
+func caCertificates(st *State) (map[string][]*x509.Certificate, error) {
+	out := make(map[string][]*x509.Certificate, len(st.cas))
+	for id, ca := range st.cas {
+		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
+		if err != nil {
+			return nil, fmt.Errorf("store: stored client CA %s does not parse: %w", id, err)
+		}
+		out[id] = certs
+	}
+	return out, nil
+}

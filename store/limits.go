@@ -1,0 +1,50 @@
+package store
+
+// Limits bound what one account may store. They are enforced inside the
+// write transaction, so concurrent writers cannot overshoot them.
+type Limits struct {
+	// MaxCAs is the number of client CAs per account.
+	MaxCAs int `yaml:"max_cas"`
+	// MaxCAsPerSite is the number of client CAs assigned to one site.
+	MaxCAsPerSite int `yaml:"max_cas_per_site"`
+	// MaxPinsPerIdentity is the number of pinned certificates bound to one
+	// identity on one site (pins without an identity count as one group).
+	MaxPinsPerIdentity int `yaml:"max_pins_per_identity"`
+	// MaxObjectBytes caps one uploaded CA bundle, server certificate chain
+	// or private key.
+	MaxObjectBytes int `yaml:"max_object_bytes"`
+	// MaxCRLBytes caps one uploaded CRL.
+	MaxCRLBytes int `yaml:"max_crl_bytes"`
+}
+
+// DefaultLimits are the limits the edge platforms document.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxCAs:             1000,
+		MaxCAsPerSite:      120,
+		MaxPinsPerIdentity: 5,
+		MaxObjectBytes:     1 << 20,
+		MaxCRLBytes:        64 << 20,
+	}
+}
+
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxCAs <= 0 {
+		l.MaxCAs = d.MaxCAs
+	}
+	if l.MaxCAsPerSite <= 0 {
+		l.MaxCAsPerSite = d.MaxCAsPerSite
+	}
+	if l.MaxPinsPerIdentity <= 0 {
+		l.MaxPinsPerIdentity = d.MaxPinsPerIdentity
+	}
+	if l.MaxObjectBytes <= 0 {
+		l.MaxObjectBytes = d.MaxObjectBytes
+	}
+	if l.MaxCRLBytes <= 0 {
+		l.MaxCRLBytes = d.MaxCRLBytes
+	}
+	return l
+}

@@ -1,0 +1,239 @@
+// Package store holds mtlsgate's configuration: client CAs, sites, CRLs,
+// tokens and the audit log. It enforces the domain rules and limits on top of
+// a small revisioned key-value Backend (bbolt embedded, etcd for HA).
+//
+// Every write is validated against the current State and committed in one
+// backend transaction, or not at all. Readers never touch the backend: they
+// get immutable States, published in revision order as the store's watch on
+// the backend sees committed transactions — including other processes'
+// writes when the backend is shared.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Options configure a Store.
+type Options struct {
+	Limits Limits
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Store is the configuration store. It is safe for concurrent use.
+type Store struct {
+	b      Backend
+	limits Limits
+	log    *slog.Logger
+	now    func() time.Time
+
+	state  atomic.Pointer[State]
+	writes sync.Mutex // serialises this process's writers
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// maxCommitAttempts bounds retries of a write that lost a race with
+// another writer of a shared backend.
+const maxCommitAttempts = 8
+
+// readYourWritesWait bounds how long a write waits for its own change to
+// come back through the watch before returning anyway.
+const readYourWritesWait = 5 * time.Second
+
+// Open loads the configuration from b and keeps it current. The Store owns
+// b from now on and closes it in Close.
+func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
+	s := &Store{
+		b:      b,
+		limits: opts.Limits.withDefaults(),
+		log:    opts.Logger,
+		now:    opts.Now,
+		done:   make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	st, err := s.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.state.Store(st)
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go s.follow(wctx, st.Rev)
+	return s, nil
+}
+
+// Limits returns the limits in force.
+func (s *Store) Limits() Limits { return s.limits }
+
+// Close stops following the backend and closes it.
+func (s *Store) Close() error {
+	s.cancel()
+	<-s.done
+	return s.b.Close()
+}
+
+// Current returns the latest published State.
+func (s *Store) Current() *State { return s.state.Load() }
+
+// Next waits for a State newer than st and returns the latest one.
+func (s *Store) Next(ctx context.Context, st *State) (*State, error) {
+	select {
+	case <-st.next:
+		return s.Current(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// load reads the whole configuration.
+func (s *Store) load(ctx context.Context) (*State, error) {
+	kvs, rev, err := s.b.Range(ctx, Prefix(configPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: load: %w", err)
+	}
+	st := emptyState()
+	st.Rev = rev
+	for _, kv := range kvs {
+		if err := st.set(kv, false); err != nil {
+			return nil, err
+		}
+	}
+	st.index()
+	return st, nil
+}
+
+// follow applies the backend's watch to the published State until ctx
+// ends. A compacted or broken watch is answered by a full reload.
+func (s *Store) follow(ctx context.Context, rev int64) {
+	defer close(s.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.followOnce(ctx, rev)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("store watch ended; reloading", "err", err)
+		st, lerr := s.load(ctx)
+		if lerr != nil {
+			s.log.Error("store reload failed", "err", lerr)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.publish(st)
+		rev = st.Rev
+	}
+}
+
+func (s *Store) followOnce(ctx context.Context, rev int64) error {
+	for resp := range s.b.Watch(ctx, configPrefix, rev) {
+		if resp.Err != nil {
+			return resp.Err
+		}
+		st, err := s.Current().apply(resp.Rev, resp.Events)
+		if err != nil {
+			return err
+		}
+		s.publish(st)
+	}
+	return errors.New("watch channel closed")
+}
+
+// publish makes st current and wakes everyone waiting on the previous one.
+func (s *Store) publish(st *State) {
+	old := s.state.Swap(st)
+	if old != nil {
+		close(old.next)
+	}
+}
+
+// waitRev waits until the published State reaches rev, at most
+// readYourWritesWait. The write has committed either way, so a slow watch
+// is logged, not returned.
+func (s *Store) waitRev(rev int64) *State {
+	ctx, cancel := context.WithTimeout(context.Background(), readYourWritesWait)
+	defer cancel()
+	for st := s.Current(); ; {
+		if st.Rev >= rev {
+			return st
+		}
+		next, err := s.Next(ctx, st)
+		if err != nil {
+			s.log.Warn("store watch is behind a committed write", "rev", rev, "seen", st.Rev)
+			return st
+		}
+		st = next
+	}
+}
+
+// commit validates and writes one configuration change. build sees the
+// current State and returns the ops to apply, or an error that aborts the
+// write. It runs again when another writer got in first.
+func (s *Store) commit(ctx context.Context, build func(st *State) ([]Op, error)) (*State, error) {
+	s.writes.Lock()
+	defer s.writes.Unlock()
+	for range maxCommitAttempts {
+		st := s.Current()
+		ops, err := build(st)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, Op{Key: serialKey, Value: []byte(s.now().UTC().Format(time.RFC3339Nano))})
+		rev, err := s.b.Txn(ctx, []Compare{{Key: serialKey, ModRev: st.serialRev}}, ops)
+		if errors.Is(err, ErrConflict) {
+			// Another process wrote first: wait until we have seen it.
+			wctx, cancel := context.WithTimeout(ctx, readYourWritesWait)
+			_, werr := s.Next(wctx, st)
+			cancel()
+			if werr != nil && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: commit: %w", err)
+		}
+		return s.waitRev(rev), nil
+	}
+	return nil, fmt.Errorf("store: commit: gave up after %d conflicting attempts: %w", maxCommitAttempts, ErrConflict)
+}
+
+// putOp encodes msg for key.
+func putOp(key string, msg proto.Message) (Op, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		return Op{}, fmt.Errorf("store: encode %s: %w", key, err)
+	}
+	return Op{Key: key, Value: b}, nil
+}
+
+// newID returns a random 16-hex-digit identifier.
+func newID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
