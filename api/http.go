@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,37 +34,42 @@ type route struct {
 	pattern string
 	method  string
 	rawBody string
+	// pathField, when set, is the request field the path's {hostname}
+	// fills instead of the top-level one.
+	pathField string
 }
 
 // Routes is the HTTP mapping documented in docs/api.md.
 var routes = []route{
-	{"POST /v1/cas", "CreateClientCA", "bundle"},
-	{"GET /v1/cas", "ListClientCAs", ""},
-	{"GET /v1/cas/{id}", "GetClientCA", ""},
-	{"DELETE /v1/cas/{id}", "DeleteClientCA", ""},
-	{"POST /v1/cas/{id}/assign", "AssignClientCA", ""},
-	{"POST /v1/cas/{id}/unassign", "UnassignClientCA", ""},
-	{"POST /v1/sites", "CreateSite", ""},
-	{"GET /v1/sites", "ListSites", ""},
-	{"GET /v1/sites/{hostname}", "GetSite", ""},
-	{"PATCH /v1/sites/{site.hostname}", "UpdateSite", ""},
-	{"DELETE /v1/sites/{hostname}", "DeleteSite", ""},
-	{"POST /v1/sites/{hostname}/assign", "AssignSiteCAs", ""},
-	{"POST /v1/sites/{hostname}/unassign", "UnassignSiteCAs", ""},
-	{"GET /v1/sites/{hostname}/settings", "GetSiteSettings", ""},
-	{"PATCH /v1/sites/{hostname}/settings", "UpdateSiteSettings", ""},
-	{"POST /v1/crls", "CreateCRL", "crl"},
-	{"GET /v1/crls", "ListCRLs", ""},
-	{"GET /v1/crls/{id}", "GetCRL", ""},
-	{"DELETE /v1/crls/{id}", "DeleteCRL", ""},
-	{"POST /v1/tokens", "CreateToken", ""},
-	{"GET /v1/tokens", "ListTokens", ""},
-	{"POST /v1/tokens/{id}/revoke", "RevokeToken", ""},
-	{"GET /v1/audit", "ListAuditEvents", ""},
+	{pattern: "POST /v1/cas", method: "CreateClientCA", rawBody: "bundle"},
+	{pattern: "GET /v1/cas", method: "ListClientCAs"},
+	{pattern: "GET /v1/cas/{id}", method: "GetClientCA"},
+	{pattern: "DELETE /v1/cas/{id}", method: "DeleteClientCA"},
+	{pattern: "POST /v1/cas/{id}/assign", method: "AssignClientCA"},
+	{pattern: "POST /v1/cas/{id}/unassign", method: "UnassignClientCA"},
+	{pattern: "POST /v1/sites", method: "CreateSite"},
+	{pattern: "GET /v1/sites", method: "ListSites"},
+	{pattern: "GET /v1/sites/{hostname}", method: "GetSite"},
+	{pattern: "PATCH /v1/sites/{hostname}", method: "UpdateSite", pathField: "site.hostname"},
+	{pattern: "DELETE /v1/sites/{hostname}", method: "DeleteSite"},
+	{pattern: "POST /v1/sites/{hostname}/assign", method: "AssignSiteCAs"},
+	{pattern: "POST /v1/sites/{hostname}/unassign", method: "UnassignSiteCAs"},
+	{pattern: "GET /v1/sites/{hostname}/settings", method: "GetSiteSettings"},
+	{pattern: "PATCH /v1/sites/{hostname}/settings", method: "UpdateSiteSettings"},
+	{pattern: "POST /v1/crls", method: "CreateCRL", rawBody: "crl"},
+	{pattern: "GET /v1/crls", method: "ListCRLs"},
+	{pattern: "GET /v1/crls/{id}", method: "GetCRL"},
+	{pattern: "DELETE /v1/crls/{id}", method: "DeleteCRL"},
+	{pattern: "POST /v1/tokens", method: "CreateToken"},
+	{pattern: "GET /v1/tokens", method: "ListTokens"},
+	{pattern: "POST /v1/tokens/{id}/revoke", method: "RevokeToken"},
+	{pattern: "GET /v1/audit", method: "ListAuditEvents"},
 }
 
 // jsonOut is the response encoding: field names as in the .proto files.
-var jsonOut = protojson.MarshalOptions{UseProtoNames: true, Multiline: true}
+// protojson's own indentation is deliberately unstable, so responses are
+// re-indented with encoding/json for output scripts and docs can rely on.
+var jsonOut = protojson.MarshalOptions{UseProtoNames: true}
 
 // HTTPHandler returns the JSON-over-HTTP face of the API. maxBody caps a
 // request body (uploads included).
@@ -101,12 +107,17 @@ func (s *Server) httpCall(rt route, md grpc.MethodDesc, maxBody int64) http.Hand
 			return
 		}
 		b, err := jsonOut.Marshal(resp.(proto.Message))
+		var out bytes.Buffer
+		if err == nil {
+			err = json.Indent(&out, b, "", "  ")
+		}
 		if err != nil {
 			writeError(w, status.Error(codes.Internal, err.Error()))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(b, '\n'))
+		out.WriteByte('\n')
+		_, _ = w.Write(out.Bytes())
 	})
 }
 
@@ -134,7 +145,11 @@ func decodeHTTP(r *http.Request, rt route, msg proto.Message, maxBody int64) err
 		return err
 	}
 	for _, name := range wildcards(rt.pattern) {
-		if err := setField(msg.ProtoReflect(), name, []string{r.PathValue(name)}); err != nil {
+		field := name
+		if rt.pathField != "" {
+			field = rt.pathField
+		}
+		if err := setField(msg.ProtoReflect(), field, []string{r.PathValue(name)}); err != nil {
 			return err
 		}
 	}

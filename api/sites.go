@@ -28,7 +28,7 @@ func (s *Server) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest) (*pb.S
 	if r.GetSite() == nil {
 		return nil, status.Error(codes.InvalidArgument, "site: is required")
 	}
-	site, err := s.store.UpdateSite(ctx, actor(ctx), r.GetSite(), r.GetUpdateMask().GetPaths())
+	site, err := s.store.UpdateSite(ctx, actor(ctx), r.GetSite(), r.GetUpdateMask())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (s *Server) GetSiteSettings(ctx context.Context, r *pb.GetSiteRequest) (*pb
 
 // UpdateSiteSettings changes a site's client-certificate settings.
 func (s *Server) UpdateSiteSettings(ctx context.Context, r *pb.UpdateSiteSettingsRequest) (*pb.ClientCertSettings, error) {
-	return s.store.UpdateSettings(ctx, actor(ctx), r.GetHostname(), r.GetSettings(), r.GetUpdateMask().GetPaths())
+	return s.store.UpdateSettings(ctx, actor(ctx), r.GetHostname(), r.GetSettings(), r.GetUpdateMask())
 }
 
 // CreateCRL uploads a CRL.

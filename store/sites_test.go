@@ -45,8 +45,12 @@ func TestCreateSiteRefusesBadInput(t *testing.T) {
 		{"bad status", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{BadCertificateStatus: 500} }, store.ErrInvalid, nil, "bad_certificate_status"},
 		{"bad missing status", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{MissingCertificateStatus: 495} }, store.ErrInvalid, nil, "missing_certificate_status"},
 		{"enum out of range", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{Mode: 42} }, store.ErrInvalid, nil, "mode"},
-		{"unknown header field", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"colour": "x-colour"}} }, store.ErrInvalid, nil, "colour"},
-		{"uppercase header", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"subject": "X-Subject"}} }, store.ErrInvalid, nil, "lowercase"},
+		{"unknown header field", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"colour": "x-colour"}}
+		}, store.ErrInvalid, nil, "colour"},
+		{"uppercase header", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"subject": "X-Subject"}}
+		}, store.ErrInvalid, nil, "lowercase"},
 		{"reserved header", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"subject": "host"}} }, store.ErrInvalid, nil, "reserved"},
 		{"duplicate header", func(s *pb.Site) {
 			s.Settings = &pb.ClientCertSettings{Headers: map[string]string{"subject": "x-client-cert-issuer"}}

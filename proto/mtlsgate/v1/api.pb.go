@@ -12,7 +12,6 @@ package mtlsgatev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -399,9 +398,11 @@ func (x *CreateSiteRequest) GetSite() *Site {
 type UpdateSiteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Site  *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
-	// Fields of site to change: server_certificate, origin_url, ca_ids,
-	// settings. Empty means all of them.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Fields of site to change, as snake_case paths: server_certificate,
+	// origin_url, ca_ids, settings, or settings.<field>. Empty means all of
+	// server_certificate, origin_url, ca_ids and settings. (A list of paths
+	// rather than google.protobuf.FieldMask, whose JSON form is camelCase.)
+	UpdateMask    []string `protobuf:"bytes,2,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -443,7 +444,7 @@ func (x *UpdateSiteRequest) GetSite() *Site {
 	return nil
 }
 
-func (x *UpdateSiteRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+func (x *UpdateSiteRequest) GetUpdateMask() []string {
 	if x != nil {
 		return x.UpdateMask
 	}
@@ -710,9 +711,10 @@ type UpdateSiteSettingsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Hostname string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	Settings *ClientCertSettings    `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
-	// Fields of settings to change, e.g. "mode", "revocation.crl". Empty
-	// means all of them; unset fields then take their defaults.
-	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Fields of settings to change, as snake_case paths, e.g. "mode",
+	// "revocation.crl". Empty means all of them; unset fields then take
+	// their defaults.
+	UpdateMask    []string `protobuf:"bytes,3,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,7 +763,7 @@ func (x *UpdateSiteSettingsRequest) GetSettings() *ClientCertSettings {
 	return nil
 }
 
-func (x *UpdateSiteSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+func (x *UpdateSiteSettingsRequest) GetUpdateMask() []string {
 	if x != nil {
 		return x.UpdateMask
 	}
@@ -1385,7 +1387,7 @@ var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a google/protobuf/field_mask.proto\x1a\x17mtlsgate/v1/model.proto\"Y\n" +
+	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"Y\n" +
 	"\x15CreateClientCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x14\n" +
@@ -1403,10 +1405,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05sites\x18\x02 \x03(\tR\x05sites\":\n" +
 	"\x11CreateSiteRequest\x12%\n" +
-	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"w\n" +
+	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"[\n" +
 	"\x11UpdateSiteRequest\x12%\n" +
-	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\x12;\n" +
-	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\x12\x1f\n" +
+	"\vupdate_mask\x18\x02 \x03(\tR\n" +
 	"updateMask\"\x12\n" +
 	"\x10ListSitesRequest\"<\n" +
 	"\x11ListSitesResponse\x12'\n" +
@@ -1418,11 +1420,11 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x12DeleteSiteResponse\"C\n" +
 	"\x0eSiteCAsRequest\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x15\n" +
-	"\x06ca_ids\x18\x02 \x03(\tR\x05caIds\"\xb1\x01\n" +
+	"\x06ca_ids\x18\x02 \x03(\tR\x05caIds\"\x95\x01\n" +
 	"\x19UpdateSiteSettingsRequest\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12;\n" +
-	"\bsettings\x18\x02 \x01(\v2\x1f.mtlsgate.v1.ClientCertSettingsR\bsettings\x12;\n" +
-	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"\bsettings\x18\x02 \x01(\v2\x1f.mtlsgate.v1.ClientCertSettingsR\bsettings\x12\x1f\n" +
+	"\vupdate_mask\x18\x03 \x03(\tR\n" +
 	"updateMask\"$\n" +
 	"\x10CreateCRLRequest\x12\x10\n" +
 	"\x03crl\x18\x01 \x01(\fR\x03crl\"\x11\n" +
@@ -1530,77 +1532,74 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*ListAuditEventsResponse)(nil),   // 28: mtlsgate.v1.ListAuditEventsResponse
 	(*ClientCA)(nil),                  // 29: mtlsgate.v1.ClientCA
 	(*Site)(nil),                      // 30: mtlsgate.v1.Site
-	(*fieldmaskpb.FieldMask)(nil),     // 31: google.protobuf.FieldMask
-	(*ClientCertSettings)(nil),        // 32: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                       // 33: mtlsgate.v1.CRL
-	(Role)(0),                         // 34: mtlsgate.v1.Role
-	(*Token)(nil),                     // 35: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                // 36: mtlsgate.v1.AuditEvent
+	(*ClientCertSettings)(nil),        // 31: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                       // 32: mtlsgate.v1.CRL
+	(Role)(0),                         // 33: mtlsgate.v1.Role
+	(*Token)(nil),                     // 34: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                // 35: mtlsgate.v1.AuditEvent
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
 	29, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
 	30, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
 	30, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	31, // 3: mtlsgate.v1.UpdateSiteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	30, // 4: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	32, // 5: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	31, // 6: mtlsgate.v1.UpdateSiteSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	33, // 7: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	34, // 8: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	35, // 9: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	35, // 10: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	36, // 11: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	0,  // 12: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
-	1,  // 13: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
-	3,  // 14: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
-	4,  // 15: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	6,  // 16: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 17: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 18: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	8,  // 19: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	9,  // 20: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	11, // 21: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	12, // 22: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	14, // 23: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	14, // 24: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	11, // 25: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	15, // 26: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	16, // 27: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	17, // 28: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	19, // 29: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	20, // 30: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	22, // 31: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	24, // 32: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	26, // 33: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	27, // 34: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	29, // 35: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 36: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	29, // 37: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 38: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	29, // 39: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	29, // 40: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	30, // 41: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	30, // 42: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	10, // 43: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	30, // 44: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	13, // 45: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	30, // 46: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	30, // 47: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	32, // 48: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	32, // 49: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	33, // 50: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	18, // 51: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	33, // 52: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	21, // 53: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	23, // 54: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	25, // 55: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	35, // 56: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	28, // 57: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	35, // [35:58] is the sub-list for method output_type
-	12, // [12:35] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	30, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	31, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	32, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	33, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	34, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	34, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	35, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	0,  // 10: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
+	1,  // 11: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
+	3,  // 12: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
+	4,  // 13: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
+	6,  // 14: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 15: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 16: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	8,  // 17: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	9,  // 18: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	11, // 19: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	12, // 20: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	14, // 21: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	14, // 22: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	11, // 23: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	15, // 24: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	16, // 25: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	17, // 26: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	19, // 27: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	20, // 28: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	22, // 29: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	24, // 30: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	26, // 31: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	27, // 32: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	29, // 33: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 34: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	29, // 35: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 36: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	29, // 37: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	29, // 38: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	30, // 39: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	30, // 40: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	10, // 41: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	30, // 42: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	13, // 43: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	30, // 44: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	30, // 45: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	31, // 46: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	31, // 47: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	32, // 48: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	18, // 49: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	32, // 50: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	21, // 51: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	23, // 52: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	25, // 53: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	34, // 54: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	28, // 55: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	33, // [33:56] is the sub-list for method output_type
+	10, // [10:33] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_api_proto_init() }
