@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/server"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mtlsgate.yaml")
+	if err := os.WriteFile(file, []byte("data: /from/file\nadmin_addr: 127.0.0.1:1\nauthz_addr: 127.0.0.1:2\nlimits:\n  max_cas: 7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"MTLSGATE_CONFIG": file, "MTLSGATE_ADMIN_ADDR": "127.0.0.1:3", "MTLSGATE_AUTHZ_ADDR": "127.0.0.1:4"})
+	cfg, err := server.LoadConfig([]string{"--authz-addr", "127.0.0.1:5"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"data (file)":       {cfg.Data, "/from/file"},
+		"admin (env>file)":  {cfg.AdminAddr, "127.0.0.1:3"},
+		"authz (flag>env)":  {cfg.AuthzAddr, "127.0.0.1:5"},
+		"xds (default)":     {cfg.XDSAddr, "127.0.0.1:18000"},
+		"log level default": {cfg.LogLevel, "info"},
+	}
+	for name, v := range want {
+		if v[0] != v[1] {
+			t.Errorf("%s: got %q, want %q", name, v[0], v[1])
+		}
+	}
+	if cfg.Limits.MaxCAs != 7 || cfg.Limits.MaxCAsPerSite != 120 {
+		t.Errorf("limits: %+v", cfg.Limits)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	write := func(body string) string {
+		n++
+		p := filepath.Join(dir, fmt.Sprintf("c%d.yaml", n))
+		_ = os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		msg  string
+	}{
+		{"unknown key", []string{"--config", write("admn_addr: x\n")}, nil, "admn_addr"},
+		{"bad yaml", []string{"--config", write("data: [\n")}, nil, ".yaml"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
+		{"bad addr flag", []string{"--admin-addr", "nonsense"}, nil, "admin_addr"},
+		{"bad addr env", nil, map[string]string{"MTLSGATE_XDS_ADDR": "x"}, "xds_addr"},
+		{"bad level", []string{"--log-level", "loud"}, nil, "log_level"},
+		{"stray argument", []string{"extra"}, nil, "no arguments"},
+		{"negative limit", []string{"--config", write("limits:\n  max_cas: -1\n")}, nil, "negative"},
+		{"short retention", []string{"--config", write("audit_retention: 1m\n")}, nil, "audit_retention"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.LoadConfig(tc.args, envOf(tc.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestFirstStartWritesAdminTokenAndShutsDownCleanly(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.AdminAddr = "127.0.0.1:0"
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	for round := range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		s, err := server.Start(ctx, cfg, log)
+		if err != nil {
+			t.Fatalf("start %d: %v", round, err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(ctx) }()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Serve: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("Serve did not return after cancel")
+		}
+	}
+	path := filepath.Join(cfg.Data, server.AdminTokenFile)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v, mode %v", err, fi.Mode())
+	}
+	tok, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(tok), "mtg.") {
+		t.Fatalf("token file holds %q", tok)
+	}
+	if strings.Contains(logs.String(), strings.TrimSpace(string(tok))) {
+		t.Fatal("the admin token was logged")
+	}
+	if strings.Count(logs.String(), "created the first admin token") != 1 || !strings.Contains(logs.String(), path) {
+		t.Fatalf("logs should name the token file once on first start:\n%s", logs.String())
+	}
+	if fi, _ := os.Stat(filepath.Join(cfg.Data, server.DBFile)); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database mode %v", fi.Mode())
+	}
+}
