@@ -165,8 +165,11 @@ func decodeBody(r *http.Request, rt route, body []byte, msg proto.Message) error
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return nil
 	}
+	// PEM and DER never start with '{', so an upload route takes JSON
+	// whatever content type curl -d sent, and anything else as the file.
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if rt.rawBody != "" && ct != "application/json" {
+	isJSON := ct == "application/json" || bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))
+	if rt.rawBody != "" && !isJSON {
 		fd := msg.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(rt.rawBody))
 		msg.ProtoReflect().Set(fd, protoreflect.ValueOfBytes(body))
 		return nil

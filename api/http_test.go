@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"encoding/json"
 	"io"
@@ -57,6 +58,13 @@ func TestHTTPWalkthrough(t *testing.T) {
 	var ca pb.ClientCA
 	if err := protojson.Unmarshal(body, &ca); err != nil || len(ca.GetSites()) != 1 || ca.GetCertificateCount() != 1 {
 		t.Fatalf("CA response: %v %s", err, body)
+	}
+	// JSON with the bundle in base64, sent the way curl -d sends it.
+	other := testpki.NewRoot(t, "JSON CA", testpki.Options{})
+	code, _, body = e.do(t, e.admin, "POST", "/v1/cas", "application/x-www-form-urlencoded",
+		[]byte(`{"name": "json-ca", "bundle": "`+base64.StdEncoding.EncodeToString(other.PEM())+`"}`))
+	if code != 200 || !strings.Contains(string(body), `"json-ca"`) {
+		t.Fatalf("JSON CA upload: %d %s", code, body)
 	}
 	code, _, body = e.do(t, e.admin, "PATCH", "/v1/sites/app.example.com/settings", "application/json",
 		[]byte(`{"settings": {"mode": "MODE_ENFORCE"}, "update_mask": ["mode"]}`))
