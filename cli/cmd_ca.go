@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// caAdd is "ca add --name NAME FILE [--site HOST ...]".
+func caAdd(fs *flag.FlagSet) action {
+	name := fs.String("name", "", "CA name")
+	var sites stringList
+	fs.Var(&sites, "site", "site to assign the CA to (repeatable)")
+	return func(ctx context.Context, s *session, args []string) error {
+		if *name == "" {
+			return usagef("--name is required")
+		}
+		bundle, err := s.load(args[0])
+		if err != nil {
+			return err
+		}
+		if len(bundle) == 0 {
+			return fmt.Errorf("%s is empty", args[0])
+		}
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		ca, err := c.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: *name, Bundle: bundle, Sites: sites})
+		if err != nil {
+			return err
+		}
+		return s.printFields(ca, caFields(ca, s.now()))
+	}
+}
+
+// caList is "ca list".
+func caList(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, _ []string) error {
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		resp, err := c.ListClientCAs(ctx, &pb.ListClientCAsRequest{})
+		if err != nil {
+			return err
+		}
+		return s.print(resp, tableOf(resp, caListTable))
+	}
+}
+
+// caShow is "ca show ID".
+func caShow(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		ca, err := c.GetClientCA(ctx, &pb.GetClientCARequest{Id: args[0]})
+		if err != nil {
+			return err
+		}
+		return s.printFields(ca, caFields(ca, s.now()))
+	}
+}
+
+// caRm is "ca rm ID [--force]".
+func caRm(fs *flag.FlagSet) action {
+	force := fs.Bool("force", false, "delete even when assigned")
+	return func(ctx context.Context, s *session, args []string) error {
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		resp, err := c.DeleteClientCA(ctx, &pb.DeleteClientCARequest{Id: args[0], Force: *force})
+		if err != nil {
+			return err
+		}
+		return s.printDone(resp, "Deleted client CA "+args[0]+".")
+	}
+}
+
+// caAssign is "ca assign ID HOST..." or, with assign false, "ca unassign".
+func caAssign(assign bool) func(*flag.FlagSet) action {
+	return func(*flag.FlagSet) action {
+		return func(ctx context.Context, s *session, args []string) error {
+			c, err := s.api()
+			if err != nil {
+				return err
+			}
+			req := &pb.AssignClientCARequest{Id: args[0], Sites: args[1:]}
+			call := c.AssignClientCA
+			if !assign {
+				call = c.UnassignClientCA
+			}
+			ca, err := call(ctx, req)
+			if err != nil {
+				return err
+			}
+			return s.printFields(ca, caFields(ca, s.now()))
+		}
+	}
+}

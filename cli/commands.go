@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+)
+
+// action runs a command with its positional arguments; flags were bound
+// when the command's FlagSet was set up.
+type action func(ctx context.Context, s *session, args []string) error
+
+// command is one mtlsgate client command.
+type command struct {
+	path     string // command words, e.g. "ca add"
+	args     string // synopsis after the words
+	summary  string
+	min, max int // positional argument counts; max < 0 means unlimited
+	setup    func(fs *flag.FlagSet) action
+}
+
+// commands lists every client command in usage order.
+var commands = []*command{
+	{"ca add", "--name NAME FILE [--site HOST ...]", "upload a client CA bundle (PEM or DER; FILE - reads stdin)", 1, 1, caAdd},
+	{"ca list", "", "list client CAs", 0, 0, caList},
+	{"ca show", "ID", "show a client CA and its certificates", 1, 1, caShow},
+	{"ca rm", "ID [--force]", "delete a client CA (--force: even when assigned)", 1, 1, caRm},
+	{"ca assign", "ID HOST...", "make a client CA trusted by sites", 2, -1, caAssign(true)},
+	{"ca unassign", "ID HOST...", "stop sites trusting a client CA", 2, -1, caAssign(false)},
+	{"site put", "HOST (--cert FILE --key FILE | --cert-path PATH --key-path PATH) --origin URL [--mode MODE]",
+		"create a site, or update the given fields of an existing one", 1, 1, sitePut},
+	{"site list", "", "list sites", 0, 0, siteList},
+	{"site show", "HOST", "show a site", 1, 1, siteShow},
+	{"site rm", "HOST", "delete a site", 1, 1, siteRm},
+	{"site assign", "HOST CA_ID...", "make client CAs trusted by a site", 2, -1, siteAssign(true)},
+	{"site unassign", "HOST CA_ID...", "stop a site trusting client CAs", 2, -1, siteAssign(false)},
+	{"site settings", "HOST", "show a site's client-certificate settings", 1, 1, siteSettings},
+	{"site set", "HOST KEY=VALUE...", "change client-certificate settings (keys below)", 2, -1, siteSet},
+	{"crl add", "FILE", "upload a CRL (PEM or DER; FILE - reads stdin)", 1, 1, crlAdd},
+	{"crl list", "", "list CRLs", 0, 0, crlList},
+	{"crl show", "ID", "show a CRL", 1, 1, crlShow},
+	{"crl rm", "ID", "delete a CRL", 1, 1, crlRm},
+	{"token create", "--role ROLE [--name NAME] [--site HOST ...]",
+		"create an API token; ROLE is admin, ca-manager, site-manager or viewer", 0, 0, tokenCreate},
+	{"token list", "", "list API tokens", 0, 0, tokenList},
+	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
+	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
+}
+
+// lookupCommand finds a command by its words.
+func lookupCommand(path string) *command {
+	for _, c := range commands {
+		if c.path == path {
+			return c
+		}
+	}
+	return nil
+}
+
+// subcommands lists the second words of the commands starting with group.
+func subcommands(group string) []string {
+	var subs []string
+	for _, c := range commands {
+		if g, sub, ok := strings.Cut(c.path, " "); ok && g == group {
+			subs = append(subs, sub)
+		}
+	}
+	return subs
+}
+
+// findCommand reads the command words from args, parsing the global flags
+// around them into fs, and returns the command and the arguments after it.
+func findCommand(fs *flag.FlagSet, args []string) (*command, []string, error) {
+	word, rest, err := nextWord(fs, args)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case word == "":
+		return nil, nil, usagef(`no command given (run "mtlsgate help" for usage)`)
+	case word == "help":
+		return nil, nil, errHelp
+	}
+	if c := lookupCommand(word); c != nil {
+		return c, rest, nil
+	}
+	subs := subcommands(word)
+	if len(subs) == 0 {
+		return nil, nil, usagef(`unknown command %q (run "mtlsgate help" for usage)`, word)
+	}
+	sub, rest, err := nextWord(fs, rest)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case sub == "help":
+		return nil, nil, errHelp
+	case sub == "":
+		return nil, nil, usagef("%s: missing subcommand, want one of: %s", word, strings.Join(subs, ", "))
+	}
+	if c := lookupCommand(word + " " + sub); c != nil {
+		return c, rest, nil
+	}
+	return nil, nil, usagef("unknown command %q, want %s followed by one of: %s", word+" "+sub, word, strings.Join(subs, ", "))
+}
+
+// checkArgs checks the number of positional arguments.
+func (c *command) checkArgs(args []string) error {
+	switch {
+	case len(args) < c.min:
+		return usagef("%s: missing arguments (usage: mtlsgate %s %s)", c.path, c.path, c.args)
+	case c.max >= 0 && len(args) > c.max:
+		return usagef("%s: unexpected argument %q (usage: mtlsgate %s %s)", c.path, args[c.max], c.path, c.args)
+	}
+	return nil
+}
+
+// usageText is the help text: every command, the global flags and the
+// site set keys.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString(`Usage: mtlsgate [global flags] COMMAND [flags] [args]
+
+"mtlsgate serve" runs the server; every other command is a client of its
+Certificate Manager API.
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %s\n        %s\n", strings.TrimSpace(c.path+" "+c.args), c.summary)
+	}
+	b.WriteString(`  help
+        show this text (so do -h and --help anywhere)
+
+Global flags, accepted before or after the command:
+  --server ADDR       admin API address, host:port or http://host:port
+                      (env MTLSGATE_SERVER, default ` + defaultServer + `)
+  --token TOKEN       API token (env MTLSGATE_TOKEN)
+  --token-file PATH   read the API token from a file (env MTLSGATE_TOKEN_FILE);
+                      the server writes its first admin token to such a file
+  -o table|json|id    output format (default table; id prints only ids,
+                      or a new token's secret, for scripts)
+  --timeout DURATION  deadline of the whole command (default ` + defaultTimeout.String() + `, 0: none)
+Flags beat environment variables; --token beats --token-file.
+
+site set keys (update_mask is exactly the keys given):
+`)
+	for _, k := range settingKeys {
+		fmt.Fprintf(&b, "  %s=%s\n", k.key, k.allowed)
+	}
+	fmt.Fprintf(&b, "  %s.FIELD=NAME (NAME empty turns it off), FIELD one of:\n%s",
+		headersKey, wrap(headerFields, "      ", 76))
+	b.WriteString(`
+Access rules file: a list of objects with path_prefix, subjects, dns_names,
+uris, emails and identities, e.g.
+  - path_prefix: /admin
+    subjects: ["CN=alice,O=Example"]
+`)
+	return b.String()
+}
+
+// wrap joins words with ", " into indented lines of at most width columns.
+func wrap(words []string, indent string, width int) string {
+	var b strings.Builder
+	line := indent
+	for i, w := range words {
+		if i < len(words)-1 {
+			w += ","
+		}
+		if line != indent && len(line)+1+len(w) > width {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if line != indent {
+			line += " "
+		}
+		line += w
+	}
+	b.WriteString(line + "\n")
+	return b.String()
+}

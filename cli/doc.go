@@ -1,0 +1,19 @@
+// Package cli is the mtlsgate command-line client: every mtlsgate subcommand
+// except serve. Each command makes one or a few calls to the Certificate
+// Manager API (proto/mtlsgate/v1) over plaintext gRPC to the admin address,
+// authenticated by a bearer token, and prints the result as a table or, with
+// -o json, as the protojson of the response message.
+//
+// Run is the only entry point. Command lines are parsed with the standard
+// flag package, one FlagSet per subcommand; flags may come before, between
+// or after positional arguments, and the global flags (--server, --token,
+// --token-file, -o, --timeout) are accepted anywhere. Requests are built and
+// responses rendered by pure functions, so both are testable without a
+// server.
+//
+// site put creates a site, or updates it when it already exists. Its --mode
+// is folded into the one UpdateSite call as the update_mask path
+// "settings.mode" (UpdateSite accepts settings.<field> paths), so an update
+// is atomic and leaves every other client-certificate setting untouched. On
+// create the mode travels inside the new site's settings.
+package cli

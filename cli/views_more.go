@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// crlListTable renders crl list.
+func crlListTable(w io.Writer, resp *pb.ListCRLsResponse, now time.Time) error {
+	rows := make([][]string, 0, len(resp.GetCrls()))
+	for _, c := range resp.GetCrls() {
+		next := fmtTime(c.GetNextUpdate())
+		if isStale(c, now) {
+			next += " (stale)"
+		}
+		rows = append(rows, []string{c.GetId(), c.GetIssuer(), c.GetCaId(),
+			strconv.FormatInt(c.GetEntryCount(), 10), next, strconv.FormatInt(c.GetSizeBytes(), 10)})
+	}
+	return writeTable(w, []string{"ID", "ISSUER", "CA", "ENTRIES", "NEXT UPDATE", "SIZE"}, rows)
+}
+
+// isStale reports whether a CRL is past its nextUpdate at now.
+func isStale(c *pb.CRL, now time.Time) bool {
+	return c.GetNextUpdate() != nil && now.After(c.GetNextUpdate().AsTime())
+}
+
+// crlFields renders one CRL.
+func crlFields(c *pb.CRL, now time.Time) []field {
+	return []field{
+		{key: "ID", value: c.GetId()},
+		{key: "Issuer", value: c.GetIssuer()},
+		{key: "Issuer SHA-256", value: c.GetIssuerSha256Fingerprint()},
+		{key: "Client CA", value: c.GetCaId()},
+		{key: "Number", value: c.GetNumber()},
+		{key: "Entries", value: strconv.FormatInt(c.GetEntryCount(), 10)},
+		{key: "This update", value: fmtTime(c.GetThisUpdate())},
+		{key: "Next update", value: fmtTime(c.GetNextUpdate())},
+		{key: "Stale", value: yesNo(isStale(c, now))},
+		{key: "SHA-256", value: c.GetSha256Fingerprint()},
+		{key: "Size", value: fmt.Sprintf("%d bytes", c.GetSizeBytes())},
+		{key: "Uploaded by", value: c.GetUploadedBy()},
+		{key: "Uploaded at", value: fmtTime(c.GetUploadedAt())},
+	}
+}
+
+// tokenListTable renders token list.
+func tokenListTable(w io.Writer, resp *pb.ListTokensResponse) error {
+	rows := make([][]string, 0, len(resp.GetTokens()))
+	for _, t := range resp.GetTokens() {
+		rows = append(rows, []string{t.GetId(), t.GetName(), enumName(t.GetRole()),
+			joinList(t.GetSites()), fmtTime(t.GetCreatedAt()), tokenStatus(t)})
+	}
+	return writeTable(w, []string{"ID", "NAME", "ROLE", "SITES", "CREATED", "STATUS"}, rows)
+}
+
+// tokenStatus is "active" or "revoked".
+func tokenStatus(t *pb.Token) string {
+	if t.GetRevokedAt() != nil {
+		return "revoked"
+	}
+	return "active"
+}
+
+// tokenFields renders one token (never its secret).
+func tokenFields(t *pb.Token) []field {
+	return []field{
+		{key: "ID", value: t.GetId()},
+		{key: "Name", value: t.GetName()},
+		{key: "Role", value: enumName(t.GetRole())},
+		{key: "Sites", value: joinList(t.GetSites())},
+		{key: "Status", value: tokenStatus(t)},
+		{key: "Created by", value: t.GetCreatedBy()},
+		{key: "Created at", value: fmtTime(t.GetCreatedAt())},
+		{key: "Revoked at", value: fmtTime(t.GetRevokedAt())},
+	}
+}
+
+// createdTokenText renders token create: the token, its secret, and the
+// warning that the secret is not shown again.
+func createdTokenText(w io.Writer, resp *pb.CreateTokenResponse) error {
+	f := append(tokenFields(resp.GetToken())[:4:4], field{key: "Secret", value: resp.GetSecret()})
+	if err := writeFields(w, f); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\nThe secret is shown only this once; store it now.")
+	return err
+}
+
+// auditTable renders audit events and, when there are more, how to page.
+func auditTable(w io.Writer, resp *pb.ListAuditEventsResponse) error {
+	rows := make([][]string, 0, len(resp.GetEvents()))
+	for _, e := range resp.GetEvents() {
+		rows = append(rows, []string{fmtTime(e.GetTime()), e.GetId(), e.GetActor(), e.GetAction(),
+			e.GetObject(), e.GetResult(), e.GetMessage()})
+	}
+	err := writeTable(w, []string{"TIME", "ID", "ACTOR", "ACTION", "OBJECT", "RESULT", "MESSAGE"}, rows)
+	if err == nil && resp.GetNextBefore() != "" {
+		_, err = fmt.Fprintf(w, "\nOlder events: --before %s\n", resp.GetNextBefore())
+	}
+	return err
+}
