@@ -120,8 +120,10 @@ func usageText() string {
 	var b strings.Builder
 	b.WriteString(`Usage: mtlsgate [global flags] COMMAND [flags] [args]
 
-"mtlsgate serve" runs the server; every other command is a client of its
-Certificate Manager API.
+"mtlsgate serve [--config FILE] [--data DIR] ..." runs the server, and
+"mtlsgate recover-admin --data DIR" writes a new admin token into the data
+directory of a stopped server. Every other command is a client of the
+server's Certificate Manager API.
 
 Commands:
 `)

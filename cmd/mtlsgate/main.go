@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,8 +18,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		os.Exit(serve(ctx, os.Args[2:]))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "serve":
+			os.Exit(serve(ctx, os.Args[2:]))
+		case "recover-admin":
+			os.Exit(recoverAdmin(ctx, os.Args[2:]))
+		}
 	}
 	os.Exit(cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
@@ -42,5 +48,22 @@ func serve(ctx context.Context, args []string) int {
 		log.Error("serve failed", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// recoverAdmin writes a new admin token to the data directory of a stopped
+// server (docs/operations.md).
+func recoverAdmin(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("mtlsgate recover-admin", flag.ContinueOnError)
+	data := fs.String("data", server.DefaultConfig().Data, "data directory of the stopped server")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path, err := server.RecoverAdmin(ctx, *data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
+		return 1
+	}
+	fmt.Printf("A new admin token is in %s.\n", path)
 	return 0
 }

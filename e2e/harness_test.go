@@ -1,0 +1,114 @@
+// Package e2e tests the real mtlsgate binary from the outside: built with
+// go build, started as a process, driven only through its CLI and API.
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the mtlsgate built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mtlsgate-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mtlsgate")
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-race", "-o", binary, "./cmd/mtlsgate")
+	cmd.Dir = filepath.Dir(filepath.Dir(file))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building mtlsgate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instance is a running `mtlsgate serve`.
+type instance struct {
+	cmd   *exec.Cmd
+	admin string
+	data  string
+	logs  *logBuffer
+	done  chan error
+}
+
+// serve starts the binary on loopback ports with data in dataDir and
+// waits until it says it is serving.
+func serve(t *testing.T, dataDir string, args ...string) *instance {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{cmd: cmd, data: dataDir, logs: &logBuffer{}, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go in.logs.scan(stderr, ready)
+	go func() { in.done <- cmd.Wait() }()
+	t.Cleanup(func() { in.stop(t) })
+	select {
+	case in.admin = <-ready:
+	case err := <-in.done:
+		t.Fatalf("mtlsgate exited before serving: %v\n%s", err, in.logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("mtlsgate did not start:\n%s", in.logs)
+	}
+	return in
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	if in.cmd.ProcessState != nil {
+		return
+	}
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-in.done:
+		if err != nil {
+			t.Errorf("mtlsgate exited with %v after SIGTERM\n%s", err, in.logs)
+		}
+	case <-time.After(30 * time.Second):
+		_ = in.cmd.Process.Kill()
+		t.Errorf("mtlsgate did not stop after SIGTERM\n%s", in.logs)
+	}
+}
+
+// logBuffer keeps the server's JSON log lines.
+type logBuffer struct {
+	lines chan string
+	all   strings.Builder
+}
+
+func (l *logBuffer) scan(r io.Reader, ready chan<- string) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		l.all.WriteString(line + "\n")
+		var rec struct{ Msg, Admin string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mtlsgate serving" {
+			ready <- rec.Admin
+		}
+	}
+}
+
+func (l *logBuffer) String() string { return l.all.String() }
