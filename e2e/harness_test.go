@@ -95,8 +95,7 @@ func (in *instance) stop(t *testing.T) {
 
 // logBuffer keeps the server's JSON log lines.
 type logBuffer struct {
-	lines chan string
-	all   strings.Builder
+	all strings.Builder
 }
 
 func (l *logBuffer) scan(r io.Reader, ready chan<- string) {
