@@ -268,3 +268,31 @@ func TestLimitHoldsAcrossWriters(t *testing.T) {
 type noClose struct{ store.Backend }
 
 func (noClose) Close() error { return nil }
+
+// TestFollowCoalescesAndKeepsUp: a burst of writes reaches the consumer as
+// few States, and the last one it sees is the latest.
+func TestFollowCoalescesAndKeepsUp(t *testing.T) {
+	f := newFixture(t, store.Limits{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan *store.State, 100)
+	go f.s.Follow(ctx, 300*time.Millisecond, 10*time.Second, func(st *store.State) { seen <- st })
+	first := <-seen
+	for i := range 10 {
+		if _, err := f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{AllowExpired: i%2 == 0}, []string{"allow_expired"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := f.s.Current().Rev
+	calls := 0
+	for last := first; last.Rev < want; calls++ {
+		select {
+		case last = <-seen:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("consumer stuck at rev %d, want %d", last.Rev, want)
+		}
+	}
+	if calls >= 10 {
+		t.Errorf("10 writes gave %d applies; want them coalesced", calls)
+	}
+}

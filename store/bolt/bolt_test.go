@@ -152,7 +152,7 @@ func TestWatchOlderThanOpenIsCompacted(t *testing.T) {
 	}
 	b = mustOpen(t, path, Options{})
 	for _, from := range []int64{0, r1} {
-		resp, ok := <-b.Watch(t.Context(), "", from)
+		resp, ok := recvTimeout(t, b.Watch(t.Context(), "", from))
 		if !ok || !errors.Is(resp.Err, store.ErrCompacted) {
 			t.Fatalf("Watch from %d after reopen: %+v (open %v), want ErrCompacted", from, resp, ok)
 		}
@@ -182,7 +182,11 @@ func TestSlowWatcher(t *testing.T) {
 		t.Fatal("Txn blocked on a watch nobody reads")
 	}
 	next := from + 1
-	for resp := range ch {
+	for {
+		resp, ok := recvTimeout(t, ch)
+		if !ok {
+			break
+		}
 		if resp.Err != nil {
 			if !errors.Is(resp.Err, store.ErrCompacted) {
 				t.Fatalf("slow watch error %v, want ErrCompacted", resp.Err)
@@ -257,6 +261,18 @@ func TestHistory(t *testing.T) {
 	if h.oldest() != 14 || h.last != 14 || h.size != newEntry(14, ev(5000)).size {
 		t.Fatalf("history [%d, %d] %d bytes, want only the oversized newest entry", h.oldest(), h.last, h.size)
 	}
+}
+
+// recvTimeout receives from a watch; ok is false when it is closed.
+func recvTimeout(t *testing.T, ch <-chan store.WatchResponse) (resp store.WatchResponse, ok bool) {
+	t.Helper()
+	select {
+	case resp, ok = <-ch:
+		return resp, ok
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watch response or close within 10s")
+	}
+	return resp, false
 }
 
 func mustTxn(t *testing.T, b *Backend, ops ...store.Op) int64 {
