@@ -181,28 +181,33 @@ func TestSlowWatcher(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Txn blocked on a watch nobody reads")
 	}
+	if got := readUntilCompacted(t, ch, from); got >= txns/2 {
+		t.Fatalf("slow watch delivered %d revisions, more than the history can hold", got)
+	}
+}
+
+// readUntilCompacted reads a watch that must deliver consecutive revisions
+// after from, then ErrCompacted, then close. It returns how many revisions
+// it delivered.
+func readUntilCompacted(t *testing.T, ch <-chan store.WatchResponse, from int64) int {
+	t.Helper()
 	next := from + 1
 	for {
 		resp, ok := recvTimeout(t, ch)
-		if !ok {
-			break
-		}
-		if resp.Err != nil {
-			if !errors.Is(resp.Err, store.ErrCompacted) {
-				t.Fatalf("slow watch error %v, want ErrCompacted", resp.Err)
+		switch {
+		case !ok:
+			t.Fatal("watch closed without ErrCompacted")
+		case errors.Is(resp.Err, store.ErrCompacted):
+			if _, ok := recvTimeout(t, ch); ok {
+				t.Fatal("watch not closed after ErrCompacted")
 			}
-			if next >= from+txns {
-				t.Fatalf("slow watch got every revision up to %d before ErrCompacted", next-1)
-			}
-			continue
-		}
-		if resp.Rev != next {
-			t.Fatalf("slow watch got revision %d, want %d", resp.Rev, next)
+			return int(next - from - 1)
+		case resp.Err != nil:
+			t.Fatalf("watch error %v, want ErrCompacted", resp.Err)
+		case resp.Rev != next:
+			t.Fatalf("watch got revision %d, want %d", resp.Rev, next)
 		}
 		next++
-	}
-	if next > from+txns/2 {
-		t.Fatalf("slow watch delivered %d revisions, more than the history can hold", next-from-1)
 	}
 }
 

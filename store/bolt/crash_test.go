@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -127,26 +128,13 @@ func runAndKill(t *testing.T, path string, killAfter int, delay time.Duration) i
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var last int64
-	var seen int
-	var other []string
-	lines := bufio.NewScanner(out)
-	for lines.Scan() {
-		n, ok := strings.CutPrefix(lines.Text(), "committed ")
-		if !ok {
-			other = append(other, lines.Text())
-			continue
-		}
-		if last, err = strconv.ParseInt(n, 10, 64); err != nil {
-			t.Errorf("child output %q: %v", lines.Text(), err)
-		}
-		if seen++; seen == killAfter {
-			time.Sleep(delay)
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
+	kill := func() {
+		time.Sleep(delay)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Errorf("kill child: %v", err)
 		}
 	}
+	last, seen, other := readCommits(t, out, killAfter, kill)
 	err = cmd.Wait()
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
@@ -154,6 +142,29 @@ func runAndKill(t *testing.T, path string, killAfter int, delay time.Duration) i
 			err, seen, other, stderr.String())
 	}
 	return last
+}
+
+// readCommits reads the child's output to its end, calling kill once it has
+// seen killAfter commits. It returns the last number committed, how many
+// commits it saw and the other lines.
+func readCommits(t *testing.T, out io.Reader, killAfter int, kill func()) (last int64, seen int, other []string) {
+	t.Helper()
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		n, ok := strings.CutPrefix(lines.Text(), "committed ")
+		if !ok {
+			other = append(other, lines.Text())
+			continue
+		}
+		var err error
+		if last, err = strconv.ParseInt(n, 10, 64); err != nil {
+			t.Errorf("child output %q: %v", lines.Text(), err)
+		}
+		if seen++; seen == killAfter {
+			kill()
+		}
+	}
+	return last, seen, other
 }
 
 // verifyCrashFile opens the file and checks that it holds transactions 1

@@ -81,7 +81,7 @@ func (b *Backend) next(rev int64) (entry, <-chan struct{}, error) {
 	case rev > h.last:
 		return entry{}, b.changed, nil
 	case rev < oldest:
-		return entry{}, nil, fmt.Errorf("bolt: watch %s from revision %d, oldest kept is %d: %w", b.path, rev, oldest, store.ErrCompacted)
+		return entry{}, nil, fmt.Errorf("bolt: %s: watch needs revision %d, oldest kept is %d: %w", b.path, rev, oldest, store.ErrCompacted)
 	default:
 		return h.entries[rev-oldest], nil, nil
 	}

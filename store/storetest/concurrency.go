@@ -72,14 +72,7 @@ func testWatchConcurrentWithTxn(t *testing.T, b store.Backend) {
 	r0 := currentRev(t, b)
 	var wg sync.WaitGroup
 	for w := range writers {
-		wg.Go(func() {
-			for i := range perWriter {
-				if _, err := b.Txn(t.Context(), nil, []store.Op{put(fmt.Sprintf("w/%d/%d", w, i), "v")}); err != nil {
-					t.Errorf("Txn: %v", err)
-					return
-				}
-			}
-		})
+		wg.Go(func() { writeKeys(t, b, fmt.Sprintf("w/%d/", w), perWriter) })
 	}
 	started := make(chan watchFrom, watchers)
 	for i := range watchers {
@@ -98,6 +91,17 @@ func testWatchConcurrentWithTxn(t *testing.T, b store.Backend) {
 	end := putAll(t, b, "w/end", "v")
 	for w := range started {
 		checkContiguous(t, w.ch, w.from, end)
+	}
+}
+
+// writeKeys writes n keys under prefix, one transaction each. It may run
+// outside the test goroutine.
+func writeKeys(t *testing.T, b store.Backend, prefix string, n int) {
+	for i := range n {
+		if _, err := b.Txn(t.Context(), nil, []store.Op{put(prefix+strconv.Itoa(i), "v")}); err != nil {
+			t.Errorf("Txn: %v", err)
+			return
+		}
 	}
 }
 
