@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 type instance struct {
 	cmd   *exec.Cmd
 	admin string
+	authz string
 	data  string
 	logs  *logBuffer
 	done  chan error
@@ -52,7 +54,7 @@ type instance struct {
 // waits until it says it is serving.
 func serve(t *testing.T, dataDir string, args ...string) *instance {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,12 +63,13 @@ func serve(t *testing.T, dataDir string, args ...string) *instance {
 		t.Fatal(err)
 	}
 	in := &instance{cmd: cmd, data: dataDir, logs: &logBuffer{}, done: make(chan error, 1)}
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	go in.logs.scan(stderr, ready)
 	go func() { in.done <- cmd.Wait() }()
 	t.Cleanup(func() { in.stop(t) })
 	select {
-	case in.admin = <-ready:
+	case addrs := <-ready:
+		in.admin, in.authz = addrs[0], addrs[1]
 	case err := <-in.done:
 		t.Fatalf("mtlsgate exited before serving: %v\n%s", err, in.logs)
 	case <-time.After(30 * time.Second):
@@ -95,19 +98,26 @@ func (in *instance) stop(t *testing.T) {
 
 // logBuffer keeps the server's JSON log lines.
 type logBuffer struct {
+	mu  sync.Mutex
 	all strings.Builder
 }
 
-func (l *logBuffer) scan(r io.Reader, ready chan<- string) {
+func (l *logBuffer) scan(r io.Reader, ready chan<- [2]string) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
+		l.mu.Lock()
 		l.all.WriteString(line + "\n")
-		var rec struct{ Msg, Admin string }
+		l.mu.Unlock()
+		var rec struct{ Msg, Admin, Authz string }
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mtlsgate serving" {
-			ready <- rec.Admin
+			ready <- [2]string{rec.Admin, rec.Authz}
 		}
 	}
 }
 
-func (l *logBuffer) String() string { return l.all.String() }
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}

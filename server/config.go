@@ -35,6 +35,16 @@ type Config struct {
 	AuditRetention time.Duration `yaml:"audit_retention"`
 	// Limits bound what the account may store.
 	Limits store.Limits `yaml:"limits"`
+	// Authz tunes the ext_authz server.
+	Authz AuthzConfig `yaml:"authz"`
+}
+
+// AuthzConfig tunes the ext_authz server.
+type AuthzConfig struct {
+	// CacheSize is how many certificate verdicts are cached.
+	CacheSize int `yaml:"cache_size"`
+	// DecisionLog is all, failures or off.
+	DecisionLog string `yaml:"decision_log"`
 }
 
 // DefaultConfig returns the defaults documented in the README.
@@ -47,6 +57,7 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		AuditRetention: 365 * 24 * time.Hour,
 		Limits:         store.DefaultLimits(),
+		Authz:          AuthzConfig{CacheSize: 10000, DecisionLog: "failures"},
 	}
 }
 
@@ -133,6 +144,14 @@ func (c Config) Validate() error {
 	}
 	if c.AuditRetention < time.Hour {
 		return fmt.Errorf("config: audit_retention: %s is less than an hour", c.AuditRetention)
+	}
+	if c.Authz.CacheSize < 1 {
+		return fmt.Errorf("config: authz.cache_size: must be at least 1, got %d", c.Authz.CacheSize)
+	}
+	switch c.Authz.DecisionLog {
+	case "all", "failures", "off":
+	default:
+		return fmt.Errorf("config: authz.decision_log: %q is not all, failures or off", c.Authz.DecisionLog)
 	}
 	l := c.Limits
 	if l.MaxCAs < 0 || l.MaxCAsPerSite < 0 || l.MaxPinsPerIdentity < 0 || l.MaxObjectBytes < 0 || l.MaxCRLBytes < 0 {

@@ -1,6 +1,6 @@
 // Package server wires mtlsgate's components into `mtlsgate serve`: the
 // embedded store, the Certificate Manager API on the admin address, and
-// (in later stages) the ext_authz and xDS servers.
+// the ext_authz server; the xDS server comes in a later stage.
 package server
 
 import (
@@ -15,12 +15,18 @@ import (
 	"strings"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/mtlsgate/mtlsgate/api"
+	"github.com/mtlsgate/mtlsgate/authz"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
@@ -37,11 +43,15 @@ const shutdownGrace = 15 * time.Second
 
 // Server is a running mtlsgate.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	admin *http.Server
-	ln    net.Listener
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	metrics *prometheus.Registry
+	admin   *http.Server
+	ln      net.Listener
+	authz   *authz.Service
+	authzG  *grpc.Server
+	authzLn net.Listener
 }
 
 // Start opens the store, creates the first admin token when the store is
@@ -59,7 +69,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = b.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: st}
+	s := &Server{cfg: cfg, log: log, store: st, metrics: prometheus.NewRegistry()}
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.bootstrap(ctx); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -68,8 +79,39 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if err := s.listenAuthz(); err != nil {
+		_ = s.ln.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
 }
+
+// listenAuthz binds the ext_authz gRPC server, with health and reflection.
+func (s *Server) listenAuthz() error {
+	s.authz = authz.New(authz.Options{
+		CacheSize:   s.cfg.Authz.CacheSize,
+		DecisionLog: authz.DecisionLog(s.cfg.Authz.DecisionLog),
+		Logger:      s.log,
+		Metrics:     authz.NewMetrics(s.metrics),
+	})
+	s.authz.Load(s.store.Current())
+	s.authzG = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+		MinTime: 10 * time.Second, PermitWithoutStream: true,
+	}))
+	authv3.RegisterAuthorizationServer(s.authzG, s.authz)
+	healthpb.RegisterHealthServer(s.authzG, health.NewServer())
+	reflection.Register(s.authzG)
+	ln, err := net.Listen("tcp", s.cfg.AuthzAddr)
+	if err != nil {
+		return fmt.Errorf("authz address: %w", err)
+	}
+	s.authzLn = ln
+	return nil
+}
+
+// AuthzAddr is the address the ext_authz server listens on.
+func (s *Server) AuthzAddr() string { return s.authzLn.Addr().String() }
 
 // bootstrap writes the first admin token to a 0600 file and logs where it
 // is, never the token itself.
@@ -105,6 +147,7 @@ func (s *Server) listenAdmin() error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
@@ -138,10 +181,12 @@ func (s *Server) Store() *store.Store { return s.store }
 // Serve runs until ctx ends, then shuts down: new calls are refused,
 // in-flight ones get shutdownGrace to finish, and the store is closed.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.admin.Serve(s.ln) }()
+	go func() { errc <- s.authzG.Serve(s.authzLn) }()
 	go s.pruneAudit(ctx)
-	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "data", s.cfg.Data)
+	go s.authz.Run(ctx, s.store)
+	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "data", s.cfg.Data)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -150,11 +195,18 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	authzDone := make(chan struct{})
+	go func() { s.authzG.GracefulStop(); close(authzDone) }()
 	err := s.admin.Shutdown(sctx)
+	select {
+	case <-authzDone:
+	case <-sctx.Done():
+		s.authzG.Stop()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
 		return serveErr
 	}
 	return err

@@ -124,10 +124,23 @@ func sign(t testing.TB, tpl *x509.Certificate, parent *Cert, key crypto.Signer) 
 	return &Cert{Cert: c, Key: key}
 }
 
+// caWindow gives CAs the long validity real CAs have (from five years ago
+// to ten years ahead), unless the options set one.
+func caWindow(o Options) Options {
+	now := time.Now()
+	if o.NotBefore.IsZero() {
+		o.NotBefore = now.AddDate(-5, 0, 0)
+	}
+	if o.NotAfter.IsZero() {
+		o.NotAfter = now.AddDate(10, 0, 0)
+	}
+	return o
+}
+
 // NewRoot returns a self-signed root CA.
 func NewRoot(t testing.TB, cn string, o Options) *Cert {
 	t.Helper()
-	tpl := template(cn, o)
+	tpl := template(cn, caWindow(o))
 	tpl.IsCA, tpl.BasicConstraintsValid = true, true
 	tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	tpl.ExtKeyUsage = o.EKU
@@ -137,7 +150,7 @@ func NewRoot(t testing.TB, cn string, o Options) *Cert {
 // Intermediate returns a CA signed by c.
 func (c *Cert) Intermediate(t testing.TB, cn string, o Options) *Cert {
 	t.Helper()
-	tpl := template(cn, o)
+	tpl := template(cn, caWindow(o))
 	tpl.IsCA, tpl.BasicConstraintsValid = true, true
 	tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	tpl.ExtKeyUsage = o.EKU

@@ -1,0 +1,229 @@
+package authz
+
+import (
+	"net/url"
+	pathpkg "path"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+const (
+	pbCRLLeaf  = pb.CRLCheck_CRL_CHECK_LEAF
+	pbCRLChain = pb.CRLCheck_CRL_CHECK_CHAIN
+	// SiteExtension is the context extension naming a request's site.
+	SiteExtension = "site"
+)
+
+// Decision is the outcome of one Check.
+type Decision struct {
+	Site   string // site key; "" when unknown
+	Allow  bool
+	Status uint32 // HTTP status of a denial
+	Reason Reason // why it was denied, or why verification failed
+	// Verify is the verify header value: SUCCESS, FAILED:<reason> or NONE
+	// ("" in disabled mode).
+	Verify      string
+	Fingerprint string
+	Subject     string
+	CacheHit    bool
+
+	set    []originhdr.Header
+	remove []string
+}
+
+// decide runs the whole check for one request against table t.
+func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.Time) *Decision {
+	attrs := req.GetAttributes()
+	httpReq := attrs.GetRequest().GetHttp()
+	if httpReq == nil {
+		return deny("", 403, ReasonBadRequest)
+	}
+	sni := extract.Host(attrs.GetTlsSession().GetSni())
+	host := extract.Host(authority(httpReq))
+	site := t.pickSite(attrs.GetContextExtensions(), sni, host)
+	if site == nil {
+		return deny("", 403, ReasonUnknownSite)
+	}
+	if site.err != nil {
+		return deny(site.key, 503, ReasonPolicyError)
+	}
+	if t.weakens(site, sni, host) {
+		return deny(site.key, 421, ReasonSNIMismatch)
+	}
+	d := &Decision{Site: site.key}
+	var v *verdict
+	if site.mode != pb.Mode_MODE_DISABLED {
+		v = t.verifyRequest(d, site, attrs.GetSource().GetCertificate(), cache, now)
+	}
+	p, ok := rulePath(httpReq.GetPath())
+	if !ok && len(site.rules) > 0 {
+		return deny(site.key, 400, ReasonBadRequest).with(d)
+	}
+	return t.finish(d, site, v, p)
+}
+
+// pickSite finds the request's site: the route's context extension, else
+// the SNI, else the :authority.
+func (t *Table) pickSite(ext map[string]string, sni, host string) *sitePolicy {
+	if key, ok := ext[SiteExtension]; ok {
+		return t.site(key)
+	}
+	if sni != "" {
+		return t.lookup(sni)
+	}
+	return t.lookup(host)
+}
+
+// weakens reports whether the request addresses a site whose client
+// certificate policy is stricter than the one its TLS handshake ran under
+// (or trusts other CAs): the SNI-vs-Host bypass. A handshake whose SNI
+// names no site asked for no certificate.
+func (t *Table) weakens(site *sitePolicy, sni, host string) bool {
+	handshake := site
+	if sni != "" {
+		handshake = t.lookup(sni)
+	}
+	for _, target := range []*sitePolicy{site, t.lookup(host)} {
+		if target == nil || target == handshake || target.mode == pb.Mode_MODE_DISABLED {
+			continue
+		}
+		if handshake == nil || target.strictness() > handshake.strictness() || target.caKey != handshake.caKey {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyRequest fills d's verify result and returns the certificate's
+// verdict (nil when none was sent or it was unreadable).
+func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache *verdictCache, now time.Time) *verdict {
+	if encoded == "" {
+		d.Verify, d.Reason = VerifyNone, ReasonNoCertificate
+		return nil
+	}
+	v, hit := cache.verdictFor(p, encoded, now)
+	d.CacheHit = hit
+	if v.leaf != nil {
+		d.Fingerprint, d.Subject = v.fp, v.fields.Subject
+	}
+	reason := v.reason
+	if reason == "" && !p.expiry {
+		reason = checkTime(v.chain, now)
+	}
+	if reason == "" && p.eku && !v.eku {
+		reason = ReasonMissingEKU
+	}
+	if reason == "" {
+		reason = t.checkRevocation(p, v.chain, now)
+	}
+	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
+		reason = ReasonNotPinned
+	}
+	if reason != "" {
+		d.Verify, d.Reason = verifyFailed+string(reason), reason
+	} else {
+		d.Verify = VerifySuccess
+	}
+	if v.reason == ReasonMalformed {
+		return nil
+	}
+	return v
+}
+
+// finish applies the mode, the access rules and the headers.
+func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Decision {
+	ok := d.Verify == VerifySuccess
+	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
+		status := p.bad
+		if d.Verify == VerifyNone {
+			status = p.none
+		}
+		return deny(p.key, status, d.Reason).with(d)
+	}
+	identity := ""
+	if ok {
+		identity = p.pins[v.fp]
+	}
+	if !p.allows(path, ok, v, identity) {
+		return deny(p.key, 403, ReasonNotAllowed).with(d)
+	}
+	d.Allow, d.Status = true, 200
+	if ok {
+		d.Reason = ""
+	}
+	var fields *originhdr.Fields
+	if v != nil {
+		fields = v.fields
+	}
+	d.set, d.remove = p.names.Build(nil, nil, d.Verify, fields, identity)
+	return d
+}
+
+// allows applies the access rule with the longest matching prefix: only a
+// verified certificate carrying one of its names passes.
+func (p *sitePolicy) allows(path string, verified bool, v *verdict, identity string) bool {
+	for _, r := range p.rules {
+		if !strings.HasPrefix(path, r.prefix) {
+			continue
+		}
+		if !verified {
+			return false
+		}
+		if identity != "" && r.names["identity:"+identity] {
+			return true
+		}
+		for _, n := range v.names {
+			if r.names[n] {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func deny(site string, status uint32, r Reason) *Decision {
+	return &Decision{Site: site, Status: status, Reason: r}
+}
+
+// with keeps what verification learnt (for logs and metrics) on a denial.
+func (d *Decision) with(from *Decision) *Decision {
+	d.Verify, d.Fingerprint, d.Subject, d.CacheHit = from.Verify, from.Fingerprint, from.Subject, from.CacheHit
+	return d
+}
+
+// authority is the request's :authority.
+func authority(h *authv3.AttributeContext_HttpRequest) string {
+	if h.GetHost() != "" {
+		return h.GetHost()
+	}
+	if a := h.GetHeaders()[":authority"]; a != "" {
+		return a
+	}
+	return h.GetHeaders()["host"]
+}
+
+// rulePath is the request path as access rules see it: without its query,
+// percent-decoded and cleaned of "." and ".." segments, so that
+// "/public/../admin" or "/%61dmin" cannot slip past a rule for "/admin"
+// whatever path normalisation the proxy applies. ok is false for a path
+// that is not an origin-form path or does not decode.
+func rulePath(raw string) (p string, ok bool) {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if !strings.HasPrefix(raw, "/") {
+		return "", false
+	}
+	dec, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", false
+	}
+	return pathpkg.Clean(dec), true
+}

@@ -1,0 +1,336 @@
+package crlset
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// randomSerial returns a positive serial of 1–20 octets; about a third have
+// the top bit of the first octet set, so DER needs a leading zero octet.
+func randomSerial(rng *rand.Rand) *big.Int {
+	b := make([]byte, 1+rng.IntN(20))
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	switch rng.IntN(3) {
+	case 0:
+		b[0] |= 0x80
+	case 1:
+		b[0] = max(b[0]&0x7f, 1)
+	}
+	return new(big.Int).SetBytes(b)
+}
+
+// randomTime returns a whole-second time between 1900 and 2200, so both
+// UTCTime (1950–2049) and GeneralizedTime encodings occur.
+func randomTime(rng *rand.Rand) time.Time {
+	lo := time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	hi := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	return time.Unix(lo+rng.Int64N(hi-lo), 0).UTC()
+}
+
+// randomTemplate returns a CRL template with random entries and times.
+func randomTemplate(rng *rand.Rand) *x509.RevocationList {
+	tmpl := &x509.RevocationList{Number: big.NewInt(rng.Int64N(1 << 40))}
+	tmpl.ThisUpdate = randomTime(rng)
+	tmpl.NextUpdate = tmpl.ThisUpdate.Add(time.Duration(rng.Int64N(1<<20)) * time.Hour)
+	n := []int{0, 1, 2, rng.IntN(50), rng.IntN(300)}[rng.IntN(5)]
+	for range n {
+		e := x509.RevocationListEntry{SerialNumber: randomSerial(rng), RevocationTime: randomTime(rng)}
+		switch k := rng.IntN(20); {
+		case k == 0 && len(tmpl.RevokedCertificateEntries) > 0: // duplicate serial
+			e.SerialNumber = tmpl.RevokedCertificateEntries[rng.IntN(len(tmpl.RevokedCertificateEntries))].SerialNumber
+		case k == 1:
+			e.SerialNumber.Neg(e.SerialNumber)
+		case k == 2:
+			e.SerialNumber = new(big.Int)
+		}
+		if rng.IntN(2) == 0 {
+			e.ReasonCode = []int{1, 2, 3, 4, 5, 6, 8, 9, 10}[rng.IntN(9)]
+		}
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, e)
+	}
+	return tmpl
+}
+
+// distinctSerials returns the set semantics the package promises for the
+// entries of rl: distinct, non-negative serials.
+func distinctSerials(rl *x509.RevocationList) map[string]*big.Int {
+	m := map[string]*big.Int{}
+	for _, e := range rl.RevokedCertificateEntries {
+		if e.SerialNumber.Sign() >= 0 {
+			m[string(e.SerialNumber.Bytes())] = e.SerialNumber
+		}
+	}
+	return m
+}
+
+// checkAgainstX509 compares s with what crypto/x509 makes of der.
+func checkAgainstX509(t *testing.T, rng *rand.Rand, der []byte, s *Set) {
+	t.Helper()
+	rl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("x509.ParseRevocationList: %v", err)
+	}
+	want := distinctSerials(rl)
+	if s.Len() != len(want) {
+		t.Errorf("Len = %d, want %d", s.Len(), len(want))
+	}
+	if !s.ThisUpdate().Equal(rl.ThisUpdate) || !s.NextUpdate().Equal(rl.NextUpdate) {
+		t.Errorf("times = %v, %v; want %v, %v", s.ThisUpdate(), s.NextUpdate(), rl.ThisUpdate, rl.NextUpdate)
+	}
+	if !bytes.Equal(s.RawIssuer(), rl.RawIssuer) {
+		t.Errorf("RawIssuer = %x, want %x", s.RawIssuer(), rl.RawIssuer)
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		if got := s.Contains(e.SerialNumber); got != (e.SerialNumber.Sign() >= 0) {
+			t.Errorf("Contains(%x) = %v", e.SerialNumber, got)
+		}
+	}
+	for range 200 {
+		x := randomSerial(rng)
+		if _, listed := want[string(x.Bytes())]; s.Contains(x) != listed {
+			t.Errorf("Contains(%x) = %v, want %v", x, !listed, listed)
+		}
+	}
+}
+
+func TestDifferentialAgainstX509(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	issuers := []*testIssuer{ecdsaIssuer(), rsaIssuer()}
+	for i := range 120 {
+		iss := issuers[i%len(issuers)]
+		der := iss.sign(t, randomTemplate(rng))
+		if i%4 == 3 { // drop nextUpdate (x509.CreateRevocationList always sets it)
+			p := decompose(t, der)
+			p.nextUpdate = nil
+			der = p.assemble()
+		}
+		s := mustParse(t, der)
+		checkAgainstX509(t, rng, der, s)
+		if i%4 != 3 {
+			if _, err := ParseVerified(der, iss.cert); err != nil {
+				t.Fatalf("ParseVerified: %v", err)
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("CRL %d (%s issuer): %x", i, iss.name, der)
+		}
+	}
+}
+
+func TestTimesAndIssuer(t *testing.T) {
+	iss := ecdsaIssuer()
+	tests := []struct {
+		name            string
+		this, next      time.Time
+		dropNextFromDER bool
+	}{
+		{name: "UTCTime both", this: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), next: time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "1950 lower bound UTCTime", this: time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC), next: time.Date(2049, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{name: "GeneralizedTime from 2050", this: time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC), next: time.Date(2100, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{name: "GeneralizedTime before 1950", this: time.Date(1949, 12, 31, 23, 59, 59, 0, time.UTC), next: time.Date(2000, 2, 29, 0, 0, 0, 0, time.UTC)},
+		{name: "no nextUpdate", this: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), next: time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), dropNextFromDER: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			der := iss.sign(t, &x509.RevocationList{ThisUpdate: tt.this, NextUpdate: tt.next})
+			wantNext := tt.next
+			if tt.dropNextFromDER {
+				p := decompose(t, der)
+				p.nextUpdate = nil
+				der, wantNext = p.assemble(), time.Time{}
+			}
+			s := mustParse(t, der)
+			if !s.ThisUpdate().Equal(tt.this) || !s.NextUpdate().Equal(wantNext) || s.NextUpdate().IsZero() != wantNext.IsZero() {
+				t.Errorf("got %v / %v, want %v / %v", s.ThisUpdate(), s.NextUpdate(), tt.this, wantNext)
+			}
+			if !bytes.Equal(s.RawIssuer(), iss.cert.RawSubject) {
+				t.Errorf("RawIssuer differs from the issuer's RawSubject")
+			}
+			if s.Len() != 0 || s.Scope() != ScopeAll {
+				t.Errorf("Len = %d, Scope = %v", s.Len(), s.Scope())
+			}
+		})
+	}
+}
+
+// TestHandWrittenTimes covers time encodings x509.CreateRevocationList never
+// produces, through a hand-built TBSCertList.
+func TestHandWrittenTimes(t *testing.T) {
+	base := decompose(t, ecdsaIssuer().sign(t, &x509.RevocationList{}))
+	tests := []struct {
+		elem []byte
+		want time.Time
+	}{
+		{utc("500101000000Z"), time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{utc("991231235959Z"), time.Date(1999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{utc("000101000000Z"), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{utc("491231235959Z"), time.Date(2049, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{utc("240229120000Z"), time.Date(2024, 2, 29, 12, 0, 0, 0, time.UTC)},
+		{genTime("20240101000000Z"), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}, // allowed, if not recommended
+		{genTime("00010101000000Z"), time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{genTime("99991231235959Z"), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{genTime("20000229000000Z"), time.Date(2000, 2, 29, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		p := base
+		p.thisUpdate, p.nextUpdate = tt.elem, nil
+		s, err := Parse(p.assemble())
+		if err != nil {
+			t.Errorf("%q: %v", tt.elem[2:], err)
+			continue
+		}
+		if !s.ThisUpdate().Equal(tt.want) {
+			t.Errorf("%q: ThisUpdate = %v, want %v", tt.elem[2:], s.ThisUpdate(), tt.want)
+		}
+	}
+}
+
+func TestContainsEdgeCases(t *testing.T) {
+	long := new(big.Int).Lsh(big.NewInt(1), 8*MaxSerialLen) // MaxSerialLen+1 octets
+	der := ecdsaIssuer().sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(
+		big.NewInt(0), big.NewInt(1), big.NewInt(0x80), big.NewInt(-5), new(big.Int).Sub(long, big.NewInt(1)),
+	)})
+	s := mustParse(t, der)
+	tests := []struct {
+		name   string
+		serial *big.Int
+		want   bool
+	}{
+		{"nil", nil, false},
+		{"zero", big.NewInt(0), true},
+		{"one", big.NewInt(1), true},
+		{"0x80 (DER 00 80)", big.NewInt(0x80), true},
+		{"0x8000 not listed", big.NewInt(0x8000), false},
+		{"negative listed in CRL", big.NewInt(-5), false},
+		{"positive counterpart of a negative entry", big.NewInt(5), false},
+		{"negative not listed", big.NewInt(-1), false},
+		{"MaxSerialLen octets", new(big.Int).Sub(long, big.NewInt(1)), true},
+		{"longer than MaxSerialLen", long, false},
+	}
+	for _, tt := range tests {
+		if got := s.Contains(tt.serial); got != tt.want {
+			t.Errorf("%s: Contains = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if s.Len() != 4 {
+		t.Errorf("Len = %d, want 4 (negative entry not stored)", s.Len())
+	}
+	var nilSet *Set
+	var zero Set
+	if nilSet.Contains(big.NewInt(1)) || zero.Contains(big.NewInt(1)) || zero.Len() != 0 {
+		t.Error("nil or zero Set is not empty")
+	}
+}
+
+func TestDuplicatesKeptOnce(t *testing.T) {
+	d := big.NewInt(0xabcdef)
+	der := ecdsaIssuer().sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(d, big.NewInt(7), d, d)})
+	s := mustParse(t, der)
+	if s.Len() != 2 || !s.Contains(d) || !s.Contains(big.NewInt(7)) {
+		t.Errorf("Len = %d, Contains = %v, %v", s.Len(), s.Contains(d), s.Contains(big.NewInt(7)))
+	}
+}
+
+// TestForcedHashCollisions masks the hash so that all serials (mask 0) or
+// many of them (mask 1, 3) collide: answers must stay exact, which proves that
+// every hash hit is confirmed against the stored bytes.
+func TestForcedHashCollisions(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tmpl := &x509.RevocationList{}
+	for range 300 {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, entries(randomSerial(rng))...)
+	}
+	der := ecdsaIssuer().sign(t, tmpl)
+	rl, _ := x509.ParseRevocationList(der)
+	want := distinctSerials(rl)
+	for _, mask := range []uint64{0, 1, 3} {
+		s, err := parse(der, mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if distinct := countDistinct(s.hashes); distinct > int(mask)+1 {
+			t.Fatalf("mask %d: %d distinct hashes; the mask did not force collisions", mask, distinct)
+		}
+		if s.Len() != len(want) {
+			t.Errorf("mask %d: Len = %d, want %d", mask, s.Len(), len(want))
+		}
+		for _, x := range want {
+			if !s.Contains(x) {
+				t.Errorf("mask %d: Contains(%x) = false for a listed serial", mask, x)
+			}
+		}
+		for range 500 {
+			x := randomSerial(rng)
+			if _, listed := want[string(x.Bytes())]; s.Contains(x) != listed {
+				t.Errorf("mask %d: Contains(%x) = %v, want %v", mask, x, !listed, listed)
+			}
+		}
+	}
+}
+
+func countDistinct(hashes []uint64) int {
+	n := 0
+	for i, h := range hashes {
+		if i == 0 || h != hashes[i-1] {
+			n++
+		}
+	}
+	return n
+}
+
+func TestContainsDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	serials := make([]*big.Int, 100)
+	for i := range serials {
+		serials[i] = randomSerial(rng)
+	}
+	s := mustParse(t, ecdsaIssuer().sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(serials...)}))
+	hit, miss := serials[17], new(big.Int).Lsh(serials[17], 8)
+	if !s.Contains(hit) || s.Contains(miss) {
+		t.Fatal("hit/miss setup is wrong")
+	}
+	for name, x := range map[string]*big.Int{"hit": hit, "miss": miss} {
+		if a := testing.AllocsPerRun(100, func() { s.Contains(x) }); a != 0 {
+			t.Errorf("Contains (%s) allocates %v times", name, a)
+		}
+	}
+}
+
+func TestRetainedBytes(t *testing.T) {
+	s := mustParse(t, ecdsaIssuer().sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(
+		big.NewInt(1), big.NewInt(1<<40), new(big.Int).Lsh(big.NewInt(1), 150))}))
+	min := 3*8 + 4*4 + (1 + 6 + 19) + len(s.RawIssuer())
+	if got := s.RetainedBytes(); got < min || got > min+1024 {
+		t.Errorf("RetainedBytes = %d, want a bit more than %d", got, min)
+	}
+}
+
+func TestScope(t *testing.T) {
+	iss := ecdsaIssuer()
+	tests := []struct {
+		idp  []byte
+		want Scope
+	}{
+		{seq(), ScopeAll},
+		{seq(tlv(tagImplicit1, []byte{0xff})), ScopeUserCerts},
+		{seq(tlv(tagImplicit2, []byte{0xff})), ScopeCACerts},
+		{seq(tlv(tagExplicit0, tlv(tagExplicit0, tlv(asn1.Tag(6).ContextSpecific(), []byte("http://crl.example/1.crl"))))), ScopeAll},
+		{seq(tlv(tagImplicit1, []byte{0x00}), tlv(tagImplicit4, []byte{0x00})), ScopeAll}, // explicit FALSE tolerated
+	}
+	for _, tt := range tests {
+		der := iss.sign(t, &x509.RevocationList{ExtraExtensions: []pkix.Extension{idpExtension(tt.idp)}})
+		s := mustParse(t, der)
+		if s.Scope() != tt.want {
+			t.Errorf("IDP %x: Scope = %v, want %v", tt.idp, s.Scope(), tt.want)
+		}
+	}
+}

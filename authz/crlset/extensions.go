@@ -1,0 +1,97 @@
+package crlset
+
+import (
+	"slices"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// extensions reads the optional crlExtensions [0] EXPLICIT Extensions.
+func (p *parser) extensions(body *cryptobyte.String, _ envelope) error {
+	if !body.PeekASN1Tag(tagExplicit0) {
+		return nil
+	}
+	var wrapper, exts cryptobyte.String
+	if !body.ReadASN1(&wrapper, tagExplicit0) || !wrapper.ReadASN1(&exts, asn1.SEQUENCE) || !wrapper.Empty() {
+		return malformed("crlExtensions: not a [0] EXPLICIT SEQUENCE, or truncated")
+	}
+	if !p.v2 {
+		return malformed("crlExtensions: present in a v1 CRL")
+	}
+	var seen []string
+	for j := 0; !exts.Empty(); j++ {
+		x, ok := readExtension(&exts)
+		if !ok {
+			return malformed("crlExtensions[%d]: not a valid Extension", j)
+		}
+		if slices.Contains(seen, string(x.oid)) {
+			return malformed("crlExtensions[%d]: duplicate extension %s", j, oidString(x.oid))
+		}
+		seen = append(seen, string(x.oid))
+		if err := p.crlExtension(x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// crlExtension acts on one CRL extension.
+func (p *parser) crlExtension(x extension) error {
+	switch string(x.oid) {
+	case oidDeltaCRLIndicator:
+		return unsupported("delta CRLs are not supported (deltaCRLIndicator extension)")
+	case oidIssuingDistPoint:
+		scope, err := parseIssuingDistributionPoint(x.value)
+		p.set.scope = scope
+		return err
+	case oidAuthorityKeyID, oidCRLNumber, oidIssuerAltName:
+		return nil
+	}
+	if x.critical {
+		return unsupported("unrecognised critical CRL extension %s", oidString(x.oid))
+	}
+	return nil
+}
+
+// parseIssuingDistributionPoint reads the extension value
+//
+//	IssuingDistributionPoint ::= SEQUENCE {
+//	     distributionPoint          [0] DistributionPointName OPTIONAL,
+//	     onlyContainsUserCerts      [1] BOOLEAN DEFAULT FALSE,
+//	     onlyContainsCACerts        [2] BOOLEAN DEFAULT FALSE,
+//	     onlySomeReasons            [3] ReasonFlags OPTIONAL,
+//	     indirectCRL                [4] BOOLEAN DEFAULT FALSE,
+//	     onlyContainsAttributeCerts [5] BOOLEAN DEFAULT FALSE }
+//
+// and returns the CRL's scope. A distributionPoint name is accepted: it
+// partitions certificates by the CRL that covers them, which the caller
+// handles by loading the right CRL.
+func parseIssuingDistributionPoint(v cryptobyte.String) (Scope, error) {
+	var idp cryptobyte.String
+	if !v.ReadASN1(&idp, asn1.SEQUENCE) || !v.Empty() || !idp.SkipOptionalASN1(tagExplicit0) {
+		return ScopeAll, malformed("issuingDistributionPoint: not a valid IssuingDistributionPoint")
+	}
+	user, ok1 := readImplicitBool(&idp, tagImplicit1)
+	ca, ok2 := readImplicitBool(&idp, tagImplicit2)
+	if idp.PeekASN1Tag(tagImplicit3) {
+		return ScopeAll, unsupported("CRLs covering only some revocation reasons are not supported (issuingDistributionPoint.onlySomeReasons)")
+	}
+	indirect, ok3 := readImplicitBool(&idp, tagImplicit4)
+	attr, ok4 := readImplicitBool(&idp, tagImplicit5)
+	switch {
+	case !ok1 || !ok2 || !ok3 || !ok4 || !idp.Empty():
+		return ScopeAll, malformed("issuingDistributionPoint: not a valid IssuingDistributionPoint")
+	case indirect:
+		return ScopeAll, unsupported("indirect CRLs are not supported (issuingDistributionPoint.indirectCRL)")
+	case attr:
+		return ScopeAll, unsupported("attribute-certificate CRLs are not supported (issuingDistributionPoint.onlyContainsAttributeCerts)")
+	case user && ca:
+		return ScopeAll, malformed("issuingDistributionPoint: both onlyContainsUserCerts and onlyContainsCACerts are set")
+	case user:
+		return ScopeUserCerts, nil
+	case ca:
+		return ScopeCACerts, nil
+	}
+	return ScopeAll, nil
+}

@@ -1,0 +1,126 @@
+package authz
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the ext_authz server's Prometheus metrics. A nil *Metrics
+// records nothing.
+type Metrics struct {
+	decisions   *prometheus.CounterVec
+	latency     prometheus.Histogram
+	cache       *prometheus.CounterVec
+	generation  prometheus.Gauge
+	revision    prometheus.Gauge
+	buildErrors prometheus.Counter
+	inError     prometheus.Gauge
+	buildTime   prometheus.Histogram
+
+	table *atomic.Pointer[Table]
+	now   func() time.Time
+}
+
+// NewMetrics creates the metrics and registers them, with the CA and CRL
+// expiry collector, on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_decisions_total", Help: "Check decisions by site, result (allow, deny) and reason (ok when none).",
+		}, []string{"site", "result", "reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mtlsgate_authz_check_duration_seconds", Help: "Time to decide one Check, excluding gRPC transport.",
+			Buckets: []float64{5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2},
+		}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_verdict_cache_total", Help: "Certificate verdict cache lookups by result (hit, miss).",
+		}, []string{"result"}),
+		generation: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mtlsgate_authz_policy_generation", Help: "Generation of the policy table in use."}),
+		revision:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "mtlsgate_authz_policy_revision", Help: "Store revision of the policy table in use."}),
+		buildErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_policy_build_errors_total", Help: "Policy objects (sites, CAs, CRLs) that failed to compile, summed over builds.",
+		}),
+		inError: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mtlsgate_authz_policy_objects_in_error", Help: "Policy objects in error in the table in use; requests to such sites fail closed.",
+		}),
+		buildTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "mtlsgate_authz_policy_build_seconds", Help: "Time to compile the policy table.", Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
+		}),
+	}
+	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, expiryCollector{m})
+	return m
+}
+
+func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
+	if m == nil {
+		return
+	}
+	result, reason := "deny", string(d.Reason)
+	if d.Allow {
+		result = "allow"
+	}
+	if reason == "" {
+		reason = "ok"
+	}
+	m.decisions.WithLabelValues(d.Site, result, reason).Inc()
+	m.latency.Observe(took.Seconds())
+	if d.Fingerprint != "" || d.Reason == ReasonMalformed {
+		if d.CacheHit {
+			m.cache.WithLabelValues("hit").Inc()
+		} else {
+			m.cache.WithLabelValues("miss").Inc()
+		}
+	}
+}
+
+func (m *Metrics) observeBuild(t *Table, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.generation.Set(float64(t.Gen))
+	m.revision.Set(float64(t.Rev))
+	m.buildErrors.Add(float64(len(t.Errors)))
+	m.inError.Set(float64(len(t.Errors)))
+	m.buildTime.Observe(took.Seconds())
+}
+
+// expiryCollector reports, at scrape time, the seconds until each client
+// CA certificate expires and until each CRL's nextUpdate (negative once
+// past), so that operators can alert before renewals are due.
+type expiryCollector struct{ m *Metrics }
+
+var (
+	caExpiryDesc = prometheus.NewDesc("mtlsgate_client_ca_expiry_seconds",
+		"Seconds until a client CA certificate's notAfter (negative once expired).",
+		[]string{"ca_id", "ca_name", "subject", "fingerprint"}, nil)
+	crlNextDesc = prometheus.NewDesc("mtlsgate_crl_next_update_seconds",
+		"Seconds until a CRL's nextUpdate (negative once stale).",
+		[]string{"crl_id", "ca_id", "issuer"}, nil)
+)
+
+func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- caExpiryDesc
+	ch <- crlNextDesc
+}
+
+func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m.table == nil {
+		return
+	}
+	t, now := c.m.table.Load(), c.m.now()
+	for id, ca := range t.cas {
+		for i, cert := range ca.certs {
+			info := ca.msg.GetCertificates()[i]
+			ch <- prometheus.MustNewConstMetric(caExpiryDesc, prometheus.GaugeValue,
+				cert.NotAfter.Sub(now).Seconds(), id, ca.msg.GetName(), info.GetSubject(), info.GetSha256Fingerprint())
+		}
+	}
+	for id, e := range t.crlByID {
+		if nu := e.set.NextUpdate(); !nu.IsZero() {
+			ch <- prometheus.MustNewConstMetric(crlNextDesc, prometheus.GaugeValue,
+				nu.Sub(now).Seconds(), id, e.msg.GetCaId(), e.msg.GetIssuer())
+		}
+	}
+}

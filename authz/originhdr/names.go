@@ -1,0 +1,181 @@
+// Package originhdr builds the headers mtlsgate's ext_authz server sends to
+// the origin: the verification result and the facts of the client
+// certificate, under the header names each site configures.
+//
+// The work is split by lifetime. Names (the header names of one site and its
+// certificate encoding) is built once per policy; Fields (the header values
+// derived from one certificate) is computed once per certificate and cached
+// by the caller; Build, which runs on every request, only picks values and
+// appends them to caller-owned slices, and allocates nothing when those
+// slices have room.
+//
+// Every value Build emits is a valid HTTP field value: non-empty, valid
+// UTF-8, without control characters (bytes below 0x20 and 0x7f) and without
+// leading or trailing spaces, so that nothing taken from a certificate can
+// end a header line early or inject another one. See Fields for the exact
+// format of each value.
+package originhdr
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	mtlsgatev1 "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// ErrInvalid is wrapped by every error NewNames returns.
+var ErrInvalid = errors.New("originhdr: invalid origin header settings")
+
+// The header fields, in the order of their keys in the site settings.
+const (
+	fieldVerify = iota
+	fieldFingerprint
+	fieldSubject
+	fieldIssuer
+	fieldSerial
+	fieldNotBefore
+	fieldNotAfter
+	fieldSANDNS
+	fieldSANURI
+	fieldSANEmail
+	fieldIdentity
+	fieldCert
+	numFields
+)
+
+// fieldKeys are the keys of mtlsgatev1.ClientCertSettings.headers (and of
+// store.DefaultHeaders), indexed by field.
+var fieldKeys = [numFields]string{
+	fieldVerify:      "verify",
+	fieldFingerprint: "fingerprint_sha256",
+	fieldSubject:     "subject",
+	fieldIssuer:      "issuer",
+	fieldSerial:      "serial",
+	fieldNotBefore:   "not_before",
+	fieldNotAfter:    "not_after",
+	fieldSANDNS:      "san_dns",
+	fieldSANURI:      "san_uri",
+	fieldSANEmail:    "san_email",
+	fieldIdentity:    "identity",
+	fieldCert:        "cert",
+}
+
+// Names is a site's origin header names and certificate encoding, built
+// once per policy with NewNames. A Names is immutable and safe for
+// concurrent use; the nil *Names has no headers.
+type Names struct {
+	entries []entry  // enabled headers, sorted by name
+	all     []string // their names, sorted
+	enc     mtlsgatev1.CertEncoding
+}
+
+// entry is one enabled header.
+type entry struct {
+	name  string
+	field int
+}
+
+// NewNames validates a site's header settings and returns its Names.
+//
+// headers maps a field key ("verify", "fingerprint_sha256", "subject",
+// "issuer", "serial", "not_before", "not_after", "san_dns", "san_uri",
+// "san_email", "identity", "cert") to a header name; "" turns the field off
+// and a missing key takes its name from store.DefaultHeaders (a nil map
+// gives all defaults). Names must be lowercase HTTP tokens (RFC 9110) and
+// used once. enc selects the encoding of the cert header;
+// CERT_ENCODING_UNSPECIFIED means the default, RFC 9440. Whether a name is
+// reserved (host, cookie, ...) is the store's rule, not checked here.
+func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding) (*Names, error) {
+	for k := range headers {
+		if !slices.Contains(fieldKeys[:], k) {
+			return nil, fmt.Errorf("%w: unknown header field %q", ErrInvalid, k)
+		}
+	}
+	enc, err := checkEncoding(enc)
+	if err != nil {
+		return nil, err
+	}
+	n := &Names{enc: enc}
+	for field, key := range fieldKeys {
+		name, ok := headers[key]
+		if !ok {
+			name = store.DefaultHeaders[key]
+		}
+		if err := n.add(key, name, field); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(n.entries, func(a, b entry) int { return cmp.Compare(a.name, b.name) })
+	slices.Sort(n.all)
+	n.all = slices.Clip(n.all)
+	return n, nil
+}
+
+// add records field under name, unless name is "" (disabled).
+func (n *Names) add(key, name string, field int) error {
+	switch {
+	case name == "":
+		return nil
+	case !isLowerToken(name):
+		return fmt.Errorf("%w: header name %q for %s is not a lowercase HTTP token", ErrInvalid, name, key)
+	case slices.Contains(n.all, name):
+		return fmt.Errorf("%w: header name %q for %s is used twice", ErrInvalid, name, key)
+	}
+	n.entries = append(n.entries, entry{name: name, field: field})
+	n.all = append(n.all, name)
+	return nil
+}
+
+// checkEncoding resolves the default encoding and refuses unknown values.
+func checkEncoding(enc mtlsgatev1.CertEncoding) (mtlsgatev1.CertEncoding, error) {
+	switch enc {
+	case mtlsgatev1.CertEncoding_CERT_ENCODING_UNSPECIFIED:
+		return mtlsgatev1.CertEncoding_CERT_ENCODING_RFC9440, nil
+	case mtlsgatev1.CertEncoding_CERT_ENCODING_RFC9440,
+		mtlsgatev1.CertEncoding_CERT_ENCODING_BASE64_DER,
+		mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM,
+		mtlsgatev1.CertEncoding_CERT_ENCODING_NONE:
+		return enc, nil
+	}
+	return 0, fmt.Errorf("%w: unknown cert encoding %d", ErrInvalid, int32(enc))
+}
+
+// isLowerToken reports whether s is an RFC 9110 token without uppercase
+// letters.
+func isLowerToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c < 0x80 && isTokenSymbol(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenSymbol reports whether c is one of the non-alphanumeric tchars.
+func isTokenSymbol(c byte) bool {
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// All returns every enabled header name, sorted: the names the site owns,
+// which are removed from every request before the origin sees it (whatever
+// the mode, so that a client cannot smuggle its own values). The cert
+// header's name is included even with CERT_ENCODING_NONE: it is still
+// stripped. Names turned off are not included. The slice is shared and must
+// not be modified.
+func (n *Names) All() []string {
+	if n == nil {
+		return nil
+	}
+	return n.all
+}

@@ -1,0 +1,94 @@
+package originhdr
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+
+	mtlsgatev1 "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+func TestFieldKeysAreTheStores(t *testing.T) {
+	got := slices.Sorted(slices.Values(fieldKeys[:]))
+	want := slices.Sorted(maps.Keys(store.DefaultHeaders))
+	if !slices.Equal(got, want) {
+		t.Fatalf("field keys %v, store.DefaultHeaders keys %v", got, want)
+	}
+}
+
+func TestNewNames(t *testing.T) {
+	defaults := slices.Sorted(maps.Values(store.DefaultHeaders))
+	withDefaults := func(change map[string]string) map[string]string {
+		m := maps.Clone(store.DefaultHeaders)
+		maps.Copy(m, change)
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		enc     mtlsgatev1.CertEncoding
+		wantAll []string // nil: want an error
+	}{
+		{"nil map", nil, 0, defaults},
+		{"store defaults", store.DefaultHeaders, mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM, defaults},
+		{"partial map takes defaults", map[string]string{"verify": "x-verify"},
+			0, slices.Sorted(maps.Values(withDefaults(map[string]string{"verify": "x-verify"})))},
+		{"all off", map[string]string{"verify": "", "fingerprint_sha256": "", "subject": "", "issuer": "",
+			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
+			"identity": "", "cert": ""}, 0, nil},
+		{"only two", map[string]string{"verify": "v", "fingerprint_sha256": "", "subject": "", "issuer": "",
+			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
+			"identity": "", "cert": "a"}, 0, []string{"a", "v"}},
+		{"token symbols", map[string]string{"verify": "x!#$%&'*+-.^_`|~1"}, 0,
+			slices.Sorted(maps.Values(withDefaults(map[string]string{"verify": "x!#$%&'*+-.^_`|~1"})))},
+		{"encoding none keeps the cert name", nil, mtlsgatev1.CertEncoding_CERT_ENCODING_NONE, defaults},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := NewNames(tc.headers, tc.enc)
+			if err != nil {
+				t.Fatalf("NewNames: %v", err)
+			}
+			if got := n.All(); !slices.Equal(got, tc.wantAll) {
+				t.Fatalf("All() = %v, want %v", got, tc.wantAll)
+			}
+		})
+	}
+}
+
+func TestNewNamesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		enc     mtlsgatev1.CertEncoding
+	}{
+		{"unknown field", map[string]string{"subjects": "x"}, 0},
+		{"empty field key", map[string]string{"": "x"}, 0},
+		{"uppercase", map[string]string{"verify": "X-Verify"}, 0},
+		{"space", map[string]string{"verify": "x verify"}, 0},
+		{"colon", map[string]string{"verify": ":authority"}, 0},
+		{"CRLF", map[string]string{"verify": "x\r\ny"}, 0},
+		{"non-ASCII", map[string]string{"verify": "x-vérify"}, 0},
+		{"separator", map[string]string{"verify": "x(y)"}, 0},
+		{"duplicate", map[string]string{"subject": "x-dn", "issuer": "x-dn"}, 0},
+		{"duplicate of a default", map[string]string{"subject": "x-client-cert-issuer"}, 0},
+		{"unknown encoding", nil, 99},
+		{"negative encoding", nil, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := NewNames(tc.headers, tc.enc)
+			if !errors.Is(err, ErrInvalid) || n != nil {
+				t.Fatalf("NewNames = %v, %v; want ErrInvalid", n, err)
+			}
+		})
+	}
+}
+
+func TestNilNames(t *testing.T) {
+	var n *Names
+	set, remove := n.Build(nil, nil, "NONE", &Fields{Subject: "CN=x"}, "id")
+	if len(set) != 0 || len(remove) != 0 || len(n.All()) != 0 {
+		t.Fatal("nil Names produced headers")
+	}
+}

@@ -1,0 +1,261 @@
+package authz
+
+import (
+	"crypto/x509"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/authz/crlset"
+	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/pki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// Table is the compiled, immutable policy of every site at one store
+// revision. Check reads it without locks; a new Table replaces it whole.
+type Table struct {
+	// Rev is the store revision it was compiled from.
+	Rev int64
+	// Gen counts compilations.
+	Gen uint64
+	// Built is when it was compiled.
+	Built time.Time
+
+	sites map[string]*sitePolicy // by site key, "*.example.com" included
+	// crls maps an issuing CA certificate to the revocation set of its CRL.
+	crls map[*x509.Certificate]*crlEntry
+	// cas and crlList are kept for reuse by the next compilation and for
+	// expiry metrics.
+	cas     map[string]*caEntry
+	crlByID map[string]*crlEntry
+	// Errors holds why sites or CRLs could not be compiled, by object.
+	Errors map[string]error
+}
+
+// caEntry is one client CA's parsed certificates.
+type caEntry struct {
+	msg   *pb.ClientCA
+	certs []*x509.Certificate
+}
+
+// crlEntry is one CRL's compact revocation set.
+type crlEntry struct {
+	msg *pb.CRL
+	set *crlset.Set
+}
+
+// stale reports whether the CRL is past its nextUpdate at now.
+func (c *crlEntry) stale(now time.Time) bool {
+	nu := c.set.NextUpdate()
+	return !nu.IsZero() && now.After(nu)
+}
+
+// sitePolicy is one site's compiled policy.
+type sitePolicy struct {
+	// gen is unique to this build of the site's policy: verification
+	// verdicts are cached under it, so a changed policy never serves a
+	// verdict made under the old one.
+	gen    uint64
+	key    string
+	mode   pb.Mode
+	pool   *x509.CertPool // every assigned certificate, each a trust anchor
+	caKey  string         // sorted assigned CA ids, to compare CA sets
+	eku    bool
+	expiry bool // allow_expired
+	crl    pb.CRLCheck
+	stale  bool // a stale CRL passes
+	pins   map[string]string
+	rules  []accessRule
+	names  *originhdr.Names
+	bad    uint32
+	none   uint32
+	// deps are what the policy was built from; equal deps mean the
+	// previous build can be reused (and its cached verdicts kept).
+	deps []any
+	// err, when set, makes every request to the site fail closed.
+	err error
+}
+
+// accessRule is an AccessRule with its name lists as sets.
+type accessRule struct {
+	prefix string
+	names  map[string]bool // "subject:...", "dns:...", "uri:...", "email:...", "identity:..."
+}
+
+var generations atomic.Uint64
+
+// strictness orders modes: a request may not reach a stricter site over a
+// connection made for a laxer one.
+func (p *sitePolicy) strictness() int {
+	switch p.mode {
+	case pb.Mode_MODE_ENFORCE:
+		return 2
+	case pb.Mode_MODE_PERMISSIVE:
+		return 1
+	}
+	return 0
+}
+
+// Compile builds the Table for st, reusing from prev (which may be nil)
+// every parsed CA, CRL set and site policy whose inputs did not change.
+func Compile(st *store.State, prev *Table, now time.Time) *Table {
+	t := &Table{
+		Rev: st.Rev, Gen: generations.Add(1), Built: now,
+		sites:   map[string]*sitePolicy{},
+		crls:    map[*x509.Certificate]*crlEntry{},
+		cas:     map[string]*caEntry{},
+		crlByID: map[string]*crlEntry{},
+		Errors:  map[string]error{},
+	}
+	if prev == nil {
+		prev = &Table{}
+	}
+	t.compileCAs(st, prev)
+	t.compileCRLs(st, prev)
+	for _, site := range st.Sites() {
+		p := t.compileSite(site, prev.sites[site.GetHostname()])
+		if p.err != nil {
+			t.Errors["site/"+site.GetHostname()] = p.err
+		}
+		t.sites[p.key] = p
+	}
+	return t
+}
+
+func (t *Table) compileCAs(st *store.State, prev *Table) {
+	for _, ca := range st.CAs() {
+		if old := prev.cas[ca.GetId()]; old != nil && old.msg == ca {
+			t.cas[ca.GetId()] = old
+			continue
+		}
+		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
+		if err != nil {
+			t.Errors["ca/"+ca.GetId()] = err
+			continue
+		}
+		t.cas[ca.GetId()] = &caEntry{msg: ca, certs: certs}
+	}
+}
+
+// compileCRLs parses new CRLs (checking each signature once against its
+// issuer) and indexes every CRL by its issuer certificate object.
+func (t *Table) compileCRLs(st *store.State, prev *Table) {
+	byFP := map[string][]*x509.Certificate{}
+	for _, ca := range t.cas {
+		for _, c := range ca.certs {
+			fp := pki.Fingerprint(c.Raw)
+			byFP[fp] = append(byFP[fp], c)
+		}
+	}
+	for _, crl := range st.CRLs() {
+		issuers := byFP[crl.GetIssuerSha256Fingerprint()]
+		if len(issuers) == 0 {
+			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("issuer %s is in no client CA", crl.GetIssuer())
+			continue
+		}
+		e := prev.crlByID[crl.GetId()]
+		if e == nil || e.msg != crl {
+			set, err := crlset.ParseVerified(crl.GetDer(), issuers[0])
+			if err != nil {
+				t.Errors["crl/"+crl.GetId()] = err
+				continue
+			}
+			e = &crlEntry{msg: crl, set: set}
+		}
+		t.crlByID[crl.GetId()] = e
+		for _, c := range issuers {
+			t.crls[c] = e
+		}
+	}
+}
+
+// compileSite returns prev when nothing it depends on changed, else a new
+// policy with a new generation.
+func (t *Table) compileSite(site *pb.Site, prev *sitePolicy) *sitePolicy {
+	deps := []any{site}
+	for _, id := range site.GetCaIds() {
+		deps = append(deps, t.cas[id])
+	}
+	if prev != nil && slices.Equal(prev.deps, deps) {
+		return prev
+	}
+	p, err := buildSite(site, t.cas)
+	if err != nil {
+		p = &sitePolicy{key: site.GetHostname(), err: err}
+	}
+	p.gen, p.deps = generations.Add(1), deps
+	return p
+}
+
+func buildSite(site *pb.Site, cas map[string]*caEntry) (*sitePolicy, error) {
+	s := site.GetSettings()
+	names, err := originhdr.NewNames(s.GetHeaders(), s.GetCertEncoding())
+	if err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	p := &sitePolicy{
+		key: site.GetHostname(), mode: s.GetMode(), pool: x509.NewCertPool(),
+		caKey: strings.Join(site.GetCaIds(), ","), eku: s.GetRequireClientAuthEku(),
+		expiry: s.GetAllowExpired(), crl: s.GetRevocation().GetCrl(),
+		stale: s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
+		pins:  map[string]string{}, names: names,
+		bad: s.GetBadCertificateStatus(), none: s.GetMissingCertificateStatus(),
+	}
+	for _, id := range site.GetCaIds() {
+		ca := cas[id]
+		if ca == nil {
+			return nil, fmt.Errorf("client CA %s could not be loaded", id)
+		}
+		for _, c := range ca.certs {
+			p.pool.AddCert(c)
+		}
+	}
+	for _, pin := range s.GetPins() {
+		p.pins[pin.GetSha256Fingerprint()] = pin.GetIdentity()
+	}
+	p.rules = compileRules(s.GetAccessRules())
+	return p, nil
+}
+
+// compileRules orders rules longest prefix first, so the first match is
+// the most specific.
+func compileRules(in []*pb.AccessRule) []accessRule {
+	var out []accessRule
+	for _, r := range in {
+		ar := accessRule{prefix: r.GetPathPrefix(), names: map[string]bool{}}
+		for kind, list := range map[string][]string{
+			"subject": r.GetSubjects(), "dns": r.GetDnsNames(), "uri": r.GetUris(),
+			"email": r.GetEmails(), "identity": r.GetIdentities(),
+		} {
+			for _, n := range list {
+				ar.names[kind+":"+n] = true
+			}
+		}
+		out = append(out, ar)
+	}
+	slices.SortStableFunc(out, func(a, b accessRule) int { return len(b.prefix) - len(a.prefix) })
+	return out
+}
+
+// site returns the policy of a site key exactly as stored.
+func (t *Table) site(key string) *sitePolicy { return t.sites[key] }
+
+// lookup finds the site serving host: the exact name first, then the
+// one-label wildcard.
+func (t *Table) lookup(host string) *sitePolicy {
+	if host == "" || strings.Contains(host, "*") {
+		return nil // a literal wildcard is no client's host name
+	}
+	if p := t.sites[host]; p != nil {
+		return p
+	}
+	if w := extract.Wildcard(host); w != "" {
+		return t.sites[w]
+	}
+	return nil
+}

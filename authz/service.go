@@ -1,0 +1,187 @@
+// Package authz is mtlsgate's ext_authz server: Envoy calls Check
+// (envoy.service.auth.v3.Authorization) on every request, and the answer
+// says whether the request may pass and which headers the origin gets.
+//
+// The store's State is compiled off the request path into an immutable
+// Table (per site: trust anchors, revocation sets, pins, rules, header
+// names) and swapped in atomically. Check reads the current Table, finds
+// the site, verifies the client certificate Envoy forwarded (chain to the
+// site's CAs, validity, clientAuth EKU, revocation, pins), applies the
+// site's mode and access rules, and builds the origin headers. Chain
+// verification is cached per certificate and site policy generation; the
+// time, revocation and pin checks run on every request. Every failure
+// denies: unknown sites, malformed requests, internal errors.
+package authz
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// DecisionLog selects which decisions are logged.
+type DecisionLog string
+
+// Decision log levels.
+const (
+	LogAll      DecisionLog = "all"      // every decision
+	LogFailures DecisionLog = "failures" // denials, and allowed requests whose certificate did not verify
+	LogOff      DecisionLog = "off"
+)
+
+// Options configure a Service.
+type Options struct {
+	// CacheSize is the number of verdicts kept (default 10000).
+	CacheSize int
+	// DecisionLog defaults to LogFailures.
+	DecisionLog DecisionLog
+	Logger      *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Metrics receives the service's metrics; nil means none.
+	Metrics *Metrics
+}
+
+// Service answers Check. It is safe for concurrent use.
+type Service struct {
+	authv3.UnimplementedAuthorizationServer
+	table   atomic.Pointer[Table]
+	cache   *verdictCache
+	log     *slog.Logger
+	dlog    DecisionLog
+	now     func() time.Time
+	metrics *Metrics
+}
+
+// New returns a Service with an empty policy table: until Load or Run
+// publishes one, every request is denied as for an unknown site.
+func New(opts Options) *Service {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.DecisionLog == "" {
+		opts.DecisionLog = LogFailures
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{cache: newVerdictCache(opts.CacheSize), log: opts.Logger,
+		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics}
+	s.table.Store(&Table{sites: map[string]*sitePolicy{}})
+	if s.metrics != nil {
+		s.metrics.table = &s.table
+		s.metrics.now = opts.Now
+	}
+	return s
+}
+
+// Run keeps the policy table in step with st until ctx ends. Changes are
+// debounced (50 ms quiet, 250 ms at most), well inside the one second a
+// change may take to reach Check.
+func (s *Service) Run(ctx context.Context, st *store.Store) {
+	st.Follow(ctx, 50*time.Millisecond, 250*time.Millisecond, s.Load)
+}
+
+// Load compiles state and makes it the current policy.
+func (s *Service) Load(state *store.State) {
+	start := time.Now()
+	t := Compile(state, s.table.Load(), s.now())
+	s.table.Store(t)
+	for obj, err := range t.Errors {
+		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
+	}
+	s.metrics.observeBuild(t, time.Since(start))
+	s.log.Debug("policy loaded", "rev", t.Rev, "gen", t.Gen, "sites", len(t.sites), "took", time.Since(start))
+}
+
+// Check implements envoy.service.auth.v3.Authorization.
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+	start := time.Now()
+	d := &Decision{Status: 500, Reason: ReasonPolicyError}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("check panicked; denying", "panic", fmt.Sprint(r))
+			d = &Decision{Status: 500, Reason: ReasonPolicyError}
+			resp, err = response(d), nil
+		}
+		s.metrics.observeCheck(d, time.Since(start))
+		s.logDecision(ctx, d)
+	}()
+	d = s.table.Load().decide(req, s.cache, s.now())
+	return response(d), nil
+}
+
+func (s *Service) logDecision(ctx context.Context, d *Decision) {
+	if s.dlog == LogOff || (s.dlog == LogFailures && d.Allow && (d.Verify == VerifySuccess || d.Verify == "")) {
+		return
+	}
+	result := "deny"
+	if d.Allow {
+		result = "allow"
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "decision",
+		slog.String("site", d.Site), slog.String("result", result), slog.Int("status", int(d.Status)),
+		slog.String("reason", string(d.Reason)), slog.String("verify", d.Verify),
+		slog.String("fingerprint", d.Fingerprint), slog.String("subject", d.Subject))
+}
+
+// response turns a decision into Envoy's answer. Allowed requests get the
+// site's header set removed and the computed headers set, each with an
+// explicit OVERWRITE_IF_EXISTS_OR_ADD (newer Envoy defaults to APPEND).
+// Denials carry the status and a short plain-text body naming the reason.
+func response(d *Decision) *authv3.CheckResponse {
+	if d.Allow {
+		ok := &authv3.OkHttpResponse{HeadersToRemove: d.remove}
+		for _, h := range d.set {
+			ok.Headers = append(ok.Headers, header(h.Name, h.Value))
+		}
+		return &authv3.CheckResponse{
+			Status:       &statuspb.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+		}
+	}
+	body := fmt.Sprintf("%d %s: %s (%s)\n", d.Status, statusText(d.Status), describe[d.Reason], d.Reason)
+	return &authv3.CheckResponse{
+		Status: &statuspb.Status{Code: int32(codes.PermissionDenied), Message: string(d.Reason)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Body:    body,
+			Headers: []*corev3.HeaderValueOption{header("content-type", "text/plain; charset=utf-8"), header("cache-control", "no-store")},
+		}},
+	}
+}
+
+func header(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{
+		Header:       &corev3.HeaderValue{Key: k, Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	}
+}
+
+// statusText knows the nginx client-certificate codes besides the IANA ones.
+func statusText(code uint32) string {
+	switch code {
+	case 495:
+		return "SSL Certificate Error"
+	case 496:
+		return "SSL Certificate Required"
+	}
+	return http.StatusText(int(code))
+}
+
+// Revision is the store revision of the policy in use.
+func (s *Service) Revision() int64 { return s.table.Load().Rev }

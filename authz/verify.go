@@ -1,0 +1,183 @@
+package authz
+
+import (
+	"crypto/x509"
+	"errors"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/pki"
+)
+
+// verdict is what checking one certificate against one site policy gives,
+// apart from what depends on the time or on CRLs (re-checked per request).
+// Verdicts are cached, keyed by the site policy's generation and a hash of
+// the certificate exactly as Envoy sent it.
+type verdict struct {
+	encoded string // the source.certificate it is for (guards hash collisions)
+	reason  Reason // malformed or untrusted; "" when a chain was built
+	leaf    *x509.Certificate
+	fp      string
+	fields  *originhdr.Fields
+	chain   []*x509.Certificate // leaf first; nil unless reason == ""
+	eku     bool                // the leaf carries id-kp-clientAuth explicitly
+	names   []string            // access-rule names: "subject:...", "dns:...", ...
+}
+
+type cacheKey struct {
+	gen uint64
+	sum uint64
+}
+
+// verdictCache is an LRU of verdicts. Its hash is seeded per process;
+// every hit is confirmed against the full encoded certificate, so a
+// colliding input can never borrow another certificate's verdict.
+type verdictCache struct {
+	lru  *lru.Cache[cacheKey, *verdict]
+	seed maphash.Seed
+}
+
+func newVerdictCache(size int) *verdictCache {
+	c, err := lru.New[cacheKey, *verdict](size)
+	if err != nil {
+		panic(err) // size is validated by the caller
+	}
+	return &verdictCache{lru: c, seed: maphash.MakeSeed()}
+}
+
+// verdictFor returns the cached verdict for encoded under p, or computes
+// and caches it. hit reports a cache hit.
+func (c *verdictCache) verdictFor(p *sitePolicy, encoded string, now time.Time) (v *verdict, hit bool) {
+	k := cacheKey{gen: p.gen, sum: maphash.String(c.seed, encoded)}
+	if v, ok := c.lru.Get(k); ok && v.encoded == encoded {
+		return v, true
+	}
+	v = computeVerdict(p, encoded, now)
+	c.lru.Add(k, v)
+	return v, false
+}
+
+// computeVerdict parses the leaf and builds its chain to the site's
+// anchors. The chain is built at a moment inside the leaf's validity, so
+// that an expired certificate is reported as expired (by the per-request
+// time check) rather than as untrusted.
+func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
+	v := &verdict{encoded: encoded}
+	der, err := extract.LeafDER(encoded)
+	if err == nil {
+		v.leaf, err = x509.ParseCertificate(der)
+	}
+	if err != nil {
+		v.reason = ReasonMalformed
+		return v
+	}
+	v.fp = pki.Fingerprint(der)
+	v.fields = originhdr.FieldsOf(v.leaf)
+	v.eku = slices.Contains(v.leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	v.names = ruleNames(v.leaf)
+	at := now
+	if at.Before(v.leaf.NotBefore) {
+		at = v.leaf.NotBefore
+	} else if at.After(v.leaf.NotAfter) {
+		at = v.leaf.NotAfter
+	}
+	chains, err := v.leaf.Verify(x509.VerifyOptions{
+		Roots:         p.pool,
+		Intermediates: p.pool,
+		CurrentTime:   at,
+		// EKU is checked on the leaf alone, explicitly: Go's own check
+		// treats a leaf without the extension as good for any purpose.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		v.reason = chainReason(err)
+		return v
+	}
+	v.chain = longest(chains)
+	return v
+}
+
+// longest picks the chain with the most certificates. Every assigned
+// certificate is an anchor, so the shortest chain may stop at an
+// intermediate; the longest one also reaches the intermediate's issuer,
+// whose CRL can then revoke the intermediate in chain mode.
+func longest(chains [][]*x509.Certificate) []*x509.Certificate {
+	best := chains[0]
+	for _, c := range chains[1:] {
+		if len(c) > len(best) {
+			best = c
+		}
+	}
+	return best
+}
+
+// chainReason maps a chain-building failure to a reason. A CA outside its
+// validity window at the leaf's time is reported as expired.
+func chainReason(err error) Reason {
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && inv.Reason == x509.Expired {
+		return ReasonExpired
+	}
+	return ReasonUntrusted
+}
+
+// ruleNames lists the names access rules can match for a certificate.
+func ruleNames(c *x509.Certificate) []string {
+	out := []string{"subject:" + c.Subject.String()}
+	for _, d := range c.DNSNames {
+		out = append(out, "dns:"+d)
+	}
+	for _, u := range c.URIs {
+		out = append(out, "uri:"+u.String())
+	}
+	for _, e := range c.EmailAddresses {
+		out = append(out, "email:"+strings.ToLower(e))
+	}
+	return out
+}
+
+// checkTime reports a certificate of the chain outside its validity.
+func checkTime(chain []*x509.Certificate, now time.Time) Reason {
+	for _, c := range chain {
+		if now.Before(c.NotBefore) {
+			return ReasonNotYetValid
+		}
+		if now.After(c.NotAfter) {
+			return ReasonExpired
+		}
+	}
+	return ""
+}
+
+// checkRevocation looks the chain up in the CRLs of its issuers: the leaf
+// only, or every certificate below the anchor. A certificate whose issuer
+// has no uploaded CRL is not checked. A revoked serial wins over a stale
+// CRL; a stale CRL fails unless the site allows it.
+func (t *Table) checkRevocation(p *sitePolicy, chain []*x509.Certificate, now time.Time) Reason {
+	n := 0
+	switch p.crl {
+	case pbCRLLeaf:
+		n = 1
+	case pbCRLChain:
+		n = len(chain) - 1
+	}
+	for i := 0; i < n && i+1 < len(chain); i++ {
+		e := t.crls[chain[i+1]]
+		if e == nil {
+			continue
+		}
+		if e.set.Contains(chain[i].SerialNumber) {
+			return ReasonRevoked
+		}
+		if e.stale(now) && !p.stale {
+			return ReasonCRLStale
+		}
+	}
+	return ""
+}
