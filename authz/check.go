@@ -50,7 +50,9 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	if site == nil {
 		return deny("", 403, ReasonUnknownSite)
 	}
-	if site.err != nil {
+	if site.err != nil || site.names == nil || site.pool == nil {
+		// Never run a half-built policy: without names nothing would be
+		// stripped, and a nil pool would make x509 trust the system roots.
 		return deny(site.key, 503, ReasonPolicyError)
 	}
 	if t.weakens(site, sni, host) {

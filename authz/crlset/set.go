@@ -1,6 +1,7 @@
 package crlset
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"math/big"
 	"math/bits"
@@ -74,7 +75,24 @@ func (s *Set) Contains(serial *big.Int) bool {
 		return false // Parse refuses CRLs listing serials this long
 	}
 	var buf [MaxSerialLen]byte
-	return s.containsBytes(serial.FillBytes(buf[:n]))
+	return s.containsBytes(magnitude(&buf, serial.Bits())[MaxSerialLen-n:])
+}
+
+// magnitude writes the little-endian words of a normalised natural number of
+// at most MaxSerialLen octets big-endian at the end of buf, like
+// big.Int.FillBytes but a word rather than a byte at a time.
+func magnitude(buf *[MaxSerialLen]byte, words []big.Word) []byte {
+	end := MaxSerialLen
+	for _, w := range words {
+		if bits.UintSize == 64 {
+			end -= 8
+			binary.BigEndian.PutUint64(buf[end:], uint64(w))
+		} else {
+			end -= 4
+			binary.BigEndian.PutUint32(buf[end:], uint32(w))
+		}
+	}
+	return buf[:]
 }
 
 // containsBytes reports whether the magnitude b (no leading zero octets) is

@@ -1,0 +1,116 @@
+package authz_test
+
+import (
+	"context"
+	"math/big"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/store/bolt"
+)
+
+// benchEnv is built once: a store with an ECDSA chain, an RSA chain and a
+// CA whose CRL has a million entries.
+type benchEnv struct {
+	st                       *store.Store
+	ecdsa, ecdsa2, rsa, rsa2 *testpki.Cert
+	bigLeaf                  *testpki.Cert
+}
+
+var (
+	benchOnce sync.Once
+	bench     *benchEnv
+)
+
+func setupBench(b *testing.B) *benchEnv {
+	benchOnce.Do(func() {
+		bk, err := bolt.Open(filepath.Join(b.TempDir(), "db"), bolt.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The bench store lives for the whole run; it is never closed.
+		st, err := store.Open(context.Background(), bk, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		root := testpki.NewRoot(b, "Bench Root", testpki.Options{})
+		inter := root.Intermediate(b, "Bench Issuing", testpki.Options{})
+		rsaRoot := testpki.NewRoot(b, "Bench RSA Root", testpki.Options{Key: testpki.RSA})
+		rsaInter := rsaRoot.Intermediate(b, "Bench RSA Issuing", testpki.Options{Key: testpki.RSA})
+		bigCA := testpki.NewRoot(b, "Bench Big CRL", testpki.Options{})
+		e := &benchEnv{st: st,
+			ecdsa: inter.Leaf(b, "e1", testpki.Options{}), ecdsa2: inter.Leaf(b, "e2", testpki.Options{}),
+			rsa: rsaInter.Leaf(b, "r1", testpki.Options{Key: testpki.RSA}), rsa2: rsaInter.Leaf(b, "r2", testpki.Options{Key: testpki.RSA}),
+			bigLeaf: bigCA.Leaf(b, "big", testpki.Options{}),
+		}
+		var ids []string
+		for name, certs := range map[string][]*testpki.Cert{"ecdsa": {root, inter}, "rsa": {rsaRoot, rsaInter}, "big": {bigCA}} {
+			ca, err := st.CreateCA(ctx, store.Actor{}, name, testpki.Bundle(certs...), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, ca.GetId())
+		}
+		serials := make([]*big.Int, 1_000_000)
+		for i := range serials {
+			serials[i] = new(big.Int).SetInt64(int64(i)*7919 + 1_000_003)
+		}
+		if _, err := st.CreateCRL(ctx, store.Actor{}, bigCA.CRL(b, 1, time.Now(), time.Now().Add(24*time.Hour), serials...)); err != nil {
+			b.Fatal(err)
+		}
+		srv := root.Server(b, "bench.example.com")
+		for host, mode := range map[string]pb.Mode{"bench.example.com": pb.Mode_MODE_ENFORCE, "open.example.com": pb.Mode_MODE_PERMISSIVE} {
+			srv = root.Server(b, host)
+			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
+				CaIds: ids, Settings: &pb.ClientCertSettings{Mode: mode},
+				ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
+					CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bench = e
+	})
+	return bench
+}
+
+// BenchmarkCheck measures one Check call (no gRPC transport).
+func BenchmarkCheck(b *testing.B) {
+	e := setupBench(b)
+	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
+		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff})
+		svc.Load(e.st.Current())
+		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
+		for i := range reqs {
+			r := req{ext: host, sni: host, host: host, newEnc: true}
+			if len(certs) > 0 {
+				r.cert = certs[i]
+			}
+			reqs[i] = envoyRequest(r)
+		}
+		ctx := context.Background()
+		if resp, _ := svc.Check(ctx, reqs[0]); resp.GetOkResponse() == nil {
+			b.Fatalf("benchmark request is not allowed: %v", resp)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			_, _ = svc.Check(ctx, reqs[i%len(reqs)])
+		}
+	}
+	// A cache of one entry and two alternating certificates: every call
+	// builds and verifies the chain.
+	b.Run("hit/ecdsa", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
+	b.Run("miss/ecdsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.ecdsa, e.ecdsa2) })
+	b.Run("miss/rsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.rsa, e.rsa2) })
+	b.Run("hit/crl-1M", func(b *testing.B) { run(b, 10000, "bench.example.com", e.bigLeaf) })
+	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
+}
