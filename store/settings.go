@@ -215,3 +215,9 @@ func sortedKeys(m map[string]string) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// NormalizeSettings fills a site's settings with their defaults and
+// validates them, as a write to the store does.
+func NormalizeSettings(s *pb.ClientCertSettings, l Limits) error {
+	return normalizeSettings(s, l.withDefaults())
+}

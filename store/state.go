@@ -178,3 +178,22 @@ func (s *State) index() {
 		slices.Sort(hosts)
 	}
 }
+
+// NewState builds a State from objects directly, for tests and tools that
+// need a State without a backend (the xDS golden fixtures). The objects
+// are used as given: nothing is validated.
+func NewState(rev int64, cas []*pb.ClientCA, sites []*pb.Site, crls []*pb.CRL) *State {
+	st := emptyState()
+	st.Rev = rev
+	for _, ca := range cas {
+		st.cas[ca.GetId()] = ca
+	}
+	for _, s := range sites {
+		st.sites[s.GetHostname()] = s
+	}
+	for _, c := range crls {
+		st.crls[c.GetId()] = c
+	}
+	st.index()
+	return st
+}

@@ -1,0 +1,230 @@
+// Package xds turns the store's State into Envoy configuration and serves
+// it over ADS. Translate is a pure function: the same State and Options
+// give byte-identical, sorted resources.
+//
+// Per site (domain) Envoy gets:
+//
+//   - a filter chain on the "https" listener, matched by SNI, whose TLS
+//     context takes the server certificate and the client-CA validation
+//     context from SDS secrets ("server/<host>", "client-ca/<host>"), so
+//     that CA and CRL changes update secrets only and drain nothing;
+//   - a route configuration "https/<host>" sending every request through
+//     mtlsgate's ext_authz (the route names the site in its context
+//     extensions) to the site's origin;
+//   - a virtual host on the plain "http" listener that redirects to HTTPS
+//     or proxies, with the client-certificate headers stripped;
+//   - an origin cluster "origin/<host>".
+package xds
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// Resource names.
+const (
+	HTTPSListener = "https"
+	HTTPListener  = "http"
+	HTTPRoute     = "http"
+	AuthzCluster  = "mtlsgate_authz"
+)
+
+func serverSecretName(host string) string   { return "server/" + host }
+func clientCASecretName(host string) string { return "client-ca/" + host }
+func httpsRouteName(host string) string     { return "https/" + host }
+func originClusterName(host string) string  { return "origin/" + host }
+
+// Options are the deployment facts translation needs besides the State.
+type Options struct {
+	// HTTPSAddr and HTTPAddr are Envoy's listener addresses.
+	HTTPSAddr, HTTPAddr string
+	// AuthzAddr is mtlsgate's ext_authz address as Envoy reaches it.
+	AuthzAddr string
+	// AuthzTimeout bounds one Check call.
+	AuthzTimeout time.Duration
+	// HTTPSPort is the port HTTP requests are redirected to (443: none in
+	// the Location).
+	HTTPSPort uint32
+	// UpstreamCAFile is the CA bundle, on the Envoy host, that https
+	// origins' certificates are verified against.
+	UpstreamCAFile string
+}
+
+// DefaultOptions are the documented defaults.
+func DefaultOptions() Options {
+	return Options{
+		HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzAddr: "127.0.0.1:9191",
+		AuthzTimeout: 250 * time.Millisecond, HTTPSPort: 443,
+		UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
+	}
+}
+
+// Resources is one translation: every resource sorted by name, and the
+// sites that had to be left out with why.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Secrets   []*tlsv3.Secret
+	// SiteErrors maps a left-out site to its error.
+	SiteErrors map[string]error
+}
+
+// site is one site's translated pieces.
+type site struct {
+	host    string
+	chain   *listenerv3.FilterChain
+	route   *routev3.RouteConfiguration
+	vhost   *routev3.VirtualHost
+	cluster *clusterv3.Cluster
+	secrets []*tlsv3.Secret
+}
+
+// Translate builds Envoy's configuration for st. A site that cannot be
+// translated is left out and reported in SiteErrors; an error is returned
+// only when the configuration as a whole cannot be built.
+func Translate(st *store.State, o Options) (*Resources, error) {
+	r := &Resources{SiteErrors: map[string]error{}}
+	var sites []*site
+	for _, s := range st.Sites() {
+		ts, err := translateSite(st, s, o)
+		if err != nil {
+			r.SiteErrors[s.GetHostname()] = err
+			continue
+		}
+		sites = append(sites, ts)
+	}
+	if err := r.assemble(sites, o); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Resources) assemble(sites []*site, o Options) error {
+	var chains []*listenerv3.FilterChain
+	var vhosts []*routev3.VirtualHost
+	for _, s := range sites {
+		chains = append(chains, s.chain)
+		vhosts = append(vhosts, s.vhost)
+		r.Routes = append(r.Routes, s.route)
+		r.Clusters = append(r.Clusters, s.cluster)
+		r.Secrets = append(r.Secrets, s.secrets...)
+	}
+	http, err := httpListener(o.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	r.Listeners = []*listenerv3.Listener{http}
+	// Envoy refuses a listener without filter chains: with no site there
+	// is no HTTPS listener at all.
+	if len(chains) > 0 {
+		https, err := httpsListener(o.HTTPSAddr, chains)
+		if err != nil {
+			return err
+		}
+		r.Listeners = append(r.Listeners, https)
+	}
+	authzC, err := authzCluster(o.AuthzAddr)
+	if err != nil {
+		return err
+	}
+	r.Routes = append(r.Routes, &routev3.RouteConfiguration{Name: HTTPRoute, VirtualHosts: vhosts})
+	r.Clusters = append(r.Clusters, authzC)
+	r.sort()
+	return r.validate()
+}
+
+func (r *Resources) sort() {
+	slices.SortFunc(r.Listeners, func(a, b *listenerv3.Listener) int { return cmpStr(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Routes, func(a, b *routev3.RouteConfiguration) int { return cmpStr(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Clusters, func(a, b *clusterv3.Cluster) int { return cmpStr(a.GetName(), b.GetName()) })
+	slices.SortFunc(r.Secrets, func(a, b *tlsv3.Secret) int { return cmpStr(a.GetName(), b.GetName()) })
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// translateSite builds one site's pieces; any error leaves the site out.
+func translateSite(st *store.State, s *pb.Site, o Options) (*site, error) {
+	set := s.GetSettings()
+	names, err := originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding())
+	if err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	origin, err := parseOrigin(s.GetOriginUrl())
+	if err != nil {
+		return nil, err
+	}
+	ts := &site{host: s.GetHostname()}
+	if ts.chain, err = filterChain(s, o.AuthzTimeout); err != nil {
+		return nil, err
+	}
+	ts.route = httpsRoute(s.GetHostname())
+	ts.vhost = httpVirtualHost(s, names.All(), o.HTTPSPort)
+	if ts.cluster, err = originCluster(s.GetHostname(), origin, o.UpstreamCAFile); err != nil {
+		return nil, err
+	}
+	if ts.secrets, err = secrets(st, s); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// origin is a parsed origin URL.
+type origin struct {
+	host string
+	port uint32
+	tls  bool
+}
+
+func parseOrigin(raw string) (origin, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return origin{}, fmt.Errorf("origin URL %q is not http(s)://host[:port]", raw)
+	}
+	o := origin{host: u.Hostname(), tls: u.Scheme == "https", port: 80}
+	if o.tls {
+		o.port = 443
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return origin{}, fmt.Errorf("origin URL %q has a bad port", raw)
+		}
+		o.port = uint32(n)
+	}
+	return o, nil
+}
+
+// splitAddr parses host:port.
+func splitAddr(addr string) (string, uint32, error) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: bad port", addr)
+	}
+	return h, uint32(n), nil
+}

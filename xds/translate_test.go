@@ -1,0 +1,169 @@
+package xds_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/xds"
+)
+
+// marshalAll encodes resources deterministically, by name.
+func marshalAll[M interface {
+	proto.Message
+	GetName() string
+}](t *testing.T, ms []M) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, m := range ms {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[m.GetName()] = string(b)
+	}
+	return out
+}
+
+func translate(t *testing.T, st *store.State) *xds.Resources {
+	t.Helper()
+	r, err := xds.Translate(st, xds.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// withSite returns st with one site replaced by edit's copy.
+func withSite(st *store.State, host string, edit func(*pb.Site)) *store.State {
+	var sites []*pb.Site
+	for _, s := range st.Sites() {
+		if s.GetHostname() == host {
+			s = proto.Clone(s).(*pb.Site)
+			edit(s)
+		}
+		sites = append(sites, s)
+	}
+	return store.NewState(st.Rev+1, st.CAs(), sites, st.CRLs())
+}
+
+// TestCAAndCRLChangesTouchOnlySecrets: assigning a CA to a site, or
+// uploading a CRL, changes that site's client-CA secret and nothing else,
+// so Envoy drains no listener and no connection.
+func TestCAAndCRLChangesTouchOnlySecrets(t *testing.T) {
+	before := loadState(t, filepath.Join("testdata", "in", "crl.yaml"))
+	changes := map[string]*store.State{
+		"assign a CA": withSite(before, "full.example.com", func(s *pb.Site) { s.CaIds = append(s.CaIds, "ca-employees") }),
+		"drop the CRL": store.NewState(before.Rev+1, before.CAs(), before.Sites(), nil),
+	}
+	a := translate(t, before)
+	for name, after := range changes {
+		t.Run(name, func(t *testing.T) {
+			b := translate(t, after)
+			for kind, pair := range map[string][2]map[string]string{
+				"listeners": {marshalAll(t, a.Listeners), marshalAll(t, b.Listeners)},
+				"routes":    {marshalAll(t, a.Routes), marshalAll(t, b.Routes)},
+				"clusters":  {marshalAll(t, a.Clusters), marshalAll(t, b.Clusters)},
+			} {
+				for n, v := range pair[0] {
+					if pair[1][n] != v {
+						t.Errorf("%s %s changed", kind, n)
+					}
+				}
+			}
+			sa, sb := marshalAll(t, a.Secrets), marshalAll(t, b.Secrets)
+			changed := 0
+			for n := range sa {
+				if sa[n] != sb[n] {
+					changed++
+				}
+			}
+			if changed == 0 {
+				t.Error("no secret changed: the change did not reach Envoy")
+			}
+			if sa["server/full.example.com"] != sb["server/full.example.com"] {
+				t.Error("a server certificate secret changed")
+			}
+		})
+	}
+}
+
+func TestModeChangeTouchesOnlyThatSitesChain(t *testing.T) {
+	before := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	after := withSite(before, "plain.example.com", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_PERMISSIVE })
+	a, b := translate(t, before), translate(t, after)
+	routesA, routesB := marshalAll(t, a.Routes), marshalAll(t, b.Routes)
+	for n := range routesA {
+		if routesA[n] != routesB[n] {
+			t.Errorf("route %s changed on a mode change", n)
+		}
+	}
+	chains := func(r *xds.Resources) map[string]string {
+		out := map[string]string{}
+		for _, l := range r.Listeners {
+			for _, c := range l.GetFilterChains() {
+				b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+				out[c.GetName()] = string(b)
+			}
+		}
+		return out
+	}
+	ca, cb := chains(a), chains(b)
+	for n := range ca {
+		if changed := ca[n] != cb[n]; changed != (n == "site/plain.example.com") {
+			t.Errorf("filter chain %s changed=%v", n, changed)
+		}
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "crl.yaml"))
+	first := translate(t, st)
+	for range 20 {
+		again := translate(t, st)
+		for i := range first.Secrets {
+			if !proto.Equal(first.Secrets[i], again.Secrets[i]) {
+				t.Fatal("translation is not deterministic")
+			}
+		}
+		if len(marshalAll(t, again.Listeners)) != len(first.Listeners) {
+			t.Fatal("listener count changed")
+		}
+	}
+}
+
+// TestBrokenSiteIsLeftOut: a site that cannot be translated is reported
+// and the others keep serving.
+func TestBrokenSiteIsLeftOut(t *testing.T) {
+	before := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	broken := withSite(before, "app.example.net", func(s *pb.Site) { s.CaIds = []string{"missing-ca"} })
+	r := translate(t, broken)
+	if r.SiteErrors["app.example.net"] == nil || len(r.SiteErrors) != 1 {
+		t.Fatalf("SiteErrors = %v", r.SiteErrors)
+	}
+	routes := marshalAll(t, r.Routes)
+	if _, ok := routes["https/app.example.net"]; ok {
+		t.Fatal("the broken site was translated")
+	}
+	if _, ok := routes["https/app.example.com"]; !ok {
+		t.Fatal("a healthy site was left out")
+	}
+}
+
+func TestBadOptionsFail(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	for _, edit := range []func(*xds.Options){
+		func(o *xds.Options) { o.HTTPSAddr = "nope" },
+		func(o *xds.Options) { o.HTTPAddr = "1.2.3.4" },
+		func(o *xds.Options) { o.AuthzAddr = "x:y" },
+	} {
+		o := xds.DefaultOptions()
+		edit(&o)
+		if _, err := xds.Translate(st, o); err == nil {
+			t.Errorf("options %+v accepted", o)
+		}
+	}
+}
