@@ -204,4 +204,3 @@ func firstDiff(want, got []byte) string {
 	}
 	return ""
 }
-

@@ -56,7 +56,7 @@ func withSite(st *store.State, host string, edit func(*pb.Site)) *store.State {
 func TestCAAndCRLChangesTouchOnlySecrets(t *testing.T) {
 	before := loadState(t, filepath.Join("testdata", "in", "crl.yaml"))
 	changes := map[string]*store.State{
-		"assign a CA": withSite(before, "full.example.com", func(s *pb.Site) { s.CaIds = append(s.CaIds, "ca-employees") }),
+		"assign a CA":  withSite(before, "full.example.com", func(s *pb.Site) { s.CaIds = append(s.CaIds, "ca-employees") }),
 		"drop the CRL": store.NewState(before.Rev+1, before.CAs(), before.Sites(), nil),
 	}
 	a := translate(t, before)

@@ -49,7 +49,7 @@ func (p *parser) build() {
 // (a counting sort). It reads the DER sequentially and writes at random,
 // which is much faster than the other way round for a large CRL.
 func (p *parser) distribute() buckets {
-	shift := 64 - prefixBits(len(p.recs))
+	shift := 64 - sortBits(len(p.recs))
 	nb := 1 << (64 - shift)
 	bk := buckets{start: make([]uint32, nb+1), bytes: make([]uint32, nb+1)}
 	for _, r := range p.recs {

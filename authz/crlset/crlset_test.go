@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,4 +334,25 @@ func TestScope(t *testing.T) {
 			t.Errorf("IDP %x: Scope = %v, want %v", tt.idp, s.Scope(), tt.want)
 		}
 	}
+}
+
+func TestConcurrentContains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	serials := make([]*big.Int, 64)
+	for i := range serials {
+		serials[i] = randomSerial(rng)
+	}
+	s := mustParse(t, ecdsaIssuer().sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(serials...)}))
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 1000 {
+				if !s.Contains(serials[(i+g)%len(serials)]) {
+					t.Error("listed serial not found")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
