@@ -30,7 +30,7 @@ func start(t *testing.T) *env {
 	t.Helper()
 	cfg := server.DefaultConfig()
 	cfg.Data = t.TempDir()
-	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

@@ -22,16 +22,24 @@ import (
 // Server implements CertificateManagerService over a Store.
 type Server struct {
 	pb.UnimplementedCertificateManagerServiceServer
-	store *store.Store
-	log   *slog.Logger
+	store  *store.Store
+	log    *slog.Logger
+	status StatusSource
 }
 
-// New returns a Server over st.
-func New(st *store.Store, log *slog.Logger) *Server {
+// StatusSource reports what the data plane made of a site; nil when all
+// is well.
+type StatusSource func(hostname string) *pb.SiteStatus
+
+// New returns a Server over st. status may be nil.
+func New(st *store.Store, log *slog.Logger, status StatusSource) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: st, log: log}
+	if status == nil {
+		status = func(string) *pb.SiteStatus { return nil }
+	}
+	return &Server{store: st, log: log, status: status}
 }
 
 // UnaryInterceptor returns the interceptor that authenticates, authorises
@@ -48,11 +56,12 @@ func (s *Server) caOut(st *store.State, ca *pb.ClientCA) *pb.ClientCA {
 	return out
 }
 
-func siteOut(site *pb.Site) *pb.Site {
+func (s *Server) siteOut(site *pb.Site) *pb.Site {
 	out := proto.Clone(site).(*pb.Site)
 	if in := out.GetServerCertificate().GetInline(); in != nil {
 		in.PrivateKeyPem = ""
 	}
+	out.Status = s.status(site.GetHostname())
 	return out
 }
 

@@ -20,7 +20,7 @@ func (s *Server) CreateSite(ctx context.Context, r *pb.CreateSiteRequest) (*pb.S
 	if err != nil {
 		return nil, err
 	}
-	return siteOut(site), nil
+	return s.siteOut(site), nil
 }
 
 // UpdateSite changes the fields of a site named by the update mask.
@@ -32,7 +32,7 @@ func (s *Server) UpdateSite(ctx context.Context, r *pb.UpdateSiteRequest) (*pb.S
 	if err != nil {
 		return nil, err
 	}
-	return siteOut(site), nil
+	return s.siteOut(site), nil
 }
 
 // ListSites lists the sites the caller may read.
@@ -43,7 +43,7 @@ func (s *Server) ListSites(ctx context.Context, _ *pb.ListSitesRequest) (*pb.Lis
 		if tok.GetRole() == pb.Role_ROLE_SITE_MANAGER && !slices.Contains(tok.GetSites(), site.GetHostname()) {
 			continue
 		}
-		out.Sites = append(out.Sites, siteOut(site))
+		out.Sites = append(out.Sites, s.siteOut(site))
 	}
 	return out, nil
 }
@@ -54,7 +54,7 @@ func (s *Server) GetSite(ctx context.Context, r *pb.GetSiteRequest) (*pb.Site, e
 	if site == nil {
 		return nil, status.Errorf(codes.NotFound, "site %q not found", r.GetHostname())
 	}
-	return siteOut(site), nil
+	return s.siteOut(site), nil
 }
 
 // DeleteSite deletes a site.
@@ -80,7 +80,7 @@ func (s *Server) assignSite(ctx context.Context, r *pb.SiteCAsRequest, assign bo
 	if err != nil {
 		return nil, err
 	}
-	return siteOut(site), nil
+	return s.siteOut(site), nil
 }
 
 // GetSiteSettings shows a site's client-certificate settings.

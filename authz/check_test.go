@@ -2,7 +2,12 @@ package authz_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +298,36 @@ func TestEmptyServiceDenies(t *testing.T) {
 	resp, err := svc.Check(context.Background(), envoyRequest(req{sni: "a.example.com", host: "a.example.com"}))
 	if err != nil || resp.GetDeniedResponse() == nil {
 		t.Fatalf("%v %v", resp, err)
+	}
+}
+
+// TestCRLScope: a CRL whose issuing distribution point covers only user
+// certificates cannot revoke an intermediate.
+func TestCRLScope(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		e := newEnv(t, authz.Options{})
+		p := e.pki
+		ca := e.ca("ecdsa", p.root, p.inter)
+		tpl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(time.Hour),
+			RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: p.inter.Cert.SerialNumber, RevocationTime: time.Now()}}}
+		if scoped {
+			// IssuingDistributionPoint { onlyContainsUserCerts TRUE }
+			tpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: []byte{0x30, 0x03, 0x81, 0x01, 0xff}}}
+		}
+		der, err := x509.CreateRevocationList(rand.Reader, tpl, p.root.Cert, p.root.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.CreateCRL(context.Background(), admin, der); err != nil {
+			t.Fatal(err)
+		}
+		e.site("chain.example.com", &pb.ClientCertSettings{Mode: enforce, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}}, ca)
+		e.waitLoaded()
+		r := req{sni: "chain.example.com", host: "chain.example.com", cert: p.good}
+		if scoped {
+			assertResponse(t, e.check(r), want{allow: true, verify: "SUCCESS"})
+		} else {
+			assertResponse(t, e.check(r), want{status: 403, reason: "revoked"})
+		}
 	}
 }

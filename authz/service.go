@@ -185,3 +185,12 @@ func statusText(code uint32) string {
 
 // Revision is the store revision of the policy in use.
 func (s *Service) Revision() int64 { return s.table.Load().Rev }
+
+// SiteError says why a site's policy could not be built ("" when it was);
+// requests to such a site are denied.
+func (s *Service) SiteError(host string) string {
+	if err := s.table.Load().Errors["site/"+host]; err != nil {
+		return err.Error()
+	}
+	return ""
+}

@@ -10,6 +10,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/mtlsgate/mtlsgate/authz/crlset"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -155,6 +156,19 @@ func checkTime(chain []*x509.Certificate, now time.Time) Reason {
 	return ""
 }
 
+// covers reports whether a CRL speaks for c: a CRL whose issuing
+// distribution point is limited to user (or CA) certificates says nothing
+// about the other kind.
+func (c *crlEntry) covers(cert *x509.Certificate) bool {
+	switch c.set.Scope() {
+	case crlset.ScopeUserCerts:
+		return !cert.IsCA
+	case crlset.ScopeCACerts:
+		return cert.IsCA
+	}
+	return true
+}
+
 // checkRevocation looks the chain up in the CRLs of its issuers: the leaf
 // only, or every certificate below the anchor. A certificate whose issuer
 // has no uploaded CRL is not checked. A revoked serial wins over a stale
@@ -169,7 +183,7 @@ func (t *Table) checkRevocation(p *sitePolicy, chain []*x509.Certificate, now ti
 	}
 	for i := 0; i < n && i+1 < len(chain); i++ {
 		e := t.crls[chain[i+1]]
-		if e == nil {
+		if e == nil || !e.covers(chain[i]) {
 			continue
 		}
 		if e.set.Contains(chain[i].SerialNumber) {

@@ -46,6 +46,8 @@ var commands = []*command{
 	{"token list", "", "list API tokens", 0, 0, tokenList},
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
+	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--delta] [--admin ADDR]",
+		"print an Envoy bootstrap (YAML) for mtlsgate's xDS server; offline, needs no token", 0, 0, envoyBootstrap},
 }
 
 // lookupCommand finds a command by its words.

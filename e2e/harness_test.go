@@ -45,6 +45,7 @@ type instance struct {
 	cmd   *exec.Cmd
 	admin string
 	authz string
+	xds   string
 	data  string
 	logs  *logBuffer
 	done  chan error
@@ -54,7 +55,7 @@ type instance struct {
 // waits until it says it is serving.
 func serve(t *testing.T, dataDir string, args ...string) *instance {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -63,13 +64,13 @@ func serve(t *testing.T, dataDir string, args ...string) *instance {
 		t.Fatal(err)
 	}
 	in := &instance{cmd: cmd, data: dataDir, logs: &logBuffer{}, done: make(chan error, 1)}
-	ready := make(chan [2]string, 1)
+	ready := make(chan [3]string, 1)
 	go in.logs.scan(stderr, ready)
 	go func() { in.done <- cmd.Wait() }()
 	t.Cleanup(func() { in.stop(t) })
 	select {
 	case addrs := <-ready:
-		in.admin, in.authz = addrs[0], addrs[1]
+		in.admin, in.authz, in.xds = addrs[0], addrs[1], addrs[2]
 	case err := <-in.done:
 		t.Fatalf("mtlsgate exited before serving: %v\n%s", err, in.logs)
 	case <-time.After(30 * time.Second):
@@ -102,16 +103,16 @@ type logBuffer struct {
 	all strings.Builder
 }
 
-func (l *logBuffer) scan(r io.Reader, ready chan<- [2]string) {
+func (l *logBuffer) scan(r io.Reader, ready chan<- [3]string) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
 		l.mu.Lock()
 		l.all.WriteString(line + "\n")
 		l.mu.Unlock()
-		var rec struct{ Msg, Admin, Authz string }
+		var rec struct{ Msg, Admin, Authz, XDS string }
 		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "mtlsgate serving" {
-			ready <- [2]string{rec.Admin, rec.Authz}
+			ready <- [3]string{rec.Admin, rec.Authz, rec.XDS}
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/xds"
 )
 
 // Config is everything `mtlsgate serve` can be told. Each field comes from,
@@ -37,6 +38,24 @@ type Config struct {
 	Limits store.Limits `yaml:"limits"`
 	// Authz tunes the ext_authz server.
 	Authz AuthzConfig `yaml:"authz"`
+	// XDS describes the Envoy side of the deployment.
+	XDS XDSConfig `yaml:"xds"`
+}
+
+// XDSConfig is what the control plane tells Envoy beyond the sites.
+type XDSConfig struct {
+	// HTTPSAddr and HTTPAddr are Envoy's listener addresses.
+	HTTPSAddr string `yaml:"https_addr"`
+	HTTPAddr  string `yaml:"http_addr"`
+	// AuthzClusterAddr is mtlsgate's ext_authz address as Envoy reaches
+	// it; empty means authz_addr.
+	AuthzClusterAddr string `yaml:"authz_cluster_addr"`
+	// AuthzTimeout bounds one ext_authz call from Envoy.
+	AuthzTimeout time.Duration `yaml:"authz_timeout"`
+	// HTTPSPort is where plain HTTP is redirected (443: the default port).
+	HTTPSPort uint32 `yaml:"https_port"`
+	// UpstreamCAFile verifies https origins, on the Envoy host.
+	UpstreamCAFile string `yaml:"upstream_ca_file"`
 }
 
 // AuthzConfig tunes the ext_authz server.
@@ -58,6 +77,22 @@ func DefaultConfig() Config {
 		AuditRetention: 365 * 24 * time.Hour,
 		Limits:         store.DefaultLimits(),
 		Authz:          AuthzConfig{CacheSize: 10000, DecisionLog: "failures"},
+		XDS: XDSConfig{
+			HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzTimeout: 250 * time.Millisecond,
+			HTTPSPort: 443, UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
+		},
+	}
+}
+
+// xdsOptions is the translation's view of the config.
+func (c Config) xdsOptions(authzAddr string) xds.Options {
+	addr := c.XDS.AuthzClusterAddr
+	if addr == "" {
+		addr = authzAddr
+	}
+	return xds.Options{
+		HTTPSAddr: c.XDS.HTTPSAddr, HTTPAddr: c.XDS.HTTPAddr, AuthzAddr: addr,
+		AuthzTimeout: c.XDS.AuthzTimeout, HTTPSPort: c.XDS.HTTPSPort, UpstreamCAFile: c.XDS.UpstreamCAFile,
 	}
 }
 
@@ -153,6 +188,9 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("config: authz.decision_log: %q is not all, failures or off", c.Authz.DecisionLog)
 	}
+	if err := c.XDS.validate(); err != nil {
+		return err
+	}
 	l := c.Limits
 	if l.MaxCAs < 0 || l.MaxCAsPerSite < 0 || l.MaxPinsPerIdentity < 0 || l.MaxObjectBytes < 0 || l.MaxCRLBytes < 0 {
 		return errors.New("config: limits: must not be negative")
@@ -172,4 +210,27 @@ func (c Config) level() (slog.Level, error) {
 func (c Config) Logger(w io.Writer) *slog.Logger {
 	l, _ := c.level()
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func (x XDSConfig) validate() error {
+	for name, addr := range map[string]string{"xds.https_addr": x.HTTPSAddr, "xds.http_addr": x.HTTPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("config: %s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	if x.AuthzClusterAddr != "" {
+		if _, _, err := net.SplitHostPort(x.AuthzClusterAddr); err != nil {
+			return fmt.Errorf("config: xds.authz_cluster_addr: %q is not host:port: %w", x.AuthzClusterAddr, err)
+		}
+	}
+	if x.AuthzTimeout <= 0 || x.AuthzTimeout > time.Minute {
+		return fmt.Errorf("config: xds.authz_timeout: %s is not between 0 and 1m", x.AuthzTimeout)
+	}
+	if x.HTTPSPort == 0 || x.HTTPSPort > 65535 {
+		return fmt.Errorf("config: xds.https_port: %d is not a port", x.HTTPSPort)
+	}
+	if x.UpstreamCAFile == "" {
+		return fmt.Errorf("config: xds.upstream_ca_file: must name the CA bundle on the Envoy host")
+	}
+	return nil
 }

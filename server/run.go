@@ -1,6 +1,6 @@
 // Package server wires mtlsgate's components into `mtlsgate serve`: the
 // embedded store, the Certificate Manager API on the admin address, and
-// the ext_authz server; the xDS server comes in a later stage.
+// the ext_authz server and the xDS control plane.
 package server
 
 import (
@@ -24,12 +24,15 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mtlsgate/mtlsgate/api"
 	"github.com/mtlsgate/mtlsgate/authz"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
+	"github.com/mtlsgate/mtlsgate/xds"
 )
 
 // File names inside the data directory.
@@ -52,6 +55,10 @@ type Server struct {
 	authz   *authz.Service
 	authzG  *grpc.Server
 	authzLn net.Listener
+	xds     *xds.Server
+	xdsG    *grpc.Server
+	xdsLn   net.Listener
+	cancel  context.CancelFunc
 }
 
 // Start opens the store, creates the first admin token when the store is
@@ -84,7 +91,56 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if err := s.listenXDS(); err != nil {
+		_ = s.ln.Close()
+		_ = s.authzLn.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// envoyKeepalive lets Envoy ping its gRPC streams every few seconds (it
+// uses keepalive to notice a dead peer); grpc-go's default policy would
+// answer such pings with too_many_pings and drop the connection.
+var envoyKeepalive = grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+	MinTime: 5 * time.Second, PermitWithoutStream: true,
+})
+
+// listenXDS binds the xDS control plane (ADS), with health and reflection.
+func (s *Server) listenXDS() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(s.AuthzAddr()), s.log, xds.NewMetrics(s.metrics))
+	s.xds.Update(s.store.Current())
+	s.xdsG = grpc.NewServer(envoyKeepalive)
+	s.xds.Register(s.xdsG)
+	healthpb.RegisterHealthServer(s.xdsG, health.NewServer())
+	reflection.Register(s.xdsG)
+	ln, err := net.Listen("tcp", s.cfg.XDSAddr)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("xds address: %w", err)
+	}
+	s.xdsLn = ln
+	return nil
+}
+
+// XDSAddr is the address the xDS server listens on.
+func (s *Server) XDSAddr() string { return s.xdsLn.Addr().String() }
+
+// siteStatus merges what xDS and ext_authz know about a site.
+func (s *Server) siteStatus(host string) *pb.SiteStatus {
+	x := s.xds.SiteStatus(host)
+	out := &pb.SiteStatus{XdsError: x.TranslationError, AuthzError: s.authz.SiteError(host),
+		LastNack: x.LastNack, LastNackNode: x.LastNackNode}
+	if !x.LastNackAt.IsZero() {
+		out.LastNackAt = timestamppb.New(x.LastNackAt)
+	}
+	if proto.Equal(out, &pb.SiteStatus{}) {
+		return nil
+	}
+	return out
 }
 
 // listenAuthz binds the ext_authz gRPC server, with health and reflection.
@@ -96,9 +152,7 @@ func (s *Server) listenAuthz() error {
 		Metrics:     authz.NewMetrics(s.metrics),
 	})
 	s.authz.Load(s.store.Current())
-	s.authzG = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-		MinTime: 10 * time.Second, PermitWithoutStream: true,
-	}))
+	s.authzG = grpc.NewServer(envoyKeepalive)
 	authv3.RegisterAuthorizationServer(s.authzG, s.authz)
 	healthpb.RegisterHealthServer(s.authzG, health.NewServer())
 	reflection.Register(s.authzG)
@@ -137,7 +191,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 // listenAdmin serves the API as gRPC and as JSON over HTTP on one port:
 // HTTP/2 requests with a gRPC content type go to gRPC, the rest to JSON.
 func (s *Server) listenAdmin() error {
-	apiSrv := api.New(s.store, s.log)
+	apiSrv := api.New(s.store, s.log, func(host string) *pb.SiteStatus { return s.siteStatus(host) })
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
 	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()),
 		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
@@ -181,12 +235,14 @@ func (s *Server) Store() *store.Store { return s.store }
 // Serve runs until ctx ends, then shuts down: new calls are refused,
 // in-flight ones get shutdownGrace to finish, and the store is closed.
 func (s *Server) Serve(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.admin.Serve(s.ln) }()
 	go func() { errc <- s.authzG.Serve(s.authzLn) }()
+	go func() { errc <- s.xdsG.Serve(s.xdsLn) }()
 	go s.pruneAudit(ctx)
 	go s.authz.Run(ctx, s.store)
-	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "data", s.cfg.Data)
+	go s.xds.Run(ctx, s.store)
+	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -195,6 +251,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
+	// ADS streams never end on their own: stop them, Envoy keeps its
+	// config and reconnects. In-flight Checks and API calls finish.
+	s.xdsG.Stop()
+	s.cancel()
 	authzDone := make(chan struct{})
 	go func() { s.authzG.GracefulStop(); close(authzDone) }()
 	err := s.admin.Shutdown(sctx)

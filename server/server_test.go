@@ -82,7 +82,7 @@ func TestConfigErrors(t *testing.T) {
 func TestFirstStartWritesAdminTokenAndShutsDownCleanly(t *testing.T) {
 	cfg := server.DefaultConfig()
 	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.AdminAddr = "127.0.0.1:0"
+	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	for round := range 2 {

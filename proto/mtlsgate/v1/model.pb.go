@@ -1144,9 +1144,11 @@ type Site struct {
 	CaIds    []string            `protobuf:"bytes,4,rep,name=ca_ids,json=caIds,proto3" json:"ca_ids,omitempty"`
 	Settings *ClientCertSettings `protobuf:"bytes,5,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Token id of the last writer (output only).
-	UpdatedBy     string                 `protobuf:"bytes,6,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedBy string                 `protobuf:"bytes,6,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// What the data plane made of the site (output only).
+	Status        *SiteStatus `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1237,6 +1239,94 @@ func (x *Site) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Site) GetStatus() *SiteStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
+// SiteStatus reports problems the control plane or Envoy had with a site.
+type SiteStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why the site was left out of Envoy's configuration ("" when it was not).
+	XdsError string `protobuf:"bytes,1,opt,name=xds_error,json=xdsError,proto3" json:"xds_error,omitempty"`
+	// Why the ext_authz policy of the site could not be built; its requests
+	// are denied meanwhile ("" when fine).
+	AuthzError string `protobuf:"bytes,2,opt,name=authz_error,json=authzError,proto3" json:"authz_error,omitempty"`
+	// The last configuration rejection (NACK) from an Envoy naming the site.
+	LastNack      string                 `protobuf:"bytes,3,opt,name=last_nack,json=lastNack,proto3" json:"last_nack,omitempty"`
+	LastNackAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_nack_at,json=lastNackAt,proto3" json:"last_nack_at,omitempty"`
+	LastNackNode  string                 `protobuf:"bytes,5,opt,name=last_nack_node,json=lastNackNode,proto3" json:"last_nack_node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteStatus) Reset() {
+	*x = SiteStatus{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteStatus) ProtoMessage() {}
+
+func (x *SiteStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteStatus.ProtoReflect.Descriptor instead.
+func (*SiteStatus) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SiteStatus) GetXdsError() string {
+	if x != nil {
+		return x.XdsError
+	}
+	return ""
+}
+
+func (x *SiteStatus) GetAuthzError() string {
+	if x != nil {
+		return x.AuthzError
+	}
+	return ""
+}
+
+func (x *SiteStatus) GetLastNack() string {
+	if x != nil {
+		return x.LastNack
+	}
+	return ""
+}
+
+func (x *SiteStatus) GetLastNackAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastNackAt
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetLastNackNode() string {
+	if x != nil {
+		return x.LastNackNode
+	}
+	return ""
+}
+
 // CRL is an uploaded certificate revocation list.
 type CRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1265,7 +1355,7 @@ type CRL struct {
 
 func (x *CRL) Reset() {
 	*x = CRL{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1367,7 @@ func (x *CRL) String() string {
 func (*CRL) ProtoMessage() {}
 
 func (x *CRL) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1380,7 @@ func (x *CRL) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRL.ProtoReflect.Descriptor instead.
 func (*CRL) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CRL) GetId() string {
@@ -1404,7 +1494,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1506,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1519,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Token) GetId() string {
@@ -1510,7 +1600,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1612,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1625,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1671,7 +1761,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x11ServerCertificate\x128\n" +
 	"\x06inline\x18\x01 \x01(\v2\x1e.mtlsgate.v1.InlineCertificateH\x00R\x06inline\x125\n" +
 	"\x05files\x18\x02 \x01(\v2\x1d.mtlsgate.v1.CertificateFilesH\x00R\x05filesB\b\n" +
-	"\x06source\"\xf9\x02\n" +
+	"\x06source\"\xaa\x03\n" +
 	"\x04Site\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12M\n" +
 	"\x12server_certificate\x18\x02 \x01(\v2\x1e.mtlsgate.v1.ServerCertificateR\x11serverCertificate\x12\x1d\n" +
@@ -1684,7 +1774,17 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x03\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12/\n" +
+	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\"\xcb\x01\n" +
+	"\n" +
+	"SiteStatus\x12\x1b\n" +
+	"\txds_error\x18\x01 \x01(\tR\bxdsError\x12\x1f\n" +
+	"\vauthz_error\x18\x02 \x01(\tR\n" +
+	"authzError\x12\x1b\n" +
+	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
+	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastNackAt\x12$\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xef\x03\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -1777,7 +1877,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -1795,25 +1895,26 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*CertificateFiles)(nil),      // 13: mtlsgate.v1.CertificateFiles
 	(*ServerCertificate)(nil),     // 14: mtlsgate.v1.ServerCertificate
 	(*Site)(nil),                  // 15: mtlsgate.v1.Site
-	(*CRL)(nil),                   // 16: mtlsgate.v1.CRL
-	(*Token)(nil),                 // 17: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 18: mtlsgate.v1.AuditEvent
-	nil,                           // 19: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*SiteStatus)(nil),            // 16: mtlsgate.v1.SiteStatus
+	(*CRL)(nil),                   // 17: mtlsgate.v1.CRL
+	(*Token)(nil),                 // 18: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 19: mtlsgate.v1.AuditEvent
+	nil,                           // 20: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	20, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	20, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	21, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	21, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	6,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	6,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	20, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	21, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
 	0,  // 7: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
 	8,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	9,  // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	10, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	19, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	20, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	3,  // 12: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	4,  // 13: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	6,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
@@ -1821,20 +1922,22 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	13, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	14, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	11, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	20, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	20, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 21: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	20, // 22: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	20, // 23: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 24: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	20, // 25: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	20, // 26: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	20, // 27: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	21, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	21, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	16, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	21, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	21, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	21, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	21, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 26: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	21, // 27: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	21, // 28: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	21, // 29: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -1853,7 +1956,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,340 @@
+package envoy
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"gopkg.in/yaml.v3"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// goldenCases are the rendered bootstraps checked byte for byte.
+var goldenCases = []struct {
+	file string
+	opts BootstrapOptions
+}{
+	// A DNS name for the control plane, a named fleet, a second admin port.
+	{"testdata/bootstrap.yaml", BootstrapOptions{NodeID: "edge-1", Cluster: "eu-west",
+		XDSAddr: "mtlsgate.internal:18000", AdminAddr: "127.0.0.1:9902"}},
+	// Delta xDS over IPv6 loopback.
+	{"testdata/bootstrap-delta.yaml", BootstrapOptions{NodeID: "edge-2", Cluster: "eu-west",
+		XDSAddr: "[::1]:18000", Delta: true, AdminAddr: "[::1]:9901"}},
+	// The example the README points at: every default.
+	{"example/bootstrap.yaml", BootstrapOptions{NodeID: "envoy-1"}},
+}
+
+func TestGolden(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.file, func(t *testing.T) {
+			got := render(t, tc.opts)
+			if *update {
+				if err := os.WriteFile(tc.file, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatalf("%v (run go test ./envoy -update to create it)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs (- want, + got; run go test ./envoy -update to accept):\n%s",
+					tc.file, lineDiff(string(want), string(got)))
+			}
+		})
+	}
+}
+
+// TestGoldenFilesListed makes sure no stale golden file lingers.
+func TestGoldenFilesListed(t *testing.T) {
+	known := map[string]bool{}
+	for _, tc := range goldenCases {
+		known[tc.file] = true
+	}
+	for _, dir := range []string{"testdata", "example"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if !known[filepath.ToSlash(f)] {
+				t.Errorf("%s is not produced by any golden case", f)
+			}
+		}
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	for _, tc := range goldenCases {
+		t.Run(tc.file, func(t *testing.T) {
+			want, err := Bootstrap(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := parseYAML(t, render(t, tc.opts))
+			if !proto.Equal(got, want) {
+				t.Errorf("round trip changed the bootstrap:\n got %v\nwant %v", got, want)
+			}
+			validateAll(t, got)
+		})
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	want, err := Bootstrap(BootstrapOptions{NodeID: "edge-1", Delta: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := JSON(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &bootstrapv3.Bootstrap{}
+	if err := protojson.Unmarshal(js, got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("JSON round trip changed the bootstrap:\n%s", js)
+	}
+	if !strings.HasSuffix(string(js), "}\n") || !strings.Contains(string(js), "\n  \"node\": {") {
+		t.Errorf("JSON is not indented as expected:\n%s", js)
+	}
+}
+
+func TestBootstrapDefaults(t *testing.T) {
+	b, err := Bootstrap(BootstrapOptions{NodeID: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.GetNode().GetCluster(); got != DefaultCluster {
+		t.Errorf("cluster %q, want %q", got, DefaultCluster)
+	}
+	if got := b.GetDynamicResources().GetAdsConfig().GetApiType(); got != corev3.ApiConfigSource_GRPC {
+		t.Errorf("api type %v, want GRPC", got)
+	}
+	if got := hostPort(b.GetAdmin().GetAddress()); got != DefaultAdminAddr {
+		t.Errorf("admin %s, want %s", got, DefaultAdminAddr)
+	}
+	if got := hostPort(xdsEndpoint(t, b)); got != DefaultXDSAddr {
+		t.Errorf("xDS endpoint %s, want %s", got, DefaultXDSAddr)
+	}
+}
+
+func TestBootstrapAccepts(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     BootstrapOptions
+		wantType clusterv3.Cluster_DiscoveryType
+		wantXDS  string
+		wantAPI  corev3.ApiConfigSource_ApiType
+	}{
+		{"ipv4", BootstrapOptions{NodeID: "a", XDSAddr: "10.0.0.5:1"}, clusterv3.Cluster_STATIC, "10.0.0.5:1", corev3.ApiConfigSource_GRPC},
+		{"ipv6", BootstrapOptions{NodeID: "a", XDSAddr: "[::1]:65535"}, clusterv3.Cluster_STATIC, "::1:65535", corev3.ApiConfigSource_GRPC},
+		{"ipv6 canonical", BootstrapOptions{NodeID: "a", XDSAddr: "[2001:DB8:0::1]:18000"}, clusterv3.Cluster_STATIC, "2001:db8::1:18000", corev3.ApiConfigSource_GRPC},
+		{"localhost", BootstrapOptions{NodeID: "a", XDSAddr: "localhost:18000"}, clusterv3.Cluster_STRICT_DNS, "localhost:18000", corev3.ApiConfigSource_GRPC},
+		{"fqdn", BootstrapOptions{NodeID: "a", XDSAddr: "xds.Example.com.:18000"}, clusterv3.Cluster_STRICT_DNS, "xds.Example.com.:18000", corev3.ApiConfigSource_GRPC},
+		{"compose name", BootstrapOptions{NodeID: "a", XDSAddr: "mtls_gate:18000"}, clusterv3.Cluster_STRICT_DNS, "mtls_gate:18000", corev3.ApiConfigSource_GRPC},
+		{"delta", BootstrapOptions{NodeID: "édge-1", Delta: true}, clusterv3.Cluster_STATIC, DefaultXDSAddr, corev3.ApiConfigSource_DELTA_GRPC},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Bootstrap(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := b.GetStaticResources().GetClusters()[0]
+			if c.GetType() != tt.wantType {
+				t.Errorf("cluster type %v, want %v", c.GetType(), tt.wantType)
+			}
+			if dns := c.GetDnsLookupFamily() == clusterv3.Cluster_V4_PREFERRED; dns != (tt.wantType == clusterv3.Cluster_STRICT_DNS) {
+				t.Errorf("dns_lookup_family %v with type %v", c.GetDnsLookupFamily(), c.GetType())
+			}
+			if got := hostPort(xdsEndpoint(t, b)); got != tt.wantXDS {
+				t.Errorf("xDS endpoint %s, want %s", got, tt.wantXDS)
+			}
+			if got := b.GetDynamicResources().GetAdsConfig().GetApiType(); got != tt.wantAPI {
+				t.Errorf("api type %v, want %v", got, tt.wantAPI)
+			}
+			validateAll(t, b)
+		})
+	}
+}
+
+func TestBootstrapRefuses(t *testing.T) {
+	ok := BootstrapOptions{NodeID: "edge-1"}
+	with := func(f func(*BootstrapOptions)) BootstrapOptions {
+		o := ok
+		f(&o)
+		return o
+	}
+	tests := []struct {
+		name      string
+		opts      BootstrapOptions
+		wantField string
+		wantIn    string
+	}{
+		{"no node id", BootstrapOptions{}, "NodeID", "must not be empty"},
+		{"space in node id", with(func(o *BootstrapOptions) { o.NodeID = "edge 1" }), "NodeID", "spaces"},
+		{"newline in node id", with(func(o *BootstrapOptions) { o.NodeID = "edge-1\n" }), "NodeID", "control characters"},
+		{"tab in cluster", with(func(o *BootstrapOptions) { o.Cluster = "eu\twest" }), "Cluster", "spaces"},
+		{"xds without port", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0.1" }), "XDSAddr", "want host:port"},
+		{"xds bare ipv6", with(func(o *BootstrapOptions) { o.XDSAddr = "::1" }), "XDSAddr", "want host:port"},
+		{"xds without host", with(func(o *BootstrapOptions) { o.XDSAddr = ":18000" }), "XDSAddr", "missing host"},
+		{"xds port 0", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0.1:0" }), "XDSAddr", "port must be"},
+		{"xds port too big", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0.1:65536" }), "XDSAddr", "port must be"},
+		{"xds port name", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0.1:grpc" }), "XDSAddr", "port must be"},
+		{"xds url", with(func(o *BootstrapOptions) { o.XDSAddr = "http://127.0.0.1:18000" }), "XDSAddr", "want host:port"},
+		{"xds unspecified v4", with(func(o *BootstrapOptions) { o.XDSAddr = "0.0.0.0:18000" }), "XDSAddr", "unspecified"},
+		{"xds unspecified v6", with(func(o *BootstrapOptions) { o.XDSAddr = "[::]:18000" }), "XDSAddr", "unspecified"},
+		{"xds ipv6 zone", with(func(o *BootstrapOptions) { o.XDSAddr = "[fe80::1%eth0]:18000" }), "XDSAddr", "zones"},
+		{"xds bad name", with(func(o *BootstrapOptions) { o.XDSAddr = "xds!.example:18000" }), "XDSAddr", "neither"},
+		{"xds leading hyphen", with(func(o *BootstrapOptions) { o.XDSAddr = "-xds.example:18000" }), "XDSAddr", "neither"},
+		{"xds empty label", with(func(o *BootstrapOptions) { o.XDSAddr = "xds..example:18000" }), "XDSAddr", "neither"},
+		{"xds mistyped ip", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0:18000" }), "XDSAddr", "neither"},
+		{"xds long label", with(func(o *BootstrapOptions) { o.XDSAddr = strings.Repeat("a", 64) + ".example:1" }), "XDSAddr", "neither"},
+		{"admin name", with(func(o *BootstrapOptions) { o.AdminAddr = "localhost:9901" }), "AdminAddr", "must be an IP"},
+		{"admin without port", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1" }), "AdminAddr", "want host:port"},
+		{"admin port 0", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1:0" }), "AdminAddr", "port must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Bootstrap(tt.opts)
+			var oe *OptionError
+			if !errors.As(err, &oe) {
+				t.Fatalf("got %v, %v; want an *OptionError", b, err)
+			}
+			if oe.Field != tt.wantField || !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("error %q (field %s), want field %s and %q", err, oe.Field, tt.wantField, tt.wantIn)
+			}
+			if !strings.HasPrefix(err.Error(), "envoy: invalid "+tt.wantField+" ") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q is not one line naming the field", err)
+			}
+		})
+	}
+}
+
+// render is the YAML of the bootstrap of o.
+func render(t *testing.T, o BootstrapOptions) []byte {
+	t.Helper()
+	b, err := Bootstrap(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := YAML(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
+// parseYAML reads a YAML bootstrap the way a YAML-to-JSON loader would:
+// YAML to generic values, to JSON, to protojson.
+func parseYAML(t *testing.T, y []byte) *bootstrapv3.Bootstrap {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(y, &v); err != nil {
+		t.Fatalf("YAML does not parse: %v", err)
+	}
+	js, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bootstrapv3.Bootstrap{}
+	if err := protojson.Unmarshal(js, b); err != nil {
+		t.Fatalf("not a Bootstrap: %v\n%s", err, js)
+	}
+	return b
+}
+
+// validateAll fails unless b and the HTTP protocol options packed in its
+// xDS cluster pass their generated validation.
+func validateAll(t *testing.T, b *bootstrapv3.Bootstrap) {
+	t.Helper()
+	if err := b.ValidateAll(); err != nil {
+		t.Errorf("bootstrap: %v", err)
+	}
+	c := b.GetStaticResources().GetClusters()[0]
+	opts := &httpv3.HttpProtocolOptions{}
+	if err := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(opts); err != nil {
+		t.Fatalf("protocol options: %v", err)
+	}
+	if err := opts.ValidateAll(); err != nil {
+		t.Errorf("protocol options: %v", err)
+	}
+	ka := opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive()
+	if ka.GetInterval().AsDuration() != KeepaliveInterval || ka.GetTimeout().AsDuration() != KeepaliveTimeout {
+		t.Errorf("keepalive %v, want interval %v and timeout %v", ka, KeepaliveInterval, KeepaliveTimeout)
+	}
+}
+
+// xdsEndpoint is the one address of the xDS cluster.
+func xdsEndpoint(t *testing.T, b *bootstrapv3.Bootstrap) *corev3.Address {
+	t.Helper()
+	clusters := b.GetStaticResources().GetClusters()
+	if len(clusters) != 1 || clusters[0].GetName() != XDSClusterName {
+		t.Fatalf("static clusters %v, want only %s", clusters, XDSClusterName)
+	}
+	return clusters[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress()
+}
+
+// hostPort is a socket address as host:port (no brackets).
+func hostPort(a *corev3.Address) string {
+	sa := a.GetSocketAddress()
+	return fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue())
+}
+
+// lineDiff is a minimal line diff of want and got: common lines are
+// prefixed "  ", lines only in want "- ", lines only in got "+ ".
+func lineDiff(want, got string) string {
+	a, b := strings.Split(want, "\n"), strings.Split(got, "\n")
+	// lcs[i][j] is the length of the longest common subsequence of a[i:], b[j:].
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out strings.Builder
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			out.WriteString("  " + a[i] + "\n")
+			i, j = i+1, j+1
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+			out.WriteString("- " + a[i] + "\n")
+			i++
+		default:
+			out.WriteString("+ " + b[j] + "\n")
+			j++
+		}
+	}
+	return out.String()
+}
+
+func TestLineDiff(t *testing.T) {
+	got := lineDiff("a\nb\nc", "a\nx\nc")
+	if want := "  a\n- b\n+ x\n  c\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

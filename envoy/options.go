@@ -1,0 +1,157 @@
+package envoy
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// OptionError reports a BootstrapOptions field that cannot be used.
+type OptionError struct {
+	Field  string // the BootstrapOptions field, e.g. "XDSAddr"
+	Value  string // the value given
+	Reason string // why it was refused
+}
+
+// Error returns "envoy: invalid FIELD "VALUE": REASON".
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("envoy: invalid %s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// endpoint is a checked host and port.
+type endpoint struct {
+	host string
+	port uint32
+	isIP bool
+}
+
+// withDefaults fills the empty optional fields.
+func (o BootstrapOptions) withDefaults() BootstrapOptions {
+	if o.Cluster == "" {
+		o.Cluster = DefaultCluster
+	}
+	if o.XDSAddr == "" {
+		o.XDSAddr = DefaultXDSAddr
+	}
+	if o.AdminAddr == "" {
+		o.AdminAddr = DefaultAdminAddr
+	}
+	return o
+}
+
+// check validates the options (defaults applied) and returns the parsed
+// xDS and admin addresses.
+func (o BootstrapOptions) check() (xds, admin endpoint, err error) {
+	if err := checkName("NodeID", o.NodeID); err != nil {
+		return xds, admin, err
+	}
+	if err := checkName("Cluster", o.Cluster); err != nil {
+		return xds, admin, err
+	}
+	if xds, err = parseXDSAddr(o.XDSAddr); err != nil {
+		return xds, admin, err
+	}
+	admin, err = parseAdminAddr(o.AdminAddr)
+	return xds, admin, err
+}
+
+// checkName refuses an empty name or one with spaces or control
+// characters: node ids and clusters appear in logs and stats.
+func checkName(field, v string) error {
+	if v == "" {
+		return &OptionError{Field: field, Value: v, Reason: "must not be empty"}
+	}
+	if strings.IndexFunc(v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return &OptionError{Field: field, Value: v, Reason: "must not contain spaces or control characters"}
+	}
+	return nil
+}
+
+// parseXDSAddr checks the control plane's address: an IP address other
+// than the unspecified one, or a DNS name.
+func parseXDSAddr(s string) (endpoint, error) {
+	e, err := parseHostPort("XDSAddr", s)
+	if err != nil {
+		return e, err
+	}
+	if !e.isIP && !isDNSName(e.host) {
+		return e, &OptionError{Field: "XDSAddr", Value: s, Reason: "host is neither an IP address nor a DNS name"}
+	}
+	if e.isIP && netip.MustParseAddr(e.host).IsUnspecified() {
+		return e, &OptionError{Field: "XDSAddr", Value: s,
+			Reason: "host is the unspecified address; give an address Envoy can connect to, such as 127.0.0.1"}
+	}
+	return e, nil
+}
+
+// parseAdminAddr checks Envoy's admin address: Envoy binds it, so the host
+// must be an IP address.
+func parseAdminAddr(s string) (endpoint, error) {
+	e, err := parseHostPort("AdminAddr", s)
+	if err == nil && !e.isIP {
+		err = &OptionError{Field: "AdminAddr", Value: s, Reason: "host must be an IP address (Envoy binds it)"}
+	}
+	return e, err
+}
+
+// parseHostPort splits host:port, checks the port and recognises IP
+// addresses (IPv6 in brackets, without a zone).
+func parseHostPort(field, s string) (endpoint, error) {
+	bad := func(reason string) (endpoint, error) {
+		return endpoint{}, &OptionError{Field: field, Value: s, Reason: reason}
+	}
+	host, portText, err := net.SplitHostPort(s)
+	if err != nil {
+		return bad("want host:port")
+	}
+	if host == "" {
+		return bad("missing host")
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || port == 0 {
+		return bad("port must be a number from 1 to 65535")
+	}
+	e := endpoint{host: host, port: uint32(port)}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Zone() != "" {
+			return bad("IPv6 zones are not supported")
+		}
+		e.host, e.isIP = ip.String(), true
+	}
+	return e, nil
+}
+
+// isDNSName reports whether s is a host name: dot-separated labels of
+// letters, digits, '-' and '_' (1 to 63 bytes, no leading or trailing '-'),
+// at most 253 bytes, the last label not all digits (so that a mistyped IP
+// address is not taken for a name).
+func isDNSName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if !isLabel(l) {
+			return false
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+// isLabel reports whether l is one DNS label.
+func isLabel(l string) bool {
+	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for _, r := range l {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,276 @@
+package xds_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/xds"
+)
+
+// controlPlane runs an xds.Server on loopback.
+type controlPlane struct {
+	srv     *xds.Server
+	addr    string
+	metrics *prometheus.Registry
+}
+
+func startControlPlane(t *testing.T, st *store.State) *controlPlane {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry()
+	s := xds.NewServer(ctx, xds.DefaultOptions(), nil, xds.NewMetrics(reg))
+	s.Update(st)
+	g := grpc.NewServer()
+	s.Register(g)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	t.Cleanup(func() { g.Stop(); cancel() })
+	return &controlPlane{srv: s, addr: ln.Addr().String(), metrics: reg}
+}
+
+func adsClient(t *testing.T, addr string) discovery.AggregatedDiscoveryServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return discovery.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+// recvWithin returns the next response, or nil when none comes in d.
+func recvWithin[T any](t *testing.T, recv func() (T, error), d time.Duration) *T {
+	t.Helper()
+	ch := make(chan T, 1)
+	errc := make(chan error, 1)
+	go func() {
+		r, err := recv()
+		if err != nil {
+			errc <- err
+			return
+		}
+		ch <- r
+	}()
+	select {
+	case r := <-ch:
+		return &r
+	case err := <-errc:
+		t.Fatalf("stream: %v", err)
+	case <-time.After(d):
+	}
+	return nil
+}
+
+func node(cluster string) *core.Node { return &core.Node{Id: "envoy-" + cluster, Cluster: cluster} }
+
+func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	cp := startControlPlane(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := adsClient(t, cp.addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ListenerType}
+	if err := stream.Send(req); err != nil {
+		t.Fatal(err)
+	}
+	first := recvWithin(t, stream.Recv, 5*time.Second)
+	if first == nil || len((*first).GetResources()) != 2 || (*first).GetVersionInfo() == "" {
+		t.Fatalf("first response: %v", first)
+	}
+	// ACK, then change a mode: the listener is pushed again.
+	ack := &discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ListenerType,
+		VersionInfo: (*first).GetVersionInfo(), ResponseNonce: (*first).GetNonce()}
+	if err := stream.Send(ack); err != nil {
+		t.Fatal(err)
+	}
+	cp.srv.Update(withSite(st, "plain.example.com", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
+	second := recvWithin(t, stream.Recv, 5*time.Second)
+	if second == nil || (*second).GetVersionInfo() == (*first).GetVersionInfo() {
+		t.Fatalf("no push after a mode change: %v", second)
+	}
+	// A restarted control plane offers the very same version: state-of-the-
+	// world re-sends it (go-control-plane cannot know what a new stream
+	// holds), and Envoy, seeing identical resources, changes and drains
+	// nothing. Delta re-sends nothing at all (TestDeltaRestart).
+	cp2 := startControlPlane(t, st)
+	stream2, err := adsClient(t, cp2.addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream2.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ListenerType,
+		VersionInfo: (*first).GetVersionInfo()}); err != nil {
+		t.Fatal(err)
+	}
+	if r := recvWithin(t, stream2.Recv, 5*time.Second); r == nil || (*r).GetVersionInfo() != (*first).GetVersionInfo() {
+		t.Fatalf("restarted control plane: %v, want version %s", r, (*first).GetVersionInfo())
+	}
+}
+
+// TestDeltaRestart: an Envoy reconnecting to a restarted control plane
+// tells it the versions it holds, and nothing unchanged is sent again.
+func TestDeltaRestart(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	held := map[string]string{}
+	for i := range 2 {
+		cp := startControlPlane(t, st)
+		stream, err := adsClient(t, cp.addr).DeltaAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ClusterType,
+			InitialResourceVersions: held}); err != nil {
+			t.Fatal(err)
+		}
+		r := recvWithin(t, stream.Recv, time.Second)
+		if i == 0 {
+			if r == nil || len((*r).GetResources()) != 4 {
+				t.Fatalf("first connection: %v", r)
+			}
+			for _, res := range (*r).GetResources() {
+				held[res.GetName()] = res.GetVersion()
+			}
+			continue
+		}
+		if r != nil && len((*r).GetResources()) > 0 {
+			t.Fatalf("restarted control plane re-sent %d clusters", len((*r).GetResources()))
+		}
+	}
+}
+
+func TestDeltaSendsOnlyChangedResources(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "crl.yaml"))
+	cp := startControlPlane(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := adsClient(t, cp.addr).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"client-ca/full.example.com", "client-ca/partial.example.com", "server/full.example.com"}
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
+		ResourceNamesSubscribe: names}); err != nil {
+		t.Fatal(err)
+	}
+	first := recvWithin(t, stream.Recv, 5*time.Second)
+	if first == nil || len((*first).GetResources()) != 3 {
+		t.Fatalf("first delta response: %v", first)
+	}
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.SecretType, ResponseNonce: (*first).GetNonce()}); err != nil {
+		t.Fatal(err)
+	}
+	cp.srv.Update(withSite(st, "partial.example.com", func(s *pb.Site) { s.CaIds = []string{"ca-partners"} }))
+	second := recvWithin(t, stream.Recv, 5*time.Second)
+	if second == nil {
+		t.Fatal("no delta push after a CA change")
+	}
+	got := (*second).GetResources()
+	if len(got) != 1 || got[0].GetName() != "client-ca/partial.example.com" {
+		t.Fatalf("delta pushed %d resources (%v); want only the changed secret", len(got), got)
+	}
+}
+
+func TestNackIsLoggedCountedAndShownOnTheSite(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	cp := startControlPlane(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := adsClient(t, cp.addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Like Envoy, ask for every secret the listeners name.
+	secrets := []string{"client-ca/app.example.com", "client-ca/app.example.net", "server/app.example.com",
+		"server/app.example.net", "server/plain.example.com"}
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
+		ResourceNames: secrets}); err != nil {
+		t.Fatal(err)
+	}
+	first := recvWithin(t, stream.Recv, 5*time.Second)
+	if first == nil {
+		t.Fatal("no secret response")
+	}
+	msg := "Failed to load certificate chain from <inline> for server/app.example.com"
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
+		ResourceNames: secrets, ResponseNonce: (*first).GetNonce(),
+		ErrorDetail: &statuspb.Status{Code: 3, Message: msg}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for cp.srv.SiteStatus("app.example.com").LastNack == "" {
+		if time.Now().After(deadline) {
+			t.Fatal("the NACK never reached the site's status")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := cp.srv.SiteStatus("app.example.com"); !strings.Contains(st.LastNack, "certificate chain") || st.LastNackNode != "envoy-edge" {
+		t.Fatalf("status %+v", st)
+	}
+	if cp.srv.SiteStatus("app.example.net").LastNack != "" {
+		t.Fatal("a NACK naming one site was pinned on another")
+	}
+	if n := testutil.ToFloat64(counter(t, cp.metrics, "mtlsgate_xds_nacks_total")); n != 1 {
+		t.Fatalf("nacks counted: %v", n)
+	}
+}
+
+func TestEveryFleetGetsTheSites(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	cp := startControlPlane(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, fleet := range []string{"eu", "us", ""} {
+		stream, err := adsClient(t, cp.addr).StreamAggregatedResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: node(fleet), TypeUrl: resourcev3.ClusterType}); err != nil {
+			t.Fatal(err)
+		}
+		if r := recvWithin(t, stream.Recv, 5*time.Second); r == nil || len((*r).GetResources()) != 4 {
+			t.Fatalf("fleet %q: %v", fleet, r)
+		}
+	}
+}
+
+// counter sums a counter family across its labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	c.Add(total)
+	return c
+}
