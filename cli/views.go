@@ -83,11 +83,35 @@ func siteFields(s *pb.Site, now time.Time) []field {
 		{key: "Updated at", value: fmtTime(s.GetUpdatedAt())},
 	}
 	f = append(f, serverCertFields(s.GetHostname(), s.GetServerCertificate(), now)...)
+	f = append(f, statusFields(s.GetStatus())...)
 	if s.GetSettings() != nil {
 		f = append(f, section("Settings"))
 		f = append(f, indent("  ", settingsFields(s.GetSettings()))...)
 	}
 	return f
+}
+
+// statusFields renders what the data plane reported about a site, when
+// it reported anything.
+func statusFields(st *pb.SiteStatus) []field {
+	if st == nil {
+		return nil
+	}
+	var f []field
+	if st.GetXdsError() != "" {
+		f = append(f, field{key: "Envoy config error", value: st.GetXdsError()})
+	}
+	if st.GetAuthzError() != "" {
+		f = append(f, field{key: "Policy error", value: st.GetAuthzError()})
+	}
+	if st.GetLastNack() != "" {
+		f = append(f, field{key: "Last rejection", value: st.GetLastNack()},
+			field{key: "Rejected by", value: st.GetLastNackNode() + " at " + fmtTime(st.GetLastNackAt())})
+	}
+	if len(f) == 0 {
+		return nil
+	}
+	return append([]field{section("Status")}, indent("  ", f)...)
 }
 
 // serverCertFields renders a site's server certificate and whether it

@@ -14,9 +14,11 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
 // cli runs the mtlsgate CLI against in with the admin token.
@@ -101,6 +103,27 @@ func TestCheckFollowsTheCLI(t *testing.T) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
+}
+
+// api returns a Certificate Manager client of in.
+func (in *instance) api(t *testing.T) pb.CertificateManagerServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient(in.admin, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return pb.NewCertificateManagerServiceClient(conn)
+}
+
+// authCtx carries the admin token.
+func (in *instance) authCtx(t *testing.T) context.Context {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(in.data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(tok)))
 }
 
 // eventually polls cond until it holds or within has passed.
