@@ -124,8 +124,9 @@ func usageText() string {
 
 "mtlsgate serve [--config FILE] [--data DIR] ..." runs the server, and
 "mtlsgate recover-admin --data DIR" writes a new admin token into the data
-directory of a stopped server. Every other command is a client of the
-server's Certificate Manager API.
+directory of a stopped server. "mtlsgate envoy bootstrap" prints an Envoy
+bootstrap offline. Every other command is a client of the server's
+Certificate Manager API.
 
 Commands:
 `)
