@@ -151,7 +151,9 @@ func toStatus(err error) error {
 		{context.DeadlineExceeded, codes.DeadlineExceeded},
 	} {
 		if errors.Is(err, m.target) {
-			return status.Error(m.code, err.Error())
+			// The code already says the class; keep the message about
+			// what is wrong ("site x.example.com", not "not found: ...").
+			return status.Error(m.code, strings.TrimPrefix(err.Error(), m.target.Error()+": "))
 		}
 	}
 	return status.Error(codes.Internal, "internal error: "+err.Error())

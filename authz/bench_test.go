@@ -67,9 +67,8 @@ func setupBench(b *testing.B) *benchEnv {
 		if _, err := st.CreateCRL(ctx, store.Actor{}, bigCA.CRL(b, 1, time.Now(), time.Now().Add(24*time.Hour), serials...)); err != nil {
 			b.Fatal(err)
 		}
-		srv := root.Server(b, "bench.example.com")
 		for host, mode := range map[string]pb.Mode{"bench.example.com": pb.Mode_MODE_ENFORCE, "open.example.com": pb.Mode_MODE_PERMISSIVE} {
-			srv = root.Server(b, host)
+			srv := root.Server(b, host)
 			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
 				CaIds: ids, Settings: &pb.ClientCertSettings{Mode: mode},
 				ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
