@@ -1,0 +1,94 @@
+package authz_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+var (
+	fuzzOnce sync.Once
+	fuzzSvc  *authz.Service
+	fuzzEnv  *env
+)
+
+// FuzzCheck throws attacker-controlled request fields at a full policy
+// and checks the invariants that make mtlsgate safe to put in front of an
+// origin, whatever the input:
+//   - nothing panics (a recovered panic would show as a 500);
+//   - an allowed request owns every origin header: each is set or
+//     removed, none both, so a client value never reaches the origin;
+//   - an enforcing site allows only SUCCESS;
+//   - the verify header is one of its documented forms.
+func FuzzCheck(f *testing.F) {
+	for _, s := range [][5]string{
+		{"enforce.example.com", "enforce.example.com", "/", "", ""},
+		{"permissive.example.com", "permissive.example.com", "/a?b", "x", ""},
+		{"disabled.example.com", "enforce.example.com:443", "/", "", ""},
+		{"rules.example.com", "rules.example.com", "/%2e%2e/admin", "", "rules.example.com"},
+		{"a.wild.example.com", "A.WILD.example.com.", "//admin", "-----BEGIN%20CERTIFICATE-----", ""},
+	} {
+		f.Add(s[0], s[1], s[2], s[3], s[4])
+	}
+	f.Fuzz(func(t *testing.T, sni, host, path, cert, ext string) {
+		fuzzOnce.Do(func() {
+			fuzzEnv = standardEnv(t)
+			fuzzSvc = authz.New(authz.Options{DecisionLog: authz.LogOff})
+			fuzzSvc.Load(fuzzEnv.st.Current())
+		})
+		if cert == "good" {
+			cert = extract.EncodeNew(fuzzEnv.pki.good.PEM())
+		}
+		r := req{sni: sni, host: host, path: path, raw: cert, ext: ext}
+		cr := envoyRequest(r)
+		cr.Attributes.Request.Http.Headers["x-client-cert-verify"] = "SUCCESS"
+		resp, err := fuzzSvc.Check(context.Background(), cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, cr, resp)
+	})
+}
+
+func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckResponse) {
+	if d := resp.GetDeniedResponse(); d != nil {
+		if d.GetStatus().GetCode() == 500 {
+			t.Fatalf("internal error (a recovered panic?) for %v", cr.GetAttributes())
+		}
+		return
+	}
+	ok := resp.GetOkResponse()
+	if ok == nil {
+		t.Fatal("neither allowed nor denied")
+	}
+	set := map[string]string{}
+	for _, h := range ok.GetHeaders() {
+		set[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+	}
+	for _, n := range store.DefaultHeaders {
+		_, isSet := set[n]
+		removed := slices.Contains(ok.GetHeadersToRemove(), n)
+		if isSet == removed {
+			t.Fatalf("header %s set=%v removed=%v", n, isSet, removed)
+		}
+	}
+	v := set["x-client-cert-verify"]
+	if v != "" && v != "SUCCESS" && v != "NONE" && !strings.HasPrefix(v, "FAILED:") {
+		t.Fatalf("verify header %q", v)
+	}
+	site := cr.GetAttributes().GetContextExtensions()["site"]
+	if site == "" {
+		site = extract.Host(cr.GetAttributes().GetTlsSession().GetSni())
+	}
+	if strings.HasPrefix(site, "enforce.") && v != "SUCCESS" {
+		t.Fatalf("enforcing site allowed with verify %q", v)
+	}
+}
