@@ -53,9 +53,15 @@ type instance struct {
 
 // serve starts the binary on loopback ports with data in dataDir and
 // waits until it says it is serving.
-func serve(t *testing.T, dataDir string, args ...string) *instance {
+func serve(t *testing.T, dataDir string) *instance {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir, "--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0"}, args...)...)
+	return serveArgs(t, dataDir, "--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
+}
+
+// serveArgs starts the binary with data in dataDir and the given flags.
+func serveArgs(t *testing.T, dataDir string, args ...string) *instance {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--data", dataDir}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
