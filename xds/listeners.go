@@ -86,20 +86,32 @@ func filterChain(s *pb.Site, authzTimeout time.Duration) (*listenerv3.FilterChai
 // CRL changes do not touch the listener (and drain nothing).
 func downstreamTLS(s *pb.Site) *tlsv3.DownstreamTlsContext {
 	host, mode := s.GetHostname(), s.GetSettings().GetMode()
+
 	common := &tlsv3.CommonTlsContext{
 		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minTLS(s.GetSettings().GetMinTlsVersion())},
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: serverSecretName(host), SdsConfig: ads()}},
 		AlpnProtocols:                  []string{"h2", "http/1.1"},
 	}
-	if mode == pb.Mode_MODE_PERMISSIVE || mode == pb.Mode_MODE_ENFORCE {
+	asks := asksForCertificates(s)
+	if asks {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
 			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: clientCASecretName(host), SdsConfig: ads()},
 		}
 	}
 	return &tlsv3.DownstreamTlsContext{
 		CommonTlsContext:         common,
-		RequireClientCertificate: wrapperspb.Bool(mode == pb.Mode_MODE_ENFORCE),
+		RequireClientCertificate: wrapperspb.Bool(asks && mode == pb.Mode_MODE_ENFORCE),
 	}
+}
+
+// asksForCertificates reports whether Envoy requests client certificates
+// for a site: in permissive and enforce mode, once the site trusts a CA.
+// Without one there is nothing to validate against, so no certificate is
+// asked for; ext_authz then denies every request of an enforcing site
+// (no_certificate) and reports NONE on a permissive one.
+func asksForCertificates(s *pb.Site) bool {
+	mode := s.GetSettings().GetMode()
+	return (mode == pb.Mode_MODE_PERMISSIVE || mode == pb.Mode_MODE_ENFORCE) && len(s.GetCaIds()) > 0
 }
 
 func minTLS(v pb.TLSVersion) tlsv3.TlsParameters_TlsProtocol {

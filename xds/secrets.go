@@ -38,8 +38,7 @@ func secrets(st *store.State, s *pb.Site) ([]*tlsv3.Secret, error) {
 		return nil, fmt.Errorf("site has no server certificate")
 	}
 	out := []*tlsv3.Secret{{Name: serverSecretName(host), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: server}}}
-	mode := s.GetSettings().GetMode()
-	if mode != pb.Mode_MODE_PERMISSIVE && mode != pb.Mode_MODE_ENFORCE {
+	if !asksForCertificates(s) {
 		return out, nil
 	}
 	vc, err := validationContext(st, s)
@@ -62,10 +61,7 @@ func validationContext(st *store.State, s *pb.Site) (*tlsv3.CertificateValidatio
 	if err != nil {
 		return nil, err
 	}
-	vc := &tlsv3.CertificateValidationContext{}
-	if len(certs) > 0 {
-		vc.TrustedCa = inline(joinPEM(certs))
-	}
+	vc := &tlsv3.CertificateValidationContext{TrustedCa: inline(joinPEM(certs))}
 	if s.GetSettings().GetMode() == pb.Mode_MODE_PERMISSIVE {
 		vc.TrustChainVerification = tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED
 	}
@@ -108,7 +104,7 @@ func joinPEM(certs map[string][]byte) string {
 // "" when it must not get any (see validationContext).
 func envoyCRLs(st *store.State, s *pb.Site, certs map[string][]byte) string {
 	rev := s.GetSettings().GetRevocation()
-	if rev.GetCrl() == pb.CRLCheck_CRL_CHECK_OFF || rev.GetOnStaleCrl() != pb.StaleCRLAction_STALE_CRL_ACTION_DENY || len(certs) == 0 {
+	if rev.GetCrl() == pb.CRLCheck_CRL_CHECK_OFF || rev.GetOnStaleCrl() != pb.StaleCRLAction_STALE_CRL_ACTION_DENY {
 		return ""
 	}
 	byIssuer := map[string]*pb.CRL{}

@@ -104,7 +104,7 @@ func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
 	if err := stream.Send(ack); err != nil {
 		t.Fatal(err)
 	}
-	cp.srv.Update(withSite(st, "plain.example.com", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
+	cp.srv.Update(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
 	second := recvWithin(t, stream.Recv, 5*time.Second)
 	if second == nil || (*second).GetVersionInfo() == (*first).GetVersionInfo() {
 		t.Fatalf("no push after a mode change: %v", second)
@@ -146,8 +146,8 @@ func TestDeltaRestart(t *testing.T) {
 		}
 		r := recvWithin(t, stream.Recv, time.Second)
 		if i == 0 {
-			if r == nil || len((*r).GetResources()) != 4 {
-				t.Fatalf("first connection: %v", r)
+			if want := len(translate(t, st).Clusters); r == nil || len((*r).GetResources()) != want {
+				t.Fatalf("first connection: %v, want %d clusters", r, want)
 			}
 			for _, res := range (*r).GetResources() {
 				held[res.GetName()] = res.GetVersion()
@@ -202,8 +202,10 @@ func TestNackIsLoggedCountedAndShownOnTheSite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Like Envoy, ask for every secret the listeners name.
-	secrets := []string{"client-ca/app.example.com", "client-ca/app.example.net", "server/app.example.com",
-		"server/app.example.net", "server/plain.example.com"}
+	var secrets []string
+	for _, sec := range translate(t, st).Secrets {
+		secrets = append(secrets, sec.GetName())
+	}
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
 		ResourceNames: secrets}); err != nil {
 		t.Fatal(err)
@@ -249,7 +251,7 @@ func TestEveryFleetGetsTheSites(t *testing.T) {
 		if err := stream.Send(&discovery.DiscoveryRequest{Node: node(fleet), TypeUrl: resourcev3.ClusterType}); err != nil {
 			t.Fatal(err)
 		}
-		if r := recvWithin(t, stream.Recv, 5*time.Second); r == nil || len((*r).GetResources()) != 4 {
+		if r := recvWithin(t, stream.Recv, 5*time.Second); r == nil || len((*r).GetResources()) != len(translate(t, st).Clusters) {
 			t.Fatalf("fleet %q: %v", fleet, r)
 		}
 	}

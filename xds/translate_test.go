@@ -93,7 +93,7 @@ func TestCAAndCRLChangesTouchOnlySecrets(t *testing.T) {
 
 func TestModeChangeTouchesOnlyThatSitesChain(t *testing.T) {
 	before := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
-	after := withSite(before, "plain.example.com", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_PERMISSIVE })
+	after := withSite(before, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE })
 	a, b := translate(t, before), translate(t, after)
 	routesA, routesB := marshalAll(t, a.Routes), marshalAll(t, b.Routes)
 	for n := range routesA {
@@ -113,7 +113,7 @@ func TestModeChangeTouchesOnlyThatSitesChain(t *testing.T) {
 	}
 	ca, cb := chains(a), chains(b)
 	for n := range ca {
-		if changed := ca[n] != cb[n]; changed != (n == "site/plain.example.com") {
+		if changed := ca[n] != cb[n]; changed != (n == "site/app.example.net") {
 			t.Errorf("filter chain %s changed=%v", n, changed)
 		}
 	}
@@ -164,6 +164,27 @@ func TestBadOptionsFail(t *testing.T) {
 		edit(&o)
 		if _, err := xds.Translate(st, o); err == nil {
 			t.Errorf("options %+v accepted", o)
+		}
+	}
+}
+
+// TestFirstCAOfASite: an enforcing site without a CA asks for no
+// certificate (ext_authz denies it all); its first CA changes its own
+// filter chain and nothing else.
+func TestFirstCAOfASite(t *testing.T) {
+	before := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	after := withSite(before, "new.example.com", func(s *pb.Site) { s.CaIds = []string{"ca-partners"} })
+	a, b := translate(t, before), translate(t, after)
+	if _, ok := marshalAll(t, a.Secrets)["client-ca/new.example.com"]; ok {
+		t.Fatal("a site without CAs got a validation context")
+	}
+	if _, ok := marshalAll(t, b.Secrets)["client-ca/new.example.com"]; !ok {
+		t.Fatal("the first CA did not give the site a validation context")
+	}
+	ra, rb := marshalAll(t, a.Routes), marshalAll(t, b.Routes)
+	for n := range ra {
+		if ra[n] != rb[n] {
+			t.Errorf("route %s changed", n)
 		}
 	}
 }
