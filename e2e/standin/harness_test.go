@@ -1,0 +1,351 @@
+package standin_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"maps"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/e2e/standin"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/store/bolt"
+	"github.com/mtlsgate/mtlsgate/xds"
+)
+
+// Sites of the harness.
+const (
+	enforceSite    = "enforce.example.com" // enforce, CRLs for the whole chain, HTTP redirected
+	permissiveSite = "permissive.example.com"
+	plainSite      = "plain.example.com"    // disabled
+	wildSite       = "*.wild.example.org"   // enforce
+	wildExactSite  = "api.wild.example.org" // disabled, under the wildcard
+	httpsPort      = 8443                   // where HTTP is redirected to
+)
+
+var admin = store.Actor{TokenID: "test", Action: "Test"}
+
+// pkiSet holds the harness's certificates: server certificates come from
+// serverRoot; client certificates from clientInter (under clientRoot), or
+// from otherRoot for an untrusted one.
+type pkiSet struct {
+	serverRoot, clientRoot, clientInter, otherRoot *testpki.Cert
+	good, revoked, untrusted                       *testpki.Cert
+}
+
+func newPKI(t *testing.T) *pkiSet {
+	p := &pkiSet{serverRoot: testpki.NewRoot(t, "Server Root", testpki.Options{}),
+		clientRoot: testpki.NewRoot(t, "Client Root", testpki.Options{}), otherRoot: testpki.NewRoot(t, "Other Root", testpki.Options{})}
+	p.clientInter = p.clientRoot.Intermediate(t, "Client Issuing", testpki.Options{})
+	p.good = p.clientInter.Leaf(t, "alice", testpki.Options{DNS: []string{"alice.clients.example"}})
+	p.revoked = p.clientInter.Leaf(t, "mallory-revoked", testpki.Options{})
+	p.untrusted = p.otherRoot.Leaf(t, "eve", testpki.Options{})
+	return p
+}
+
+// chain is a client certificate with its issuing chain, for tls.
+func chain(leaf *testpki.Cert, issuers ...*testpki.Cert) *tls.Certificate {
+	c := &tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw}, PrivateKey: leaf.Key, Leaf: leaf.Cert}
+	for _, i := range issuers {
+		c.Certificate = append(c.Certificate, i.Cert.Raw)
+	}
+	return c
+}
+
+// testCert is a client certificate and the issuers it is sent with.
+type testCert struct {
+	leaf    *testpki.Cert
+	issuers []*testpki.Cert
+}
+
+// harness runs the whole path: control plane → stand-in → ext_authz →
+// origin, with real TLS clients.
+type harness struct {
+	t       *testing.T
+	pki     *pkiSet
+	st      *store.Store
+	cp      *testCP
+	px      *standin.Proxy
+	origin  *httptest.Server
+	xdsOpts xds.Options
+	caID    string
+	authz   *authz.Service // nil with a fake
+}
+
+type harnessOptions struct {
+	delta bool
+	// authz replaces mtlsgate's authz service (which follows the store).
+	authz authv3.AuthorizationServer
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	h := &harness{t: t, pki: newPKI(t)}
+	h.origin = httptest.NewServer(http.HandlerFunc(echo))
+	t.Cleanup(h.origin.Close)
+	h.st = newStore(t)
+	h.populate()
+	svc := o.authz
+	if svc == nil {
+		real := authz.New(authz.Options{})
+		real.Load(h.st.Current())
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		go real.Run(ctx, h.st)
+		svc, h.authz = real, real
+	}
+	h.xdsOpts = xds.DefaultOptions()
+	h.xdsOpts.AuthzAddr, h.xdsOpts.HTTPSPort = serveAuthz(t, svc), httpsPort
+	h.cp = newTestCP(t)
+	h.publish(t, "1", nil)
+	h.px = startProxy(t, h.cp.addr, o.delta)
+	h.waitSynced(t)
+	return h
+}
+
+func newStore(t *testing.T) *store.Store {
+	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), b, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// populate creates the client CA (root and intermediate, each with a
+// CRL; the intermediate's revokes p.revoked) and the sites.
+func (h *harness) populate() {
+	ctx, p := context.Background(), h.pki
+	ca, err := h.st.CreateCA(ctx, admin, "clients", testpki.Bundle(p.clientRoot, p.clientInter), nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	now := time.Now()
+	for i, issuer := range []*testpki.Cert{p.clientRoot, p.clientInter} {
+		var revoked []*big.Int
+		if issuer == p.clientInter {
+			revoked = append(revoked, p.revoked.Cert.SerialNumber)
+		}
+		der := issuer.CRL(h.t, int64(i+1), now.Add(-time.Hour), now.Add(24*time.Hour), revoked...)
+		if _, err := h.st.CreateCRL(ctx, admin, der); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	chainCRL := &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}
+	h.caID = ca.GetId()
+	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: true, Revocation: chainCRL}, h.caID)
+	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE}, h.caID)
+	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
+	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}, h.caID)
+	h.addSite(h.t, wildExactSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
+}
+
+func (h *harness) addSite(t *testing.T, host string, set *pb.ClientCertSettings, caIDs ...string) {
+	t.Helper()
+	srv := h.pki.serverRoot.Server(t, host)
+	_, err := h.st.CreateSite(context.Background(), admin, &pb.Site{
+		Hostname: host, OriginUrl: h.origin.URL, CaIds: caIDs, Settings: set,
+		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
+			CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM()),
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// translate is mtlsgate's translation of the store's current state.
+func (h *harness) translate(t *testing.T) *xds.Resources {
+	t.Helper()
+	res, err := xds.Translate(h.st.Current(), h.xdsOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.SiteErrors) > 0 {
+		t.Fatalf("sites left out: %v", res.SiteErrors)
+	}
+	return res
+}
+
+// publish serves the translation as version, changed by mutate, once
+// the authz service has the same state.
+func (h *harness) publish(t *testing.T, version string, mutate func(map[string]map[string]proto.Message)) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); h.authz != nil && h.authz.Revision() < h.st.Current().Rev; {
+		if time.Now().After(deadline) {
+			t.Fatalf("authz did not load revision %d", h.st.Current().Rev)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.cp.set(version, h.translate(t), mutate)
+}
+
+// waitSynced waits until the stand-in holds exactly the control plane's
+// current snapshot and every listener serves it. (Versions differ by
+// protocol: in delta, an unchanged type gets no response.)
+func (h *harness) waitSynced(t *testing.T) {
+	t.Helper()
+	_, want, _ := h.cp.snapshot()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := h.px.WaitFor(ctx, func(s *standin.State) bool {
+		for typ, byName := range want {
+			if !s.Holds(typ, slices.Collect(maps.Values(byName))...) {
+				return false
+			}
+		}
+		return s.Warm()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func serveAuthz(t *testing.T, svc authv3.AuthorizationServer) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	authv3.RegisterAuthorizationServer(g, svc)
+	go func() { _ = g.Serve(ln) }()
+	t.Cleanup(g.Stop)
+	return ln.Addr().String()
+}
+
+func startProxy(t *testing.T, cpAddr string, delta bool) *standin.Proxy {
+	px, err := standin.Start(context.Background(), standin.Options{
+		XDSAddr: cpAddr, NodeID: "test-node", Cluster: "edge", Delta: delta,
+		ListenerAddrs: map[string]string{xds.HTTPSListener: "127.0.0.1:0", xds.HTTPListener: "127.0.0.1:0"},
+		Logf:          safeLogf(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := px.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return px
+}
+
+// safeLogf logs to t until the test ends (server goroutines may outlive
+// it briefly).
+func safeLogf(t *testing.T) func(string, ...any) {
+	var mu sync.Mutex
+	done := false
+	t.Cleanup(func() { mu.Lock(); done = true; mu.Unlock() })
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf(format, args...)
+		}
+	}
+}
+
+// echoed is what the origin saw.
+type echoed struct {
+	Host    string
+	URI     string
+	Headers http.Header
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(echoed{Host: r.Host, URI: r.RequestURI, Headers: r.Header})
+}
+
+// call is one request through the stand-in.
+type call struct {
+	url     string // https://host/path (or http://)
+	sni     string // defaults to the URL's host
+	cert    *tls.Certificate
+	h2      bool
+	headers map[string]string
+	// insecure skips the client's server certificate check (for names
+	// a wildcard certificate does not cover).
+	insecure bool
+}
+
+// do sends c through the stand-in's listener for the URL's scheme.
+func (h *harness) do(t *testing.T, c call) (*http.Response, *echoed, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, c.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	if c.sni == "" {
+		c.sni = req.URL.Hostname()
+	}
+	resp, err := h.client(c).Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	var e echoed
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &e) != nil {
+		return resp, nil, nil
+	}
+	return resp, &e, nil
+}
+
+func (h *harness) client(c call) *http.Client {
+	listener := xds.HTTPSListener
+	if strings.HasPrefix(c.url, "http:") {
+		listener = xds.HTTPListener
+	}
+	addr := h.px.Addr(listener)
+	roots := x509.NewCertPool()
+	roots.AddCert(h.pki.serverRoot.Cert)
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		},
+		TLSClientConfig: &tls.Config{ServerName: c.sni, RootCAs: roots, InsecureSkipVerify: c.insecure,
+			// Always present the certificate, even one the server's CA
+			// list does not name (crypto/tls would otherwise send none).
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				if c.cert == nil {
+					return &tls.Certificate{}, nil
+				}
+				return c.cert, nil
+			}},
+		ForceAttemptHTTP2: c.h2,
+		DisableKeepAlives: true,
+	}
+	if !c.h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}

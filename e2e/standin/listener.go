@@ -1,0 +1,209 @@
+package standin
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+var errNoChain = errors.New("no filter chain matches the server name")
+
+// boundListener is a bound socket and the version of its listener that
+// serves it.
+type boundListener struct {
+	name   string
+	ln     net.Listener
+	active atomic.Pointer[activeListener]
+	// applied and chains are the serving version and its chains by
+	// identity (guarded by Proxy.mu).
+	applied *listenerCfg
+	chains  map[string]*chainRT
+}
+
+// activeListener is one serving version: its chains indexed for SNI.
+type activeListener struct {
+	cfg   *listenerCfg
+	exact map[string]*chainRT
+	wild  map[string]*chainRT // ".suffix" of a "*.suffix" server name
+	any   *chainRT
+}
+
+func (a *activeListener) index(rt *chainRT) {
+	if len(rt.cfg.serverNames) == 0 {
+		a.any = rt
+	}
+	for _, n := range rt.cfg.serverNames {
+		if suffix, ok := strings.CutPrefix(n, "*"); ok {
+			a.wild[suffix] = rt
+		} else {
+			a.exact[n] = rt
+		}
+	}
+}
+
+// match picks the chain for an SNI: exact, then wildcards from the
+// longest suffix (one or more labels), then the chain without names.
+func (a *activeListener) match(sni string) *chainRT {
+	sni = strings.ToLower(sni)
+	if sni != "" {
+		if rt := a.exact[sni]; rt != nil {
+			return rt
+		}
+		for i := 0; i < len(sni); i++ {
+			if sni[i] != '.' || i == 0 {
+				continue
+			}
+			if rt := a.wild[sni[i:]]; rt != nil {
+				return rt
+			}
+		}
+	}
+	return a.any
+}
+
+// chainRT is a serving filter chain: its TLS configuration (replaced on
+// secret updates without draining) and its HTTP server.
+type chainRT struct {
+	p        *Proxy
+	cfg      *chainCfg
+	listener string
+	tls      atomic.Pointer[tlsBundle]
+	srv      *http.Server
+	conns    *chanListener
+}
+
+// newChainRT starts a chain's HTTP server. p.mu must be held.
+func (p *Proxy) newChainRT(l *boundListener, cc *chainCfg) *chainRT {
+	rt := &chainRT{p: p, cfg: cc, listener: l.name, conns: newChanListener(l.ln.Addr())}
+	rt.srv = &http.Server{
+		Handler:           &hcmHandler{p: p, chain: rt},
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	if cc.tls == nil {
+		// codec AUTO on plaintext: HTTP/1.1 and prior-knowledge HTTP/2.
+		rt.srv.Protocols = new(http.Protocols)
+		rt.srv.Protocols.SetHTTP1(true)
+		rt.srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	p.wg.Go(func() { _ = rt.srv.Serve(rt.conns) })
+	return rt
+}
+
+// shutdown stops the chain; gracefully lets in-flight requests finish
+// (Proxy.Close cuts that short). p.mu must be held.
+func (rt *chainRT) shutdown(graceful bool) {
+	if !graceful {
+		_ = rt.srv.Close()
+		return
+	}
+	rt.p.draining = append(rt.p.draining, rt)
+	rt.p.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.srv.Shutdown(ctx)
+		_ = rt.srv.Close()
+	})
+}
+
+// close stops accepting and stops every chain.
+func (l *boundListener) close(graceful bool) {
+	_ = l.ln.Close()
+	for _, rt := range l.chains {
+		rt.shutdown(graceful)
+	}
+}
+
+// serve runs the accept loop of a listener.
+func (p *Proxy) serve(l *boundListener) {
+	p.wg.Go(func() {
+		for {
+			c, err := l.ln.Accept()
+			if err != nil {
+				return
+			}
+			p.wg.Go(func() { p.handleConn(l, c) })
+		}
+	})
+}
+
+// handleConn selects the connection's filter chain (by SNI for TLS) and
+// hands the connection to it. No chain: the connection is closed.
+func (p *Proxy) handleConn(l *boundListener, raw net.Conn) {
+	act := l.active.Load()
+	if act == nil {
+		_ = raw.Close() // the first version is still warming
+		return
+	}
+	if !act.cfg.tls {
+		act.any.conns.push(raw)
+		return
+	}
+	var chosen *chainRT
+	conn := tls.Server(raw, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if chosen = act.match(h.ServerName); chosen == nil {
+			_ = raw.Close() // as Envoy: closed, no alert
+			return nil, errNoChain
+		}
+		return chosen.tls.Load().config, nil
+	}})
+	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		p.logf("standin: %s: TLS handshake from %s: %v", l.name, raw.RemoteAddr(), err)
+		_ = conn.Close()
+		return
+	}
+	chosen.conns.push(conn)
+}
+
+// chanListener hands accepted connections to an http.Server.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// push hands c to the server, or closes it when the server is gone.
+func (c *chanListener) push(conn net.Conn) {
+	select {
+	case c.ch <- conn:
+	case <-c.done:
+		_ = conn.Close()
+	}
+}
+
+// Accept implements net.Listener.
+func (c *chanListener) Accept() (net.Conn, error) {
+	select {
+	case conn := <-c.ch:
+		return conn, nil
+	case <-c.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close implements net.Listener.
+func (c *chanListener) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+// Addr implements net.Listener.
+func (c *chanListener) Addr() net.Addr { return c.addr }
