@@ -1,6 +1,6 @@
-// Package testpki makes real certificates, keys and CRLs for tests: CA
-// hierarchies, client and server leaves in ECDSA or RSA, with the validity
-// windows and extended key usages a test asks for.
+// Package testpki makes real certificates, keys and CRLs for tests and
+// benchmarks: CA hierarchies, client and server leaves in ECDSA or RSA,
+// with the validity windows and extended key usages a test asks for.
 package testpki
 
 import (
@@ -15,9 +15,15 @@ import (
 	"math/big"
 	"net/url"
 	"sync/atomic"
-	"testing"
 	"time"
 )
+
+// TB is what the package needs of testing.TB, so that tools outside tests
+// (the benchmark harness) can make certificates with it too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
 
 // KeyType selects the key algorithm.
 type KeyType int
@@ -68,7 +74,7 @@ var serials atomic.Int64
 
 func init() { serials.Store(time.Now().UnixNano()) }
 
-func newKey(t testing.TB, kt KeyType) crypto.Signer {
+func newKey(t TB, kt KeyType) crypto.Signer {
 	t.Helper()
 	var (
 		k   crypto.Signer
@@ -107,7 +113,7 @@ func template(cn string, o Options) *x509.Certificate {
 	return tpl
 }
 
-func sign(t testing.TB, tpl *x509.Certificate, parent *Cert, key crypto.Signer) *Cert {
+func sign(t TB, tpl *x509.Certificate, parent *Cert, key crypto.Signer) *Cert {
 	t.Helper()
 	issuer, signer := tpl, key
 	if parent != nil {
@@ -138,7 +144,7 @@ func caWindow(o Options) Options {
 }
 
 // NewRoot returns a self-signed root CA.
-func NewRoot(t testing.TB, cn string, o Options) *Cert {
+func NewRoot(t TB, cn string, o Options) *Cert {
 	t.Helper()
 	tpl := template(cn, caWindow(o))
 	tpl.IsCA, tpl.BasicConstraintsValid = true, true
@@ -148,7 +154,7 @@ func NewRoot(t testing.TB, cn string, o Options) *Cert {
 }
 
 // Intermediate returns a CA signed by c.
-func (c *Cert) Intermediate(t testing.TB, cn string, o Options) *Cert {
+func (c *Cert) Intermediate(t TB, cn string, o Options) *Cert {
 	t.Helper()
 	tpl := template(cn, caWindow(o))
 	tpl.IsCA, tpl.BasicConstraintsValid = true, true
@@ -159,7 +165,7 @@ func (c *Cert) Intermediate(t testing.TB, cn string, o Options) *Cert {
 
 // Leaf returns an end-entity certificate signed by c; by default a client
 // certificate (clientAuth EKU).
-func (c *Cert) Leaf(t testing.TB, cn string, o Options) *Cert {
+func (c *Cert) Leaf(t TB, cn string, o Options) *Cert {
 	t.Helper()
 	tpl := template(cn, o)
 	tpl.BasicConstraintsValid = true
@@ -182,13 +188,13 @@ func (c *Cert) Leaf(t testing.TB, cn string, o Options) *Cert {
 }
 
 // Server returns a server certificate for hosts, signed by c.
-func (c *Cert) Server(t testing.TB, hosts ...string) *Cert {
+func (c *Cert) Server(t TB, hosts ...string) *Cert {
 	t.Helper()
 	return c.Leaf(t, hosts[0], Options{DNS: hosts, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 }
 
 // NotCA returns a self-signed certificate with basicConstraints CA=false.
-func NotCA(t testing.TB, cn string) *Cert {
+func NotCA(t TB, cn string) *Cert {
 	t.Helper()
 	tpl := template(cn, Options{})
 	tpl.BasicConstraintsValid = true
@@ -196,7 +202,7 @@ func NotCA(t testing.TB, cn string) *Cert {
 }
 
 // CRL returns a DER CRL signed by c revoking serials.
-func (c *Cert) CRL(t testing.TB, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
+func (c *Cert) CRL(t TB, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
 	t.Helper()
 	tpl := &x509.RevocationList{
 		Number:     big.NewInt(number),
