@@ -77,10 +77,12 @@ func (p *Proxy) decodeSotW(resp *discoveryv3.DiscoveryResponse) (*update, error)
 	}
 	u := &update{typeURL: t, version: resp.GetVersionInfo(), full: t == ListenerType || t == ClusterType}
 	seen := map[string]bool{}
-	for i, a := range resp.GetResources() {
+	for _, a := range resp.GetResources() {
+		// The error names the resource, not its position: SotW responses
+		// come in any order, and a repeated rejection must read the same.
 		r, err := p.decodeResource(t, a)
 		if err != nil {
-			return nil, fmt.Errorf("resource %d: %w", i, err)
+			return nil, err
 		}
 		if seen[r.name] {
 			return nil, fmt.Errorf("duplicate resource %q", r.name)
@@ -111,7 +113,7 @@ func (p *Proxy) decodeDelta(resp *discoveryv3.DeltaDiscoveryResponse, prev strin
 		}
 		r, err := p.decodeResource(t, res.GetResource())
 		if err != nil {
-			return nil, fmt.Errorf("resource %d: %w", i, err)
+			return nil, fmt.Errorf("resource %q: %w", res.GetName(), err)
 		}
 		if r.name != res.GetName() || seen[r.name] {
 			return nil, fmt.Errorf("resource %d: name %q does not match %q or is duplicated", i, r.name, res.GetName())

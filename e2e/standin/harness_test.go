@@ -76,24 +76,37 @@ type testCert struct {
 	issuers []*testpki.Cert
 }
 
+// testNodeID is the stand-in's node id.
+const testNodeID = "test-node"
+
 // harness runs the whole path: control plane → stand-in → ext_authz →
-// origin, with real TLS clients.
+// origin, with real TLS clients. The control plane is mtlsgate's
+// (xds.Server), or with harnessOptions.inject go-control-plane's serving
+// snapshots the test builds.
 type harness struct {
 	t       *testing.T
 	pki     *pkiSet
 	st      *store.Store
-	cp      *testCP
+	cp      *mtlsgateCP // nil with inject
+	snap    *snapshotCP // nil without inject
 	px      *standin.Proxy
 	origin  *httptest.Server
 	xdsOpts xds.Options
 	caID    string
 	authz   *authz.Service // nil with a fake
+	// want is what the control plane serves now: type → name → resource.
+	want map[string]map[string]proto.Message
 }
 
 type harnessOptions struct {
 	delta bool
 	// authz replaces mtlsgate's authz service (which follows the store).
 	authz authv3.AuthorizationServer
+	// inject runs go-control-plane serving snapshots the test builds
+	// (harness.inject) instead of mtlsgate's control plane.
+	inject bool
+	// upstreamCAFile sets xds.Options.UpstreamCAFile.
+	upstreamCAFile string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -113,9 +126,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.xdsOpts = xds.DefaultOptions()
 	h.xdsOpts.AuthzAddr, h.xdsOpts.HTTPSPort = serveAuthz(t, svc), httpsPort
-	h.cp = newTestCP(t)
-	h.publish(t, "1", nil)
-	h.px = startProxy(t, h.cp.addr, o.delta)
+	if o.upstreamCAFile != "" {
+		h.xdsOpts.UpstreamCAFile = o.upstreamCAFile
+	}
+	var cpAddr string
+	if o.inject {
+		h.snap = startSnapshotCP(t)
+		h.inject(t, "1", nil)
+		cpAddr = h.snap.addr
+	} else {
+		h.cp = startMtlsgateCP(t, h.xdsOpts)
+		h.publish(t)
+		cpAddr = h.cp.addr
+	}
+	h.px = startProxy(t, cpAddr, o.delta)
 	h.waitSynced(t)
 	return h
 }
@@ -175,42 +199,84 @@ func (h *harness) addSite(t *testing.T, host string, set *pb.ClientCertSettings,
 	}
 }
 
-// translate is mtlsgate's translation of the store's current state.
-func (h *harness) translate(t *testing.T) *xds.Resources {
+// translate is mtlsgate's translation of st, by type and name.
+func (h *harness) translate(t *testing.T, st *store.State) map[string]map[string]proto.Message {
 	t.Helper()
-	res, err := xds.Translate(h.st.Current(), h.xdsOpts)
+	r, err := xds.Translate(st, h.xdsOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.SiteErrors) > 0 {
-		t.Fatalf("sites left out: %v", res.SiteErrors)
+	if len(r.SiteErrors) > 0 {
+		t.Fatalf("sites left out: %v", r.SiteErrors)
+	}
+	res := map[string]map[string]proto.Message{
+		standin.ListenerType: {}, standin.RouteType: {}, standin.ClusterType: {}, standin.SecretType: {},
+	}
+	for _, m := range r.Listeners {
+		res[standin.ListenerType][m.GetName()] = m
+	}
+	for _, m := range r.Routes {
+		res[standin.RouteType][m.GetName()] = m
+	}
+	for _, m := range r.Clusters {
+		res[standin.ClusterType][m.GetName()] = m
+	}
+	for _, m := range r.Secrets {
+		res[standin.SecretType][m.GetName()] = m
 	}
 	return res
 }
 
-// publish serves the translation as version, changed by mutate, once
-// the authz service has the same state.
-func (h *harness) publish(t *testing.T, version string, mutate func(map[string]map[string]proto.Message)) {
+// current is the store's current state, once the authz service has
+// loaded it.
+func (h *harness) current(t *testing.T) *store.State {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); h.authz != nil && h.authz.Revision() < h.st.Current().Rev; {
+	st := h.st.Current()
+	for deadline := time.Now().Add(5 * time.Second); h.authz != nil && h.authz.Revision() < st.Rev; {
 		if time.Now().After(deadline) {
-			t.Fatalf("authz did not load revision %d", h.st.Current().Rev)
+			t.Fatalf("authz did not load revision %d", st.Rev)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	h.cp.set(version, h.translate(t), mutate)
+	return st
 }
 
-// waitSynced waits until the stand-in holds exactly the control plane's
-// current snapshot and every listener serves it. (Versions differ by
+// publish gives the store's current state to mtlsgate's control plane,
+// which translates and serves it.
+func (h *harness) publish(t *testing.T) {
+	t.Helper()
+	if h.cp == nil {
+		t.Fatal("publish needs mtlsgate's control plane (the harness injects)")
+	}
+	st := h.current(t)
+	h.want = h.translate(t, st)
+	h.cp.srv.Update(st)
+}
+
+// inject serves mtlsgate's translation of the store's current state,
+// changed by mutate, as snapshot version from go-control-plane.
+func (h *harness) inject(t *testing.T, version string, mutate func(map[string]map[string]proto.Message)) {
+	t.Helper()
+	if h.snap == nil {
+		t.Fatal("inject needs harnessOptions.inject")
+	}
+	res := h.translate(t, h.current(t))
+	if mutate != nil {
+		mutate(res)
+	}
+	h.want = res
+	h.snap.set(t, version, res)
+}
+
+// waitSynced waits until the stand-in holds exactly what the control
+// plane serves and every listener serves it. (Versions differ by
 // protocol: in delta, an unchanged type gets no response.)
 func (h *harness) waitSynced(t *testing.T) {
 	t.Helper()
-	_, want, _ := h.cp.snapshot()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := h.px.WaitFor(ctx, func(s *standin.State) bool {
-		for typ, byName := range want {
+		for typ, byName := range h.want {
 			if !s.Holds(typ, slices.Collect(maps.Values(byName))...) {
 				return false
 			}
@@ -236,7 +302,7 @@ func serveAuthz(t *testing.T, svc authv3.AuthorizationServer) string {
 
 func startProxy(t *testing.T, cpAddr string, delta bool) *standin.Proxy {
 	px, err := standin.Start(context.Background(), standin.Options{
-		XDSAddr: cpAddr, NodeID: "test-node", Cluster: "edge", Delta: delta,
+		XDSAddr: cpAddr, NodeID: testNodeID, Cluster: "edge", Delta: delta,
 		ListenerAddrs: map[string]string{xds.HTTPSListener: "127.0.0.1:0", xds.HTTPListener: "127.0.0.1:0"},
 		Logf:          safeLogf(t),
 	})
