@@ -85,10 +85,24 @@ func serveArgs(t *testing.T, dataDir string, args ...string) *instance {
 	return in
 }
 
+// dump makes the server print its goroutines into its log and fails the
+// test with the log: for diagnosing a hang.
+func (in *instance) dump(t *testing.T, why string) {
+	t.Helper()
+	_ = in.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case err := <-in.done:
+		in.done <- err
+	case <-time.After(10 * time.Second):
+	}
+	time.Sleep(100 * time.Millisecond) // let the log scanner drain
+	t.Fatalf("%s; server log and goroutines:\n%s", why, in.logs)
+}
+
 // stop sends SIGTERM and waits for a clean exit.
 func (in *instance) stop(t *testing.T) {
 	t.Helper()
-	if in.cmd.ProcessState != nil {
+	if in.cmd.ProcessState != nil || in.dumped() {
 		return
 	}
 	_ = in.cmd.Process.Signal(syscall.SIGTERM)
@@ -100,6 +114,17 @@ func (in *instance) stop(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		_ = in.cmd.Process.Kill()
 		t.Errorf("mtlsgate did not stop after SIGTERM\n%s", in.logs)
+	}
+}
+
+// dumped reports whether the process already exited (after a dump).
+func (in *instance) dumped() bool {
+	select {
+	case err := <-in.done:
+		in.done <- err
+		return true
+	default:
+		return false
 	}
 }
 

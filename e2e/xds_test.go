@@ -29,6 +29,9 @@ func TestControlPlaneFollowsTheCLI(t *testing.T) {
 	srv := root.Server(t, "app.example.com")
 	in.cli(t, "site", "put", "app.example.com", "--cert", writeFile(t, dir, "srv.pem", srv.PEM()),
 		"--key", writeFile(t, dir, "srv.key", srv.KeyPEM()), "--origin", "http://127.0.0.1:8080")
+	// With a CA, enforcing changes the site's filter chain (a site without
+	// one asks for no certificate in any mode: nothing for Envoy to change).
+	in.cli(t, "ca", "add", "--name", "clients", writeFile(t, dir, "ca.pem", root.PEM()), "--site", "app.example.com")
 
 	conn, err := grpc.NewClient(in.xds, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -49,10 +52,29 @@ func TestControlPlaneFollowsTheCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	recv := func(what string) *discovery.DiscoveryResponse {
+		t.Helper()
+		type result struct {
+			r   *discovery.DiscoveryResponse
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() { r, err := stream.Recv(); ch <- result{r, err} }()
+		select {
+		case res := <-ch:
+			if res.err != nil {
+				t.Fatalf("%s: %v", what, res.err)
+			}
+			return res.r
+		case <-time.After(15 * time.Second):
+			in.dump(t, what+": nothing received in 15s")
+		}
+		return nil
+	}
 	send(&discovery.DiscoveryRequest{})
-	first, err := stream.Recv()
-	if err != nil || len(first.GetResources()) != 2 {
-		t.Fatalf("first push: %v %v", first, err)
+	first := recv("first push")
+	if len(first.GetResources()) != 2 {
+		t.Fatalf("first push: %v", first)
 	}
 	send(&discovery.DiscoveryRequest{VersionInfo: first.GetVersionInfo(), ResponseNonce: first.GetNonce()})
 
@@ -64,9 +86,9 @@ func TestControlPlaneFollowsTheCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	returned := time.Now()
-	second, err := stream.Recv()
-	if err != nil || second.GetVersionInfo() == first.GetVersionInfo() {
-		t.Fatalf("no push after the change: %v %v", second, err)
+	second := recv("push after the change")
+	if second.GetVersionInfo() == first.GetVersionInfo() {
+		t.Fatalf("the push after the change has the old version: %v", second)
 	}
 	took := time.Since(returned)
 	t.Logf("API change to Envoy: %v", took)
