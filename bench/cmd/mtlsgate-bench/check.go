@@ -1,0 +1,642 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/mtlsgate/mtlsgate/bench/internal/harness"
+	"github.com/mtlsgate/mtlsgate/bench/internal/loadgen"
+	"github.com/mtlsgate/mtlsgate/bench/internal/pkigen"
+	"github.com/mtlsgate/mtlsgate/bench/internal/procstat"
+	"github.com/mtlsgate/mtlsgate/bench/report"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// checkFlags are the knobs of part 1.
+type checkFlags struct {
+	bin, out, work, profiles   string
+	duration, warmup, pacedDur time.Duration
+	profileDur                 time.Duration
+	rounds, callers, conns     int
+	pacedCallers               int
+	hot, cold, cache, crl      int
+	verifyCerts                int
+	serverCPUs, clientCPUs     string
+	scenarios                  string
+}
+
+// Sites of the Check scenarios.
+const (
+	siteHot  = "hot.bench.test"
+	siteRSA  = "rsa.bench.test"
+	siteCRL  = "crl.bench.test"
+	siteOpen = "open.bench.test"
+)
+
+// scenario is one workload against mtlsgate.
+type scenario struct {
+	name, desc string
+	work       loadgen.Workload
+}
+
+func runCheck(args []string) error {
+	var f checkFlags
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
+	fs.StringVar(&f.out, "out", "bench/results/parts/check.json", "result file")
+	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
+	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
+	fs.DurationVar(&f.duration, "duration", 5*time.Second, "measured time of each run")
+	fs.DurationVar(&f.warmup, "warmup", 1500*time.Millisecond, "warm-up of each run (not measured)")
+	fs.DurationVar(&f.pacedDur, "paced-duration", 6*time.Second, "measured time of each fixed-rate run")
+	fs.DurationVar(&f.profileDur, "profile-duration", 3*time.Second, "CPU profile length per scenario (0: no profiles)")
+	fs.IntVar(&f.rounds, "rounds", 3, "rounds (each: no-op run, then every scenario)")
+	fs.IntVar(&f.callers, "callers", 16, "concurrent callers, closed loop")
+	fs.IntVar(&f.conns, "conns", 2, "gRPC connections")
+	fs.IntVar(&f.pacedCallers, "paced-callers", 64, "senders of a fixed-rate run")
+	fs.IntVar(&f.hot, "hot-certs", 1000, "client certificates of the hot, CRL and denial scenarios")
+	fs.IntVar(&f.cold, "cold-certs", 0, "client certificates of the cold scenarios, cycled (default: authz cache size + 2000, so that every Check misses)")
+	fs.IntVar(&f.cache, "authz-cache", 10000, "authz.cache_size of the server")
+	fs.IntVar(&f.crl, "crl-entries", 1_000_000, "entries of the big CRL")
+	fs.IntVar(&f.verifyCerts, "verify-certs", 2000, "certificates for the bare x509 Verify measurement")
+	fs.StringVar(&f.serverCPUs, "server-cpus", "1", "CPUs of the server processes (taskset; \"\" for none)")
+	fs.StringVar(&f.clientCPUs, "client-cpus", "0", "CPUs of the load generator (\"\" for none)")
+	fs.StringVar(&f.scenarios, "scenarios", "hot,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.cold == 0 {
+		f.cold = f.cache + 2000
+	}
+	if runtime.NumCPU() < 2 {
+		f.serverCPUs, f.clientCPUs = "", ""
+	}
+	res := &report.Check{}
+	res.Begin()
+	if err := check(f, res); err != nil {
+		return err
+	}
+	res.End()
+	if err := os.MkdirAll(filepath.Dir(f.out), 0o755); err != nil {
+		return err
+	}
+	return report.WriteJSON(f.out, res)
+}
+
+// material is every certificate the Check scenarios use.
+type material struct {
+	ecdsa, rsa, crl, untrusted *pkigen.Pool
+	crlDER                     []byte
+	serverCA                   *pkigen.Cert
+}
+
+func makeMaterial(f checkFlags) (*material, error) {
+	var m material
+	var err error
+	start := time.Now()
+	if m.ecdsa, err = pkigen.LoadPool("ecdsa", pkigen.ECDSA, true, f.hot+f.cold); err != nil {
+		return nil, err
+	}
+	if m.rsa, err = pkigen.LoadPool("rsa", pkigen.RSA, true, f.cold); err != nil {
+		return nil, err
+	}
+	if m.crl, err = pkigen.LoadPool("crl", pkigen.ECDSA, false, f.hot); err != nil {
+		return nil, err
+	}
+	if m.untrusted, err = pkigen.LoadPool("untrusted", pkigen.ECDSA, true, f.hot); err != nil {
+		return nil, err
+	}
+	if m.crlDER, err = pkigen.BigCRL(m.crl.Issuer(), f.crl); err != nil {
+		return nil, err
+	}
+	if m.serverCA, err = pkigen.NewRoot("Bench Server CA", pkigen.ECDSA); err != nil {
+		return nil, err
+	}
+	logf("certificates and CRL ready in %s", time.Since(start).Round(time.Millisecond))
+	return &m, nil
+}
+
+// serveConfig is the YAML config of the server under test: production
+// defaults, loopback ports chosen by the kernel.
+func serveConfig(dir string, cache int) (string, error) {
+	cfg := fmt.Sprintf(`data: %s
+admin_addr: 127.0.0.1:0
+authz_addr: 127.0.0.1:0
+xds_addr: 127.0.0.1:0
+log_level: info
+authz:
+  cache_size: %d
+`, filepath.Join(dir, "data"), cache)
+	path := filepath.Join(dir, "mtlsgate.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// configure creates the CAs, sites and the big CRL through the API.
+func configure(api *harness.API, m *material) (crlUpload time.Duration, err error) {
+	ids := map[string]string{}
+	for name, p := range map[string]*pkigen.Pool{"ecdsa": m.ecdsa, "rsa": m.rsa, "crl": m.crl} {
+		ctx, cancel := api.Ctx(time.Minute)
+		ca, err := api.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: "bench-" + name, Bundle: p.CABundle()})
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("create CA %s: %w", name, err)
+		}
+		ids[name] = ca.GetId()
+	}
+	sites := []struct {
+		host string
+		ca   string
+		mode pb.Mode
+	}{
+		{siteHot, "ecdsa", pb.Mode_MODE_ENFORCE},
+		{siteRSA, "rsa", pb.Mode_MODE_ENFORCE},
+		{siteCRL, "crl", pb.Mode_MODE_ENFORCE},
+		{siteOpen, "ecdsa", pb.Mode_MODE_PERMISSIVE},
+	}
+	for _, s := range sites {
+		srv, err := m.serverCA.Server(s.host)
+		if err != nil {
+			return 0, err
+		}
+		ctx, cancel := api.Ctx(time.Minute)
+		_, err = api.CreateSite(ctx, &pb.CreateSiteRequest{Site: &pb.Site{
+			Hostname: s.host, OriginUrl: "http://127.0.0.1:8080", CaIds: []string{ids[s.ca]},
+			Settings: &pb.ClientCertSettings{Mode: s.mode, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_LEAF}},
+			ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
+				CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}},
+		}})
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("create site %s: %w", s.host, err)
+		}
+	}
+	ctx, cancel := api.Ctx(5 * time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := api.CreateCRL(ctx, &pb.CreateCRLRequest{Crl: m.crlDER}); err != nil {
+		return 0, fmt.Errorf("upload CRL: %w", err)
+	}
+	// Loaded by ext_authz once its CRL metric exists.
+	if err := api.WaitMetric("mtlsgate_crl_next_update_seconds{", 2*time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// scenarios builds the workloads (encoded once).
+func buildScenarios(f checkFlags, m *material) []scenario {
+	certs := func(p *pkigen.Pool, from, to int) [][]byte {
+		out := make([][]byte, 0, to-from)
+		for i := from; i < to; i++ {
+			out = append(out, p.LeafPEM(i))
+		}
+		return out
+	}
+	reqs := func(site string, pems [][]byte, n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			var pem []byte
+			if pems != nil {
+				pem = pems[i%len(pems)]
+			}
+			out[i] = loadgen.Encode(loadgen.EnvoyRequest(site, pem, i))
+		}
+		return out
+	}
+	hot := certs(m.ecdsa, 0, f.hot)
+	all := []scenario{
+		{"hot", fmt.Sprintf("enforce, ECDSA chain, %d certificates, verdicts cached", f.hot),
+			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
+		{"cold-ecdsa", fmt.Sprintf("enforce, ECDSA P-256 chain (leaf, intermediate, root), %d certificates cycled through a %d-entry cache: every Check verifies", f.cold, f.cache),
+			loadgen.Workload{Requests: reqs(siteHot, certs(m.ecdsa, f.hot, f.hot+f.cold), f.cold)}},
+		{"cold-rsa", fmt.Sprintf("enforce, RSA-2048 chain, %d certificates cycled: every Check verifies", f.cold),
+			loadgen.Workload{Requests: reqs(siteRSA, certs(m.rsa, 0, f.cold), f.cold)}},
+		{"crl-1m", fmt.Sprintf("enforce, issuer with a %d-entry CRL (leaf check), %d certificates, verdicts cached", f.crl, f.hot),
+			loadgen.Workload{Requests: reqs(siteCRL, certs(m.crl, 0, f.hot), f.hot)}},
+		{"permissive-none", "permissive site, no client certificate",
+			loadgen.Workload{Requests: reqs(siteOpen, nil, 1000)}},
+		{"enforce-deny", fmt.Sprintf("enforce, %d untrusted certificates (403 untrusted, decision logged), verdicts cached", f.hot),
+			loadgen.Workload{Requests: reqs(siteHot, certs(m.untrusted, 0, f.hot), f.hot), Expect: 7}},
+	}
+	want := strings.Split(f.scenarios, ",")
+	var out []scenario
+	for _, s := range all {
+		if slices.Contains(want, s.name) {
+			s.work.Name = s.name
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func check(f checkFlags, res *report.Check) error {
+	m, err := makeMaterial(f)
+	if err != nil {
+		return err
+	}
+	work := f.work
+	if work == "" {
+		if work, err = os.MkdirTemp("", "mtlsgate-bench-check-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	}
+	cfgPath, err := serveConfig(work, f.cache)
+	if err != nil {
+		return err
+	}
+	setupStart := time.Now()
+	env := []string{"GOMAXPROCS=1"}
+	srv, serving, err := harness.StartMtlsgate([]string{f.bin, "serve", "--config", cfgPath}, env, f.serverCPUs, filepath.Join(work, "mtlsgate.log"))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(30 * time.Second)
+	api, err := harness.DialAPI(serving)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	crlUpload, err := configure(api, m)
+	if err != nil {
+		return err
+	}
+	res.CRLUploadSeconds = crlUpload.Seconds()
+	res.SetupSeconds = time.Since(setupStart).Seconds()
+	logf("mtlsgate configured in %s (CRL upload until loaded by ext_authz: %s)", time.Since(setupStart).Round(time.Millisecond), crlUpload.Round(time.Millisecond))
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	noop, err := harness.Start([]string{self, "noop-server"}, env, f.serverCPUs, filepath.Join(work, "noop.log"))
+	if err != nil {
+		return err
+	}
+	defer noop.Stop(10 * time.Second)
+	noopAddr, err := waitNoop(noop)
+	if err != nil {
+		return err
+	}
+
+	scenarios := buildScenarios(f, m)
+	// From here on the load generator is one P on its own CPU.
+	runtime.GOMAXPROCS(1)
+	if f.clientCPUs != "" {
+		if err := harness.PinSelf(f.clientCPUs); err != nil {
+			return fmt.Errorf("pin load generator: %w", err)
+		}
+	}
+	res.Setup = report.CheckSetup{
+		Server: "bin/mtlsgate serve (real binary), configured through its API", ServerCPUs: f.serverCPUs, ClientCPUs: f.clientCPUs,
+		Pinned: harness.Taskset != "" && f.serverCPUs != "", ServerGOMAXPROCS: 1, ClientGOMAXPROCS: 1,
+		Callers: f.callers, Conns: f.conns, WarmupSeconds: f.warmup.Seconds(), DurationSeconds: f.duration.Seconds(),
+		Rounds: f.rounds, PacedCallers: f.pacedCallers, HotCerts: f.hot, ColdCerts: f.cold, CacheSize: f.cache, CRLEntries: f.crl,
+		Order: "each round: no-op, then every mtlsgate scenario; medians over rounds",
+	}
+	verifiers := map[string]*verifier{
+		"cold-ecdsa": newVerifier("ecdsa", m.ecdsa, m.ecdsa.Leaves[f.hot:][:min(f.verifyCerts, f.cold)]),
+		"cold-rsa":   newVerifier("rsa", m.rsa, m.rsa.Leaves[:min(f.verifyCerts, f.cold)]),
+	}
+
+	mconns, err := loadgen.Dial(serving.Authz, f.conns)
+	if err != nil {
+		return err
+	}
+	defer loadgen.Close(mconns)
+	nconns, err := loadgen.Dial(noopAddr, f.conns)
+	if err != nil {
+		return err
+	}
+	defer loadgen.Close(nconns)
+	if err := preflight(mconns[0], scenarios); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: f.duration}
+	noopWork := loadgen.Workload{Name: "noop", Requests: scenarios[0].work.Requests}
+	for r := 1; r <= f.rounds; r++ {
+		run, err := loadgen.Run(ctx, nconns, noopWork, cfg, "noop", noop.PID())
+		if err != nil {
+			return err
+		}
+		run.Round = r
+		res.Runs = append(res.Runs, run)
+		logRun(run)
+		for _, s := range scenarios {
+			if v := verifiers[s.name]; v != nil {
+				if err := v.measure(); err != nil {
+					return err
+				}
+			}
+			run, err := loadgen.Run(ctx, mconns, s.work, cfg, "mtlsgate", srv.PID())
+			if err != nil {
+				return err
+			}
+			run.Round = r
+			res.Runs = append(res.Runs, run)
+			logRun(run)
+		}
+	}
+	res.Scenarios = summarize(res.Runs, scenarios)
+	for _, name := range []string{"cold-ecdsa", "cold-rsa"} {
+		if v := verifiers[name]; len(v.verify) > 0 {
+			res.Verify = append(res.Verify, v.result())
+		}
+	}
+	res.DeriveVerify()
+
+	// Open loop at half the measured hot rate, mtlsgate then no-op.
+	if hot := findSummary(res.Scenarios, "hot"); hot != nil && f.pacedDur > 0 {
+		pcfg := loadgen.Config{Callers: f.pacedCallers, Warmup: f.warmup, Duration: f.pacedDur, Rate: hot.RPS / 2}
+		hotWork := scenarios[slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == "hot" })].work
+		for _, t := range []struct {
+			name  string
+			conns []*grpc.ClientConn
+			w     loadgen.Workload
+			pid   int
+		}{{"mtlsgate", mconns, hotWork, srv.PID()}, {"noop", nconns, noopWork, noop.PID()}} {
+			run, err := loadgen.Run(ctx, t.conns, t.w, pcfg, t.name, t.pid)
+			if err != nil {
+				return err
+			}
+			run.Scenario = "hot-half-rate"
+			if t.name == "noop" {
+				run.Scenario = "noop-half-rate"
+			}
+			res.Paced = append(res.Paced, run)
+			logRun(run)
+		}
+	}
+	if rss, err := procstat.PeakRSS(srv.PID()); err == nil {
+		res.ServerPeakRSSMB = float64(rss) / (1 << 20)
+	}
+	if err := srv.Stop(30 * time.Second); err != nil {
+		logf("mtlsgate stop: %v", err)
+	}
+	if f.profileDur > 0 {
+		if err := profileCheck(f, self, cfgPath, work, env, scenarios, res); err != nil {
+			return fmt.Errorf("profiles: %w", err)
+		}
+	}
+	return nil
+}
+
+func waitNoop(p *harness.Proc) (string, error) {
+	line, err := p.WaitLog(`"msg":"noop serving"`, 30*time.Second)
+	if err != nil {
+		return "", err
+	}
+	i := strings.Index(line, `"authz":"`)
+	if i < 0 {
+		return "", fmt.Errorf("bad noop line %q", line)
+	}
+	return strings.TrimSuffix(line[i+len(`"authz":"`):], `"}`), nil
+}
+
+// preflight sends one request of every scenario and checks the answer.
+func preflight(conn *grpc.ClientConn, scenarios []scenario) error {
+	for _, s := range scenarios {
+		req := s.work.Requests[0]
+		var resp []byte
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := conn.Invoke(ctx, loadgen.CheckMethod, &req, &resp, grpc.ForceCodec(rawCodec{}))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("preflight %s: %w", s.name, err)
+		}
+		if code, _ := loadgen.StatusCode(resp); code != s.work.Expect {
+			return fmt.Errorf("preflight %s: answer status %d, want %d", s.name, code, s.work.Expect)
+		}
+	}
+	return nil
+}
+
+// rawCodec mirrors the load generator's: pre-encoded bytes both ways.
+type rawCodec struct{}
+
+func (rawCodec) Name() string                  { return "proto" }
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(d []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), d...)
+	return nil
+}
+
+func logRun(r report.LoadRun) {
+	logf("%-16s %-8s %-6s %8.0f req/s  p50 %6.0fµs p99 %7.0fµs p99.9 %7.0fµs  server %.2f cores %.3f CPU-s/1000  client %.2f cores  lag p50/p99 %.0f/%.0fµs  softirq %.2f others %.2f cores steal %.1f%%  err %d unexpected %d %s",
+		r.Scenario, r.Target, r.Mode, r.RPS, r.P50, r.P99, r.P999, r.ServerCPUUtil, r.CPUPer1000, r.ClientCPUUtil, r.SendLagP50, r.SendLagP99, r.IRQCPUUtil, r.OtherCPUUtil, r.StealPct, r.Errors, r.Unexpected, r.FirstError)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// summarize takes the median of every metric over the rounds.
+func summarize(runs []report.LoadRun, scenarios []scenario) []report.ScenarioSummary {
+	names := []string{"noop"}
+	desc := map[string]string{"noop": "no-op Check server, same gRPC settings: the ceiling"}
+	for _, s := range scenarios {
+		names = append(names, s.name)
+		desc[s.name] = s.desc
+	}
+	var out []report.ScenarioSummary
+	for _, n := range names {
+		var rps, p50, p90, p99, p999, cpu, su, cu []float64
+		sum := report.ScenarioSummary{Scenario: n, Description: desc[n], Target: "mtlsgate"}
+		for _, r := range runs {
+			if r.Scenario != n {
+				continue
+			}
+			sum.Target = r.Target
+			sum.Runs++
+			rps, p50, p90, p99, p999 = append(rps, r.RPS), append(p50, r.P50), append(p90, r.P90), append(p99, r.P99), append(p999, r.P999)
+			cpu, su, cu = append(cpu, r.CPUPer1000), append(su, r.ServerCPUUtil), append(cu, r.ClientCPUUtil)
+			sum.Errors += r.Errors
+			sum.Unexpected += r.Unexpected
+		}
+		sum.RPS, sum.P50, sum.P90, sum.P99, sum.P999 = median(rps), median(p50), median(p90), median(p99), median(p999)
+		sum.CPUPer1000, sum.ServerCPUUtil, sum.ClientCPUUtil = median(cpu), median(su), median(cu)
+		out = append(out, sum)
+	}
+	// The ratio to the ceiling is taken within each round (the machine
+	// drifts between rounds), then the median over rounds.
+	noop := map[int]float64{}
+	for _, r := range runs {
+		if r.Scenario == "noop" {
+			noop[r.Round] = r.RPS
+		}
+	}
+	for i := range out {
+		var ratios []float64
+		for _, r := range runs {
+			if r.Scenario == out[i].Scenario && noop[r.Round] > 0 {
+				ratios = append(ratios, r.RPS/noop[r.Round])
+			}
+		}
+		out[i].RoundRatios = ratios
+		out[i].RatioToNoop = median(ratios)
+	}
+	return out
+}
+
+func findSummary(s []report.ScenarioSummary, name string) *report.ScenarioSummary {
+	for i := range s {
+		if s[i].Scenario == name {
+			return &s[i]
+		}
+	}
+	return nil
+}
+
+// verifier times x509.Certificate.Verify for the cold certificates of
+// one chain against a pool holding the site's CA certificates, with the
+// options ext_authz uses (every CA certificate a root and an
+// intermediate). It runs in the load generator, on its CPU, right before
+// each cold run, so that both see the same machine.
+type verifier struct {
+	key            string
+	leaves         []*x509.Certificate
+	opts           x509.VerifyOptions
+	verify, parsed []float64 // µs of CPU per certificate, one per round
+}
+
+func newVerifier(key string, p *pkigen.Pool, leaves []*x509.Certificate) *verifier {
+	pool := x509.NewCertPool()
+	for _, ca := range p.Chain {
+		pool.AddCert(ca.Cert)
+	}
+	return &verifier{key: key, leaves: leaves,
+		opts: x509.VerifyOptions{Roots: pool, Intermediates: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}}
+}
+
+// measure verifies every certificate, then parses and verifies every
+// certificate, and records the CPU time per certificate of each.
+func (v *verifier) measure() error {
+	for _, parse := range []bool{false, true} {
+		runtime.GC()
+		t0 := procstat.SelfCPU()
+		for _, l := range v.leaves {
+			if parse {
+				var err error
+				if l, err = x509.ParseCertificate(l.Raw); err != nil {
+					return err
+				}
+			}
+			if _, err := l.Verify(v.opts); err != nil {
+				return fmt.Errorf("bare verify %s: %w", v.key, err)
+			}
+		}
+		us := float64(procstat.SelfCPU()-t0) / 1e3 / float64(len(v.leaves))
+		if parse {
+			v.parsed = append(v.parsed, us)
+		} else {
+			v.verify = append(v.verify, us)
+		}
+	}
+	logf("bare x509 Verify %s: %.0f µs CPU per certificate (parse + Verify %.0f µs)", v.key, v.verify[len(v.verify)-1], v.parsed[len(v.parsed)-1])
+	return nil
+}
+
+func (v *verifier) result() report.VerifyCost {
+	return report.VerifyCost{Key: v.key, Certs: len(v.leaves), VerifyUS: median(v.verify), ParseVerify: median(v.parsed),
+		VerifyRounds: v.verify}
+}
+
+// profileCheck runs every scenario once more against serve-profiled (the
+// same server code, with runtime/pprof) and summarises each CPU profile.
+func profileCheck(f checkFlags, self, cfgPath, work string, env []string, scenarios []scenario, res *report.Check) error {
+	pdir := filepath.Join(work, "profiles")
+	if err := os.MkdirAll(pdir, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.profiles, 0o755); err != nil {
+		return err
+	}
+	srv, serving, err := harness.StartMtlsgate([]string{self, "serve-profiled", "-profile-dir", pdir, "--", "--config", cfgPath},
+		env, f.serverCPUs, filepath.Join(work, "profiled.log"))
+	if err != nil {
+		return err
+	}
+	defer srv.Stop(30 * time.Second)
+	conns, err := loadgen.Dial(serving.Authz, f.conns)
+	if err != nil {
+		return err
+	}
+	defer loadgen.Close(conns)
+	// Let the policy load before the first profile.
+	deadline := time.Now().Add(time.Minute)
+	for preflight(conns[0], scenarios) != nil {
+		if time.Now().After(deadline) {
+			return errors.New("profiled server never answered as expected")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i, s := range scenarios {
+		cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: 0}
+		if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
+			return err
+		}
+		if err := srv.Signal(syscall.SIGUSR1); err != nil {
+			return err
+		}
+		cfg.Warmup, cfg.Duration = 0, f.profileDur
+		if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
+			return err
+		}
+		if err := srv.Signal(syscall.SIGUSR2); err != nil {
+			return err
+		}
+		src := filepath.Join(pdir, fmt.Sprintf("cpu-%d.pprof", i+1))
+		if _, err := srv.WaitLog(fmt.Sprintf(`"msg":"profile written","n":%d`, i+1), 30*time.Second); err != nil {
+			return err
+		}
+		dst := filepath.Join(f.profiles, "check-"+s.name+".pprof")
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+		cum, flat := pprofTop(dst)
+		res.Profiles = append(res.Profiles, report.Profile{Name: "check " + s.name + " (serve-profiled)", File: dst, Top: cum, Flat: flat})
+		logf("profile %s written", dst)
+	}
+	return nil
+}
+
+// pprofTop returns `go tool pprof -top -cum` and `-top` of a profile.
+func pprofTop(path string) (cum, flat string) {
+	goCmd := os.Getenv("GO")
+	if goCmd == "" {
+		goCmd = "go"
+	}
+	run := func(args ...string) string {
+		out, err := exec.Command(goCmd, append(append([]string{"tool", "pprof"}, args...), path)...).Output()
+		if err != nil {
+			return "pprof failed: " + err.Error()
+		}
+		return strings.TrimSpace(string(out))
+	}
+	return run("-top", "-cum", "-nodecount=40"), run("-top", "-nodecount=20")
+}

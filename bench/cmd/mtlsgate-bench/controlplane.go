@@ -1,0 +1,359 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mtlsgate/mtlsgate/bench/internal/pkigen"
+	"github.com/mtlsgate/mtlsgate/bench/report"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/xds"
+)
+
+type cpFlags struct {
+	bin, out, work, profiles string
+	sizes                    string
+	casPerSite, caPool, reps int
+	adsSites, changes        int
+	seedConc                 int
+	seedCache, seedOnly      bool
+	changeGap, changeWait    time.Duration
+}
+
+func runControlPlane(args []string) error {
+	var f cpFlags
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
+	fs.StringVar(&f.out, "out", "bench/results/parts/controlplane.json", "result file")
+	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
+	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
+	fs.StringVar(&f.sizes, "sizes", "100,1000,10000", "site counts for full translation")
+	fs.IntVar(&f.casPerSite, "cas-per-site", 5, "client CAs assigned to each site")
+	fs.IntVar(&f.caPool, "ca-pool", 1000, "client CAs in the account (limits.max_cas default); sites take theirs from it")
+	fs.IntVar(&f.reps, "reps", 3, "translations per size")
+	fs.IntVar(&f.adsSites, "ads-sites", 10000, "sites for the API → ADS latency (0: skip)")
+	fs.IntVar(&f.changes, "changes", 100, "single-site changes per ADS mode")
+	fs.IntVar(&f.seedConc, "seed-concurrency", 4, "concurrent API calls while seeding")
+	fs.BoolVar(&f.seedCache, "seed-cache", false, "reuse a store seeded through the API by an earlier run with this flag (cached under the temporary directory), or cache the one this run seeds")
+	fs.BoolVar(&f.seedOnly, "seed-only", false, "only seed (and cache) the store for the API → ADS measurement")
+	fs.DurationVar(&f.changeGap, "change-gap", 50*time.Millisecond, "pause after each change is received")
+	fs.DurationVar(&f.changeWait, "change-timeout", 30*time.Second, "give up on a change after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res := &report.ControlPlane{CAsPerSite: f.casPerSite, CAPool: f.caPool, GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	res.Begin()
+	sizes, err := parseSizes(f.sizes)
+	if err != nil {
+		return err
+	}
+	maxSites := slices.Max(append(sizes, f.adsSites))
+	fx, err := makeFixtures(f.caPool, maxSites)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(f.profiles, 0o755); err != nil {
+		return err
+	}
+	for _, n := range sizes {
+		if f.seedOnly {
+			break
+		}
+		tr, prof, err := measureTranslate(fx, n, f.casPerSite, f.reps, n == slices.Max(sizes), f.profiles)
+		if err != nil {
+			return err
+		}
+		res.Translate = append(res.Translate, tr)
+		if prof != nil {
+			res.Profiles = append(res.Profiles, *prof)
+		}
+		logf("translate %5d sites: %.0f ms (Translate %v ms, Snapshot %v ms), state %.1f MB, snapshot %.1f MB, heap in use %.1f MB, peak %.1f MB",
+			n, tr.TotalMS, roundAll(tr.TranslateMS), roundAll(tr.SnapshotMS), tr.StateMB, tr.SnapshotMB, tr.HeapInuseMB, tr.PeakHeapMB)
+	}
+	if f.adsSites > 0 {
+		ads, err := measureADS(f, fx)
+		if err != nil {
+			return fmt.Errorf("ADS: %w", err)
+		}
+		res.ADS = ads
+	}
+	res.End()
+	if err := os.MkdirAll(filepath.Dir(f.out), 0o755); err != nil {
+		return err
+	}
+	return report.WriteJSON(f.out, res)
+}
+
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("bad size %q", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func roundAll(xs []float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(int(x*10+0.5)) / 10
+	}
+	return out
+}
+
+// fixtures are the CAs and the per-site server certificates, made once.
+type fixtures struct {
+	cas     []*pkigen.Cert
+	servers []serverPair // one per site
+}
+
+type serverPair struct{ chain, key string }
+
+func siteName(i int) string { return fmt.Sprintf("s%05d.bench.test", i) }
+
+func makeFixtures(nCAs, nSites int) (*fixtures, error) {
+	start := time.Now()
+	fx := &fixtures{cas: make([]*pkigen.Cert, nCAs), servers: make([]serverPair, nSites)}
+	srvCA, err := pkigen.NewRoot("Bench Server CA", pkigen.ECDSA)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	workers := runtime.NumCPU()
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < nCAs; i += workers {
+				c, err := pkigen.NewRoot(fmt.Sprintf("Bench Client CA %04d", i), pkigen.ECDSA)
+				if err != nil {
+					failed.Store(&err)
+					return
+				}
+				fx.cas[i] = c
+			}
+			for i := w; i < nSites; i += workers {
+				c, err := srvCA.Server(siteName(i))
+				if err != nil {
+					failed.Store(&err)
+					return
+				}
+				fx.servers[i] = serverPair{chain: string(c.PEM()), key: string(c.KeyPEM())}
+			}
+		})
+	}
+	wg.Wait()
+	if e := failed.Load(); e != nil {
+		return nil, *e
+	}
+	logf("%d client CAs and %d server certificates made in %s", nCAs, nSites, time.Since(start).Round(time.Millisecond))
+	return fx, nil
+}
+
+func caID(i int) string { return fmt.Sprintf("ca%04d", i) }
+
+// siteCAs are site i's CA indexes: casPerSite consecutive ones, so every
+// CA serves about the same number of sites.
+func siteCAs(i, casPerSite, pool int) []int {
+	out := make([]int, casPerSite)
+	for k := range out {
+		out[k] = (i*casPerSite + k) % pool
+	}
+	return out
+}
+
+// siteMode makes four sites in five enforce and one permissive.
+func siteMode(i int) pb.Mode {
+	if i%5 == 4 {
+		return pb.Mode_MODE_PERMISSIVE
+	}
+	return pb.Mode_MODE_ENFORCE
+}
+
+func originURL(i, port int) string {
+	return fmt.Sprintf("http://10.%d.%d.%d:%d", i>>16&255, i>>8&255, i&255, port)
+}
+
+// newSite is site i as an API client would send it.
+func (fx *fixtures) newSite(i, casPerSite int) *pb.Site {
+	var ids []string
+	for _, c := range siteCAs(i, casPerSite, len(fx.cas)) {
+		ids = append(ids, caID(c))
+	}
+	slices.Sort(ids)
+	return &pb.Site{
+		Hostname: siteName(i), OriginUrl: originURL(i, 8080), CaIds: ids,
+		Settings: &pb.ClientCertSettings{Mode: siteMode(i)},
+		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
+			CertificateChainPem: fx.servers[i].chain, PrivateKeyPem: fx.servers[i].key}}},
+	}
+}
+
+// state builds a State of n sites the way the store holds it: settings
+// normalised, every message decoded from its own bytes.
+func (fx *fixtures) state(n, casPerSite int) (*store.State, error) {
+	decode := func(m proto.Message, into proto.Message) error {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			return err
+		}
+		return proto.Unmarshal(b, into)
+	}
+	var cas []*pb.ClientCA
+	for i, c := range fx.cas {
+		ca := &pb.ClientCA{}
+		if err := decode(&pb.ClientCA{Id: caID(i), Name: fmt.Sprintf("client-ca-%04d", i), BundlePem: string(c.PEM())}, ca); err != nil {
+			return nil, err
+		}
+		cas = append(cas, ca)
+	}
+	sites := make([]*pb.Site, n)
+	for i := range sites {
+		s := fx.newSite(i, casPerSite)
+		if err := store.NormalizeSettings(s.Settings, store.DefaultLimits()); err != nil {
+			return nil, err
+		}
+		sites[i] = &pb.Site{}
+		if err := decode(s, sites[i]); err != nil {
+			return nil, err
+		}
+	}
+	return store.NewState(1, cas, sites, nil), nil
+}
+
+// heapSampler records the highest heap in use while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	peak uint64
+}
+
+func startHeapSampler() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			h.peak = max(h.peak, s[0].Value.Uint64()+s[1].Value.Uint64())
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+// Peak stops the sampler and returns the peak in bytes.
+func (h *heapSampler) Peak() uint64 {
+	close(h.stop)
+	<-h.done
+	return h.peak
+}
+
+func heapAfterGC() (alloc, inuse uint64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, m.HeapInuse
+}
+
+const mb = 1 << 20
+
+// measureTranslate times full translations of n sites and measures what
+// the result holds on the heap.
+func measureTranslate(fx *fixtures, n, casPerSite, reps int, profile bool, profDir string) (report.TranslateRun, *report.Profile, error) {
+	tr := report.TranslateRun{Sites: n, Reps: reps}
+	base, _ := heapAfterGC()
+	st, err := fx.state(n, casPerSite)
+	if err != nil {
+		return tr, nil, err
+	}
+	withState, _ := heapAfterGC()
+	tr.StateMB = (float64(withState) - float64(base)) / mb
+	var prof *report.Profile
+	var pf *os.File
+	if profile {
+		path := filepath.Join(profDir, fmt.Sprintf("translate-%d.pprof", n))
+		if pf, err = os.Create(path); err != nil {
+			return tr, nil, err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return tr, nil, err
+		}
+		prof = &report.Profile{Name: fmt.Sprintf("translate + snapshot, %d sites", n), File: path}
+	}
+	var (
+		res  *xds.Resources
+		snap any
+	)
+	sampler := startHeapSampler()
+	for range reps {
+		res, snap = nil, nil
+		runtime.GC()
+		t0 := time.Now()
+		r, err := xds.Translate(st, xds.DefaultOptions())
+		if err != nil {
+			return tr, nil, err
+		}
+		t1 := time.Now()
+		s, err := r.Snapshot()
+		if err != nil {
+			return tr, nil, err
+		}
+		t2 := time.Now()
+		if len(r.SiteErrors) > 0 {
+			return tr, nil, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
+		}
+		res, snap = r, s
+		tr.TranslateMS = append(tr.TranslateMS, float64(t1.Sub(t0).Microseconds())/1e3)
+		tr.SnapshotMS = append(tr.SnapshotMS, float64(t2.Sub(t1).Microseconds())/1e3)
+	}
+	tr.PeakHeapMB = float64(sampler.Peak()) / mb
+	if pf != nil {
+		pprof.StopCPUProfile()
+		pf.Close()
+		prof.Top, prof.Flat = pprofTop(prof.File)
+	}
+	var totals []float64
+	for i := range tr.TranslateMS {
+		totals = append(totals, tr.TranslateMS[i]+tr.SnapshotMS[i])
+	}
+	tr.TotalMS = median(totals)
+	alloc, inuse := heapAfterGC()
+	tr.SnapshotMB = (float64(alloc) - float64(withState)) / mb
+	tr.HeapInuseMB = float64(inuse) / mb
+	tr.Resources = len(res.Listeners) + len(res.Routes) + len(res.Clusters) + len(res.Secrets)
+	runtime.KeepAlive(st)
+	runtime.KeepAlive(snap)
+	return tr, prof, nil
+}
+
+func firstErr(m map[string]error) error {
+	for h, e := range m {
+		return fmt.Errorf("%s: %w", h, e)
+	}
+	return errors.New("none")
+}
