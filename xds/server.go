@@ -57,7 +57,7 @@ func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Se
 	s := &Server{opts: o, log: log, metrics: m, status: newStatusBook(),
 		fleets: map[string]bool{}, streams: map[int64]string{}}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
-	s.xds = serverv3.NewServer(ctx, s.cache, s.callbacks())
+	s.xds = serverv3.NewServer(ctx, resumingCache{s.cache}, s.callbacks())
 	return s
 }
 

@@ -56,23 +56,35 @@ func adsClient(t *testing.T, addr string) discovery.AggregatedDiscoveryServiceCl
 	return discovery.NewAggregatedDiscoveryServiceClient(conn)
 }
 
-// recvWithin returns the next response, or nil when none comes in d.
-func recvWithin[T any](t *testing.T, recv func() (T, error), d time.Duration) *T {
-	t.Helper()
-	ch := make(chan T, 1)
-	errc := make(chan error, 1)
+// inbox receives a stream's responses on one goroutine (gRPC streams take
+// one Recv at a time), so that tests can wait for the next with a bound.
+type inbox[T any] struct {
+	ch   chan T
+	errc chan error
+}
+
+func listen[T any](recv func() (T, error)) *inbox[T] {
+	b := &inbox[T]{ch: make(chan T, 16), errc: make(chan error, 1)}
 	go func() {
-		r, err := recv()
-		if err != nil {
-			errc <- err
-			return
+		for {
+			r, err := recv()
+			if err != nil {
+				b.errc <- err
+				return
+			}
+			b.ch <- r
 		}
-		ch <- r
 	}()
+	return b
+}
+
+// within returns the next response, or nil when none comes in d.
+func (b *inbox[T]) within(t *testing.T, d time.Duration) *T {
+	t.Helper()
 	select {
-	case r := <-ch:
+	case r := <-b.ch:
 		return &r
-	case err := <-errc:
+	case err := <-b.errc:
 		t.Fatalf("stream: %v", err)
 	case <-time.After(d):
 	}
@@ -90,11 +102,12 @@ func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	streamIn := listen(stream.Recv)
 	req := &discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ListenerType}
 	if err := stream.Send(req); err != nil {
 		t.Fatal(err)
 	}
-	first := recvWithin(t, stream.Recv, 5*time.Second)
+	first := streamIn.within(t, 5*time.Second)
 	if first == nil || len((*first).GetResources()) != 2 || (*first).GetVersionInfo() == "" {
 		t.Fatalf("first response: %v", first)
 	}
@@ -105,25 +118,28 @@ func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp.srv.Update(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
-	second := recvWithin(t, stream.Recv, 5*time.Second)
+	second := streamIn.within(t, 5*time.Second)
 	if second == nil || (*second).GetVersionInfo() == (*first).GetVersionInfo() {
 		t.Fatalf("no push after a mode change: %v", second)
 	}
-	// A restarted control plane offers the very same version: state-of-the-
-	// world re-sends it (go-control-plane cannot know what a new stream
-	// holds), and Envoy, seeing identical resources, changes and drains
-	// nothing. Delta re-sends nothing at all (TestDeltaRestart).
+	// A restarted control plane offers the very same version: an Envoy
+	// resuming with it is sent nothing, and still gets later changes.
 	cp2 := startControlPlane(t, st)
 	stream2, err := adsClient(t, cp2.addr).StreamAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	stream2In := listen(stream2.Recv)
 	if err := stream2.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ListenerType,
 		VersionInfo: (*first).GetVersionInfo()}); err != nil {
 		t.Fatal(err)
 	}
-	if r := recvWithin(t, stream2.Recv, 5*time.Second); r == nil || (*r).GetVersionInfo() != (*first).GetVersionInfo() {
-		t.Fatalf("restarted control plane: %v, want version %s", r, (*first).GetVersionInfo())
+	if r := stream2In.within(t, 500*time.Millisecond); r != nil {
+		t.Fatalf("restarted control plane re-sent version %s", (*r).GetVersionInfo())
+	}
+	cp2.srv.Update(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
+	if r := stream2In.within(t, 5*time.Second); r == nil || (*r).GetVersionInfo() == (*first).GetVersionInfo() {
+		t.Fatalf("the resumed stream missed a change: %v", r)
 	}
 }
 
@@ -140,11 +156,12 @@ func TestDeltaRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		streamIn := listen(stream.Recv)
 		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ClusterType,
 			InitialResourceVersions: held}); err != nil {
 			t.Fatal(err)
 		}
-		r := recvWithin(t, stream.Recv, time.Second)
+		r := streamIn.within(t, time.Second)
 		if i == 0 {
 			if want := len(translate(t, st).Clusters); r == nil || len((*r).GetResources()) != want {
 				t.Fatalf("first connection: %v, want %d clusters", r, want)
@@ -169,12 +186,13 @@ func TestDeltaSendsOnlyChangedResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	streamIn := listen(stream.Recv)
 	names := []string{"client-ca/full.example.com", "client-ca/partial.example.com", "server/full.example.com"}
 	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
 		ResourceNamesSubscribe: names}); err != nil {
 		t.Fatal(err)
 	}
-	first := recvWithin(t, stream.Recv, 5*time.Second)
+	first := streamIn.within(t, 5*time.Second)
 	if first == nil || len((*first).GetResources()) != 3 {
 		t.Fatalf("first delta response: %v", first)
 	}
@@ -182,7 +200,7 @@ func TestDeltaSendsOnlyChangedResources(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp.srv.Update(withSite(st, "partial.example.com", func(s *pb.Site) { s.CaIds = []string{"ca-partners"} }))
-	second := recvWithin(t, stream.Recv, 5*time.Second)
+	second := streamIn.within(t, 5*time.Second)
 	if second == nil {
 		t.Fatal("no delta push after a CA change")
 	}
@@ -201,6 +219,7 @@ func TestNackIsLoggedCountedAndShownOnTheSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	streamIn := listen(stream.Recv)
 	// Like Envoy, ask for every secret the listeners name.
 	var secrets []string
 	for _, sec := range translate(t, st).Secrets {
@@ -210,7 +229,7 @@ func TestNackIsLoggedCountedAndShownOnTheSite(t *testing.T) {
 		ResourceNames: secrets}); err != nil {
 		t.Fatal(err)
 	}
-	first := recvWithin(t, stream.Recv, 5*time.Second)
+	first := streamIn.within(t, 5*time.Second)
 	if first == nil {
 		t.Fatal("no secret response")
 	}
@@ -248,10 +267,11 @@ func TestEveryFleetGetsTheSites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		streamIn := listen(stream.Recv)
 		if err := stream.Send(&discovery.DiscoveryRequest{Node: node(fleet), TypeUrl: resourcev3.ClusterType}); err != nil {
 			t.Fatal(err)
 		}
-		if r := recvWithin(t, stream.Recv, 5*time.Second); r == nil || len((*r).GetResources()) != len(translate(t, st).Clusters) {
+		if r := streamIn.within(t, 5*time.Second); r == nil || len((*r).GetResources()) != len(translate(t, st).Clusters) {
 			t.Fatalf("fleet %q: %v", fleet, r)
 		}
 	}
