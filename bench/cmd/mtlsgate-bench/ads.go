@@ -286,6 +286,27 @@ type receiver[T any] struct {
 	lastMu sync.Mutex
 }
 
+// start receives responses on one goroutine, keeping the last (for the
+// ACK) and passing each, decoded, to the channel.
+func (r *receiver[T]) start(recv func() (T, error), decode func(T) push) {
+	go func() {
+		for {
+			resp, err := recv()
+			at := time.Now()
+			if err != nil {
+				r.ch <- push{err: err}
+				return
+			}
+			r.lastMu.Lock()
+			r.last = resp
+			r.lastMu.Unlock()
+			p := decode(resp)
+			p.at = at
+			r.ch <- p
+		}
+	}()
+}
+
 func (r *receiver[T]) recv(timeout time.Duration) (push, error) {
 	select {
 	case p := <-r.ch:
@@ -321,20 +342,9 @@ func newSotW(ads discovery.AggregatedDiscoveryServiceClient, want int, timeout t
 	}
 	c := &sotwClient{stream: stream}
 	c.ch, c.cancel = make(chan push, 16), cancel
-	go func() {
-		for {
-			r, err := stream.Recv()
-			at := time.Now()
-			if err != nil {
-				c.ch <- push{err: err}
-				return
-			}
-			c.lastMu.Lock()
-			c.last = r
-			c.lastMu.Unlock()
-			c.ch <- push{at: at, resources: decodeAnys(r.GetResources()), bytes: proto.Size(r)}
-		}
-	}()
+	c.start(stream.Recv, func(r *discovery.DiscoveryResponse) push {
+		return push{resources: decodeAnys(r.GetResources()), bytes: proto.Size(r)}
+	})
 	t0 := time.Now()
 	if err := stream.Send(&discovery.DiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil {
 		return nil, err
@@ -369,24 +379,13 @@ func newDelta(ads discovery.AggregatedDiscoveryServiceClient, want int, timeout 
 	}
 	c := &deltaClient{stream: stream}
 	c.ch, c.cancel = make(chan push, 16), cancel
-	go func() {
-		for {
-			r, err := stream.Recv()
-			at := time.Now()
-			if err != nil {
-				c.ch <- push{err: err}
-				return
-			}
-			c.lastMu.Lock()
-			c.last = r
-			c.lastMu.Unlock()
-			m := make(map[string][]byte, len(r.GetResources()))
-			for _, res := range r.GetResources() {
-				m[res.GetName()] = res.GetResource().GetValue()
-			}
-			c.ch <- push{at: at, resources: m, removed: len(r.GetRemovedResources()), bytes: proto.Size(r)}
+	c.start(stream.Recv, func(r *discovery.DeltaDiscoveryResponse) push {
+		m := make(map[string][]byte, len(r.GetResources()))
+		for _, res := range r.GetResources() {
+			m[res.GetName()] = res.GetResource().GetValue()
 		}
-	}()
+		return push{resources: m, removed: len(r.GetRemovedResources()), bytes: proto.Size(r)}
+	})
 	t0 := time.Now()
 	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil {
 		return nil, err
