@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/authz/crlset"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"

@@ -10,7 +10,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/mtlsgate/mtlsgate/authz/crlset"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"

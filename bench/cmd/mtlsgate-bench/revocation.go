@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/authz"
-	"github.com/mtlsgate/mtlsgate/authz/crlset"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/bench/internal/pkigen"
 	"github.com/mtlsgate/mtlsgate/bench/report"
 	"github.com/mtlsgate/mtlsgate/pki"

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/authz/crlset"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/pki"
 )
 

@@ -57,6 +57,8 @@ type Set struct {
 	slab    []byte
 
 	issuer     []byte
+	number     []byte // cRLNumber magnitude; nil when the CRL has none
+	entries    int    // revokedCertificates entries, as listed
 	thisUpdate time.Time
 	nextUpdate time.Time
 	scope      Scope
@@ -140,6 +142,19 @@ func (s *Set) serial(i int) []byte { return s.slab[s.offsets[i]:s.offsets[i+1]] 
 // match a certificate crypto/x509 accepts) are not stored and not counted.
 func (s *Set) Len() int { return len(s.hashes) }
 
+// Entries returns the number of entries in the CRL's revokedCertificates
+// list, duplicates and negative serials included (compare Len).
+func (s *Set) Entries() int { return s.entries }
+
+// Number returns the CRL's cRLNumber extension (RFC 5280 5.2.3), or nil when
+// the CRL has none. Each call returns a new big.Int.
+func (s *Set) Number() *big.Int {
+	if s.number == nil {
+		return nil
+	}
+	return new(big.Int).SetBytes(s.number)
+}
+
 // ThisUpdate returns the CRL's thisUpdate time, in UTC.
 func (s *Set) ThisUpdate() time.Time { return s.thisUpdate }
 
@@ -158,7 +173,7 @@ func (s *Set) Scope() Scope { return s.scope }
 // The Set shares no memory with the DER it was parsed from.
 func (s *Set) RetainedBytes() int {
 	return int(unsafe.Sizeof(*s)) + 4*cap(s.prefix) + 8*cap(s.hashes) +
-		4*cap(s.offsets) + cap(s.slab) + cap(s.issuer)
+		4*cap(s.offsets) + cap(s.slab) + cap(s.issuer) + cap(s.number)
 }
 
 // lookupBits returns how many top hash bits index the prefix table for n

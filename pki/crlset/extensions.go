@@ -45,12 +45,37 @@ func (p *parser) crlExtension(x extension) error {
 		scope, err := parseIssuingDistributionPoint(x.value)
 		p.set.scope = scope
 		return err
-	case oidAuthorityKeyID, oidCRLNumber, oidIssuerAltName:
+	case oidCRLNumber:
+		return p.crlNumber(x.value)
+	case oidAuthorityKeyID, oidIssuerAltName:
 		return nil
 	}
 	if x.critical {
 		return unsupported("unrecognised critical CRL extension %s", oidString(x.oid))
 	}
+	return nil
+}
+
+// maxCRLNumberLen is the longest cRLNumber RFC 5280 (5.2.3) allows, in octets.
+const maxCRLNumberLen = 20
+
+// crlNumber reads the cRLNumber extension value, CRLNumber ::= INTEGER
+// (0..MAX), of at most 20 octets.
+func (p *parser) crlNumber(v cryptobyte.String) error {
+	var n cryptobyte.String
+	if !v.ReadASN1(&n, asn1.INTEGER) || !v.Empty() {
+		return malformed("cRLNumber: not a single INTEGER")
+	}
+	mag, negative, err := integerMagnitude(n)
+	switch {
+	case err != nil:
+		return malformed("cRLNumber: %v", err)
+	case negative:
+		return malformed("cRLNumber: negative")
+	case len(mag) > maxCRLNumberLen:
+		return malformed("cRLNumber: %d octets, more than the %d RFC 5280 allows", len(mag), maxCRLNumberLen)
+	}
+	p.set.number = append([]byte{}, mag...)
 	return nil
 }
 

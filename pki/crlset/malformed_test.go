@@ -93,6 +93,10 @@ func TestMalformed(t *testing.T) {
 		{"IDP not a SEQUENCE", withExt(idpExtension(tlv(asn1.NULL))), "issuingDistributionPoint: not a valid", false},
 		{"duplicate extension", withExt(pkix.Extension{Id: oidUnknown, Value: []byte{5, 0}}, pkix.Extension{Id: oidUnknown, Value: []byte{5, 0}}), "crlExtensions[3]: duplicate extension 1.2.3.4", false},
 		{"crlExtensions not EXPLICIT", edit(func(p *crlParts) { p.exts = tlv(tagExplicit0, tlv(asn1.SET)) }), "crlExtensions: not a [0] EXPLICIT SEQUENCE", false},
+		{"cRLNumber negative", edit(func(p *crlParts) { p.exts = crlNumberExt(tlv(asn1.INTEGER, []byte{0xff})) }), "cRLNumber: negative", false},
+		{"cRLNumber 21 octets", edit(func(p *crlParts) { p.exts = crlNumberExt(tlv(asn1.INTEGER, append([]byte{1}, make([]byte, 20)...))) }), "cRLNumber: 21 octets, more than the 20", false},
+		{"cRLNumber not an INTEGER", edit(func(p *crlParts) { p.exts = crlNumberExt(tlv(asn1.OCTET_STRING, []byte{1})) }), "cRLNumber: not a single INTEGER", false},
+		{"cRLNumber not minimal", edit(func(p *crlParts) { p.exts = crlNumberExt(tlv(asn1.INTEGER, []byte{0, 1})) }), "cRLNumber: INTEGER not minimally encoded", false},
 		{"bad CRL extension", edit(func(p *crlParts) { p.exts = tlv(tagExplicit0, seq(seq(tlv(asn1.NULL)))) }), "crlExtensions[0]: not a valid Extension", false},
 	}
 	for _, tt := range tests {
@@ -136,4 +140,10 @@ func TestAccepted(t *testing.T) {
 			t.Errorf("%s: Contains(9), Contains(10) = %v, %v", name, s.Contains(big.NewInt(9)), s.Contains(big.NewInt(10)))
 		}
 	}
+}
+
+// crlNumberExt returns crlExtensions holding one cRLNumber extension whose
+// value is the DER element v.
+func crlNumberExt(v []byte) []byte {
+	return tlv(tagExplicit0, seq(extDER([]byte(oidCRLNumber), false, v)))
 }

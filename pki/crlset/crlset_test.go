@@ -90,6 +90,12 @@ func checkAgainstX509(t *testing.T, rng *rand.Rand, der []byte, s *Set) {
 	if !bytes.Equal(s.RawIssuer(), rl.RawIssuer) {
 		t.Errorf("RawIssuer = %x, want %x", s.RawIssuer(), rl.RawIssuer)
 	}
+	if s.Entries() != len(rl.RevokedCertificateEntries) {
+		t.Errorf("Entries = %d, want %d", s.Entries(), len(rl.RevokedCertificateEntries))
+	}
+	if got := s.Number(); (got == nil) != (rl.Number == nil) || (got != nil && got.Cmp(rl.Number) != 0) {
+		t.Errorf("Number = %v, want %v", got, rl.Number)
+	}
 	for _, e := range rl.RevokedCertificateEntries {
 		if got := s.Contains(e.SerialNumber); got != (e.SerialNumber.Sign() >= 0) {
 			t.Errorf("Contains(%x) = %v", e.SerialNumber, got)
@@ -355,4 +361,31 @@ func TestConcurrentContains(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestNumber covers cRLNumber values x509.CreateRevocationList does not make:
+// none at all, and the 20-octet maximum.
+func TestNumber(t *testing.T) {
+	base := decompose(t, ecdsaIssuer().sign(t, &x509.RevocationList{Number: big.NewInt(7)}))
+	max := append([]byte{0x7f}, bytes.Repeat([]byte{0xff}, 19)...)
+	tests := []struct {
+		name string
+		exts []byte
+		want *big.Int // nil: no number
+	}{
+		{"as signed", base.exts, big.NewInt(7)},
+		{"absent", nil, nil},
+		{"zero", crlNumberExt(tlv(asn1.INTEGER, []byte{0})), big.NewInt(0)},
+		{"20 octets", crlNumberExt(tlv(asn1.INTEGER, max)), new(big.Int).SetBytes(max)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := base
+			p.exts = tt.exts
+			got := mustParse(t, p.assemble()).Number()
+			if (got == nil) != (tt.want == nil) || (got != nil && got.Cmp(tt.want) != 0) {
+				t.Errorf("Number = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -19,6 +19,7 @@ func (p *parser) revoked(body *cryptobyte.String, _ envelope) error {
 		if err := p.entry(i, &list); err != nil {
 			return err
 		}
+		p.set.entries++
 	}
 	return nil
 }
