@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )

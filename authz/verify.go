@@ -10,10 +10,10 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
-	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // verdict is what checking one certificate against one site policy gives,

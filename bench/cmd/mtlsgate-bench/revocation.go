@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/authz"
-	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/bench/internal/pkigen"
 	"github.com/mtlsgate/mtlsgate/bench/report"
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )

@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // Pool is a CA chain (root first, issuing CA last, with keys) and client
