@@ -35,6 +35,8 @@ type Decision struct {
 
 	set    []originhdr.Header
 	remove []string
+	// resp, when set, is the whole answer, shared between requests.
+	resp *authv3.CheckResponse
 }
 
 // decide runs the whole check for one request against table t.
@@ -158,6 +160,12 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Dec
 	d.Allow, d.Status = true, 200
 	if ok {
 		d.Reason = ""
+		d.resp = v.allowedResponse(p, identity)
+		return d
+	}
+	if v == nil && (d.Verify == VerifyNone || d.Verify == "") {
+		d.resp = p.noCertResponse(d.Verify)
+		return d
 	}
 	var fields *originhdr.Fields
 	if v != nil {
@@ -165,6 +173,22 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Dec
 	}
 	d.set, d.remove = p.names.Build(nil, nil, d.Verify, fields, identity)
 	return d
+}
+
+// noCertResponse returns p's answer to an allowed request without a
+// certificate (verify NONE) or on a disabled site (verify ""), built once
+// per policy.
+func (p *sitePolicy) noCertResponse(verify string) *authv3.CheckResponse {
+	slot := &p.noCert[0]
+	if verify == "" {
+		slot = &p.noCert[1]
+	}
+	if r := slot.Load(); r != nil {
+		return r
+	}
+	r := okResponse(p.names.Build(nil, nil, verify, nil, ""))
+	slot.Store(r)
+	return r
 }
 
 // allows applies the access rule with the longest matching prefix: only a

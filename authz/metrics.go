@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,8 +20,21 @@ type Metrics struct {
 	inError     prometheus.Gauge
 	buildTime   prometheus.Histogram
 
+	// hits and misses are the cache counters; counters caches the
+	// decisions children by decisionKey (WithLabelValues hashes and locks
+	// on every call).
+	hits, misses prometheus.Counter
+	counters     sync.Map
+
 	table *atomic.Pointer[Table]
 	now   func() time.Time
+}
+
+// decisionKey is the label set of one decisions counter.
+type decisionKey struct {
+	site   string
+	allow  bool
+	reason Reason
 }
 
 // NewMetrics creates the metrics and registers them, with the CA and CRL
@@ -49,6 +63,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mtlsgate_authz_policy_build_seconds", Help: "Time to compile the policy table.", Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
 		}),
 	}
+	m.hits, m.misses = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
 	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, expiryCollector{m})
 	return m
 }
@@ -57,6 +72,23 @@ func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
 	if m == nil {
 		return
 	}
+	m.decisionCounter(d).Inc()
+	m.latency.Observe(took.Seconds())
+	if d.Fingerprint != "" || d.Reason == ReasonMalformed {
+		if d.CacheHit {
+			m.hits.Inc()
+		} else {
+			m.misses.Inc()
+		}
+	}
+}
+
+// decisionCounter returns the decisions counter for d's labels.
+func (m *Metrics) decisionCounter(d *Decision) prometheus.Counter {
+	k := decisionKey{d.Site, d.Allow, d.Reason}
+	if c, ok := m.counters.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
 	result, reason := "deny", string(d.Reason)
 	if d.Allow {
 		result = "allow"
@@ -64,15 +96,8 @@ func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
 	if reason == "" {
 		reason = "ok"
 	}
-	m.decisions.WithLabelValues(d.Site, result, reason).Inc()
-	m.latency.Observe(took.Seconds())
-	if d.Fingerprint != "" || d.Reason == ReasonMalformed {
-		if d.CacheHit {
-			m.cache.WithLabelValues("hit").Inc()
-		} else {
-			m.cache.WithLabelValues("miss").Inc()
-		}
-	}
+	c, _ := m.counters.LoadOrStore(k, m.decisions.WithLabelValues(d.Site, result, reason))
+	return c.(prometheus.Counter)
 }
 
 func (m *Metrics) observeBuild(t *Table, took time.Duration) {

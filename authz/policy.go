@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -33,6 +35,10 @@ type Table struct {
 	// expiry metrics.
 	cas     map[string]*caEntry
 	crlByID map[string]*crlEntry
+	// links are the verified issuer links between CA certificates;
+	// checked remembers every pair checked, for the next compilation.
+	links   issuerLinks
+	checked map[linkKey]bool
 	// Errors holds why sites or CRLs could not be compiled, by object.
 	Errors map[string]error
 }
@@ -64,6 +70,7 @@ type sitePolicy struct {
 	key    string
 	mode   pb.Mode
 	pool   *x509.CertPool // every assigned certificate, each a trust anchor
+	links  issuerLinks    // verified links between the assigned certificates
 	caKey  string         // sorted assigned CA ids, to compare CA sets
 	eku    bool
 	expiry bool // allow_expired
@@ -79,6 +86,9 @@ type sitePolicy struct {
 	deps []any
 	// err, when set, makes every request to the site fail closed.
 	err error
+	// noCert holds the shared answers to allowed requests that carry no
+	// certificate: [0] verify NONE, [1] a disabled site.
+	noCert [2]atomic.Pointer[authv3.CheckResponse]
 }
 
 // accessRule is an AccessRule with its name lists as sets.
@@ -115,7 +125,7 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	if prev == nil {
 		prev = &Table{}
 	}
-	t.compileCAs(st, prev)
+	t.compileLinks(t.compileCAs(st, prev), prev)
 	t.compileCRLs(st, prev)
 	for _, site := range st.Sites() {
 		p := t.compileSite(site, prev.sites[site.GetHostname()])
@@ -127,10 +137,14 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	return t
 }
 
-func (t *Table) compileCAs(st *store.State, prev *Table) {
+// compileCAs parses the CAs that changed and returns the ids of those
+// loaded, in id order.
+func (t *Table) compileCAs(st *store.State, prev *Table) []string {
+	var ids []string
 	for _, ca := range st.CAs() {
 		if old := prev.cas[ca.GetId()]; old != nil && old.msg == ca {
 			t.cas[ca.GetId()] = old
+			ids = append(ids, ca.GetId())
 			continue
 		}
 		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
@@ -139,7 +153,9 @@ func (t *Table) compileCAs(st *store.State, prev *Table) {
 			continue
 		}
 		t.cas[ca.GetId()] = &caEntry{msg: ca, certs: certs}
+		ids = append(ids, ca.GetId())
 	}
+	return ids
 }
 
 // compileCRLs parses new CRLs (checking each signature once against its
@@ -184,7 +200,7 @@ func (t *Table) compileSite(site *pb.Site, prev *sitePolicy) *sitePolicy {
 	if prev != nil && slices.Equal(prev.deps, deps) {
 		return prev
 	}
-	p, err := buildSite(site, t.cas)
+	p, err := buildSite(site, t.cas, t.links)
 	if err != nil {
 		p = &sitePolicy{key: site.GetHostname(), err: err}
 	}
@@ -192,7 +208,7 @@ func (t *Table) compileSite(site *pb.Site, prev *sitePolicy) *sitePolicy {
 	return p
 }
 
-func buildSite(site *pb.Site, cas map[string]*caEntry) (*sitePolicy, error) {
+func buildSite(site *pb.Site, cas map[string]*caEntry, links issuerLinks) (*sitePolicy, error) {
 	s := site.GetSettings()
 	names, err := originhdr.NewNames(s.GetHeaders(), s.GetCertEncoding())
 	if err != nil {
@@ -206,6 +222,7 @@ func buildSite(site *pb.Site, cas map[string]*caEntry) (*sitePolicy, error) {
 		pins:  map[string]string{}, names: names,
 		bad: s.GetBadCertificateStatus(), none: s.GetMissingCertificateStatus(),
 	}
+	var certs []*x509.Certificate
 	for _, id := range site.GetCaIds() {
 		ca := cas[id]
 		if ca == nil {
@@ -214,7 +231,9 @@ func buildSite(site *pb.Site, cas map[string]*caEntry) (*sitePolicy, error) {
 		for _, c := range ca.certs {
 			p.pool.AddCert(c)
 		}
+		certs = append(certs, ca.certs...)
 	}
+	p.links = siteLinks(links, certs)
 	for _, pin := range s.GetPins() {
 		p.pins[pin.GetSha256Fingerprint()] = pin.GetIdentity()
 	}

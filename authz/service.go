@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -143,26 +145,57 @@ func (s *Service) logDecision(ctx context.Context, d *Decision) {
 // site's header set removed and the computed headers set, each with an
 // explicit OVERWRITE_IF_EXISTS_OR_ADD (newer Envoy defaults to APPEND).
 // Denials carry the status and a short plain-text body naming the reason.
+// Answers that depend only on a cached verdict, and denials, are built once
+// and shared: gRPC only reads them.
 func response(d *Decision) *authv3.CheckResponse {
-	if d.Allow {
-		ok := &authv3.OkHttpResponse{HeadersToRemove: d.remove}
-		for _, h := range d.set {
-			ok.Headers = append(ok.Headers, header(h.Name, h.Value))
-		}
-		return &authv3.CheckResponse{
-			Status:       &statuspb.Status{Code: int32(codes.OK)},
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
-		}
+	switch {
+	case d.resp != nil:
+		return d.resp
+	case d.Allow:
+		return okResponse(d.set, d.remove)
 	}
-	body := fmt.Sprintf("%d %s: %s (%s)\n", d.Status, statusText(d.Status), describe[d.Reason], d.Reason)
+	return denial(d.Status, d.Reason)
+}
+
+// okResponse is the answer to an allowed request.
+func okResponse(set []originhdr.Header, remove []string) *authv3.CheckResponse {
+	ok := &authv3.OkHttpResponse{HeadersToRemove: remove, Headers: make([]*corev3.HeaderValueOption, 0, len(set))}
+	for _, h := range set {
+		ok.Headers = append(ok.Headers, header(h.Name, h.Value))
+	}
 	return &authv3.CheckResponse{
-		Status: &statuspb.Status{Code: int32(codes.PermissionDenied), Message: string(d.Reason)},
+		Status:       &statuspb.Status{Code: int32(codes.OK)},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
+	}
+}
+
+// denialKey identifies a denial answer.
+type denialKey struct {
+	status uint32
+	reason Reason
+}
+
+// denials caches denial answers. Statuses come from site settings (a few
+// per deployment) and reasons from a fixed list, so it stays small.
+var denials sync.Map // denialKey → *authv3.CheckResponse
+
+// denial returns the answer denying a request with status for reason.
+func denial(status uint32, reason Reason) *authv3.CheckResponse {
+	k := denialKey{status, reason}
+	if r, ok := denials.Load(k); ok {
+		return r.(*authv3.CheckResponse)
+	}
+	body := fmt.Sprintf("%d %s: %s (%s)\n", status, statusText(status), describe[reason], reason)
+	r := &authv3.CheckResponse{
+		Status: &statuspb.Status{Code: int32(codes.PermissionDenied), Message: string(reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
 			Body:    body,
 			Headers: []*corev3.HeaderValueOption{header("content-type", "text/plain; charset=utf-8"), header("cache-control", "no-store")},
 		}},
 	}
+	actual, _ := denials.LoadOrStore(k, r)
+	return actual.(*authv3.CheckResponse)
 }
 
 func header(k, v string) *corev3.HeaderValueOption {

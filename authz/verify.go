@@ -6,7 +6,10 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -29,6 +32,23 @@ type verdict struct {
 	chain   []*x509.Certificate // leaf first; nil unless reason == ""
 	eku     bool                // the leaf carries id-kp-clientAuth explicitly
 	names   []string            // access-rule names: "subject:...", "dns:...", ...
+	// allowed is the answer to an allowed request whose certificate
+	// verified, built on first use: it depends only on the verdict and its
+	// site policy (a verdict belongs to one policy generation), so every
+	// such request shares it. Responses are never modified once built.
+	allowed atomic.Pointer[authv3.CheckResponse]
+}
+
+// allowedResponse returns v's answer to an allowed, verified request
+// under p, with identity the pinned identity of v's certificate.
+func (v *verdict) allowedResponse(p *sitePolicy, identity string) *authv3.CheckResponse {
+	if r := v.allowed.Load(); r != nil {
+		return r
+	}
+	set, remove := p.names.Build(nil, nil, VerifySuccess, v.fields, identity)
+	r := okResponse(set, remove)
+	v.allowed.Store(r)
+	return r
 }
 
 type cacheKey struct {
@@ -89,9 +109,8 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		at = v.leaf.NotAfter
 	}
 	chains, err := v.leaf.Verify(x509.VerifyOptions{
-		Roots:         p.pool,
-		Intermediates: p.pool,
-		CurrentTime:   at,
+		Roots:       p.pool, // every assigned certificate is an anchor: see chain.go
+		CurrentTime: at,
 		// EKU is checked on the leaf alone, explicitly: Go's own check
 		// treats a leaf without the extension as good for any purpose.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
@@ -100,18 +119,18 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		v.reason = chainReason(err)
 		return v
 	}
-	v.chain = longest(chains)
+	v.chain = p.longest(chains, at)
 	return v
 }
 
-// longest picks the chain with the most certificates. Every assigned
-// certificate is an anchor, so the shortest chain may stop at an
-// intermediate; the longest one also reaches the intermediate's issuer,
-// whose CRL can then revoke the intermediate in chain mode.
-func longest(chains [][]*x509.Certificate) []*x509.Certificate {
-	best := chains[0]
-	for _, c := range chains[1:] {
-		if len(c) > len(best) {
+// longest extends every chain Go built (leaf, anchor) through the site's CA
+// links and picks the longest, the first on a tie. The longest chain
+// reaches the anchors' own issuers, whose CRLs can then revoke them in
+// chain mode.
+func (p *sitePolicy) longest(chains [][]*x509.Certificate, at time.Time) []*x509.Certificate {
+	var best []*x509.Certificate
+	for _, c := range chains {
+		if c = p.extend(c, at); len(c) > len(best) {
 			best = c
 		}
 	}

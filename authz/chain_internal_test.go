@@ -1,0 +1,166 @@
+package authz
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+)
+
+// entity is a CA or leaf identity: a name and a key. Certificates for it
+// are made by cert, signed by any entity (itself: self-signed).
+type entity struct {
+	name string
+	key  crypto.Signer
+}
+
+func newEntity(t *testing.T, name string) *entity {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &entity{name: name, key: k}
+}
+
+var chainSerial int64
+
+// cert issues a certificate for e signed by by. pathLen < 0 leaves the
+// path length out; notAfter zero means in a year.
+func (e *entity) cert(t *testing.T, by *entity, ca bool, pathLen int, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	chainSerial++
+	if notAfter.IsZero() {
+		notAfter = time.Now().AddDate(1, 0, 0)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber: big.NewInt(chainSerial), Subject: pkix.Name{CommonName: e.name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		BasicConstraintsValid: true, IsCA: ca, MaxPathLen: pathLen, MaxPathLenZero: pathLen == 0,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if ca {
+		tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		tpl.ExtKeyUsage = nil
+	}
+	parent := &x509.Certificate{Subject: pkix.Name{CommonName: by.name}}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, parent, e.key.Public(), by.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// chainPolicy compiles the links of certs into a site policy as Compile
+// would, with every certificate as an anchor.
+func chainPolicy(certs ...*x509.Certificate) *sitePolicy {
+	t := &Table{cas: map[string]*caEntry{"ca": {certs: certs}}}
+	t.compileLinks([]string{"ca"}, &Table{})
+	p := &sitePolicy{pool: x509.NewCertPool(), links: siteLinks(t.links, certs)}
+	for _, c := range certs {
+		p.pool.AddCert(c)
+	}
+	return p
+}
+
+// names lists the common names of a chain.
+func names(chain []*x509.Certificate) []string {
+	var out []string
+	for _, c := range chain {
+		out = append(out, c.Subject.CommonName)
+	}
+	return out
+}
+
+func TestLongestChain(t *testing.T) {
+	root, inter, sub, leafE := newEntity(t, "root"), newEntity(t, "inter"), newEntity(t, "sub"), newEntity(t, "leaf")
+	other := newEntity(t, "other")
+	now := time.Now()
+	rootCert := root.cert(t, root, true, -1, time.Time{})
+	interCert := inter.cert(t, root, true, -1, time.Time{})
+	subCert := sub.cert(t, inter, true, -1, time.Time{})
+	leafOfInter := leafE.cert(t, inter, false, -1, time.Time{})
+	leafOfSub := leafE.cert(t, sub, false, -1, time.Time{})
+
+	tests := []struct {
+		name  string
+		leaf  *x509.Certificate
+		certs []*x509.Certificate
+		want  []string
+	}{
+		{"root and intermediate", leafOfInter, []*x509.Certificate{rootCert, interCert}, []string{"leaf", "inter", "root"}},
+		{"three levels, assigned top first", leafOfSub, []*x509.Certificate{rootCert, interCert, subCert}, []string{"leaf", "sub", "inter", "root"}},
+		{"intermediate alone", leafOfInter, []*x509.Certificate{interCert}, []string{"leaf", "inter"}},
+		{"expired root is left out", leafOfInter,
+			[]*x509.Certificate{root.cert(t, root, true, -1, now.Add(-time.Minute)), interCert}, []string{"leaf", "inter"}},
+		{"root path length 0 forbids the intermediate below it", leafOfInter,
+			[]*x509.Certificate{root.cert(t, root, true, 0, time.Time{}), interCert}, []string{"leaf", "inter"}},
+		{"root path length 1 allows one intermediate below it", leafOfSub,
+			[]*x509.Certificate{root.cert(t, root, true, 1, time.Time{}), interCert, subCert}, []string{"leaf", "sub", "inter"}},
+		{"a non-CA namesake of the root is no link", leafOfInter,
+			[]*x509.Certificate{root.cert(t, other, false, -1, time.Time{}), interCert}, []string{"leaf", "inter"}},
+		{"issuer by name only (other key) is no link", leafOfInter,
+			[]*x509.Certificate{newEntity(t, "root").cert(t, root, true, -1, time.Time{}), interCert}, []string{"leaf", "inter"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := chainPolicy(tt.certs...)
+			chains, err := tt.leaf.Verify(x509.VerifyOptions{Roots: p.pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if got := names(p.longest(chains, now)); !slices.Equal(got, tt.want) {
+				t.Errorf("chain = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCrossSignedLoop: two roots that cross-sign each other form a cycle
+// of links; the walk must end, and never repeat an entity.
+func TestCrossSignedLoop(t *testing.T) {
+	a, b, leafE := newEntity(t, "a"), newEntity(t, "b"), newEntity(t, "leaf")
+	certs := []*x509.Certificate{
+		a.cert(t, a, true, -1, time.Time{}), b.cert(t, b, true, -1, time.Time{}),
+		a.cert(t, b, true, -1, time.Time{}), b.cert(t, a, true, -1, time.Time{}),
+	}
+	p := chainPolicy(certs...)
+	leaf := leafE.cert(t, a, false, -1, time.Time{})
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: p.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(p.longest(chains, time.Now())); !slices.Equal(got, []string{"leaf", "a", "b"}) {
+		t.Errorf("chain = %v, want [leaf a b]", got)
+	}
+}
+
+// TestLinksReusePreviousChecks: a compilation trusts the previous one's
+// answer for a pair of certificate objects it already checked, so an
+// unchanged CA costs no signature check. A planted wrong answer shows it.
+func TestLinksReusePreviousChecks(t *testing.T) {
+	root, inter := newEntity(t, "root"), newEntity(t, "inter")
+	rootCert, interCert := root.cert(t, root, true, -1, time.Time{}), inter.cert(t, root, true, -1, time.Time{})
+	cas := map[string]*caEntry{"r": {certs: []*x509.Certificate{rootCert}}, "i": {certs: []*x509.Certificate{interCert}}}
+	first := &Table{cas: cas}
+	first.compileLinks([]string{"i", "r"}, &Table{})
+	if got := first.links[interCert]; len(got) != 1 || got[0] != rootCert {
+		t.Fatalf("links = %v, want the root", got)
+	}
+	first.checked[linkKey{interCert, rootCert}] = false
+	second := &Table{cas: cas}
+	second.compileLinks([]string{"i", "r"}, first)
+	if len(second.links[interCert]) != 0 {
+		t.Errorf("the previous compilation's answer was not reused")
+	}
+}
