@@ -164,16 +164,19 @@ type ScenarioSummary struct {
 }
 
 // VerifyCost compares a cold Check with bare chain verification of the
-// same certificates against the same pool.
+// same certificates: standard verification (self-signed CAs as roots, the
+// others as intermediates), and two variants for context.
 type VerifyCost struct {
 	Key          string    `json:"key"`
 	Certs        int       `json:"certs"`
-	VerifyUS     float64   `json:"verify_cpu_us"`       // x509.Certificate.Verify, CPU µs per certificate
-	ParseVerify  float64   `json:"parse_verify_cpu_us"` // x509.ParseCertificate + Verify
-	ColdCheckUS  float64   `json:"cold_check_cpu_us"`   // server CPU per cold Check (incl. gRPC)
-	HotCheckUS   float64   `json:"hot_check_cpu_us"`    // server CPU per hot Check (incl. gRPC)
-	Ratio        float64   `json:"ratio"`               // cold check / verify
-	MarginalOver float64   `json:"marginal_ratio"`      // (cold - hot) / verify
+	VerifyUS     float64   `json:"verify_cpu_us"`           // x509.Certificate.Verify, roots and intermediates split, CPU µs per certificate
+	ParseVerify  float64   `json:"parse_verify_cpu_us"`     // x509.ParseCertificate + Verify
+	AnchorsUS    float64   `json:"anchors_verify_cpu_us"`   // Verify with every CA certificate a root, no intermediates (ext_authz's miss)
+	AllPathsUS   float64   `json:"all_paths_verify_cpu_us"` // Verify with every CA certificate a root and an intermediate
+	ColdCheckUS  float64   `json:"cold_check_cpu_us"`       // server CPU per cold Check (incl. gRPC)
+	HotCheckUS   float64   `json:"hot_check_cpu_us"`        // server CPU per hot Check (incl. gRPC)
+	Ratio        float64   `json:"ratio"`                   // cold check / verify
+	MarginalOver float64   `json:"marginal_ratio"`          // (cold - hot) / verify
 	VerifyRounds []float64 `json:"verify_cpu_us_rounds"`
 	RoundRatios  []float64 `json:"round_ratios"`
 }
