@@ -3,7 +3,10 @@ package pki
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
+
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // pemTypeCRL is the only PEM block type accepted for CRLs.
@@ -17,28 +20,62 @@ const pemTypeCRL = "X509 CRL"
 // contains a private key; ErrMalformed for everything else, including
 // trailing bytes after a DER CRL, several PEM blocks and other block types.
 // The CRL's signature is not checked here: see CRLIssuer.
+//
+// ParseCRL uses crypto/x509, which keeps every entry in memory (about 1 GB
+// allocated for a million entries): uploads are checked with
+// ParseVerifiedCRL instead.
 func ParseCRL(data []byte) (*x509.RevocationList, error) {
+	crl, _, err := decodeCRL(data, parseCRLDER)
+	return crl, err
+}
+
+// Where decodeCRL found the CRL, as error messages name it.
+const (
+	crlFromDER = "DER input"
+	crlFromPEM = "PEM block #1"
+)
+
+// decodeCRL finds the one CRL of data, DER or PEM (the input rules of
+// ParseCRL), and returns what parse makes of its DER, with where it was
+// found (crlFromDER or crlFromPEM). parse fails for DER that is not a CRL;
+// its error is wrapped. Input starting like DER is tried as DER first.
+func decodeCRL[T any](data []byte, parse func(der []byte) (T, error)) (T, string, error) {
+	var zero T
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errorf(ErrEmpty, "no CRL data")
+		return zero, "", errorf(ErrEmpty, "no CRL data")
 	}
 	derLike := data[0] == 0x30 // ASN.1 SEQUENCE
 	var derErr error
 	if derLike {
-		crl, err := parseCRLDER(data)
+		v, err := parse(data)
 		if err == nil {
-			return crl, nil
+			return v, crlFromDER, nil
 		}
 		derErr = err
 	}
 	if !isPEM(data) {
 		if derLike && isDERPrivateKey(data) {
-			return nil, errorf(ErrPrivateKey, "input is a DER-encoded private key, expected a CRL")
+			return zero, "", errorf(ErrPrivateKey, "input is a DER-encoded private key, expected a CRL")
 		}
 		if derLike {
-			return nil, errorf(ErrMalformed, "DER input is not a valid CRL: %v", derErr)
+			return zero, "", notCRL(crlFromDER, derErr)
 		}
-		return nil, errorf(ErrMalformed, "input is neither PEM nor a DER CRL")
+		return zero, "", errorf(ErrMalformed, "input is neither PEM nor a DER CRL")
 	}
+	der, err := crlPEMBlock(data)
+	if err != nil {
+		return zero, "", err
+	}
+	v, err := parse(der)
+	if err != nil {
+		return zero, "", notCRL(crlFromPEM, err)
+	}
+	return v, crlFromPEM, nil
+}
+
+// crlPEMBlock returns the bytes of the one "X509 CRL" block of PEM data,
+// refusing private keys, other block types, several blocks and headers.
+func crlPEMBlock(data []byte) ([]byte, error) {
 	if n, t := findPrivateKeyBlock(data); n > 0 {
 		return nil, errorf(ErrPrivateKey, "PEM block #%d is a private key (%s), expected an X509 CRL", n, quote(t))
 	}
@@ -54,15 +91,21 @@ func ParseCRL(data []byte) (*x509.RevocationList, error) {
 	if len(blocks) != 1 {
 		return nil, errorf(ErrMalformed, "found %d X509 CRL PEM blocks, expected exactly one", len(blocks))
 	}
-	b := blocks[0]
-	if len(b.Headers) > 0 {
+	if len(blocks[0].Headers) > 0 {
 		return nil, errorf(ErrMalformed, "PEM block #1 (X509 CRL) has headers, which are not allowed")
 	}
-	crl, err := parseCRLDER(b.Bytes)
-	if err != nil {
-		return nil, errorf(ErrMalformed, "PEM block #1 is not a valid CRL: %v", err)
+	return blocks[0].Bytes, nil
+}
+
+// notCRL is the ErrMalformed error for the DER found at where that is not a
+// CRL mtlsgate can use. It also wraps err, so that callers can tell
+// crlset.ErrUnsupported (a valid CRL using a feature the ext_authz server
+// does not implement) from other crlset.ErrMalformed errors.
+func notCRL(where string, err error) error {
+	if errors.Is(err, crlset.ErrUnsupported) {
+		return fmt.Errorf("%w: %s is a CRL mtlsgate cannot use: %w", ErrMalformed, where, err)
 	}
-	return crl, nil
+	return fmt.Errorf("%w: %s is not a valid CRL: %w", ErrMalformed, where, err)
 }
 
 // parseCRLDER parses a DER CRL, refusing trailing bytes (which
@@ -104,8 +147,5 @@ func CRLIssuer(crl *x509.RevocationList, candidates []*x509.Certificate) (*x509.
 		}
 		return c, nil
 	}
-	if matched > 0 {
-		return nil, errorf(ErrCRLIssuer, "CRL signature does not verify with the key of issuer %s (%d uploaded CA certificate(s) with that subject): %v", dn(crl.Issuer), matched, lastErr)
-	}
-	return nil, errorf(ErrCRLIssuer, "CRL issuer %s is not an uploaded CA", dn(crl.Issuer))
+	return nil, issuerError(dn(crl.Issuer), matched, lastErr)
 }

@@ -10,12 +10,7 @@ import (
 func TestParseCRL(t *testing.T) {
 	f := testPKI()
 	crl := f.crlByInter
-	for name, in := range map[string]string{
-		"DER":                   string(crl.Raw),
-		"PEM":                   crlPEM(crl),
-		"PEM with text":         "Certificate Revocation List (CRL):\n  issuer=x\n" + crlPEM(crl) + "\n# end\n",
-		"PEM with CRLF endings": strings.ReplaceAll(crlPEM(crl), "\n", "\r\n"),
-	} {
+	for name, in := range crlInputs(crl) {
 		t.Run(name, func(t *testing.T) {
 			got, err := ParseCRL([]byte(in))
 			if err != nil {
@@ -30,29 +25,7 @@ func TestParseCRL(t *testing.T) {
 		})
 	}
 
-	p := crlPEM(crl)
-	tests := []struct {
-		name      string
-		in        string
-		want      error
-		fragments []string
-	}{
-		{"empty", "", ErrEmpty, nil},
-		{"whitespace", "\n \n", ErrEmpty, nil},
-		{"DER trailing data", string(crl.Raw) + "\x00", ErrMalformed, []string{"DER", "trailing"}},
-		{"DER truncated", string(crl.Raw[:len(crl.Raw)-1]), ErrMalformed, []string{"DER"}},
-		{"DER certificate", string(f.root.Raw), ErrMalformed, []string{"DER"}},
-		{"DER private key", string(must(x509.MarshalPKCS8PrivateKey(f.interKey))), ErrPrivateKey, []string{"DER"}},
-		{"PEM private key", p + pkcs8PEM(f.interKey), ErrPrivateKey, []string{"PEM block #2"}},
-		{"two CRLs", p + crlPEM(f.crlByRoot), ErrMalformed, []string{"found 2", "exactly one"}},
-		{"certificate block", pemOf(f.inter), ErrMalformed, []string{"PEM block #1", `"CERTIFICATE"`, "expected X509 CRL"}},
-		{"CRL then certificate", p + pemOf(f.inter), ErrMalformed, []string{"PEM block #2", `"CERTIFICATE"`}},
-		{"truncated PEM", p[:len(p)/2], ErrMalformed, []string{"PEM block #1", "truncated"}},
-		{"garbage in PEM", pemBlock("X509 CRL", []byte("garbage")), ErrMalformed, []string{"PEM block #1", "not a valid CRL"}},
-		{"trailing data in PEM", pemBlock("X509 CRL", append(append([]byte{}, crl.Raw...), 0)), ErrMalformed, []string{"PEM block #1", "trailing"}},
-		{"plain text", "not a crl", ErrMalformed, []string{"neither PEM nor"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range crlInputErrors(f) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCRL([]byte(tt.in))
 			if got != nil {
@@ -60,6 +33,50 @@ func TestParseCRL(t *testing.T) {
 			}
 			checkErr(t, err, tt.want, tt.fragments...)
 		})
+	}
+}
+
+// crlInputs are the accepted encodings of crl.
+func crlInputs(crl *x509.RevocationList) map[string]string {
+	return map[string]string{
+		"DER":                   string(crl.Raw),
+		"PEM":                   crlPEM(crl),
+		"PEM with text":         "Certificate Revocation List (CRL):\n  issuer=x\n" + crlPEM(crl) + "\n# end\n",
+		"PEM with CRLF endings": strings.ReplaceAll(crlPEM(crl), "\n", "\r\n"),
+	}
+}
+
+// crlInputError is an input that ParseCRL and ParseVerifiedCRL refuse
+// before looking for an issuer.
+type crlInputError struct {
+	name      string
+	in        string
+	want      error
+	fragments []string
+	// structural: the DER was handed to the CRL parser, whose error is
+	// wrapped (crlset.ErrMalformed for ParseVerifiedCRL).
+	structural bool
+}
+
+func crlInputErrors(f *fixture) []crlInputError {
+	crl := f.crlByInter
+	p := crlPEM(crl)
+	return []crlInputError{
+		{"empty", "", ErrEmpty, nil, false},
+		{"whitespace", "\n \n", ErrEmpty, nil, false},
+		{"DER trailing data", string(crl.Raw) + "\x00", ErrMalformed, []string{"DER", "trailing"}, true},
+		{"DER truncated", string(crl.Raw[:len(crl.Raw)-1]), ErrMalformed, []string{"DER"}, true},
+		{"DER certificate", string(f.root.Raw), ErrMalformed, []string{"DER"}, true},
+		{"DER private key", string(must(x509.MarshalPKCS8PrivateKey(f.interKey))), ErrPrivateKey, []string{"DER"}, false},
+		{"PEM private key", p + pkcs8PEM(f.interKey), ErrPrivateKey, []string{"PEM block #2"}, false},
+		{"two CRLs", p + crlPEM(f.crlByRoot), ErrMalformed, []string{"found 2", "exactly one"}, false},
+		{"certificate block", pemOf(f.inter), ErrMalformed, []string{"PEM block #1", `"CERTIFICATE"`, "expected X509 CRL"}, false},
+		{"CRL then certificate", p + pemOf(f.inter), ErrMalformed, []string{"PEM block #2", `"CERTIFICATE"`}, false},
+		{"truncated PEM", p[:len(p)/2], ErrMalformed, []string{"PEM block #1", "truncated"}, false},
+		{"garbage in PEM", pemBlock("X509 CRL", []byte("garbage")), ErrMalformed, []string{"PEM block #1", "not a valid CRL"}, true},
+		{"trailing data in PEM", pemBlock("X509 CRL", append(append([]byte{}, crl.Raw...), 0)), ErrMalformed, []string{"PEM block #1", "trailing"}, true},
+		{"PEM headers", "-----BEGIN X509 CRL-----\nProc-Type: 4,ENCRYPTED\n\n" + strings.SplitN(p, "\n", 2)[1], ErrMalformed, []string{"headers"}, false},
+		{"plain text", "not a crl", ErrMalformed, []string{"neither PEM nor"}, false},
 	}
 }
 

@@ -152,6 +152,7 @@ func FuzzParseCRL(f *testing.F) {
 	}
 	candidates := []*x509.Certificate{fx.root, fx.impostor, fx.inter}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkVerifiedCRL(t, data, candidates)
 		crl, err := ParseCRL(data)
 		if err != nil {
 			if crl != nil {
@@ -179,6 +180,44 @@ func FuzzParseCRL(f *testing.F) {
 			t.Fatal("CRLIssuer returned a certificate that did not issue the CRL")
 		}
 	})
+}
+
+// checkVerifiedCRL checks ParseVerifiedCRL against the crypto/x509 path:
+// a CRL it accepts is one ParseCRL and CRLIssuer accept, with the same
+// issuer and facts; it refuses input and issuers as they do.
+func checkVerifiedCRL(t *testing.T, data []byte, candidates []*x509.Certificate) {
+	v, err := ParseVerifiedCRL(data, candidates)
+	crl, xerr := ParseCRL(data)
+	if err != nil {
+		if v != nil {
+			t.Fatal("CRL returned along with an error")
+		}
+		checkSentinel(t, err)
+		checkNoKeyEcho(t, data, err)
+		for _, input := range []error{ErrEmpty, ErrPrivateKey} {
+			if errors.Is(err, input) != errors.Is(xerr, input) {
+				t.Fatalf("ParseVerifiedCRL: %v; ParseCRL: %v", err, xerr)
+			}
+		}
+		if errors.Is(err, ErrCRLIssuer) && xerr == nil {
+			if _, ierr := CRLIssuer(crl, candidates); ierr == nil {
+				t.Fatalf("ParseVerifiedCRL found no issuer (%v), crypto/x509 did", err)
+			}
+		}
+		return
+	}
+	if xerr != nil {
+		t.Fatalf("ParseVerifiedCRL accepted a CRL ParseCRL refuses: %v", xerr)
+	}
+	issuer, ierr := CRLIssuer(crl, candidates)
+	if ierr != nil || issuer != v.Issuer || !bytes.Equal(v.DER, crl.Raw) {
+		t.Fatalf("ParseVerifiedCRL found issuer %v, CRLIssuer %v (%v)", v.Issuer.Subject, issuer, ierr)
+	}
+	if v.Set.Entries() != len(crl.RevokedCertificateEntries) || !v.Set.ThisUpdate().Equal(crl.ThisUpdate) ||
+		!v.Set.NextUpdate().Equal(crl.NextUpdate) || (v.Set.Number() == nil) != (crl.Number == nil) ||
+		(crl.Number != nil && v.Set.Number().Cmp(crl.Number) != 0) {
+		t.Fatal("ParseVerifiedCRL's facts differ from crypto/x509's")
+	}
 }
 
 func FuzzCheckHostname(f *testing.F) {

@@ -1,8 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -10,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -34,6 +43,8 @@ func TestCRLs(t *testing.T) {
 		{"empty", nil, store.ErrInvalid, pki.ErrEmpty, "crl"},
 		{"unknown issuer", stranger.CRL(t, 1, now, now.Add(time.Hour)), store.ErrInvalid, pki.ErrCRLIssuer, "not an uploaded CA"},
 		{"bad signature", impostor.CRL(t, 1, now, now.Add(time.Hour)), store.ErrInvalid, pki.ErrCRLIssuer, "signature"},
+		// crypto/x509 parses delta CRLs; the ext_authz server cannot use them.
+		{"delta CRL", deltaCRL(t, f.root, now), store.ErrInvalid, crlset.ErrUnsupported, "DER input is a CRL mtlsgate cannot use"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,14 +57,23 @@ func TestCRLs(t *testing.T) {
 		})
 	}
 
-	first := f.root.CRL(t, 5, now.Add(-time.Hour), now.Add(time.Hour), big.NewInt(7), big.NewInt(8))
+	first := f.root.CRL(t, 500, now.Add(-time.Hour), now.Add(time.Hour), big.NewInt(7), big.NewInt(8), big.NewInt(7))
 	crl, err := f.s.CreateCRL(ctx, admin, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: first}))
 	if err != nil {
 		t.Fatalf("PEM CRL: %v", err)
 	}
-	if crl.GetCaId() != f.ca.GetId() || crl.GetEntryCount() != 2 || crl.GetNumber() != "5" ||
-		crl.GetIssuerSha256Fingerprint() != pki.Fingerprint(f.root.Cert.Raw) || !crl.GetNextUpdate().AsTime().Equal(now.Add(time.Hour)) {
+	sum := sha256.Sum256(first)
+	if crl.GetCaId() != f.ca.GetId() || crl.GetIssuer() != f.root.Cert.Subject.String() ||
+		crl.GetIssuerSha256Fingerprint() != pki.Fingerprint(f.root.Cert.Raw) ||
+		crl.GetEntryCount() != 3 || // entries as listed, the duplicate too
+		crl.GetNumber() != pki.SerialHex(big.NewInt(500)) || crl.GetNumber() != "1F4" ||
+		!crl.GetThisUpdate().AsTime().Equal(now.Add(-time.Hour)) || !crl.GetNextUpdate().AsTime().Equal(now.Add(time.Hour)) ||
+		crl.GetSha256Fingerprint() != hex.EncodeToString(sum[:]) || crl.GetSizeBytes() != int64(len(first)) ||
+		!bytes.Equal(crl.GetDer(), first) || crl.GetUploadedBy() != admin.TokenID {
 		t.Fatalf("CRL facts wrong: %v", crl)
+	}
+	if got := f.s.Current().CRL(crl.GetId()); !proto.Equal(got, crl) {
+		t.Fatalf("stored CRL differs from the answer: %v", got)
 	}
 	if _, err := f.s.CreateCRL(ctx, admin, first); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("same CRL again: %v", err)
@@ -78,6 +98,23 @@ func TestCRLs(t *testing.T) {
 	if err := f.s.DeleteCRL(ctx, admin, newer.GetId()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
+}
+
+// deltaCRL is a delta CRL (deltaCRLIndicator, RFC 5280 5.2.4) of ca.
+func deltaCRL(t *testing.T, ca *testpki.Cert, now time.Time) []byte {
+	t.Helper()
+	base, err := asn1.Marshal(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(2), ThisUpdate: now, NextUpdate: now.Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: base}},
+	}, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
 
 // TestCRLFromIntermediateInBundle: a CRL may come from any certificate of

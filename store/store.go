@@ -108,15 +108,11 @@ func (s *Store) load(ctx context.Context) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: load: %w", err)
 	}
-	st := emptyState()
-	st.Rev = rev
-	for _, kv := range kvs {
-		if err := st.set(kv, false); err != nil {
-			return nil, err
-		}
+	events := make([]Event, len(kvs))
+	for i, kv := range kvs {
+		events[i] = Event{KV: kv}
 	}
-	st.index()
-	return st, nil
+	return emptyState().apply(rev, events)
 }
 
 // follow applies the backend's watch to the published State until ctx
