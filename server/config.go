@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,16 @@ type Config struct {
 	Authz AuthzConfig `yaml:"authz"`
 	// XDS describes the Envoy side of the deployment.
 	XDS XDSConfig `yaml:"xds"`
+	// Debug enables diagnostics that are off in production.
+	Debug DebugConfig `yaml:"debug"`
+}
+
+// DebugConfig enables diagnostics.
+type DebugConfig struct {
+	// Pprof serves Go's profiling endpoints (net/http/pprof) under
+	// /debug/pprof/ on the admin address. They need no token: enable it
+	// only where the admin address is reachable by operators alone.
+	Pprof bool `yaml:"pprof"`
 }
 
 // XDSConfig is what the control plane tells Envoy beyond the sites.
@@ -122,6 +133,7 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
 	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
 	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
+	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -139,8 +151,19 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 			*field = v
 		}
 	}
+	if v := env("MTLSGATE_DEBUG_PPROF"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: MTLSGATE_DEBUG_PPROF: %q is not true or false", v)
+		}
+		cfg.Debug.Pprof = b
+	}
 	set := envVars(&flags)
 	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "debug-pprof" {
+			cfg.Debug.Pprof = flags.Debug.Pprof
+			return
+		}
 		name := "MTLSGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if p, ok := set[name]; ok {
 			*envVars(&cfg)[name] = *p

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -203,6 +204,10 @@ func (s *Server) listenAdmin() error {
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	if s.cfg.Debug.Pprof {
+		registerPprof(mux)
+		s.log.Warn("profiling endpoints enabled without authentication", "path", "/debug/pprof/", "addr", s.cfg.AdminAddr)
+	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -289,4 +294,14 @@ func (s *Server) pruneAudit(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// registerPprof serves net/http/pprof on mux (never on
+// http.DefaultServeMux, which importing the package would otherwise use).
+func registerPprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,8 @@ func TestConfigErrors(t *testing.T) {
 		{"stray argument", []string{"extra"}, nil, "no arguments"},
 		{"negative limit", []string{"--config", write("limits:\n  max_cas: -1\n")}, nil, "negative"},
 		{"short retention", []string{"--config", write("audit_retention: 1m\n")}, nil, "audit_retention"},
+		{"bad pprof env", nil, map[string]string{"MTLSGATE_DEBUG_PPROF": "maybe"}, "MTLSGATE_DEBUG_PPROF"},
+		{"bad pprof key", []string{"--config", write("debug:\n  pprof: maybe\n")}, nil, ".yaml"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,4 +124,81 @@ func TestFirstStartWritesAdminTokenAndShutsDownCleanly(t *testing.T) {
 	if fi, _ := os.Stat(filepath.Join(cfg.Data, server.DBFile)); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("database mode %v", fi.Mode())
 	}
+}
+
+func TestPprofConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mtlsgate.yaml")
+	if err := os.WriteFile(file, []byte("debug:\n  pprof: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{"default off", nil, nil, false},
+		{"file", []string{"--config", file}, nil, true},
+		{"env over file", []string{"--config", file}, map[string]string{"MTLSGATE_DEBUG_PPROF": "false"}, false},
+		{"flag over env", []string{"--debug-pprof"}, map[string]string{"MTLSGATE_DEBUG_PPROF": "0"}, true},
+		{"flag off over env", []string{"--debug-pprof=false"}, map[string]string{"MTLSGATE_DEBUG_PPROF": "true"}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := server.LoadConfig(tc.args, envOf(tc.env), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Debug.Pprof != tc.want {
+				t.Errorf("debug.pprof = %v, want %v", cfg.Debug.Pprof, tc.want)
+			}
+		})
+	}
+}
+
+// TestPprofOnlyWhenEnabled: the profiling endpoints exist on the admin
+// address only with debug.pprof, and then serve a real CPU profile.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, enabled := range []bool{false, true} {
+		t.Run(fmt.Sprint("enabled=", enabled), func(t *testing.T) {
+			cfg := server.DefaultConfig()
+			cfg.Data = filepath.Join(t.TempDir(), "data")
+			cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			cfg.Debug.Pprof = enabled
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := server.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Serve(ctx) }()
+			defer func() { cancel(); <-done }()
+			base := "http://" + s.AdminAddr() + "/debug/pprof/"
+			if code, _ := get(t, base); (code == 200) != enabled {
+				t.Fatalf("GET /debug/pprof/: %d with pprof enabled=%v", code, enabled)
+			}
+			if !enabled {
+				return
+			}
+			code, body := get(t, base+"profile?seconds=1")
+			if code != 200 || !bytes.HasPrefix(body, []byte{0x1f, 0x8b}) {
+				t.Fatalf("CPU profile: status %d, %d bytes, not gzip", code, len(body))
+			}
+		})
+	}
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
