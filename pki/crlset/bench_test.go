@@ -146,12 +146,18 @@ var bigSet = sync.OnceValue(func() *Set {
 func benchSerials(b *testing.B, s *Set, hit bool) []*big.Int {
 	rng := mrand.New(mrand.NewPCG(9, 10))
 	out := make([]*big.Int, 1<<16)
+	if hit {
+		ranks := make([]int, len(out))
+		for i := range ranks {
+			ranks[i] = rng.IntN(s.Len())
+		}
+		for i, b := range serialsAt(s, ranks) {
+			out[i] = new(big.Int).SetBytes(b)
+		}
+		return out
+	}
 	buf := make([]byte, 20)
 	for i := range out {
-		if hit {
-			out[i] = new(big.Int).SetBytes(s.serial(rng.IntN(s.Len())))
-			continue
-		}
 		for j := range buf {
 			buf[j] = byte(rng.Uint32())
 		}

@@ -72,8 +72,14 @@ func (p *parser) entry(i int, list *cryptobyte.String) error {
 func (p *parser) add(mag []byte) {
 	// cryptobyte only re-slices forward, so mag shares p.der's backing array
 	// and its distance from the end of that array tells its offset.
-	off := cap(p.der) - cap(mag)
-	p.recs = append(p.recs, record{h: p.set.hash(mag), off: uint32(off), n: uint32(len(mag))})
+	r := record{off: uint32(cap(p.der) - cap(mag)), n: uint32(len(mag))}
+	if len(mag) > inlineLen {
+		p.long = append(p.long, r)
+		return
+	}
+	b := slotBytes(mag)
+	r.h = p.set.hash(b[:])
+	p.recs = append(p.recs, r)
 }
 
 // entryExtensions reads the optional crlEntryExtensions of entry i.

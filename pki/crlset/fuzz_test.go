@@ -7,9 +7,9 @@ import (
 	"errors"
 	"math/big"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // seedCRLs returns a few real CRLs covering the features Parse handles.
@@ -23,6 +23,7 @@ func seedCRLs(tb testing.TB) [][]byte {
 	noNext.nextUpdate = nil
 	v1 := decompose(tb, ec.sign(tb, &x509.RevocationList{RevokedCertificateEntries: entries(big.NewInt(6))}))
 	v1.version, v1.exts = nil, nil
+	long := new(big.Int).Lsh(big.NewInt(0x81), 8*inlineLen) // inlineLen+1 octets, listed twice
 	return [][]byte{
 		ec.sign(tb, &x509.RevocationList{}),
 		ec.sign(tb, &x509.RevocationList{RevokedCertificateEntries: e}),
@@ -32,6 +33,7 @@ func seedCRLs(tb testing.TB) [][]byte {
 		ec.sign(tb, &x509.RevocationList{ExtraExtensions: []pkix.Extension{idpExtension(seq(tlv(tagImplicit4, []byte{0xff})))}}),
 		noNext.assemble(),
 		v1.assemble(),
+		ec.sign(tb, &x509.RevocationList{RevokedCertificateEntries: entries(long, big.NewInt(9), long, new(big.Int).Lsh(long, 8*(MaxSerialLen-inlineLen-1)), big.NewInt(9))}),
 	}
 }
 
@@ -62,18 +64,68 @@ func FuzzParse(f *testing.F) {
 // checkInvariants checks the internal representation of s.
 func checkInvariants(t *testing.T, s *Set) {
 	t.Helper()
-	if !slices.IsSorted(s.hashes) || len(s.offsets) != len(s.hashes)+1 || int(s.offsets[len(s.hashes)]) != len(s.slab) {
-		t.Fatal("hashes unsorted or offsets inconsistent")
+	if uintptr(unsafe.Pointer(unsafe.SliceData(s.table)))%blockSize != 0 || len(s.table)%blockSize != 0 ||
+		uint64(len(s.table)/blockSize) < s.homes {
+		t.Fatalf("table of %d bytes at %p for %d homes", len(s.table), s.table, s.homes)
 	}
-	for i := range s.hashes {
-		b := s.serial(i)
-		if len(b) > MaxSerialLen || len(b) > 0 && b[0] == 0 || s.hash(b) != s.hashes[i] {
-			t.Fatalf("stored serial %d (%x) is not a normalised magnitude with its hash", i, b)
+	seen := map[string]bool{}
+	next, escaped := uint64(0), 0
+	for k := range s.homes {
+		start, n := checkGroup(t, s, k, next, &escaped)
+		for i := start; i < start+n; i++ {
+			b := slotMagnitude(s.slot(i))
+			if s.home(slotHash(s, b)) != k || seen[string(b)] {
+				t.Fatalf("serial %x in group %d: wrong home or listed twice", b, k)
+			}
+			seen[string(b)] = true
 		}
+		if n > 0 {
+			next = start + n
+		}
+	}
+	if escaped != len(s.big) || next > uint64(len(s.table)/blockSize*slotsPerBlock) {
+		t.Fatalf("%d escaped groups, %d in big; groups end at slot %d of %d", escaped, len(s.big), next, len(s.table)/blockSize*slotsPerBlock)
+	}
+	for i := range s.longLen() {
+		b := s.longSerial(i)
+		if len(b) <= inlineLen || len(b) > MaxSerialLen || b[0] == 0 || i > 0 && compareMagnitudes(s.longSerial(i-1), b) >= 0 {
+			t.Fatalf("long serial %d (%x) is not a normalised long magnitude in order", i, b)
+		}
+	}
+	if len(seen)+s.longLen() != s.Len() {
+		t.Fatalf("Len = %d, stored %d + %d long", s.Len(), len(seen), s.longLen())
+	}
+	for _, b := range storedSerials(s) {
 		if !s.Contains(new(big.Int).SetBytes(b)) {
 			t.Fatalf("stored serial %x is not found", b)
 		}
 	}
+}
+
+// checkGroup checks the header of group k, given that the groups before it
+// end at slot next and that *escaped of them were escaped, and returns its
+// slots.
+func checkGroup(t *testing.T, s *Set, k, next uint64, escaped *int) (start, n uint64) {
+	t.Helper()
+	h := s.header(k)
+	start, n = s.group(k)
+	if h&skipMask == escape {
+		if *escaped >= len(s.big) || uint64(s.big[*escaped].home) != k || n == 0 {
+			t.Fatalf("group %d: escaped, but not next in big", k)
+		}
+		*escaped++
+	}
+	want := makeHeader(start-k*slotsPerBlock, n)
+	switch {
+	case h&skipMask == escape:
+		want = makeHeader(escape, escape)
+	case n == 0:
+		want = 0
+	}
+	if h != want || n > 0 && start != max(next, k*slotsPerBlock) {
+		t.Fatalf("group %d: header %#x, slots [%d, +%d), previous groups end at %d", k, h, start, n, next)
+	}
+	return start, n
 }
 
 // compareWithX509 checks that s and rl, parsed from the same DER, agree.

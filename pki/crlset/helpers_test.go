@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	encasn1 "encoding/asn1"
 	"math/big"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -202,3 +203,66 @@ func idpExtension(v []byte) pkix.Extension {
 }
 
 func encasn1OID(arcs ...int) encasn1.ObjectIdentifier { return arcs }
+
+// storedSerials returns every magnitude s stores: the table's groups in home
+// order, then the long serials.
+func storedSerials(s *Set) [][]byte {
+	var out [][]byte
+	for k := range s.homes {
+		start, n := s.group(k)
+		for i := start; i < start+n; i++ {
+			out = append(out, slotMagnitude(s.slot(i)))
+		}
+	}
+	for i := range s.longLen() {
+		out = append(out, s.longSerial(i))
+	}
+	return out
+}
+
+// serialsAt returns the magnitudes of the stored serials with the given
+// ranks in the order storedSerials lists them, without materialising them
+// all (the lookup benchmarks must not leave a million objects behind for the
+// garbage collector to work on while they run).
+func serialsAt(s *Set, ranks []int) [][]byte {
+	order := make([]int, len(ranks)) // indices of ranks, by rank
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return ranks[a] - ranks[b] })
+	out := make([][]byte, len(ranks))
+	rank, j := 0, 0
+	for k := range s.homes {
+		start, n := s.group(k)
+		for i := start; i < start+n; i++ {
+			for ; j < len(order) && ranks[order[j]] == rank; j++ {
+				out[order[j]] = slotMagnitude(s.slot(i))
+			}
+			rank++
+		}
+	}
+	for i := range s.longLen() {
+		for ; j < len(order) && ranks[order[j]] == rank; j++ {
+			out[order[j]] = s.longSerial(i)
+		}
+		rank++
+	}
+	return out
+}
+
+// slotMagnitude returns the magnitude a slot holds.
+func slotMagnitude(slot *[inlineLen]byte) []byte {
+	b := slot[:]
+	for len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	b = slices.Clone(b)
+	slices.Reverse(b)
+	return b
+}
+
+// slotHash returns s's hash of the magnitude b of at most inlineLen octets.
+func slotHash(s *Set, b []byte) uint64 {
+	slot := slotBytes(b)
+	return s.hash(slot[:])
+}

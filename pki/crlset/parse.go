@@ -31,16 +31,24 @@ import (
 // Non-critical extensions other than those above are ignored, as are the
 // entries' revocation dates and reasons: every listed serial is revoked.
 func Parse(der []byte) (*Set, error) {
-	return parse(der, ^uint64(0))
+	return parse(der, defaultTuning)
 }
 
-// parse is Parse with the hash mask as a parameter, for collision tests.
-func parse(der []byte, mask uint64) (*Set, error) {
+// tuning holds knobs that tests turn to reach paths real CRLs rarely take.
+type tuning struct {
+	mask   uint64 // ANDed into every hash, to force collisions
+	escape uint64 // groups with a skip or count of this or more go to Set.big; at most escape
+}
+
+var defaultTuning = tuning{mask: ^uint64(0), escape: escape}
+
+// parse is Parse with the tuning as a parameter.
+func parse(der []byte, t tuning) (*Set, error) {
 	env, err := splitEnvelope(der)
 	if err != nil {
 		return nil, err
 	}
-	return parseTBS(der, env, mask)
+	return parseTBS(der, env, t)
 }
 
 // envelope is the outer CertificateList, split into its three fields.
@@ -81,15 +89,18 @@ func splitEnvelope(der []byte) (envelope, error) {
 
 // parser holds the state of one parseTBS call.
 type parser struct {
-	der  []byte // the whole input; record offsets are relative to it
-	set  *Set
-	v2   bool
-	recs []record
+	der    []byte // the whole input; record offsets are relative to it
+	set    *Set
+	v2     bool
+	recs   []record // serials of at most inlineLen octets
+	long   []record // longer serials (no hash)
+	escape uint64   // see tuning
+	sorter slotSorter
 }
 
 // parseTBS parses the TBSCertList of env into a new Set.
-func parseTBS(der []byte, env envelope, mask uint64) (*Set, error) {
-	p := &parser{der: der, set: &Set{seed: maphash.MakeSeed(), mask: mask}}
+func parseTBS(der []byte, env envelope, t tuning) (*Set, error) {
+	p := &parser{der: der, set: &Set{seed: maphash.MakeSeed(), mask: t.mask}, escape: t.escape}
 	body := env.tbs
 	if !body.ReadASN1(&body, asn1.SEQUENCE) {
 		return nil, malformed("tbsCertList: not a SEQUENCE")

@@ -32,7 +32,7 @@ func ParseVerified(der []byte, issuer *x509.Certificate) (*Set, error) {
 	if err := verifySignature(env, issuer); err != nil {
 		return nil, err
 	}
-	s, err := parseTBS(der, env, ^uint64(0))
+	s, err := parseTBS(der, env, defaultTuning)
 	if err != nil {
 		return nil, err
 	}
