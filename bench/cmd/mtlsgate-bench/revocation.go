@@ -182,7 +182,48 @@ func measureLookups(res *report.Revocation, der []byte, n int) error {
 	}
 	logf("lookups: %.0f ns hit / %.0f ns miss (random), %.0f / %.0f ns (cached)",
 		res.LookupNS["hit-random"], res.LookupNS["miss-random"], res.LookupNS["hit-cached"], res.LookupNS["miss-cached"])
+	measureMemory(res, set.RetainedBytes(), n)
 	return nil
+}
+
+// measureMemory times the floor under a lookup that misses the CPU caches:
+// reading one random word of a region as large as the set, right after the
+// lookups. "memory-dependent" chases pointers (each read's address comes
+// from the previous read: the machine's memory latency, TLB misses
+// included); "memory-independent" reads words at precomputed random
+// positions, as independent as the lookups are, so the CPU may overlap them.
+func measureMemory(res *report.Revocation, bytes, n int) {
+	words := max(bytes/4, 1<<20)
+	next := make([]uint32, words)
+	for i := range next {
+		next[i] = uint32(i)
+	}
+	// Sattolo's shuffle: i → next[i] is one cycle through every word, so
+	// the chase never settles into a short, cached loop.
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	for i := words - 1; i > 0; i-- {
+		j := rng.IntN(i)
+		next[i], next[j] = next[j], next[i]
+	}
+	idx := make([]uint32, 1<<16)
+	for i := range idx {
+		idx[i] = uint32(rng.IntN(words))
+	}
+	runtime.GC()
+	t0 := time.Now()
+	p := uint32(0)
+	for range n {
+		p = next[p]
+	}
+	res.LookupNS["memory-dependent"] = float64(time.Since(t0).Nanoseconds()) / float64(n)
+	t0 = time.Now()
+	var sum uint32
+	for i := range n {
+		sum += next[idx[i&(len(idx)-1)]]
+	}
+	res.LookupNS["memory-independent"] = float64(time.Since(t0).Nanoseconds()) / float64(n)
+	logf("one random read of %d MB: %.0f ns dependent, %.0f ns independent (%d)", words*4>>20,
+		res.LookupNS["memory-dependent"], res.LookupNS["memory-independent"], (p+sum)&1)
 }
 
 // listedSerials returns n serials picked at random from the CRL.
