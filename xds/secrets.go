@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/store"
 )
 
 func inline(s string) *corev3.DataSource {
@@ -22,10 +22,86 @@ func file(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
 }
 
-// secrets are a site's server certificate and, unless client certificates
-// are off, its client-CA validation context.
-func secrets(st *store.State, s *pb.Site) ([]*tlsv3.Secret, error) {
-	host := s.GetHostname()
+// caCert is one certificate of a client CA: its SHA-256 fingerprint and
+// its PEM block.
+type caCert struct {
+	fp, pem string
+}
+
+// parsedCA is a client CA's bundle, parsed once per CA message and shared
+// by every site the CA is assigned to.
+type parsedCA struct {
+	msg   *pb.ClientCA
+	certs []caCert
+	err   error
+}
+
+func parseCA(ca *pb.ClientCA) *parsedCA {
+	p := &parsedCA{msg: ca}
+	certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.certs = make([]caCert, len(certs))
+	for i, c := range certs {
+		p.certs[i] = caCert{fp: pki.Fingerprint(c.Raw), pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))}
+	}
+	return p
+}
+
+// encodedCRL is a CRL message whose PEM is made on first use (most CRLs
+// never reach Envoy, and a large one is tens of megabytes of PEM), then
+// kept for as long as the message is current.
+type encodedCRL struct {
+	msg  *pb.CRL
+	once sync.Once
+	pem  string
+}
+
+func (c *encodedCRL) PEM() string {
+	c.once.Do(func() { c.pem = string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: c.msg.GetDer()})) })
+	return c.pem
+}
+
+// siteTrust is what a site's validation context is made of: the
+// certificates of its CAs, deduplicated and sorted by fingerprint, and
+// their PEM.
+type siteTrust struct {
+	fps []string
+	pem string
+}
+
+// trustOf collects the certificates of the CAs ids from cas.
+func trustOf(ids []string, cas map[string]*parsedCA) (*siteTrust, error) {
+	byFP := map[string]string{}
+	for _, id := range ids {
+		ca := cas[id]
+		if ca == nil {
+			return nil, fmt.Errorf("client CA %s does not exist", id)
+		}
+		if ca.err != nil {
+			return nil, fmt.Errorf("client CA %s: %w", id, ca.err)
+		}
+		for _, c := range ca.certs {
+			byFP[c.fp] = c.pem
+		}
+	}
+	t := &siteTrust{fps: make([]string, 0, len(byFP))}
+	for fp := range byFP {
+		t.fps = append(t.fps, fp)
+	}
+	slices.Sort(t.fps)
+	pems := make([]string, len(t.fps))
+	for i, fp := range t.fps {
+		pems[i] = byFP[fp]
+	}
+	t.pem = concat(pems)
+	return t, nil
+}
+
+// serverSecret is the site's certificate and key.
+func serverSecret(s *pb.Site) (*tlsv3.Secret, error) {
 	server := &tlsv3.TlsCertificate{}
 	switch src := s.GetServerCertificate().GetSource().(type) {
 	case *pb.ServerCertificate_Inline:
@@ -37,15 +113,14 @@ func secrets(st *store.State, s *pb.Site) ([]*tlsv3.Secret, error) {
 	default:
 		return nil, fmt.Errorf("site has no server certificate")
 	}
-	out := []*tlsv3.Secret{{Name: serverSecretName(host), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: server}}}
-	if !asksForCertificates(s) {
-		return out, nil
-	}
-	vc, err := validationContext(st, s)
-	if err != nil {
-		return nil, err
-	}
-	return append(out, &tlsv3.Secret{Name: clientCASecretName(host), Type: &tlsv3.Secret_ValidationContext{ValidationContext: vc}}), nil
+	return &tlsv3.Secret{Name: serverSecretName(s.GetHostname()), Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: server}}, nil
+}
+
+// clientCASecret is the site's client-CA validation context, for a site
+// that asks for certificates.
+func clientCASecret(s *pb.Site, trust *siteTrust, crls []*encodedCRL) *tlsv3.Secret {
+	return &tlsv3.Secret{Name: clientCASecretName(s.GetHostname()),
+		Type: &tlsv3.Secret_ValidationContext{ValidationContext: validationContext(s, trust, crls)}}
 }
 
 // validationContext trusts every certificate of the site's CAs (sorted by
@@ -55,78 +130,49 @@ func secrets(st *store.State, s *pb.Site) ([]*tlsv3.Secret, error) {
 // every trusted certificate has one (Envoy requires a CRL for each CA in
 // the chain once any is given), and a stale CRL denies on this site (Envoy
 // fails handshakes once a CRL is past its nextUpdate). Otherwise
-// revocation is enforced by ext_authz alone.
-func validationContext(st *store.State, s *pb.Site) (*tlsv3.CertificateValidationContext, error) {
-	certs, err := siteCertificates(st, s)
-	if err != nil {
-		return nil, err
-	}
-	vc := &tlsv3.CertificateValidationContext{TrustedCa: inline(joinPEM(certs))}
+// revocation is enforced by ext_authz alone. crls holds the CRL of each
+// trusted certificate (nil: none), or is nil when the site's settings keep
+// CRLs from Envoy (see mayGetCRLs).
+func validationContext(s *pb.Site, trust *siteTrust, crls []*encodedCRL) *tlsv3.CertificateValidationContext {
+	vc := &tlsv3.CertificateValidationContext{TrustedCa: inline(trust.pem)}
 	if s.GetSettings().GetMode() == pb.Mode_MODE_PERMISSIVE {
 		vc.TrustChainVerification = tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED
 	}
-	if crls := envoyCRLs(st, s, certs); crls != "" {
-		vc.Crl = inline(crls)
+	if pems := crlPEMs(crls); pems != nil {
+		vc.Crl = inline(concat(pems))
 		vc.OnlyVerifyLeafCertCrl = s.GetSettings().GetRevocation().GetCrl() == pb.CRLCheck_CRL_CHECK_LEAF
 	}
-	return vc, nil
+	return vc
 }
 
-// siteCertificates returns the DER of every certificate of the site's CAs,
-// deduplicated and sorted by fingerprint.
-func siteCertificates(st *store.State, s *pb.Site) (map[string][]byte, error) {
-	out := map[string][]byte{}
-	for _, id := range s.GetCaIds() {
-		ca := st.CA(id)
-		if ca == nil {
-			return nil, fmt.Errorf("client CA %s does not exist", id)
-		}
-		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
-		if err != nil {
-			return nil, fmt.Errorf("client CA %s: %w", id, err)
-		}
-		for _, c := range certs {
-			out[pki.Fingerprint(c.Raw)] = c.Raw
-		}
-	}
-	return out, nil
-}
-
-func joinPEM(certs map[string][]byte) string {
-	var b strings.Builder
-	for _, fp := range sortedKeys(certs) {
-		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: certs[fp]})
-	}
-	return b.String()
-}
-
-// envoyCRLs returns the PEM of the CRLs Envoy may check for the site, or
-// "" when it must not get any (see validationContext).
-func envoyCRLs(st *store.State, s *pb.Site, certs map[string][]byte) string {
+// mayGetCRLs reports whether the site's settings let Envoy check CRLs:
+// revocation is on and a stale CRL denies.
+func mayGetCRLs(s *pb.Site) bool {
 	rev := s.GetSettings().GetRevocation()
-	if rev.GetCrl() == pb.CRLCheck_CRL_CHECK_OFF || rev.GetOnStaleCrl() != pb.StaleCRLAction_STALE_CRL_ACTION_DENY {
-		return ""
-	}
-	byIssuer := map[string]*pb.CRL{}
-	for _, c := range st.CRLs() {
-		byIssuer[c.GetIssuerSha256Fingerprint()] = c
-	}
-	var b strings.Builder
-	for _, fp := range sortedKeys(certs) {
-		crl := byIssuer[fp]
-		if crl == nil {
-			return "" // partial coverage: ext_authz alone
-		}
-		_ = pem.Encode(&b, &pem.Block{Type: "X509 CRL", Bytes: crl.GetDer()})
-	}
-	return b.String()
+	return rev.GetCrl() != pb.CRLCheck_CRL_CHECK_OFF && rev.GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_DENY
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// crlPEMs returns the PEM of every CRL, or nil when one is missing
+// (partial coverage: ext_authz alone) or there are none.
+func crlPEMs(crls []*encodedCRL) []string {
+	if len(crls) == 0 {
+		return nil
 	}
-	slices.Sort(keys)
-	return keys
+	out := make([]string, len(crls))
+	for i, c := range crls {
+		if c == nil {
+			return nil
+		}
+		out[i] = c.PEM()
+	}
+	return out
+}
+
+// concat joins strings; one string is returned as is, so that a single
+// large CRL is not copied.
+func concat(parts []string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts, "")
 }

@@ -35,7 +35,7 @@ func (fleetHash) ID(n *core.Node) string {
 // delta. A translation that fails as a whole is not published: the last
 // good snapshot keeps serving.
 type Server struct {
-	opts    Options
+	tr      *Translator
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
 	xds     serverv3.Server
@@ -54,7 +54,7 @@ func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Se
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, log: log, metrics: m, status: newStatusBook(),
+	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(),
 		fleets: map[string]bool{}, streams: map[int64]string{}}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
 	s.xds = serverv3.NewServer(ctx, resumingCache{s.cache}, s.callbacks())
@@ -72,10 +72,11 @@ func (s *Server) Run(ctx context.Context, st *store.Store) {
 	st.Follow(ctx, 50*time.Millisecond, 250*time.Millisecond, s.Update)
 }
 
-// Update translates st and publishes it to every fleet.
+// Update translates st and publishes it to every fleet. Translation is
+// incremental: only what changed since the previous State is rebuilt.
 func (s *Server) Update(st *store.State) {
 	start := time.Now()
-	res, err := Translate(st, s.opts)
+	res, err := s.tr.Translate(st)
 	var snap *cachev3.Snapshot
 	if err == nil {
 		snap, err = res.Snapshot()
@@ -85,11 +86,7 @@ func (s *Server) Update(st *store.State) {
 		s.metrics.buildFailed()
 		return
 	}
-	hosts := make([]string, 0, len(st.Sites()))
-	for _, site := range st.Sites() {
-		hosts = append(hosts, site.GetHostname())
-	}
-	s.status.setTranslation(hosts, res.SiteErrors)
+	s.status.setTranslation(st, res.SiteErrors)
 	for host, e := range res.SiteErrors {
 		s.log.Error("site left out of the Envoy configuration", "site", host, "err", e)
 	}
@@ -192,10 +189,18 @@ func (s *Server) callbacks() serverv3.Callbacks {
 	}
 }
 
-// cacheLogger sends go-control-plane's logs to slog at debug level.
+// cacheLogger sends go-control-plane's logs to slog at debug level. Its
+// debug messages are formatted only when debug logging is on: some list
+// every resource name of a response (tens of thousands, on every push).
 type cacheLogger struct{ log *slog.Logger }
 
-func (l cacheLogger) Debugf(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...)) }
-func (l cacheLogger) Infof(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
+func (l cacheLogger) Debugf(f string, a ...any) { l.debug(f, a) }
+func (l cacheLogger) Infof(f string, a ...any)  { l.debug(f, a) }
 func (l cacheLogger) Warnf(f string, a ...any)  { l.log.Warn(fmt.Sprintf(f, a...)) }
 func (l cacheLogger) Errorf(f string, a ...any) { l.log.Error(fmt.Sprintf(f, a...)) }
+
+func (l cacheLogger) debug(f string, a []any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug(fmt.Sprintf(f, a...))
+	}
+}

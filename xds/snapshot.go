@@ -1,112 +1,155 @@
 package xds
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"google.golang.org/protobuf/proto"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-// Snapshot turns a translation into a go-control-plane snapshot. Each
-// type's version is a hash of its content, so a restarted control plane
-// offers Envoy the very versions it already has and nothing is re-sent;
-// delta xDS versions every resource by its own hash.
+// Snapshot turns a translation into a go-control-plane snapshot. Versions
+// are content hashes, so a restarted control plane offers Envoy the very
+// versions it already has and nothing is re-sent: each resource's is the
+// SHA-256 of its encoding (see hashOf), each type's a hash of its
+// resources' versions. Translate hashed every resource when it built it,
+// and Snapshot fills the snapshot's VersionMap, which delta xDS uses,
+// with those versions: go-control-plane has nothing left to hash.
 func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
-	s := &cachev3.Snapshot{}
-	for typ, items := range map[types.ResponseType][]types.Resource{
-		types.Listener: resourcesOf(r.Listeners),
-		types.Route:    resourcesOf(r.Routes),
-		types.Cluster:  resourcesOf(r.Clusters),
-		types.Secret:   resourcesOf(r.Secrets),
-	} {
-		v, err := contentVersion(items)
-		if err != nil {
+	meta := r.meta
+	if meta == nil {
+		var err error
+		if meta, err = r.computeMeta(); err != nil {
 			return nil, err
 		}
-		s.Resources[typ] = cachev3.NewResources(v, items)
 	}
-	if err := s.Consistent(); err != nil {
-		return nil, fmt.Errorf("inconsistent snapshot: %w", err)
-	}
-	if err := r.secretsConsistent(); err != nil {
-		return nil, err
+	s := &cachev3.Snapshot{VersionMap: make(map[string]map[string]string, numTypes)}
+	for i, m := range meta.types {
+		s.Resources[cachev3.GetResponseType(typeURLs[i])] = m.resources
+		s.VersionMap[typeURLs[i]] = m.versions
 	}
 	return s, nil
 }
 
-// secretsConsistent checks what Snapshot.Consistent does not: every SDS
-// secret a listener names exists, and every secret is named by one. An
-// unreferenced secret would also stall SDS for the whole fleet: in ADS
-// mode go-control-plane answers a state-of-the-world request only when it
-// lists every resource of its type, and Envoy lists only what it uses.
-func (r *Resources) secretsConsistent() error {
-	referenced := map[string]bool{}
+// computeMeta hashes the resources and checks their references, for
+// Resources that Translate did not make.
+func (r *Resources) computeMeta() (*resourceMeta, error) {
+	meta := &resourceMeta{}
+	var err error
+	if meta.types[typeListener], err = hashAll(r.Listeners); err != nil {
+		return nil, err
+	}
+	if meta.types[typeRoute], err = hashAll(r.Routes); err != nil {
+		return nil, err
+	}
+	if meta.types[typeCluster], err = hashAll(r.Clusters); err != nil {
+		return nil, err
+	}
+	if meta.types[typeSecret], err = hashAll(r.Secrets); err != nil {
+		return nil, err
+	}
+	var refs []chainRefs
 	for _, l := range r.Listeners {
 		for _, c := range l.GetFilterChains() {
-			if err := sdsNames(c.GetTransportSocket(), referenced); err != nil {
-				return err
+			cr, err := readRefs(c)
+			if err != nil {
+				return nil, err
 			}
+			refs = append(refs, cr)
 		}
 	}
-	have := map[string]bool{}
-	for _, sec := range r.Secrets {
-		have[sec.GetName()] = true
-		if !referenced[sec.GetName()] {
-			return fmt.Errorf("inconsistent snapshot: secret %s is not referenced by any listener", sec.GetName())
-		}
+	if err := checkReferences(nameList(r.Routes), nameList(r.Secrets), refs); err != nil {
+		return nil, err
 	}
-	for name := range referenced {
-		if !have[name] {
-			return fmt.Errorf("inconsistent snapshot: secret %s is referenced but missing", name)
-		}
-	}
-	return nil
+	return meta, nil
 }
 
-// sdsNames adds the SDS secret names a downstream TLS socket uses.
-func sdsNames(ts *corev3.TransportSocket, into map[string]bool) error {
-	if ts == nil {
-		return nil
+func hashAll[M namedResource](items []M) (*typeMeta, error) {
+	hs := make([]hashed[M], len(items))
+	for i, it := range items {
+		h, err := hashOf(it)
+		if err != nil {
+			return nil, err
+		}
+		hs[i] = hashed[M]{msg: it, hash: h}
 	}
-	ctx := &tlsv3.DownstreamTlsContext{}
-	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
-		return fmt.Errorf("inconsistent snapshot: transport socket: %w", err)
-	}
-	common := ctx.GetCommonTlsContext()
-	for _, c := range common.GetTlsCertificateSdsSecretConfigs() {
-		into[c.GetName()] = true
-	}
-	if v := common.GetValidationContextSdsSecretConfig(); v != nil {
-		into[v.GetName()] = true
-	}
-	return nil
+	return newTypeMeta(nil, hs), nil
 }
 
-func resourcesOf[M types.Resource](ms []M) []types.Resource {
-	out := make([]types.Resource, len(ms))
-	for i, m := range ms {
-		out[i] = m
+func nameList[M namedResource](items []M) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.GetName()
 	}
 	return out
 }
 
-// contentVersion hashes resources (already sorted by name) with
-// deterministic encoding.
-func contentVersion(items []types.Resource) (string, error) {
-	h := sha256.New()
-	opts := proto.MarshalOptions{Deterministic: true}
-	for _, it := range items {
-		b, err := opts.Marshal(it)
-		if err != nil {
-			return "", fmt.Errorf("hash resource: %w", err)
+// checkReferences checks what go-control-plane's Snapshot.Consistent
+// checks for the resources mtlsgate serves (every route configuration a
+// listener names exists, and every one is named; mtlsgate makes no EDS
+// clusters) and what it does not: every SDS secret a listener names
+// exists, and every secret is named by one. An unreferenced secret would
+// also stall SDS for the whole fleet: in ADS mode go-control-plane answers
+// a state-of-the-world request only when it lists every resource of its
+// type, and Envoy lists only what it uses.
+func checkReferences(routes, secrets []string, refs []chainRefs) error {
+	var routeRefs, secretRefs []string
+	for _, r := range refs {
+		if r.route != "" {
+			routeRefs = append(routeRefs, r.route)
 		}
-		fmt.Fprintf(h, "%d:", len(b))
-		h.Write(b)
+		secretRefs = append(secretRefs, r.secrets...)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	if err := sameNames("route", routes, routeRefs); err != nil {
+		return err
+	}
+	return sameNames("secret", secrets, secretRefs)
+}
+
+// sameNames checks that the resources are exactly the referenced ones.
+func sameNames(kind string, names, refs []string) error {
+	referenced := make(map[string]bool, len(refs))
+	for _, name := range refs {
+		referenced[name] = true
+	}
+	have := make(map[string]bool, len(names))
+	for _, name := range names {
+		have[name] = true
+		if !referenced[name] {
+			return fmt.Errorf("inconsistent snapshot: %s %s is not referenced by any listener", kind, name)
+		}
+	}
+	for name := range referenced {
+		if !have[name] {
+			return fmt.Errorf("inconsistent snapshot: %s %s is referenced but missing", kind, name)
+		}
+	}
+	return nil
+}
+
+// readRefs reads what a filter chain names from its configuration.
+func readRefs(c *listenerv3.FilterChain) (chainRefs, error) {
+	var refs chainRefs
+	for _, f := range c.GetFilters() {
+		if name := resourcev3.GetHTTPConnectionManager(f).GetRds().GetRouteConfigName(); name != "" {
+			refs.route = name
+		}
+	}
+	var err error
+	refs.secrets, err = tlsRefs(c.GetTransportSocket())
+	return refs, err
+}
+
+// tlsRefs returns the SDS secret names a downstream TLS socket uses.
+func tlsRefs(ts *corev3.TransportSocket) ([]string, error) {
+	if ts == nil {
+		return nil, nil
+	}
+	ctx := &tlsv3.DownstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return nil, fmt.Errorf("inconsistent snapshot: transport socket: %w", err)
+	}
+	return tlsSecretNames(ctx), nil
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // SiteStatus is what the data plane made of one site.
@@ -19,26 +21,24 @@ type SiteStatus struct {
 // statusBook keeps site statuses for the API.
 type statusBook struct {
 	mu     sync.Mutex
-	hosts  map[string]bool // every site of the latest State
+	state  *store.State // the latest State: its sites are the known ones
 	sites  map[string]*SiteStatus
 	errors map[string]error
 }
 
 func newStatusBook() *statusBook {
-	return &statusBook{hosts: map[string]bool{}, sites: map[string]*SiteStatus{}, errors: map[string]error{}}
+	return &statusBook{sites: map[string]*SiteStatus{}, errors: map[string]error{}}
 }
 
-// setTranslation records the sites of a new State and which of them could
-// not be translated; statuses of deleted sites are dropped.
-func (b *statusBook) setTranslation(hosts []string, errs map[string]error) {
+// setTranslation records the latest State and which of its sites could
+// not be translated; statuses of deleted sites are dropped. It does not
+// walk the sites: an update costs the same with any number of them.
+func (b *statusBook) setTranslation(st *store.State, errs map[string]error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.hosts = map[string]bool{}
-	for _, h := range hosts {
-		b.hosts[h] = true
-	}
+	b.state = st
 	for h := range b.sites {
-		if !b.hosts[h] {
+		if st.Site(h) == nil {
 			delete(b.sites, h)
 		}
 	}
@@ -59,8 +59,12 @@ func (b *statusBook) recordNack(node, msg string, at time.Time) {
 
 // hostsIn finds the site names a message mentions in a resource name.
 func (b *statusBook) hostsIn(msg string) []string {
+	if b.state == nil {
+		return nil
+	}
 	var out []string
-	for host := range b.hosts {
+	for _, site := range b.state.Sites() {
+		host := site.GetHostname()
 		for _, name := range []string{serverSecretName(host), clientCASecretName(host), httpsRouteName(host), originClusterName(host), "site/" + host} {
 			if strings.Contains(msg, name) {
 				out = append(out, host)

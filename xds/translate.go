@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -29,8 +28,6 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
-	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -73,7 +70,9 @@ func DefaultOptions() Options {
 }
 
 // Resources is one translation: every resource sorted by name, and the
-// sites that had to be left out with why.
+// sites that had to be left out with why. The messages may be shared with
+// a Translator's cache and with other translations: they must not be
+// modified.
 type Resources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
@@ -81,113 +80,20 @@ type Resources struct {
 	Secrets   []*tlsv3.Secret
 	// SiteErrors maps a left-out site to its error.
 	SiteErrors map[string]error
-}
 
-// site is one site's translated pieces.
-type site struct {
-	host    string
-	chain   *listenerv3.FilterChain
-	route   *routev3.RouteConfiguration
-	vhost   *routev3.VirtualHost
-	cluster *clusterv3.Cluster
-	secrets []*tlsv3.Secret
+	// meta is, per type, every resource's hash and go-control-plane's
+	// view of the resources, made by Translate as it built them (their
+	// references checked). Snapshot makes it, and checks the references,
+	// for Resources that Translate did not make.
+	meta *resourceMeta
 }
 
 // Translate builds Envoy's configuration for st. A site that cannot be
 // translated is left out and reported in SiteErrors; an error is returned
-// only when the configuration as a whole cannot be built.
+// only when the configuration as a whole cannot be built. It is a pure
+// function: a fresh Translator's first translation.
 func Translate(st *store.State, o Options) (*Resources, error) {
-	r := &Resources{SiteErrors: map[string]error{}}
-	var sites []*site
-	for _, s := range st.Sites() {
-		ts, err := translateSite(st, s, o)
-		if err != nil {
-			r.SiteErrors[s.GetHostname()] = err
-			continue
-		}
-		sites = append(sites, ts)
-	}
-	if err := r.assemble(sites, o); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-func (r *Resources) assemble(sites []*site, o Options) error {
-	var chains []*listenerv3.FilterChain
-	var vhosts []*routev3.VirtualHost
-	for _, s := range sites {
-		chains = append(chains, s.chain)
-		vhosts = append(vhosts, s.vhost)
-		r.Routes = append(r.Routes, s.route)
-		r.Clusters = append(r.Clusters, s.cluster)
-		r.Secrets = append(r.Secrets, s.secrets...)
-	}
-	http, err := httpListener(o.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	r.Listeners = []*listenerv3.Listener{http}
-	// Envoy refuses a listener without filter chains: with no site there
-	// is no HTTPS listener at all.
-	if len(chains) > 0 {
-		https, err := httpsListener(o.HTTPSAddr, chains)
-		if err != nil {
-			return err
-		}
-		r.Listeners = append(r.Listeners, https)
-	}
-	authzC, err := authzCluster(o.AuthzAddr)
-	if err != nil {
-		return err
-	}
-	r.Routes = append(r.Routes, &routev3.RouteConfiguration{Name: HTTPRoute, VirtualHosts: vhosts})
-	r.Clusters = append(r.Clusters, authzC)
-	r.sort()
-	return r.validate()
-}
-
-func (r *Resources) sort() {
-	slices.SortFunc(r.Listeners, func(a, b *listenerv3.Listener) int { return cmpStr(a.GetName(), b.GetName()) })
-	slices.SortFunc(r.Routes, func(a, b *routev3.RouteConfiguration) int { return cmpStr(a.GetName(), b.GetName()) })
-	slices.SortFunc(r.Clusters, func(a, b *clusterv3.Cluster) int { return cmpStr(a.GetName(), b.GetName()) })
-	slices.SortFunc(r.Secrets, func(a, b *tlsv3.Secret) int { return cmpStr(a.GetName(), b.GetName()) })
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// translateSite builds one site's pieces; any error leaves the site out.
-func translateSite(st *store.State, s *pb.Site, o Options) (*site, error) {
-	set := s.GetSettings()
-	names, err := originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding())
-	if err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
-	}
-	origin, err := parseOrigin(s.GetOriginUrl())
-	if err != nil {
-		return nil, err
-	}
-	ts := &site{host: s.GetHostname()}
-	if ts.chain, err = filterChain(s, o.AuthzTimeout); err != nil {
-		return nil, err
-	}
-	ts.route = httpsRoute(s.GetHostname())
-	ts.vhost = httpVirtualHost(s, names.All(), o.HTTPSPort)
-	if ts.cluster, err = originCluster(s.GetHostname(), origin, o.UpstreamCAFile); err != nil {
-		return nil, err
-	}
-	if ts.secrets, err = secrets(st, s); err != nil {
-		return nil, err
-	}
-	return ts, nil
+	return NewTranslator(o).Translate(st)
 }
 
 // origin is a parsed origin URL.

@@ -27,40 +27,20 @@ func typed(m validator) (*anypb.Any, error) {
 	return a, nil
 }
 
-// ads is the config source of everything mtlsgate serves: the ADS stream.
-func ads() *corev3.ConfigSource {
-	return &corev3.ConfigSource{
-		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
-		ResourceApiVersion:    corev3.ApiVersion_V3,
-	}
+// adsSource is the config source of everything mtlsgate serves: the ADS
+// stream. Resources are never modified once built, so every one shares
+// this message.
+var adsSource = &corev3.ConfigSource{
+	ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	ResourceApiVersion:    corev3.ApiVersion_V3,
 }
+
+// ads is the config source of everything mtlsgate serves: the ADS stream.
+func ads() *corev3.ConfigSource { return adsSource }
 
 // socketAddress is a TCP address.
 func socketAddress(host string, port uint32) *corev3.Address {
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 		Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
-}
-
-// validate checks every resource of r as Envoy would, before it is served.
-func (r *Resources) validate() error {
-	var all []validator
-	for _, x := range r.Listeners {
-		all = append(all, x)
-	}
-	for _, x := range r.Routes {
-		all = append(all, x)
-	}
-	for _, x := range r.Clusters {
-		all = append(all, x)
-	}
-	for _, x := range r.Secrets {
-		all = append(all, x)
-	}
-	for _, m := range all {
-		if err := m.ValidateAll(); err != nil {
-			return fmt.Errorf("invalid %s: %w", m.ProtoReflect().Descriptor().Name(), err)
-		}
-	}
-	return nil
 }

@@ -235,18 +235,25 @@ type ControlPlane struct {
 	Profiles   []Profile      `json:"profiles,omitempty"`
 }
 
-// TranslateRun is full translation at one size.
+// TranslateRun is translation at one size: full translations from nothing
+// (cold: a new xds.Translator each, as after a restart), then one-site
+// changes translated incrementally by the Translator of the last one.
 type TranslateRun struct {
 	Sites       int       `json:"sites"`
 	Reps        int       `json:"reps"`
 	TranslateMS []float64 `json:"translate_ms"`
 	SnapshotMS  []float64 `json:"snapshot_ms"`
-	TotalMS     float64   `json:"total_ms_median"` // Translate + Snapshot
+	TotalMS     float64   `json:"total_ms_median"` // Translate + Snapshot, cold
 	StateMB     float64   `json:"state_mb"`        // heap held by the State itself
-	SnapshotMB  float64   `json:"snapshot_mb"`     // heap held by the Resources and the snapshot, after GC
+	SnapshotMB  float64   `json:"snapshot_mb"`     // heap held by the Resources, the snapshot and the Translator's cache, after GC
 	HeapInuseMB float64   `json:"heap_inuse_mb"`   // whole heap in use after GC, State and snapshot alive
 	PeakHeapMB  float64   `json:"peak_heap_mb"`    // highest heap in use seen while translating
 	Resources   int       `json:"resources"`
+	// IncrementalMS are Translate + Snapshot of a State where one site's
+	// origin changed, by the Translator that translated the previous State
+	// (what the server does on an API change).
+	IncrementalMS       []float64 `json:"incremental_ms,omitempty"`
+	IncrementalMedianMS float64   `json:"incremental_ms_median"`
 }
 
 // ADSRun is API change → ADS client latency on the real binary.

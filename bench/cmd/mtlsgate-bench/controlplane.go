@@ -29,6 +29,7 @@ type cpFlags struct {
 	bin, out, work, profiles string
 	sizes                    string
 	casPerSite, caPool, reps int
+	incremental              int
 	adsSites, changes        int
 	seedConc                 int
 	seedCache, seedOnly      bool
@@ -45,7 +46,8 @@ func runControlPlane(args []string) error {
 	fs.StringVar(&f.sizes, "sizes", "100,1000,10000", "site counts for full translation")
 	fs.IntVar(&f.casPerSite, "cas-per-site", 5, "client CAs assigned to each site")
 	fs.IntVar(&f.caPool, "ca-pool", 1000, "client CAs in the account (limits.max_cas default); sites take theirs from it")
-	fs.IntVar(&f.reps, "reps", 3, "translations per size")
+	fs.IntVar(&f.reps, "reps", 3, "full (cold) translations per size")
+	fs.IntVar(&f.incremental, "incremental", 20, "one-site changes translated incrementally per size")
 	fs.IntVar(&f.adsSites, "ads-sites", 10000, "sites for the API → ADS latency (0: skip)")
 	fs.IntVar(&f.changes, "changes", 100, "single-site changes per ADS mode")
 	fs.IntVar(&f.seedConc, "seed-concurrency", 4, "concurrent API calls while seeding")
@@ -74,7 +76,7 @@ func runControlPlane(args []string) error {
 		if f.seedOnly {
 			break
 		}
-		tr, prof, err := measureTranslate(fx, n, f.casPerSite, f.reps, n == slices.Max(sizes), f.profiles)
+		tr, prof, err := measureTranslate(fx, n, f.casPerSite, f.reps, f.incremental, n == slices.Max(sizes), f.profiles)
 		if err != nil {
 			return err
 		}
@@ -82,8 +84,9 @@ func runControlPlane(args []string) error {
 		if prof != nil {
 			res.Profiles = append(res.Profiles, *prof)
 		}
-		logf("translate %5d sites: %.0f ms (Translate %v ms, Snapshot %v ms), state %.1f MB, snapshot %.1f MB, heap in use %.1f MB, peak %.1f MB",
-			n, tr.TotalMS, roundAll(tr.TranslateMS), roundAll(tr.SnapshotMS), tr.StateMB, tr.SnapshotMB, tr.HeapInuseMB, tr.PeakHeapMB)
+		logf("translate %5d sites: cold %.0f ms (Translate %v ms, Snapshot %v ms), one-site change %.1f ms (median of %d), state %.1f MB, snapshot + cache %.1f MB, heap in use %.1f MB, peak %.1f MB",
+			n, tr.TotalMS, roundAll(tr.TranslateMS), roundAll(tr.SnapshotMS), tr.IncrementalMedianMS, len(tr.IncrementalMS),
+			tr.StateMB, tr.SnapshotMB, tr.HeapInuseMB, tr.PeakHeapMB)
 	}
 	if f.adsSites > 0 {
 		ads, err := measureADS(f, fx)
@@ -282,9 +285,11 @@ func heapAfterGC() (alloc, inuse uint64) {
 
 const mb = 1 << 20
 
-// measureTranslate times full translations of n sites and measures what
-// the result holds on the heap.
-func measureTranslate(fx *fixtures, n, casPerSite, reps int, profile bool, profDir string) (report.TranslateRun, *report.Profile, error) {
+// measureTranslate times full translations of n sites from nothing (a new
+// Translator each, as after a restart), then one-site changes translated
+// incrementally by the last one, and measures what the result and the
+// Translator's cache hold on the heap.
+func measureTranslate(fx *fixtures, n, casPerSite, reps, changes int, profile bool, profDir string) (report.TranslateRun, *report.Profile, error) {
 	tr := report.TranslateRun{Sites: n, Reps: reps}
 	base, _ := heapAfterGC()
 	st, err := fx.state(n, casPerSite)
@@ -303,18 +308,20 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps int, profile bool, profD
 		if err := pprof.StartCPUProfile(pf); err != nil {
 			return tr, nil, err
 		}
-		prof = &report.Profile{Name: fmt.Sprintf("translate + snapshot, %d sites", n), File: path}
+		prof = &report.Profile{Name: fmt.Sprintf("cold translate + snapshot, %d sites", n), File: path}
 	}
 	var (
-		res  *xds.Resources
-		snap any
+		res        *xds.Resources
+		snap       any
+		translator *xds.Translator
 	)
 	sampler := startHeapSampler()
 	for range reps {
-		res, snap = nil, nil
+		res, snap, translator = nil, nil, nil
 		runtime.GC()
 		t0 := time.Now()
-		r, err := xds.Translate(st, xds.DefaultOptions())
+		t := xds.NewTranslator(xds.DefaultOptions())
+		r, err := t.Translate(st)
 		if err != nil {
 			return tr, nil, err
 		}
@@ -327,16 +334,20 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps int, profile bool, profD
 		if len(r.SiteErrors) > 0 {
 			return tr, nil, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
 		}
-		res, snap = r, s
+		res, snap, translator = r, s, t
 		tr.TranslateMS = append(tr.TranslateMS, float64(t1.Sub(t0).Microseconds())/1e3)
 		tr.SnapshotMS = append(tr.SnapshotMS, float64(t2.Sub(t1).Microseconds())/1e3)
 	}
-	tr.PeakHeapMB = float64(sampler.Peak()) / mb
 	if pf != nil {
 		pprof.StopCPUProfile()
 		pf.Close()
 		prof.Top, prof.Flat = pprofTop(prof.File)
 	}
+	if tr.IncrementalMS, err = measureIncremental(translator, st, changes); err != nil {
+		return tr, nil, err
+	}
+	tr.IncrementalMedianMS = median(tr.IncrementalMS)
+	tr.PeakHeapMB = float64(sampler.Peak()) / mb
 	var totals []float64
 	for i := range tr.TranslateMS {
 		totals = append(totals, tr.TranslateMS[i]+tr.SnapshotMS[i])
@@ -348,7 +359,39 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps int, profile bool, profD
 	tr.Resources = len(res.Listeners) + len(res.Routes) + len(res.Clusters) + len(res.Secrets)
 	runtime.KeepAlive(st)
 	runtime.KeepAlive(snap)
+	runtime.KeepAlive(translator)
 	return tr, prof, nil
+}
+
+// measureIncremental times Translate + Snapshot by t (which translated st)
+// of States where one site's origin changed, a different site each time,
+// like the API → ADS changes. Each State is made before its timing.
+func measureIncremental(t *xds.Translator, st *store.State, changes int) ([]float64, error) {
+	sites := st.Sites()
+	var out []float64
+	for i := range changes {
+		k := (i * 7919) % len(sites) // spread over the sites
+		changed := proto.Clone(sites[k]).(*pb.Site)
+		changed.OriginUrl = originURL(k, 9000+i)
+		next := append(slices.Clone(sites[:k:k]), changed)
+		next = append(next, sites[k+1:]...)
+		st = store.NewState(st.Rev+1, st.CAs(), next, st.CRLs())
+		sites = next
+		runtime.GC()
+		t0 := time.Now()
+		r, err := t.Translate(st)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := r.Snapshot(); err != nil {
+			return nil, err
+		}
+		out = append(out, float64(time.Since(t0).Microseconds())/1e3)
+		if len(r.SiteErrors) > 0 {
+			return nil, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
+		}
+	}
+	return out, nil
 }
 
 func firstErr(m map[string]error) error {

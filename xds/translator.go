@@ -1,0 +1,534 @@
+package xds
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// Translator translates States incrementally: its result for a State is
+// exactly Translate's, but it keeps what it built for the previous States
+// and rebuilds only what their changes touch.
+//
+// A State's messages are immutable and an unchanged object keeps its
+// message (the same pointer) in the next State, so the cache is keyed by
+// message identity: a client CA is parsed once per message, a CRL
+// PEM-encoded once per message, and a site's resources (with their
+// hashes) are rebuilt only when its own message, one of its CAs' or, for
+// a site whose validation context may carry CRLs, the CRL of one of its
+// trusted certificates is another message. The "https" listener and the
+// "http" route configuration, which hold every site, are reassembled from
+// the sites' pieces, and rebuilt only when a piece changed. Entries of
+// deleted objects are evicted at once.
+//
+// Sites are built by a pool of GOMAXPROCS workers; the output does not
+// depend on scheduling. A Translator is safe for concurrent use (one
+// translation runs at a time).
+type Translator struct {
+	opts    Options
+	workers int
+
+	mu      sync.Mutex
+	filters *httpFilters
+	shared  *sharedResources
+	cas     map[string]*parsedCA   // by CA id
+	crls    map[string]*encodedCRL // by CRL id
+	sites   map[string]*siteEntry  // by hostname
+	https   *assembledListener     // the last "https" listener, when there was one
+	route   *assembledRoute        // the last "http" route configuration
+	types   [numTypes]*typeMeta    // the last translation's, by type
+}
+
+// NewTranslator returns a Translator for o with nothing cached yet.
+func NewTranslator(o Options) *Translator {
+	return &Translator{opts: o, workers: runtime.GOMAXPROCS(0),
+		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{}}
+}
+
+// hashed is a resource and its version (see hashOf).
+type hashed[M proto.Message] struct {
+	msg  M
+	hash string
+}
+
+// sharedResources are the resources that depend on Options alone.
+type sharedResources struct {
+	http  hashed[*listenerv3.Listener]
+	authz hashed[*clusterv3.Cluster]
+}
+
+// assembledListener is an "https" listener and the chains it holds.
+type assembledListener struct {
+	chains []*listenerv3.FilterChain
+	hashed[*listenerv3.Listener]
+}
+
+// assembledRoute is an "http" route configuration and its virtual hosts.
+type assembledRoute struct {
+	vhosts []*routev3.VirtualHost
+	hashed[*routev3.RouteConfiguration]
+}
+
+// siteEntry is a site's translation and the inputs it was made from.
+type siteEntry struct {
+	site *pb.Site
+	// cas are, for each of the site's CA ids, the message it was built
+	// with (nil: the CA did not exist).
+	cas []*pb.ClientCA
+	// trust and crls are set when the site's validation context may
+	// carry CRLs: its trusted certificates' fingerprints, and for each
+	// the CRL message used (nil: none).
+	trust []string
+	crls  []*pb.CRL
+
+	out *builtSite // nil when err
+	err error      // why the site is left out
+}
+
+// builtSite is a site's translated pieces.
+type builtSite struct {
+	chain   *listenerv3.FilterChain
+	vhost   *routev3.VirtualHost
+	route   hashed[*routev3.RouteConfiguration]
+	cluster hashed[*clusterv3.Cluster]
+	server  hashed[*tlsv3.Secret]
+	// clientCA is the validation context, for a site that asks for
+	// certificates (msg nil otherwise).
+	clientCA hashed[*tlsv3.Secret]
+	// invalid is, per kind, a piece Envoy would refuse. It fails the whole
+	// translation, as the listener or route configuration holding it
+	// would be refused.
+	invalid [kinds]error
+}
+
+// The kinds of resources, in the order their errors are reported.
+const (
+	kindListener = iota
+	kindRoute
+	kindCluster
+	kindSecret
+	kinds
+)
+
+// Translate builds Envoy's configuration for st, as the package's
+// Translate does, reusing what earlier translations built.
+func (t *Translator) Translate(st *store.State) (*Resources, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.buildShared(); err != nil {
+		return nil, err
+	}
+	t.syncCAs(st)
+	crlsChanged := t.syncCRLs(st)
+	env := &buildEnv{opts: t.opts, filters: t.filters, cas: t.cas, byIssuer: t.byIssuer(st), names: newMemo[*siteNames](), trusts: newMemo[*siteTrust]()}
+	sites := st.Sites()
+	entries := make([]*siteEntry, len(sites))
+	var stale []int
+	for i, s := range sites {
+		if e := t.sites[s.GetHostname()]; e != nil && e.current(st, s, env.byIssuer, crlsChanged) {
+			entries[i] = e
+		} else {
+			stale = append(stale, i)
+		}
+	}
+	olds := make([]*siteEntry, len(stale))
+	for k, i := range stale {
+		olds[k] = t.sites[sites[i].GetHostname()]
+	}
+	parallel(len(stale), t.workers, func(k int) {
+		entries[stale[k]] = env.entry(sites[stale[k]], olds[k])
+	})
+	for _, i := range stale {
+		t.sites[sites[i].GetHostname()] = entries[i]
+	}
+	if len(t.sites) > len(sites) {
+		for host := range t.sites {
+			if st.Site(host) == nil {
+				delete(t.sites, host)
+			}
+		}
+	}
+	return t.assemble(entries)
+}
+
+// buildShared builds the filters and resources that depend on Options
+// alone, once.
+func (t *Translator) buildShared() error {
+	if t.shared != nil {
+		return nil
+	}
+	filters, err := newHTTPFilters(t.opts.AuthzTimeout)
+	if err != nil {
+		return err
+	}
+	http, err := httpListener(t.opts.HTTPAddr, filters)
+	if err != nil {
+		return err
+	}
+	authzC, err := authzCluster(t.opts.AuthzAddr)
+	if err != nil {
+		return err
+	}
+	// The "http" listener names the "http" route configuration, which
+	// every translation has, and no secret.
+	refs, err := readRefs(http.GetFilterChains()[0])
+	if err != nil {
+		return err
+	}
+	if err := checkReferences([]string{HTTPRoute}, nil, []chainRefs{refs}); err != nil {
+		return err
+	}
+	sh := &sharedResources{}
+	if sh.http, err = hashValid(http); err != nil {
+		return err
+	}
+	if sh.authz, err = hashValid(authzC); err != nil {
+		return err
+	}
+	t.filters, t.shared = filters, sh
+	return nil
+}
+
+// syncCAs parses the CAs whose message is new and forgets deleted ones.
+func (t *Translator) syncCAs(st *store.State) {
+	cas := st.CAs()
+	var todo []*pb.ClientCA
+	for _, ca := range cas {
+		if p := t.cas[ca.GetId()]; p == nil || p.msg != ca {
+			todo = append(todo, ca)
+		}
+	}
+	parsed := make([]*parsedCA, len(todo))
+	parallel(len(todo), t.workers, func(i int) { parsed[i] = parseCA(todo[i]) })
+	for _, p := range parsed {
+		t.cas[p.msg.GetId()] = p
+	}
+	if len(t.cas) > len(cas) {
+		for id := range t.cas {
+			if st.CA(id) == nil {
+				delete(t.cas, id)
+			}
+		}
+	}
+}
+
+// syncCRLs keeps an entry per current CRL message and reports whether the
+// CRLs differ from the previous translation's.
+func (t *Translator) syncCRLs(st *store.State) bool {
+	crls := st.CRLs()
+	changed := len(crls) != len(t.crls)
+	for _, c := range crls {
+		if e := t.crls[c.GetId()]; e == nil || e.msg != c {
+			t.crls[c.GetId()] = &encodedCRL{msg: c}
+			changed = true
+		}
+	}
+	if len(t.crls) > len(crls) {
+		for id := range t.crls {
+			if st.CRL(id) == nil {
+				delete(t.crls, id)
+			}
+		}
+	}
+	return changed
+}
+
+// byIssuer maps an issuer fingerprint to its CRL; of two CRLs of one
+// issuer, the one with the greater id.
+func (t *Translator) byIssuer(st *store.State) map[string]*encodedCRL {
+	out := map[string]*encodedCRL{}
+	for _, c := range st.CRLs() {
+		out[c.GetIssuerSha256Fingerprint()] = t.crls[c.GetId()]
+	}
+	return out
+}
+
+// current reports whether e was built from the inputs s has in st. The
+// CRLs are compared only when they changed since the previous
+// translation: every entry was current then.
+func (e *siteEntry) current(st *store.State, s *pb.Site, byIssuer map[string]*encodedCRL, crlsChanged bool) bool {
+	if e.site != s {
+		return false
+	}
+	for i, id := range s.GetCaIds() {
+		if st.CA(id) != e.cas[i] {
+			return false
+		}
+	}
+	if crlsChanged {
+		for i, fp := range e.trust {
+			if crlMsg(byIssuer[fp]) != e.crls[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func crlMsg(c *encodedCRL) *pb.CRL {
+	if c == nil {
+		return nil
+	}
+	return c.msg
+}
+
+// buildEnv is what building a site reads; only the memos are written
+// while sites are built.
+type buildEnv struct {
+	opts     Options
+	filters  *httpFilters
+	cas      map[string]*parsedCA
+	byIssuer map[string]*encodedCRL
+	names    *memo[*siteNames]
+	trusts   *memo[*siteTrust]
+}
+
+// entry translates s. Pieces equal to old's keep old's messages, so that
+// the listener and route configuration holding them need no rebuild.
+func (env *buildEnv) entry(s *pb.Site, old *siteEntry) *siteEntry {
+	e := &siteEntry{site: s, cas: make([]*pb.ClientCA, len(s.GetCaIds()))}
+	for i, id := range s.GetCaIds() {
+		if p := env.cas[id]; p != nil {
+			e.cas[i] = p.msg
+		}
+	}
+	e.out, e.err = env.site(s, e)
+	if e.err == nil && old != nil && old.out != nil {
+		e.out.reuse(old.out)
+	}
+	return e
+}
+
+// site builds one site's pieces, validated and hashed; any error leaves
+// the site out. It records the CRLs it used in e.
+func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
+	names, err := env.siteNames(s.GetSettings())
+	if err != nil {
+		return nil, fmt.Errorf("headers: %w", err)
+	}
+	origin, err := parseOrigin(s.GetOriginUrl())
+	if err != nil {
+		return nil, err
+	}
+	b := &builtSite{}
+	var refs chainRefs
+	if b.chain, refs, err = filterChain(s, env.filters); err != nil {
+		return nil, err
+	}
+	route := httpsRoute(s.GetHostname())
+	b.vhost = httpVirtualHost(s, nil, env.opts.HTTPSPort)
+	cluster, err := originCluster(s.GetHostname(), origin, env.opts.UpstreamCAFile)
+	if err != nil {
+		return nil, err
+	}
+	server, err := serverSecret(s)
+	if err != nil {
+		return nil, err
+	}
+	var clientCA *tlsv3.Secret
+	if asksForCertificates(s) {
+		if clientCA, err = env.clientCASecret(s, e); err != nil {
+			return nil, err
+		}
+	}
+	// The chain and the virtual host are validated here, once, rather
+	// than within the listener and route configuration holding them all;
+	// the header names, shared by most sites, once per translation.
+	b.check(kindListener, validate(b.chain))
+	b.check(kindRoute, validate(b.vhost))
+	b.check(kindRoute, names.invalid)
+	b.vhost.RequestHeadersToRemove = names.all
+	b.route, err = hashValid(route)
+	b.check(kindRoute, err)
+	b.cluster, err = hashValid(cluster)
+	b.check(kindCluster, err)
+	b.server, err = hashValid(server)
+	b.check(kindSecret, err)
+	secretNames := []string{server.GetName()}
+	if clientCA != nil {
+		b.clientCA, err = hashValid(clientCA)
+		b.check(kindSecret, err)
+		secretNames = append(secretNames, clientCA.GetName())
+	}
+	// What go-control-plane's Snapshot.Consistent checks, and more (see
+	// checkReferences), site by site: the chain names exactly the site's
+	// route configuration and secrets. Hostnames are distinct, and so are
+	// the sites' resource names.
+	b.check(kindSecret, checkReferences([]string{route.GetName()}, secretNames, []chainRefs{refs}))
+	return b, nil
+}
+
+// check records the first error of a kind.
+func (b *builtSite) check(kind int, err error) {
+	if b.invalid[kind] == nil {
+		b.invalid[kind] = err
+	}
+}
+
+// clientCASecret is the validation context of a site that asks for
+// certificates. It records in e the CRLs it used.
+func (env *buildEnv) clientCASecret(s *pb.Site, e *siteEntry) (*tlsv3.Secret, error) {
+	trust, err := env.trust(s)
+	if err != nil {
+		return nil, err
+	}
+	var crls []*encodedCRL
+	if mayGetCRLs(s) {
+		e.trust, e.crls = trust.fps, make([]*pb.CRL, len(trust.fps))
+		crls = make([]*encodedCRL, len(trust.fps))
+		for i, fp := range trust.fps {
+			crls[i] = env.byIssuer[fp]
+			e.crls[i] = crlMsg(crls[i])
+		}
+	}
+	return clientCASecret(s, trust, crls), nil
+}
+
+// reuse keeps old's messages for the pieces that did not change.
+func (b *builtSite) reuse(old *builtSite) {
+	if proto.Equal(b.chain, old.chain) {
+		b.chain = old.chain
+	}
+	if proto.Equal(b.vhost, old.vhost) {
+		b.vhost = old.vhost
+	}
+	reuse(&b.route, old.route)
+	reuse(&b.cluster, old.cluster)
+	reuse(&b.server, old.server)
+	reuse(&b.clientCA, old.clientCA)
+}
+
+// reuse keeps old's message when h has the same content.
+func reuse[M proto.Message](h *hashed[M], old hashed[M]) {
+	if h.hash != "" && h.hash == old.hash {
+		*h = old
+	}
+}
+
+// parallel runs fn(0..n-1) on up to workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// siteNames are the client-certificate header names of a site's settings:
+// the headers its virtual host removes.
+type siteNames struct {
+	all     []string
+	invalid error // Envoy would refuse a name
+}
+
+// memo makes a value once per key, for concurrent callers: what sites
+// share within a translation (most sites have the same header names, and
+// many the same CAs).
+type memo[V any] struct {
+	mu sync.Mutex
+	m  map[string]*memoEntry[V]
+}
+
+type memoEntry[V any] struct {
+	once sync.Once
+	v    V
+	err  error
+}
+
+func newMemo[V any]() *memo[V] { return &memo[V]{m: map[string]*memoEntry[V]{}} }
+
+// get returns the value for key, made by mk the first time.
+func (c *memo[V]) get(key []byte, mk func() (V, error)) (V, error) {
+	c.mu.Lock()
+	e := c.m[string(key)]
+	if e == nil {
+		e = &memoEntry[V]{}
+		c.m[string(key)] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.v, e.err = mk() })
+	return e.v, e.err
+}
+
+// siteNames returns the names of the site's header configuration.
+func (env *buildEnv) siteNames(set *pb.ClientCertSettings) (*siteNames, error) {
+	var buf [1024]byte
+	key, ok := namesKey(buf[:0], set)
+	if !ok {
+		return makeNames(set) // an unknown field: NewNames says which
+	}
+	return env.names.get(key, func() (*siteNames, error) { return makeNames(set) })
+}
+
+// trust returns the certificates of the site's CAs.
+func (env *buildEnv) trust(s *pb.Site) (*siteTrust, error) {
+	var buf [1024]byte
+	key := buf[:0]
+	for _, id := range s.GetCaIds() {
+		key = appendField(key, id)
+	}
+	return env.trusts.get(key, func() (*siteTrust, error) { return trustOf(s.GetCaIds(), env.cas) })
+}
+
+func makeNames(set *pb.ClientCertSettings) (*siteNames, error) {
+	n, err := originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding())
+	if err != nil {
+		return nil, err
+	}
+	all := n.All()
+	return &siteNames{all: all,
+		invalid: validate(&routev3.VirtualHost{Name: "names", Domains: []string{"names"}, RequestHeadersToRemove: all})}, nil
+}
+
+// headerFields are the header fields settings may name, sorted.
+var headerFields = slices.Sorted(maps.Keys(store.DefaultHeaders))
+
+// namesKey appends to b what originhdr.NewNames reads of the settings;
+// false when the headers name a field outside headerFields.
+func namesKey(b []byte, set *pb.ClientCertSettings) ([]byte, bool) {
+	headers := set.GetHeaders()
+	b = strconv.AppendInt(b, int64(set.GetCertEncoding()), 10)
+	known := 0
+	for _, k := range headerFields {
+		v, ok := headers[k]
+		if !ok {
+			b = append(b, " -"...) // the default name, unlike "" (off)
+			continue
+		}
+		known++
+		b = appendField(b, v)
+	}
+	return b, known == len(headers)
+}
+
+// appendField appends s, length-prefixed.
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(append(b, ' '), int64(len(s)), 10)
+	return append(append(b, ':'), s...)
+}
