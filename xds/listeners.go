@@ -171,10 +171,13 @@ func newHTTPFilters(authzTimeout time.Duration) (*httpFilters, error) {
 		return nil, err
 	}
 	f := &httpFilters{router: &hcmv3.HttpFilter{Name: routerName, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}}
-	if authzTimeout > 0 {
-		if f.authz, err = extAuthzFilter(authzTimeout); err != nil {
-			return nil, err
-		}
+	// Without the ext_authz filter an HTTPS chain would admit every
+	// request: refuse to translate rather than fail open.
+	if authzTimeout <= 0 {
+		return nil, fmt.Errorf("xds: the ext_authz timeout must be positive, got %s", authzTimeout)
+	}
+	if f.authz, err = extAuthzFilter(authzTimeout); err != nil {
+		return nil, err
 	}
 	if f.httpsManagers, err = newHTTPSManagers(f.https()); err != nil {
 		return nil, err

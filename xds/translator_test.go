@@ -340,10 +340,22 @@ func TestIncrementalRebuildsOnlyTheChangedSite(t *testing.T) {
 	}
 }
 
+// TestNoAuthzTimeoutFailsClosed: without a positive ext_authz timeout
+// there would be no ext_authz filter; translation refuses instead.
+func TestNoAuthzTimeoutFailsClosed(t *testing.T) {
+	for _, timeout := range []time.Duration{0, -time.Second} {
+		o := DefaultOptions()
+		o.AuthzTimeout = timeout
+		if _, err := Translate(store.NewState(1, nil, nil, nil), o); err == nil || !strings.Contains(err.Error(), "ext_authz timeout") {
+			t.Errorf("timeout %s: err = %v, want one about the ext_authz timeout", timeout, err)
+		}
+	}
+}
+
 // TestHTTPSManagersAreTyped: a chain's connection manager, spliced into
 // the template's encoding, is byte for byte what packing it whole gives.
 func TestHTTPSManagersAreTyped(t *testing.T) {
-	for _, timeout := range []time.Duration{0, 250 * time.Millisecond, 3 * time.Second} {
+	for _, timeout := range []time.Duration{time.Millisecond, 250 * time.Millisecond, 3 * time.Second} {
 		f, err := newHTTPFilters(timeout)
 		if err != nil {
 			t.Fatal(err)
