@@ -76,26 +76,31 @@ func LoadAvg() string {
 // LoadRun is one load-generator run against one server. Latencies are
 // in microseconds, measured by the client.
 type LoadRun struct {
-	Scenario         string  `json:"scenario"`
-	Target           string  `json:"target"` // "noop" or "mtlsgate"
-	Mode             string  `json:"mode"`   // "closed" or "open"
-	Round            int     `json:"round,omitempty"`
-	Callers          int     `json:"callers"`
-	Conns            int     `json:"conns"`
-	OfferedRate      float64 `json:"offered_rate,omitempty"`
-	Requests         int64   `json:"requests"`
-	Errors           int64   `json:"errors"`
-	Unexpected       int64   `json:"unexpected"` // answers other than the scenario's expected one
-	Seconds          float64 `json:"seconds"`
-	RPS              float64 `json:"rps"`
-	P50              float64 `json:"p50_us"`
-	P90              float64 `json:"p90_us"`
-	P99              float64 `json:"p99_us"`
-	P999             float64 `json:"p999_us"`
-	Max              float64 `json:"max_us"`
-	Mean             float64 `json:"mean_us"`
-	SendLagP50       float64 `json:"send_lag_p50_us,omitempty"` // open loop: how late the generator itself sent
-	SendLagP99       float64 `json:"send_lag_p99_us,omitempty"`
+	Scenario    string  `json:"scenario"`
+	Target      string  `json:"target"` // "noop" or "mtlsgate"
+	Mode        string  `json:"mode"`   // "closed" or "open"
+	Round       int     `json:"round,omitempty"`
+	Callers     int     `json:"callers"`
+	Conns       int     `json:"conns"`
+	OfferedRate float64 `json:"offered_rate,omitempty"`
+	Requests    int64   `json:"requests"`
+	Errors      int64   `json:"errors"`
+	Unexpected  int64   `json:"unexpected"` // answers other than the scenario's expected one
+	Seconds     float64 `json:"seconds"`
+	RPS         float64 `json:"rps"`
+	P50         float64 `json:"p50_us"`
+	P90         float64 `json:"p90_us"`
+	P99         float64 `json:"p99_us"`
+	P999        float64 `json:"p999_us"`
+	Max         float64 `json:"max_us"`
+	Mean        float64 `json:"mean_us"`
+	SendLagP50  float64 `json:"send_lag_p50_us,omitempty"` // open loop: how late the generator itself sent
+	SendLagP99  float64 `json:"send_lag_p99_us,omitempty"`
+	// SendP50 … are open-loop latencies from the actual send rather than
+	// the schedule: without the generator's lateness.
+	SendP50          float64 `json:"send_p50_us,omitempty"`
+	SendP99          float64 `json:"send_p99_us,omitempty"`
+	SendP999         float64 `json:"send_p999_us,omitempty"`
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
 	CPUPer1000       float64 `json:"server_cpu_s_per_1000"`
 	ServerCPUUtil    float64 `json:"server_cpu_util"` // cores busy on average
@@ -104,6 +109,9 @@ type LoadRun struct {
 	IRQCPUUtil       float64 `json:"irq_cpu_util"`   // cores in interrupts and softirqs (loopback TCP)
 	StealPct         float64 `json:"steal_pct"`      // CPU time the hypervisor took, % of all
 	FirstError       string  `json:"first_error,omitempty"`
+	// NoopRPS is the throughput of the no-op run made right before this
+	// one, its baseline (closed-loop mtlsgate runs).
+	NoopRPS float64 `json:"noop_rps,omitempty"`
 }
 
 // Check is part 1: Check under load.

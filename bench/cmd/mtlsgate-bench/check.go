@@ -305,7 +305,7 @@ func check(f checkFlags, res *report.Check) error {
 		Pinned: harness.Taskset != "" && f.serverCPUs != "", ServerGOMAXPROCS: 1, ClientGOMAXPROCS: 1,
 		Callers: f.callers, Conns: f.conns, WarmupSeconds: f.warmup.Seconds(), DurationSeconds: f.duration.Seconds(),
 		Rounds: f.rounds, PacedCallers: f.pacedCallers, HotCerts: f.hot, ColdCerts: f.cold, CacheSize: f.cache, CRLEntries: f.crl,
-		Order: "each round: no-op, then every mtlsgate scenario; medians over rounds",
+		Order: "each round: every mtlsgate scenario, each right after a no-op run (its baseline); medians over rounds",
 	}
 	verifiers := map[string]*verifier{
 		"cold-ecdsa": newVerifier("ecdsa", m.ecdsa, m.ecdsa.Leaves[f.hot:][:min(f.verifyCerts, f.cold)]),
@@ -328,25 +328,28 @@ func check(f checkFlags, res *report.Check) error {
 	ctx := context.Background()
 	cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: f.duration}
 	noopWork := loadgen.Workload{Name: "noop", Requests: scenarios[0].work.Requests}
+	// Each scenario is paired with a no-op run right before it, its
+	// baseline: the machine drifts within a round (by ±30% here), and a
+	// ratio between adjacent runs sees the least of it.
 	for r := 1; r <= f.rounds; r++ {
-		run, err := loadgen.Run(ctx, nconns, noopWork, cfg, "noop", noop.PID())
-		if err != nil {
-			return err
-		}
-		run.Round = r
-		res.Runs = append(res.Runs, run)
-		logRun(run)
 		for _, s := range scenarios {
 			if v := verifiers[s.name]; v != nil {
 				if err := v.measure(); err != nil {
 					return err
 				}
 			}
+			base, err := loadgen.Run(ctx, nconns, noopWork, cfg, "noop", noop.PID())
+			if err != nil {
+				return err
+			}
+			base.Round = r
+			res.Runs = append(res.Runs, base)
+			logRun(base)
 			run, err := loadgen.Run(ctx, mconns, s.work, cfg, "mtlsgate", srv.PID())
 			if err != nil {
 				return err
 			}
-			run.Round = r
+			run.Round, run.NoopRPS = r, base.RPS
 			res.Runs = append(res.Runs, run)
 			logRun(run)
 		}
@@ -479,19 +482,13 @@ func summarize(runs []report.LoadRun, scenarios []scenario) []report.ScenarioSum
 		sum.CPUPer1000, sum.ServerCPUUtil, sum.ClientCPUUtil = median(cpu), median(su), median(cu)
 		out = append(out, sum)
 	}
-	// The ratio to the ceiling is taken within each round (the machine
-	// drifts between rounds), then the median over rounds.
-	noop := map[int]float64{}
-	for _, r := range runs {
-		if r.Scenario == "noop" {
-			noop[r.Round] = r.RPS
-		}
-	}
+	// The ratio to the ceiling is taken against the no-op run paired with
+	// each run (the machine drifts), then the median over rounds.
 	for i := range out {
 		var ratios []float64
 		for _, r := range runs {
-			if r.Scenario == out[i].Scenario && noop[r.Round] > 0 {
-				ratios = append(ratios, r.RPS/noop[r.Round])
+			if r.Scenario == out[i].Scenario && r.NoopRPS > 0 {
+				ratios = append(ratios, r.RPS/r.NoopRPS)
 			}
 		}
 		out[i].RoundRatios = ratios

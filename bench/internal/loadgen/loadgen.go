@@ -72,7 +72,7 @@ type Config struct {
 
 // worker holds one caller's samples, merged at the end.
 type worker struct {
-	lat, lag         []int64
+	lat, lag, svc    []int64
 	errs, unexpected int64
 	firstErr         error
 }
@@ -125,10 +125,11 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 	if cfg.Rate > 0 {
 		res.Mode, res.OfferedRate = "open", cfg.Rate
 	}
-	var lat, lag []int64
+	var lat, lag, svc []int64
 	for _, wk := range workers {
 		lat = append(lat, wk.lat...)
 		lag = append(lag, wk.lag...)
+		svc = append(svc, wk.svc...)
 		res.Errors += wk.errs
 		res.Unexpected += wk.unexpected
 		if wk.firstErr != nil && res.FirstError == "" {
@@ -150,6 +151,8 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 	if len(lag) > 0 {
 		slices.Sort(lag)
 		res.SendLagP50, res.SendLagP99 = pct(lag, 0.50), pct(lag, 0.99)
+		slices.Sort(svc)
+		res.SendP50, res.SendP99, res.SendP999 = pct(svc, 0.50), pct(svc, 0.99), pct(svc, 0.999)
 	}
 	res.ServerCPUSeconds = (srv1 - srv0).Seconds()
 	res.ServerCPUUtil = res.ServerCPUSeconds / res.Seconds
@@ -249,7 +252,9 @@ func pacer(ctx context.Context, tk *ticker, start time.Time, rate float64, mEnd 
 
 // paced sends one request per scheduled time and measures it from that
 // time, so that a stalled server is charged for every request it delayed
-// (no coordinated omission). Times inside [mStart, mEnd) are recorded.
+// (no coordinated omission). Times inside [mStart, mEnd) are recorded. It
+// also records the latency from the actual send, which leaves out the
+// generator's own lateness (and any wait for a free sender).
 func (wk *worker) paced(ctx context.Context, conn *grpc.ClientConn, w Workload, next *atomic.Uint64, pace <-chan time.Time, mStart time.Time) {
 	var resp []byte
 	n := uint64(len(w.Requests))
@@ -264,6 +269,7 @@ func (wk *worker) paced(ctx context.Context, conn *grpc.ClientConn, w Workload, 
 		if ok && !at.Before(mStart) {
 			wk.lat = append(wk.lat, int64(t1.Sub(at)))
 			wk.lag = append(wk.lag, int64(sent.Sub(at)))
+			wk.svc = append(wk.svc, int64(t1.Sub(sent)))
 		}
 	}
 }
