@@ -35,8 +35,8 @@ type Decision struct {
 
 	set    []originhdr.Header
 	remove []string
-	// resp, when set, is the whole answer, shared between requests.
-	resp *authv3.CheckResponse
+	// shared, when set, is the whole answer, shared between requests.
+	shared *answer
 }
 
 // decide runs the whole check for one request against table t.
@@ -160,11 +160,11 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Dec
 	d.Allow, d.Status = true, 200
 	if ok {
 		d.Reason = ""
-		d.resp = v.allowedResponse(p, identity)
+		d.shared = v.allowedAnswer(p, identity)
 		return d
 	}
 	if v == nil && (d.Verify == VerifyNone || d.Verify == "") {
-		d.resp = p.noCertResponse(d.Verify)
+		d.shared = p.noCertAnswer(d.Verify)
 		return d
 	}
 	var fields *originhdr.Fields
@@ -175,20 +175,20 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Dec
 	return d
 }
 
-// noCertResponse returns p's answer to an allowed request without a
+// noCertAnswer returns p's answer to an allowed request without a
 // certificate (verify NONE) or on a disabled site (verify ""), built once
 // per policy.
-func (p *sitePolicy) noCertResponse(verify string) *authv3.CheckResponse {
+func (p *sitePolicy) noCertAnswer(verify string) *answer {
 	slot := &p.noCert[0]
 	if verify == "" {
 		slot = &p.noCert[1]
 	}
-	if r := slot.Load(); r != nil {
-		return r
+	if a := slot.Load(); a != nil {
+		return a
 	}
-	r := okResponse(p.names.Build(nil, nil, verify, nil, ""))
-	slot.Store(r)
-	return r
+	a := sharedAnswer(okResponse(p.names.Build(nil, nil, verify, nil, "")))
+	slot.Store(a)
+	return a
 }
 
 // allows applies the access rule with the longest matching prefix: only a

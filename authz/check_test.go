@@ -8,6 +8,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"math/big"
 	"strings"
 	"sync"
@@ -382,5 +383,32 @@ func TestConcurrentChecksShareAnswers(t *testing.T) {
 	close(errs)
 	for msg := range errs {
 		t.Error(msg)
+	}
+}
+
+// TestWireAnswersMatchTyped: the pre-encoded answers the gRPC server sends
+// decode to exactly what Check returns, for shared (verified, no
+// certificate, denied) and per-request (unverified in permissive) answers.
+func TestWireAnswersMatchTyped(t *testing.T) {
+	e := standardEnv(t)
+	p := e.pki
+	for _, r := range []req{
+		{sni: "enforce.example.com", host: "enforce.example.com", cert: p.good},
+		{sni: "pinned.example.com", host: "pinned.example.com", cert: p.good},
+		{sni: "permissive.example.com", host: "permissive.example.com"},
+		{sni: "permissive.example.com", host: "permissive.example.com", cert: p.untrusted},
+		{sni: "disabled.example.com", host: "disabled.example.com", cert: p.good},
+		{sni: "nginx.example.com", host: "nginx.example.com", cert: p.untrusted},
+		{sni: "enforce.example.com", host: "enforce.example.com", cert: p.expired},
+	} {
+		for range 2 { // the first builds a shared answer, the second reuses it
+			typed, err := e.svc.Check(context.Background(), envoyRequest(r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wire := e.check(r); !proto.Equal(wire, typed) {
+				t.Errorf("%s: gRPC answer %v\nCheck answer %v", r.sni, wire, typed)
+			}
+		}
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -88,7 +86,7 @@ type sitePolicy struct {
 	err error
 	// noCert holds the shared answers to allowed requests that carry no
 	// certificate: [0] verify NONE, [1] a disabled site.
-	noCert [2]atomic.Pointer[authv3.CheckResponse]
+	noCert [2]atomic.Pointer[answer]
 }
 
 // accessRule is an AccessRule with its name lists as sets.

@@ -110,21 +110,33 @@ func (s *Service) Load(state *store.State) {
 	s.log.Debug("policy loaded", "rev", t.Rev, "gen", t.Gen, "sites", len(t.sites), "took", time.Since(start))
 }
 
-// Check implements envoy.service.auth.v3.Authorization.
-func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, err error) {
+// Check implements envoy.service.auth.v3.Authorization. (NewGRPCServer
+// serves the same answers pre-encoded.)
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.answer(ctx, req).msg, nil
+}
+
+// checkWire answers req in wire form, for NewGRPCServer.
+func (s *Service) checkWire(ctx context.Context, req *authv3.CheckRequest) (encoded, error) {
+	return s.answer(ctx, req).encode()
+}
+
+// answer decides req, records the decision, and never panics: a panic
+// denies.
+func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answer) {
 	start := time.Now()
 	d := &Decision{Status: 500, Reason: ReasonPolicyError}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("check panicked; denying", "panic", fmt.Sprint(r))
 			d = &Decision{Status: 500, Reason: ReasonPolicyError}
-			resp, err = response(d), nil
+			a = response(d)
 		}
 		s.metrics.observeCheck(d, time.Since(start))
 		s.logDecision(ctx, d)
 	}()
 	d = s.table.Load().decide(req, s.cache, s.now())
-	return response(d), nil
+	return response(d)
 }
 
 func (s *Service) logDecision(ctx context.Context, d *Decision) {
@@ -145,14 +157,14 @@ func (s *Service) logDecision(ctx context.Context, d *Decision) {
 // site's header set removed and the computed headers set, each with an
 // explicit OVERWRITE_IF_EXISTS_OR_ADD (newer Envoy defaults to APPEND).
 // Denials carry the status and a short plain-text body naming the reason.
-// Answers that depend only on a cached verdict, and denials, are built once
-// and shared: gRPC only reads them.
-func response(d *Decision) *authv3.CheckResponse {
+// Answers that depend only on a cached verdict or a policy, and denials,
+// are built once and shared (see wire.go).
+func response(d *Decision) *answer {
 	switch {
-	case d.resp != nil:
-		return d.resp
+	case d.shared != nil:
+		return d.shared
 	case d.Allow:
-		return okResponse(d.set, d.remove)
+		return &answer{msg: okResponse(d.set, d.remove)}
 	}
 	return denial(d.Status, d.Reason)
 }
@@ -177,25 +189,25 @@ type denialKey struct {
 
 // denials caches denial answers. Statuses come from site settings (a few
 // per deployment) and reasons from a fixed list, so it stays small.
-var denials sync.Map // denialKey → *authv3.CheckResponse
+var denials sync.Map // denialKey → *answer
 
 // denial returns the answer denying a request with status for reason.
-func denial(status uint32, reason Reason) *authv3.CheckResponse {
+func denial(status uint32, reason Reason) *answer {
 	k := denialKey{status, reason}
-	if r, ok := denials.Load(k); ok {
-		return r.(*authv3.CheckResponse)
+	if a, ok := denials.Load(k); ok {
+		return a.(*answer)
 	}
 	body := fmt.Sprintf("%d %s: %s (%s)\n", status, statusText(status), describe[reason], reason)
-	r := &authv3.CheckResponse{
+	a := sharedAnswer(&authv3.CheckResponse{
 		Status: &statuspb.Status{Code: int32(codes.PermissionDenied), Message: string(reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(status)},
 			Body:    body,
 			Headers: []*corev3.HeaderValueOption{header("content-type", "text/plain; charset=utf-8"), header("cache-control", "no-store")},
 		}},
-	}
-	actual, _ := denials.LoadOrStore(k, r)
-	return actual.(*authv3.CheckResponse)
+	})
+	actual, _ := denials.LoadOrStore(k, a)
+	return actual.(*answer)
 }
 
 func header(k, v string) *corev3.HeaderValueOption {

@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
@@ -35,20 +33,20 @@ type verdict struct {
 	// allowed is the answer to an allowed request whose certificate
 	// verified, built on first use: it depends only on the verdict and its
 	// site policy (a verdict belongs to one policy generation), so every
-	// such request shares it. Responses are never modified once built.
-	allowed atomic.Pointer[authv3.CheckResponse]
+	// such request shares it. Answers are never modified once built.
+	allowed atomic.Pointer[answer]
 }
 
-// allowedResponse returns v's answer to an allowed, verified request
-// under p, with identity the pinned identity of v's certificate.
-func (v *verdict) allowedResponse(p *sitePolicy, identity string) *authv3.CheckResponse {
-	if r := v.allowed.Load(); r != nil {
-		return r
+// allowedAnswer returns v's answer to an allowed, verified request under p,
+// with identity the pinned identity of v's certificate.
+func (v *verdict) allowedAnswer(p *sitePolicy, identity string) *answer {
+	if a := v.allowed.Load(); a != nil {
+		return a
 	}
 	set, remove := p.names.Build(nil, nil, VerifySuccess, v.fields, identity)
-	r := okResponse(set, remove)
-	v.allowed.Store(r)
-	return r
+	a := sharedAnswer(okResponse(set, remove))
+	v.allowed.Store(a)
+	return a
 }
 
 type cacheKey struct {

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -153,8 +152,7 @@ func (s *Server) listenAuthz() error {
 		Metrics:     authz.NewMetrics(s.metrics),
 	})
 	s.authz.Load(s.store.Current())
-	s.authzG = grpc.NewServer(envoyKeepalive)
-	authv3.RegisterAuthorizationServer(s.authzG, s.authz)
+	s.authzG = authz.NewGRPCServer(s.authz, envoyKeepalive)
 	healthpb.RegisterHealthServer(s.authzG, health.NewServer())
 	reflection.Register(s.authzG)
 	ln, err := net.Listen("tcp", s.cfg.AuthzAddr)
