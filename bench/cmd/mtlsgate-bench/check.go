@@ -64,7 +64,7 @@ func runCheck(args []string) error {
 	fs.DurationVar(&f.warmup, "warmup", 1500*time.Millisecond, "warm-up of each run (not measured)")
 	fs.DurationVar(&f.pacedDur, "paced-duration", 6*time.Second, "measured time of each fixed-rate run")
 	fs.DurationVar(&f.profileDur, "profile-duration", 3*time.Second, "CPU profile length per scenario (0: no profiles)")
-	fs.IntVar(&f.rounds, "rounds", 5, "rounds (each: no-op run, then every scenario)")
+	fs.IntVar(&f.rounds, "rounds", 5, "rounds (each: every scenario, each after its own no-op run)")
 	fs.IntVar(&f.callers, "callers", 16, "concurrent callers, closed loop")
 	fs.IntVar(&f.conns, "conns", 2, "gRPC connections")
 	fs.IntVar(&f.pacedCallers, "paced-callers", 64, "senders of a fixed-rate run")
