@@ -97,7 +97,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		return v
 	}
 	v.fp = pki.Fingerprint(der)
-	v.fields = originhdr.FieldsOf(v.leaf)
+	v.fields = p.names.Fields(v.leaf)
 	v.eku = slices.Contains(v.leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	v.names = ruleNames(v.leaf)
 	at := now

@@ -380,3 +380,46 @@ func BenchmarkBuild(b *testing.B) {
 		}
 	})
 }
+
+// TestNamesFieldsBuildLikeFieldsOf: a site's headers built from
+// Names.Fields (the certificate encoded only as the site sends it) are
+// exactly those built from FieldsOf (every encoding), and the encodings the
+// site does not send are not computed.
+func TestNamesFieldsBuildLikeFieldsOf(t *testing.T) {
+	leaf := goldenLeaf(t)
+	all := FieldsOf(leaf)
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		enc     mtlsgatev1.CertEncoding
+		want    func(f *Fields) string // the one encoding computed
+	}{
+		{"rfc9440", nil, encRFC9440, func(f *Fields) string { return f.CertRFC9440 }},
+		{"base64", nil, encBase64, func(f *Fields) string { return f.CertBase64DER }},
+		{"url-pem", nil, encURLPEM, func(f *Fields) string { return f.CertURLPEM }},
+		{"no cert header", map[string]string{"cert": ""}, encURLPEM, func(*Fields) string { return "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := NewNames(tc.headers, tc.enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := n.Fields(leaf)
+			wantSet, wantRemove := n.Build(nil, nil, "SUCCESS", all, "id")
+			gotSet, gotRemove := n.Build(nil, nil, "SUCCESS", f, "id")
+			if !slices.Equal(gotSet, wantSet) || !slices.Equal(gotRemove, wantRemove) {
+				t.Errorf("Build from Names.Fields = %v %v, from FieldsOf = %v %v", gotSet, gotRemove, wantSet, wantRemove)
+			}
+			computed := f.CertRFC9440 + f.CertBase64DER + f.CertURLPEM
+			if want := tc.want(all); computed != want {
+				t.Errorf("computed encodings %q, want only %q", computed, want)
+			}
+			if f.Subject != all.Subject || f.Fingerprint != all.Fingerprint || f.SANURI != all.SANURI {
+				t.Errorf("base fields differ: %+v vs %+v", f, all)
+			}
+		})
+	}
+	if (&Names{}).Fields(nil) != nil {
+		t.Error("Fields(nil) != nil")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/pki"
+	mtlsgatev1 "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
 // timeLayout is RFC 3339 in UTC with whole seconds.
@@ -51,9 +52,50 @@ type Fields struct {
 	CertURLPEM string
 }
 
-// FieldsOf computes the header values of a certificate. FieldsOf(nil) is
-// nil; fields a certificate lacks (no Raw bytes, no serial) are "".
+// FieldsOf computes the header values of a certificate, with the
+// certificate in every encoding. FieldsOf(nil) is nil; fields a certificate
+// lacks (no Raw bytes, no serial) are "".
 func FieldsOf(leaf *x509.Certificate) *Fields {
+	f := baseFields(leaf)
+	if f != nil && len(leaf.Raw) > 0 {
+		f.CertRFC9440 = ":" + base64.StdEncoding.EncodeToString(leaf.Raw) + ":"
+		f.CertBase64DER = f.CertRFC9440[1 : len(f.CertRFC9440)-1]
+		f.CertURLPEM = urlPEM(leaf.Raw)
+	}
+	return f
+}
+
+// Fields computes the header values n sends for leaf: as FieldsOf, but the
+// certificate only in n's encoding, and only when n sends it (the encodings
+// are most of the cost, the URL-encoded PEM above all).
+func (n *Names) Fields(leaf *x509.Certificate) *Fields {
+	f := baseFields(leaf)
+	if f == nil || len(leaf.Raw) == 0 || !n.sends(fieldCert) {
+		return f
+	}
+	switch n.enc {
+	case mtlsgatev1.CertEncoding_CERT_ENCODING_RFC9440:
+		f.CertRFC9440 = ":" + base64.StdEncoding.EncodeToString(leaf.Raw) + ":"
+	case mtlsgatev1.CertEncoding_CERT_ENCODING_BASE64_DER:
+		f.CertBase64DER = base64.StdEncoding.EncodeToString(leaf.Raw)
+	case mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM:
+		f.CertURLPEM = urlPEM(leaf.Raw)
+	}
+	return f
+}
+
+// sends reports whether n has a header for field.
+func (n *Names) sends(field int) bool {
+	for _, e := range n.entries {
+		if e.field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// baseFields computes every field but the certificate encodings.
+func baseFields(leaf *x509.Certificate) *Fields {
 	if leaf == nil {
 		return nil
 	}
@@ -69,9 +111,6 @@ func FieldsOf(leaf *x509.Certificate) *Fields {
 	}
 	if len(leaf.Raw) > 0 {
 		f.Fingerprint = pki.Fingerprint(leaf.Raw)
-		f.CertRFC9440 = ":" + base64.StdEncoding.EncodeToString(leaf.Raw) + ":"
-		f.CertBase64DER = f.CertRFC9440[1 : len(f.CertRFC9440)-1]
-		f.CertURLPEM = urlPEM(leaf.Raw)
 	}
 	return f
 }

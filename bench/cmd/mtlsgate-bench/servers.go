@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -39,8 +40,8 @@ func (noopServer) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckRes
 }
 
 // runNoop serves the no-op Check server with the gRPC settings of
-// mtlsgate's authz listener (server/run.go: grpc.NewServer with the same
-// keepalive enforcement policy, health and reflection registered).
+// mtlsgate's authz listener (server/run.go: the same keepalive enforcement
+// policy and stream workers, health and reflection registered).
 func runNoop(args []string) error {
 	fs := flag.NewFlagSet("noop-server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
@@ -51,7 +52,7 @@ func runNoop(args []string) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 		MinTime: 5 * time.Second, PermitWithoutStream: true,
 	}))
 	authv3.RegisterAuthorizationServer(g, noopServer{})
