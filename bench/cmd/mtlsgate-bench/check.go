@@ -493,6 +493,9 @@ func summarize(runs []report.LoadRun, scenarios []scenario) []report.ScenarioSum
 		}
 		out[i].RoundRatios = ratios
 		out[i].RatioToNoop = median(ratios)
+		if out[i].Scenario == "noop" {
+			out[i].RatioToNoop = 1
+		}
 	}
 	return out
 }
