@@ -113,18 +113,18 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	}
 	v, hit := cache.verdictFor(p, encoded, now)
 	d.CacheHit = hit
-	if v.leaf != nil {
+	if v.parsed {
 		d.Fingerprint, d.Subject = v.fp, v.fields.Subject
 	}
 	reason := v.reason
 	if reason == "" && !p.expiry {
-		reason = checkTime(v.chain, now)
+		reason = checkTime(v, now)
 	}
 	if reason == "" && p.eku && !v.eku {
 		reason = ReasonMissingEKU
 	}
 	if reason == "" {
-		reason = t.checkRevocation(p, v.chain, now)
+		reason = t.checkRevocation(p, v, now)
 	}
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
 		reason = ReasonNotPinned
