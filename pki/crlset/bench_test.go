@@ -1,82 +1,21 @@
 package crlset
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
-	"fmt"
 	"math/big"
 	mrand "math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/cryptobyte/asn1"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
 )
 
 const bigN = 1_000_000
 
-// bigCRL returns a signed CRL with bigN entries and its issuer. Building it
-// with x509.CreateRevocationList takes seconds, so it is cached under
-// os.TempDir() (issuer certificate DER followed by CRL DER).
-var bigCRL = sync.OnceValues(func() ([]byte, *x509.Certificate) {
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("crlset-bench-%d-v1.der", bigN))
-	data, err := os.ReadFile(path)
-	if err != nil {
-		data = generateBigCRL(bigN)
-		tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-		if os.WriteFile(tmp, data, 0o600) == nil {
-			_ = os.Rename(tmp, path)
-		}
-	}
-	in := cryptobyte.String(data)
-	var certDER cryptobyte.String
-	if !in.ReadASN1Element(&certDER, asn1.SEQUENCE) {
-		panic("bad benchmark cache file " + path)
-	}
-	cert, err := x509.ParseCertificate(certDER)
-	if err != nil {
-		panic(err)
-	}
-	return []byte(in), cert
-})
-
-// generateBigCRL makes n entries with random positive serials of up to 20
-// octets (159 random bits, the RFC 5280 maximum), a quarter with a reason code.
-func generateBigCRL(n int) []byte {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	iss := newIssuer("bench", "Benchmark CA", key, x509.KeyUsageCRLSign|x509.KeyUsageCertSign)
-	rng := mrand.New(mrand.NewPCG(7, 8))
-	limit := new(big.Int).Lsh(big.NewInt(1), 159)
-	tmpl := &x509.RevocationList{
-		Number:                    big.NewInt(1),
-		ThisUpdate:                time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC),
-		NextUpdate:                time.Date(2025, 6, 8, 0, 0, 0, 0, time.UTC),
-		RevokedCertificateEntries: make([]x509.RevocationListEntry, n),
-	}
-	buf := make([]byte, 20)
-	for i := range tmpl.RevokedCertificateEntries {
-		for j := range buf {
-			buf[j] = byte(rng.Uint32())
-		}
-		e := &tmpl.RevokedCertificateEntries[i]
-		e.SerialNumber = new(big.Int).Mod(new(big.Int).SetBytes(buf), limit)
-		e.RevocationTime = tmpl.ThisUpdate.Add(-time.Duration(rng.IntN(1<<20)) * time.Second)
-		if i%4 == 0 {
-			e.ReasonCode = 1
-		}
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, iss.cert, iss.key)
-	if err != nil {
-		panic(err)
-	}
-	return append(append([]byte{}, iss.cert.Raw...), der...)
-}
+// bigCRL returns the benchmark CRL of bigN entries and its issuer
+// (testpki.BigCRL: cached across runs and packages).
+func bigCRL(b *testing.B) ([]byte, *x509.Certificate) { return testpki.BigCRL(b, bigN) }
 
 // heapGrowth returns how many bytes of live heap f's result keeps.
 func heapGrowth(f func() any) (any, uint64) {
@@ -91,7 +30,7 @@ func heapGrowth(f func() any) (any, uint64) {
 }
 
 func BenchmarkParse1M(b *testing.B) {
-	der, _ := bigCRL()
+	der, _ := bigCRL(b)
 	b.SetBytes(int64(len(der)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -106,7 +45,7 @@ func BenchmarkParse1M(b *testing.B) {
 }
 
 func BenchmarkParseVerified1M(b *testing.B) {
-	der, issuer := bigCRL()
+	der, issuer := bigCRL(b)
 	b.SetBytes(int64(len(der)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -119,7 +58,7 @@ func BenchmarkParseVerified1M(b *testing.B) {
 // BenchmarkX509ParseRevocationList1M is the baseline: the standard parser on
 // the same CRL.
 func BenchmarkX509ParseRevocationList1M(b *testing.B) {
-	der, _ := bigCRL()
+	der, _ := bigCRL(b)
 	b.SetBytes(int64(len(der)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -132,14 +71,22 @@ func BenchmarkX509ParseRevocationList1M(b *testing.B) {
 }
 
 // bigSet is the Set of bigCRL, parsed once for the lookup benchmarks.
-var bigSet = sync.OnceValue(func() *Set {
-	der, _ := bigCRL()
-	s, err := Parse(der)
-	if err != nil {
-		panic(err)
-	}
-	return s
-})
+var bigSet struct {
+	once sync.Once
+	set  *Set
+}
+
+func bigSetOf(b *testing.B) *Set {
+	bigSet.once.Do(func() {
+		der, _ := bigCRL(b)
+		s, err := Parse(der)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bigSet.set = s
+	})
+	return bigSet.set
+}
 
 // benchSerials returns 65536 serials: stored ones (hit) or random ones that
 // are not stored (miss).
@@ -170,7 +117,7 @@ func benchSerials(b *testing.B, s *Set, hit bool) []*big.Int {
 }
 
 func benchmarkContains(b *testing.B, hit bool, working int) {
-	s := bigSet()
+	s := bigSetOf(b)
 	serials := benchSerials(b, s, hit)[:working]
 	b.ReportAllocs()
 	i := 0
