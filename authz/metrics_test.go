@@ -31,8 +31,8 @@ func TestDecisionMetrics(t *testing.T) {
 	e.check(at(nil))
 
 	want := map[[3]string]float64{
-		{"m.example.com", "allow", "ok"}:             3,
-		{"m.example.com", "deny", "untrusted"}:       2,
+		{"m.example.com", "allow", "ok"}:            3,
+		{"m.example.com", "deny", "untrusted"}:      2,
 		{"m.example.com", "deny", "no_certificate"}: 1,
 	}
 	cache := map[string]float64{"hit": 3, "miss": 2} // good: 1 miss then 2 hits; untrusted: 1 and 1
