@@ -1,11 +1,21 @@
-// Package envoy generates the bootstrap an Envoy proxy needs to join
-// mtlsgate's xDS control plane.
+// Package envoy generates what an Envoy proxy needs to join mtlsgate: its
+// bootstrap and, for a node with credentials, the file-based SDS secrets
+// that hand those credentials to Envoy.
 //
 // The bootstrap is deliberately small: it names the node (id and fleet),
-// defines one static cluster, "mtlsgate_xds", that reaches the control plane
-// over HTTP/2 with keepalive, and takes everything else (listeners, routes,
-// clusters, secrets) from the control plane over one ADS stream. Envoy's own
-// admin interface is bound to a local address.
+// defines two static clusters, "mtlsgate_xds" (the control plane) and
+// "mtlsgate_authz" (the ext_authz server), both over HTTP/2 with
+// keepalive, and takes everything else (listeners, routes, the origin
+// clusters, the sites' secrets) from the control plane over one ADS
+// stream. Envoy's own admin interface is bound to a local address.
+//
+// With a credentials directory (BootstrapOptions.Dir) both static
+// clusters speak TLS: they present the node's certificate (node.pem,
+// node.key) and verify mtlsgate's serving certificate against ca.pem,
+// requiring the URI SAN ServerURI. The credentials reach Envoy as SDS
+// secrets read from files (see Files), so renewing them replaces the
+// files and reloads them without a restart and without dropping a
+// connection.
 //
 // Bootstrap builds and validates the message; YAML and JSON render it
 // deterministically, so the generated files can be golden-tested and
@@ -21,43 +31,49 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
-// XDSClusterName is the static cluster through which Envoy reaches the
-// control plane.
-const XDSClusterName = "mtlsgate_xds"
+// Static cluster names. The control plane's ext_authz filter names
+// AuthzClusterName; the control plane never sends a cluster of either
+// name (Envoy refuses a CDS cluster that replaces a static one).
+const (
+	XDSClusterName   = "mtlsgate_xds"
+	AuthzClusterName = "mtlsgate_authz"
+)
 
 // Defaults applied to empty BootstrapOptions fields.
 const (
 	DefaultCluster   = "default"
 	DefaultXDSAddr   = "127.0.0.1:18000"
+	DefaultAuthzAddr = "127.0.0.1:9191"
 	DefaultAdminAddr = "127.0.0.1:9901"
 )
 
-// HTTP/2 keepalive of Envoy's connection to the control plane: Envoy sends a
-// PING every KeepaliveInterval (plus Envoy's default 15% jitter) and closes
-// the connection, then reconnects, when no answer comes within
-// KeepaliveTimeout. This detects a control plane that died without closing
-// the connection. A gRPC server refuses pings more frequent than its
-// keepalive enforcement policy allows (grpc-go: 5 minutes by default) with
-// GOAWAY "too_many_pings", so the xDS server's EnforcementPolicy.MinTime
-// must be well below KeepaliveInterval.
+// HTTP/2 keepalive of Envoy's connections to mtlsgate: Envoy sends a PING
+// every KeepaliveInterval (plus Envoy's default 15% jitter) and closes the
+// connection, then reconnects, when no answer comes within
+// KeepaliveTimeout. This detects a server that died without closing the
+// connection. A gRPC server refuses pings more frequent than its keepalive
+// enforcement policy allows (grpc-go: 5 minutes by default) with GOAWAY
+// "too_many_pings", so the servers' EnforcementPolicy.MinTime must be well
+// below KeepaliveInterval.
 const (
 	KeepaliveInterval = 30 * time.Second
 	KeepaliveTimeout  = 5 * time.Second
 )
 
-// connectTimeout bounds one TCP connect to the control plane.
+// connectTimeout bounds one TCP connect to mtlsgate.
 const connectTimeout = time.Second
 
 // httpProtocolOptionsKey is the typed_extension_protocol_options key of
 // httpv3.HttpProtocolOptions.
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-// BootstrapOptions describes one Envoy node. Empty fields other than NodeID
-// take the defaults above.
+// BootstrapOptions describes one Envoy node. Empty fields other than
+// NodeID and Dir take the defaults above.
 type BootstrapOptions struct {
 	// NodeID names this Envoy to the control plane; unique per Envoy.
 	// Required.
@@ -68,6 +84,9 @@ type BootstrapOptions struct {
 	// XDSAddr is host:port of mtlsgate's xDS server; the host is an IP
 	// address or a DNS name. Default 127.0.0.1:18000.
 	XDSAddr string
+	// AuthzAddr is host:port of mtlsgate's ext_authz server, as XDSAddr.
+	// Default 127.0.0.1:9191.
+	AuthzAddr string
 	// Delta selects incremental xDS (DELTA_GRPC) instead of state of the
 	// world (GRPC) for the ADS stream.
 	Delta bool
@@ -75,27 +94,37 @@ type BootstrapOptions struct {
 	// authentication, so keep it on a loopback address. Default
 	// 127.0.0.1:9901.
 	AdminAddr string
+	// Dir is the credentials directory as Envoy sees it: an absolute
+	// path holding the files of Files. Required unless Plaintext.
+	Dir string
+	// Plaintext makes a bootstrap without TLS, for a server started with
+	// the plaintext opt-out; Dir must then be empty.
+	Plaintext bool
 }
 
 // Bootstrap returns the Envoy v3 bootstrap of a node of mtlsgate's control
 // plane. The options are checked first; a mistake in them is returned as an
-// *OptionError. The result passes ValidateAll, including the typed config
+// *OptionError. The result passes ValidateAll, including the typed configs
 // packed in Any fields.
 func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	o = o.withDefaults()
-	xds, admin, err := o.check()
+	eps, err := o.check()
 	if err != nil {
 		return nil, err
 	}
-	cluster, err := xdsCluster(xds)
+	xds, err := staticCluster(XDSClusterName, eps.xds, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	authz, err := staticCluster(AuthzClusterName, eps.authz, o.Dir)
 	if err != nil {
 		return nil, err
 	}
 	b := &bootstrapv3.Bootstrap{
 		Node:             &corev3.Node{Id: o.NodeID, Cluster: o.Cluster},
-		StaticResources:  &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{cluster}},
+		StaticResources:  &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{xds, authz}},
 		DynamicResources: dynamicResources(o.Delta),
-		Admin:            &bootstrapv3.Admin{Address: admin.address()},
+		Admin:            &bootstrapv3.Admin{Address: eps.admin.address()},
 	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy: generated bootstrap is invalid: %w", err)
@@ -134,39 +163,46 @@ func adsConfigSource() *corev3.ConfigSource {
 	}
 }
 
-// xdsCluster is the static cluster of the control plane: STATIC for an IP
-// address, STRICT_DNS (IPv4 preferred) for a name.
-func xdsCluster(xds endpoint) (*clusterv3.Cluster, error) {
+// staticCluster is a static cluster reaching one of mtlsgate's gRPC
+// servers: STATIC for an IP address, STRICT_DNS (IPv4 preferred) for a
+// name; HTTP/2 with keepalive; mTLS with the credentials in dir unless dir
+// is empty (plaintext).
+func staticCluster(name string, at endpoint, dir string) (*clusterv3.Cluster, error) {
 	opts, err := http2Options()
 	if err != nil {
 		return nil, err
 	}
 	c := &clusterv3.Cluster{
-		Name:                          XDSClusterName,
+		Name:                          name,
 		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
 		ConnectTimeout:                durationpb.New(connectTimeout),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpProtocolOptionsKey: opts},
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{
-			ClusterName: XDSClusterName,
+			ClusterName: name,
 			Endpoints: []*endpointv3.LocalityLbEndpoints{{
 				LbEndpoints: []*endpointv3.LbEndpoint{{
 					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-						Endpoint: &endpointv3.Endpoint{Address: xds.address()},
+						Endpoint: &endpointv3.Endpoint{Address: at.address()},
 					},
 				}},
 			}},
 		},
 	}
-	if !xds.isIP {
+	if !at.isIP {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		// AUTO would prefer IPv6: "localhost" would then mean ::1 while the
 		// server listens on 127.0.0.1 by default.
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	}
+	if dir != "" {
+		if c.TransportSocket, err = nodeTLS(dir); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
-// http2Options makes the xDS cluster speak HTTP/2 (gRPC) with keepalive.
+// http2Options makes a cluster speak HTTP/2 (gRPC) with keepalive.
 // ValidateAll does not look inside Any, so the options are validated before
 // they are packed.
 func http2Options() (*anypb.Any, error) {
@@ -184,12 +220,25 @@ func http2Options() (*anypb.Any, error) {
 			},
 		},
 	}
-	if err := opts.ValidateAll(); err != nil {
-		return nil, fmt.Errorf("envoy: HTTP/2 protocol options are invalid: %w", err)
+	return pack(opts, "HTTP/2 protocol options")
+}
+
+// validator is every generated Envoy message.
+type validator interface {
+	ValidateAll() error
+}
+
+// pack validates m and packs it in an Any.
+func pack[M interface {
+	validator
+	proto.Message
+}](m M, what string) (*anypb.Any, error) {
+	if err := m.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("envoy: %s are invalid: %w", what, err)
 	}
-	a, err := anypb.New(opts)
+	a, err := anypb.New(m)
 	if err != nil {
-		return nil, fmt.Errorf("envoy: pack HTTP/2 protocol options: %w", err)
+		return nil, fmt.Errorf("envoy: pack %s: %w", what, err)
 	}
 	return a, nil
 }

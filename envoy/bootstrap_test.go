@@ -13,7 +13,9 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
@@ -21,25 +23,38 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// goldenCases are the rendered bootstraps checked byte for byte.
+// exampleDir is where the README's example puts the credentials.
+const exampleDir = "/etc/envoy/mtlsgate"
+
+// goldenCases are the rendered files checked byte for byte: bootstraps
+// (opts) and, with secret set, an SDS file.
 var goldenCases = []struct {
-	file string
-	opts BootstrapOptions
+	file   string
+	opts   BootstrapOptions
+	secret func(dir string) (*discoveryv3.DiscoveryResponse, error)
 }{
-	// A DNS name for the control plane, a named fleet, a second admin port.
-	{"testdata/bootstrap.yaml", BootstrapOptions{NodeID: "edge-1", Cluster: "eu-west",
-		XDSAddr: "mtlsgate.internal:18000", AdminAddr: "127.0.0.1:9902"}},
-	// Delta xDS over IPv6 loopback.
-	{"testdata/bootstrap-delta.yaml", BootstrapOptions{NodeID: "edge-2", Cluster: "eu-west",
-		XDSAddr: "[::1]:18000", Delta: true, AdminAddr: "[::1]:9901"}},
+	// A DNS name for the control plane, a named fleet, a second admin
+	// port, credentials.
+	{file: "testdata/bootstrap.yaml", opts: BootstrapOptions{NodeID: "edge-1", Cluster: "eu-west",
+		XDSAddr: "mtlsgate.internal:18000", AuthzAddr: "mtlsgate.internal:9191", AdminAddr: "127.0.0.1:9902", Dir: "/var/lib/envoy/edge-1"}},
+	// Delta xDS over IPv6 loopback, plaintext.
+	{file: "testdata/bootstrap-delta.yaml", opts: BootstrapOptions{NodeID: "edge-2", Cluster: "eu-west",
+		XDSAddr: "[::1]:18000", AuthzAddr: "[::1]:9191", Delta: true, AdminAddr: "[::1]:9901", Plaintext: true}},
 	// The example the README points at: every default.
-	{"example/bootstrap.yaml", BootstrapOptions{NodeID: "envoy-1"}},
+	{file: "example/bootstrap.yaml", opts: BootstrapOptions{NodeID: "envoy-1", Dir: exampleDir}},
+	{file: "example/sds/node.yaml", opts: BootstrapOptions{Dir: exampleDir}, secret: NodeSecret},
+	{file: "example/sds/ca.yaml", opts: BootstrapOptions{Dir: exampleDir}, secret: CASecret},
 }
 
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.file, func(t *testing.T) {
-			got := render(t, tc.opts)
+			var got []byte
+			if tc.secret != nil {
+				got = renderSecret(t, tc.secret, tc.opts.Dir)
+			} else {
+				got = render(t, tc.opts)
+			}
 			if *update {
 				if err := os.WriteFile(tc.file, got, 0o644); err != nil {
 					t.Fatal(err)
@@ -64,8 +79,8 @@ func TestGoldenFilesListed(t *testing.T) {
 	for _, tc := range goldenCases {
 		known[tc.file] = true
 	}
-	for _, dir := range []string{"testdata", "example"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	for _, pattern := range []string{"testdata/*.yaml", "example/*.yaml", "example/sds/*.yaml"} {
+		files, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,6 +94,9 @@ func TestGoldenFilesListed(t *testing.T) {
 
 func TestYAMLRoundTrip(t *testing.T) {
 	for _, tc := range goldenCases {
+		if tc.secret != nil {
+			continue // TestSecretFiles
+		}
 		t.Run(tc.file, func(t *testing.T) {
 			want, err := Bootstrap(tc.opts)
 			if err != nil {
@@ -94,7 +112,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 }
 
 func TestJSONRoundTrip(t *testing.T) {
-	want, err := Bootstrap(BootstrapOptions{NodeID: "edge-1", Delta: true})
+	want, err := Bootstrap(BootstrapOptions{NodeID: "edge-1", Delta: true, Dir: "/creds"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +133,12 @@ func TestJSONRoundTrip(t *testing.T) {
 }
 
 func TestBootstrapDefaults(t *testing.T) {
-	b, err := Bootstrap(BootstrapOptions{NodeID: "n"})
+	b, err := Bootstrap(BootstrapOptions{NodeID: "n", Dir: "/creds"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := hostPort(endpointOf(t, b, AuthzClusterName)); got != DefaultAuthzAddr {
+		t.Errorf("ext_authz endpoint %s, want %s", got, DefaultAuthzAddr)
 	}
 	if got := b.GetNode().GetCluster(); got != DefaultCluster {
 		t.Errorf("cluster %q, want %q", got, DefaultCluster)
@@ -141,13 +162,13 @@ func TestBootstrapAccepts(t *testing.T) {
 		wantXDS  string
 		wantAPI  corev3.ApiConfigSource_ApiType
 	}{
-		{"ipv4", BootstrapOptions{NodeID: "a", XDSAddr: "10.0.0.5:1"}, clusterv3.Cluster_STATIC, "10.0.0.5:1", corev3.ApiConfigSource_GRPC},
-		{"ipv6", BootstrapOptions{NodeID: "a", XDSAddr: "[::1]:65535"}, clusterv3.Cluster_STATIC, "::1:65535", corev3.ApiConfigSource_GRPC},
-		{"ipv6 canonical", BootstrapOptions{NodeID: "a", XDSAddr: "[2001:DB8:0::1]:18000"}, clusterv3.Cluster_STATIC, "2001:db8::1:18000", corev3.ApiConfigSource_GRPC},
-		{"localhost", BootstrapOptions{NodeID: "a", XDSAddr: "localhost:18000"}, clusterv3.Cluster_STRICT_DNS, "localhost:18000", corev3.ApiConfigSource_GRPC},
-		{"fqdn", BootstrapOptions{NodeID: "a", XDSAddr: "xds.Example.com.:18000"}, clusterv3.Cluster_STRICT_DNS, "xds.Example.com.:18000", corev3.ApiConfigSource_GRPC},
-		{"compose name", BootstrapOptions{NodeID: "a", XDSAddr: "mtls_gate:18000"}, clusterv3.Cluster_STRICT_DNS, "mtls_gate:18000", corev3.ApiConfigSource_GRPC},
-		{"delta", BootstrapOptions{NodeID: "édge-1", Delta: true}, clusterv3.Cluster_STATIC, DefaultXDSAddr, corev3.ApiConfigSource_DELTA_GRPC},
+		{"ipv4", BootstrapOptions{NodeID: "a", XDSAddr: "10.0.0.5:1", Plaintext: true}, clusterv3.Cluster_STATIC, "10.0.0.5:1", corev3.ApiConfigSource_GRPC},
+		{"ipv6", BootstrapOptions{NodeID: "a", XDSAddr: "[::1]:65535", Plaintext: true}, clusterv3.Cluster_STATIC, "::1:65535", corev3.ApiConfigSource_GRPC},
+		{"ipv6 canonical", BootstrapOptions{NodeID: "a", XDSAddr: "[2001:DB8:0::1]:18000", Plaintext: true}, clusterv3.Cluster_STATIC, "2001:db8::1:18000", corev3.ApiConfigSource_GRPC},
+		{"localhost", BootstrapOptions{NodeID: "a", XDSAddr: "localhost:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "localhost:18000", corev3.ApiConfigSource_GRPC},
+		{"fqdn", BootstrapOptions{NodeID: "a", XDSAddr: "xds.Example.com.:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "xds.Example.com.:18000", corev3.ApiConfigSource_GRPC},
+		{"compose name", BootstrapOptions{NodeID: "a", XDSAddr: "mtls_gate:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "mtls_gate:18000", corev3.ApiConfigSource_GRPC},
+		{"delta", BootstrapOptions{NodeID: "édge-1", Delta: true, Dir: "/creds"}, clusterv3.Cluster_STATIC, DefaultXDSAddr, corev3.ApiConfigSource_DELTA_GRPC},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +176,7 @@ func TestBootstrapAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := b.GetStaticResources().GetClusters()[0]
+			c := clusterOf(t, b, XDSClusterName)
 			if c.GetType() != tt.wantType {
 				t.Errorf("cluster type %v, want %v", c.GetType(), tt.wantType)
 			}
@@ -174,7 +195,7 @@ func TestBootstrapAccepts(t *testing.T) {
 }
 
 func TestBootstrapRefuses(t *testing.T) {
-	ok := BootstrapOptions{NodeID: "edge-1"}
+	ok := BootstrapOptions{NodeID: "edge-1", Dir: "/creds"}
 	with := func(f func(*BootstrapOptions)) BootstrapOptions {
 		o := ok
 		f(&o)
@@ -205,6 +226,15 @@ func TestBootstrapRefuses(t *testing.T) {
 		{"xds empty label", with(func(o *BootstrapOptions) { o.XDSAddr = "xds..example:18000" }), "XDSAddr", "neither"},
 		{"xds mistyped ip", with(func(o *BootstrapOptions) { o.XDSAddr = "127.0.0:18000" }), "XDSAddr", "neither"},
 		{"xds long label", with(func(o *BootstrapOptions) { o.XDSAddr = strings.Repeat("a", 64) + ".example:1" }), "XDSAddr", "neither"},
+		{"authz without port", with(func(o *BootstrapOptions) { o.AuthzAddr = "127.0.0.1" }), "AuthzAddr", "want host:port"},
+		{"authz unspecified", with(func(o *BootstrapOptions) { o.AuthzAddr = "[::]:9191" }), "AuthzAddr", "unspecified"},
+		{"authz bad name", with(func(o *BootstrapOptions) { o.AuthzAddr = "a b:9191" }), "AuthzAddr", "neither"},
+		{"no dir", with(func(o *BootstrapOptions) { o.Dir = "" }), "Dir", "needs credentials unless the bootstrap is plaintext"},
+		{"relative dir", with(func(o *BootstrapOptions) { o.Dir = "creds" }), "Dir", "absolute"},
+		{"unclean dir", with(func(o *BootstrapOptions) { o.Dir = "/etc/../creds" }), "Dir", "clean"},
+		{"trailing slash", with(func(o *BootstrapOptions) { o.Dir = "/creds/" }), "Dir", "clean"},
+		{"control in dir", with(func(o *BootstrapOptions) { o.Dir = "/cr\x1beds" }), "Dir", "control"},
+		{"dir and plaintext", with(func(o *BootstrapOptions) { o.Plaintext = true }), "Dir", "plaintext bootstrap has no credentials"},
 		{"admin name", with(func(o *BootstrapOptions) { o.AdminAddr = "localhost:9901" }), "AdminAddr", "must be an IP"},
 		{"admin without port", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1" }), "AdminAddr", "want host:port"},
 		{"admin port 0", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1:0" }), "AdminAddr", "port must be"},
@@ -240,6 +270,20 @@ func render(t *testing.T, o BootstrapOptions) []byte {
 	return y
 }
 
+// renderSecret is the YAML of an SDS file for dir.
+func renderSecret(t *testing.T, f func(string) (*discoveryv3.DiscoveryResponse, error), dir string) []byte {
+	t.Helper()
+	r, err := f(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := YAML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y
+}
+
 // parseYAML reads a YAML bootstrap the way a YAML-to-JSON loader would:
 // YAML to generic values, to JSON, to protojson.
 func parseYAML(t *testing.T, y []byte) *bootstrapv3.Bootstrap {
@@ -259,35 +303,64 @@ func parseYAML(t *testing.T, y []byte) *bootstrapv3.Bootstrap {
 	return b
 }
 
-// validateAll fails unless b and the HTTP protocol options packed in its
-// xDS cluster pass their generated validation.
+// validateAll fails unless b and every typed config packed in its static
+// clusters pass their generated validation, and the clusters speak HTTP/2
+// with the keepalive documented.
 func validateAll(t *testing.T, b *bootstrapv3.Bootstrap) {
 	t.Helper()
 	if err := b.ValidateAll(); err != nil {
 		t.Errorf("bootstrap: %v", err)
 	}
-	c := b.GetStaticResources().GetClusters()[0]
-	opts := &httpv3.HttpProtocolOptions{}
-	if err := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(opts); err != nil {
-		t.Fatalf("protocol options: %v", err)
+	clusters := b.GetStaticResources().GetClusters()
+	if len(clusters) != 2 {
+		t.Fatalf("%d static clusters, want 2", len(clusters))
 	}
-	if err := opts.ValidateAll(); err != nil {
-		t.Errorf("protocol options: %v", err)
+	for _, c := range clusters {
+		opts := &httpv3.HttpProtocolOptions{}
+		if err := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey].UnmarshalTo(opts); err != nil {
+			t.Fatalf("%s: protocol options: %v", c.GetName(), err)
+		}
+		if err := opts.ValidateAll(); err != nil {
+			t.Errorf("%s: protocol options: %v", c.GetName(), err)
+		}
+		ka := opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive()
+		if ka.GetInterval().AsDuration() != KeepaliveInterval || ka.GetTimeout().AsDuration() != KeepaliveTimeout {
+			t.Errorf("%s: keepalive %v, want interval %v and timeout %v", c.GetName(), ka, KeepaliveInterval, KeepaliveTimeout)
+		}
+		if ts := c.GetTransportSocket(); ts != nil {
+			up := &tlsv3.UpstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(up); err != nil {
+				t.Fatalf("%s: transport socket: %v", c.GetName(), err)
+			}
+			if err := up.ValidateAll(); err != nil {
+				t.Errorf("%s: upstream TLS: %v", c.GetName(), err)
+			}
+		}
 	}
-	ka := opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions().GetConnectionKeepalive()
-	if ka.GetInterval().AsDuration() != KeepaliveInterval || ka.GetTimeout().AsDuration() != KeepaliveTimeout {
-		t.Errorf("keepalive %v, want interval %v and timeout %v", ka, KeepaliveInterval, KeepaliveTimeout)
+}
+
+// clusterOf is the static cluster named name.
+func clusterOf(t *testing.T, b *bootstrapv3.Bootstrap, name string) *clusterv3.Cluster {
+	t.Helper()
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == name {
+			return c
+		}
 	}
+	t.Fatalf("no static cluster %s", name)
+	return nil
+}
+
+// endpointOf is the one address of the static cluster named name.
+func endpointOf(t *testing.T, b *bootstrapv3.Bootstrap, name string) *corev3.Address {
+	t.Helper()
+	return clusterOf(t, b, name).GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress()
 }
 
 // xdsEndpoint is the one address of the xDS cluster.
 func xdsEndpoint(t *testing.T, b *bootstrapv3.Bootstrap) *corev3.Address {
 	t.Helper()
-	clusters := b.GetStaticResources().GetClusters()
-	if len(clusters) != 1 || clusters[0].GetName() != XDSClusterName {
-		t.Fatalf("static clusters %v, want only %s", clusters, XDSClusterName)
-	}
-	return clusters[0].GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress()
+	return endpointOf(t, b, XDSClusterName)
 }
 
 // hostPort is a socket address as host:port (no brackets).

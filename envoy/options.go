@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode"
@@ -36,26 +37,59 @@ func (o BootstrapOptions) withDefaults() BootstrapOptions {
 	if o.XDSAddr == "" {
 		o.XDSAddr = DefaultXDSAddr
 	}
+	if o.AuthzAddr == "" {
+		o.AuthzAddr = DefaultAuthzAddr
+	}
 	if o.AdminAddr == "" {
 		o.AdminAddr = DefaultAdminAddr
 	}
 	return o
 }
 
+// endpoints are the checked addresses of the options.
+type endpoints struct {
+	xds, authz, admin endpoint
+}
+
 // check validates the options (defaults applied) and returns the parsed
-// xDS and admin addresses.
-func (o BootstrapOptions) check() (xds, admin endpoint, err error) {
+// addresses.
+func (o BootstrapOptions) check() (eps endpoints, err error) {
 	if err := checkName("NodeID", o.NodeID); err != nil {
-		return xds, admin, err
+		return eps, err
 	}
 	if err := checkName("Cluster", o.Cluster); err != nil {
-		return xds, admin, err
+		return eps, err
 	}
-	if xds, err = parseXDSAddr(o.XDSAddr); err != nil {
-		return xds, admin, err
+	if err := o.checkDir(); err != nil {
+		return eps, err
 	}
-	admin, err = parseAdminAddr(o.AdminAddr)
-	return xds, admin, err
+	if eps.xds, err = parseServerAddr("XDSAddr", o.XDSAddr); err != nil {
+		return eps, err
+	}
+	if eps.authz, err = parseServerAddr("AuthzAddr", o.AuthzAddr); err != nil {
+		return eps, err
+	}
+	eps.admin, err = parseAdminAddr(o.AdminAddr)
+	return eps, err
+}
+
+// checkDir requires a credentials directory, absolute and clean, unless
+// the bootstrap is plaintext, and none then.
+func (o BootstrapOptions) checkDir() error {
+	bad := func(reason string) error { return &OptionError{Field: "Dir", Value: o.Dir, Reason: reason} }
+	switch {
+	case o.Plaintext && o.Dir != "":
+		return bad("a plaintext bootstrap has no credentials directory")
+	case o.Plaintext:
+		return nil
+	case o.Dir == "":
+		return bad("must not be empty: a node needs credentials unless the bootstrap is plaintext")
+	case !filepath.IsAbs(o.Dir) || filepath.Clean(o.Dir) != o.Dir:
+		return bad("must be an absolute, clean path")
+	case strings.IndexFunc(o.Dir, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return bad("must not contain control characters")
+	}
+	return nil
 }
 
 // checkName refuses an empty name or one with spaces or control
@@ -70,18 +104,18 @@ func checkName(field, v string) error {
 	return nil
 }
 
-// parseXDSAddr checks the control plane's address: an IP address other
-// than the unspecified one, or a DNS name.
-func parseXDSAddr(s string) (endpoint, error) {
-	e, err := parseHostPort("XDSAddr", s)
+// parseServerAddr checks the address of one of mtlsgate's servers (field
+// names it): an IP address other than the unspecified one, or a DNS name.
+func parseServerAddr(field, s string) (endpoint, error) {
+	e, err := parseHostPort(field, s)
 	if err != nil {
 		return e, err
 	}
 	if !e.isIP && !isDNSName(e.host) {
-		return e, &OptionError{Field: "XDSAddr", Value: s, Reason: "host is neither an IP address nor a DNS name"}
+		return e, &OptionError{Field: field, Value: s, Reason: "host is neither an IP address nor a DNS name"}
 	}
 	if e.isIP && netip.MustParseAddr(e.host).IsUnspecified() {
-		return e, &OptionError{Field: "XDSAddr", Value: s,
+		return e, &OptionError{Field: field, Value: s,
 			Reason: "host is the unspecified address; give an address Envoy can connect to, such as 127.0.0.1"}
 	}
 	return e, nil

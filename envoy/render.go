@@ -6,17 +6,18 @@ import (
 	"fmt"
 	"strings"
 
-	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 )
 
-// YAML renders b as Envoy reads it: the protojson mapping with proto field
+// YAML renders m (a bootstrap, or the DiscoveryResponse of an SDS file) as
+// Envoy reads it: the protojson mapping with proto field
 // names, in block style with two-space indentation. Keys come in .proto
 // declaration order (map keys sorted), so the same bootstrap always renders
 // to the same bytes.
-func YAML(b *bootstrapv3.Bootstrap) ([]byte, error) {
-	js, err := marshalJSON(b)
+func YAML(m proto.Message) ([]byte, error) {
+	js, err := marshalJSON(m)
 	if err != nil {
 		return nil, err
 	}
@@ -37,10 +38,10 @@ func YAML(b *bootstrapv3.Bootstrap) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// JSON renders b as indented JSON with proto field names, in the same key
+// JSON renders m as indented JSON with proto field names, in the same key
 // order as YAML, ending with a newline.
-func JSON(b *bootstrapv3.Bootstrap) ([]byte, error) {
-	js, err := marshalJSON(b)
+func JSON(m proto.Message) ([]byte, error) {
+	js, err := marshalJSON(m)
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +53,12 @@ func JSON(b *bootstrapv3.Bootstrap) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// marshalJSON is the compact protojson of b. protojson varies its
+// marshalJSON is the compact protojson of m. protojson varies its
 // whitespace on purpose; Compact removes it.
-func marshalJSON(b *bootstrapv3.Bootstrap) ([]byte, error) {
-	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
+func marshalJSON(m proto.Message) ([]byte, error) {
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("envoy: marshal bootstrap: %w", err)
+		return nil, fmt.Errorf("envoy: marshal %s: %w", m.ProtoReflect().Descriptor().Name(), err)
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, js); err != nil {
