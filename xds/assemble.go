@@ -25,8 +25,10 @@ type assembly struct {
 // assemble makes a translation of the sites' entries (sorted by hostname)
 // and the shared resources: the "https" listener holds every translated
 // site's chain, the "http" route configuration its virtual host. Each
-// list is made in name order ("http" < "https/...", "mtlsgate_authz" <
-// "origin/...", a prefix keeps hostnames' order), so nothing is sorted.
+// list is made in name order ("http" < "https/...", a prefix keeps
+// hostnames' order), so nothing is sorted. There is no shared cluster:
+// the ext_authz cluster is a static cluster of Envoy's bootstrap (it
+// carries the node's credentials, which never travel over xDS).
 func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
 	r := &Resources{SiteErrors: map[string]error{}}
 	a := t.collect(entries, r.SiteErrors)
@@ -57,7 +59,6 @@ func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
 		a.listeners = append(a.listeners, https)
 	}
 	a.routes[0] = route
-	a.clusters[0] = t.shared.authz
 	for _, err := range a.invalid {
 		if err != nil {
 			return nil, err
@@ -84,14 +85,14 @@ func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
 }
 
 // collect gathers the pieces of the translated sites and the errors of
-// the others. The shared route configuration and cluster come first in
-// their lists: their places are kept.
+// the others. The shared route configuration comes first in its list:
+// its place is kept.
 func (t *Translator) collect(entries []*siteEntry, errs map[string]error) *assembly {
 	n := len(entries)
 	a := &assembly{
 		listeners: make([]hashed[*listenerv3.Listener], 0, 2),
 		routes:    make([]hashed[*routev3.RouteConfiguration], 1, n+1),
-		clusters:  make([]hashed[*clusterv3.Cluster], 1, n+1),
+		clusters:  make([]hashed[*clusterv3.Cluster], 0, n),
 		clientCAs: make([]hashed[*tlsv3.Secret], 0, 2*n),
 		servers:   make([]hashed[*tlsv3.Secret], 0, n),
 		chains:    make([]*listenerv3.FilterChain, 0, n),

@@ -28,6 +28,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
+	"github.com/mtlsgate/mtlsgate/envoy"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -36,7 +37,9 @@ const (
 	HTTPSListener = "https"
 	HTTPListener  = "http"
 	HTTPRoute     = "http"
-	AuthzCluster  = "mtlsgate_authz"
+	// AuthzCluster is the ext_authz filter's cluster: a static cluster of
+	// the bootstrap (package envoy), never sent over xDS.
+	AuthzCluster = envoy.AuthzClusterName
 )
 
 func serverSecretName(host string) string   { return "server/" + host }
@@ -48,7 +51,10 @@ func originClusterName(host string) string  { return "origin/" + host }
 type Options struct {
 	// HTTPSAddr and HTTPAddr are Envoy's listener addresses.
 	HTTPSAddr, HTTPAddr string
-	// AuthzAddr is mtlsgate's ext_authz address as Envoy reaches it.
+	// AuthzAddr is not used: Envoy reaches ext_authz through the static
+	// cluster AuthzCluster of its bootstrap (mtlsgate envoy bootstrap
+	// --authz). It is kept until the server's configuration drops
+	// xds.authz_cluster_addr.
 	AuthzAddr string
 	// AuthzTimeout bounds one Check call.
 	AuthzTimeout time.Duration

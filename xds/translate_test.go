@@ -1,11 +1,16 @@
 package xds_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlsgate/mtlsgate/envoy"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -158,13 +163,51 @@ func TestBadOptionsFail(t *testing.T) {
 	for _, edit := range []func(*xds.Options){
 		func(o *xds.Options) { o.HTTPSAddr = "nope" },
 		func(o *xds.Options) { o.HTTPAddr = "1.2.3.4" },
-		func(o *xds.Options) { o.AuthzAddr = "x:y" },
 	} {
 		o := xds.DefaultOptions()
 		edit(&o)
 		if _, err := xds.Translate(st, o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
+	}
+}
+
+// TestAuthzClusterNotInCDS: the ext_authz filter names the bootstrap's
+// static cluster, and no translation sends a cluster of that name (Envoy
+// refuses a CDS cluster replacing a static one, and the static cluster
+// carries the node's credentials, which never travel over xDS).
+func TestAuthzClusterNotInCDS(t *testing.T) {
+	if xds.AuthzCluster != envoy.AuthzClusterName {
+		t.Fatalf("ext_authz cluster %q, the bootstrap's is %q", xds.AuthzCluster, envoy.AuthzClusterName)
+	}
+	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
+	o := xds.DefaultOptions()
+	o.AuthzAddr = "ignored:1"
+	r, err := xds.Translate(st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Clusters {
+		if c.GetName() == envoy.AuthzClusterName || c.GetName() == envoy.XDSClusterName {
+			t.Errorf("CDS sends %s", c.GetName())
+		}
+	}
+	named := 0
+	for _, l := range r.Listeners {
+		js, err := protojson.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, js); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(compact.String(), `"clusterName":"`+envoy.AuthzClusterName+`"`) {
+			named++
+		}
+	}
+	if named == 0 {
+		t.Error("no listener's ext_authz filter names the static ext_authz cluster")
 	}
 }
 

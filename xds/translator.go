@@ -67,8 +67,7 @@ type hashed[M proto.Message] struct {
 
 // sharedResources are the resources that depend on Options alone.
 type sharedResources struct {
-	http  hashed[*listenerv3.Listener]
-	authz hashed[*clusterv3.Cluster]
+	http hashed[*listenerv3.Listener]
 }
 
 // assembledListener is an "https" listener and the chains it holds.
@@ -179,10 +178,6 @@ func (t *Translator) buildShared() error {
 	if err != nil {
 		return err
 	}
-	authzC, err := authzCluster(t.opts.AuthzAddr)
-	if err != nil {
-		return err
-	}
 	// The "http" listener names the "http" route configuration, which
 	// every translation has, and no secret.
 	refs, err := readRefs(http.GetFilterChains()[0])
@@ -194,9 +189,6 @@ func (t *Translator) buildShared() error {
 	}
 	sh := &sharedResources{}
 	if sh.http, err = hashValid(http); err != nil {
-		return err
-	}
-	if sh.authz, err = hashValid(authzC); err != nil {
 		return err
 	}
 	t.filters, t.shared = filters, sh
