@@ -26,6 +26,7 @@ const (
 	hcmPkg   = "envoy.extensions.filters.network.http_connection_manager.v3."
 	authzPkg = "envoy.extensions.filters.http.ext_authz.v3."
 	disc     = "envoy.service.discovery.v3."
+	boot     = "envoy.config.bootstrap.v3."
 )
 
 // configFields is every message type and field the stand-in implements in
@@ -130,8 +131,66 @@ var checkResponseFields = allowlist{
 	core + "HeaderValue":                       {"key": anyValue, "value": anyValue},
 }
 
+// bootstrapFields is every message type and field the stand-in
+// implements in a bootstrap (Options.Bootstrap): exactly what
+// mtlsgate envoy bootstrap writes. Envoy's admin interface is accepted
+// but not served.
+var bootstrapFields = allowlist{
+	boot + "Bootstrap":                  {"node": anyValue, "static_resources": anyValue, "dynamic_resources": anyValue, "admin": anyValue},
+	core + "Node":                       {"id": anyValue, "cluster": anyValue},
+	boot + "Bootstrap.StaticResources":  {"clusters": anyValue},
+	boot + "Bootstrap.DynamicResources": {"lds_config": anyValue, "cds_config": anyValue, "ads_config": anyValue},
+	boot + "Admin":                      {"address": anyValue},
+	core + "Address":                    {"socket_address": anyValue},
+	core + "SocketAddress":              {"address": anyValue, "port_value": anyValue},
+	core + "ConfigSource":               {"ads": anyValue, "path_config_source": anyValue, "resource_api_version": {"V3"}},
+	core + "AggregatedConfigSource":     {},
+	core + "PathConfigSource":           {"path": anyValue, "watched_directory": anyValue},
+	core + "WatchedDirectory":           {"path": anyValue},
+	core + "ApiConfigSource": {"api_type": {"GRPC", "DELTA_GRPC"}, "transport_api_version": {"V3"},
+		"grpc_services": anyValue, "set_node_on_first_message_only": anyValue},
+	core + "GrpcService":           {"envoy_grpc": anyValue},
+	core + "GrpcService.EnvoyGrpc": {"cluster_name": anyValue},
+
+	clu + "Cluster": {"name": anyValue, "connect_timeout": anyValue, "type": {"STATIC", "STRICT_DNS"},
+		"dns_lookup_family": {"V4_PREFERRED"}, "load_assignment": anyValue, "transport_socket": anyValue,
+		"typed_extension_protocol_options": anyValue},
+	ep + "ClusterLoadAssignment": {"cluster_name": anyValue, "endpoints": anyValue},
+	ep + "LocalityLbEndpoints":   {"lb_endpoints": anyValue},
+	ep + "LbEndpoint":            {"endpoint": anyValue},
+	ep + "Endpoint":              {"address": anyValue},
+	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions":                    {"explicit_http_config": anyValue},
+	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": {"http2_protocol_options": anyValue},
+	core + "Http2ProtocolOptions":                                               {"connection_keepalive": anyValue},
+	core + "KeepaliveSettings":                                                  {"interval": anyValue, "timeout": anyValue},
+	core + "TransportSocket":                                                    {"name": anyValue, "typed_config": anyValue},
+	tlsPkg + "UpstreamTlsContext":                                               {"common_tls_context": anyValue},
+	tlsPkg + "CommonTlsContext": {"alpn_protocols": anyValue, "tls_certificate_sds_secret_configs": anyValue,
+		"validation_context_sds_secret_config": anyValue},
+	tlsPkg + "SdsSecretConfig": {"name": anyValue, "sds_config": anyValue},
+
+	"google.protobuf.Duration": {"seconds": anyValue, "nanos": anyValue},
+}
+
+// sdsFileFields is what the stand-in implements in the files of
+// path-based SDS sources: one secret, a client certificate or a
+// validation context, with file data sources.
+var sdsFileFields = allowlist{
+	disc + "DiscoveryResponse": {"resources": anyValue},
+	tlsPkg + "Secret":          {"name": anyValue, "tls_certificate": anyValue, "validation_context": anyValue},
+	tlsPkg + "TlsCertificate":  {"certificate_chain": anyValue, "private_key": anyValue, "watched_directory": anyValue},
+	tlsPkg + "CertificateValidationContext": {"trusted_ca": anyValue, "match_typed_subject_alt_names": anyValue,
+		"watched_directory": anyValue},
+	tlsPkg + "SubjectAltNameMatcher":      {"san_type": {"DNS", "IP_ADDRESS", "URI"}, "matcher": anyValue},
+	"envoy.type.matcher.v3.StringMatcher": {"exact": anyValue},
+	core + "DataSource":                   {"filename": anyValue},
+	core + "WatchedDirectory":             {"path": anyValue},
+}
+
 var (
-	configWalker   = walker{allow: configFields}
-	envelopeWalker = walker{allow: envelopeFields, opaque: envelopeOpaque}
-	checkWalker    = walker{allow: checkResponseFields}
+	bootstrapWalker = walker{allow: bootstrapFields}
+	sdsFileWalker   = walker{allow: sdsFileFields}
+	configWalker    = walker{allow: configFields}
+	envelopeWalker  = walker{allow: envelopeFields, opaque: envelopeOpaque}
+	checkWalker     = walker{allow: checkResponseFields}
 )

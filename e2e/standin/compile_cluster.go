@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,9 +19,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -35,18 +36,34 @@ type clusterCfg struct {
 	dns            bool
 	connectTimeout time.Duration
 	http2          bool
+	keepalive      *keepalive.ClientParameters // HTTP/2 connection_keepalive
 	tls            *upstreamTLS
 }
 
-// upstreamTLS is a compiled UpstreamTlsContext.
+// upstreamTLS is a compiled UpstreamTlsContext: from CDS, a static
+// validation context; in the bootstrap, the client certificate and the
+// validation context from file-based SDS secrets, read at each new
+// connection (a renewal changes no existing connection).
 type upstreamTLS struct {
 	sni   string
 	roots *x509.CertPool
 	sans  []sanMatcher
+	alpn  []string
+	cert  *fileSecret // bootstrap only
+	vc    *fileSecret // bootstrap only
 }
 
+// sanKind is the SAN type a matcher compares.
+type sanKind int
+
+const (
+	sanDNS sanKind = iota
+	sanIP
+	sanURI
+)
+
 type sanMatcher struct {
-	ip    bool
+	kind  sanKind
 	exact string
 }
 
@@ -116,10 +133,18 @@ func (cc *clusterCfg) protocolOptions(c *clusterv3.Cluster) error {
 		if err := unpack(a, o); err != nil {
 			return err
 		}
-		if o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() == nil {
+		h2 := o.GetExplicitHttpConfig().GetHttp2ProtocolOptions()
+		if h2 == nil {
 			return errors.New("only explicit_http_config.http2_protocol_options is implemented")
 		}
 		cc.http2 = true
+		if ka := h2.GetConnectionKeepalive(); ka != nil {
+			if ka.GetInterval() == nil || ka.GetTimeout() == nil {
+				return errors.New("connection_keepalive needs interval and timeout (the only form implemented)")
+			}
+			cc.keepalive = &keepalive.ClientParameters{Time: ka.GetInterval().AsDuration(),
+				Timeout: ka.GetTimeout().AsDuration(), PermitWithoutStream: true}
+		}
 	}
 	return nil
 }
@@ -144,21 +169,30 @@ func compileUpstreamTLS(up *tlsv3.UpstreamTlsContext) (*upstreamTLS, error) {
 		return nil, errors.New("trusted_ca holds no certificate")
 	}
 	for _, m := range vc.GetMatchTypedSubjectAltNames() {
-		if _, ok := m.GetMatcher().GetMatchPattern().(*matcherv3.StringMatcher_Exact); !ok || m.GetMatcher().GetExact() == "" {
-			return nil, errors.New("only exact SAN matchers are implemented")
+		if m.GetSanType() == tlsv3.SubjectAltNameMatcher_URI {
+			return nil, errors.New("URI SAN matchers are implemented in the bootstrap only")
 		}
-		t.sans = append(t.sans, sanMatcher{ip: m.GetSanType() == tlsv3.SubjectAltNameMatcher_IP_ADDRESS, exact: m.GetMatcher().GetExact()})
+	}
+	if t.sans, err = compileSANs(vc.GetMatchTypedSubjectAltNames()); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
 // config is the client TLS configuration: the chain verified against
-// trusted_ca (no host name check, as Envoy), then the SAN matchers.
+// trusted_ca (no host name check, as Envoy), then the SAN matchers; with
+// file secrets, the current client certificate and validation context.
 func (t *upstreamTLS) config() *tls.Config {
-	return &tls.Config{
+	cfg := &tls.Config{
 		ServerName:         t.sni,
+		NextProtos:         t.alpn,
 		InsecureSkipVerify: true, // verified below, as Envoy does
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			roots, sans := t.roots, t.sans
+			if t.vc != nil {
+				cur := t.vc.cur.Load()
+				roots, sans = cur.roots, cur.sans
+			}
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("upstream sent no certificate")
 			}
@@ -167,25 +201,37 @@ func (t *upstreamTLS) config() *tls.Config {
 				inter.AddCert(c)
 			}
 			leaf := cs.PeerCertificates[0]
-			if _, err := leaf.Verify(x509.VerifyOptions{Roots: t.roots, Intermediates: inter,
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
 				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 				return fmt.Errorf("upstream certificate: %w", err)
 			}
-			return t.matchSAN(leaf)
+			return matchSAN(sans, leaf)
 		},
 	}
+	if t.cert != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return t.cert.cur.Load().pair, nil
+		}
+	}
+	return cfg
 }
 
 // matchSAN passes when no matcher is configured or any one matches.
-func (t *upstreamTLS) matchSAN(c *x509.Certificate) error {
-	if len(t.sans) == 0 {
+func matchSAN(sans []sanMatcher, c *x509.Certificate) error {
+	if len(sans) == 0 {
 		return nil
 	}
-	for _, m := range t.sans {
-		if m.ip && slices.ContainsFunc(c.IPAddresses, func(ip net.IP) bool { return ip.String() == m.exact }) {
-			return nil
+	for _, m := range sans {
+		var ok bool
+		switch m.kind {
+		case sanIP:
+			ok = slices.ContainsFunc(c.IPAddresses, func(ip net.IP) bool { return ip.String() == m.exact })
+		case sanURI:
+			ok = slices.ContainsFunc(c.URIs, func(u *url.URL) bool { return u.String() == m.exact })
+		default:
+			ok = slices.ContainsFunc(c.DNSNames, func(n string) bool { return dnsMatch(n, m.exact) })
 		}
-		if !m.ip && slices.ContainsFunc(c.DNSNames, func(n string) bool { return dnsMatch(n, m.exact) }) {
+		if ok {
 			return nil
 		}
 	}
@@ -254,16 +300,45 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// grpcConn is the cluster's gRPC client (HTTP/2 over plaintext).
+// dialTransport connects to the endpoint through the cluster's transport
+// socket: TLS (handshake done) when the cluster has one.
+func (rt *clusterRT) dialTransport(ctx context.Context) (net.Conn, error) {
+	conn, err := rt.dial(ctx, "", "")
+	if err != nil || rt.cfg.tls == nil {
+		return conn, err
+	}
+	tc := tls.Client(conn, rt.cfg.tls.config())
+	hctx, cancel := context.WithTimeout(ctx, rt.cfg.connectTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("cluster %s: TLS: %w", rt.cfg.name, err)
+	}
+	return tc, nil
+}
+
+// grpcOptions make a gRPC client speak HTTP/2 over the cluster's
+// transport socket (plaintext or TLS done by dialTransport), with the
+// cluster's keepalive.
+func (rt *clusterRT) grpcOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return rt.dialTransport(ctx) }),
+	}
+	if rt.cfg.keepalive != nil {
+		opts = append(opts, grpc.WithKeepaliveParams(*rt.cfg.keepalive))
+	}
+	return opts
+}
+
+// grpcConn is the cluster's gRPC client.
 func (rt *clusterRT) grpcConn() (*grpc.ClientConn, error) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.grpc != nil {
 		return rt.grpc, nil
 	}
-	conn, err := grpc.NewClient("passthrough:///"+rt.cfg.name,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return rt.dial(ctx, "", "") }))
+	conn, err := grpc.NewClient("passthrough:///"+rt.cfg.name, rt.grpcOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("gRPC client for cluster %s: %w", rt.cfg.name, err)
 	}

@@ -33,7 +33,8 @@ func inline(s string) *corev3.DataSource {
 }
 
 func testProxy() *Proxy {
-	return &Proxy{o: Options{ListenerAddrs: map[string]string{"https": "127.0.0.1:0", "http": "127.0.0.1:0"}}}
+	return &Proxy{o: Options{ListenerAddrs: map[string]string{"https": "127.0.0.1:0", "http": "127.0.0.1:0"}},
+		boot: &bootstrapCfg{static: map[string]*clusterCfg{}}}
 }
 
 // goldenFiles maps the Envoy-host paths of the golden outputs to files

@@ -49,9 +49,10 @@ func listen(t *testing.T, addr string) net.Listener {
 
 // mtlsgateCP runs mtlsgate's control plane, xds.Server, on loopback.
 type mtlsgateCP struct {
-	t    *testing.T
-	opts xds.Options
-	addr string
+	t          *testing.T
+	opts       xds.Options
+	serverOpts []grpc.ServerOption
+	addr       string
 
 	srv     *xds.Server
 	g       *grpc.Server
@@ -59,8 +60,8 @@ type mtlsgateCP struct {
 	metrics *prometheus.Registry
 }
 
-func startMtlsgateCP(t *testing.T, opts xds.Options) *mtlsgateCP {
-	cp := &mtlsgateCP{t: t, opts: opts}
+func startMtlsgateCP(t *testing.T, opts xds.Options, serverOpts ...grpc.ServerOption) *mtlsgateCP {
+	cp := &mtlsgateCP{t: t, opts: opts, serverOpts: serverOpts}
 	cp.start("127.0.0.1:0")
 	t.Cleanup(cp.stop)
 	return cp
@@ -74,7 +75,7 @@ func (cp *mtlsgateCP) start(addr string) {
 	cp.addr, cp.cancel, cp.metrics = ln.Addr().String(), cancel, prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(logWriter(safeLogf(cp.t)), nil))
 	cp.srv = xds.NewServer(ctx, cp.opts, log, xds.NewMetrics(cp.metrics))
-	cp.g = grpc.NewServer()
+	cp.g = grpc.NewServer(cp.serverOpts...)
 	cp.srv.Register(cp.g)
 	go func() { _ = cp.g.Serve(ln) }()
 }
@@ -121,7 +122,7 @@ type snapshotCP struct {
 	wire  *wireLog
 }
 
-func startSnapshotCP(t *testing.T) *snapshotCP {
+func startSnapshotCP(t *testing.T, serverOpts ...grpc.ServerOption) *snapshotCP {
 	logf := safeLogf(t)
 	cp := &snapshotCP{wire: newWireLog()}
 	cp.cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, gcplog.LoggerFuncs{
@@ -129,7 +130,7 @@ func startSnapshotCP(t *testing.T) *snapshotCP {
 		ErrorFunc: func(f string, a ...any) { logf("go-control-plane: "+f, a...) },
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	g := grpc.NewServer()
+	g := grpc.NewServer(serverOpts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, serverv3.NewServer(ctx, cp.cache, cp.wire.callbacks()))
 	ln := listen(t, "127.0.0.1:0")
 	cp.addr = ln.Addr().String()

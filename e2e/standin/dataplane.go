@@ -80,6 +80,11 @@ func (p *Proxy) swapRuntime(c *config) {
 		}
 		rt.clusters[name] = newClusterRT(cfg)
 	}
+	for name, static := range p.rt.Load().clusters {
+		if _, ok := p.boot.static[name]; ok {
+			rt.clusters[name] = static // the bootstrap's, never replaced
+		}
+	}
 	for name, old := range p.clusters {
 		if rt.clusters[name] != old {
 			p.retire(old)

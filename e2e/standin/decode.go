@@ -1,6 +1,7 @@
 package standin
 
 import (
+	"errors"
 	"fmt"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -55,7 +56,12 @@ func (p *Proxy) decodeResource(typeURL string, a *anypb.Any) (*resource, error) 
 		r.compiled, err = compileRoute(v)
 	case *clusterv3.Cluster:
 		r.name = v.GetName()
-		r.compiled, err = compileCluster(v)
+		if _, static := p.boot.static[r.name]; static {
+			// As Envoy: CDS cannot replace a static cluster.
+			err = errors.New("a static cluster of the bootstrap cannot be replaced by CDS")
+		} else {
+			r.compiled, err = compileCluster(v)
+		}
 	case *tlsv3.Secret:
 		r.name = v.GetName()
 		r.compiled, err = compileSecret(v)

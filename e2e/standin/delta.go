@@ -13,6 +13,7 @@ type deltaStream struct {
 	p    *Proxy
 	s    discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 	sent map[string][]string // names subscribed, per named type
+	n    int                 // requests sent
 }
 
 // runDelta runs one delta stream until it breaks. got reports whether
@@ -25,7 +26,7 @@ func (p *Proxy) runDelta(ctx context.Context) (got bool, err error) {
 	st := &deltaStream{p: p, s: s, sent: map[string][]string{}}
 	for _, t := range []string{ClusterType, ListenerType} {
 		// No names on the first request: a wildcard subscription.
-		req := &discoveryv3.DeltaDiscoveryRequest{Node: p.node(), TypeUrl: t, InitialResourceVersions: p.heldVersions(t, nil)}
+		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, InitialResourceVersions: p.heldVersions(t, nil)}
 		if err := st.send(req); err != nil {
 			return false, err
 		}
@@ -54,9 +55,11 @@ func (p *Proxy) heldVersions(typeURL string, names []string) map[string]string {
 }
 
 func (st *deltaStream) send(req *discoveryv3.DeltaDiscoveryRequest) error {
+	req.Node = st.p.node(st.n == 0)
 	if err := st.s.Send(req); err != nil {
 		return fmt.Errorf("send %s delta request: %w", shortType(req.GetTypeUrl()), err)
 	}
+	st.n++
 	return nil
 }
 
@@ -68,7 +71,7 @@ func (st *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 	if err == nil {
 		err = st.p.apply(u)
 	}
-	req := &discoveryv3.DeltaDiscoveryRequest{Node: st.p.node(), TypeUrl: t, ResponseNonce: resp.GetNonce()}
+	req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResponseNonce: resp.GetNonce()}
 	if err != nil {
 		req.ErrorDetail = nackStatus(st.p.reject(t, resp.GetSystemVersionInfo(), err))
 		return st.send(req)
@@ -102,7 +105,7 @@ func (st *deltaStream) resubscribe() error {
 		}
 		st.sent[t] = want
 		st.p.forget(t, want)
-		req := &discoveryv3.DeltaDiscoveryRequest{Node: st.p.node(), TypeUrl: t, ResourceNamesSubscribe: add,
+		req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: t, ResourceNamesSubscribe: add,
 			ResourceNamesUnsubscribe: drop, InitialResourceVersions: st.p.heldVersions(t, add)}
 		if err := st.send(req); err != nil {
 			return err

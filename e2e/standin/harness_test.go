@@ -20,10 +20,14 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
+	"github.com/mtlsgate/mtlsgate/envoy"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -76,8 +80,100 @@ type testCert struct {
 	issuers []*testpki.Cert
 }
 
-// testNodeID is the stand-in's node id.
-const testNodeID = "test-node"
+// testNodeID is the stand-in's node id, in fleet testFleet.
+const (
+	testNodeID = "test-node"
+	testFleet  = "edge"
+)
+
+// channelPKI is mtlsgate's side of the authenticated channels: its
+// internal CA, the serving certificate of the xDS and ext_authz servers
+// (URI SAN envoy.ServerURI) and the node's client certificate.
+type channelPKI struct {
+	ca, serving, node *testpki.Cert
+}
+
+func newChannelPKI(t *testing.T) *channelPKI {
+	ca := testpki.NewRoot(t, "mtlsgate internal CA", testpki.Options{})
+	return &channelPKI{ca: ca, serving: servingCert(t, ca, envoy.ServerURI), node: nodeCert(t, ca, testNodeID)}
+}
+
+// servingCert is a server certificate of ca naming uri (and localhost).
+func servingCert(t *testing.T, ca *testpki.Cert, uri string) *testpki.Cert {
+	return ca.Leaf(t, "mtlsgate", testpki.Options{URIs: []string{uri}, DNS: []string{"localhost"},
+		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+}
+
+// nodeCert is a node client certificate of ca.
+func nodeCert(t *testing.T, ca *testpki.Cert, node string) *testpki.Cert {
+	return ca.Leaf(t, node, testpki.Options{URIs: []string{"spiffe://mtlsgate/fleet/" + testFleet + "/node/" + node}})
+}
+
+// creds are the node's credentials as mtlsgate would issue them.
+func (c *channelPKI) creds(node *testpki.Cert) envoy.Credentials {
+	return envoy.Credentials{CA: c.ca.PEM(), Cert: node.PEM(), Key: node.KeyPEM()}
+}
+
+// serverOptions make a gRPC server speak TLS with the serving certificate
+// and require a client certificate of the internal CA, as mtlsgate's xDS
+// and ext_authz listeners do; pings every envoy.KeepaliveInterval are
+// allowed.
+func (c *channelPKI) serverOptions(opts ...grpc.ServerOption) []grpc.ServerOption {
+	return append([]grpc.ServerOption{
+		grpc.Creds(credentials.NewTLS(serverTLS(c.serving, c.ca))),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, opts...)
+}
+
+// serverTLS serves cert and requires a client certificate from ca.
+func serverTLS(cert, ca *testpki.Cert) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Cert.Raw}, PrivateKey: cert.Key, Leaf: cert.Cert}},
+		ClientCAs:    pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
+	}
+}
+
+// peers records the node certificates a server verified, per stream or
+// call, in order.
+type peers struct {
+	mu      sync.Mutex
+	serials []string
+}
+
+func (ps *peers) record(ctx context.Context) {
+	serial := "(none)"
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+			serial = ti.State.VerifiedChains[0][0].SerialNumber.String()
+		}
+	}
+	ps.mu.Lock()
+	ps.serials = append(ps.serials, serial)
+	ps.mu.Unlock()
+}
+
+// seen returns the serials recorded so far.
+func (ps *peers) seen() []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Clone(ps.serials)
+}
+
+// interceptors record the peers of every stream and call.
+func (ps *peers) interceptors() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			ps.record(ss.Context())
+			return h(srv, ss)
+		}),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			ps.record(ctx)
+			return h(ctx, req)
+		}),
+	}
+}
 
 // harness runs the whole path: control plane → stand-in → ext_authz →
 // origin, with real TLS clients. The control plane is mtlsgate's
@@ -94,6 +190,15 @@ type harness struct {
 	xdsOpts xds.Options
 	caID    string
 	authz   *authz.Service // nil with a fake
+	// chans are the channels' certificates; bootDir holds the stand-in's
+	// bootstrap and credentials, written by envoy.WriteDir.
+	chans     *channelPKI
+	bootDir   string
+	bootOpts  envoy.BootstrapOptions
+	authzAddr string
+	// xdsPeers and authzPeers are the node certificates the control
+	// plane (per stream) and the ext_authz server (per Check) verified.
+	xdsPeers, authzPeers *peers
 	// want is what the control plane serves now: type → name → resource.
 	want map[string]map[string]proto.Message
 }
@@ -110,7 +215,7 @@ type harnessOptions struct {
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
-	h := &harness{t: t, pki: newPKI(t)}
+	h := &harness{t: t, pki: newPKI(t), chans: newChannelPKI(t), xdsPeers: &peers{}, authzPeers: &peers{}}
 	h.origin = httptest.NewServer(http.HandlerFunc(echo))
 	t.Cleanup(h.origin.Close)
 	h.st = newStore(t)
@@ -125,21 +230,28 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		svc, h.authz = real, real
 	}
 	h.xdsOpts = xds.DefaultOptions()
-	h.xdsOpts.AuthzAddr, h.xdsOpts.HTTPSPort = serveAuthz(t, svc), httpsPort
+	h.xdsOpts.HTTPSPort = httpsPort
+	h.authzAddr = serveAuthz(t, svc, h.chans.serverOptions(h.authzPeers.interceptors()...)...)
 	if o.upstreamCAFile != "" {
 		h.xdsOpts.UpstreamCAFile = o.upstreamCAFile
 	}
+	serverOpts := h.chans.serverOptions(h.xdsPeers.interceptors()...)
 	var cpAddr string
 	if o.inject {
-		h.snap = startSnapshotCP(t)
+		h.snap = startSnapshotCP(t, serverOpts...)
 		h.inject(t, "1", nil)
 		cpAddr = h.snap.addr
 	} else {
-		h.cp = startMtlsgateCP(t, h.xdsOpts)
+		h.cp = startMtlsgateCP(t, h.xdsOpts, serverOpts...)
 		h.publish(t)
 		cpAddr = h.cp.addr
 	}
-	h.px = startProxy(t, cpAddr, o.delta)
+	h.bootDir = filepath.Join(t.TempDir(), "envoy")
+	h.bootOpts = envoy.BootstrapOptions{NodeID: testNodeID, Cluster: testFleet, XDSAddr: cpAddr, AuthzAddr: h.authzAddr, Delta: o.delta}
+	if err := envoy.WriteDir(h.bootDir, h.bootOpts, h.chans.creds(h.chans.node)); err != nil {
+		t.Fatal(err)
+	}
+	h.px = startProxy(t, filepath.Join(h.bootDir, envoy.BootstrapFile))
 	h.waitSynced(t)
 	return h
 }
@@ -288,21 +400,23 @@ func (h *harness) waitSynced(t *testing.T) {
 	}
 }
 
-func serveAuthz(t *testing.T, svc authv3.AuthorizationServer) string {
+// serveAuthz serves svc on loopback with opts and returns its address.
+func serveAuthz(t *testing.T, svc authv3.AuthorizationServer, opts ...grpc.ServerOption) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(g, svc)
 	go func() { _ = g.Serve(ln) }()
 	t.Cleanup(g.Stop)
 	return ln.Addr().String()
 }
 
-func startProxy(t *testing.T, cpAddr string, delta bool) *standin.Proxy {
+// startProxy starts the stand-in from a bootstrap file.
+func startProxy(t *testing.T, bootstrap string) *standin.Proxy {
 	px, err := standin.Start(context.Background(), standin.Options{
-		XDSAddr: cpAddr, NodeID: testNodeID, Cluster: "edge", Delta: delta,
+		Bootstrap:     bootstrap,
 		ListenerAddrs: map[string]string{xds.HTTPSListener: "127.0.0.1:0", xds.HTTPListener: "127.0.0.1:0"},
 		Logf:          safeLogf(t),
 	})

@@ -11,7 +11,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Resource type URLs the stand-in subscribes to.
@@ -33,13 +32,12 @@ var (
 
 // Options configure a Proxy.
 type Options struct {
-	// XDSAddr is mtlsgate's ADS server (plaintext gRPC), host:port.
-	XDSAddr string
-	// NodeID and Cluster identify the node to the control plane.
-	NodeID, Cluster string
-	// Delta selects DeltaAggregatedResources instead of
-	// StreamAggregatedResources.
-	Delta bool
+	// Bootstrap is the path of the Envoy bootstrap to run, as Envoy's
+	// -c: the node, the ADS stream (SotW or delta) and the static
+	// clusters with their file-based SDS credentials, as
+	// mtlsgate envoy bootstrap writes them. Anything in it the stand-in
+	// does not implement makes Start fail.
+	Bootstrap string
 	// ListenerAddrs maps each listener name to the address to bind
 	// instead of the one in the configuration ("https" →
 	// "127.0.0.1:0"). A listener without an entry is rejected.
@@ -52,6 +50,7 @@ type Options struct {
 // Proxy is a running stand-in.
 type Proxy struct {
 	o      Options
+	boot   *bootstrapCfg
 	ctx    context.Context
 	cancel context.CancelFunc
 	conn   *grpc.ClientConn
@@ -89,30 +88,41 @@ type Proxy struct {
 // until ctx ends or Close is called. It returns at once: use WaitFor to
 // wait for configuration.
 func Start(ctx context.Context, o Options) (*Proxy, error) {
-	if o.XDSAddr == "" || o.NodeID == "" {
-		return nil, errors.New("standin: XDSAddr and NodeID are required")
+	if o.Bootstrap == "" {
+		return nil, errors.New("standin: Options.Bootstrap is required")
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	conn, err := grpc.NewClient(o.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	boot, err := readBootstrap(o.Bootstrap)
+	if err != nil {
+		return nil, fmt.Errorf("standin: %w", err)
+	}
+	static := map[string]*clusterRT{}
+	for name, cc := range boot.static {
+		static[name] = newClusterRT(cc)
+	}
+	xds := static[boot.adsCluster]
+	conn, err := grpc.NewClient("passthrough:///"+boot.adsCluster, append(xds.grpcOptions(),
 		// Tests restart the control plane: reconnect quickly.
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second, Backoff: backoff.Config{
-			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}))
+			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}))...)
 	if err != nil {
 		return nil, fmt.Errorf("standin: xDS client: %w", err)
 	}
 	p := &Proxy{
-		o: o, conn: conn, ads: discoveryv3.NewAggregatedDiscoveryServiceClient(conn),
+		o: o, boot: boot, conn: conn, ads: discoveryv3.NewAggregatedDiscoveryServiceClient(conn),
 		done: make(chan struct{}), cfg: newConfig(),
-		listeners: map[string]*boundListener{}, clusters: map[string]*clusterRT{},
+		listeners: map[string]*boundListener{}, clusters: static,
 		lastNACK: map[string]string{}, stWake: make(chan struct{}),
 	}
 	p.ctx, p.cancel = context.WithCancel(ctx)
-	p.rt.Store(&runtimeTable{})
+	p.rt.Store(&runtimeTable{clusters: static})
 	p.mu.Lock()
 	p.publishLocked()
 	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.watchSecrets()
 	go p.run()
 	return p, nil
 }
@@ -234,7 +244,7 @@ func (p *Proxy) run() {
 	for p.ctx.Err() == nil {
 		var got bool
 		var err error
-		if p.o.Delta {
+		if p.boot.delta {
 			got, err = p.runDelta(p.ctx)
 		} else {
 			got, err = p.runSotW(p.ctx)

@@ -11,9 +11,14 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// node identifies the stand-in to the control plane.
-func (p *Proxy) node() *corev3.Node {
-	return &corev3.Node{Id: p.o.NodeID, Cluster: p.o.Cluster, UserAgentName: "mtlsgate-envoy-standin"}
+// node identifies the stand-in to the control plane: the bootstrap's
+// node on a stream's first request, and on every request unless the
+// bootstrap sets set_node_on_first_message_only.
+func (p *Proxy) node(first bool) *corev3.Node {
+	if !first && p.boot.nodeOnce {
+		return nil
+	}
+	return &corev3.Node{Id: p.boot.node.GetId(), Cluster: p.boot.node.GetCluster(), UserAgentName: "mtlsgate-envoy-standin"}
 }
 
 // nackStatus is the error_detail of a NACK.
@@ -34,6 +39,7 @@ type sotwStream struct {
 	s     discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	nonce map[string]string
 	sent  map[string][]string // names last requested, per named type
+	n     int                 // requests sent
 }
 
 // runSotW runs one SotW stream until it breaks. got reports whether any
@@ -67,7 +73,7 @@ func (p *Proxy) runSotW(ctx context.Context) (got bool, err error) {
 // send sends a request for typeURL with the last accepted version.
 func (st *sotwStream) send(typeURL string, names []string, nonce string, nack error) error {
 	req := &discoveryv3.DiscoveryRequest{
-		VersionInfo: st.p.version(typeURL), Node: st.p.node(), ResourceNames: names,
+		VersionInfo: st.p.version(typeURL), Node: st.p.node(st.n == 0), ResourceNames: names,
 		TypeUrl: typeURL, ResponseNonce: nonce,
 	}
 	if nack != nil {
@@ -76,6 +82,7 @@ func (st *sotwStream) send(typeURL string, names []string, nonce string, nack er
 	if err := st.s.Send(req); err != nil {
 		return fmt.Errorf("send %s request: %w", shortType(typeURL), err)
 	}
+	st.n++
 	return nil
 }
 
