@@ -46,8 +46,10 @@ var commands = []*command{
 	{"token list", "", "list API tokens", 0, 0, tokenList},
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
-	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--delta] [--admin ADDR]",
-		"print an Envoy bootstrap (YAML) for mtlsgate's xDS server; offline, needs no token", 0, 0, envoyBootstrap},
+	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--authz ADDR] [--delta] [--admin ADDR] " +
+		"(--out DIR [--envoy-dir PATH] [--lifetime D] | --insecure-plaintext)",
+		"write an Envoy bootstrap and the node's certificate (issued by the server; admin token) to DIR, " +
+			"again to renew it; --insecure-plaintext prints a plaintext bootstrap offline, for a plaintext server", 0, 0, envoyBootstrap},
 }
 
 // lookupCommand finds a command by its words.
@@ -124,9 +126,10 @@ func usageText() string {
 
 "mtlsgate serve [--config FILE] [--data DIR] ..." runs the server, and
 "mtlsgate recover-admin --data DIR" writes a new admin token into the data
-directory of a stopped server. "mtlsgate envoy bootstrap" prints an Envoy
-bootstrap offline. Every other command is a client of the server's
-Certificate Manager API.
+directory of a stopped server. "mtlsgate envoy bootstrap --out DIR" has
+the server issue a node certificate and writes it with an Envoy bootstrap;
+with --insecure-plaintext it prints a plaintext bootstrap offline. Every
+other command is a client of the server's Certificate Manager API.
 
 Commands:
 `)

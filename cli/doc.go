@@ -2,8 +2,10 @@
 // except serve and recover-admin. Each command makes one or a few calls to
 // the Certificate Manager API (proto/mtlsgate/v1) over plaintext gRPC to the
 // admin address, authenticated by a bearer token, and prints the result as a
-// table or, with -o json, as the protojson of the response message. The one
-// exception is envoy bootstrap, which prints an Envoy bootstrap offline.
+// table or, with -o json, as the protojson of the response message. envoy
+// bootstrap --out DIR also makes the node's key locally and writes the
+// bootstrap and credentials to DIR; with --insecure-plaintext it prints a
+// plaintext bootstrap offline.
 //
 // Run is the only entry point. Command lines are parsed with the standard
 // flag package, one FlagSet per subcommand; flags may come before, between

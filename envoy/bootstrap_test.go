@@ -168,7 +168,7 @@ func TestBootstrapAccepts(t *testing.T) {
 		{"localhost", BootstrapOptions{NodeID: "a", XDSAddr: "localhost:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "localhost:18000", corev3.ApiConfigSource_GRPC},
 		{"fqdn", BootstrapOptions{NodeID: "a", XDSAddr: "xds.Example.com.:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "xds.Example.com.:18000", corev3.ApiConfigSource_GRPC},
 		{"compose name", BootstrapOptions{NodeID: "a", XDSAddr: "mtls_gate:18000", Plaintext: true}, clusterv3.Cluster_STRICT_DNS, "mtls_gate:18000", corev3.ApiConfigSource_GRPC},
-		{"delta", BootstrapOptions{NodeID: "édge-1", Delta: true, Dir: "/creds"}, clusterv3.Cluster_STATIC, DefaultXDSAddr, corev3.ApiConfigSource_DELTA_GRPC},
+		{"delta", BootstrapOptions{NodeID: "édge-1", Delta: true, Plaintext: true}, clusterv3.Cluster_STATIC, DefaultXDSAddr, corev3.ApiConfigSource_DELTA_GRPC},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +235,9 @@ func TestBootstrapRefuses(t *testing.T) {
 		{"trailing slash", with(func(o *BootstrapOptions) { o.Dir = "/creds/" }), "Dir", "clean"},
 		{"control in dir", with(func(o *BootstrapOptions) { o.Dir = "/cr\x1beds" }), "Dir", "control"},
 		{"dir and plaintext", with(func(o *BootstrapOptions) { o.Plaintext = true }), "Dir", "plaintext bootstrap has no credentials"},
+		{"non-ASCII node id with credentials", with(func(o *BootstrapOptions) { o.NodeID = "édge-1" }), "NodeID", "with credentials, node id"},
+		{"fleet with a slash", with(func(o *BootstrapOptions) { o.Cluster = "eu/west" }), "Cluster", "with credentials, fleet"},
+		{"node id too long", with(func(o *BootstrapOptions) { o.NodeID = strings.Repeat("n", 129) }), "NodeID", "more than 128"},
 		{"admin name", with(func(o *BootstrapOptions) { o.AdminAddr = "localhost:9901" }), "AdminAddr", "must be an IP"},
 		{"admin without port", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1" }), "AdminAddr", "want host:port"},
 		{"admin port 0", with(func(o *BootstrapOptions) { o.AdminAddr = "127.0.0.1:0" }), "AdminAddr", "port must be"},

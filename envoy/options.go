@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/mtlsgate/mtlsgate/nodeid"
 )
 
 // OptionError reports a BootstrapOptions field that cannot be used.
@@ -62,6 +64,16 @@ func (o BootstrapOptions) check() (eps endpoints, err error) {
 	}
 	if err := o.checkDir(); err != nil {
 		return eps, err
+	}
+	if !o.Plaintext {
+		// The node's certificate names it: the names must be ones a
+		// certificate can carry.
+		if err := nodeid.CheckName("node id", o.NodeID); err != nil {
+			return eps, &OptionError{Field: "NodeID", Value: o.NodeID, Reason: "with credentials, " + err.Error()}
+		}
+		if err := nodeid.CheckName("fleet", o.Cluster); err != nil {
+			return eps, &OptionError{Field: "Cluster", Value: o.Cluster, Reason: "with credentials, " + err.Error()}
+		}
 	}
 	if eps.xds, err = parseServerAddr("XDSAddr", o.XDSAddr); err != nil {
 		return eps, err

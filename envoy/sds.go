@@ -9,12 +9,9 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
-)
 
-// ServerURI is the URI SAN of every serving certificate mtlsgate's
-// internal CA issues; Envoy requires it, exactly, of the xDS and ext_authz
-// servers.
-const ServerURI = "spiffe://mtlsgate/server"
+	"github.com/mtlsgate/mtlsgate/nodeid"
+)
 
 // The files of a credentials directory, relative to it. Envoy reads
 // BootstrapFile at start, and the two SDS files (each a
@@ -94,13 +91,13 @@ func NodeSecret(dir string) (*discoveryv3.DiscoveryResponse, error) {
 }
 
 // CASecret is the content of CASecretFile: mtlsgate's CA, and the URI SAN
-// a server certificate must carry.
+// a server certificate must carry, nodeid.ServerURI.
 func CASecret(dir string) (*discoveryv3.DiscoveryResponse, error) {
 	return secretFile(&tlsv3.Secret{Name: CASecretName, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 		TrustedCa: file(dir, CAFile),
 		MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
 			SanType: tlsv3.SubjectAltNameMatcher_URI,
-			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: ServerURI}},
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: nodeid.ServerURI}},
 		}},
 		WatchedDirectory: watched(dir),
 	}}})

@@ -110,8 +110,8 @@ func dirFiles(o BootstrapOptions, c Credentials) ([]dirFile, error) {
 	return out, nil
 }
 
-// WriteDir checks the credentials c (see Check) and writes them and the
-// bootstrap of o to dir:
+// WriteDir checks the credentials c at now (see Check) and writes them and
+// the bootstrap of o to dir:
 // envoy.yaml, ca.pem, node.pem, node.key (0600) and the SDS files under
 // sds/. dir is created 0700 when missing and must not be writable by
 // group or others. o.Dir, the directory as Envoy sees it, defaults to
@@ -123,7 +123,7 @@ func dirFiles(o BootstrapOptions, c Credentials) ([]dirFile, error) {
 // once they are all in place, never a new certificate with an old key:
 // running it again with new credentials renews them in place, without
 // restarting Envoy or dropping a connection.
-func WriteDir(dir string, o BootstrapOptions, c Credentials) error {
+func WriteDir(dir string, o BootstrapOptions, c Credentials, now time.Time) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("envoy: %w", err)
@@ -131,7 +131,7 @@ func WriteDir(dir string, o BootstrapOptions, c Credentials) error {
 	if o.Dir == "" {
 		o.Dir = abs
 	}
-	if _, err := c.Check(time.Now()); err != nil {
+	if _, err := c.Check(now); err != nil {
 		return err
 	}
 	files, err := dirFiles(o, c)
@@ -152,8 +152,10 @@ func WriteDir(dir string, o BootstrapOptions, c Credentials) error {
 			}
 		}
 	}()
+	// Every temporary file is made in dir itself, so that sds/ only ever
+	// sees files moved into it (the SDS files, last).
 	for i, f := range files {
-		if temps[i], err = writeTemp(filepath.Join(abs, f.name), f.data, f.mode); err != nil {
+		if temps[i], err = writeTemp(abs, f.name, f.data, f.mode); err != nil {
 			return err
 		}
 	}
@@ -194,14 +196,14 @@ func prepareDir(dir string) error {
 	return nil
 }
 
-// writeTemp writes data to a new temporary file next to path, with mode,
-// synced; it returns the temporary file's name.
-func writeTemp(path string, data []byte, mode fs.FileMode) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+// writeTemp writes data to a new temporary file in dir, for name, with
+// mode, synced; it returns the temporary file's path.
+func writeTemp(dir, name string, data []byte, mode fs.FileMode) (string, error) {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
 	if err != nil {
-		return "", fmt.Errorf("envoy: write %s: %w", path, err)
+		return "", fmt.Errorf("envoy: write %s: %w", name, err)
 	}
-	name := f.Name()
+	tmp := f.Name()
 	err = f.Chmod(mode)
 	if err == nil {
 		_, err = f.Write(data)
@@ -213,10 +215,10 @@ func writeTemp(path string, data []byte, mode fs.FileMode) (string, error) {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(name)
-		return "", fmt.Errorf("envoy: write %s: %w", path, err)
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("envoy: write %s: %w", name, err)
 	}
-	return name, nil
+	return tmp, nil
 }
 
 // syncDir makes the renames in dir durable.

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 )
 
 // TestBootstrapTLS: with a credentials directory both static clusters
@@ -84,7 +85,7 @@ func TestSecretFiles(t *testing.T) {
 	vc := ca.GetValidationContext()
 	sans := vc.GetMatchTypedSubjectAltNames()
 	if ca.GetName() != CASecretName || vc.GetTrustedCa().GetFilename() != "/creds/ca.pem" || vc.GetWatchedDirectory().GetPath() != "/creds/sds" ||
-		len(sans) != 1 || sans[0].GetSanType() != tlsv3.SubjectAltNameMatcher_URI || sans[0].GetMatcher().GetExact() != ServerURI {
+		len(sans) != 1 || sans[0].GetSanType() != tlsv3.SubjectAltNameMatcher_URI || sans[0].GetMatcher().GetExact() != nodeid.ServerURI {
 		t.Errorf("CA secret %v", ca)
 	}
 }
@@ -129,7 +130,7 @@ func TestWriteDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "parent", "edge-1")
 	o := BootstrapOptions{NodeID: "edge-1", Cluster: "f"}
 	first := nodeCreds(t, ca, "edge-1")
-	if err := WriteDir(dir, o, first); err != nil {
+	if err := WriteDir(dir, o, first, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	wantModes := map[string]os.FileMode{".": 0o700, SDSDir: 0o700, KeyFile: 0o600, CertFile: 0o644, CAFile: 0o644,
@@ -154,7 +155,7 @@ func TestWriteDir(t *testing.T) {
 
 	// A second run renews in place: new files, same modes, no leftovers.
 	second := nodeCreds(t, ca, "edge-1")
-	if err := WriteDir(dir, o, second); err != nil {
+	if err := WriteDir(dir, o, second, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	checkFiles(t, dir, second)
@@ -230,7 +231,7 @@ func TestWriteDirRefuses(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := WriteDir(dir, tt.o, tt.c)
+			err := WriteDir(dir, tt.o, tt.c, time.Now())
 			if err == nil || !strings.Contains(err.Error(), tt.wantIn) {
 				t.Fatalf("error %v, want one containing %q", err, tt.wantIn)
 			}

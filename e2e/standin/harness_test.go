@@ -29,6 +29,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
 	"github.com/mtlsgate/mtlsgate/envoy"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
@@ -88,14 +89,14 @@ const (
 
 // channelPKI is mtlsgate's side of the authenticated channels: its
 // internal CA, the serving certificate of the xDS and ext_authz servers
-// (URI SAN envoy.ServerURI) and the node's client certificate.
+// (URI SAN nodeid.ServerURI) and the node's client certificate.
 type channelPKI struct {
 	ca, serving, node *testpki.Cert
 }
 
 func newChannelPKI(t *testing.T) *channelPKI {
 	ca := testpki.NewRoot(t, "mtlsgate internal CA", testpki.Options{})
-	return &channelPKI{ca: ca, serving: servingCert(t, ca, envoy.ServerURI), node: nodeCert(t, ca, testNodeID)}
+	return &channelPKI{ca: ca, serving: servingCert(t, ca, nodeid.ServerURI), node: nodeCert(t, ca, testNodeID)}
 }
 
 // servingCert is a server certificate of ca naming uri (and localhost).
@@ -248,7 +249,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.bootDir = filepath.Join(t.TempDir(), "envoy")
 	h.bootOpts = envoy.BootstrapOptions{NodeID: testNodeID, Cluster: testFleet, XDSAddr: cpAddr, AuthzAddr: h.authzAddr, Delta: o.delta}
-	if err := envoy.WriteDir(h.bootDir, h.bootOpts, h.chans.creds(h.chans.node)); err != nil {
+	if err := envoy.WriteDir(h.bootDir, h.bootOpts, h.chans.creds(h.chans.node), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	h.px = startProxy(t, filepath.Join(h.bootDir, envoy.BootstrapFile))
