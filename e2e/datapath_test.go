@@ -131,7 +131,7 @@ func deploy(t *testing.T) *deployment {
 	roots := x509.NewCertPool()
 	roots.AddCert(edge.Cert)
 	d.c = &client{t: t, https: addr(p.https), http: addr(p.http), roots: roots}
-	d.dp = startDataPlane(t, dir, p)
+	d.dp = startDataPlane(t, in, dir, p)
 	eventually(t, 30*time.Second, "the data plane serves enforce.example.com", func() bool {
 		resp, _, err := d.c.get("enforce.example.com", "enforce.example.com", "/", d.alice, nil)
 		return err == nil && resp.StatusCode == 200

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
+	"github.com/mtlsgate/mtlsgate/envoy"
 )
 
 // dataPlane is what carries traffic: real Envoy when ENVOY_BIN names one,
@@ -54,16 +55,17 @@ func serveConfig(t *testing.T, dir string, p ports) string {
 	return writeFile(t, dir, "mtlsgate.yaml", []byte(cfg))
 }
 
-// startDataPlane starts Envoy or the stand-in against the xDS server.
-func startDataPlane(t *testing.T, dir string, p ports) dataPlane {
+// startDataPlane starts Envoy or the stand-in against in, both from the
+// bootstrap the real CLI writes (writeBootstrap).
+func startDataPlane(t *testing.T, in *instance, dir string, p ports) dataPlane {
 	t.Helper()
 	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
-		return startEnvoy(t, bin, dir, p)
+		return startEnvoy(t, bin, writeBootstrap(t, in, dir, p, "envoy-e2e"))
 	}
 	t.Log("ENVOY_BIN is not set: using the Envoy stand-in (e2e/standin)")
 	ctx, cancel := context.WithCancel(context.Background())
 	sp, err := standin.Start(ctx, standin.Options{
-		XDSAddr: addr(p.xds), NodeID: "standin-1", Cluster: "e2e",
+		Bootstrap:     writeBootstrap(t, in, dir, p, "standin-1"),
 		ListenerAddrs: map[string]string{"https": addr(p.https), "http": addr(p.http)},
 		Logf:          t.Logf,
 	})
@@ -74,6 +76,28 @@ func startDataPlane(t *testing.T, dir string, p ports) dataPlane {
 	d := &standinPlane{p: sp, cancel: cancel}
 	t.Cleanup(d.stop)
 	return d
+}
+
+// writeBootstrap writes a data plane's bootstrap with the real CLI, as an
+// operator would, and returns its path. Against a server with TLS (it
+// wrote <data>/ca.pem, its internal CA) that is
+// "mtlsgate envoy bootstrap --out DIR": the server issues the node's
+// certificate and the bootstrap uses it for both xDS and ext_authz.
+// Against a plaintext server it is --insecure-plaintext.
+func writeBootstrap(t *testing.T, in *instance, dir string, p ports, node string) string {
+	t.Helper()
+	out := filepath.Join(dir, "envoy-"+node)
+	args := []string{"envoy", "bootstrap", "--node-id", node, "--cluster", "e2e",
+		"--xds", addr(p.xds), "--authz", addr(p.authz), "--admin", addr(p.envoyAdmin)}
+	if _, err := os.Stat(filepath.Join(in.data, "ca.pem")); err == nil {
+		in.cli(t, append(args, "--out", out)...)
+		return filepath.Join(out, envoy.BootstrapFile)
+	}
+	boot := in.cli(t, append(args, "--insecure-plaintext")...)
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, out, envoy.BootstrapFile, []byte(boot+"\n"))
 }
 
 type standinPlane struct {
@@ -90,14 +114,9 @@ type envoyPlane struct {
 	done chan error
 }
 
-func startEnvoy(t *testing.T, bin, dir string, p ports) dataPlane {
+func startEnvoy(t *testing.T, bin, bootstrap string) dataPlane {
 	t.Helper()
-	boot, err := exec.Command(binary, "envoy", "bootstrap", "--node-id", "envoy-e2e", "--cluster", "e2e",
-		"--xds", addr(p.xds), "--admin", addr(p.envoyAdmin)).Output()
-	if err != nil {
-		t.Fatalf("envoy bootstrap: %v", err)
-	}
-	cmd := exec.Command(bin, "-c", writeFile(t, dir, "envoy.yaml", boot), "--use-dynamic-base-id", "--log-level", "warn")
+	cmd := exec.Command(bin, "-c", bootstrap, "--use-dynamic-base-id", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
