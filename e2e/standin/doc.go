@@ -4,9 +4,13 @@
 // plane to an origin when no Envoy binary is available (ENVOY_BIN unset,
 // as in CI).
 //
-// The stand-in speaks real ADS (state of the world or delta) to mtlsgate's
-// control plane and implements exactly the Envoy semantics mtlsgate
-// emits, no more. Every resource it receives is validated with the
+// The stand-in starts from the same bootstrap file real Envoy would run
+// (Options.Bootstrap, as written by mtlsgate envoy bootstrap --out),
+// speaks real ADS (state of the world or delta) to mtlsgate's control
+// plane over mTLS and implements exactly the Envoy semantics mtlsgate
+// emits, no more. The bootstrap and its SDS files are held to the same
+// rules: anything in them it does not implement makes Start fail. Every
+// resource it receives is validated with the
 // generated ValidateAll (inside every Any too) and then walked field by
 // field against an explicit allowlist per message type, with allowed
 // values for enums and flags: any field or value it does not implement
@@ -17,6 +21,31 @@
 //
 // What it implements:
 //
+//   - Bootstrap (YAML or JSON, read with protojson: unknown fields are
+//     errors; ValidateAll, inside every Any too): node id and cluster;
+//     dynamic_resources with lds_config and cds_config from ADS and
+//     ads_config GRPC or DELTA_GRPC (transport V3, one envoy_grpc
+//     service naming a static cluster, set_node_on_first_message_only
+//     honoured); static clusters as below, plus HTTP/2 connection
+//     keepalive (interval, timeout); admin.address is accepted and not
+//     served. A CDS cluster named like a static one is NACKed.
+//   - Static clusters with an UpstreamTlsContext: alpn_protocols, one
+//     tls_certificate_sds_secret_configs and a
+//     validation_context_sds_secret_config, each from a
+//     path_config_source with watched_directory (path-based SDS). The file
+//     is a DiscoveryResponse with exactly one Secret of that name: a
+//     tls_certificate (certificate_chain and private_key filenames) or a
+//     validation_context (trusted_ca filename, exact URI, DNS or IP SAN
+//     matchers), each with an optional watched_directory. The secret and
+//     its PEM files are read again whenever an entry of a watched
+//     directory changes (the config's and the secret's, else the PEM
+//     files' parent directories), polled every 50 ms; a reload that fails
+//     (a certificate with another key, a missing file) is recorded as a
+//     rejection and the last good secret stays. Each new connection
+//     presents the current certificate and verifies the server against
+//     the current CA and SAN matchers (no host name check, as Envoy);
+//     open connections are kept. The ADS stream and ext_authz run over
+//     these clusters.
 //   - xDS: ADS over gRPC, SotW or delta. LDS and CDS by wildcard; RDS and
 //     SDS by the names the listeners reference, updated when references
 //     change (and resources no longer referenced are forgotten). Every
@@ -57,7 +86,8 @@
 //     by domain (exact, then "*suffix" longest first, then "*"), then the
 //     first route whose prefix matches the path without its query. No
 //     match: 404.
-//   - ext_authz (gRPC, envoy_grpc): Check on the cluster named, through
+//   - ext_authz (gRPC, envoy_grpc): Check on the cluster named (the
+//     bootstrap's static cluster for mtlsgate, with its TLS), through
 //     the cluster's endpoint over HTTP/2, with the configured timeout. The
 //     CheckRequest is built as Envoy builds it: source (address; principal:
 //     first URI SAN, else first DNS SAN, else subject; with
@@ -93,8 +123,11 @@
 // "*" request target; upgrade (WebSocket) and CONNECT requests; a route
 // to an HTTP/2 cluster; ext_authz on a cluster without HTTP/2.
 //
-// Known differences a test must not rely on: filename data sources are
-// read when the resource is accepted, not watched; Envoy's response
+// Known differences a test must not rely on: filename data sources in
+// xDS resources are read when the resource is accepted, not watched;
+// file-based SDS secrets are polled, not watched with inotify, and a
+// change is any new name or modification time in a watched directory
+// (Envoy: a file moved into it); Envoy's admin interface is not served; Envoy's response
 // headers (server, x-envoy-upstream-service-time) are not added and
 // x-envoy-* request headers are not cleaned; cipher suites and ALPN
 // fallback are crypto/tls's (a client offering no common protocol fails

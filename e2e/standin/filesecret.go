@@ -233,3 +233,15 @@ func (p *Proxy) watchSecrets() {
 		}
 	}
 }
+
+// Certificate is the certificate the file secret named secret holds now
+// (what Envoy's admin /certs shows), nil when there is no such client
+// certificate secret.
+func (p *Proxy) Certificate(secret string) *x509.Certificate {
+	for _, f := range p.boot.secrets {
+		if f.name == secret && f.kind == kindCert {
+			return f.cur.Load().pair.Leaf
+		}
+	}
+	return nil
+}
