@@ -137,8 +137,12 @@ Commands:
         show this text (so do -h and --help anywhere)
 
 Global flags, accepted before or after the command:
-  --server ADDR       admin API address, host:port or http://host:port
-                      (env MTLSGATE_SERVER, default ` + defaultServer + `)
+  --server ADDR       admin API address: host:port or https://host:port (TLS),
+                      http://host:port only for a server started with
+                      --insecure-plaintext (env MTLSGATE_SERVER, default ` + defaultServer + `)
+  --ca-file PATH      CA certificate the server is verified by (env
+                      MTLSGATE_CA_FILE); default: ca.pem beside the token
+                      file, else $MTLSGATE_DATA/ca.pem, else ./data/ca.pem
   --token TOKEN       API token (env MTLSGATE_TOKEN)
   --token-file PATH   read the API token from a file (env MTLSGATE_TOKEN_FILE);
                       the server writes its first admin token to such a file
