@@ -45,6 +45,8 @@ var commands = []*command{
 		"create an API token; ROLE is admin, ca-manager, site-manager or viewer", 0, 0, tokenCreate},
 	{"token list", "", "list API tokens", 0, 0, tokenList},
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
+	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
+	{"node revoke", "SERIAL", "revoke a node certificate: xDS and ext_authz refuse the node at once", 1, 1, nodeRevoke},
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
 	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--delta] [--admin ADDR]",
 		"print an Envoy bootstrap (YAML) for mtlsgate's xDS server; offline, needs no token", 0, 0, envoyBootstrap},
