@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -31,11 +32,17 @@ func isPEM(data []byte) bool {
 	return bytes.Contains(data, pemBeginMarker)
 }
 
+// privateKeyFold matches "PRIVATE KEY" under Unicode case folding, which
+// also matches look-alikes that upper-casing leaves alone (the Kelvin sign
+// for K).
+var privateKeyFold = regexp.MustCompile(`(?i)PRIVATE KEY`)
+
 // isPrivateKeyType reports whether a PEM block type names a private key
 // ("PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
-// "OPENSSH PRIVATE KEY", ...).
+// "OPENSSH PRIVATE KEY", ...), in any case: upper-cased (dotless i counts as
+// I) or case-folded. Erring on the side of "key" only refuses an upload.
 func isPrivateKeyType(t string) bool {
-	return strings.Contains(strings.ToUpper(t), "PRIVATE KEY")
+	return strings.Contains(strings.ToUpper(t), "PRIVATE KEY") || privateKeyFold.MatchString(t)
 }
 
 // beginType returns the type named on a BEGIN line (line starts with the

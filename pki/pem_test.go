@@ -2,6 +2,7 @@ package pki
 
 import (
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -220,4 +221,30 @@ func allocated(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestFuzzParseCertificates_86dd9b2b_MarkerCase is the input
+// FuzzParseCertificates reported as 86dd9b2b38196c09 ("-----BEgINPRIVATE
+// KEY"): its oracle matched the BEGIN marker without regard to case, where
+// every PEM reader (and this one) wants "-----BEGIN" exactly. The marker is
+// case-sensitive; the type after it is not, under upper-casing or folding.
+func TestFuzzParseCertificates_86dd9b2b_MarkerCase(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want error
+	}{
+		{"-----BEgINPRIVATE KEY", ErrMalformed},
+		{"-----begin private key-----\nAAAA\n-----end private key-----\n", ErrMalformed},
+		{"-----BEGIN private key-----\nAAAA\n-----END private key-----\n", ErrPrivateKey},
+		{"-----BEGIN PRıVATE KEY-----\nAAAA\n-----END PRıVATE KEY-----\n", ErrPrivateKey},           // dotless i
+		{"-----BEGIN PRIVATE \u212aEY-----\nAAAA\n-----END PRIVATE \u212aEY-----\n", ErrPrivateKey}, // Kelvin sign
+	} {
+		_, err := ParseCertificates([]byte(c.in))
+		if !errors.Is(err, c.want) {
+			t.Errorf("ParseCertificates(%q) = %v, want %v", c.in, err, c.want)
+		}
+		if keyBeginLine.MatchString(c.in) && c.want != ErrPrivateKey {
+			t.Errorf("fuzz oracle keyBeginLine sees a private key in %q", c.in)
+		}
+	}
 }
