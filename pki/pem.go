@@ -5,9 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // PEM scanning reads its input a bounded number of times, whatever its shape
@@ -32,18 +32,19 @@ func isPEM(data []byte) bool {
 	return bytes.Contains(data, pemBeginMarker)
 }
 
-// privateKeyFold matches "PRIVATE KEY" under Unicode case folding, which
-// also matches look-alikes that upper-casing leaves alone (the Kelvin sign
-// for K).
-var privateKeyFold = regexp.MustCompile(`(?i)PRIVATE KEY`)
-
 // isPrivateKeyType reports whether a PEM block type names a private key
 // ("PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY",
-// "OPENSSH PRIVATE KEY", ...), in any case: upper-cased (dotless i counts as
-// I) or case-folded. Erring on the side of "key" only refuses an upload.
+// "OPENSSH PRIVATE KEY", ...) in any case, look-alike letters included:
+// each rune is lower- then upper-cased, which maps the dotless i to I and
+// the Kelvin sign to K, so that the type matches whenever upper-casing or
+// Unicode case folding would make it match. Erring on the side of "key"
+// only refuses an upload.
 func isPrivateKeyType(t string) bool {
-	return strings.Contains(strings.ToUpper(t), "PRIVATE KEY") || privateKeyFold.MatchString(t)
+	return strings.Contains(strings.Map(foldUpper, t), "PRIVATE KEY")
 }
+
+// foldUpper maps a rune to the upper case of its lower case.
+func foldUpper(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }
 
 // beginType returns the type named on a BEGIN line (line starts with the
 // BEGIN marker and holds no newline), whether or not the line is well formed.

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/bench/report"
+	"github.com/mtlsgate/mtlsgate/internal/adversarial"
+	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
+)
+
+// parserCase is one parser over one hostile input shape: input builds the
+// input of a size, parse refuses or accepts it.
+type parserCase struct {
+	input, parser string
+	data          func(size int) []byte
+	parse         func([]byte)
+}
+
+// runParsers times every parser of user and peer input over the hostile
+// shapes of internal/adversarial at each size, and reports time per byte
+// and its growth from the smallest to the largest size (finding 9).
+func runParsers(args []string) error {
+	fs := flag.NewFlagSet("parsers", flag.ContinueOnError)
+	out := fs.String("out", "bench/results/parts/parsers.json", "result file")
+	sizesFlag := fs.String("sizes", "65536,262144,1048576,4194304", "input sizes in bytes, comma-separated")
+	minTime := fs.Duration("min-time", 200*time.Millisecond, "time each case at each size at least this long (and at least 3 runs)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var sizes []int
+	for s := range strings.SplitSeq(*sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1024 {
+			return fmt.Errorf("-sizes: %q is not a size of at least 1024 bytes", s)
+		}
+		sizes = append(sizes, n)
+	}
+	slices.Sort(sizes)
+	cases, err := parserCases(sizes)
+	if err != nil {
+		return err
+	}
+	res := &report.Parsers{Sizes: sizes}
+	res.Begin()
+	for _, c := range cases {
+		pc := report.ParserCase{Input: c.input, Parser: c.parser}
+		for _, size := range sizes {
+			data := c.data(size)
+			pc.NSPerByte = append(pc.NSPerByte, fastest(func() { c.parse(data) }, *minTime)/float64(len(data)))
+		}
+		pc.Ratio = pc.NSPerByte[len(pc.NSPerByte)-1] / pc.NSPerByte[0]
+		logf("parsers: %-16s %-22s %s ns/B, ratio %.2f", c.input, c.parser, fmt.Sprint(pc.NSPerByte), pc.Ratio)
+		res.Cases = append(res.Cases, pc)
+	}
+	res.End()
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return err
+	}
+	return report.WriteJSON(*out, res)
+}
+
+// fastest runs f at least three times and for at least minTime, and
+// returns its fastest run in nanoseconds (the least disturbed by other
+// work on a shared machine).
+func fastest(f func(), minTime time.Duration) float64 {
+	runtime.GC()
+	best := time.Duration(1<<63 - 1)
+	start := time.Now()
+	for n := 0; n < 3 || time.Since(start) < minTime; n++ {
+		t0 := time.Now()
+		f()
+		best = min(best, time.Since(t0))
+	}
+	return float64(best.Nanoseconds())
+}
+
+// parserCases lists the parsers and shapes: the PEM shapes through every
+// PEM entry point, nested DER through every DER entry point, and large
+// valid CRLs (distinct serials, one serial repeated, PEM) through the
+// upload and ext_authz CRL parsers.
+func parserCases(sizes []int) ([]parserCase, error) {
+	pemShapes := map[int][]adversarial.Input{}
+	crls := map[int][]adversarial.Input{}
+	issuers := map[int][]*x509.Certificate{} // by input length: one issuer per size
+	var chain []byte
+	for _, size := range sizes {
+		pemShapes[size] = adversarial.PEM(size)
+		c, ca, err := adversarial.CRLs(size)
+		if err != nil {
+			return nil, err
+		}
+		crls[size] = c
+		for _, in := range c {
+			issuers[len(in.Data)] = []*x509.Certificate{ca}
+		}
+		chain = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	}
+	shape := func(m map[int][]adversarial.Input, i int) func(int) []byte {
+		return func(size int) []byte { return m[size][i].Data }
+	}
+	var cases []parserCase
+	pemParsers := []struct {
+		name  string
+		parse func([]byte)
+	}{
+		{"ParseCertificates", func(d []byte) { _, _ = pki.ParseCertificates(d) }},
+		{"ParseCRL", func(d []byte) { _, _ = pki.ParseCRL(d) }},
+		{"ParseVerifiedCRL", func(d []byte) { _, _ = pki.ParseVerifiedCRL(d, nil) }},
+		{"ParseServerCertificate", func(d []byte) { _, _, _ = pki.ParseServerCertificate(chain, d) }},
+	}
+	for i, in := range pemShapes[sizes[0]] {
+		for _, p := range pemParsers {
+			cases = append(cases, parserCase{in.Name, p.name, shape(pemShapes, i), p.parse})
+		}
+	}
+	derParsers := []struct {
+		name  string
+		parse func([]byte)
+	}{
+		{"ParseCertificates", func(d []byte) { _, _ = pki.ParseCertificates(d) }},
+		{"ParseCRL", func(d []byte) { _, _ = pki.ParseCRL(d) }},
+		{"crlset.Parse", func(d []byte) { _, _ = crlset.Parse(d) }},
+	}
+	for _, p := range derParsers {
+		cases = append(cases, parserCase{"nested-der", p.name, adversarial.NestedDER, p.parse})
+	}
+	for i, in := range crls[sizes[0]] {
+		data := shape(crls, i)
+		cases = append(cases, parserCase{in.Name, "ParseVerifiedCRL", data, func(d []byte) {
+			if _, err := pki.ParseVerifiedCRL(d, issuers[len(d)]); err != nil {
+				panic(err)
+			}
+		}})
+		if in.Name != "crl-pem" {
+			cases = append(cases, parserCase{in.Name, "crlset.Parse", data, func(d []byte) {
+				if _, err := crlset.Parse(d); err != nil {
+					panic(err)
+				}
+			}})
+		}
+	}
+	return cases, nil
+}
