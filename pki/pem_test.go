@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mtlsgate/mtlsgate/internal/adversarial"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // checkScanMatchesOld fails unless the linear scanner finds the same
@@ -245,6 +247,40 @@ func TestFuzzParseCertificates_86dd9b2b_MarkerCase(t *testing.T) {
 		}
 		if keyBeginLine.MatchString(c.in) && c.want != ErrPrivateKey {
 			t.Errorf("fuzz oracle keyBeginLine sees a private key in %q", c.in)
+		}
+	}
+}
+
+// TestFinding9_CRLParsersAllocateLinearly checks the DER side of finding 9
+// the same way: every CRL parser allocates at most 6 times as much for a
+// hostile CRL 4 times as large (16 times for quadratic work).
+func TestFinding9_CRLParsersAllocateLinearly(t *testing.T) {
+	const small, large = 64 << 10, 256 << 10
+	inputs := map[int][]adversarial.Input{}
+	issuers := map[int][]*x509.Certificate{}
+	for _, size := range []int{small, large} {
+		crls, ca, err := adversarial.CRLs(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs[size] = append(crls, adversarial.Input{Name: "nested-der", Data: adversarial.NestedDER(size)})
+		issuers[size] = []*x509.Certificate{ca}
+	}
+	parsers := map[string]func(size int, d []byte){
+		"ParseVerifiedCRL": func(size int, d []byte) { _, _ = ParseVerifiedCRL(d, issuers[size]) },
+		"crlset.Parse":     func(_ int, d []byte) { _, _ = crlset.Parse(d) },
+		"ParseCRL":         func(_ int, d []byte) { _, _ = ParseCRL(d) },
+	}
+	for i, in := range inputs[small] {
+		for name, parse := range parsers {
+			t.Run(in.Name+"/"+name, func(t *testing.T) {
+				a := allocated(func() { parse(small, in.Data) })
+				b := allocated(func() { parse(large, inputs[large][i].Data) })
+				t.Logf("%d bytes allocated for %d KiB, %d for %d KiB", a, small>>10, b, large>>10)
+				if b > 6*a+64<<10 {
+					t.Errorf("%s allocated %d bytes for %d bytes of %s and %d bytes for %d bytes", name, a, small, in.Name, b, large)
+				}
+			})
 		}
 	}
 }
