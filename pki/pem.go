@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // PEM scanning reads its input a bounded number of times, whatever its shape
@@ -40,7 +41,12 @@ func isPEM(data []byte) bool {
 // Unicode case folding would make it match. Erring on the side of "key"
 // only refuses an upload.
 func isPrivateKeyType(t string) bool {
-	return strings.Contains(strings.Map(foldUpper, t), "PRIVATE KEY")
+	for i := 0; i < len(t); i++ {
+		if t[i] >= utf8.RuneSelf {
+			return strings.Contains(strings.Map(foldUpper, t), "PRIVATE KEY")
+		}
+	}
+	return strings.Contains(strings.ToUpper(t), "PRIVATE KEY") // the same for ASCII, and faster
 }
 
 // foldUpper maps a rune to the upper case of its lower case.

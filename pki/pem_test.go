@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -281,6 +282,32 @@ func TestFinding9_CRLParsersAllocateLinearly(t *testing.T) {
 					t.Errorf("%s allocated %d bytes for %d bytes of %s and %d bytes for %d bytes", name, a, small, in.Name, b, large)
 				}
 			})
+		}
+	}
+}
+
+// TestQuoteCutsBeforeQuoting checks that quote, which now quotes only the
+// head of a long string, says what quoting the whole string and cutting
+// said, for strings around the cut and with escapes.
+func TestQuoteCutsBeforeQuoting(t *testing.T) {
+	old := func(s string) string {
+		q := strconv.Quote(s)
+		if len(q) <= maxQuoted {
+			return q
+		}
+		for n := min(len(s), maxQuoted); n > 0; n-- {
+			if q = strconv.Quote(s[:n]); len(q) <= maxQuoted {
+				break
+			}
+		}
+		return q + "..."
+	}
+	for _, unit := range []string{"a", "\xff", "é", "\n", "\"", "ab\x00"} {
+		for n := 0; n <= 100; n++ {
+			s := strings.Repeat(unit, n)
+			if got, want := quote(s), old(s); got != want {
+				t.Fatalf("quote(%q) = %s, want %s", s, got, want)
+			}
 		}
 	}
 }

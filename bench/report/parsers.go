@@ -17,8 +17,8 @@ type Parsers struct {
 type ParserCase struct {
 	Input  string `json:"input"`
 	Parser string `json:"parser"`
-	// NSPerByte is the fastest of the timed runs at each size, divided by
-	// the size; one entry per Parsers.Sizes.
+	// NSPerByte is the least process CPU time per parse at each size,
+	// divided by the size; one entry per Parsers.Sizes.
 	NSPerByte []float64 `json:"ns_per_byte"`
 	// Ratio is NSPerByte at the largest size over NSPerByte at the
 	// smallest: 1 for linear time, 64 for quadratic from 64 KiB to 4 MiB.
@@ -71,7 +71,7 @@ func parsersMarkdown(p printer, r *Parsers) {
 	p("")
 	p("## 5. Parser linearity")
 	p("")
-	p("Every parser of user or peer input over hostile input shapes (`internal/adversarial`): nanoseconds per input byte, the fastest of the timed runs, and the ratio of the largest size to the smallest (1 is linear, %d would be quadratic).", r.Sizes[len(r.Sizes)-1]/r.Sizes[0])
+	p("Every parser of user or peer input over hostile input shapes (`internal/adversarial`): CPU nanoseconds per input byte (process CPU time, garbage collection included, the least of several samples each parsing about as many bytes), and the ratio of the largest size to the smallest (1 is linear, %d would be quadratic).", r.Sizes[len(r.Sizes)-1]/r.Sizes[0])
 	p("")
 	head := []string{"input", "parser"}
 	for _, s := range r.Sizes {
