@@ -35,7 +35,7 @@ func runParsers(args []string) error {
 	fs := flag.NewFlagSet("parsers", flag.ContinueOnError)
 	out := fs.String("out", "bench/results/parts/parsers.json", "result file")
 	sizesFlag := fs.String("sizes", "65536,262144,1048576,4194304", "input sizes in bytes, comma-separated")
-	minTime := fs.Duration("min-time", 200*time.Millisecond, "CPU time to spend on each case at each size (at least 3 samples)")
+	minTime := fs.Duration("min-time", 200*time.Millisecond, "CPU time to spend on each case at each size (at least 3 samples each)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,13 +55,7 @@ func runParsers(args []string) error {
 	res := &report.Parsers{Sizes: sizes}
 	res.Begin()
 	for _, c := range cases {
-		pc := report.ParserCase{Input: c.input, Parser: c.parser}
-		for _, size := range sizes {
-			data := c.data(size)
-			reps := max(1, sizes[len(sizes)-1]/size)
-			pc.NSPerByte = append(pc.NSPerByte, cpuPerRun(func() { c.parse(data) }, reps, *minTime)/float64(len(data)))
-		}
-		pc.Ratio = pc.NSPerByte[len(pc.NSPerByte)-1] / pc.NSPerByte[0]
+		pc := measureCase(c, sizes, *minTime)
 		logf("parsers: %-16s %-22s %s ns/B, ratio %.2f", c.input, c.parser, fmt.Sprint(pc.NSPerByte), pc.Ratio)
 		res.Cases = append(res.Cases, pc)
 	}
@@ -72,40 +66,61 @@ func runParsers(args []string) error {
 	return report.WriteJSON(*out, res)
 }
 
-// cpuPerRun returns the least process CPU time (user and system, every
-// thread: the garbage collector's work counts) that one call of f took,
-// over samples of reps calls each: at least three samples, and samples
-// until minTime of CPU time has been spent. CPU time rather than wall-clock
-// time, and the least sample, because the machine is shared: time spent
-// waiting for a CPU is not the parser's. The caller picks reps so that
-// every sample parses about as many bytes at every size, so that each
-// sample carries its share of garbage collection; reps is raised until a
-// sample takes at least 5 ms.
-func cpuPerRun(f func(), reps int, minTime time.Duration) float64 {
-	runtime.GC()
-	// A parser that refuses its input at once needs more calls per sample
-	// than the clock's resolution.
-	for t0 := cpuTime(); reps < 1<<20; reps *= 2 {
+// measureCase returns the least process CPU time per byte that c takes at
+// each size (user and system, every thread: garbage collection counts).
+// CPU time rather than wall-clock time, and the least of several samples,
+// because the machine is shared: time spent waiting for a CPU is not the
+// parser's. A sample at a smaller size parses its input several times, so
+// that every sample parses about as many bytes and carries its share of
+// garbage collection, and at least 5 ms of CPU time (a parser that refuses
+// at once needs many calls to be seen by the clock). The sizes take turns,
+// sample after sample, so that a machine whose speed drifts over minutes
+// affects them alike; sampling stops after minTime per size, and at least
+// three rounds.
+func measureCase(c parserCase, sizes []int, minTime time.Duration) report.ParserCase {
+	data := make([][]byte, len(sizes))
+	reps := make([]int, len(sizes))
+	for i, size := range sizes {
+		data[i] = c.data(size)
+		reps[i] = calibrate(func() { c.parse(data[i]) }, max(1, sizes[len(sizes)-1]/size))
+	}
+	best := make([]time.Duration, len(sizes))
+	var spent time.Duration
+	for round := 0; round < 3 || spent < minTime*time.Duration(len(sizes)); round++ {
+		for i := range sizes {
+			runtime.GC()
+			t0 := cpuTime()
+			for range reps[i] {
+				c.parse(data[i])
+			}
+			d := cpuTime() - t0
+			spent += d
+			if round == 0 || d < best[i] {
+				best[i] = d
+			}
+		}
+	}
+	pc := report.ParserCase{Input: c.input, Parser: c.parser}
+	for i := range sizes {
+		pc.NSPerByte = append(pc.NSPerByte, float64(best[i].Nanoseconds())/float64(reps[i])/float64(len(data[i])))
+	}
+	pc.Ratio = pc.NSPerByte[len(sizes)-1] / pc.NSPerByte[0]
+	return pc
+}
+
+// calibrate returns how many calls of f a sample makes: reps, doubled
+// until they take at least 5 ms of CPU time.
+func calibrate(f func(), reps int) int {
+	for ; reps < 1<<20; reps *= 2 {
+		t0 := cpuTime()
 		for range reps {
 			f()
 		}
 		if cpuTime()-t0 >= 5*time.Millisecond {
 			break
 		}
-		t0 = cpuTime()
 	}
-	best := time.Duration(1<<63 - 1)
-	var spent time.Duration
-	for n := 0; n < 3 || spent < minTime; n++ {
-		t0 := cpuTime()
-		for range reps {
-			f()
-		}
-		d := cpuTime() - t0
-		spent += d
-		best = min(best, d)
-	}
-	return float64(best.Nanoseconds()) / float64(reps)
+	return reps
 }
 
 // cpuTime is the process's CPU time so far.
