@@ -99,12 +99,18 @@ type SealStatus struct {
 // KeyIDs returns the key ids of ByKey, sorted.
 func (st SealStatus) KeyIDs() []string { return slices.Sorted(maps.Keys(st.ByKey)) }
 
-// SealStatus reads every secret value from the backend and counts them by
-// the key they are sealed under. It opens nothing and needs no keyring.
+// SealStatus is ReadSealStatus of the store's backend.
 func (s *Store) SealStatus(ctx context.Context) (SealStatus, error) {
+	return ReadSealStatus(ctx, s.b)
+}
+
+// ReadSealStatus reads every secret value from b and counts them by the
+// key they are sealed under. It opens nothing and needs no keyring, so it
+// also tells what a store needs when its keyring is lost or wrong.
+func ReadSealStatus(ctx context.Context, b Backend) (SealStatus, error) {
 	out := SealStatus{ByKey: map[string]int{}}
 	for _, rec := range secretRecords {
-		kvs, _, err := s.b.Range(ctx, Prefix(rec.prefix))
+		kvs, _, err := b.Range(ctx, Prefix(rec.prefix))
 		if err != nil {
 			return out, fmt.Errorf("store: seal status: %w", err)
 		}
