@@ -72,15 +72,45 @@ func CreateFile(path string, r *Keyring) error {
 		return err
 	}
 	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
+	err = os.Link(tmp, path)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		// A filesystem without hard links: create the file exclusively
+		// instead (not atomic: a crash may leave a short file, which
+		// then fails to parse rather than being taken for a keyring).
+		err = createExclusive(path, r)
+	}
+	if err != nil {
 		return fmt.Errorf("seal: create key file: %w", err)
 	}
 	return syncDir(filepath.Dir(path))
 }
 
+// createExclusive writes r to a new 0600 file at path, failing when it
+// exists.
+func createExclusive(path string, r *Keyring) error {
+	text, err := r.KeyFileText()
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	if err != nil {
+		return err
+	}
+	if _, err = f.Write(text); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+	}
+	return err
+}
+
 // writeTemp writes r to a synced 0600 temporary file beside path.
 func writeTemp(path string, r *Keyring) (string, error) {
-	text, err := r.MarshalText()
+	text, err := r.KeyFileText()
 	if err != nil {
 		return "", err
 	}

@@ -68,7 +68,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		out, err := r.MarshalText()
+		out, err := r.KeyFileText()
 		if err != nil {
 			t.Fatal(err)
 		}

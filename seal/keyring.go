@@ -190,10 +190,10 @@ func parseEntry(fields [][]byte) (*key, error) {
 	return newKey(id, secret[:n])
 }
 
-// MarshalText returns the keyring in the text format of Parse, with a
+// KeyFileText returns the keyring in the text format of Parse, with a
 // comment header. The text holds key material: write it only to a 0600
 // file (WriteFile does).
-func (r *Keyring) MarshalText() ([]byte, error) {
+func (r *Keyring) KeyFileText() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("# mtlsgate seal keyring (docs/operations.md): \"<id> <base64 key>\" per line.\n")
 	b.WriteString("# The first key seals new values; every key opens. Keep this file apart from the data.\n")

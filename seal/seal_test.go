@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -58,7 +59,7 @@ func TestOpenErrors(t *testing.T) {
 		return c
 	}
 	// A key with r's id but other key bytes: the id matches, the key does not.
-	text, _ := other.MarshalText()
+	text, _ := other.KeyFileText()
 	impostor, err := Parse(bytes.ReplaceAll(text, []byte(other.Primary()), []byte(r.Primary())))
 	if err != nil {
 		t.Fatal(err)
@@ -187,10 +188,14 @@ func TestParse(t *testing.T) {
 
 func TestKeyringNeverPrintsKeys(t *testing.T) {
 	r := MustGenerate()
-	text, _ := r.MarshalText()
+	text, _ := r.KeyFileText()
 	secret := strings.Fields(strings.TrimSpace(string(text[bytes.LastIndexByte(text[:len(text)-1], '\n')+1:])))[1]
 	var logged bytes.Buffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "keyring", r)
+	js, err := json.Marshal(struct{ R *Keyring }{r})
+	if err != nil || strings.Contains(string(js), secret) {
+		t.Fatalf("JSON of a keyring shows key material: %s, %v", js, err)
+	}
 	for _, s := range []string{fmt.Sprint(r), fmt.Sprintf("%v %+v %#v %s", r, r, r, r), logged.String()} {
 		if strings.Contains(s, secret) || !strings.Contains(s, r.Primary()) {
 			t.Fatalf("printed keyring %q: key material shown or id missing", s)
@@ -198,7 +203,7 @@ func TestKeyringNeverPrintsKeys(t *testing.T) {
 	}
 	back, err := Parse(text)
 	if err != nil || fmt.Sprint(back.IDs()) != fmt.Sprint(r.IDs()) {
-		t.Fatalf("MarshalText does not parse back: %v", err)
+		t.Fatalf("KeyFileText does not parse back: %v", err)
 	}
 }
 
@@ -276,7 +281,7 @@ func TestWriteFileReplaces(t *testing.T) {
 
 func TestLoad(t *testing.T) {
 	envRing := MustGenerate()
-	envText, _ := envRing.MarshalText()
+	envText, _ := envRing.KeyFileText()
 	t.Run("creates the file", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "seal.key")
 		r, src, err := Load(LoadOptions{File: path, Create: true})
@@ -320,4 +325,18 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("Load = %v", err)
 		}
 	})
+}
+
+func TestCreateExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "seal.key")
+	r := MustGenerate()
+	if err := createExclusive(path, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadFile(path); err != nil || got.Primary() != r.Primary() {
+		t.Fatalf("LoadFile = %v, %v", got, err)
+	}
+	if err := createExclusive(path, MustGenerate()); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second create = %v", err)
+	}
 }

@@ -220,7 +220,7 @@ func TestKeyringFromEnvironment(t *testing.T) {
 	}
 	cfg.Data = keysConfig(t).Data
 	ring := seal.MustGenerate()
-	text, _ := ring.MarshalText()
+	text, _ := ring.KeyFileText()
 	var entries []string
 	for _, line := range strings.Split(strings.TrimSpace(string(text)), "\n") {
 		if !strings.HasPrefix(line, "#") {
