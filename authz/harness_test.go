@@ -17,6 +17,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
@@ -66,7 +67,7 @@ func newEnv(t *testing.T, opts authz.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), b, store.Options{})
+	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}

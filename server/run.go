@@ -32,7 +32,6 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 	"github.com/mtlsgate/mtlsgate/xds"
 )
 
@@ -69,13 +68,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	b, err := bolt.Open(filepath.Join(cfg.Data, DBFile), bolt.Options{})
+	st, err := openStore(ctx, cfg, log) // keys.go: keyring, sealed private keys
 	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(ctx, b, store.Options{Limits: cfg.Limits, Logger: log})
-	if err != nil {
-		_ = b.Close()
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, metrics: prometheus.NewRegistry()}

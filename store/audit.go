@@ -52,12 +52,12 @@ func (s *Store) NewAuditEvent(a Actor, object, result, message string) *pb.Audit
 // auditOp is the op recording a successful write in its own transaction.
 func (s *Store) auditOp(a Actor, object string) (Op, error) {
 	ev := s.NewAuditEvent(a, object, AuditResultOK, "")
-	return putOp(auditPrefix+ev.Id, ev)
+	return s.putOp(auditPrefix+ev.Id, ev)
 }
 
 // AppendAudit records an event on its own, for writes that were refused.
 func (s *Store) AppendAudit(ctx context.Context, ev *pb.AuditEvent) error {
-	op, err := putOp(auditPrefix+ev.GetId(), ev)
+	op, err := s.putOp(auditPrefix+ev.GetId(), ev)
 	if err != nil {
 		return err
 	}

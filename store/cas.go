@@ -197,14 +197,14 @@ func (s *Store) siteCAsOp(st *State, a Actor, site *pb.Site, ids []string) (*Op,
 	n := proto.Clone(site).(*pb.Site)
 	n.CaIds = ids
 	s.touch(n, a)
-	op, err := putOp(sitePrefix+n.GetHostname(), n)
+	op, err := s.putOp(sitePrefix+n.GetHostname(), n)
 	return &op, err
 }
 
 // withAudit appends the audit op and, when key is set, the put of msg.
 func (s *Store) withAudit(a Actor, object string, ops []Op, key string, msg proto.Message) ([]Op, error) {
 	if key != "" {
-		op, err := putOp(key, msg)
+		op, err := s.putOp(key, msg)
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 )
 
 // Key layout. Everything a consumer builds from lives under configPrefix;
@@ -113,7 +113,15 @@ func sortedValues[T any](m map[string]T) []T {
 // edited). The work is proportional to the change plus one copy of each
 // map the batch touches (see BenchmarkApplySiteUpdate10k).
 func (s *State) apply(rev int64, events []Event) (*State, error) {
-	b := &builder{st: &State{
+	st, _, err := s.applyWith(rev, events, nil)
+	return st, err
+}
+
+// applyWith is apply with the keyring that opens the secret fields of the
+// records (nil: none may be sealed). It also returns the keys of the
+// records that hold a plaintext secret, written before sealing existed.
+func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State, []string, error) {
+	b := &builder{ring: ring, st: &State{
 		Rev:        rev,
 		serialRev:  s.serialRev,
 		cas:        s.cas,
@@ -127,11 +135,11 @@ func (s *State) apply(rev int64, events []Event) (*State, error) {
 	}}
 	for _, ev := range events {
 		if err := b.set(ev.KV, ev.Delete); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	b.reindex()
-	return b.st, nil
+	return b.st, b.plain, nil
 }
 
 // with returns a scratch copy of s that also holds ca, for validating a
@@ -149,6 +157,8 @@ func (s *State) with(ca *pb.ClientCA) *State {
 // updating the index.
 type builder struct {
 	st    *State
+	ring  *seal.Keyring
+	plain []string // keys of records holding a plaintext secret
 	owned struct{ cas, sites, crls, tokens, nodes bool }
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
@@ -164,18 +174,18 @@ func (b *builder) set(kv KV, del bool) error {
 	}
 	switch {
 	case strings.HasPrefix(kv.Key, caPrefix):
-		return setMsg(&st.cas, &b.owned.cas, kv, del, caPrefix, func() *pb.ClientCA { return new(pb.ClientCA) })
+		return setMsg(b, &st.cas, &b.owned.cas, kv, del, caPrefix, func() *pb.ClientCA { return new(pb.ClientCA) })
 	case strings.HasPrefix(kv.Key, sitePrefix):
 		b.noteSite(strings.TrimPrefix(kv.Key, sitePrefix))
-		return setMsg(&st.sites, &b.owned.sites, kv, del, sitePrefix, func() *pb.Site { return new(pb.Site) })
+		return setMsg(b, &st.sites, &b.owned.sites, kv, del, sitePrefix, func() *pb.Site { return new(pb.Site) })
 	case strings.HasPrefix(kv.Key, crlPrefix):
-		return setMsg(&st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL { return new(pb.CRL) })
+		return setMsg(b, &st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL { return new(pb.CRL) })
 	case strings.HasPrefix(kv.Key, tokenPrefix):
-		return setMsg(&st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
+		return setMsg(b, &st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
 	case strings.HasPrefix(kv.Key, nodePrefix):
-		return setMsg(&st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
+		return setMsg(b, &st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
 	case kv.Key == internalCAKey:
-		return setInternalCA(st, kv, del)
+		return b.setInternalCA(kv, del)
 	}
 	return nil // a key this version does not know: ignore, a newer writer may use it
 }
@@ -194,7 +204,7 @@ func (b *builder) noteSite(host string) {
 
 // setMsg applies one key to *m, first replacing *m with a private copy
 // unless *owned says it is one already.
-func setMsg[T proto.Message](m *map[string]T, owned *bool, kv KV, del bool, prefix string, mk func() T) error {
+func setMsg[T proto.Message](b *builder, m *map[string]T, owned *bool, kv KV, del bool, prefix string, mk func() T) error {
 	id := strings.TrimPrefix(kv.Key, prefix)
 	if del {
 		if _, ok := (*m)[id]; ok {
@@ -204,8 +214,12 @@ func setMsg[T proto.Message](m *map[string]T, owned *bool, kv KV, del bool, pref
 		return nil
 	}
 	msg := mk()
-	if err := proto.Unmarshal(kv.Value, msg); err != nil {
-		return fmt.Errorf("store: decode %s (rev %d): %w", kv.Key, kv.ModRev, err)
+	keyIDs, err := decodeRecord(b.ring, kv, msg)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(keyIDs, "") {
+		b.plain = append(b.plain, kv.Key)
 	}
 	own(m, owned)
 	(*m)[id] = msg

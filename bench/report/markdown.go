@@ -54,6 +54,9 @@ func Markdown(r *Results) string {
 	if mi := r.Micro; mi != nil {
 		microMarkdown(p, mi)
 	}
+	if ps := r.Parsers; ps != nil && len(ps.Sizes) > 1 {
+		parsersMarkdown(p, ps)
+	}
 	var profiles []Profile
 	if r.Check != nil {
 		profiles = append(profiles, r.Check.Profiles...)

@@ -99,6 +99,7 @@ func Evaluate(r *Results) {
 	add("delta pushes only the changed resources", "every push: the changed Cluster alone", ads != nil,
 		complete(a.Delta) && a.Delta.OnlyChanged, "%d..%d resources per push (state of the world: %d..%d)",
 		a.Delta.MinPerPush, a.Delta.MaxPerPush, a.SotW.MinPerPush, a.SotW.MaxPerPush)
+	parsersTarget(r, add)
 	r.Targets = t
 }
 

@@ -18,6 +18,7 @@ type Results struct {
 	ControlPlane *ControlPlane `json:"control_plane,omitempty"`
 	Revocation   *Revocation   `json:"revocation,omitempty"`
 	Micro        *Micro        `json:"micro,omitempty"`
+	Parsers      *Parsers      `json:"parsers,omitempty"`
 	Targets      []Target      `json:"targets"`
 }
 

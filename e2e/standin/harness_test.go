@@ -31,6 +31,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -262,7 +263,7 @@ func newStore(t *testing.T) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), b, store.Options{})
+	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}
