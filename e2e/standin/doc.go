@@ -127,7 +127,9 @@
 // xDS resources are read when the resource is accepted, not watched;
 // file-based SDS secrets are polled, not watched with inotify, and a
 // change is any new name or modification time in a watched directory
-// (Envoy: a file moved into it); Envoy's admin interface is not served; Envoy's response
+// (Envoy: a file moved into it); the bootstrap's gRPC clusters other than
+// the ADS one (ext_authz) connect at start, Envoy on first use; Envoy's
+// admin interface is not served; Envoy's response
 // headers (server, x-envoy-upstream-service-time) are not added and
 // x-envoy-* request headers are not cleaned; cipher suites and ALPN
 // fallback are crypto/tls's (a client offering no common protocol fails

@@ -99,8 +99,25 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("standin: %w", err)
 	}
 	static := map[string]*clusterRT{}
+	fail := func(err error) (*Proxy, error) {
+		for _, c := range static {
+			c.close()
+		}
+		return nil, fmt.Errorf("standin: %w", err)
+	}
 	for name, cc := range boot.static {
 		static[name] = newClusterRT(cc)
+		if cc.http2 && name != boot.adsCluster {
+			// Connect the bootstrap's other gRPC clusters (ext_authz) now,
+			// not on the first Check: under the race detector on a loaded
+			// machine, TCP, TLS and HTTP/2 set-up alone can exceed the
+			// filter's 250 ms. (Envoy connects on first use.)
+			conn, err := static[name].grpcConn()
+			if err != nil {
+				return fail(err)
+			}
+			conn.Connect()
+		}
 	}
 	xds := static[boot.adsCluster]
 	conn, err := grpc.NewClient("passthrough:///"+boot.adsCluster, append(xds.grpcOptions(),
@@ -108,7 +125,7 @@ func Start(ctx context.Context, o Options) (*Proxy, error) {
 		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second, Backoff: backoff.Config{
 			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}))...)
 	if err != nil {
-		return nil, fmt.Errorf("standin: xDS client: %w", err)
+		return fail(fmt.Errorf("xDS client: %w", err))
 	}
 	p := &Proxy{
 		o: o, boot: boot, conn: conn, ads: discoveryv3.NewAggregatedDiscoveryServiceClient(conn),
