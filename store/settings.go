@@ -41,6 +41,13 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 		t := true
 		s.RequireClientAuthEku = &t
 	}
+	if s.HttpRedirect == nil {
+		// Plain HTTP is redirected unless the operator says otherwise
+		// (before issue 9 the default was false, and plain HTTP reached
+		// the origin unchecked).
+		t := true
+		s.HttpRedirect = &t
+	}
 	if err := normalizeStatuses(s); err != nil {
 		return err
 	}

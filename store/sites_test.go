@@ -124,7 +124,7 @@ func TestUpdateSettingsChangesOnlyMaskedFields(t *testing.T) {
 		t.Fatalf("nested masked update: %v, %v", got, err)
 	}
 	// An empty mask replaces everything; unset fields fall back to defaults.
-	got, err = f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{HttpRedirect: true}, nil)
+	got, err = f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{HttpRedirect: proto.Bool(true)}, nil)
 	if err != nil || got.GetMode() != pb.Mode_MODE_DISABLED || !got.GetHttpRedirect() || !got.GetRequireClientAuthEku() {
 		t.Fatalf("full replace: %v, %v", got, err)
 	}

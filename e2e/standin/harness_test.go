@@ -178,7 +178,7 @@ func (h *harness) populate() {
 	}
 	chainCRL := &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}
 	h.caID = ca.GetId()
-	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: true, Revocation: chainCRL}, h.caID)
+	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: proto.Bool(true), Revocation: chainCRL}, h.caID)
 	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE}, h.caID)
 	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
 	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}, h.caID)
