@@ -122,7 +122,7 @@ func TestCheck(t *testing.T) {
 		{"rule: other subject", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin", cert: p.viaRoot}, want{status: 403, reason: "not_allowed"}},
 		{"rule: no certificate", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin"}, want{status: 403, reason: "not_allowed"}},
 		{"rule: bad certificate", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin", cert: p.untrusted}, want{status: 403, reason: "not_allowed"}},
-		{"rule: dot-dot does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/public/../admin"}, want{status: 403, reason: "not_allowed"}},
+		{"rule: dot-dot does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/public/../admin"}, want{status: 400, reason: "ambiguous_path"}},
 		{"rule: percent-encoding does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/%61dmin"}, want{status: 403, reason: "not_allowed"}},
 		{"rule: DNS SAN", req{sni: "rules.example.com", host: "rules.example.com", path: "/ops", cert: p.good}, want{allow: true, verify: "SUCCESS"}},
 		{"rule: unruled path", req{sni: "rules.example.com", host: "rules.example.com", path: "/public"}, want{allow: true, verify: "NONE"}},
