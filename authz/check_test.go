@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"google.golang.org/protobuf/proto"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,9 +62,13 @@ func standardEnv(t *testing.T) *env {
 		{PathPrefix: "/admin", Subjects: []string{p.good.Cert.Subject.String()}},
 		{PathPrefix: "/ops", DnsNames: []string{"alice.clients.example"}},
 	}}, ecdsa)
+	e.site("renamed.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: renamedHeaders}, ecdsa)
 	e.waitLoaded()
 	return e
 }
+
+// renamedHeaders are finding 5's settings: verify renamed, subject off.
+var renamedHeaders = map[string]string{"verify": "x-tls-verify", "subject": ""}
 
 type want struct {
 	allow  bool
@@ -410,5 +415,52 @@ func TestWireAnswersMatchTyped(t *testing.T) {
 				t.Errorf("%s: gRPC answer %v\nCheck answer %v", r.sni, wire, typed)
 			}
 		}
+	}
+}
+
+// TestFinding5_RenamedHeadersOwned: after headers.verify=x-tls-verify and
+// headers.subject="", every allowed answer still removes the client's
+// x-client-cert-verify and x-client-cert-subject (and sets neither), in
+// every mode, with and without a certificate, over real gRPC.
+func TestFinding5_RenamedHeadersOwned(t *testing.T) {
+	e := newEnv(t, authz.Options{DecisionLog: authz.LogOff})
+	p := e.pki
+	ca := e.ca("ecdsa", p.root, p.inter)
+	for _, m := range []pb.Mode{enforce, permissive, disabled} {
+		e.site(strings.ToLower(m.String()[5:])+".example.com", &pb.ClientCertSettings{Mode: m, Headers: renamedHeaders}, ca)
+	}
+	e.waitLoaded()
+	smuggled := map[string]string{"x-client-cert-verify": "SUCCESS", "x-client-cert-subject": "CN=admin", "x-tls-verify": "SUCCESS"}
+	for _, tc := range []struct {
+		host   string
+		cert   *testpki.Cert
+		verify string // x-tls-verify set by mtlsgate; "" none
+	}{
+		{"enforce.example.com", p.good, "SUCCESS"},
+		{"permissive.example.com", p.good, "SUCCESS"},
+		{"permissive.example.com", p.untrusted, "FAILED:untrusted"},
+		{"permissive.example.com", nil, "NONE"},
+		{"disabled.example.com", p.good, ""},
+		{"disabled.example.com", nil, ""},
+	} {
+		t.Run(tc.host+"/"+tc.verify, func(t *testing.T) {
+			resp := e.check(req{ext: tc.host, sni: tc.host, host: tc.host, cert: tc.cert, headers: smuggled})
+			ok := resp.GetOkResponse()
+			if ok == nil {
+				t.Fatalf("denied: %v", resp.GetDeniedResponse())
+			}
+			set := setHeaders(t, ok)
+			for _, n := range []string{"x-client-cert-verify", "x-client-cert-subject"} {
+				if _, isSet := set[n]; isSet || !slices.Contains(ok.GetHeadersToRemove(), n) {
+					t.Errorf("%s: set %v, removed %v", n, isSet, ok.GetHeadersToRemove())
+				}
+			}
+			if got := set["x-tls-verify"]; got != tc.verify {
+				t.Errorf("x-tls-verify = %q, want %q", got, tc.verify)
+			}
+			if _, isSet := set["x-tls-verify"]; !isSet && !slices.Contains(ok.GetHeadersToRemove(), "x-tls-verify") {
+				t.Error("x-tls-verify neither set nor removed")
+			}
+		})
 	}
 }
