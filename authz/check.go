@@ -16,6 +16,11 @@ const (
 	pbCRLChain = pb.CRLCheck_CRL_CHECK_CHAIN
 	// SiteExtension is the context extension naming a request's site.
 	SiteExtension = "site"
+	// ListenerExtension is the context extension the plain HTTP listener's
+	// checked routes set to ListenerHTTP: the request came without TLS, so
+	// it has no certificate and no SNI, whatever the request says.
+	ListenerExtension = "listener"
+	ListenerHTTP      = "http"
 )
 
 // Decision is the outcome of one Check.
@@ -45,6 +50,10 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 		return deny("", 403, ReasonBadRequest)
 	}
 	sni := extract.Host(attrs.GetTlsSession().GetSni())
+	cert := attrs.GetSource().GetCertificate()
+	if attrs.GetContextExtensions()[ListenerExtension] == ListenerHTTP {
+		sni, cert = "", ""
+	}
 	host := extract.Host(authority(httpReq))
 	site := t.pickSite(attrs.GetContextExtensions(), sni, host)
 	if site == nil {
@@ -61,7 +70,7 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	d := &Decision{Site: site.key}
 	var v *verdict
 	if site.mode != pb.Mode_MODE_DISABLED {
-		v = t.verifyRequest(d, site, attrs.GetSource().GetCertificate(), cache, now)
+		v = t.verifyRequest(d, site, cert, cache, now)
 	}
 	rule := -1
 	if len(site.rules) > 0 {

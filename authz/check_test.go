@@ -464,3 +464,27 @@ func TestFinding5_RenamedHeadersOwned(t *testing.T) {
 		})
 	}
 }
+
+// TestFinding6_PlainHTTPHasNoCertificate: a request the plain HTTP
+// listener sends through the check (context extension listener=http) is
+// one without TLS: whatever certificate or SNI it claims, an enforcing
+// site refuses it and a permissive one allows it with verify NONE.
+func TestFinding6_PlainHTTPHasNoCertificate(t *testing.T) {
+	e := standardEnv(t)
+	p := e.pki
+	plain := func(host string, c *testpki.Cert) *authv3.CheckResponse {
+		cr := envoyRequest(req{ext: host, sni: host, host: host, cert: c})
+		cr.Attributes.ContextExtensions[authz.ListenerExtension] = authz.ListenerHTTP
+		resp, err := e.client.Check(context.Background(), cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	assertResponse(t, plain("enforce.example.com", p.good), want{status: 403, reason: "no_certificate"})
+	assertResponse(t, plain("nginx.example.com", p.good), want{status: 496, reason: "no_certificate"})
+	assertResponse(t, plain("permissive.example.com", p.good), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("permissive.example.com", nil), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("rules.example.com", p.good), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("disabled.example.com", p.good), want{allow: true})
+}

@@ -200,3 +200,16 @@ func (n *Names) All() []string {
 	}
 	return n.all
 }
+
+// VerifyName returns the name of the verify header, "" when it is off.
+func (n *Names) VerifyName() string {
+	if n == nil {
+		return ""
+	}
+	for _, e := range n.entries {
+		if e.field == fieldVerify {
+			return e.name
+		}
+	}
+	return ""
+}
