@@ -3,6 +3,8 @@ package authz_test
 import (
 	"context"
 	"maps"
+	"net/url"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +32,9 @@ var (
 //     this holds for the default names of headers a site renamed or
 //     turned off too (renamed.example.com);
 //   - an enforcing site allows only SUCCESS;
+//   - on rules.example.com, a request allowed without SUCCESS has a path
+//     that no reading puts under a rule (/admin, /ops: checked on the
+//     strict reading, ignoring case);
 //   - the verify header is one of its documented forms.
 func FuzzCheck(f *testing.F) {
 	for _, s := range [][5]string{
@@ -103,4 +108,27 @@ func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckRe
 	if strings.HasPrefix(site, "enforce.") && v != "SUCCESS" {
 		t.Fatalf("enforcing site allowed with verify %q", v)
 	}
+	if strings.HasPrefix(site, "rules.") && v != "SUCCESS" && underRule(cr.GetAttributes().GetRequest().GetHttp().GetPath()) {
+		t.Fatalf("path %q under a rule allowed with verify %q", cr.GetAttributes().GetRequest().GetHttp().GetPath(), v)
+	}
+}
+
+// underRule reports whether the strict reading of a request path is
+// covered by rules.example.com's rules, ignoring case; an unreadable path
+// counts as covered.
+func underRule(raw string) bool {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	dec, err := url.PathUnescape(raw)
+	if err != nil {
+		return true
+	}
+	p := strings.ToLower(pathpkg.Clean("/" + dec))
+	for _, prefix := range []string{"/admin", "/ops"} {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -136,12 +136,16 @@ func unhex(c byte) byte {
 	return 0
 }
 
-// decodeAgain is the path as an origin that decodes twice reads it; a
-// second decoding that fails or yields what no origin reads one way makes
-// the path ambiguous.
+// decodeAgain is the path as an origin that decodes twice reads it. When
+// a second decoding fails, such an origin refuses the path: that reading
+// is the path itself. One that yields a control character or invalid
+// UTF-8 makes the path ambiguous.
 func decodeAgain(p string) (string, bool) {
 	d, err := url.PathUnescape(p)
-	return d, err == nil && readable(d)
+	if err != nil {
+		return p, true
+	}
+	return d, readable(d)
 }
 
 // dropParams removes ";params" from every segment, as servlet containers

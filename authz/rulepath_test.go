@@ -62,6 +62,8 @@ func TestFinding2_RulesMatchOnSegmentBoundaries(t *testing.T) {
 		{"/public/x", false, open},
 		{"/public/x;v=1", false, open},
 		{"/public/a%2Fb", false, open},
+		{"/public/100%25", false, open},
+		{"/public/%25zz", false, open},
 		// The right certificate passes; the nested rule governs below it.
 		{"/admin/", true, alice},
 		{"/admin/x/..", true, alice},
