@@ -89,9 +89,11 @@ type sitePolicy struct {
 	noCert [2]atomic.Pointer[answer]
 }
 
-// accessRule is an AccessRule with its name lists as sets.
+// accessRule is an AccessRule with its canonical prefix (see
+// store.RulePrefix) and its name lists as sets.
 type accessRule struct {
 	prefix string
+	folded string          // prefix in lower case
 	names  map[string]bool // "subject:...", "dns:...", "uri:...", "email:...", "identity:..."
 }
 
@@ -235,16 +237,28 @@ func buildSite(site *pb.Site, cas map[string]*caEntry, links issuerLinks) (*site
 	for _, pin := range s.GetPins() {
 		p.pins[pin.GetSha256Fingerprint()] = pin.GetIdentity()
 	}
-	p.rules = compileRules(s.GetAccessRules())
+	if p.rules, err = compileRules(s.GetAccessRules()); err != nil {
+		return nil, fmt.Errorf("access rules: %w", err)
+	}
 	return p, nil
 }
 
-// compileRules orders rules longest prefix first, so the first match is
-// the most specific.
-func compileRules(in []*pb.AccessRule) []accessRule {
+// compileRules makes each rule's prefix canonical, once. A prefix the
+// store would refuse now (stored by an older version) fails the site's
+// policy rather than protect less than its operator meant.
+func compileRules(in []*pb.AccessRule) ([]accessRule, error) {
 	var out []accessRule
+	seen := map[string]bool{}
 	for _, r := range in {
-		ar := accessRule{prefix: r.GetPathPrefix(), names: map[string]bool{}}
+		prefix, err := store.RulePrefix(r.GetPathPrefix())
+		if err != nil {
+			return nil, fmt.Errorf("path prefix %q: %w", r.GetPathPrefix(), err)
+		}
+		ar := accessRule{prefix: prefix, folded: strings.ToLower(prefix), names: map[string]bool{}}
+		if seen[ar.folded] {
+			return nil, fmt.Errorf("path prefix %q: two rules cover the same paths", r.GetPathPrefix())
+		}
+		seen[ar.folded] = true
 		for kind, list := range map[string][]string{
 			"subject": r.GetSubjects(), "dns": r.GetDnsNames(), "uri": r.GetUris(),
 			"email": r.GetEmails(), "identity": r.GetIdentities(),
@@ -255,8 +269,7 @@ func compileRules(in []*pb.AccessRule) []accessRule {
 		}
 		out = append(out, ar)
 	}
-	slices.SortStableFunc(out, func(a, b accessRule) int { return len(b.prefix) - len(a.prefix) })
-	return out
+	return out, nil
 }
 
 // site returns the policy of a site key exactly as stored.

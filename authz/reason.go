@@ -21,6 +21,10 @@ const (
 	ReasonUnknownSite   Reason = "unknown_site"
 	ReasonBadRequest    Reason = "bad_request"
 	ReasonPolicyError   Reason = "policy_error"
+	// ReasonAmbiguousPath refuses, on a site with access rules, a path
+	// that origins may read as different paths governed by different
+	// rules (see rulepath.go).
+	ReasonAmbiguousPath Reason = "ambiguous_path"
 )
 
 // Verify header values, as nginx's $ssl_client_verify.
@@ -46,4 +50,5 @@ var describe = map[Reason]string{
 	ReasonUnknownSite:   "unknown site",
 	ReasonBadRequest:    "bad request",
 	ReasonPolicyError:   "the site's policy is unavailable",
+	ReasonAmbiguousPath: "the request path is ambiguous",
 }

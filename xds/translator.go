@@ -330,7 +330,7 @@ func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
 		return nil, err
 	}
 	route := httpsRoute(s.GetHostname())
-	b.vhost = httpVirtualHost(s, nil, env.opts.HTTPSPort)
+	b.vhost = httpVirtualHost(s, env.opts.HTTPSPort)
 	cluster, err := originCluster(s.GetHostname(), origin, env.opts.UpstreamCAFile)
 	if err != nil {
 		return nil, err
@@ -351,7 +351,7 @@ func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
 	b.check(kindListener, validate(b.chain))
 	b.check(kindRoute, validate(b.vhost))
 	b.check(kindRoute, names.invalid)
-	b.vhost.RequestHeadersToRemove = names.all
+	b.vhost.RequestHeadersToRemove = plainRemove(s, names)
 	b.route, err = hashValid(route)
 	b.check(kindRoute, err)
 	b.cluster, err = hashValid(cluster)
@@ -443,7 +443,10 @@ func parallel(n, workers int, fn func(i int)) {
 // siteNames are the client-certificate header names of a site's settings:
 // the headers its virtual host removes.
 type siteNames struct {
-	all     []string
+	all []string // every name the site owns (originhdr.Names.All)
+	// plain is all without the verify header's name, which ext_authz sets
+	// on a checked plain HTTP request.
+	plain   []string
 	invalid error // Envoy would refuse a name
 }
 
@@ -502,7 +505,8 @@ func makeNames(set *pb.ClientCertSettings) (*siteNames, error) {
 		return nil, err
 	}
 	all := n.All()
-	return &siteNames{all: all,
+	plain := slices.DeleteFunc(slices.Clone(all), func(name string) bool { return name == n.VerifyName() })
+	return &siteNames{all: all, plain: plain,
 		invalid: validate(&routev3.VirtualHost{Name: "names", Domains: []string{"names"}, RequestHeadersToRemove: all})}, nil
 }
 

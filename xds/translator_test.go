@@ -75,7 +75,7 @@ func (w *world) chance(p float64) bool { return w.rng.Float64() < p }
 func (w *world) newSite(host string) *pb.Site {
 	set := &pb.ClientCertSettings{
 		Mode:         []pb.Mode{pb.Mode_MODE_DISABLED, pb.Mode_MODE_PERMISSIVE, pb.Mode_MODE_ENFORCE, pb.Mode_MODE_ENFORCE}[w.pick(4)],
-		HttpRedirect: w.chance(0.5),
+		HttpRedirect: proto.Bool(w.chance(0.5)),
 		Revocation: &pb.Revocation{
 			Crl:        []pb.CRLCheck{pb.CRLCheck_CRL_CHECK_LEAF, pb.CRLCheck_CRL_CHECK_CHAIN, pb.CRLCheck_CRL_CHECK_OFF}[w.pick(3)],
 			OnStaleCrl: []pb.StaleCRLAction{pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW}[w.pick(3)],

@@ -811,8 +811,10 @@ type ClientCertSettings struct {
 	BadCertificateStatus uint32 `protobuf:"varint,9,opt,name=bad_certificate_status,json=badCertificateStatus,proto3" json:"bad_certificate_status,omitempty"`
 	// Status for a missing certificate in enforce mode: 403 (default) or 496.
 	MissingCertificateStatus uint32 `protobuf:"varint,10,opt,name=missing_certificate_status,json=missingCertificateStatus,proto3" json:"missing_certificate_status,omitempty"`
-	// Redirect plain HTTP to HTTPS.
-	HttpRedirect bool `protobuf:"varint,11,opt,name=http_redirect,json=httpRedirect,proto3" json:"http_redirect,omitempty"`
+	// Redirect plain HTTP to HTTPS. Default true. When false, plain HTTP to
+	// an enforcing site is refused, a permissive site's goes through the
+	// check (verify NONE), and a disabled site's is proxied to the origin.
+	HttpRedirect *bool `protobuf:"varint,11,opt,name=http_redirect,json=httpRedirect,proto3,oneof" json:"http_redirect,omitempty"`
 	// Default TLS_VERSION_1_2.
 	MinTlsVersion TLSVersion `protobuf:"varint,12,opt,name=min_tls_version,json=minTlsVersion,proto3,enum=mtlsgate.v1.TLSVersion" json:"min_tls_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -920,8 +922,8 @@ func (x *ClientCertSettings) GetMissingCertificateStatus() uint32 {
 }
 
 func (x *ClientCertSettings) GetHttpRedirect() bool {
-	if x != nil {
-		return x.HttpRedirect
+	if x != nil && x.HttpRedirect != nil {
+		return *x.HttpRedirect
 	}
 	return false
 }
@@ -1922,7 +1924,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x06emails\x18\x05 \x03(\tR\x06emails\x12\x1e\n" +
 	"\n" +
 	"identities\x18\x06 \x03(\tR\n" +
-	"identities\"\xf1\x05\n" +
+	"identities\"\x88\x06\n" +
 	"\x12ClientCertSettings\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mtlsgate.v1.ModeR\x04mode\x12:\n" +
 	"\x17require_client_auth_eku\x18\x02 \x01(\bH\x00R\x14requireClientAuthEku\x88\x01\x01\x12#\n" +
@@ -1936,13 +1938,14 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\rcert_encoding\x18\b \x01(\x0e2\x19.mtlsgate.v1.CertEncodingR\fcertEncoding\x124\n" +
 	"\x16bad_certificate_status\x18\t \x01(\rR\x14badCertificateStatus\x12<\n" +
 	"\x1amissing_certificate_status\x18\n" +
-	" \x01(\rR\x18missingCertificateStatus\x12#\n" +
-	"\rhttp_redirect\x18\v \x01(\bR\fhttpRedirect\x12?\n" +
+	" \x01(\rR\x18missingCertificateStatus\x12(\n" +
+	"\rhttp_redirect\x18\v \x01(\bH\x01R\fhttpRedirect\x88\x01\x01\x12?\n" +
 	"\x0fmin_tls_version\x18\f \x01(\x0e2\x17.mtlsgate.v1.TLSVersionR\rminTlsVersion\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1a\n" +
-	"\x18_require_client_auth_eku\"\xa1\x01\n" +
+	"\x18_require_client_auth_ekuB\x10\n" +
+	"\x0e_http_redirect\"\xa1\x01\n" +
 	"\x11InlineCertificate\x122\n" +
 	"\x15certificate_chain_pem\x18\x01 \x01(\tR\x13certificateChainPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x02 \x01(\tR\rprivateKeyPem\x120\n" +
