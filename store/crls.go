@@ -159,7 +159,7 @@ func replacedCRLOps(st *State, crl *pb.CRL) ([]Op, error) {
 //     equal or earlier one is refused (which of two CRLs of the same
 //     moment is newer cannot be told).
 func supersedes(crl, held *pb.CRL) error {
-	if crl.GetSha256Fingerprint() == held.GetSha256Fingerprint() {
+	if crl.GetSha256Fingerprint() != "" && crl.GetSha256Fingerprint() == held.GetSha256Fingerprint() {
 		return fmt.Errorf("%w: this CRL is already uploaded as %s", ErrAlreadyExists, held.GetId())
 	}
 	sent, hasSent := crlNumber(crl)
