@@ -33,10 +33,11 @@ func TestFinding3_RevokedLeafOfRenewedOrCrossSignedRoot(t *testing.T) {
 		{"listed twice", []*testpki.Cert{root, testpki.NewRoot(t, "Beside", testpki.Options{})}},
 	}
 	now := time.Now()
+	shared := newPKI(t)
 	for _, tc := range cases {
 		for _, order := range []string{"A CRL B", "A B CRL", "B CRL A", "B A CRL"} {
 			t.Run(tc.name+"/"+order, func(t *testing.T) {
-				e := newEnv(t, authz.Options{})
+				e := newEnvPKI(t, authz.Options{}, shared)
 				var a, b string
 				for _, step := range strings.Fields(order) {
 					switch step {
