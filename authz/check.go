@@ -138,6 +138,12 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	if reason == "" {
 		reason = t.checkRevocation(p, v, now)
 	}
+	// After revocation, so that a revoked CA certificate reads as revoked.
+	// Any CA certificate is refused, not only the site's anchors: one that
+	// chains to them could issue certificates of its own.
+	if reason == "" && v.leaf.isCA {
+		reason = ReasonCACertificate
+	}
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
 		reason = ReasonNotPinned
 	}

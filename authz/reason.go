@@ -7,13 +7,16 @@ type Reason string
 
 // Reasons.
 const (
-	ReasonExpired       Reason = "expired"
-	ReasonNotYetValid   Reason = "not_yet_valid"
-	ReasonUntrusted     Reason = "untrusted"
-	ReasonRevoked       Reason = "revoked"
-	ReasonMissingEKU    Reason = "missing_client_auth_eku"
-	ReasonCRLStale      Reason = "crl_stale"
-	ReasonNotPinned     Reason = "not_pinned"
+	ReasonExpired     Reason = "expired"
+	ReasonNotYetValid Reason = "not_yet_valid"
+	ReasonUntrusted   Reason = "untrusted"
+	ReasonRevoked     Reason = "revoked"
+	ReasonMissingEKU  Reason = "missing_client_auth_eku"
+	ReasonCRLStale    Reason = "crl_stale"
+	ReasonNotPinned   Reason = "not_pinned"
+	// ReasonCACertificate: the certificate is a CA (basicConstraints
+	// CA:TRUE), which is never accepted as a client certificate.
+	ReasonCACertificate Reason = "ca_certificate"
 	ReasonMalformed     Reason = "malformed"
 	ReasonSNIMismatch   Reason = "sni_mismatch"
 	ReasonNotAllowed    Reason = "not_allowed"
@@ -43,6 +46,7 @@ var describe = map[Reason]string{
 	ReasonMissingEKU:    "the client certificate is not for client authentication",
 	ReasonCRLStale:      "revocation status is unavailable",
 	ReasonNotPinned:     "the client certificate is not allowed here",
+	ReasonCACertificate: "a CA certificate is not a client certificate",
 	ReasonMalformed:     "the client certificate could not be read",
 	ReasonSNIMismatch:   "this host must be reached on its own connection",
 	ReasonNotAllowed:    "the client is not allowed to access this path",

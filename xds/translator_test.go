@@ -47,6 +47,12 @@ func newWorld(t *testing.T, seed uint64) *world {
 	inter := w.issuers[0].Intermediate(t, "Intermediate", testpki.Options{})
 	w.issuers = append(w.issuers, inter)
 	w.bundles = append(w.bundles, string(testpki.Bundle(w.issuers[0], inter)), string(inter.PEM()), "not a certificate")
+	// Other certificates of existing issuers: CA 0 renewed, CA 1
+	// cross-signed by CA 2. Their CRLs are those of CA 0 and CA 1.
+	renewed := w.issuers[0].Reissue(t, nil, testpki.Options{})
+	cross := w.issuers[1].Reissue(t, w.issuers[2], testpki.Options{})
+	w.issuers = append(w.issuers, renewed, cross)
+	w.bundles = append(w.bundles, string(renewed.PEM()), string(cross.PEM()), string(testpki.Bundle(cross, w.issuers[2])))
 	w.server = testpki.NewRoot(t, "Server CA", testpki.Options{}).Server(t, "site.example")
 	return w
 }

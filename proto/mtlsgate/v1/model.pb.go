@@ -1329,7 +1329,12 @@ func (x *SiteStatus) GetLastNackNode() string {
 	return ""
 }
 
-// CRL is an uploaded certificate revocation list.
+// CRL is an uploaded certificate revocation list. A CRL belongs to its
+// issuer, identified by name and key (issuer_name_der, issuer_spki_sha256),
+// not to one CA certificate: it applies to every uploaded certificate with
+// that subject and public key (a renewed, re-issued or cross-signed CA,
+// the same CA listed in several bundles). An issuer has at most one CRL;
+// uploading another replaces it when it is newer (see docs/api.md).
 type CRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1337,9 +1342,11 @@ type CRL struct {
 	Der []byte `protobuf:"bytes,2,opt,name=der,proto3" json:"der,omitempty"`
 	// Issuer distinguished name, RFC 4514.
 	Issuer string `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	// SHA-256 of the CA certificate whose key signed this CRL.
+	// Informational (output only): lowercase hex SHA-256 of one uploaded CA
+	// certificate of the issuer, the first by client CA id, then bundle
+	// order. Not a key: the CRL applies to every certificate of the issuer.
 	IssuerSha256Fingerprint string `protobuf:"bytes,4,opt,name=issuer_sha256_fingerprint,json=issuerSha256Fingerprint,proto3" json:"issuer_sha256_fingerprint,omitempty"`
-	// The client CA holding that certificate.
+	// Informational (output only): the client CA holding that certificate.
 	CaId       string                 `protobuf:"bytes,5,opt,name=ca_id,json=caId,proto3" json:"ca_id,omitempty"`
 	ThisUpdate *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=this_update,json=thisUpdate,proto3" json:"this_update,omitempty"`
 	NextUpdate *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_update,json=nextUpdate,proto3" json:"next_update,omitempty"`
@@ -1351,8 +1358,14 @@ type CRL struct {
 	SizeBytes         int64                  `protobuf:"varint,11,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	UploadedBy        string                 `protobuf:"bytes,12,opt,name=uploaded_by,json=uploadedBy,proto3" json:"uploaded_by,omitempty"`
 	UploadedAt        *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The issuer's subject Name, DER, exactly as in its certificates and in
+	// the CRL (output only). With issuer_spki_sha256 it keys the CRL.
+	IssuerNameDer []byte `protobuf:"bytes,14,opt,name=issuer_name_der,json=issuerNameDer,proto3" json:"issuer_name_der,omitempty"`
+	// Lowercase hex SHA-256 of the issuer's DER SubjectPublicKeyInfo: the key
+	// that signed the CRL (output only).
+	IssuerSpkiSha256 string `protobuf:"bytes,15,opt,name=issuer_spki_sha256,json=issuerSpkiSha256,proto3" json:"issuer_spki_sha256,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CRL) Reset() {
@@ -1474,6 +1487,20 @@ func (x *CRL) GetUploadedAt() *timestamppb.Timestamp {
 		return x.UploadedAt
 	}
 	return nil
+}
+
+func (x *CRL) GetIssuerNameDer() []byte {
+	if x != nil {
+		return x.IssuerNameDer
+	}
+	return nil
+}
+
+func (x *CRL) GetIssuerSpkiSha256() string {
+	if x != nil {
+		return x.IssuerSpkiSha256
+	}
+	return ""
 }
 
 // Token is an API bearer credential. Only a hash of its secret is stored.
@@ -1979,7 +2006,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
 	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastNackAt\x12$\n" +
-	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xef\x03\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xc5\x04\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -2000,7 +2027,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_by\x18\f \x01(\tR\n" +
 	"uploadedBy\x12;\n" +
 	"\vuploaded_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"uploadedAt\"\xa2\x02\n" +
+	"uploadedAt\x12&\n" +
+	"\x0fissuer_name_der\x18\x0e \x01(\fR\rissuerNameDer\x12,\n" +
+	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
