@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -172,7 +171,8 @@ func (s *Server) assignCA(ctx context.Context, r *pb.AssignClientCARequest, assi
 // string that is not UTF-8, a truncated message) goes through the
 // interceptor like any other call: it is authenticated, refused with
 // INVALID_ARGUMENT naming what is wrong, and, for a mutation, audited.
-// (gRPC's own answer would be an unaudited INTERNAL.)
+// (gRPC's own answer would be an unaudited INTERNAL.) g must be built
+// with CodecOption.
 func (s *Server) Register(g grpc.ServiceRegistrar) {
 	desc := pb.CertificateManagerService_ServiceDesc
 	desc.Methods = slices.Clone(desc.Methods)
@@ -187,9 +187,9 @@ func decodeThroughInterceptor(h grpc.MethodHandler) grpc.MethodHandler {
 		var decodeErr error
 		lenient := func(v any) error {
 			if err := dec(v); err != nil {
-				msg := strings.TrimPrefix(status.Convert(err).Message(), "grpc: error unmarshalling request: ")
-				decodeErr = status.Errorf(codes.InvalidArgument, "request does not decode: %s", msg)
+				return err // a transport error: gRPC has answered already
 			}
+			decodeErr = takeDecodeFailure(v)
 			return nil
 		}
 		if ic == nil {

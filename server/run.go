@@ -202,7 +202,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) listenAdmin() error {
 	apiSrv := api.New(s.store, s.log, func(host string) *pb.SiteStatus { return s.siteStatus(host) })
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
-	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()),
+	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()), api.CodecOption(),
 		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
 	apiSrv.Register(g)
 	s.health = append(s.health, healthFor(g, adminService))
