@@ -134,13 +134,8 @@ func TestUpdateSettingsChangesOnlyMaskedFields(t *testing.T) {
 	if err != nil || got.GetRevocation().GetCrl() != pb.CRLCheck_CRL_CHECK_CHAIN || got.GetMode() != pb.Mode_MODE_ENFORCE {
 		t.Fatalf("nested masked update: %v, %v", got, err)
 	}
-	// An empty mask replaces everything; unset fields fall back to defaults.
-	got, err = f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{HttpRedirect: proto.Bool(true)}, nil)
-	if err != nil || got.GetMode() != pb.Mode_MODE_DISABLED || !got.GetHttpRedirect() || !got.GetRequireClientAuthEku() {
-		t.Fatalf("full replace: %v, %v", got, err)
-	}
 	before := f.s.Current()
-	for _, mask := range [][]string{{"hostname"}, {"nosuch"}, {"mode.x"}} {
+	for _, mask := range [][]string{nil, {}, {"hostname"}, {"nosuch"}, {"mode.x"}} {
 		if _, err := f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{}, mask); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("mask %v: err = %v, want ErrInvalid", mask, err)
 		}
@@ -165,6 +160,11 @@ func TestUpdateSiteKeepsKeyAndValidates(t *testing.T) {
 	if _, err := f.s.UpdateSite(ctx, admin, &pb.Site{Hostname: "nope.example.com"}, []string{"origin_url"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update of a missing site: %v", err)
 	}
+	before := f.s.Current()
+	if _, err := f.s.UpdateSite(ctx, admin, &pb.Site{Hostname: "app.example.com", OriginUrl: "https://10.0.0.2"}, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("update without a mask: err = %v, want ErrInvalid", err)
+	}
+	unchanged(t, f.s, before)
 }
 
 func TestAssignAndDeleteCA(t *testing.T) {
