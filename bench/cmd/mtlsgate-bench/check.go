@@ -137,17 +137,14 @@ func makeMaterial(f checkFlags) (*material, error) {
 }
 
 // serveConfig is the YAML config of the server under test: production
-// defaults, loopback ports chosen by the kernel. The harness's clients
-// speak plaintext for now (tls.insecure_plaintext, allowed on loopback):
-// the mTLS measurement is still to be added.
+// defaults (TLS on every listener, node certificates required on ext_authz
+// and xDS), loopback ports chosen by the kernel.
 func serveConfig(dir string, cache int) (string, error) {
 	cfg := fmt.Sprintf(`data: %s
 admin_addr: 127.0.0.1:0
 authz_addr: 127.0.0.1:0
 xds_addr: 127.0.0.1:0
 log_level: info
-tls:
-  insecure_plaintext: true
 authz:
   cache_size: %d
 `, filepath.Join(dir, "data"), cache)
@@ -294,7 +291,27 @@ func check(f checkFlags, res *report.Check) error {
 	if err != nil {
 		return err
 	}
-	noop, err := harness.Start([]string{self, "noop-server"}, env, f.serverCPUs, filepath.Join(work, "noop.log"))
+	// The load generator is an Envoy node: it holds a node certificate and
+	// speaks mTLS to ext_authz, and to the no-op baseline, which does the
+	// same TLS work (a two-certificate ECDSA chain, client certificate
+	// required and verified) so that the ratio isolates the Check.
+	nodeTLS, err := api.NodeTLS("default", "bench-loadgen")
+	if err != nil {
+		return err
+	}
+	pair, err := harness.NewServerPair()
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := pair.WriteFiles(work)
+	if err != nil {
+		return err
+	}
+	noopTLS := nodeTLS.Clone()
+	noopTLS.RootCAs = x509.NewCertPool()
+	noopTLS.RootCAs.AddCert(pair.CA)
+	noop, err := harness.Start([]string{self, "noop-server", "-cert", certFile, "-key", keyFile, "-client-ca", serving.CAFile()},
+		env, f.serverCPUs, filepath.Join(work, "noop.log"))
 	if err != nil {
 		return err
 	}
@@ -324,12 +341,12 @@ func check(f checkFlags, res *report.Check) error {
 		"cold-rsa":   newVerifier("rsa", m.rsa, m.rsa.Leaves[:min(f.verifyCerts, f.cold)]),
 	}
 
-	mconns, err := loadgen.Dial(serving.Authz, f.conns)
+	mconns, err := loadgen.Dial(serving.Authz, f.conns, nodeTLS)
 	if err != nil {
 		return err
 	}
 	defer loadgen.Close(mconns)
-	nconns, err := loadgen.Dial(noopAddr, f.conns)
+	nconns, err := loadgen.Dial(noopAddr, f.conns, noopTLS)
 	if err != nil {
 		return err
 	}
@@ -359,7 +376,7 @@ func check(f checkFlags, res *report.Check) error {
 			logRun(base)
 			var fl *flooding
 			if s.name == "admin-flood" {
-				if fl, err = startFlood(f, self, serving.Admin, work, env, srv.PID()); err != nil {
+				if fl, err = startFlood(f, self, serving.Admin, serving.CAFile(), work, env, srv.PID()); err != nil {
 					return err
 				}
 			}
@@ -482,7 +499,7 @@ func median(xs []float64) float64 {
 // summarize takes the median of every metric over the rounds.
 func summarize(runs []report.LoadRun, scenarios []scenario) []report.ScenarioSummary {
 	names := []string{"noop"}
-	desc := map[string]string{"noop": "no-op Check server, same gRPC settings: the ceiling"}
+	desc := map[string]string{"noop": "no-op Check server, same gRPC and mTLS settings (node certificate required): the ceiling"}
 	for _, s := range scenarios {
 		names = append(names, s.name)
 		desc[s.name] = s.desc
@@ -626,7 +643,16 @@ func profileCheck(f checkFlags, self, cfgPath, work string, env []string, scenar
 		return err
 	}
 	defer srv.Stop(30 * time.Second)
-	conns, err := loadgen.Dial(serving.Authz, f.conns)
+	api, err := harness.DialAPI(serving)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	nodeTLS, err := api.NodeTLS("default", "bench-profiler")
+	if err != nil {
+		return err
+	}
+	conns, err := loadgen.Dial(serving.Authz, f.conns, nodeTLS)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"flag"
@@ -31,6 +33,7 @@ func runFlood(args []string) error {
 	conc := fs.Int("conc", 12, "concurrent senders")
 	size := fs.Int64("size", 64<<20, "body bytes of each upload")
 	rate := fs.Float64("rate", 20, "requests per second per sender, at most")
+	caFile := fs.String("ca", "", "the server's CA (ca.pem): speak TLS, as every client of the admin port must; empty: plaintext")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,8 +43,23 @@ func runFlood(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	tr := &http.Transport{Protocols: &p}
+	scheme := "http://"
+	if *caFile != "" {
+		b, err := os.ReadFile(*caFile)
+		if err != nil {
+			return err
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: x509.NewCertPool()}
+		if !tr.TLSClientConfig.RootCAs.AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s holds no certificate", *caFile)
+		}
+		p.SetHTTP2(true)
+		scheme = "https://"
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	client := &http.Client{Transport: tr}
 	var st floodStats
 	var wg sync.WaitGroup
 	fmt.Println(`{"msg":"flood started"}`)
@@ -52,7 +70,7 @@ func runFlood(args []string) error {
 			t := time.NewTicker(time.Duration(float64(time.Second) / *rate))
 			defer t.Stop()
 			for n := 0; ctx.Err() == nil; n++ {
-				st.send(ctx, client, *addr, *size, (i+n)%2 == 1)
+				st.send(ctx, client, scheme+*addr, *size, (i+n)%2 == 1)
 				select {
 				case <-ctx.Done():
 				case <-t.C:
@@ -80,7 +98,7 @@ func (s *floodStats) counts() report.FloodCounts {
 }
 
 // send makes one unauthenticated upload and counts its answer.
-func (s *floodStats) send(ctx context.Context, c *http.Client, addr string, size int64, grpc bool) {
+func (s *floodStats) send(ctx context.Context, c *http.Client, base string, size int64, grpc bool) {
 	path, ctype := "/v1/crls", "application/pkix-crl"
 	body := &floodBody{left: size, sent: &s.sent}
 	if grpc {
@@ -88,7 +106,7 @@ func (s *floodStats) send(ctx context.Context, c *http.Client, addr string, size
 		body.prefix = make([]byte, 5)
 		binary.BigEndian.PutUint32(body.prefix[1:], uint32(size-5))
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://"+addr+path, body)
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, body)
 	if err != nil {
 		s.errors.Add(1)
 		return

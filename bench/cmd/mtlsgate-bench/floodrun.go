@@ -28,9 +28,9 @@ type flooding struct {
 // startFlood starts the flooder (a child process on the load generator's
 // CPUs, so that it never takes the server's) against the admin address
 // and samples the server's RSS every 100 ms until stop.
-func startFlood(f checkFlags, self, admin, work string, env []string, serverPID int) (*flooding, error) {
+func startFlood(f checkFlags, self, admin, caFile, work string, env []string, serverPID int) (*flooding, error) {
 	before, _ := procstat.RSS(serverPID)
-	argv := []string{self, "flood", "-addr", admin, "-conc", strconv.Itoa(f.floodConc),
+	argv := []string{self, "flood", "-addr", admin, "-ca", caFile, "-conc", strconv.Itoa(f.floodConc),
 		"-size", strconv.FormatInt(f.floodSize, 10), "-rate", strconv.FormatFloat(f.floodRate, 'f', -1, 64)}
 	p, err := harness.Start(argv, env, f.clientCPUs, filepath.Join(work, "flood.log"))
 	if err != nil {
