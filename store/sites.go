@@ -15,7 +15,12 @@ import (
 )
 
 // siteMaskPaths are the fields of Site an update may name.
-var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings"}
+var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings", "fleets"}
+
+// siteDefaultPaths are the fields an update without a mask changes. It
+// leaves the fleets alone: an update that does not name them must never
+// widen where the site's private key goes.
+var siteDefaultPaths = siteMaskPaths[:4]
 
 // CreateSite stores a new site. Unset settings take their defaults.
 func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site, error) {
@@ -42,11 +47,11 @@ func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site,
 }
 
 // UpdateSite changes the fields of a site named by mask (all of
-// siteMaskPaths when empty).
+// siteDefaultPaths when empty).
 func (s *Store) UpdateSite(ctx context.Context, a Actor, in *pb.Site, mask []string) (*pb.Site, error) {
 	host := in.GetHostname()
 	if len(mask) == 0 {
-		mask = siteMaskPaths
+		mask = siteDefaultPaths
 	}
 	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		cur := st.Site(host)
@@ -148,6 +153,9 @@ func (s *Store) normalizeSite(st *State, site *pb.Site) error {
 		return err
 	}
 	if err := checkOriginURL(site.GetOriginUrl()); err != nil {
+		return err
+	}
+	if err := normalizeFleets(site); err != nil {
 		return err
 	}
 	site.CaIds = uniqueSorted(site.GetCaIds())
