@@ -63,6 +63,9 @@ var routes = []route{
 	{pattern: "POST /v1/tokens", method: "CreateToken"},
 	{pattern: "GET /v1/tokens", method: "ListTokens"},
 	{pattern: "POST /v1/tokens/{id}/revoke", method: "RevokeToken"},
+	{pattern: "POST /v1/nodes", method: "IssueNodeCertificate"},
+	{pattern: "GET /v1/nodes", method: "ListNodeCertificates"},
+	{pattern: "POST /v1/nodes/{serial}/revoke", method: "RevokeNodeCertificate"},
 	{pattern: "GET /v1/audit", method: "ListAuditEvents"},
 }
 

@@ -71,6 +71,11 @@ var rules = map[string]rule{
 
 	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
 	"ListTokens":  {roles: admins},
+
+	"IssueNodeCertificate":  {mutation: true, roles: admins, object: func(r any) string { return nodeObject(r.(*pb.IssueNodeCertificateRequest)) }},
+	"ListNodeCertificates":  {roles: admins},
+	"RevokeNodeCertificate": {mutation: true, roles: admins, object: func(r any) string { return "node-cert/" + r.(*pb.RevokeNodeCertificateRequest).GetSerial() }},
+
 	"RevokeToken": {mutation: true, roles: admins, object: idOf("token/")},
 
 	"ListAuditEvents": {roles: caWriters},
@@ -94,4 +99,8 @@ func (r rule) allowed(tok *pb.Token, req any) bool {
 		}
 	}
 	return true
+}
+
+func nodeObject(r *pb.IssueNodeCertificateRequest) string {
+	return "node/" + r.GetFleet() + "/" + r.GetNodeId()
 }

@@ -25,6 +25,7 @@ type Server struct {
 	store  *store.Store
 	log    *slog.Logger
 	status StatusSource
+	nodes  nodes
 }
 
 // StatusSource reports what the data plane made of a site; nil when all

@@ -113,6 +113,18 @@ func (f *fakeAPI) CreateToken(ctx context.Context, in *pb.CreateTokenRequest, _ 
 func (f *fakeAPI) ListTokens(ctx context.Context, in *pb.ListTokensRequest, _ ...grpc.CallOption) (*pb.ListTokensResponse, error) {
 	return handle[*pb.ListTokensResponse](ctx, f, "ListTokens", in)
 }
+func (f *fakeAPI) IssueNodeCertificate(ctx context.Context, in *pb.IssueNodeCertificateRequest, _ ...grpc.CallOption) (*pb.IssueNodeCertificateResponse, error) {
+	return handle[*pb.IssueNodeCertificateResponse](ctx, f, "IssueNodeCertificate", in)
+}
+
+func (f *fakeAPI) ListNodeCertificates(ctx context.Context, in *pb.ListNodeCertificatesRequest, _ ...grpc.CallOption) (*pb.ListNodeCertificatesResponse, error) {
+	return handle[*pb.ListNodeCertificatesResponse](ctx, f, "ListNodeCertificates", in)
+}
+
+func (f *fakeAPI) RevokeNodeCertificate(ctx context.Context, in *pb.RevokeNodeCertificateRequest, _ ...grpc.CallOption) (*pb.NodeCertificate, error) {
+	return handle[*pb.NodeCertificate](ctx, f, "RevokeNodeCertificate", in)
+}
+
 func (f *fakeAPI) RevokeToken(ctx context.Context, in *pb.RevokeTokenRequest, _ ...grpc.CallOption) (*pb.Token, error) {
 	return handle[*pb.Token](ctx, f, "RevokeToken", in)
 }

@@ -19,6 +19,9 @@ const (
 	sitePrefix   = configPrefix + "site/"
 	crlPrefix    = configPrefix + "crl/"
 	tokenPrefix  = configPrefix + "token/"
+	nodePrefix   = configPrefix + "node/"
+	// internalCAKey holds the internal CA (nodes.go).
+	internalCAKey = configPrefix + "internal-ca"
 	// serialKey is written by every configuration transaction and compared
 	// by the next one, which serialises writers across processes (etcd) the
 	// way bbolt's single writer does in one.
@@ -38,6 +41,9 @@ type State struct {
 	sites     map[string]*pb.Site
 	crls      map[string]*pb.CRL
 	tokens    map[string]*pb.Token
+	// nodes holds node certificates by serial.
+	nodes      map[string]*pb.NodeCertificate
+	internalCA *pb.InternalCA
 	// caSites maps a CA id to the sorted hostnames of its sites. apply
 	// replaces a slice that changes rather than editing it: readers of
 	// older States may hold it.
@@ -53,6 +59,7 @@ func emptyState() *State {
 		sites:   map[string]*pb.Site{},
 		crls:    map[string]*pb.CRL{},
 		tokens:  map[string]*pb.Token{},
+		nodes:   map[string]*pb.NodeCertificate{},
 		caSites: map[string][]string{},
 		next:    make(chan struct{}),
 	}
@@ -107,14 +114,16 @@ func sortedValues[T any](m map[string]T) []T {
 // map the batch touches (see BenchmarkApplySiteUpdate10k).
 func (s *State) apply(rev int64, events []Event) (*State, error) {
 	b := &builder{st: &State{
-		Rev:       rev,
-		serialRev: s.serialRev,
-		cas:       s.cas,
-		sites:     s.sites,
-		crls:      s.crls,
-		tokens:    s.tokens,
-		caSites:   s.caSites,
-		next:      make(chan struct{}),
+		Rev:        rev,
+		serialRev:  s.serialRev,
+		cas:        s.cas,
+		sites:      s.sites,
+		crls:       s.crls,
+		tokens:     s.tokens,
+		nodes:      s.nodes,
+		internalCA: s.internalCA,
+		caSites:    s.caSites,
+		next:       make(chan struct{}),
 	}}
 	for _, ev := range events {
 		if err := b.set(ev.KV, ev.Delete); err != nil {
@@ -140,7 +149,7 @@ func (s *State) with(ca *pb.ClientCA) *State {
 // updating the index.
 type builder struct {
 	st    *State
-	owned struct{ cas, sites, crls, tokens bool }
+	owned struct{ cas, sites, crls, tokens, nodes bool }
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
@@ -163,6 +172,10 @@ func (b *builder) set(kv KV, del bool) error {
 		return setMsg(&st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL { return new(pb.CRL) })
 	case strings.HasPrefix(kv.Key, tokenPrefix):
 		return setMsg(&st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
+	case strings.HasPrefix(kv.Key, nodePrefix):
+		return setMsg(&st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
+	case kv.Key == internalCAKey:
+		return setInternalCA(st, kv, del)
 	}
 	return nil // a key this version does not know: ignore, a newer writer may use it
 }

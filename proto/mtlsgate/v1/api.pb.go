@@ -1383,6 +1383,277 @@ func (x *ListAuditEventsResponse) GetNextBefore() string {
 	return ""
 }
 
+type IssueNodeCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Envoy's node.id.
+	NodeId string `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Envoy's node.cluster: the fleet the node serves.
+	Fleet string `protobuf:"bytes,2,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	// A PKCS#10 certificate signing request, PEM, made with the node's own
+	// key. Only its public key is used: the names in the certificate come
+	// from node_id and fleet.
+	CsrPem string `protobuf:"bytes,3,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	// Lifetime of the certificate in seconds; 0 means the server's default
+	// (tls.node_cert_lifetime), and more than that is refused.
+	LifetimeSeconds int64 `protobuf:"varint,4,opt,name=lifetime_seconds,json=lifetimeSeconds,proto3" json:"lifetime_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *IssueNodeCertificateRequest) Reset() {
+	*x = IssueNodeCertificateRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueNodeCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueNodeCertificateRequest) ProtoMessage() {}
+
+func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueNodeCertificateRequest.ProtoReflect.Descriptor instead.
+func (*IssueNodeCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *IssueNodeCertificateRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *IssueNodeCertificateRequest) GetFleet() string {
+	if x != nil {
+		return x.Fleet
+	}
+	return ""
+}
+
+func (x *IssueNodeCertificateRequest) GetCsrPem() string {
+	if x != nil {
+		return x.CsrPem
+	}
+	return ""
+}
+
+func (x *IssueNodeCertificateRequest) GetLifetimeSeconds() int64 {
+	if x != nil {
+		return x.LifetimeSeconds
+	}
+	return 0
+}
+
+type IssueNodeCertificateResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Certificate *NodeCertificate       `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The node's certificate, PEM.
+	CertificatePem string `protobuf:"bytes,2,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// The internal CA's certificate, PEM: what the node trusts mtlsgate by.
+	CaPem         string `protobuf:"bytes,3,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueNodeCertificateResponse) Reset() {
+	*x = IssueNodeCertificateResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueNodeCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueNodeCertificateResponse) ProtoMessage() {}
+
+func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueNodeCertificateResponse.ProtoReflect.Descriptor instead.
+func (*IssueNodeCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *IssueNodeCertificateResponse) GetCertificate() *NodeCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *IssueNodeCertificateResponse) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *IssueNodeCertificateResponse) GetCaPem() string {
+	if x != nil {
+		return x.CaPem
+	}
+	return ""
+}
+
+type ListNodeCertificatesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only certificates of this fleet, when set.
+	Fleet         string `protobuf:"bytes,1,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodeCertificatesRequest) Reset() {
+	*x = ListNodeCertificatesRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodeCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodeCertificatesRequest) ProtoMessage() {}
+
+func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodeCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListNodeCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListNodeCertificatesRequest) GetFleet() string {
+	if x != nil {
+		return x.Fleet
+	}
+	return ""
+}
+
+type ListNodeCertificatesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*NodeCertificate     `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNodeCertificatesResponse) Reset() {
+	*x = ListNodeCertificatesResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNodeCertificatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNodeCertificatesResponse) ProtoMessage() {}
+
+func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNodeCertificatesResponse.ProtoReflect.Descriptor instead.
+func (*ListNodeCertificatesResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListNodeCertificatesResponse) GetCertificates() []*NodeCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type RevokeNodeCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serial number, uppercase hex.
+	Serial        string `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeNodeCertificateRequest) Reset() {
+	*x = RevokeNodeCertificateRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeNodeCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeNodeCertificateRequest) ProtoMessage() {}
+
+func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeNodeCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RevokeNodeCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RevokeNodeCertificateRequest) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
 var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
@@ -1457,7 +1728,22 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.mtlsgate.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_before\x18\x02 \x01(\tR\n" +
-	"nextBefore2\xd8\r\n" +
+	"nextBefore\"\x90\x01\n" +
+	"\x1bIssueNodeCertificateRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05fleet\x18\x02 \x01(\tR\x05fleet\x12\x17\n" +
+	"\acsr_pem\x18\x03 \x01(\tR\x06csrPem\x12)\n" +
+	"\x10lifetime_seconds\x18\x04 \x01(\x03R\x0flifetimeSeconds\"\x9e\x01\n" +
+	"\x1cIssueNodeCertificateResponse\x12>\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x1c.mtlsgate.v1.NodeCertificateR\vcertificate\x12'\n" +
+	"\x0fcertificate_pem\x18\x02 \x01(\tR\x0ecertificatePem\x12\x15\n" +
+	"\x06ca_pem\x18\x03 \x01(\tR\x05caPem\"3\n" +
+	"\x1bListNodeCertificatesRequest\x12\x14\n" +
+	"\x05fleet\x18\x01 \x01(\tR\x05fleet\"`\n" +
+	"\x1cListNodeCertificatesResponse\x12@\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x1c.mtlsgate.v1.NodeCertificateR\fcertificates\"6\n" +
+	"\x1cRevokeNodeCertificateRequest\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial2\x94\x10\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -1484,7 +1770,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\vCreateToken\x12\x1f.mtlsgate.v1.CreateTokenRequest\x1a .mtlsgate.v1.CreateTokenResponse\x12M\n" +
 	"\n" +
 	"ListTokens\x12\x1e.mtlsgate.v1.ListTokensRequest\x1a\x1f.mtlsgate.v1.ListTokensResponse\x12B\n" +
-	"\vRevokeToken\x12\x1f.mtlsgate.v1.RevokeTokenRequest\x1a\x12.mtlsgate.v1.Token\x12\\\n" +
+	"\vRevokeToken\x12\x1f.mtlsgate.v1.RevokeTokenRequest\x1a\x12.mtlsgate.v1.Token\x12k\n" +
+	"\x14IssueNodeCertificate\x12(.mtlsgate.v1.IssueNodeCertificateRequest\x1a).mtlsgate.v1.IssueNodeCertificateResponse\x12k\n" +
+	"\x14ListNodeCertificates\x12(.mtlsgate.v1.ListNodeCertificatesRequest\x1a).mtlsgate.v1.ListNodeCertificatesResponse\x12`\n" +
+	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12\\\n" +
 	"\x0fListAuditEvents\x12#.mtlsgate.v1.ListAuditEventsRequest\x1a$.mtlsgate.v1.ListAuditEventsResponseB;Z9github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1;mtlsgatev1b\x06proto3"
 
 var (
@@ -1499,107 +1788,121 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
-	(*CreateClientCARequest)(nil),     // 0: mtlsgate.v1.CreateClientCARequest
-	(*ListClientCAsRequest)(nil),      // 1: mtlsgate.v1.ListClientCAsRequest
-	(*ListClientCAsResponse)(nil),     // 2: mtlsgate.v1.ListClientCAsResponse
-	(*GetClientCARequest)(nil),        // 3: mtlsgate.v1.GetClientCARequest
-	(*DeleteClientCARequest)(nil),     // 4: mtlsgate.v1.DeleteClientCARequest
-	(*DeleteClientCAResponse)(nil),    // 5: mtlsgate.v1.DeleteClientCAResponse
-	(*AssignClientCARequest)(nil),     // 6: mtlsgate.v1.AssignClientCARequest
-	(*CreateSiteRequest)(nil),         // 7: mtlsgate.v1.CreateSiteRequest
-	(*UpdateSiteRequest)(nil),         // 8: mtlsgate.v1.UpdateSiteRequest
-	(*ListSitesRequest)(nil),          // 9: mtlsgate.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),         // 10: mtlsgate.v1.ListSitesResponse
-	(*GetSiteRequest)(nil),            // 11: mtlsgate.v1.GetSiteRequest
-	(*DeleteSiteRequest)(nil),         // 12: mtlsgate.v1.DeleteSiteRequest
-	(*DeleteSiteResponse)(nil),        // 13: mtlsgate.v1.DeleteSiteResponse
-	(*SiteCAsRequest)(nil),            // 14: mtlsgate.v1.SiteCAsRequest
-	(*UpdateSiteSettingsRequest)(nil), // 15: mtlsgate.v1.UpdateSiteSettingsRequest
-	(*CreateCRLRequest)(nil),          // 16: mtlsgate.v1.CreateCRLRequest
-	(*ListCRLsRequest)(nil),           // 17: mtlsgate.v1.ListCRLsRequest
-	(*ListCRLsResponse)(nil),          // 18: mtlsgate.v1.ListCRLsResponse
-	(*GetCRLRequest)(nil),             // 19: mtlsgate.v1.GetCRLRequest
-	(*DeleteCRLRequest)(nil),          // 20: mtlsgate.v1.DeleteCRLRequest
-	(*DeleteCRLResponse)(nil),         // 21: mtlsgate.v1.DeleteCRLResponse
-	(*CreateTokenRequest)(nil),        // 22: mtlsgate.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 23: mtlsgate.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),         // 24: mtlsgate.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),        // 25: mtlsgate.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),        // 26: mtlsgate.v1.RevokeTokenRequest
-	(*ListAuditEventsRequest)(nil),    // 27: mtlsgate.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),   // 28: mtlsgate.v1.ListAuditEventsResponse
-	(*ClientCA)(nil),                  // 29: mtlsgate.v1.ClientCA
-	(*Site)(nil),                      // 30: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),        // 31: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                       // 32: mtlsgate.v1.CRL
-	(Role)(0),                         // 33: mtlsgate.v1.Role
-	(*Token)(nil),                     // 34: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                // 35: mtlsgate.v1.AuditEvent
+	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
+	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
+	(*ListClientCAsResponse)(nil),        // 2: mtlsgate.v1.ListClientCAsResponse
+	(*GetClientCARequest)(nil),           // 3: mtlsgate.v1.GetClientCARequest
+	(*DeleteClientCARequest)(nil),        // 4: mtlsgate.v1.DeleteClientCARequest
+	(*DeleteClientCAResponse)(nil),       // 5: mtlsgate.v1.DeleteClientCAResponse
+	(*AssignClientCARequest)(nil),        // 6: mtlsgate.v1.AssignClientCARequest
+	(*CreateSiteRequest)(nil),            // 7: mtlsgate.v1.CreateSiteRequest
+	(*UpdateSiteRequest)(nil),            // 8: mtlsgate.v1.UpdateSiteRequest
+	(*ListSitesRequest)(nil),             // 9: mtlsgate.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),            // 10: mtlsgate.v1.ListSitesResponse
+	(*GetSiteRequest)(nil),               // 11: mtlsgate.v1.GetSiteRequest
+	(*DeleteSiteRequest)(nil),            // 12: mtlsgate.v1.DeleteSiteRequest
+	(*DeleteSiteResponse)(nil),           // 13: mtlsgate.v1.DeleteSiteResponse
+	(*SiteCAsRequest)(nil),               // 14: mtlsgate.v1.SiteCAsRequest
+	(*UpdateSiteSettingsRequest)(nil),    // 15: mtlsgate.v1.UpdateSiteSettingsRequest
+	(*CreateCRLRequest)(nil),             // 16: mtlsgate.v1.CreateCRLRequest
+	(*ListCRLsRequest)(nil),              // 17: mtlsgate.v1.ListCRLsRequest
+	(*ListCRLsResponse)(nil),             // 18: mtlsgate.v1.ListCRLsResponse
+	(*GetCRLRequest)(nil),                // 19: mtlsgate.v1.GetCRLRequest
+	(*DeleteCRLRequest)(nil),             // 20: mtlsgate.v1.DeleteCRLRequest
+	(*DeleteCRLResponse)(nil),            // 21: mtlsgate.v1.DeleteCRLResponse
+	(*CreateTokenRequest)(nil),           // 22: mtlsgate.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 23: mtlsgate.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),            // 24: mtlsgate.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),           // 25: mtlsgate.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 26: mtlsgate.v1.RevokeTokenRequest
+	(*ListAuditEventsRequest)(nil),       // 27: mtlsgate.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 28: mtlsgate.v1.ListAuditEventsResponse
+	(*IssueNodeCertificateRequest)(nil),  // 29: mtlsgate.v1.IssueNodeCertificateRequest
+	(*IssueNodeCertificateResponse)(nil), // 30: mtlsgate.v1.IssueNodeCertificateResponse
+	(*ListNodeCertificatesRequest)(nil),  // 31: mtlsgate.v1.ListNodeCertificatesRequest
+	(*ListNodeCertificatesResponse)(nil), // 32: mtlsgate.v1.ListNodeCertificatesResponse
+	(*RevokeNodeCertificateRequest)(nil), // 33: mtlsgate.v1.RevokeNodeCertificateRequest
+	(*ClientCA)(nil),                     // 34: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 35: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 36: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 37: mtlsgate.v1.CRL
+	(Role)(0),                            // 38: mtlsgate.v1.Role
+	(*Token)(nil),                        // 39: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 40: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 41: mtlsgate.v1.NodeCertificate
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	29, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	30, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	30, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	30, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	31, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	32, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	33, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	34, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	34, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	35, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	0,  // 10: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
-	1,  // 11: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
-	3,  // 12: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
-	4,  // 13: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	6,  // 14: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 15: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 16: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	8,  // 17: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	9,  // 18: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	11, // 19: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	12, // 20: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	14, // 21: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	14, // 22: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	11, // 23: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	15, // 24: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	16, // 25: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	17, // 26: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	19, // 27: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	20, // 28: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	22, // 29: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	24, // 30: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	26, // 31: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	27, // 32: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	29, // 33: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 34: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	29, // 35: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 36: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	29, // 37: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	29, // 38: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	30, // 39: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	30, // 40: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	10, // 41: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	30, // 42: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	13, // 43: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	30, // 44: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	30, // 45: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	31, // 46: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	31, // 47: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	32, // 48: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	18, // 49: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	32, // 50: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	21, // 51: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	23, // 52: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	25, // 53: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	34, // 54: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	28, // 55: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	33, // [33:56] is the sub-list for method output_type
-	10, // [10:33] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	34, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	35, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	35, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	35, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	36, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	37, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	38, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	39, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	39, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	40, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	41, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	41, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	0,  // 12: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
+	1,  // 13: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
+	3,  // 14: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
+	4,  // 15: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
+	6,  // 16: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 17: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 18: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	8,  // 19: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	9,  // 20: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	11, // 21: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	12, // 22: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	14, // 23: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	14, // 24: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	11, // 25: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	15, // 26: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	16, // 27: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	17, // 28: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	19, // 29: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	20, // 30: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	22, // 31: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	24, // 32: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	26, // 33: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	29, // 34: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	31, // 35: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	33, // 36: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	27, // 37: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	34, // 38: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 39: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	34, // 40: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 41: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	34, // 42: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	34, // 43: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	35, // 44: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	35, // 45: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	10, // 46: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	35, // 47: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	13, // 48: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	35, // 49: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	35, // 50: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	36, // 51: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	36, // 52: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	37, // 53: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	18, // 54: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	37, // 55: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	21, // 56: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	23, // 57: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	25, // 58: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	39, // 59: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	30, // 60: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	32, // 61: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	41, // 62: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	28, // 63: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	38, // [38:64] is the sub-list for method output_type
+	12, // [12:38] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_api_proto_init() }
@@ -1614,7 +1917,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

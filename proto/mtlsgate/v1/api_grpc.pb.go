@@ -22,29 +22,32 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CertificateManagerService_CreateClientCA_FullMethodName     = "/mtlsgate.v1.CertificateManagerService/CreateClientCA"
-	CertificateManagerService_ListClientCAs_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/ListClientCAs"
-	CertificateManagerService_GetClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/GetClientCA"
-	CertificateManagerService_DeleteClientCA_FullMethodName     = "/mtlsgate.v1.CertificateManagerService/DeleteClientCA"
-	CertificateManagerService_AssignClientCA_FullMethodName     = "/mtlsgate.v1.CertificateManagerService/AssignClientCA"
-	CertificateManagerService_UnassignClientCA_FullMethodName   = "/mtlsgate.v1.CertificateManagerService/UnassignClientCA"
-	CertificateManagerService_CreateSite_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/CreateSite"
-	CertificateManagerService_UpdateSite_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/UpdateSite"
-	CertificateManagerService_ListSites_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ListSites"
-	CertificateManagerService_GetSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/GetSite"
-	CertificateManagerService_DeleteSite_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/DeleteSite"
-	CertificateManagerService_AssignSiteCAs_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/AssignSiteCAs"
-	CertificateManagerService_UnassignSiteCAs_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/UnassignSiteCAs"
-	CertificateManagerService_GetSiteSettings_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/GetSiteSettings"
-	CertificateManagerService_UpdateSiteSettings_FullMethodName = "/mtlsgate.v1.CertificateManagerService/UpdateSiteSettings"
-	CertificateManagerService_CreateCRL_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/CreateCRL"
-	CertificateManagerService_ListCRLs_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/ListCRLs"
-	CertificateManagerService_GetCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/GetCRL"
-	CertificateManagerService_DeleteCRL_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/DeleteCRL"
-	CertificateManagerService_CreateToken_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/CreateToken"
-	CertificateManagerService_ListTokens_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListTokens"
-	CertificateManagerService_RevokeToken_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
-	CertificateManagerService_ListAuditEvents_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
+	CertificateManagerService_CreateClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/CreateClientCA"
+	CertificateManagerService_ListClientCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListClientCAs"
+	CertificateManagerService_GetClientCA_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/GetClientCA"
+	CertificateManagerService_DeleteClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/DeleteClientCA"
+	CertificateManagerService_AssignClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/AssignClientCA"
+	CertificateManagerService_UnassignClientCA_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/UnassignClientCA"
+	CertificateManagerService_CreateSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/CreateSite"
+	CertificateManagerService_UpdateSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/UpdateSite"
+	CertificateManagerService_ListSites_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/ListSites"
+	CertificateManagerService_GetSite_FullMethodName               = "/mtlsgate.v1.CertificateManagerService/GetSite"
+	CertificateManagerService_DeleteSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/DeleteSite"
+	CertificateManagerService_AssignSiteCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/AssignSiteCAs"
+	CertificateManagerService_UnassignSiteCAs_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/UnassignSiteCAs"
+	CertificateManagerService_GetSiteSettings_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/GetSiteSettings"
+	CertificateManagerService_UpdateSiteSettings_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/UpdateSiteSettings"
+	CertificateManagerService_CreateCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/CreateCRL"
+	CertificateManagerService_ListCRLs_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/ListCRLs"
+	CertificateManagerService_GetCRL_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/GetCRL"
+	CertificateManagerService_DeleteCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/DeleteCRL"
+	CertificateManagerService_CreateToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/CreateToken"
+	CertificateManagerService_ListTokens_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ListTokens"
+	CertificateManagerService_RevokeToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
+	CertificateManagerService_IssueNodeCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/IssueNodeCertificate"
+	CertificateManagerService_ListNodeCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
+	CertificateManagerService_RevokeNodeCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
+	CertificateManagerService_ListAuditEvents_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
 )
 
 // CertificateManagerServiceClient is the client API for CertificateManagerService service.
@@ -83,6 +86,10 @@ type CertificateManagerServiceClient interface {
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*Token, error)
+	// Envoy node certificates, issued by the internal CA.
+	IssueNodeCertificate(ctx context.Context, in *IssueNodeCertificateRequest, opts ...grpc.CallOption) (*IssueNodeCertificateResponse, error)
+	ListNodeCertificates(ctx context.Context, in *ListNodeCertificatesRequest, opts ...grpc.CallOption) (*ListNodeCertificatesResponse, error)
+	RevokeNodeCertificate(ctx context.Context, in *RevokeNodeCertificateRequest, opts ...grpc.CallOption) (*NodeCertificate, error)
 	// Audit log, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
@@ -315,6 +322,36 @@ func (c *certificateManagerServiceClient) RevokeToken(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) IssueNodeCertificate(ctx context.Context, in *IssueNodeCertificateRequest, opts ...grpc.CallOption) (*IssueNodeCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueNodeCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_IssueNodeCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListNodeCertificates(ctx context.Context, in *ListNodeCertificatesRequest, opts ...grpc.CallOption) (*ListNodeCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNodeCertificatesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListNodeCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) RevokeNodeCertificate(ctx context.Context, in *RevokeNodeCertificateRequest, opts ...grpc.CallOption) (*NodeCertificate, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NodeCertificate)
+	err := c.cc.Invoke(ctx, CertificateManagerService_RevokeNodeCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateManagerServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -361,6 +398,10 @@ type CertificateManagerServiceServer interface {
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	RevokeToken(context.Context, *RevokeTokenRequest) (*Token, error)
+	// Envoy node certificates, issued by the internal CA.
+	IssueNodeCertificate(context.Context, *IssueNodeCertificateRequest) (*IssueNodeCertificateResponse, error)
+	ListNodeCertificates(context.Context, *ListNodeCertificatesRequest) (*ListNodeCertificatesResponse, error)
+	RevokeNodeCertificate(context.Context, *RevokeNodeCertificateRequest) (*NodeCertificate, error)
 	// Audit log, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedCertificateManagerServiceServer()
@@ -438,6 +479,15 @@ func (UnimplementedCertificateManagerServiceServer) ListTokens(context.Context, 
 }
 func (UnimplementedCertificateManagerServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*Token, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) IssueNodeCertificate(context.Context, *IssueNodeCertificateRequest) (*IssueNodeCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueNodeCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListNodeCertificates(context.Context, *ListNodeCertificatesRequest) (*ListNodeCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNodeCertificates not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) RevokeNodeCertificate(context.Context, *RevokeNodeCertificateRequest) (*NodeCertificate, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeNodeCertificate not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -860,6 +910,60 @@ func _CertificateManagerService_RevokeToken_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_IssueNodeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueNodeCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).IssueNodeCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_IssueNodeCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).IssueNodeCertificate(ctx, req.(*IssueNodeCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListNodeCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNodeCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListNodeCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListNodeCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListNodeCertificates(ctx, req.(*ListNodeCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_RevokeNodeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeNodeCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).RevokeNodeCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_RevokeNodeCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).RevokeNodeCertificate(ctx, req.(*RevokeNodeCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateManagerService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -972,6 +1076,18 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _CertificateManagerService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "IssueNodeCertificate",
+			Handler:    _CertificateManagerService_IssueNodeCertificate_Handler,
+		},
+		{
+			MethodName: "ListNodeCertificates",
+			Handler:    _CertificateManagerService_ListNodeCertificates_Handler,
+		},
+		{
+			MethodName: "RevokeNodeCertificate",
+			Handler:    _CertificateManagerService_RevokeNodeCertificate_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

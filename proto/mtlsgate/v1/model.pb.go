@@ -1696,6 +1696,198 @@ func (x *AuditEvent) GetRemoteAddr() string {
 	return ""
 }
 
+// InternalCA is mtlsgate's own certificate authority, created at first
+// start and kept in the store so that every replica shares it. It signs the
+// serving certificates of mtlsgate's listeners and the client certificates
+// of Envoy nodes. Never returned by any call.
+type InternalCA struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The CA certificate, PEM.
+	CertificatePem string `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// The CA's private key, PKCS#8 PEM.
+	PrivateKeyPem string                 `protobuf:"bytes,2,opt,name=private_key_pem,json=privateKeyPem,proto3" json:"private_key_pem,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InternalCA) Reset() {
+	*x = InternalCA{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InternalCA) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InternalCA) ProtoMessage() {}
+
+func (x *InternalCA) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
+func (*InternalCA) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *InternalCA) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *InternalCA) GetPrivateKeyPem() string {
+	if x != nil {
+		return x.PrivateKeyPem
+	}
+	return ""
+}
+
+func (x *InternalCA) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// NodeCertificate records a client certificate issued to an Envoy node by
+// the internal CA. The certificate names the node and its fleet in a URI
+// SAN (spiffe://mtlsgate/fleet/<fleet>/node/<node_id>); the node's private
+// key never reaches mtlsgate (it sends a certificate signing request).
+type NodeCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Serial number, uppercase hex: the record's key.
+	Serial string `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	// Envoy's node.cluster.
+	Fleet string `protobuf:"bytes,2,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	// Envoy's node.id.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Lowercase hex SHA-256 of the certificate's DER.
+	Sha256Fingerprint string                 `protobuf:"bytes,4,opt,name=sha256_fingerprint,json=sha256Fingerprint,proto3" json:"sha256_fingerprint,omitempty"`
+	NotBefore         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// Token id of the issuer.
+	IssuedBy string                 `protobuf:"bytes,7,opt,name=issued_by,json=issuedBy,proto3" json:"issued_by,omitempty"`
+	IssuedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
+	// Set once revoked: the node is refused by xDS and ext_authz from then on.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,10,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeCertificate) Reset() {
+	*x = NodeCertificate{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeCertificate) ProtoMessage() {}
+
+func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
+func (*NodeCertificate) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *NodeCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *NodeCertificate) GetFleet() string {
+	if x != nil {
+		return x.Fleet
+	}
+	return ""
+}
+
+func (x *NodeCertificate) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *NodeCertificate) GetSha256Fingerprint() string {
+	if x != nil {
+		return x.Sha256Fingerprint
+	}
+	return ""
+}
+
+func (x *NodeCertificate) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *NodeCertificate) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *NodeCertificate) GetIssuedBy() string {
+	if x != nil {
+		return x.IssuedBy
+	}
+	return ""
+}
+
+func (x *NodeCertificate) GetIssuedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IssuedAt
+	}
+	return nil
+}
+
+func (x *NodeCertificate) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *NodeCertificate) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
 var File_mtlsgate_v1_model_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_model_proto_rawDesc = "" +
@@ -1842,7 +2034,28 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x06result\x18\x06 \x01(\tR\x06result\x12\x18\n" +
 	"\amessage\x18\a \x01(\tR\amessage\x12\x1f\n" +
 	"\vremote_addr\x18\b \x01(\tR\n" +
-	"remoteAddr*V\n" +
+	"remoteAddr\"\x98\x01\n" +
+	"\n" +
+	"InternalCA\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0ecertificatePem\x12&\n" +
+	"\x0fprivate_key_pem\x18\x02 \x01(\tR\rprivateKeyPem\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xab\x03\n" +
+	"\x0fNodeCertificate\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x14\n" +
+	"\x05fleet\x18\x02 \x01(\tR\x05fleet\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12-\n" +
+	"\x12sha256_fingerprint\x18\x04 \x01(\tR\x11sha256Fingerprint\x129\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
+	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x1b\n" +
+	"\tissued_by\x18\a \x01(\tR\bissuedBy\x127\n" +
+	"\tissued_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\n" +
+	" \x01(\tR\trevokedBy*V\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rMODE_DISABLED\x10\x01\x12\x13\n" +
@@ -1891,7 +2104,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -1913,22 +2126,24 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*CRL)(nil),                   // 17: mtlsgate.v1.CRL
 	(*Token)(nil),                 // 18: mtlsgate.v1.Token
 	(*AuditEvent)(nil),            // 19: mtlsgate.v1.AuditEvent
-	nil,                           // 20: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*InternalCA)(nil),            // 20: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 21: mtlsgate.v1.NodeCertificate
+	nil,                           // 22: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	21, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	21, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	23, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	23, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	6,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	6,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	21, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	23, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
 	0,  // 7: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
 	8,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	9,  // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	10, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	20, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	22, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	3,  // 12: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	4,  // 13: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	6,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
@@ -1936,22 +2151,27 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	13, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	14, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	11, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	21, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	21, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	23, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	16, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	21, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	21, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	21, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	21, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	23, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	23, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	23, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	23, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
 	5,  // 26: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	21, // 27: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	21, // 28: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	21, // 29: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	23, // 27: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	23, // 28: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	23, // 29: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	23, // 30: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	23, // 31: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	23, // 32: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	23, // 33: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	23, // 34: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -1970,7 +2190,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

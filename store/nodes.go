@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mtlsgate/mtlsgate/nodeid"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// InternalCA returns mtlsgate's own CA, or nil before EnsureInternalCA.
+func (s *State) InternalCA() *pb.InternalCA { return s.internalCA }
+
+// NodeCertificate returns the node certificate with serial (uppercase
+// hex), or nil.
+func (s *State) NodeCertificate(serial string) *pb.NodeCertificate { return s.nodes[serial] }
+
+// NodeCertificates returns every node certificate, sorted by serial.
+func (s *State) NodeCertificates() []*pb.NodeCertificate { return sortedValues(s.nodes) }
+
+// NodeRevoked reports whether the node certificate with serial (uppercase
+// hex, as pki.SerialHex) has been revoked. A serial the store never
+// recorded is not revoked: the TLS handshake already checked that the
+// certificate was issued by the internal CA.
+func (s *State) NodeRevoked(serial string) bool {
+	return s.nodes[serial].GetRevokedAt() != nil
+}
+
+func setInternalCA(st *State, kv KV, del bool) error {
+	if del {
+		st.internalCA = nil
+		return nil
+	}
+	ca := new(pb.InternalCA)
+	if err := proto.Unmarshal(kv.Value, ca); err != nil {
+		return fmt.Errorf("store: decode %s (rev %d): %w", kv.Key, kv.ModRev, err)
+	}
+	st.internalCA = ca
+	return nil
+}
+
+// EnsureInternalCA returns the internal CA, creating it with create when
+// the store has none. Replicas that start at once agree on one CA: the
+// write is refused when another got in first, and its CA is returned.
+// create runs outside the write (it makes a key) and at most once.
+func (s *Store) EnsureInternalCA(ctx context.Context, create func() (*pb.InternalCA, error)) (*pb.InternalCA, error) {
+	if ca := s.Current().InternalCA(); ca != nil {
+		return ca, nil
+	}
+	ca, err := create()
+	if err != nil {
+		return nil, fmt.Errorf("store: create internal CA: %w", err)
+	}
+	a := Actor{TokenID: "system", Action: "CreateInternalCA"}
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.InternalCA() != nil {
+			return nil, ErrAlreadyExists
+		}
+		return s.withAudit(a, "internal-ca", nil, internalCAKey, ca)
+	})
+	if errors.Is(err, ErrAlreadyExists) {
+		return s.Current().InternalCA(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.InternalCA(), nil
+}
+
+// RecordNodeCertificate stores the record of a certificate the internal CA
+// has just issued, with its audit event.
+func (s *Store) RecordNodeCertificate(ctx context.Context, a Actor, nc *pb.NodeCertificate) error {
+	if err := (nodeid.Identity{Fleet: nc.GetFleet(), Node: nc.GetNodeId()}).Validate(); err != nil {
+		return &ValidationError{Field: "node", Err: err}
+	}
+	if nc.GetSerial() == "" || strings.ToUpper(nc.GetSerial()) != nc.GetSerial() {
+		return invalid("serial", "must be uppercase hex, got %q", nc.GetSerial())
+	}
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.NodeCertificate(nc.GetSerial()) != nil {
+			return nil, fmt.Errorf("%w: node certificate %s", ErrAlreadyExists, nc.GetSerial())
+		}
+		return s.withAudit(a, "node/"+nc.GetFleet()+"/"+nc.GetNodeId(), nil, nodePrefix+nc.GetSerial(), nc)
+	})
+	return err
+}
+
+// RevokeNodeCertificate revokes a node certificate: from the State that
+// records it on, xDS and ext_authz refuse the node.
+func (s *Store) RevokeNodeCertificate(ctx context.Context, a Actor, serial string) (*pb.NodeCertificate, error) {
+	serial = strings.ToUpper(serial)
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		cur := st.NodeCertificate(serial)
+		if cur == nil {
+			return nil, notFound("node certificate", serial)
+		}
+		if cur.GetRevokedAt() != nil {
+			return nil, fmt.Errorf("%w: node certificate %s is already revoked", ErrFailedPrecondition, serial)
+		}
+		nc := proto.Clone(cur).(*pb.NodeCertificate)
+		nc.RevokedAt = timestamppb.New(s.now())
+		nc.RevokedBy = a.TokenID
+		return s.withAudit(a, "node/"+nc.GetFleet()+"/"+nc.GetNodeId(), nil, nodePrefix+serial, nc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.NodeCertificate(serial), nil
+}

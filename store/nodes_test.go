@@ -1,0 +1,95 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// TestInternalCAIsCreatedOnce: concurrent first starts agree on one CA and
+// a later call returns it without creating another.
+func TestInternalCAIsCreatedOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, store.Limits{})
+	if s.Current().InternalCA() != nil {
+		t.Fatal("a new store has an internal CA")
+	}
+	var made atomic.Int32
+	create := func() (*pb.InternalCA, error) {
+		n := made.Add(1)
+		return &pb.InternalCA{CertificatePem: string(rune('A' + n))}, nil
+	}
+	var wg sync.WaitGroup
+	got := make([]*pb.InternalCA, 4)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ca, err := s.EnsureInternalCA(ctx, create)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = ca
+		}()
+	}
+	wg.Wait()
+	for _, ca := range got[1:] {
+		if ca.GetCertificatePem() != got[0].GetCertificatePem() {
+			t.Fatalf("replicas disagree on the internal CA: %q vs %q", ca.GetCertificatePem(), got[0].GetCertificatePem())
+		}
+	}
+	before := made.Load()
+	ca, err := s.EnsureInternalCA(ctx, create)
+	if err != nil || ca.GetCertificatePem() != got[0].GetCertificatePem() || made.Load() != before {
+		t.Fatalf("EnsureInternalCA on a store with a CA: %v, %v, created %d more", ca, err, made.Load()-before)
+	}
+	if _, err := s.EnsureInternalCA(ctx, func() (*pb.InternalCA, error) { return nil, errors.New("boom") }); err != nil {
+		t.Fatalf("an existing CA must not call create: %v", err)
+	}
+}
+
+func TestNodeCertificates(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, store.Limits{})
+	nc := &pb.NodeCertificate{Serial: "0A1B", Fleet: "eu", NodeId: "edge-1"}
+	if err := s.RecordNodeCertificate(ctx, admin, nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordNodeCertificate(ctx, admin, nc); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("recording a serial twice: %v", err)
+	}
+	for _, bad := range []*pb.NodeCertificate{
+		{Serial: "0a1c", Fleet: "eu", NodeId: "edge-1"},
+		{Serial: "", Fleet: "eu", NodeId: "edge-1"},
+		{Serial: "0A1D", Fleet: "e/u", NodeId: "edge-1"},
+		{Serial: "0A1E", Fleet: "eu", NodeId: ""},
+	} {
+		if err := s.RecordNodeCertificate(ctx, admin, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("RecordNodeCertificate(%v) = %v, want invalid", bad, err)
+		}
+	}
+	if s.Current().NodeRevoked("0A1B") || s.Current().NodeRevoked("FFFF") {
+		t.Fatal("revoked before revocation")
+	}
+	if _, err := s.RevokeNodeCertificate(ctx, admin, "ffff"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revoking an unknown serial: %v", err)
+	}
+	got, err := s.RevokeNodeCertificate(ctx, admin, "0a1b") // any case
+	if err != nil || got.GetRevokedAt() == nil || got.GetRevokedBy() != admin.TokenID {
+		t.Fatalf("revoke: %v, %v", got, err)
+	}
+	if !s.Current().NodeRevoked("0A1B") {
+		t.Fatal("not revoked after revocation")
+	}
+	if _, err := s.RevokeNodeCertificate(ctx, admin, "0A1B"); !errors.Is(err, store.ErrFailedPrecondition) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+	if n := len(s.Current().NodeCertificates()); n != 1 {
+		t.Fatalf("%d node certificates listed, want 1", n)
+	}
+}
