@@ -58,6 +58,12 @@ type Options struct {
 	// UpstreamCAFile is the CA bundle, on the Envoy host, that https
 	// origins' certificates are verified against.
 	UpstreamCAFile string
+	// RequireNodeIdentity makes the Server serve an ADS stream only to a
+	// node presenting a verified, unrevoked node certificate whose names
+	// match the node's node.id and node.cluster (see Server). Off, any
+	// peer is served as the fleet its node.cluster names: the plaintext
+	// opt-out. Translation does not read it.
+	RequireNodeIdentity bool
 }
 
 // DefaultOptions are the documented defaults.
