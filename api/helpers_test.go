@@ -31,6 +31,9 @@ func start(t *testing.T) *env {
 	cfg := server.DefaultConfig()
 	cfg.Data = t.TempDir()
 	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	// The API's own behaviour is tested here; TLS on its port is tested in
+	// package server and end to end.
+	cfg.TLS.InsecurePlaintext = true
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	if err != nil {

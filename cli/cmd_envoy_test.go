@@ -82,7 +82,7 @@ func TestEnvoyBootstrapNeverDials(t *testing.T) {
 		stderr:   &stderr,
 		now:      func() time.Time { return testNow },
 		readFile: fakeFiles(nil),
-		dial: func(string, string) (pb.CertificateManagerServiceClient, io.Closer, error) {
+		dial: func(transport, string) (pb.CertificateManagerServiceClient, io.Closer, error) {
 			t.Error("envoy bootstrap dialed the API")
 			return nil, nil, errors.New("no dialing")
 		},

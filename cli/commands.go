@@ -45,6 +45,8 @@ var commands = []*command{
 		"create an API token; ROLE is admin, ca-manager, site-manager or viewer", 0, 0, tokenCreate},
 	{"token list", "", "list API tokens", 0, 0, tokenList},
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
+	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
+	{"node revoke", "SERIAL", "revoke a node certificate: xDS and ext_authz refuse the node at once", 1, 1, nodeRevoke},
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
 	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--delta] [--admin ADDR]",
 		"print an Envoy bootstrap (YAML) for mtlsgate's xDS server; offline, needs no token", 0, 0, envoyBootstrap},
@@ -137,8 +139,12 @@ Commands:
         show this text (so do -h and --help anywhere)
 
 Global flags, accepted before or after the command:
-  --server ADDR       admin API address, host:port or http://host:port
-                      (env MTLSGATE_SERVER, default ` + defaultServer + `)
+  --server ADDR       admin API address: host:port or https://host:port (TLS),
+                      http://host:port only for a server started with
+                      --insecure-plaintext (env MTLSGATE_SERVER, default ` + defaultServer + `)
+  --ca-file PATH      CA certificate the server is verified by (env
+                      MTLSGATE_CA_FILE); default: ca.pem beside the token
+                      file, else $MTLSGATE_DATA/ca.pem, else ./data/ca.pem
   --token TOKEN       API token (env MTLSGATE_TOKEN)
   --token-file PATH   read the API token from a file (env MTLSGATE_TOKEN_FILE);
                       the server writes its first admin token to such a file

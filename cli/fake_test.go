@@ -183,12 +183,21 @@ func runFake(f *fakeAPI, te testEnv, args ...string) (int, string, string) {
 		stdout:   &stdout,
 		stderr:   &stderr,
 		now:      func() time.Time { return testNow },
-		readFile: fakeFiles(te.files),
-		dial: func(addr, token string) (pb.CertificateManagerServiceClient, io.Closer, error) {
-			f.addr, f.token = addr, token
+		readFile: fakeFiles(withCA(te.files)),
+		dial: func(t transport, token string) (pb.CertificateManagerServiceClient, io.Closer, error) {
+			f.addr, f.token = t.addr, token
 			return f, io.NopCloser(nil), nil
 		},
 	}
 	code := r.main(context.Background(), args)
 	return code, stdout.String(), stderr.String()
+}
+
+// withCA adds the CA file the CLI finds in ./data when files has none.
+func withCA(files map[string]string) map[string]string {
+	out := map[string]string{"data/ca.pem": "CA PEM"}
+	for k, v := range files {
+		out[k] = v
+	}
+	return out
 }

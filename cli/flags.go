@@ -19,6 +19,8 @@ const (
 	envServer    = "MTLSGATE_SERVER"
 	envToken     = "MTLSGATE_TOKEN"
 	envTokenFile = "MTLSGATE_TOKEN_FILE"
+	envCAFile    = "MTLSGATE_CA_FILE"
+	envData      = "MTLSGATE_DATA"
 )
 
 // stringList is a repeatable string flag.
@@ -64,8 +66,8 @@ func (o *optDuration) Set(v string) error {
 // globals holds the global flags. They are registered in every FlagSet of a
 // command line, so they may appear before or after the command words.
 type globals struct {
-	server, token, tokenFile, output optString
-	timeout                          optDuration
+	server, token, tokenFile, caFile, output optString
+	timeout                                  optDuration
 }
 
 // register adds the global flags to fs.
@@ -73,6 +75,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.Var(&g.server, "server", "admin API address")
 	fs.Var(&g.token, "token", "API token")
 	fs.Var(&g.tokenFile, "token-file", "file holding the API token")
+	fs.Var(&g.caFile, "ca-file", "CA certificate the server is verified by")
 	fs.Var(&g.output, "o", "output format")
 	fs.Var(&g.output, "output", "output format")
 	fs.Var(&g.timeout, "timeout", "deadline of the whole command")

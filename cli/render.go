@@ -186,6 +186,12 @@ func writeIDs(w io.Writer, m proto.Message) error {
 		for _, x := range v.GetTokens() {
 			ids = append(ids, x.GetId())
 		}
+	case *pb.NodeCertificate:
+		ids = []string{v.GetSerial()}
+	case *pb.ListNodeCertificatesResponse:
+		for _, x := range v.GetCertificates() {
+			ids = append(ids, x.GetSerial())
+		}
 	case *pb.ListAuditEventsResponse:
 		for _, x := range v.GetEvents() {
 			ids = append(ids, x.GetId())

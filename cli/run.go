@@ -32,7 +32,7 @@ type runner struct {
 	stdout, stderr io.Writer
 	now            func() time.Time
 	readFile       func(string) ([]byte, error)
-	dial           func(addr, token string) (pb.CertificateManagerServiceClient, io.Closer, error)
+	dial           func(t transport, token string) (pb.CertificateManagerServiceClient, io.Closer, error)
 	server         string // resolved address, for error messages
 }
 
@@ -124,7 +124,13 @@ func (s *session) api() (pb.CertificateManagerServiceClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, conn, err := s.r.dial(s.cfg.server, token)
+	t := transport{addr: s.cfg.server}
+	if !s.cfg.plaintext {
+		if t.caPEM, _, err = resolveCA(s.g, s.r.env, s.r.readFile); err != nil {
+			return nil, err
+		}
+	}
+	c, conn, err := s.r.dial(t, token)
 	if err != nil {
 		return nil, err
 	}

@@ -113,31 +113,79 @@ func TestResolveToken(t *testing.T) {
 }
 
 func TestParseServerAddr(t *testing.T) {
-	tests := []struct{ in, want, wantErr string }{
-		{"127.0.0.1:9000", "127.0.0.1:9000", ""},
-		{"admin.internal:9000", "admin.internal:9000", ""},
-		{"[::1]:9000", "[::1]:9000", ""},
-		{"http://admin:8080", "admin:8080", ""},
-		{"http://admin:8080/", "admin:8080", ""},
-		{"http://[::1]:1", "[::1]:1", ""},
-		{"admin", "", "missing port"},
-		{"http://admin", "", "missing port"},
-		{":9000", "", "missing host"},
-		{"https://admin:9000", "", "https is not supported"},
-		{"grpc://admin:9000", "", "unsupported scheme grpc"},
-		{"http://admin:9000/api", "", "only scheme, host and port"},
+	tests := []struct {
+		in, want, wantErr string
+		plaintext         bool
+	}{
+		{"127.0.0.1:9000", "127.0.0.1:9000", "", false},
+		{"admin.internal:9000", "admin.internal:9000", "", false},
+		{"[::1]:9000", "[::1]:9000", "", false},
+		{"https://admin:9000", "admin:9000", "", false},
+		{"http://admin:8080", "admin:8080", "", true},
+		{"http://admin:8080/", "admin:8080", "", true},
+		{"http://[::1]:1", "[::1]:1", "", true},
+		{"admin", "", "missing port", false},
+		{"http://admin", "", "missing port", false},
+		{":9000", "", "missing host", false},
+		{"grpc://admin:9000", "", "unsupported scheme grpc", false},
+		{"http://admin:9000/api", "", "only scheme, host and port", false},
 	}
 	for _, tt := range tests {
-		got, err := parseServerAddr(tt.in)
+		got, plaintext, err := parseServerAddr(tt.in)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%s: error %v, want %q", tt.in, err, tt.wantErr)
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("%s: got %q, %v; want %q", tt.in, got, err, tt.want)
+		if err != nil || got != tt.want || plaintext != tt.plaintext {
+			t.Errorf("%s: got %q plaintext=%v, %v; want %q plaintext=%v", tt.in, got, plaintext, err, tt.want, tt.plaintext)
 		}
+	}
+}
+
+// TestResolveCA: an explicit file wins, then ca.pem beside the token file,
+// then the data directory; nothing found is an error naming where it
+// looked.
+func TestResolveCA(t *testing.T) {
+	files := map[string]string{
+		"/etc/mtlsgate/ca.pem": "EXPLICIT", "/srv/data/ca.pem": "BESIDE", "/var/lib/m/ca.pem": "DATA", "data/ca.pem": "CWD",
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		env   map[string]string
+		want  string
+	}{
+		{"flag", []string{"--ca-file", "/etc/mtlsgate/ca.pem"}, map[string]string{envTokenFile: "/srv/data/admin.token"}, "EXPLICIT"},
+		{"env", nil, map[string]string{envCAFile: "/etc/mtlsgate/ca.pem", envTokenFile: "/srv/data/admin.token"}, "EXPLICIT"},
+		{"beside token file (flag)", []string{"--token-file", "/srv/data/admin.token"}, nil, "BESIDE"},
+		{"beside token file (env)", nil, map[string]string{envTokenFile: "/srv/data/admin.token", envData: "/var/lib/m"}, "BESIDE"},
+		{"data dir", nil, map[string]string{envData: "/var/lib/m"}, "DATA"},
+		{"./data", nil, nil, "CWD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var g globals
+			fs := newFlagSet("t")
+			g.register(fs)
+			if err := fs.Parse(tt.flags); err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := resolveCA(&g, func(k string) string { return tt.env[k] }, fakeFiles(files))
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	var g globals
+	_, _, err := resolveCA(&g, func(string) string { return "" }, fakeFiles(nil))
+	if err == nil || !strings.Contains(err.Error(), "--ca-file") || !strings.Contains(err.Error(), "data/ca.pem") {
+		t.Fatalf("nothing found: %v", err)
+	}
+	g.caFile = optString{val: "/missing.pem", set: true}
+	if _, _, err := resolveCA(&g, func(string) string { return "" }, fakeFiles(files)); err == nil {
+		t.Fatal("a missing explicit CA file fell back to another")
 	}
 }
 
@@ -212,7 +260,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"bad limit", nil, []string{"audit", "--limit", "5000"}, 2, "want 1 to 1000"},
 		{"bad output", nil, []string{"ca", "list", "-o", "yaml"}, 2, `invalid output format "yaml": want table, json or id`},
 		{"bad timeout", nil, []string{"ca", "list", "--timeout", "soon"}, 2, `invalid value "soon" for flag --timeout`},
-		{"bad server env", map[string]string{envServer: "https://x:1", envToken: "t"}, []string{"ca", "list"}, 2, "https is not supported"},
+		{"bad server env", map[string]string{envServer: "ftp://x:1", envToken: "t"}, []string{"ca", "list"}, 2, "unsupported scheme ftp"},
 		{"required flag", nil, []string{"ca", "add", "f.pem"}, 2, "ca add: --name is required"},
 		{"missing token", map[string]string{}, []string{"site", "list"}, 1, "no API token: pass --token TOKEN or --token-file PATH"},
 		{"missing file", nil, []string{"crl", "add", "nope.crl"}, 1, "open nope.crl: file does not exist"},

@@ -2,14 +2,19 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -20,9 +25,10 @@ const maxMessageSize = 128 << 20
 
 // config is the resolved global settings of one command.
 type config struct {
-	server  string // host:port
-	output  string // "table", "json" or "id"
-	timeout time.Duration
+	server    string // host:port
+	plaintext bool   // http:// given: no TLS
+	output    string // "table", "json" or "id"
+	timeout   time.Duration
 }
 
 // resolve applies flags, then environment variables, then defaults.
@@ -33,11 +39,11 @@ func (g *globals) resolve(env func(string) string) (config, error) {
 	} else if v := env(envServer); v != "" {
 		raw = v
 	}
-	addr, err := parseServerAddr(raw)
+	addr, plaintext, err := parseServerAddr(raw)
 	if err != nil {
 		return config{}, err
 	}
-	c := config{server: addr, output: defaultOutput, timeout: defaultTimeout}
+	c := config{server: addr, plaintext: plaintext, output: defaultOutput, timeout: defaultTimeout}
 	if g.output.set {
 		c.output = g.output.val
 	}
@@ -53,35 +59,34 @@ func (g *globals) resolve(env func(string) string) (config, error) {
 	return c, nil
 }
 
-// parseServerAddr accepts "host:port" or "http://host:port" and returns
-// "host:port".
-func parseServerAddr(raw string) (string, error) {
+// parseServerAddr accepts "host:port", "https://host:port" (both TLS) or
+// "http://host:port" (plaintext, for a server started with
+// --insecure-plaintext) and returns "host:port" and whether it is plaintext.
+func parseServerAddr(raw string) (string, bool, error) {
 	bad := func(why string) error {
-		return usagef("invalid server address %q: %s (want host:port or http://host:port)", raw, why)
+		return usagef("invalid server address %q: %s (want host:port, https://host:port or http://host:port)", raw, why)
 	}
-	hostport := raw
+	hostport, plaintext := raw, false
 	if i := strings.Index(raw, "://"); i >= 0 {
 		u, err := url.Parse(raw)
 		switch {
 		case err != nil:
-			return "", bad("not a URL")
-		case u.Scheme == "https":
-			return "", bad("the admin API is plaintext gRPC, https is not supported")
-		case u.Scheme != "http":
-			return "", bad("unsupported scheme " + u.Scheme)
+			return "", false, bad("not a URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			return "", false, bad("unsupported scheme " + u.Scheme)
 		case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
-			return "", bad("only scheme, host and port are allowed")
+			return "", false, bad("only scheme, host and port are allowed")
 		}
-		hostport = u.Host
+		hostport, plaintext = u.Host, u.Scheme == "http"
 	}
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil || port == "" {
-		return "", bad("missing port")
+		return "", false, bad("missing port")
 	}
 	if host == "" {
-		return "", bad("missing host")
+		return "", false, bad("missing host")
 	}
-	return hostport, nil
+	return hostport, plaintext, nil
 }
 
 // resolveToken finds the API token: --token, --token-file, MTLSGATE_TOKEN,
@@ -117,28 +122,92 @@ func readTokenFile(path string, readFile func(string) ([]byte, error)) (string, 
 	return tok, nil
 }
 
+// resolveCA finds the CA certificate that verifies the server: --ca-file,
+// MTLSGATE_CA_FILE, ca.pem beside the token file (the server writes both
+// into its data directory), $MTLSGATE_DATA/ca.pem, ./data/ca.pem. It
+// returns the PEM and the path it came from.
+func resolveCA(g *globals, env func(string) string, readFile func(string) ([]byte, error)) ([]byte, string, error) {
+	explicit := g.caFile.val
+	if !g.caFile.set {
+		explicit = env(envCAFile)
+	}
+	if explicit != "" {
+		b, err := readFile(explicit)
+		if err != nil {
+			return nil, "", fmt.Errorf("read CA file: %w", err)
+		}
+		return b, explicit, nil
+	}
+	var tried []string
+	if tf := tokenFilePath(g, env); tf != "" {
+		tried = append(tried, filepath.Join(filepath.Dir(tf), caFileName))
+	}
+	if d := env(envData); d != "" {
+		tried = append(tried, filepath.Join(d, caFileName))
+	}
+	tried = append(tried, filepath.Join("data", caFileName))
+	for _, p := range tried {
+		if b, err := readFile(p); err == nil {
+			return b, p, nil
+		}
+	}
+	return nil, "", fmt.Errorf("no CA certificate to verify the server by (looked in %s): pass --ca-file PATH or set MTLSGATE_CA_FILE "+
+		"(the server writes its CA to %s in its data directory)", strings.Join(tried, ", "), caFileName)
+}
+
+// caFileName is the CA certificate's name in the server's data directory.
+const caFileName = "ca.pem"
+
+// tokenFilePath is the token file given, if any.
+func tokenFilePath(g *globals, env func(string) string) string {
+	if g.tokenFile.set {
+		return g.tokenFile.val
+	}
+	return env(envTokenFile)
+}
+
+// transport is how to reach the server: its address, and the CA that
+// verifies it (nil in plaintext).
+type transport struct {
+	addr  string
+	caPEM []byte
+}
+
 // bearer sends the API token as authorization metadata with every call.
-type bearer string
+type bearer struct {
+	token string
+	tls   bool
+}
 
 // GetRequestMetadata returns the authorization header of every call.
 func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
 }
 
-// RequireTransportSecurity is false: the admin API is plaintext.
-func (bearer) RequireTransportSecurity() bool { return false }
+// RequireTransportSecurity is true over TLS, so grpc never sends the
+// token in the clear by mistake.
+func (b bearer) RequireTransportSecurity() bool { return b.tls }
 
-// dialAPI connects to the admin address in plaintext. The connection is made
+// dialAPI connects to the admin address, over TLS verified against
+// t.caPEM, or in plaintext when t.caPEM is nil. The connection is made
 // lazily, so failures surface as Unavailable from the first call.
-func dialAPI(addr, token string) (pb.CertificateManagerServiceClient, io.Closer, error) {
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(bearer(token)),
+func dialAPI(t transport, token string) (pb.CertificateManagerServiceClient, io.Closer, error) {
+	creds := insecure.NewCredentials()
+	if t.caPEM != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(t.caPEM) {
+			return nil, nil, errors.New("the CA file holds no PEM certificate")
+		}
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient("passthrough:///"+t.addr,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(bearer{token: token, tls: t.caPEM != nil}),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallSendMsgSize(maxMessageSize),
 			grpc.MaxCallRecvMsgSize(maxMessageSize)))
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", t.addr, err)
 	}
 	return pb.NewCertificateManagerServiceClient(conn), conn, nil
 }

@@ -103,3 +103,40 @@ func auditTable(w io.Writer, resp *pb.ListAuditEventsResponse) error {
 	}
 	return err
 }
+
+// nodeListTable renders node list.
+func nodeListTable(w io.Writer, resp *pb.ListNodeCertificatesResponse, now time.Time) error {
+	rows := make([][]string, 0, len(resp.GetCertificates()))
+	for _, c := range resp.GetCertificates() {
+		rows = append(rows, []string{c.GetSerial(), c.GetFleet(), c.GetNodeId(), fmtTime(c.GetNotAfter()), nodeStatus(c, now)})
+	}
+	return writeTable(w, []string{"SERIAL", "FLEET", "NODE", "EXPIRES", "STATUS"}, rows)
+}
+
+// nodeStatus is "active", "expired" or "revoked".
+func nodeStatus(c *pb.NodeCertificate, now time.Time) string {
+	switch {
+	case c.GetRevokedAt() != nil:
+		return "revoked"
+	case c.GetNotAfter() != nil && now.After(c.GetNotAfter().AsTime()):
+		return "expired"
+	}
+	return "active"
+}
+
+// nodeFields renders one node certificate.
+func nodeFields(c *pb.NodeCertificate, now time.Time) []field {
+	return []field{
+		{key: "Serial", value: c.GetSerial()},
+		{key: "Fleet", value: c.GetFleet()},
+		{key: "Node", value: c.GetNodeId()},
+		{key: "Status", value: nodeStatus(c, now)},
+		{key: "SHA-256", value: c.GetSha256Fingerprint()},
+		{key: "Not before", value: fmtTime(c.GetNotBefore())},
+		{key: "Not after", value: fmtTime(c.GetNotAfter())},
+		{key: "Issued by", value: c.GetIssuedBy()},
+		{key: "Issued at", value: fmtTime(c.GetIssuedAt())},
+		{key: "Revoked by", value: c.GetRevokedBy()},
+		{key: "Revoked at", value: fmtTime(c.GetRevokedAt())},
+	}
+}

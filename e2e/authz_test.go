@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +12,11 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -55,11 +54,7 @@ func TestCheckFollowsTheCLI(t *testing.T) {
 		"--key", writeFile(t, dir, "srv.key", srv.KeyPEM()), "--origin", "http://127.0.0.1:8080", "--mode", "enforce")
 	in.cli(t, "site", "assign", "app.example.com", caID)
 
-	conn, err := grpc.NewClient(in.authz, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := in.dialNode(t, in.authz, in.nodeCreds(t, in.issueNode(t, nodeid.Identity{Fleet: "default", Node: "edge-1"})))
 	client := authv3.NewAuthorizationClient(conn)
 	check := func(cert *testpki.Cert) *authv3.CheckResponse {
 		r := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
@@ -86,7 +81,7 @@ func TestCheckFollowsTheCLI(t *testing.T) {
 	in.cli(t, "site", "set", "app.example.com", "mode=permissive")
 	eventually(t, time.Second, "permissive allows no certificate", func() bool { return check(nil).GetOkResponse() != nil })
 
-	resp, err := http.Get("http://" + in.admin + "/metrics")
+	resp, err := in.httpClient(t).Get("https://" + in.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +103,7 @@ func TestCheckFollowsTheCLI(t *testing.T) {
 // api returns a Certificate Manager client of in.
 func (in *instance) api(t *testing.T) pb.CertificateManagerServiceClient {
 	t.Helper()
-	conn, err := grpc.NewClient(in.admin, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(in.admin, grpc.WithTransportCredentials(in.adminCreds(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,9 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -33,11 +32,7 @@ func TestControlPlaneFollowsTheCLI(t *testing.T) {
 	// one asks for no certificate in any mode: nothing for Envoy to change).
 	in.cli(t, "ca", "add", "--name", "clients", writeFile(t, dir, "ca.pem", root.PEM()), "--site", "app.example.com")
 
-	conn, err := grpc.NewClient(in.xds, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := in.dialNode(t, in.xds, in.nodeCreds(t, in.issueNode(t, nodeid.Identity{Fleet: "eu", Node: "edge-1"})))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stream, err := discovery.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)

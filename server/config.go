@@ -41,6 +41,8 @@ type Config struct {
 	Authz AuthzConfig `yaml:"authz"`
 	// XDS describes the Envoy side of the deployment.
 	XDS XDSConfig `yaml:"xds"`
+	// TLS secures the admin, ext_authz and xDS listeners.
+	TLS TLSConfig `yaml:"tls"`
 	// Debug enables diagnostics that are off in production.
 	Debug DebugConfig `yaml:"debug"`
 }
@@ -88,6 +90,7 @@ func DefaultConfig() Config {
 		AuditRetention: 365 * 24 * time.Hour,
 		Limits:         store.DefaultLimits(),
 		Authz:          AuthzConfig{CacheSize: 10000, DecisionLog: "failures"},
+		TLS:            TLSConfig{NodeCertLifetime: 30 * 24 * time.Hour},
 		XDS: XDSConfig{
 			HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzTimeout: 250 * time.Millisecond,
 			HTTPSPort: 443, UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
@@ -118,6 +121,14 @@ func envVars(c *Config) map[string]*string {
 	}
 }
 
+// boolEnvVars maps each boolean environment variable to the field it sets.
+func boolEnvVars(c *Config) map[string]*bool {
+	return map[string]*bool{
+		"MTLSGATE_DEBUG_PPROF":        &c.Debug.Pprof,
+		"MTLSGATE_INSECURE_PLAINTEXT": &c.TLS.InsecurePlaintext,
+	}
+}
+
 // ErrHelp is returned by LoadConfig when -h was given.
 var ErrHelp = flag.ErrHelp
 
@@ -134,6 +145,7 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
 	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
 	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
+	fs.BoolVar(&flags.TLS.InsecurePlaintext, "insecure-plaintext", false, "serve every listener without TLS or node identities; loopback addresses only (env MTLSGATE_INSECURE_PLAINTEXT)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -151,17 +163,23 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 			*field = v
 		}
 	}
-	if v := env("MTLSGATE_DEBUG_PPROF"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("config: MTLSGATE_DEBUG_PPROF: %q is not true or false", v)
+	for name, field := range boolEnvVars(&cfg) {
+		if v := env(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Config{}, fmt.Errorf("config: %s: %q is not true or false", name, v)
+			}
+			*field = b
 		}
-		cfg.Debug.Pprof = b
 	}
 	set := envVars(&flags)
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "debug-pprof" {
+		switch f.Name {
+		case "debug-pprof":
 			cfg.Debug.Pprof = flags.Debug.Pprof
+			return
+		case "insecure-plaintext":
+			cfg.TLS.InsecurePlaintext = flags.TLS.InsecurePlaintext
 			return
 		}
 		name := "MTLSGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -212,6 +230,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: authz.decision_log: %q is not all, failures or off", c.Authz.DecisionLog)
 	}
 	if err := c.XDS.validate(); err != nil {
+		return err
+	}
+	if err := c.TLS.validate(map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr}); err != nil {
 		return err
 	}
 	l := c.Limits

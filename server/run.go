@@ -59,6 +59,7 @@ type Server struct {
 	xds     *xds.Server
 	xdsG    *grpc.Server
 	xdsLn   net.Listener
+	sec     security
 	cancel  context.CancelFunc
 }
 
@@ -80,6 +81,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, store: st, metrics: prometheus.NewRegistry()}
 	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.bootstrap(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := s.setupTLS(ctx); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
@@ -123,7 +128,7 @@ func (s *Server) listenXDS() error {
 	s.cancel = cancel
 	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(s.AuthzAddr()), s.log, xds.NewMetrics(s.metrics))
 	s.xds.Update(s.store.Current())
-	s.xdsG = grpc.NewServer(envoyKeepalive)
+	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
 	healthpb.RegisterHealthServer(s.xdsG, health.NewServer())
 	reflection.Register(s.xdsG)
@@ -162,7 +167,7 @@ func (s *Server) listenAuthz() error {
 		Metrics:     authz.NewMetrics(s.metrics),
 	})
 	s.authz.Load(s.store.Current())
-	s.authzG = authz.NewGRPCServer(s.authz, envoyKeepalive, checkWorkers())
+	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
 	healthpb.RegisterHealthServer(s.authzG, health.NewServer())
 	reflection.Register(s.authzG)
 	ln, err := net.Listen("tcp", s.cfg.AuthzAddr)
@@ -201,6 +206,9 @@ func (s *Server) bootstrap(ctx context.Context) error {
 // HTTP/2 requests with a gRPC content type go to gRPC, the rest to JSON.
 func (s *Server) listenAdmin() error {
 	apiSrv := api.New(s.store, s.log, func(host string) *pb.SiteStatus { return s.siteStatus(host) })
+	if s.sec.ca != nil {
+		apiSrv.WithNodes(s.sec.ca, s.cfg.TLS.NodeCertLifetime)
+	}
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
 	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()),
 		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
@@ -218,7 +226,11 @@ func (s *Server) listenAdmin() error {
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if tc := s.adminTLS(); tc != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	s.admin = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
@@ -228,6 +240,7 @@ func (s *Server) listenAdmin() error {
 			mux.ServeHTTP(w, r)
 		}),
 		Protocols:         &protocols,
+		TLSConfig:         s.adminTLS(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -249,7 +262,13 @@ func (s *Server) Store() *store.Store { return s.store }
 // in-flight ones get shutdownGrace to finish, and the store is closed.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 3)
-	go func() { errc <- s.admin.Serve(s.ln) }()
+	go func() {
+		if s.admin.TLSConfig != nil {
+			errc <- s.admin.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.admin.Serve(s.ln)
+	}()
 	go func() { errc <- s.authzG.Serve(s.authzLn) }()
 	go func() { errc <- s.xdsG.Serve(s.xdsLn) }()
 	go s.pruneAudit(ctx)

@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -174,7 +176,8 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- s.Serve(ctx) }()
 			defer func() { cancel(); <-done }()
-			base := "http://" + s.AdminAddr() + "/debug/pprof/"
+			base := "https://" + s.AdminAddr() + "/debug/pprof/"
+			get := adminGetter(t, cfg.Data)
 			if code, _ := get(t, base); (code == 200) != enabled {
 				t.Fatalf("GET /debug/pprof/: %d with pprof enabled=%v", code, enabled)
 			}
@@ -189,9 +192,24 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (int, []byte) {
+// adminGetter returns a GET over TLS that trusts the CA the server wrote to
+// dataDir.
+func adminGetter(t *testing.T, dataDir string) func(*testing.T, string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	pemCA, err := os.ReadFile(filepath.Join(dataDir, server.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemCA)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	t.Cleanup(c.CloseIdleConnections)
+	return func(t *testing.T, url string) (int, []byte) { return get(t, c, url) }
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, []byte) {
+	t.Helper()
+	resp, err := c.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

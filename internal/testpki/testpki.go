@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,8 @@ type Options struct {
 	DNS   []string
 	URIs  []string
 	Email []string
+	// IPs are IP address SANs.
+	IPs []string
 	// Serial, when set, is used instead of a fresh one.
 	Serial *big.Int
 }
@@ -100,6 +103,9 @@ func template(cn string, o Options) *x509.Certificate {
 		NotAfter:       o.NotAfter,
 		DNSNames:       o.DNS,
 		EmailAddresses: o.Email,
+	}
+	for _, ip := range o.IPs {
+		tpl.IPAddresses = append(tpl.IPAddresses, net.ParseIP(ip))
 	}
 	if tpl.SerialNumber == nil {
 		tpl.SerialNumber = big.NewInt(serials.Add(1))
