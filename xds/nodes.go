@@ -233,9 +233,9 @@ func (s *Server) refuse(sm *stream, reason string, code codes.Code, msg string, 
 
 // printable bounds a peer-sent name for a log line.
 func printable(s string) string {
-	const max = 2 * nodeid.MaxNameLen
-	if len(s) > max {
-		s = s[:max] + "…"
+	const limit = 2 * nodeid.MaxNameLen
+	if len(s) > limit {
+		s = s[:limit] + "…"
 	}
 	return s
 }
