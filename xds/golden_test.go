@@ -161,7 +161,7 @@ func TestGolden(t *testing.T) {
 			// What a fleet no site names gets, then each named fleet's.
 			compareFleet(t, name, &res.FleetResources)
 			for fleet, fr := range res.Fleets {
-				compareFleet(t, name+".fleet-"+fleet, fr)
+				compareFleet(t, name+"@"+fleet, fr)
 			}
 		})
 	}
