@@ -358,3 +358,40 @@ func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return total
 }
+
+// TestFinding1_NoPrivateKeyWithoutANodeIdentity: issue 9 finding 1, a
+// plaintext DeltaAggregatedResources call subscribing to server/<host> as
+// any node id got the Secret with its private key. With node identities
+// required it is refused and sent nothing, even when the listener itself
+// is (mistakenly) plaintext; a node of another fleet asking for the
+// secret by name is refused too.
+func TestFinding1_NoPrivateKeyWithoutANodeIdentity(t *testing.T) {
+	pki := nodetest.NewPKI(t)
+	plain := newNodeWorld(t, insecure.NewCredentials(), pki)
+	tlsWorld := newNodeWorld(t, pki.ServerCreds(tls.RequireAndVerifyClientCert), pki)
+	us := tlsWorld.node(t, "us", "edge-us")
+	for name, c := range map[string]struct {
+		w     *nodeWorld
+		creds credentials.TransportCredentials
+		node  *core.Node
+		code  codes.Code
+	}{
+		"plaintext, any node id": {plain, insecure.NewCredentials(), envoyNode("eu", "anything"), codes.Unauthenticated},
+		"node of another fleet":  {tlsWorld, pki.ClientCreds(us), envoyNode("eu", "edge-us"), codes.PermissionDenied},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			st, err := discovery.NewAggregatedDiscoveryServiceClient(dial(t, c.w.addr, c.creds)).DeltaAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = st.Send(&discovery.DeltaDiscoveryRequest{Node: c.node, TypeUrl: resourcev3.SecretType,
+				ResourceNamesSubscribe: []string{"server/eu.example.com"}})
+			r, err := st.Recv()
+			if r != nil || status.Code(err) != c.code {
+				t.Fatalf("got %v, %v; want nothing and %v", r, err, c.code)
+			}
+		})
+	}
+}
