@@ -35,7 +35,7 @@ lint:
 # the control plane at scale, revocation at scale and the micro-benchmarks,
 # into bench/results/ (latest.md, latest.json, micro.txt, profiles/). Each
 # part takes flags (./bin/mtlsgate-bench PART -h) through BENCH_CHECK,
-# BENCH_CONTROLPLANE and BENCH_REVOCATION. benchstat is run with go run at a
+# BENCH_CONTROLPLANE, BENCH_REVOCATION and BENCH_PARSERS. benchstat is run with go run at a
 # pinned version (tools/go.mod does not carry it). bench-quick is a short
 # smoke run of the same harness whose results stay in BENCH_QUICK_OUT.
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
@@ -47,12 +47,14 @@ BENCH_QUICK_OUT ?= $(BENCH_TMP)/mtlsgate-bench-quick
 BENCH_CHECK        ?=
 BENCH_CONTROLPLANE ?=
 BENCH_REVOCATION   ?=
+BENCH_PARSERS      ?=
 
 bench: build
 	$(GO) build -o bin/mtlsgate-bench ./bench/cmd/mtlsgate-bench
 	rm -rf $(BENCH_PARTS) $(BENCH_RESULTS)/profiles && mkdir -p $(BENCH_PARTS) $(BENCH_RESULTS)/profiles
 	./bin/mtlsgate-bench check -out $(BENCH_PARTS)/check.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_CHECK)
 	./bin/mtlsgate-bench revocation -out $(BENCH_PARTS)/revocation.json $(BENCH_REVOCATION)
+	./bin/mtlsgate-bench parsers -out $(BENCH_PARTS)/parsers.json $(BENCH_PARSERS)
 	./bin/mtlsgate-bench controlplane -out $(BENCH_PARTS)/controlplane.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_CONTROLPLANE)
 	@if [ -f $(BENCH_RESULTS)/micro.txt ]; then cp $(BENCH_RESULTS)/micro.txt $(BENCH_PARTS)/micro-old.txt; fi
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 $(BENCH_PKGS) > $(BENCH_RESULTS)/micro.txt.tmp
@@ -71,6 +73,7 @@ bench-quick: build
 	  -hot-certs 200 -authz-cache 300 -cold-certs 400 -crl-entries 20000 -verify-certs 100
 	./bin/mtlsgate-bench revocation -out $(BENCH_QUICK_OUT)/parts/revocation.json \
 	  -entries 20000 -reps 1 -lookups 200000 -pool-certs 200
+	./bin/mtlsgate-bench parsers -out $(BENCH_QUICK_OUT)/parts/parsers.json -sizes 65536,262144 -min-time 30ms
 	./bin/mtlsgate-bench controlplane -out $(BENCH_QUICK_OUT)/parts/controlplane.json -profiles $(BENCH_QUICK_OUT)/profiles \
 	  -sizes 100,500 -reps 1 -ca-pool 100 -ads-sites 200 -changes 5
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms -count 1 ./authz/extract ./authz/originhdr > $(BENCH_QUICK_OUT)/micro.txt

@@ -19,6 +19,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
@@ -43,7 +44,7 @@ func setupBench(b *testing.B) *benchEnv {
 			b.Fatal(err)
 		}
 		// The bench store lives for the whole run; it is never closed.
-		st, err := store.Open(context.Background(), bk, store.Options{})
+		st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
@@ -62,16 +63,23 @@ type env struct {
 
 func newEnv(t *testing.T, opts authz.Options) *env {
 	t.Helper()
+	return newEnvPKI(t, opts, newPKI(t))
+}
+
+// newEnvPKI is newEnv with certificates made earlier, for tests that make
+// many environments (newPKI makes an RSA key).
+func newEnvPKI(t *testing.T, opts authz.Options, p *pkiSet) *env {
+	t.Helper()
 	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), b, store.Options{})
+	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, pki: newPKI(t), cas: map[string]string{}}
+	e := &env{t: t, st: st, pki: p, cas: map[string]string{}}
 	e.svc = authz.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

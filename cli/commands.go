@@ -124,9 +124,11 @@ func usageText() string {
 	var b strings.Builder
 	b.WriteString(`Usage: mtlsgate [global flags] COMMAND [flags] [args]
 
-"mtlsgate serve [--config FILE] [--data DIR] ..." runs the server, and
+"mtlsgate serve [--config FILE] [--data DIR] ..." runs the server,
 "mtlsgate recover-admin --data DIR" writes a new admin token into the data
-directory of a stopped server. "mtlsgate envoy bootstrap" prints an Envoy
+directory of a stopped server, and "mtlsgate keys rotate|status --data DIR"
+rotates or shows the keyring sealing its private keys (server stopped).
+"mtlsgate envoy bootstrap" prints an Envoy
 bootstrap offline. Every other command is a client of the server's
 Certificate Manager API.
 

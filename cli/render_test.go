@@ -115,7 +115,7 @@ Settings:
   cert_encoding:               unspecified
   bad_certificate_status:      -
   missing_certificate_status:  -
-  http_redirect:               false
+  http_redirect:               -
   min_tls_version:             unspecified
   pins:                        -
   access_rules:                -
@@ -259,6 +259,7 @@ func TestJSON(t *testing.T) {
   "cert_encoding": "CERT_ENCODING_RFC9440",
   "bad_certificate_status": 403,
   "missing_certificate_status": 496,
+  "http_redirect": false,
   "min_tls_version": "TLS_VERSION_1_2"
 }
 {}

@@ -30,7 +30,7 @@ var (
 		Info: sampleRoot, Certificates: []*pb.CertificateInfo{sampleRoot, sampleInter}, CertificateCount: 2,
 		Sites: []string{"a.example.com", "*.example.org"}, UploadedBy: "tok-1", UploadedAt: ts("2026-05-20T10:00:00+02:00")}
 	sampleSettings = &pb.ClientCertSettings{
-		Mode: pb.Mode_MODE_ENFORCE, RequireClientAuthEku: proto.Bool(true),
+		Mode: pb.Mode_MODE_ENFORCE, RequireClientAuthEku: proto.Bool(true), HttpRedirect: proto.Bool(false),
 		Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_LEAF, OnStaleCrl: pb.StaleCRLAction_STALE_CRL_ACTION_DENY},
 		Pins:       []*pb.Pin{{Sha256Fingerprint: fpA, Identity: "alice"}, {Sha256Fingerprint: fpB}},
 		AccessRules: []*pb.AccessRule{{PathPrefix: "/admin", Subjects: []string{"CN=alice,O=Example"}, Identities: []string{"ops"}},

@@ -180,6 +180,10 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 	if s.RequireClientAuthEku != nil {
 		eku = strconv.FormatBool(s.GetRequireClientAuthEku())
 	}
+	redirect := "-"
+	if s.HttpRedirect != nil {
+		redirect = strconv.FormatBool(s.GetHttpRedirect())
+	}
 	f := []field{
 		{key: "mode", value: enumName(s.GetMode())},
 		{key: "require_client_auth_eku", value: eku},
@@ -189,7 +193,7 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "cert_encoding", value: enumName(s.GetCertEncoding())},
 		{key: "bad_certificate_status", value: httpStatus(s.GetBadCertificateStatus())},
 		{key: "missing_certificate_status", value: httpStatus(s.GetMissingCertificateStatus())},
-		{key: "http_redirect", value: strconv.FormatBool(s.GetHttpRedirect())},
+		{key: "http_redirect", value: redirect},
 		{key: "min_tls_version", value: enumName(s.GetMinTlsVersion())},
 	}
 	var pins []string

@@ -60,10 +60,14 @@ const maxQuoted = 80
 // quote returns s quoted with Go syntax, cut so that the quoted text is at
 // most maxQuoted bytes (escapes included), with "..." marking a cut.
 func quote(s string) string {
-	q := strconv.Quote(s)
-	if len(q) <= maxQuoted {
-		return q
+	// Quoting adds two bytes: a longer s is cut, and only its head is
+	// quoted (s may be megabytes long).
+	if len(s)+2 <= maxQuoted {
+		if q := strconv.Quote(s); len(q) <= maxQuoted {
+			return q
+		}
 	}
+	var q string
 	for n := min(len(s), maxQuoted); n > 0; n-- {
 		if q = strconv.Quote(s[:n]); len(q) <= maxQuoted {
 			break

@@ -45,6 +45,9 @@ type Config struct {
 	TLS TLSConfig `yaml:"tls"`
 	// Debug enables diagnostics that are off in production.
 	Debug DebugConfig `yaml:"debug"`
+	// Seal says where the keyring that encrypts private keys in the
+	// store comes from (keys.go).
+	Seal SealConfig `yaml:"seal"`
 }
 
 // DebugConfig enables diagnostics.
@@ -95,6 +98,7 @@ func DefaultConfig() Config {
 			HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzTimeout: 250 * time.Millisecond,
 			HTTPSPort: 443, UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
 		},
+		Seal: SealConfig{CreateKeyFile: true},
 	}
 }
 
@@ -118,6 +122,7 @@ func envVars(c *Config) map[string]*string {
 		"MTLSGATE_AUTHZ_ADDR": &c.AuthzAddr,
 		"MTLSGATE_XDS_ADDR":   &c.XDSAddr,
 		"MTLSGATE_LOG_LEVEL":  &c.LogLevel,
+		SealKeyFileEnv:        &c.Seal.KeyFile,
 	}
 }
 
@@ -134,7 +139,13 @@ var ErrHelp = flag.ErrHelp
 
 // LoadConfig builds the Config of `serve` from its arguments and env.
 func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("mtlsgate serve", flag.ContinueOnError)
+	return LoadCommandConfig("mtlsgate serve", args, env, usage)
+}
+
+// LoadCommandConfig is LoadConfig for another command that reads the
+// server's configuration (recover-admin, keys), named in usage and errors.
+func LoadCommandConfig(name string, args []string, env func(string) string, usage io.Writer) (Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(usage)
 	def := DefaultConfig()
 	configPath := fs.String("config", env("MTLSGATE_CONFIG"), "YAML configuration file (env MTLSGATE_CONFIG)")
@@ -144,13 +155,14 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
 	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
 	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
+	fs.StringVar(&flags.Seal.KeyFile, "seal-key-file", "", "keyring file sealing private keys in the store; default DATA/seal.key (env "+SealKeyFileEnv+")")
 	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
 	fs.BoolVar(&flags.TLS.InsecurePlaintext, "insecure-plaintext", false, "serve every listener without TLS or node identities; loopback addresses only (env MTLSGATE_INSECURE_PLAINTEXT)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+		return Config{}, fmt.Errorf("%s takes no arguments, got %q", name, fs.Args())
 	}
 	cfg := def
 	if *configPath != "" {
@@ -163,6 +175,7 @@ func LoadConfig(args []string, env func(string) string, usage io.Writer) (Config
 			*field = v
 		}
 	}
+	cfg.Seal.Keys = secretText(env(SealKeysEnv))
 	for name, field := range boolEnvVars(&cfg) {
 		if v := env(name); v != "" {
 			b, err := strconv.ParseBool(v)

@@ -2,27 +2,30 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
+	bberrors "go.etcd.io/bbolt/errors"
+
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
-// RecoverAdmin creates a new admin token directly in the store of dataDir
-// and writes it to the admin token file, for an operator who has lost
-// every admin token. It needs the server stopped: the store file is locked
-// while it runs. The write is audited with actor "recovery".
-func RecoverAdmin(ctx context.Context, dataDir string) (path string, err error) {
-	b, err := bolt.Open(filepath.Join(dataDir, DBFile), bolt.Options{})
+// RecoverAdmin creates a new admin token directly in the store of
+// cfg.Data and writes it to the admin token file, for an operator who has
+// lost every admin token. It needs the server stopped: the store file is
+// locked while it runs. It opens the store like serve does, with the
+// keyring of cfg. The write is audited with actor "recovery".
+func RecoverAdmin(ctx context.Context, cfg Config, log *slog.Logger) (path string, err error) {
+	dataDir := cfg.Data
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
-		return "", fmt.Errorf("%w (stop mtlsgate serve first)", err)
-	}
-	st, err := store.Open(ctx, b, store.Options{})
-	if err != nil {
-		_ = b.Close()
+		if errors.Is(err, bberrors.ErrTimeout) {
+			err = fmt.Errorf("%w (stop mtlsgate serve first)", err)
+		}
 		return "", err
 	}
 	defer st.Close()

@@ -254,3 +254,22 @@ func TestTLSConfigErrors(t *testing.T) {
 		t.Fatalf("flag over env: %v %v", cfg.TLS.InsecurePlaintext, err)
 	}
 }
+
+// TestInternalCAKeySealed: the internal CA's key is in the store only
+// sealed; the State holds it in the clear for signing.
+func TestInternalCAKeySealed(t *testing.T) {
+	r := start(t, nil)
+	key := r.Store().Current().InternalCA().GetPrivateKeyPem()
+	block, _ := pem.Decode([]byte(key))
+	if block == nil {
+		t.Fatalf("the State's CA key is not PEM: %q", key)
+	}
+	r.stop()
+	db, err := os.ReadFile(filepath.Join(r.cfg.Data, server.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(db, block.Bytes) || bytes.Contains(db, []byte(key[40:100])) {
+		t.Fatal("the internal CA's private key is in the store file in the clear")
+	}
+}

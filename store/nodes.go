@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -31,16 +32,22 @@ func (s *State) NodeRevoked(serial string) bool {
 	return s.nodes[serial].GetRevokedAt() != nil
 }
 
-func setInternalCA(st *State, kv KV, del bool) error {
+// setInternalCA applies the internal CA's record; its key is sealed at
+// rest (secretRecords) and opened here.
+func (b *builder) setInternalCA(kv KV, del bool) error {
 	if del {
-		st.internalCA = nil
+		b.st.internalCA = nil
 		return nil
 	}
 	ca := new(pb.InternalCA)
-	if err := proto.Unmarshal(kv.Value, ca); err != nil {
-		return fmt.Errorf("store: decode %s (rev %d): %w", kv.Key, kv.ModRev, err)
+	keyIDs, err := decodeRecord(b.ring, kv, ca)
+	if err != nil {
+		return err
 	}
-	st.internalCA = ca
+	if slices.Contains(keyIDs, "") {
+		b.plain = append(b.plain, kv.Key)
+	}
+	b.st.internalCA = ca
 	return nil
 }
 

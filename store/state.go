@@ -1,14 +1,16 @@
 package store
 
 import (
-	"fmt"
+	"crypto/x509"
 	"maps"
 	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 )
 
 // Key layout. Everything a consumer builds from lives under configPrefix;
@@ -48,6 +50,9 @@ type State struct {
 	// replaces a slice that changes rather than editing it: readers of
 	// older States may hold it.
 	caSites map[string][]string
+	// crlIssuers maps an issuer identity to its CRLs (see issuerCRLs);
+	// rebuilt whole when a batch changes a CRL, shared otherwise.
+	crlIssuers map[pki.IssuerKey]*issuerCRLs
 
 	// next is closed when a newer State is published.
 	next chan struct{}
@@ -63,6 +68,39 @@ func emptyState() *State {
 		caSites: map[string][]string{},
 		next:    make(chan struct{}),
 	}
+}
+
+// issuerCRLs are the CRLs of one issuer identity: one, unless an older
+// version (which keyed CRLs by certificate) stored several.
+type issuerCRLs struct {
+	ids     []string // sorted
+	inForce *pb.CRL  // the one that applies (see preferCRL)
+}
+
+// CRLOfIssuer returns the CRL in force for an issuer identity, or nil. Of
+// several CRLs of one issuer (stored by an older version), the newest by
+// the replacement rule of CreateCRL is in force; the others are ignored
+// until the next upload for the issuer replaces them all.
+func (s *State) CRLOfIssuer(k pki.IssuerKey) *pb.CRL {
+	if e := s.crlIssuers[k]; e != nil {
+		return e.inForce
+	}
+	return nil
+}
+
+// CRLInForce reports whether c is the CRL in force for its issuer: the CRL
+// consumers apply. A CRL without a known issuer identity is not.
+func (s *State) CRLInForce(c *pb.CRL) bool {
+	k := CRLIssuerKey(c)
+	return !k.IsZero() && s.CRLOfIssuer(k) == c
+}
+
+// crlIDsOfIssuer returns the sorted ids of every CRL of an issuer.
+func (s *State) crlIDsOfIssuer(k pki.IssuerKey) []string {
+	if e := s.crlIssuers[k]; e != nil {
+		return e.ids
+	}
+	return nil
 }
 
 // CA returns the client CA with id, or nil.
@@ -113,7 +151,15 @@ func sortedValues[T any](m map[string]T) []T {
 // edited). The work is proportional to the change plus one copy of each
 // map the batch touches (see BenchmarkApplySiteUpdate10k).
 func (s *State) apply(rev int64, events []Event) (*State, error) {
-	b := &builder{st: &State{
+	st, _, err := s.applyWith(rev, events, nil)
+	return st, err
+}
+
+// applyWith is apply with the keyring that opens the secret fields of the
+// records (nil: none may be sealed). It also returns the keys of the
+// records that hold a plaintext secret, written before sealing existed.
+func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State, []string, error) {
+	b := &builder{ring: ring, st: &State{
 		Rev:        rev,
 		serialRev:  s.serialRev,
 		cas:        s.cas,
@@ -123,15 +169,20 @@ func (s *State) apply(rev int64, events []Event) (*State, error) {
 		nodes:      s.nodes,
 		internalCA: s.internalCA,
 		caSites:    s.caSites,
+		crlIssuers: s.crlIssuers,
 		next:       make(chan struct{}),
 	}}
 	for _, ev := range events {
 		if err := b.set(ev.KV, ev.Delete); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	b.reindex()
-	return b.st, nil
+	if b.owned.crls {
+		fillIssuerKeys(b.st, b.freshCRLs)
+		b.st.indexCRLs()
+	}
+	return b.st, b.plain, nil
 }
 
 // with returns a scratch copy of s that also holds ca, for validating a
@@ -149,10 +200,15 @@ func (s *State) with(ca *pb.ClientCA) *State {
 // updating the index.
 type builder struct {
 	st    *State
+	ring  *seal.Keyring
+	plain []string // keys of records holding a plaintext secret
 	owned struct{ cas, sites, crls, tokens, nodes bool }
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
+	// freshCRLs are the CRL messages the batch decoded: private until the
+	// State is published, so that fillIssuerKeys may complete them.
+	freshCRLs []*pb.CRL
 }
 
 // set applies one key to the State's maps.
@@ -164,18 +220,22 @@ func (b *builder) set(kv KV, del bool) error {
 	}
 	switch {
 	case strings.HasPrefix(kv.Key, caPrefix):
-		return setMsg(&st.cas, &b.owned.cas, kv, del, caPrefix, func() *pb.ClientCA { return new(pb.ClientCA) })
+		return setMsg(b, &st.cas, &b.owned.cas, kv, del, caPrefix, func() *pb.ClientCA { return new(pb.ClientCA) })
 	case strings.HasPrefix(kv.Key, sitePrefix):
 		b.noteSite(strings.TrimPrefix(kv.Key, sitePrefix))
-		return setMsg(&st.sites, &b.owned.sites, kv, del, sitePrefix, func() *pb.Site { return new(pb.Site) })
+		return setMsg(b, &st.sites, &b.owned.sites, kv, del, sitePrefix, func() *pb.Site { return new(pb.Site) })
 	case strings.HasPrefix(kv.Key, crlPrefix):
-		return setMsg(&st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL { return new(pb.CRL) })
+		return setMsg(b, &st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL {
+			c := new(pb.CRL)
+			b.freshCRLs = append(b.freshCRLs, c)
+			return c
+		})
 	case strings.HasPrefix(kv.Key, tokenPrefix):
-		return setMsg(&st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
+		return setMsg(b, &st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
 	case strings.HasPrefix(kv.Key, nodePrefix):
-		return setMsg(&st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
+		return setMsg(b, &st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
 	case kv.Key == internalCAKey:
-		return setInternalCA(st, kv, del)
+		return b.setInternalCA(kv, del)
 	}
 	return nil // a key this version does not know: ignore, a newer writer may use it
 }
@@ -194,7 +254,7 @@ func (b *builder) noteSite(host string) {
 
 // setMsg applies one key to *m, first replacing *m with a private copy
 // unless *owned says it is one already.
-func setMsg[T proto.Message](m *map[string]T, owned *bool, kv KV, del bool, prefix string, mk func() T) error {
+func setMsg[T proto.Message](b *builder, m *map[string]T, owned *bool, kv KV, del bool, prefix string, mk func() T) error {
 	id := strings.TrimPrefix(kv.Key, prefix)
 	if del {
 		if _, ok := (*m)[id]; ok {
@@ -204,8 +264,12 @@ func setMsg[T proto.Message](m *map[string]T, owned *bool, kv KV, del bool, pref
 		return nil
 	}
 	msg := mk()
-	if err := proto.Unmarshal(kv.Value, msg); err != nil {
-		return fmt.Errorf("store: decode %s (rev %d): %w", kv.Key, kv.ModRev, err)
+	keyIDs, err := decodeRecord(b.ring, kv, msg)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(keyIDs, "") {
+		b.plain = append(b.plain, kv.Key)
 	}
 	own(m, owned)
 	(*m)[id] = msg
@@ -333,9 +397,84 @@ func NewState(rev int64, cas []*pb.ClientCA, sites []*pb.Site, crls []*pb.CRL) *
 	for _, s := range sites {
 		st.sites[s.GetHostname()] = s
 	}
+	var fresh []*pb.CRL
 	for _, c := range crls {
+		if CRLIssuerKey(c).IsZero() {
+			c = proto.Clone(c).(*pb.CRL) // completed below; the caller's stays as given
+			fresh = append(fresh, c)
+		}
 		st.crls[c.GetId()] = c
 	}
 	st.index()
+	fillIssuerKeys(st, fresh)
+	st.indexCRLs()
 	return st
+}
+
+// indexCRLs rebuilds crlIssuers from the CRLs.
+func (s *State) indexCRLs() {
+	idx := map[pki.IssuerKey]*issuerCRLs{}
+	for _, c := range s.CRLs() { // sorted by id, so ids come sorted
+		k := CRLIssuerKey(c)
+		if k.IsZero() {
+			continue
+		}
+		e := idx[k]
+		if e == nil {
+			e = &issuerCRLs{}
+			idx[k] = e
+		}
+		e.ids = append(e.ids, c.GetId())
+		if e.inForce == nil || preferCRL(c, e.inForce) {
+			e.inForce = c
+		}
+	}
+	s.crlIssuers = idx
+}
+
+// fillIssuerKeys completes CRL messages stored by an older version, which
+// keyed a CRL by one CA certificate (issuer_sha256_fingerprint) and did
+// not record the issuer's identity: the identity is that certificate's
+// subject and key. When that certificate is gone (which the older version
+// never left behind: it deleted such CRLs), the CRL stays without identity
+// and applies nowhere; consumers report it. crls must be private to the
+// caller.
+func fillIssuerKeys(st *State, crls []*pb.CRL) {
+	var certs []*x509.Certificate
+	parsed := false
+	for _, c := range crls {
+		if !CRLIssuerKey(c).IsZero() {
+			continue
+		}
+		if !parsed {
+			certs, parsed = allCACertificates(st), true
+		}
+		if k, ok := legacyIssuerKey(c, certs); ok {
+			c.IssuerNameDer, c.IssuerSpkiSha256 = []byte(k.Name), k.SPKI
+		}
+	}
+}
+
+// legacyIssuerKey finds the identity of an old CRL message's issuer: the
+// subject and key of the certificate it was bound to, whose key verified
+// the CRL when it was uploaded.
+func legacyIssuerKey(c *pb.CRL, certs []*x509.Certificate) (pki.IssuerKey, bool) {
+	for _, cert := range certs {
+		if pki.Fingerprint(cert.Raw) == c.GetIssuerSha256Fingerprint() {
+			return pki.IssuerKeyOf(cert), true
+		}
+	}
+	return pki.IssuerKey{}, false
+}
+
+// allCACertificates parses every certificate of every CA, in CA id order;
+// a CA that does not parse is skipped (its consumers report it).
+func allCACertificates(st *State) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, ca := range st.CAs() {
+		if certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem())); err == nil {
+			out = append(out, certs...)
+		}
+	}
+	return out
 }

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/mtlsgate/mtlsgate/seal"
 )
 
 // Options configure a Store.
@@ -29,6 +31,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Keyring seals the secret fields of records (site private keys)
+	// before they reach the backend and opens them when read. Without
+	// one, Open refuses a store holding any secret, sealed or not, and a
+	// write of a secret fails with ErrNoKeyring. With one, plaintext
+	// secrets written by older versions are sealed at Open, in one
+	// transaction. See secrets.go.
+	Keyring *seal.Keyring
 }
 
 // Store is the configuration store. It is safe for concurrent use.
@@ -37,6 +46,9 @@ type Store struct {
 	limits Limits
 	log    *slog.Logger
 	now    func() time.Time
+	ring   *seal.Keyring
+	// sealedAtOpen is how many plaintext secrets Open sealed.
+	sealedAtOpen int
 
 	state  atomic.Pointer[State]
 	writes sync.Mutex // serialises this process's writers
@@ -60,6 +72,7 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 		limits: opts.Limits.withDefaults(),
 		log:    opts.Logger,
 		now:    opts.Now,
+		ring:   opts.Keyring,
 		done:   make(chan struct{}),
 	}
 	if s.log == nil {
@@ -68,16 +81,45 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	st, err := s.load(ctx)
+	st, plain, err := s.loadAll(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(plain) > 0 && s.ring == nil {
+		return nil, fmt.Errorf("%w: the store holds %d plaintext private keys (first: %s); open it with a keyring to seal them", ErrNoKeyring, len(plain), plain[0])
 	}
 	s.state.Store(st)
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.follow(wctx, st.Rev)
+	if len(plain) > 0 {
+		if err := s.migrate(ctx, len(plain)); err != nil {
+			// Like any failed Open, leave the backend to the caller.
+			cancel()
+			<-s.done
+			return nil, err
+		}
+	}
 	return s, nil
 }
+
+// migrate seals the plaintext secrets an older version wrote, in one
+// transaction, and logs it once.
+func (s *Store) migrate(ctx context.Context, plain int) error {
+	n, err := s.Reseal(ctx, Actor{TokenID: "system", Action: "SealPlaintextKeys"})
+	if err != nil {
+		return fmt.Errorf("store: seal %d plaintext private keys: %w", plain, err)
+	}
+	s.sealedAtOpen = n
+	s.log.Warn("sealed plaintext private keys found in the store (first open with a keyring)",
+		"values", n, "key_id", s.ring.Primary())
+	return nil
+}
+
+// SealedAtOpen returns how many plaintext secrets, written before sealing
+// existed, Open sealed. Their plaintext bytes may remain in the backend's
+// free space (bolt.CompactFile removes them).
+func (s *Store) SealedAtOpen() int { return s.sealedAtOpen }
 
 // Limits returns the limits in force.
 func (s *Store) Limits() Limits { return s.limits }
@@ -104,15 +146,25 @@ func (s *Store) Next(ctx context.Context, st *State) (*State, error) {
 
 // load reads the whole configuration.
 func (s *Store) load(ctx context.Context) (*State, error) {
+	st, plain, err := s.loadAll(ctx)
+	if err == nil && len(plain) > 0 {
+		s.log.Warn("store holds plaintext private keys written by another process; they are sealed at the next open", "count", len(plain))
+	}
+	return st, err
+}
+
+// loadAll reads the whole configuration and returns the keys of records
+// holding a plaintext secret.
+func (s *Store) loadAll(ctx context.Context) (*State, []string, error) {
 	kvs, rev, err := s.b.Range(ctx, Prefix(configPrefix))
 	if err != nil {
-		return nil, fmt.Errorf("store: load: %w", err)
+		return nil, nil, fmt.Errorf("store: load: %w", err)
 	}
 	events := make([]Event, len(kvs))
 	for i, kv := range kvs {
 		events[i] = Event{KV: kv}
 	}
-	return emptyState().apply(rev, events)
+	return emptyState().applyWith(rev, events, s.ring)
 }
 
 // follow applies the backend's watch to the published State until ctx
@@ -148,9 +200,12 @@ func (s *Store) followOnce(ctx context.Context, rev int64) error {
 		if resp.Err != nil {
 			return resp.Err
 		}
-		st, err := s.Current().apply(resp.Rev, resp.Events)
+		st, plain, err := s.Current().applyWith(resp.Rev, resp.Events, s.ring)
 		if err != nil {
 			return err
+		}
+		if len(plain) > 0 {
+			s.log.Warn("another process wrote plaintext private keys; they are sealed at the next open", "count", len(plain))
 		}
 		s.publish(st)
 	}
@@ -216,13 +271,9 @@ func (s *Store) commit(ctx context.Context, build func(st *State) ([]Op, error))
 	return nil, fmt.Errorf("store: commit: gave up after %d conflicting attempts: %w", maxCommitAttempts, ErrConflict)
 }
 
-// putOp encodes msg for key.
-func putOp(key string, msg proto.Message) (Op, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
-	if err != nil {
-		return Op{}, fmt.Errorf("store: encode %s: %w", key, err)
-	}
-	return Op{Key: key, Value: b}, nil
+// putOp encodes msg for key, sealing its secret fields (encodeRecord).
+func (s *Store) putOp(key string, msg proto.Message) (Op, error) {
+	return encodeRecord(s.ring, key, msg)
 }
 
 // newID returns a random 16-hex-digit identifier.

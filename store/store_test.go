@@ -13,6 +13,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
@@ -30,7 +31,7 @@ func openBackend(t *testing.T, dir string) store.Backend {
 
 func newStore(t *testing.T, l store.Limits) *store.Store {
 	t.Helper()
-	s, err := store.Open(context.Background(), openBackend(t, t.TempDir()), store.Options{Limits: l})
+	s, err := store.Open(context.Background(), openBackend(t, t.TempDir()), store.Options{Limits: l, Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -103,7 +104,8 @@ func TestAuditLog(t *testing.T) {
 func TestReopenKeepsEverythingAndPublishesChanges(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := store.Open(ctx, openBackend(t, dir), store.Options{})
+	ring := seal.MustGenerate()
+	s, err := store.Open(ctx, openBackend(t, dir), store.Options{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestReopenKeepsEverythingAndPublishesChanges(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = store.Open(ctx, openBackend(t, dir), store.Options{})
+	s, err = store.Open(ctx, openBackend(t, dir), store.Options{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}

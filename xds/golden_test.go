@@ -89,7 +89,9 @@ func loadState(t *testing.T, path string) *store.State {
 		if err != nil {
 			t.Fatal(err)
 		}
-		crls = append(crls, &pb.CRL{Id: c.ID, Der: rl.Raw, CaId: c.CA, IssuerSha256Fingerprint: pki.Fingerprint(issuer.Raw)})
+		key := pki.IssuerKeyOf(issuer)
+		crls = append(crls, &pb.CRL{Id: c.ID, Der: rl.Raw, CaId: c.CA, IssuerSha256Fingerprint: pki.Fingerprint(issuer.Raw),
+			IssuerNameDer: []byte(key.Name), IssuerSpkiSha256: key.SPKI})
 	}
 	var sites []*pb.Site
 	for _, s := range f.Sites {

@@ -47,6 +47,12 @@ func newWorld(t *testing.T, seed uint64) *world {
 	inter := w.issuers[0].Intermediate(t, "Intermediate", testpki.Options{})
 	w.issuers = append(w.issuers, inter)
 	w.bundles = append(w.bundles, string(testpki.Bundle(w.issuers[0], inter)), string(inter.PEM()), "not a certificate")
+	// Other certificates of existing issuers: CA 0 renewed, CA 1
+	// cross-signed by CA 2. Their CRLs are those of CA 0 and CA 1.
+	renewed := w.issuers[0].Reissue(t, nil, testpki.Options{})
+	cross := w.issuers[1].Reissue(t, w.issuers[2], testpki.Options{})
+	w.issuers = append(w.issuers, renewed, cross)
+	w.bundles = append(w.bundles, string(renewed.PEM()), string(cross.PEM()), string(testpki.Bundle(cross, w.issuers[2])))
 	w.server = testpki.NewRoot(t, "Server CA", testpki.Options{}).Server(t, "site.example")
 	return w
 }
@@ -75,7 +81,7 @@ func (w *world) chance(p float64) bool { return w.rng.Float64() < p }
 func (w *world) newSite(host string) *pb.Site {
 	set := &pb.ClientCertSettings{
 		Mode:         []pb.Mode{pb.Mode_MODE_DISABLED, pb.Mode_MODE_PERMISSIVE, pb.Mode_MODE_ENFORCE, pb.Mode_MODE_ENFORCE}[w.pick(4)],
-		HttpRedirect: w.chance(0.5),
+		HttpRedirect: proto.Bool(w.chance(0.5)),
 		Revocation: &pb.Revocation{
 			Crl:        []pb.CRLCheck{pb.CRLCheck_CRL_CHECK_LEAF, pb.CRLCheck_CRL_CHECK_CHAIN, pb.CRLCheck_CRL_CHECK_OFF}[w.pick(3)],
 			OnStaleCrl: []pb.StaleCRLAction{pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW}[w.pick(3)],

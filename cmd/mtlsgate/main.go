@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +23,8 @@ func main() {
 			os.Exit(serve(ctx, os.Args[2:]))
 		case "recover-admin":
 			os.Exit(recoverAdmin(ctx, os.Args[2:]))
+		case "keys":
+			os.Exit(keys(ctx, os.Args[2:]))
 		}
 	}
 	os.Exit(cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
@@ -52,18 +53,54 @@ func serve(ctx context.Context, args []string) int {
 }
 
 // recoverAdmin writes a new admin token to the data directory of a stopped
-// server (docs/operations.md).
+// server (docs/operations.md). It takes serve's flags (--data, --config,
+// --seal-key-file, ...) to find the store and its keyring.
 func recoverAdmin(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("mtlsgate recover-admin", flag.ContinueOnError)
-	data := fs.String("data", server.DefaultConfig().Data, "data directory of the stopped server")
-	if err := fs.Parse(args); err != nil {
+	cfg, err := server.LoadCommandConfig("mtlsgate recover-admin", args, os.Getenv, os.Stderr)
+	if errors.Is(err, server.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
 		return 2
 	}
-	path, err := server.RecoverAdmin(ctx, *data)
+	path, err := server.RecoverAdmin(ctx, cfg, cfg.Logger(os.Stderr))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
 		return 1
 	}
 	fmt.Printf("A new admin token is in %s.\n", path)
+	return 0
+}
+
+// keys runs `mtlsgate keys rotate|status` on the keyring sealing the
+// store's private keys, with the server stopped (docs/operations.md). They
+// take serve's flags to find the store and the key file.
+func keys(ctx context.Context, args []string) int {
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "status") {
+		fmt.Fprintln(os.Stderr, "usage: mtlsgate keys rotate|status [--data DIR] [--seal-key-file FILE] [--config FILE]")
+		return 2
+	}
+	cfg, err := server.LoadCommandConfig("mtlsgate keys "+args[0], args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, server.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
+		return 2
+	}
+	log := cfg.Logger(os.Stderr)
+	if args[0] == "status" {
+		err = server.KeysStatus(ctx, cfg, log, os.Stdout)
+	} else {
+		var res server.RotateResult
+		if res, err = server.RotateKeys(ctx, cfg, log); err == nil {
+			fmt.Printf("Rotated %s: new primary key %s sealed %d values; retired %v.\n", res.KeyFile, res.NewKey, res.Resealed, res.Retired)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
+		return 1
+	}
 	return 0
 }

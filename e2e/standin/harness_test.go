@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -33,12 +35,13 @@ import (
 
 // Sites of the harness.
 const (
-	enforceSite    = "enforce.example.com" // enforce, CRLs for the whole chain, HTTP redirected
-	permissiveSite = "permissive.example.com"
-	plainSite      = "plain.example.com"    // disabled
-	wildSite       = "*.wild.example.org"   // enforce
-	wildExactSite  = "api.wild.example.org" // disabled, under the wildcard
-	httpsPort      = 8443                   // where HTTP is redirected to
+	enforceSite    = "enforce.example.com"    // enforce, CRLs for the whole chain, HTTP redirected
+	permissiveSite = "permissive.example.com" // plain HTTP checked
+	plainSite      = "plain.example.com"      // disabled, plain HTTP proxied
+	wildSite       = "*.wild.example.org"     // enforce, plain HTTP refused
+	wildExactSite  = "api.wild.example.org"   // disabled, under the wildcard; HTTP redirected (the default)
+	renamedSite    = "renamed.example.com"    // permissive, verify renamed and subject off; plain HTTP checked
+	httpsPort      = 8443                     // where HTTP is redirected to
 )
 
 var admin = store.Actor{TokenID: "test", Action: "Test"}
@@ -84,16 +87,18 @@ const testNodeID = "test-node"
 // (xds.Server), or with harnessOptions.inject go-control-plane's serving
 // snapshots the test builds.
 type harness struct {
-	t       *testing.T
-	pki     *pkiSet
-	st      *store.Store
-	cp      *mtlsgateCP // nil with inject
-	snap    *snapshotCP // nil without inject
-	px      *standin.Proxy
-	origin  *httptest.Server
-	xdsOpts xds.Options
-	caID    string
-	authz   *authz.Service // nil with a fake
+	t      *testing.T
+	pki    *pkiSet
+	st     *store.Store
+	cp     *mtlsgateCP // nil with inject
+	snap   *snapshotCP // nil without inject
+	px     *standin.Proxy
+	origin *httptest.Server
+	// originHits counts the requests the origin received.
+	originHits atomic.Int64
+	xdsOpts    xds.Options
+	caID       string
+	authz      *authz.Service // nil with a fake
 	// want is what the control plane serves now: type → name → resource.
 	want map[string]map[string]proto.Message
 }
@@ -111,7 +116,10 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	h := &harness{t: t, pki: newPKI(t)}
-	h.origin = httptest.NewServer(http.HandlerFunc(echo))
+	h.origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.originHits.Add(1)
+		echo(w, r)
+	}))
 	t.Cleanup(h.origin.Close)
 	h.st = newStore(t)
 	h.populate()
@@ -149,7 +157,7 @@ func newStore(t *testing.T) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(context.Background(), b, store.Options{})
+	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,10 +186,13 @@ func (h *harness) populate() {
 	}
 	chainCRL := &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}
 	h.caID = ca.GetId()
-	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: true, Revocation: chainCRL}, h.caID)
-	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE}, h.caID)
-	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
-	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}, h.caID)
+	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: proto.Bool(true), Revocation: chainCRL}, h.caID)
+	off := proto.Bool(false)
+	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, HttpRedirect: off}, h.caID)
+	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED, HttpRedirect: off})
+	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: off}, h.caID)
+	h.addSite(h.t, renamedSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, HttpRedirect: off,
+		Headers: map[string]string{"verify": "x-tls-verify", "subject": ""}}, h.caID)
 	h.addSite(h.t, wildExactSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
 }
 

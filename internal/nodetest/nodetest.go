@@ -18,6 +18,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
@@ -84,14 +85,15 @@ func keyPair(c *testpki.Cert) tls.Certificate {
 // Admin is the actor of the tests' writes.
 var Admin = store.Actor{TokenID: "test-admin", Action: "test"}
 
-// Store opens a real store in a temporary directory.
+// Store opens a real store in a temporary directory, sealing keys with
+// a fresh keyring.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
 	b, err := bolt.Open(filepath.Join(t.TempDir(), "store.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(context.Background(), b, store.Options{})
+	s, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ type checkFlags struct {
 	verifyCerts                int
 	serverCPUs, clientCPUs     string
 	scenarios                  string
+	floodConc                  int
+	floodSize                  int64
+	floodRate                  float64
 }
 
 // Sites of the Check scenarios.
@@ -75,7 +78,10 @@ func runCheck(args []string) error {
 	fs.IntVar(&f.verifyCerts, "verify-certs", 2000, "certificates for the bare x509 Verify measurement")
 	fs.StringVar(&f.serverCPUs, "server-cpus", "1", "CPUs of the server processes (taskset; \"\" for none)")
 	fs.StringVar(&f.clientCPUs, "client-cpus", "0", "CPUs of the load generator (\"\" for none)")
-	fs.StringVar(&f.scenarios, "scenarios", "hot,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.StringVar(&f.scenarios, "scenarios", "hot,admin-flood,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.IntVar(&f.floodConc, "flood-conc", 12, "admin-flood: concurrent unauthenticated uploaders")
+	fs.Int64Var(&f.floodSize, "flood-size", 64<<20, "admin-flood: body bytes of each upload")
+	fs.Float64Var(&f.floodRate, "flood-rate", 20, "admin-flood: uploads per second per uploader, at most")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -225,6 +231,8 @@ func buildScenarios(f checkFlags, m *material) []scenario {
 	all := []scenario{
 		{"hot", fmt.Sprintf("enforce, ECDSA chain, %d certificates, verdicts cached", f.hot),
 			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
+		{"admin-flood", fmt.Sprintf("hot, while %d senders POST unauthenticated %d MiB uploads (CRL over JSON and gRPC) to the admin port, each at most %.0f/s", f.floodConc, f.floodSize>>20, f.floodRate),
+			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
 		{"cold-ecdsa", fmt.Sprintf("enforce, ECDSA P-256 chain (leaf, intermediate, root), %d certificates cycled through a %d-entry cache: every Check verifies", f.cold, f.cache),
 			loadgen.Workload{Requests: reqs(siteHot, certs(m.ecdsa, f.hot, f.hot+f.cold), f.cold)}},
 		{"cold-rsa", fmt.Sprintf("enforce, RSA-2048 chain, %d certificates cycled: every Check verifies", f.cold),
@@ -349,7 +357,18 @@ func check(f checkFlags, res *report.Check) error {
 			base.Round = r
 			res.Runs = append(res.Runs, base)
 			logRun(base)
+			var fl *flooding
+			if s.name == "admin-flood" {
+				if fl, err = startFlood(f, self, serving.Admin, work, env, srv.PID()); err != nil {
+					return err
+				}
+			}
 			run, err := loadgen.Run(ctx, mconns, s.work, cfg, "mtlsgate", srv.PID())
+			if fl != nil {
+				if ferr := fl.stop(res, run, r); err == nil {
+					err = ferr
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -359,6 +378,7 @@ func check(f checkFlags, res *report.Check) error {
 		}
 	}
 	res.Scenarios = summarize(res.Runs, scenarios)
+	res.Flood.Summarize()
 	for _, name := range []string{"cold-ecdsa", "cold-rsa"} {
 		if v := verifiers[name]; len(v.verify) > 0 {
 			res.Verify = append(res.Verify, v.result())

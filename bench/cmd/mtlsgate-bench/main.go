@@ -7,9 +7,11 @@
 //	mtlsgate-bench check        -out PART.json   Check under load
 //	mtlsgate-bench controlplane -out PART.json   translation, snapshot memory, API → ADS latency
 //	mtlsgate-bench revocation   -out PART.json   1M-entry CRL: load, memory, lookup
+//	mtlsgate-bench parsers      -out PART.json   parser time per byte over hostile input, 64 KiB to 4 MiB
 //	mtlsgate-bench report       -parts DIR -out DIR
 //	mtlsgate-bench noop-server  -addr ADDR       the ceiling: answers every Check OK
 //	mtlsgate-bench serve-profiled [serve flags]  mtlsgate serve, with CPU profiles on SIGUSR1/SIGUSR2
+//	mtlsgate-bench flood        -addr ADMIN      unauthenticated uploads to the admin port until SIGTERM
 //
 // Every part takes -h for its flags.
 package main
@@ -28,10 +30,12 @@ func main() {
 		"check":          runCheck,
 		"controlplane":   runControlPlane,
 		"revocation":     runRevocation,
+		"parsers":        runParsers,
 		"report":         runReport,
 		"noop-server":    runNoop,
 		"serve-profiled": runServeProfiled,
 		"load":           runLoad,
+		"flood":          runFlood,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
@@ -45,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|report|noop-server|serve-profiled [flags]")
+	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|parsers|report|noop-server|serve-profiled|flood [flags]")
 }
 
 // logf reports progress on stderr.

@@ -23,7 +23,7 @@ func runReport(args []string) error {
 		return err
 	}
 	r := &report.Results{Machine: report.Describe(os.Getenv("GO"))}
-	for name, into := range map[string]any{"check.json": &r.Check, "controlplane.json": &r.ControlPlane, "revocation.json": &r.Revocation} {
+	for name, into := range map[string]any{"check.json": &r.Check, "controlplane.json": &r.ControlPlane, "revocation.json": &r.Revocation, "parsers.json": &r.Parsers} {
 		err := report.ReadJSON(filepath.Join(*parts, name), into)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
@@ -39,6 +39,9 @@ func runReport(args []string) error {
 	}
 	if r.Revocation != nil {
 		ran = append(ran, r.Revocation.Part)
+	}
+	if r.Parsers != nil {
+		ran = append(ran, r.Parsers.Part)
 	}
 	for _, p := range ran {
 		if d := p.Started.Format(time.RFC3339); !p.Started.IsZero() && d < r.Machine.Date {
