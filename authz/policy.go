@@ -46,6 +46,9 @@ type Table struct {
 	checked map[linkKey]bool
 	// Errors holds why sites or CRLs could not be compiled, by object.
 	Errors map[string]error
+	// nodes is what Check reads of the nodes that call it (see nodes.go);
+	// set by Service.Load before the table is published.
+	nodes *nodeView
 }
 
 // caEntry is one client CA's parsed certificates, with per certificate

@@ -19,6 +19,7 @@ const (
 	ReasonCACertificate Reason = "ca_certificate"
 	ReasonMalformed     Reason = "malformed"
 	ReasonSNIMismatch   Reason = "sni_mismatch"
+	ReasonWrongFleet    Reason = "wrong_fleet" // the asking node's fleet does not serve the site
 	ReasonNotAllowed    Reason = "not_allowed"
 	ReasonNoCertificate Reason = "no_certificate"
 	ReasonUnknownSite   Reason = "unknown_site"
@@ -49,6 +50,7 @@ var describe = map[Reason]string{
 	ReasonCACertificate: "a CA certificate is not a client certificate",
 	ReasonMalformed:     "the client certificate could not be read",
 	ReasonSNIMismatch:   "this host must be reached on its own connection",
+	ReasonWrongFleet:    "this site is not served here",
 	ReasonNotAllowed:    "the client is not allowed to access this path",
 	ReasonNoCertificate: "a client certificate is required",
 	ReasonUnknownSite:   "unknown site",

@@ -39,7 +39,7 @@ var (
 		CertEncoding: pb.CertEncoding_CERT_ENCODING_RFC9440, BadCertificateStatus: 403, MissingCertificateStatus: 496,
 		MinTlsVersion: pb.TLSVersion_TLS_VERSION_1_2,
 	}
-	sampleSite = &pb.Site{Hostname: "a.example.com", OriginUrl: "http://10.0.0.5:8080",
+	sampleSite = &pb.Site{Hostname: "a.example.com", OriginUrl: "http://10.0.0.5:8080", Fleets: []string{"eu-west", "us-east"},
 		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
 			CertificateChainPem: "-----BEGIN CERTIFICATE-----\n...",
 			Info: &pb.CertificateInfo{Subject: "CN=a.example.com", Issuer: "CN=R11,O=Let's Encrypt",

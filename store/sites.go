@@ -15,7 +15,7 @@ import (
 )
 
 // siteMaskPaths are the fields of Site an update may name.
-var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings"}
+var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings", "fleets"}
 
 // CreateSite stores a new site. Unset settings take their defaults.
 func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site, error) {
@@ -156,6 +156,9 @@ func (s *Store) normalizeSite(st *State, site *pb.Site) error {
 		return err
 	}
 	if err := checkOriginURL(site.GetOriginUrl()); err != nil {
+		return err
+	}
+	if err := normalizeFleets(site); err != nil {
 		return err
 	}
 	site.CaIds = uniqueSorted(site.GetCaIds())

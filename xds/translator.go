@@ -31,10 +31,11 @@ import (
 // PEM-encoded once per message, and a site's resources (with their
 // hashes) are rebuilt only when its own message, one of its CAs' or, for
 // a site whose validation context may carry CRLs, the CRL of one of its
-// trusted certificates is another message. The "https" listener and the
-// "http" route configuration, which hold every site, are reassembled from
+// trusted certificates is another message. Sites are built once, whatever
+// fleets they are on. Per fleet, the "https" listener and the "http" route
+// configuration, which hold every site of the fleet, are reassembled from
 // the sites' pieces, and rebuilt only when a piece changed. Entries of
-// deleted objects are evicted at once.
+// deleted objects, and views of fleets no site names, are evicted at once.
 //
 // Sites are built by a pool of GOMAXPROCS workers; the output does not
 // depend on scheduling. A Translator is safe for concurrent use (one
@@ -49,15 +50,24 @@ type Translator struct {
 	cas     map[string]*parsedCA   // by CA id
 	crls    map[string]*encodedCRL // by CRL id
 	sites   map[string]*siteEntry  // by hostname
-	https   *assembledListener     // the last "https" listener, when there was one
-	route   *assembledRoute        // the last "http" route configuration
-	types   [numTypes]*typeMeta    // the last translation's, by type
+	// views are, per fleet a site names ("" for the sites on every
+	// fleet), what the last translation assembled for it.
+	views map[string]*fleetView
+}
+
+// fleetView is what was last assembled for one fleet: reused by the
+// next translation where its pieces are the same.
+type fleetView struct {
+	https *assembledListener  // the last "https" listener, when there was one
+	route *assembledRoute     // the last "http" route configuration
+	types [numTypes]*typeMeta // the last assembly's, by type
 }
 
 // NewTranslator returns a Translator for o with nothing cached yet.
 func NewTranslator(o Options) *Translator {
 	return &Translator{opts: o, workers: runtime.GOMAXPROCS(0),
-		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{}}
+		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{},
+		views: map[string]*fleetView{}}
 }
 
 // hashed is a resource and its version (see hashOf).

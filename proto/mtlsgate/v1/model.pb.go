@@ -1150,7 +1150,12 @@ type Site struct {
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// What the data plane made of the site (output only).
-	Status        *SiteStatus `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	Status *SiteStatus `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// Fleets of Envoy nodes that serve the site (and hold its private key),
+	// sorted; empty means every fleet. Names as in node certificates: 1 to
+	// 128 of [A-Za-z0-9._~-], not "." or "..". Changed through UpdateSite
+	// only when the update mask names "fleets".
+	Fleets        []string `protobuf:"bytes,10,rep,name=fleets,proto3" json:"fleets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1244,6 +1249,13 @@ func (x *Site) GetUpdatedAt() *timestamppb.Timestamp {
 func (x *Site) GetStatus() *SiteStatus {
 	if x != nil {
 		return x.Status
+	}
+	return nil
+}
+
+func (x *Site) GetFleets() []string {
+	if x != nil {
+		return x.Fleets
 	}
 	return nil
 }
@@ -1983,7 +1995,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x11ServerCertificate\x128\n" +
 	"\x06inline\x18\x01 \x01(\v2\x1e.mtlsgate.v1.InlineCertificateH\x00R\x06inline\x125\n" +
 	"\x05files\x18\x02 \x01(\v2\x1d.mtlsgate.v1.CertificateFilesH\x00R\x05filesB\b\n" +
-	"\x06source\"\xaa\x03\n" +
+	"\x06source\"\xc2\x03\n" +
 	"\x04Site\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12M\n" +
 	"\x12server_certificate\x18\x02 \x01(\v2\x1e.mtlsgate.v1.ServerCertificateR\x11serverCertificate\x12\x1d\n" +
@@ -1997,7 +2009,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12/\n" +
-	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\"\xcb\x01\n" +
+	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\x12\x16\n" +
+	"\x06fleets\x18\n" +
+	" \x03(\tR\x06fleets\"\xcb\x01\n" +
 	"\n" +
 	"SiteStatus\x12\x1b\n" +
 	"\txds_error\x18\x01 \x01(\tR\bxdsError\x12\x1f\n" +
