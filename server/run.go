@@ -155,10 +155,11 @@ func (s *Server) siteStatus(host string) *pb.SiteStatus {
 // listenAuthz binds the ext_authz gRPC server, with health and reflection.
 func (s *Server) listenAuthz() error {
 	s.authz = authz.New(authz.Options{
-		CacheSize:   s.cfg.Authz.CacheSize,
-		DecisionLog: authz.DecisionLog(s.cfg.Authz.DecisionLog),
-		Logger:      s.log,
-		Metrics:     authz.NewMetrics(s.metrics),
+		CacheSize:           s.cfg.Authz.CacheSize,
+		DecisionLog:         authz.DecisionLog(s.cfg.Authz.DecisionLog),
+		Logger:              s.log,
+		Metrics:             authz.NewMetrics(s.metrics),
+		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	})
 	s.authz.Load(s.store.Current())
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
