@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"path"
@@ -50,7 +52,7 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	err := s.authorize(ctx, &c, r, known, req)
 	if err == nil {
 		resp, err = handler(context.WithValue(ctx, callerKey{}, c), req)
-		err = toStatus(err)
+		err = s.toStatus(info.FullMethod, err)
 	}
 	s.record(ctx, c, r, req, err)
 	return resp, err
@@ -79,8 +81,14 @@ func scopeNote(tok *pb.Token, r rule, req any) string {
 }
 
 // record writes refused mutations to the audit log (carried-out ones were
-// recorded in their own transaction) and every call to the log.
+// recorded in their own transaction) and every call to the log. A call
+// refused for want of a valid token gets only a rate-limited log line:
+// who cannot authenticate cannot make mtlsgate write.
 func (s *Server) record(ctx context.Context, c caller, r rule, req any, err error) {
+	if c.token == nil && status.Code(err) == codes.Unauthenticated {
+		s.refusals.note(s.log, c.method, c.actor.RemoteAddr)
+		return
+	}
 	result := store.AuditResultOK
 	if err != nil {
 		result = codeName(status.Code(err))
@@ -94,7 +102,8 @@ func (s *Server) record(ctx context.Context, c caller, r rule, req any, err erro
 		object = r.object(req)
 	}
 	s.log.Log(ctx, level, "api call", "method", c.method, "actor", c.actor.TokenID,
-		"object", object, "result", result, "remote", c.actor.RemoteAddr, "error", errText(err))
+		"object", clip(object, store.MaxAuditObject), "result", result, "remote", c.actor.RemoteAddr,
+		"error", clip(errText(err), store.MaxAuditMessage))
 	if !r.mutation || err == nil {
 		return
 	}
@@ -114,7 +123,12 @@ func errText(err error) string {
 // bearer returns the token from the authorization metadata.
 func bearer(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
+	return bearerToken(md.Get("authorization"))
+}
+
+// bearerToken returns the token of the first "Bearer" authorization value.
+func bearerToken(values []string) string {
+	for _, v := range values {
 		if t, ok := strings.CutPrefix(v, "Bearer "); ok {
 			return strings.TrimSpace(t)
 		}
@@ -129,12 +143,19 @@ func remoteAddr(ctx context.Context) string {
 	return ""
 }
 
-// toStatus maps store errors to gRPC status errors.
-func toStatus(err error) error {
+// toStatus maps store errors to gRPC status errors. An error of no known
+// class is logged under a fresh id and answered as INTERNAL with that id
+// only: its text may name files or internals the caller has no business
+// seeing.
+func (s *Server) toStatus(method string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
+	if st, ok := status.FromError(err); ok {
+		switch st.Code() {
+		case codes.Internal, codes.Unknown, codes.DataLoss:
+			return s.internal(method, err)
+		}
 		return err
 	}
 	for _, m := range []struct {
@@ -156,7 +177,17 @@ func toStatus(err error) error {
 			return status.Error(m.code, strings.TrimPrefix(err.Error(), m.target.Error()+": "))
 		}
 	}
-	return status.Error(codes.Internal, "internal error: "+err.Error())
+	return s.internal(method, err)
+}
+
+// internal logs err with a fresh id and returns the INTERNAL status the
+// client sees: the class, the id to quote, nothing of err's text.
+func (s *Server) internal(method string, err error) error {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	s.log.Error("internal error in API call", "error_id", id, "method", method, "err", err)
+	return status.Errorf(codes.Internal, "internal error (error id %s; the server log has the detail)", id)
 }
 
 // codeName turns a status code into a snake_case word.

@@ -23,6 +23,8 @@ type env struct {
 	admin string
 	srv   *server.Server
 	conn  *grpc.ClientConn
+	// stop begins the server's shutdown (the test's cleanup waits for it).
+	stop context.CancelFunc
 }
 
 // start runs a real server on a loopback port with a fresh data directory.
@@ -56,7 +58,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &env{addr: s.AdminAddr(), admin: strings.TrimSpace(string(tok)), srv: s, conn: conn}
+	return &env{addr: s.AdminAddr(), admin: strings.TrimSpace(string(tok)), srv: s, conn: conn, stop: cancel}
 }
 
 // client returns an API client sending token.

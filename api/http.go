@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -99,9 +100,16 @@ func (s *Server) httpCall(rt route, md grpc.MethodDesc, maxBody int64) http.Hand
 	full := "/" + pb.CertificateManagerService_ServiceDesc.ServiceName + "/" + md.MethodName
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := httpContext(r)
-		dec := func(v any) error { return decodeHTTP(r, rt, v.(proto.Message), maxBody) }
+		// A request that does not decode is refused by the interceptor
+		// like any other, so that it is authenticated first and a refused
+		// mutation is audited.
+		var decodeErr error
+		dec := func(v any) error { decodeErr = decodeHTTP(r, rt, v.(proto.Message), maxBody); return nil }
 		intercept := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			info.FullMethod = full
+			if decodeErr != nil {
+				h = func(context.Context, any) (any, error) { return nil, decodeErr }
+			}
 			return s.intercept(ctx, req, info, h)
 		}
 		resp, err := md.Handler(s, ctx, dec, intercept)
@@ -115,7 +123,7 @@ func (s *Server) httpCall(rt route, md grpc.MethodDesc, maxBody int64) http.Hand
 			err = json.Indent(&out, b, "", "  ")
 		}
 		if err != nil {
-			writeError(w, status.Error(codes.Internal, err.Error()))
+			writeError(w, s.internal(full, err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -140,7 +148,7 @@ func decodeHTTP(r *http.Request, rt route, msg proto.Message, maxBody int64) err
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return status.Errorf(codes.ResourceExhausted, "request body is larger than %d bytes", maxBody)
+			return bodyTooLargeError{tooLarge(tooBig.Limit)}
 		}
 		return status.Errorf(codes.InvalidArgument, "reading request body: %v", err)
 	}
@@ -209,6 +217,11 @@ func setField(m protoreflect.Message, name string, vals []string) error {
 		}
 		return setField(m.Mutable(fd).Message(), rest, vals)
 	}
+	for _, v := range vals {
+		if !utf8.ValidString(v) {
+			return status.Errorf(codes.InvalidArgument, "parameter %q is not valid UTF-8", name)
+		}
+	}
 	if fd.IsList() && fd.Kind() == protoreflect.StringKind {
 		l := m.Mutable(fd).List()
 		for _, v := range vals {
@@ -257,12 +270,31 @@ var httpStatus = map[codes.Code]int{
 	codes.Unavailable:        http.StatusServiceUnavailable,
 }
 
+// bodyTooLargeError is a body past its bound: RESOURCE_EXHAUSTED over
+// gRPC, 413 over HTTP.
+type bodyTooLargeError struct{ st *status.Status }
+
+func (e bodyTooLargeError) Error() string              { return e.st.Message() }
+func (e bodyTooLargeError) GRPCStatus() *status.Status { return e.st }
+
 // writeError answers {"code": "not_found", "message": "..."}.
 func writeError(w http.ResponseWriter, err error) {
-	st := status.Convert(err)
-	code, ok := httpStatus[st.Code()]
-	if !ok {
-		code = http.StatusInternalServerError
+	code := 0
+	var big bodyTooLargeError
+	if errors.As(err, &big) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	writeHTTPError(w, code, status.Convert(err))
+}
+
+// writeHTTPError answers st with the HTTP status code, or with the
+// status the gRPC code maps to when code is 0.
+func writeHTTPError(w http.ResponseWriter, code int, st *status.Status) {
+	if code == 0 {
+		var ok bool
+		if code, ok = httpStatus[st.Code()]; !ok {
+			code = http.StatusInternalServerError
+		}
 	}
 	if st.Code() == codes.Unauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mtlsgate"`)

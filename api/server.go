@@ -8,6 +8,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"slices"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,15 @@ type Server struct {
 	log    *slog.Logger
 	status StatusSource
 	nodes  nodes
+	// uploads holds one token per upload in progress (see Guard).
+	uploads chan struct{}
+	// refusals rate-limits the log of unauthenticated calls.
+	refusals *refusalLog
+	// routeMux matches a JSON request to its route pattern, and
+	// routeMethods the pattern to its method, so that Guard knows the
+	// method before the body is read.
+	routeMux     *http.ServeMux
+	routeMethods map[string]string
 }
 
 // StatusSource reports what the data plane made of a site; nil when all
@@ -40,7 +50,13 @@ func New(st *store.Store, log *slog.Logger, status StatusSource) *Server {
 	if status == nil {
 		status = func(string) *pb.SiteStatus { return nil }
 	}
-	return &Server{store: st, log: log, status: status}
+	s := &Server{store: st, log: log, status: status, uploads: make(chan struct{}, MaxConcurrentUploads),
+		refusals: &refusalLog{}, routeMux: http.NewServeMux(), routeMethods: map[string]string{}}
+	for _, rt := range routes {
+		s.routeMux.Handle(rt.pattern, http.NotFoundHandler())
+		s.routeMethods[rt.pattern] = rt.method
+	}
+	return s
 }
 
 // UnaryInterceptor returns the interceptor that authenticates, authorises
@@ -51,9 +67,26 @@ func actor(ctx context.Context) store.Actor { return callerFrom(ctx).actor }
 
 // Output shaping: what a read returns never includes secrets.
 
-func (s *Server) caOut(st *store.State, ca *pb.ClientCA) *pb.ClientCA {
+// caOut shapes a CA for the caller: a site-scoped token sees only its own
+// sites among the CA's assignments, never the names of the others.
+func (s *Server) caOut(ctx context.Context, st *store.State, ca *pb.ClientCA) *pb.ClientCA {
 	out := proto.Clone(ca).(*pb.ClientCA)
-	out.Sites = slices.Clone(st.SitesOfCA(ca.GetId()))
+	out.Sites = visibleSites(callerFrom(ctx).token, st.SitesOfCA(ca.GetId()))
+	return out
+}
+
+// visibleSites is the part of sites tok may see: all of them, or for a
+// site-manager those in its scope.
+func visibleSites(tok *pb.Token, sites []string) []string {
+	if tok.GetRole() != pb.Role_ROLE_SITE_MANAGER {
+		return slices.Clone(sites)
+	}
+	var out []string
+	for _, h := range sites {
+		if slices.Contains(tok.GetSites(), h) {
+			out = append(out, h)
+		}
+	}
 	return out
 }
 
@@ -86,7 +119,7 @@ func (s *Server) CreateClientCA(ctx context.Context, r *pb.CreateClientCARequest
 	if err != nil {
 		return nil, err
 	}
-	return s.caOut(s.store.Current(), ca), nil
+	return s.caOut(ctx, s.store.Current(), ca), nil
 }
 
 // ListClientCAs lists every client CA.
@@ -94,7 +127,7 @@ func (s *Server) ListClientCAs(ctx context.Context, _ *pb.ListClientCAsRequest) 
 	st := s.store.Current()
 	out := &pb.ListClientCAsResponse{}
 	for _, ca := range st.CAs() {
-		out.Cas = append(out.Cas, s.caOut(st, ca))
+		out.Cas = append(out.Cas, s.caOut(ctx, st, ca))
 	}
 	return out, nil
 }
@@ -106,7 +139,7 @@ func (s *Server) GetClientCA(ctx context.Context, r *pb.GetClientCARequest) (*pb
 	if ca == nil {
 		return nil, status.Errorf(codes.NotFound, "client CA %q not found", r.GetId())
 	}
-	return s.caOut(st, ca), nil
+	return s.caOut(ctx, st, ca), nil
 }
 
 // DeleteClientCA deletes a client CA.
@@ -132,5 +165,45 @@ func (s *Server) assignCA(ctx context.Context, r *pb.AssignClientCARequest, assi
 	if err != nil {
 		return nil, err
 	}
-	return s.caOut(s.store.Current(), ca), nil
+	return s.caOut(ctx, s.store.Current(), ca), nil
+}
+
+// Register registers s on g so that a request that does not decode (a
+// string that is not UTF-8, a truncated message) goes through the
+// interceptor like any other call: it is authenticated, refused with
+// INVALID_ARGUMENT naming what is wrong, and, for a mutation, audited.
+// (gRPC's own answer would be an unaudited INTERNAL.) g must be built
+// with CodecOption.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	desc := pb.CertificateManagerService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i, m := range desc.Methods {
+		desc.Methods[i].Handler = decodeThroughInterceptor(m.Handler)
+	}
+	g.RegisterService(&desc, s)
+}
+
+func decodeThroughInterceptor(h grpc.MethodHandler) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		var decodeErr error
+		lenient := func(v any) error {
+			if err := dec(v); err != nil {
+				return err // a transport error: gRPC has answered already
+			}
+			decodeErr = takeDecodeFailure(v)
+			return nil
+		}
+		if ic == nil {
+			ic = func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				return h(ctx, req)
+			}
+		}
+		wrapped := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if decodeErr != nil {
+				h = func(context.Context, any) (any, error) { return nil, decodeErr }
+			}
+			return ic(ctx, req, info, h)
+		}
+		return h(srv, ctx, lenient, wrapped)
+	}
 }

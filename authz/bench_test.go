@@ -2,15 +2,21 @@ package authz_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"math/big"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
@@ -85,8 +91,11 @@ func setupBench(b *testing.B) *benchEnv {
 // BenchmarkCheck measures one Check call (no gRPC transport).
 func BenchmarkCheck(b *testing.B) {
 	e := setupBench(b)
+	// ctx is the calls' context; fromNode, whether it names a node (and
+	// the service requires one).
+	ctx, fromNode := context.Background(), false
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
-		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff})
+		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode})
 		svc.Load(e.st.Current())
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
 		for i := range reqs {
@@ -96,7 +105,6 @@ func BenchmarkCheck(b *testing.B) {
 			}
 			reqs[i] = envoyRequest(r)
 		}
-		ctx := context.Background()
 		if resp, _ := svc.Check(ctx, reqs[0]); resp.GetOkResponse() == nil {
 			b.Fatalf("benchmark request is not allowed: %v", resp)
 		}
@@ -113,4 +121,17 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("miss/rsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.rsa, e.rsa2) })
 	b.Run("hit/crl-1M", func(b *testing.B) { run(b, 10000, "bench.example.com", e.bigLeaf) })
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
+	// As hit/ecdsa, from an Envoy node over a verified TLS connection:
+	// what reading the node and its revocation adds to a call.
+	ctx, fromNode = nodePeer(b), true
+	b.Run("hit/ecdsa/node-identity", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
+}
+
+// nodePeer is the context of a call from a node whose certificate the
+// connection's TLS handshake verified.
+func nodePeer(b *testing.B) context.Context {
+	ca := testpki.NewRoot(b, "Bench internal CA", testpki.Options{})
+	leaf := nodetest.NodeFrom(b, ca, "bench", "edge-1")
+	info := credentials.TLSInfo{State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf.Cert, ca.Cert}}}}
+	return peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv6loopback, Port: 1}, AuthInfo: info})
 }

@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"crypto/x509"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/pki"
 )
 
 // Chain building.
@@ -53,9 +55,13 @@ func (t *Table) compileLinks(order []string, prev *Table) {
 			bySubject[string(c.RawSubject)] = append(bySubject[string(c.RawSubject)], c)
 		}
 	}
-	t.links, t.checked = issuerLinks{}, map[linkKey]bool{}
+	t.links, t.checked, t.issuerOf = issuerLinks{}, map[linkKey]bool{}, map[string]pki.IssuerKey{}
 	for _, id := range order {
-		for _, c := range t.cas[id].certs {
+		ca := t.cas[id]
+		for i, c := range ca.certs {
+			if ca.selfSigned[i] {
+				t.issuerOf[ca.fps[i]] = ca.keys[i]
+			}
 			for _, iss := range bySubject[string(c.RawIssuer)] {
 				if sameEntity(iss, c) {
 					continue // self-signed, or a re-issue of itself: no link
@@ -68,6 +74,9 @@ func (t *Table) compileLinks(order []string, prev *Table) {
 				t.checked[k] = ok
 				if ok {
 					t.links[c] = append(t.links[c], iss)
+					if _, known := t.issuerOf[ca.fps[i]]; !known {
+						t.issuerOf[ca.fps[i]] = pki.IssuerKeyOf(iss)
+					}
 				}
 			}
 		}

@@ -64,7 +64,7 @@ func (e *entity) cert(t *testing.T, by *entity, ca bool, pathLen int, notAfter t
 // chainPolicy compiles the links of certs into a site policy as Compile
 // would, with every certificate as an anchor.
 func chainPolicy(certs ...*x509.Certificate) *sitePolicy {
-	t := &Table{cas: map[string]*caEntry{"ca": {certs: certs}}}
+	t := &Table{cas: map[string]*caEntry{"ca": newCAEntry(nil, certs)}}
 	t.compileLinks([]string{"ca"}, &Table{})
 	p := &sitePolicy{pool: x509.NewCertPool(), links: siteLinks(t.links, certs)}
 	for _, c := range certs {
@@ -151,7 +151,7 @@ func TestCrossSignedLoop(t *testing.T) {
 func TestLinksReusePreviousChecks(t *testing.T) {
 	root, inter := newEntity(t, "root"), newEntity(t, "inter")
 	rootCert, interCert := root.cert(t, root, true, -1, time.Time{}), inter.cert(t, root, true, -1, time.Time{})
-	cas := map[string]*caEntry{"r": {certs: []*x509.Certificate{rootCert}}, "i": {certs: []*x509.Certificate{interCert}}}
+	cas := map[string]*caEntry{"r": newCAEntry(nil, []*x509.Certificate{rootCert}), "i": newCAEntry(nil, []*x509.Certificate{interCert})}
 	first := &Table{cas: cas}
 	first.compileLinks([]string{"i", "r"}, &Table{})
 	if got := first.links[interCert]; len(got) != 1 || got[0] != rootCert {

@@ -1,9 +1,7 @@
 package authz
 
 import (
-	"net/url"
-	pathpkg "path"
-	"strings"
+	"errors"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -18,6 +16,11 @@ const (
 	pbCRLChain = pb.CRLCheck_CRL_CHECK_CHAIN
 	// SiteExtension is the context extension naming a request's site.
 	SiteExtension = "site"
+	// ListenerExtension is the context extension the plain HTTP listener's
+	// checked routes set to ListenerHTTP: the request came without TLS, so
+	// it has no certificate and no SNI, whatever the request says.
+	ListenerExtension = "listener"
+	ListenerHTTP      = "http"
 )
 
 // Decision is the outcome of one Check.
@@ -47,6 +50,10 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 		return deny("", 403, ReasonBadRequest)
 	}
 	sni := extract.Host(attrs.GetTlsSession().GetSni())
+	cert := attrs.GetSource().GetCertificate()
+	if attrs.GetContextExtensions()[ListenerExtension] == ListenerHTTP {
+		sni, cert = "", ""
+	}
 	host := extract.Host(authority(httpReq))
 	site := t.pickSite(attrs.GetContextExtensions(), sni, host)
 	if site == nil {
@@ -63,13 +70,18 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	d := &Decision{Site: site.key}
 	var v *verdict
 	if site.mode != pb.Mode_MODE_DISABLED {
-		v = t.verifyRequest(d, site, attrs.GetSource().GetCertificate(), cache, now)
+		v = t.verifyRequest(d, site, cert, cache, now)
 	}
-	p, ok := rulePath(httpReq.GetPath())
-	if !ok && len(site.rules) > 0 {
-		return deny(site.key, 400, ReasonBadRequest).with(d)
+	rule := -1
+	if len(site.rules) > 0 {
+		var err error
+		if rule, err = site.ruleFor(httpReq.GetPath()); errors.Is(err, errAmbiguous) {
+			return deny(site.key, 400, ReasonAmbiguousPath).with(d)
+		} else if err != nil {
+			return deny(site.key, 400, ReasonBadRequest).with(d)
+		}
 	}
-	return t.finish(d, site, v, p)
+	return t.finish(d, site, v, rule)
 }
 
 // pickSite finds the request's site: the route's context extension, else
@@ -126,6 +138,12 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	if reason == "" {
 		reason = t.checkRevocation(p, v, now)
 	}
+	// After revocation, so that a revoked CA certificate reads as revoked.
+	// Any CA certificate is refused, not only the site's anchors: one that
+	// chains to them could issue certificates of its own.
+	if reason == "" && v.leaf.isCA {
+		reason = ReasonCACertificate
+	}
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
 		reason = ReasonNotPinned
 	}
@@ -140,8 +158,9 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	return v
 }
 
-// finish applies the mode, the access rules and the headers.
-func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Decision {
+// finish applies the mode, the access rule governing the path (the index
+// of one of p.rules, -1 for none) and the headers.
+func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decision {
 	ok := d.Verify == VerifySuccess
 	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
 		status := p.bad
@@ -154,7 +173,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, path string) *Dec
 	if ok {
 		identity = p.pins[v.fp]
 	}
-	if !p.allows(path, ok, v, identity) {
+	if !p.allows(rule, ok, v, identity) {
 		return deny(p.key, 403, ReasonNotAllowed).with(d)
 	}
 	d.Allow, d.Status = true, 200
@@ -191,27 +210,25 @@ func (p *sitePolicy) noCertAnswer(verify string) *answer {
 	return a
 }
 
-// allows applies the access rule with the longest matching prefix: only a
-// verified certificate carrying one of its names passes.
-func (p *sitePolicy) allows(path string, verified bool, v *verdict, identity string) bool {
-	for _, r := range p.rules {
-		if !strings.HasPrefix(path, r.prefix) {
-			continue
-		}
-		if !verified {
-			return false
-		}
-		if identity != "" && r.names["identity:"+identity] {
-			return true
-		}
-		for _, n := range v.names {
-			if r.names[n] {
-				return true
-			}
-		}
+// allows applies the access rule governing the path (p.rules[rule]; -1:
+// none): only a verified certificate carrying one of its names passes.
+func (p *sitePolicy) allows(rule int, verified bool, v *verdict, identity string) bool {
+	if rule < 0 {
+		return true
+	}
+	if !verified {
 		return false
 	}
-	return true
+	r := &p.rules[rule]
+	if identity != "" && r.names["identity:"+identity] {
+		return true
+	}
+	for _, n := range v.names {
+		if r.names[n] {
+			return true
+		}
+	}
+	return false
 }
 
 func deny(site string, status uint32, r Reason) *Decision {
@@ -233,23 +250,4 @@ func authority(h *authv3.AttributeContext_HttpRequest) string {
 		return a
 	}
 	return h.GetHeaders()["host"]
-}
-
-// rulePath is the request path as access rules see it: without its query,
-// percent-decoded and cleaned of "." and ".." segments, so that
-// "/public/../admin" or "/%61dmin" cannot slip past a rule for "/admin"
-// whatever path normalisation the proxy applies. ok is false for a path
-// that is not an origin-form path or does not decode.
-func rulePath(raw string) (p string, ok bool) {
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		raw = raw[:i]
-	}
-	if !strings.HasPrefix(raw, "/") {
-		return "", false
-	}
-	dec, err := url.PathUnescape(raw)
-	if err != nil {
-		return "", false
-	}
-	return pathpkg.Clean(dec), true
 }

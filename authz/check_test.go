@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"google.golang.org/protobuf/proto"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,9 +62,13 @@ func standardEnv(t *testing.T) *env {
 		{PathPrefix: "/admin", Subjects: []string{p.good.Cert.Subject.String()}},
 		{PathPrefix: "/ops", DnsNames: []string{"alice.clients.example"}},
 	}}, ecdsa)
+	e.site("renamed.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: renamedHeaders}, ecdsa)
 	e.waitLoaded()
 	return e
 }
+
+// renamedHeaders are finding 5's settings: verify renamed, subject off.
+var renamedHeaders = map[string]string{"verify": "x-tls-verify", "subject": ""}
 
 type want struct {
 	allow  bool
@@ -122,7 +127,7 @@ func TestCheck(t *testing.T) {
 		{"rule: other subject", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin", cert: p.viaRoot}, want{status: 403, reason: "not_allowed"}},
 		{"rule: no certificate", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin"}, want{status: 403, reason: "not_allowed"}},
 		{"rule: bad certificate", req{sni: "rules.example.com", host: "rules.example.com", path: "/admin", cert: p.untrusted}, want{status: 403, reason: "not_allowed"}},
-		{"rule: dot-dot does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/public/../admin"}, want{status: 403, reason: "not_allowed"}},
+		{"rule: dot-dot does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/public/../admin"}, want{status: 400, reason: "ambiguous_path"}},
 		{"rule: percent-encoding does not escape", req{sni: "rules.example.com", host: "rules.example.com", path: "/%61dmin"}, want{status: 403, reason: "not_allowed"}},
 		{"rule: DNS SAN", req{sni: "rules.example.com", host: "rules.example.com", path: "/ops", cert: p.good}, want{allow: true, verify: "SUCCESS"}},
 		{"rule: unruled path", req{sni: "rules.example.com", host: "rules.example.com", path: "/public"}, want{allow: true, verify: "NONE"}},
@@ -411,4 +416,75 @@ func TestWireAnswersMatchTyped(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFinding5_RenamedHeadersOwned: after headers.verify=x-tls-verify and
+// headers.subject="", every allowed answer still removes the client's
+// x-client-cert-verify and x-client-cert-subject (and sets neither), in
+// every mode, with and without a certificate, over real gRPC.
+func TestFinding5_RenamedHeadersOwned(t *testing.T) {
+	e := newEnv(t, authz.Options{DecisionLog: authz.LogOff})
+	p := e.pki
+	ca := e.ca("ecdsa", p.root, p.inter)
+	for _, m := range []pb.Mode{enforce, permissive, disabled} {
+		e.site(strings.ToLower(m.String()[5:])+".example.com", &pb.ClientCertSettings{Mode: m, Headers: renamedHeaders}, ca)
+	}
+	e.waitLoaded()
+	smuggled := map[string]string{"x-client-cert-verify": "SUCCESS", "x-client-cert-subject": "CN=admin", "x-tls-verify": "SUCCESS"}
+	for _, tc := range []struct {
+		host   string
+		cert   *testpki.Cert
+		verify string // x-tls-verify set by mtlsgate; "" none
+	}{
+		{"enforce.example.com", p.good, "SUCCESS"},
+		{"permissive.example.com", p.good, "SUCCESS"},
+		{"permissive.example.com", p.untrusted, "FAILED:untrusted"},
+		{"permissive.example.com", nil, "NONE"},
+		{"disabled.example.com", p.good, ""},
+		{"disabled.example.com", nil, ""},
+	} {
+		t.Run(tc.host+"/"+tc.verify, func(t *testing.T) {
+			resp := e.check(req{ext: tc.host, sni: tc.host, host: tc.host, cert: tc.cert, headers: smuggled})
+			ok := resp.GetOkResponse()
+			if ok == nil {
+				t.Fatalf("denied: %v", resp.GetDeniedResponse())
+			}
+			set := setHeaders(t, ok)
+			for _, n := range []string{"x-client-cert-verify", "x-client-cert-subject"} {
+				if _, isSet := set[n]; isSet || !slices.Contains(ok.GetHeadersToRemove(), n) {
+					t.Errorf("%s: set %v, removed %v", n, isSet, ok.GetHeadersToRemove())
+				}
+			}
+			if got := set["x-tls-verify"]; got != tc.verify {
+				t.Errorf("x-tls-verify = %q, want %q", got, tc.verify)
+			}
+			if _, isSet := set["x-tls-verify"]; !isSet && !slices.Contains(ok.GetHeadersToRemove(), "x-tls-verify") {
+				t.Error("x-tls-verify neither set nor removed")
+			}
+		})
+	}
+}
+
+// TestFinding6_PlainHTTPHasNoCertificate: a request the plain HTTP
+// listener sends through the check (context extension listener=http) is
+// one without TLS: whatever certificate or SNI it claims, an enforcing
+// site refuses it and a permissive one allows it with verify NONE.
+func TestFinding6_PlainHTTPHasNoCertificate(t *testing.T) {
+	e := standardEnv(t)
+	p := e.pki
+	plain := func(host string, c *testpki.Cert) *authv3.CheckResponse {
+		cr := envoyRequest(req{ext: host, sni: host, host: host, cert: c})
+		cr.Attributes.ContextExtensions[authz.ListenerExtension] = authz.ListenerHTTP
+		resp, err := e.client.Check(context.Background(), cr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	assertResponse(t, plain("enforce.example.com", p.good), want{status: 403, reason: "no_certificate"})
+	assertResponse(t, plain("nginx.example.com", p.good), want{status: 496, reason: "no_certificate"})
+	assertResponse(t, plain("permissive.example.com", p.good), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("permissive.example.com", nil), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("rules.example.com", p.good), want{allow: true, verify: "NONE"})
+	assertResponse(t, plain("disabled.example.com", p.good), want{allow: true})
 }

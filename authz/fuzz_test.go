@@ -2,6 +2,9 @@ package authz_test
 
 import (
 	"context"
+	"maps"
+	"net/url"
+	pathpkg "path"
 	"slices"
 	"strings"
 	"sync"
@@ -26,7 +29,12 @@ var (
 //   - nothing panics (a recovered panic would show as a 500);
 //   - an allowed request owns every origin header: each is set or
 //     removed, none both, so a client value never reaches the origin;
+//     this holds for the default names of headers a site renamed or
+//     turned off too (renamed.example.com);
 //   - an enforcing site allows only SUCCESS;
+//   - on rules.example.com, a request allowed without SUCCESS has a path
+//     that no reading puts under a rule (/admin, /ops: checked on the
+//     strict reading, ignoring case);
 //   - the verify header is one of its documented forms.
 func FuzzCheck(f *testing.F) {
 	for _, s := range [][5]string{
@@ -35,6 +43,7 @@ func FuzzCheck(f *testing.F) {
 		{"disabled.example.com", "enforce.example.com:443", "/", "", ""},
 		{"rules.example.com", "rules.example.com", "/%2e%2e/admin", "", "rules.example.com"},
 		{"a.wild.example.com", "A.WILD.example.com.", "//admin", "-----BEGIN%20CERTIFICATE-----", ""},
+		{"renamed.example.com", "renamed.example.com", "/", "good", "renamed.example.com"},
 	} {
 		f.Add(s[0], s[1], s[2], s[3], s[4])
 	}
@@ -50,6 +59,7 @@ func FuzzCheck(f *testing.F) {
 		r := req{sni: sni, host: host, path: path, raw: cert, ext: ext}
 		cr := envoyRequest(r)
 		cr.Attributes.Request.Http.Headers["x-client-cert-verify"] = "SUCCESS"
+		cr.Attributes.Request.Http.Headers["x-tls-verify"] = "SUCCESS"
 		resp, err := fuzzSvc.Check(context.Background(), cr)
 		if err != nil {
 			t.Fatal(err)
@@ -73,22 +83,52 @@ func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckRe
 	for _, h := range ok.GetHeaders() {
 		set[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
 	}
-	for _, n := range store.DefaultHeaders {
+	site := cr.GetAttributes().GetContextExtensions()["site"]
+	if site == "" {
+		site = extract.Host(cr.GetAttributes().GetTlsSession().GetSni())
+	}
+	owned, verifyName := slices.Collect(maps.Values(store.DefaultHeaders)), "x-client-cert-verify"
+	if strings.HasPrefix(site, "renamed.") {
+		owned, verifyName = append(owned, "x-tls-verify"), "x-tls-verify"
+		if _, isSet := set["x-client-cert-verify"]; isSet {
+			t.Fatal("the default verify name is set on a site that renamed it")
+		}
+	}
+	for _, n := range owned {
 		_, isSet := set[n]
 		removed := slices.Contains(ok.GetHeadersToRemove(), n)
 		if isSet == removed {
 			t.Fatalf("header %s set=%v removed=%v", n, isSet, removed)
 		}
 	}
-	v := set["x-client-cert-verify"]
+	v := set[verifyName]
 	if v != "" && v != "SUCCESS" && v != "NONE" && !strings.HasPrefix(v, "FAILED:") {
 		t.Fatalf("verify header %q", v)
-	}
-	site := cr.GetAttributes().GetContextExtensions()["site"]
-	if site == "" {
-		site = extract.Host(cr.GetAttributes().GetTlsSession().GetSni())
 	}
 	if strings.HasPrefix(site, "enforce.") && v != "SUCCESS" {
 		t.Fatalf("enforcing site allowed with verify %q", v)
 	}
+	if strings.HasPrefix(site, "rules.") && v != "SUCCESS" && underRule(cr.GetAttributes().GetRequest().GetHttp().GetPath()) {
+		t.Fatalf("path %q under a rule allowed with verify %q", cr.GetAttributes().GetRequest().GetHttp().GetPath(), v)
+	}
+}
+
+// underRule reports whether the strict reading of a request path is
+// covered by rules.example.com's rules, ignoring case; an unreadable path
+// counts as covered.
+func underRule(raw string) bool {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	dec, err := url.PathUnescape(raw)
+	if err != nil {
+		return true
+	}
+	p := strings.ToLower(pathpkg.Clean("/" + dec))
+	for _, prefix := range []string{"/admin", "/ops"} {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return true
+		}
+	}
+	return false
 }

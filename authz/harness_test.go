@@ -63,6 +63,13 @@ type env struct {
 
 func newEnv(t *testing.T, opts authz.Options) *env {
 	t.Helper()
+	return newEnvPKI(t, opts, newPKI(t))
+}
+
+// newEnvPKI is newEnv with certificates made earlier, for tests that make
+// many environments (newPKI makes an RSA key).
+func newEnvPKI(t *testing.T, opts authz.Options, p *pkiSet) *env {
+	t.Helper()
 	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func newEnv(t *testing.T, opts authz.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, pki: newPKI(t), cas: map[string]string{}}
+	e := &env{t: t, st: st, pki: p, cas: map[string]string{}}
 	e.svc = authz.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

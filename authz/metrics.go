@@ -19,6 +19,7 @@ type Metrics struct {
 	buildErrors prometheus.Counter
 	inError     prometheus.Gauge
 	buildTime   prometheus.Histogram
+	refused     *prometheus.CounterVec
 
 	// hits and misses are the cache counters; counters caches the
 	// decisions children by decisionKey (WithLabelValues hashes and locks
@@ -62,10 +63,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		buildTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "mtlsgate_authz_policy_build_seconds", Help: "Time to compile the policy table.", Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_refused_calls_total", Help: "Check calls refused with a gRPC error because the caller is not an unrevoked Envoy node, by reason.",
+		}, []string{"reason"}),
 	}
 	m.hits, m.misses = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, expiryCollector{m})
+	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.refused, expiryCollector{m})
 	return m
+}
+
+func (m *Metrics) refusedCall(reason string) {
+	if m != nil {
+		m.refused.WithLabelValues(reason).Inc()
+	}
 }
 
 func (m *Metrics) observeCheck(d *Decision, took time.Duration) {

@@ -27,8 +27,15 @@ type Table struct {
 	Built time.Time
 
 	sites map[string]*sitePolicy // by site key, "*.example.com" included
-	// crls maps an issuing CA certificate to the revocation set of its CRL.
-	crls map[*x509.Certificate]*crlEntry
+	// crls maps an issuer identity to the revocation set of its CRL: every
+	// certificate of the issuer (renewed, cross-signed, in several bundles)
+	// shares it.
+	crls map[pki.IssuerKey]*crlEntry
+	// issuerOf maps the fingerprint of each uploaded CA certificate to the
+	// identity of its issuer, when known: itself when self-signed, else an
+	// uploaded certificate whose key verifies it (see compileLinks). It
+	// finds the CRL of the top of a chain, whose issuer is not in it.
+	issuerOf map[string]pki.IssuerKey
 	// cas and crlList are kept for reuse by the next compilation and for
 	// expiry metrics.
 	cas     map[string]*caEntry
@@ -39,12 +46,30 @@ type Table struct {
 	checked map[linkKey]bool
 	// Errors holds why sites or CRLs could not be compiled, by object.
 	Errors map[string]error
+	// nodes is what Check reads of the nodes that call it (see nodes.go);
+	// set by Service.Load before the table is published.
+	nodes *nodeView
 }
 
-// caEntry is one client CA's parsed certificates.
+// caEntry is one client CA's parsed certificates, with per certificate
+// (same index) its fingerprint, its identity as an issuer and whether it
+// is self-signed.
 type caEntry struct {
-	msg   *pb.ClientCA
-	certs []*x509.Certificate
+	msg        *pb.ClientCA
+	certs      []*x509.Certificate
+	fps        []string
+	keys       []pki.IssuerKey
+	selfSigned []bool
+}
+
+func newCAEntry(msg *pb.ClientCA, certs []*x509.Certificate) *caEntry {
+	e := &caEntry{msg: msg, certs: certs}
+	for _, c := range certs {
+		e.fps = append(e.fps, pki.Fingerprint(c.Raw))
+		e.keys = append(e.keys, pki.IssuerKeyOf(c))
+		e.selfSigned = append(e.selfSigned, pki.SelfSigned(c))
+	}
+	return e
 }
 
 // crlEntry is one CRL's compact revocation set.
@@ -89,9 +114,11 @@ type sitePolicy struct {
 	noCert [2]atomic.Pointer[answer]
 }
 
-// accessRule is an AccessRule with its name lists as sets.
+// accessRule is an AccessRule with its canonical prefix (see
+// store.RulePrefix) and its name lists as sets.
 type accessRule struct {
 	prefix string
+	folded string          // prefix in lower case
 	names  map[string]bool // "subject:...", "dns:...", "uri:...", "email:...", "identity:..."
 }
 
@@ -115,7 +142,7 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	t := &Table{
 		Rev: st.Rev, Gen: generations.Add(1), Built: now,
 		sites:   map[string]*sitePolicy{},
-		crls:    map[*x509.Certificate]*crlEntry{},
+		crls:    map[pki.IssuerKey]*crlEntry{},
 		cas:     map[string]*caEntry{},
 		crlByID: map[string]*crlEntry{},
 		Errors:  map[string]error{},
@@ -150,31 +177,37 @@ func (t *Table) compileCAs(st *store.State, prev *Table) []string {
 			t.Errors["ca/"+ca.GetId()] = err
 			continue
 		}
-		t.cas[ca.GetId()] = &caEntry{msg: ca, certs: certs}
+		t.cas[ca.GetId()] = newCAEntry(ca, certs)
 		ids = append(ids, ca.GetId())
 	}
 	return ids
 }
 
-// compileCRLs parses new CRLs (checking each signature once against its
-// issuer) and indexes every CRL by its issuer certificate object.
+// compileCRLs parses new CRLs (checking each signature once against a
+// certificate of its issuer) and indexes the CRL in force of each issuer
+// identity (store.State.CRLInForce) by that identity.
 func (t *Table) compileCRLs(st *store.State, prev *Table) {
-	byFP := map[string][]*x509.Certificate{}
+	byKey := map[pki.IssuerKey][]*x509.Certificate{}
 	for _, ca := range t.cas {
-		for _, c := range ca.certs {
-			fp := pki.Fingerprint(c.Raw)
-			byFP[fp] = append(byFP[fp], c)
+		for i, c := range ca.certs {
+			byKey[ca.keys[i]] = append(byKey[ca.keys[i]], c)
 		}
 	}
 	for _, crl := range st.CRLs() {
-		issuers := byFP[crl.GetIssuerSha256Fingerprint()]
-		if len(issuers) == 0 {
+		key := store.CRLIssuerKey(crl)
+		switch {
+		case key.IsZero():
+			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("the identity of issuer %s is unknown (its CA certificate is gone): upload the CRL again", crl.GetIssuer())
+			continue
+		case !st.CRLInForce(crl):
+			continue // superseded by a newer CRL of the same issuer
+		case len(byKey[key]) == 0:
 			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("issuer %s is in no client CA", crl.GetIssuer())
 			continue
 		}
 		e := prev.crlByID[crl.GetId()]
 		if e == nil || e.msg != crl {
-			set, err := crlset.ParseVerified(crl.GetDer(), issuers[0])
+			set, err := parseWithAny(crl.GetDer(), byKey[key])
 			if err != nil {
 				t.Errors["crl/"+crl.GetId()] = err
 				continue
@@ -182,10 +215,22 @@ func (t *Table) compileCRLs(st *store.State, prev *Table) {
 			e = &crlEntry{msg: crl, set: set}
 		}
 		t.crlByID[crl.GetId()] = e
-		for _, c := range issuers {
-			t.crls[c] = e
+		t.crls[key] = e
+	}
+}
+
+// parseWithAny parses a CRL verified by the first of issuers (certificates
+// of one identity) that crlset accepts as its signer: they share the key,
+// but one may lack the cRLSign key usage another has.
+func parseWithAny(der []byte, issuers []*x509.Certificate) (*crlset.Set, error) {
+	var err error
+	for _, c := range issuers {
+		var set *crlset.Set
+		if set, err = crlset.ParseVerified(der, c); err == nil {
+			return set, nil
 		}
 	}
+	return nil, err
 }
 
 // compileSite returns prev when nothing it depends on changed, else a new
@@ -235,16 +280,28 @@ func buildSite(site *pb.Site, cas map[string]*caEntry, links issuerLinks) (*site
 	for _, pin := range s.GetPins() {
 		p.pins[pin.GetSha256Fingerprint()] = pin.GetIdentity()
 	}
-	p.rules = compileRules(s.GetAccessRules())
+	if p.rules, err = compileRules(s.GetAccessRules()); err != nil {
+		return nil, fmt.Errorf("access rules: %w", err)
+	}
 	return p, nil
 }
 
-// compileRules orders rules longest prefix first, so the first match is
-// the most specific.
-func compileRules(in []*pb.AccessRule) []accessRule {
+// compileRules makes each rule's prefix canonical, once. A prefix the
+// store would refuse now (stored by an older version) fails the site's
+// policy rather than protect less than its operator meant.
+func compileRules(in []*pb.AccessRule) ([]accessRule, error) {
 	var out []accessRule
+	seen := map[string]bool{}
 	for _, r := range in {
-		ar := accessRule{prefix: r.GetPathPrefix(), names: map[string]bool{}}
+		prefix, err := store.RulePrefix(r.GetPathPrefix())
+		if err != nil {
+			return nil, fmt.Errorf("path prefix %q: %w", r.GetPathPrefix(), err)
+		}
+		ar := accessRule{prefix: prefix, folded: strings.ToLower(prefix), names: map[string]bool{}}
+		if seen[ar.folded] {
+			return nil, fmt.Errorf("path prefix %q: two rules cover the same paths", r.GetPathPrefix())
+		}
+		seen[ar.folded] = true
 		for kind, list := range map[string][]string{
 			"subject": r.GetSubjects(), "dns": r.GetDnsNames(), "uri": r.GetUris(),
 			"email": r.GetEmails(), "identity": r.GetIdentities(),
@@ -255,8 +312,7 @@ func compileRules(in []*pb.AccessRule) []accessRule {
 		}
 		out = append(out, ar)
 	}
-	slices.SortStableFunc(out, func(a, b accessRule) int { return len(b.prefix) - len(a.prefix) })
-	return out
+	return out, nil
 }
 
 // site returns the policy of a site key exactly as stored.

@@ -53,6 +53,11 @@ type Options struct {
 	Now func() time.Time
 	// Metrics receives the service's metrics; nil means none.
 	Metrics *Metrics
+	// RequireNodeIdentity answers Check only for Envoy nodes presenting a
+	// verified, unrevoked node certificate, and only about the sites of
+	// their fleet (see nodes.go). Off, any caller is answered about any
+	// site: the plaintext opt-out.
+	RequireNodeIdentity bool
 }
 
 // Service answers Check. It is safe for concurrent use.
@@ -64,6 +69,10 @@ type Service struct {
 	dlog    DecisionLog
 	now     func() time.Time
 	metrics *Metrics
+
+	requireNode bool
+	peers       peerCache
+	refusalLog  onceASecond
 }
 
 // New returns a Service with an empty policy table: until Load or Run
@@ -82,8 +91,11 @@ func New(opts Options) *Service {
 		opts.Now = time.Now
 	}
 	s := &Service{cache: newVerdictCache(opts.CacheSize), log: opts.Logger,
-		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics}
+		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics, requireNode: opts.RequireNodeIdentity}
 	s.table.Store(&Table{sites: map[string]*sitePolicy{}})
+	if !s.requireNode {
+		s.log.Warn("ext_authz answers any caller: node identities are not required (plaintext opt-out)")
+	}
 	if s.metrics != nil {
 		s.metrics.table = &s.table
 		s.metrics.now = opts.Now
@@ -102,6 +114,7 @@ func (s *Service) Run(ctx context.Context, st *store.Store) {
 func (s *Service) Load(state *store.State) {
 	start := time.Now()
 	t := Compile(state, s.table.Load(), s.now())
+	t.nodes = newNodeView(state)
 	s.table.Store(t)
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
@@ -113,30 +126,44 @@ func (s *Service) Load(state *store.State) {
 // Check implements envoy.service.auth.v3.Authorization. (NewGRPCServer
 // serves the same answers pre-encoded.)
 func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return s.answer(ctx, req).msg, nil
+	a, err := s.answer(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.msg, nil
 }
 
 // checkWire answers req in wire form, for NewGRPCServer.
 func (s *Service) checkWire(ctx context.Context, req *authv3.CheckRequest) (encoded, error) {
-	return s.answer(ctx, req).encode()
+	a, err := s.answer(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return a.encode()
 }
 
-// answer decides req, records the decision, and never panics: a panic
-// denies.
-func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answer) {
+// answer admits the caller (an error, and no answer, for a caller that is
+// not an unrevoked node when identities are required), decides req,
+// records the decision, and never panics: a panic denies.
+func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answer, err error) {
+	t := s.table.Load()
+	fleet, err := s.admit(ctx, t)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	d := &Decision{Status: 500, Reason: ReasonPolicyError}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("check panicked; denying", "panic", fmt.Sprint(r))
 			d = &Decision{Status: 500, Reason: ReasonPolicyError}
-			a = response(d)
+			a, err = response(d), nil
 		}
 		s.metrics.observeCheck(d, time.Since(start))
 		s.logDecision(ctx, d)
 	}()
-	d = s.table.Load().decide(req, s.cache, s.now())
-	return response(d)
+	d = t.fleetDenial(t.decide(req, s.cache, s.now()), fleet)
+	return response(d), nil
 }
 
 func (s *Service) logDecision(ctx context.Context, d *Decision) {

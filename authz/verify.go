@@ -37,8 +37,14 @@ type verdict struct {
 	// issuers is the chain above the leaf, nearest first: certificates of
 	// the site's CAs, shared with the policy. nil unless reason == "".
 	issuers []*x509.Certificate
-	eku     bool     // the leaf carries id-kp-clientAuth explicitly
-	names   []string // access-rule names: "subject:...", "dns:...", ...
+	// issuerKeys are the identities of issuers (same index): the issuer of
+	// the leaf, then of each issuer in turn, whose CRLs apply.
+	issuerKeys []pki.IssuerKey
+	// topFP is the fingerprint of the chain's top (the leaf itself when it
+	// is one of the site's anchors), whose issuer is looked up per Table.
+	topFP string
+	eku   bool     // the leaf carries id-kp-clientAuth explicitly
+	names []string // access-rule names: "subject:...", "dns:...", ...
 	// allowed is the answer to an allowed request whose certificate
 	// verified, built on first use: it depends only on the verdict and its
 	// site policy (a verdict belongs to one policy generation), so every
@@ -62,7 +68,9 @@ func (v *verdict) allowedAnswer(p *sitePolicy, identity string) *answer {
 type leafFacts struct {
 	notBefore, notAfter time.Time
 	serial              *big.Int
-	isCA                bool
+	// isCA: basicConstraints says CA:TRUE. Such a certificate is never a
+	// client certificate (ReasonCACertificate).
+	isCA bool
 }
 
 type cacheKey struct {
@@ -114,7 +122,8 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		return v
 	}
 	v.parsed, v.fp = true, pki.Fingerprint(der)
-	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber, isCA: leaf.IsCA}
+	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber,
+		isCA: leaf.BasicConstraintsValid && leaf.IsCA}
 	v.fields = p.names.Fields(leaf)
 	v.eku = slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	v.names = ruleNames(leaf)
@@ -137,6 +146,14 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	}
 	// A copy: chain[1:] would keep the leaf alive through its array.
 	v.issuers = slices.Clone(p.longest(chains, at)[1:])
+	v.issuerKeys = make([]pki.IssuerKey, len(v.issuers))
+	for i, c := range v.issuers {
+		v.issuerKeys[i] = pki.IssuerKeyOf(c)
+	}
+	v.topFP = v.fp
+	if n := len(v.issuers); n > 0 {
+		v.topFP = pki.Fingerprint(v.issuers[n-1].Raw)
+	}
 	return v
 }
 
@@ -216,24 +233,35 @@ func (c *crlEntry) covers(isCA bool) bool {
 	return true
 }
 
-// checkRevocation looks v's chain up in the CRLs of its issuers: the leaf
-// only, or every certificate below the anchor. A certificate whose issuer
-// has no uploaded CRL is not checked. A revoked serial wins over a stale
-// CRL; a stale CRL fails unless the site allows it.
+// checkRevocation looks the certificates of v's chain up in the CRLs of
+// their issuers, by issuer identity (name and key, so that every
+// certificate of an issuer shares its CRL): the leaf only, or in chain mode
+// every certificate, the top included (its issuer is found among all
+// uploaded CA certificates; a self-signed top is its own issuer). The
+// leaf is checked even when it is itself one of the site's anchors and
+// the chain is the leaf alone. A certificate whose issuer has no CRL is
+// not checked. A revoked serial wins over a stale CRL; a stale CRL fails
+// unless the site allows it.
 func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason {
 	n := 0
 	switch p.crl {
 	case pbCRLLeaf:
 		n = 1
 	case pbCRLChain:
-		n = len(v.issuers)
+		n = len(v.issuers) + 1
 	}
 	serial, isCA := v.leaf.serial, v.leaf.isCA
-	for i := 0; i < n && i < len(v.issuers); i++ {
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			serial, isCA = v.issuers[i-1].SerialNumber, v.issuers[i-1].IsCA
 		}
-		e := t.crls[v.issuers[i]]
+		var key pki.IssuerKey
+		if i < len(v.issuerKeys) {
+			key = v.issuerKeys[i]
+		} else if key = t.issuerOf[v.topFP]; key.IsZero() {
+			continue // the top's issuer is not uploaded
+		}
+		e := t.crls[key]
 		if e == nil || !e.covers(isCA) {
 			continue
 		}

@@ -15,6 +15,10 @@ import (
 // sitePutOptions are the flags of site put.
 type sitePutOptions struct {
 	host, cert, key, certPath, keyPath, origin, mode string
+	// fleets are the fleets to place the site on (--fleet, repeatable);
+	// everyFleet puts it back on every fleet.
+	fleets     []string
+	everyFleet bool
 }
 
 // sitePutPlan is the calls site put makes: create, when set, is tried
@@ -53,8 +57,15 @@ func planSitePut(o sitePutOptions, load loader) (*sitePutPlan, error) {
 		site.Settings = &pb.ClientCertSettings{Mode: mode}
 		mask = append(mask, "settings.mode")
 	}
+	switch {
+	case o.everyFleet && len(o.fleets) > 0:
+		return nil, usagef("give either --fleet or --every-fleet, not both")
+	case o.everyFleet || len(o.fleets) > 0:
+		site.Fleets = o.fleets
+		mask = append(mask, "fleets")
+	}
 	if len(mask) == 0 {
-		return nil, usagef("nothing to put: give --cert and --key (or --cert-path and --key-path), --origin or --mode")
+		return nil, usagef("nothing to put: give --cert and --key (or --cert-path and --key-path), --origin, --mode or --fleet")
 	}
 	p := &sitePutPlan{update: &pb.UpdateSiteRequest{Site: site, UpdateMask: mask}}
 	if cert != nil && o.origin != "" {
@@ -109,7 +120,8 @@ func (p *sitePutPlan) execute(ctx context.Context, c pb.CertificateManagerServic
 }
 
 // sitePut is "site put HOST (--cert FILE --key FILE | --cert-path PATH
-// --key-path PATH) --origin URL [--mode MODE]".
+// --key-path PATH) --origin URL [--mode MODE] [--fleet FLEET]...
+// [--every-fleet]".
 func sitePut(fs *flag.FlagSet) action {
 	var o sitePutOptions
 	fs.StringVar(&o.cert, "cert", "", "certificate chain PEM file")
@@ -118,6 +130,8 @@ func sitePut(fs *flag.FlagSet) action {
 	fs.StringVar(&o.keyPath, "key-path", "", "private key path on the proxy host")
 	fs.StringVar(&o.origin, "origin", "", "origin URL")
 	fs.StringVar(&o.mode, "mode", "", "client-certificate mode")
+	fs.Var((*stringList)(&o.fleets), "fleet", "a fleet whose Envoy nodes serve the site, and hold its key (repeatable; default: every fleet)")
+	fs.BoolVar(&o.everyFleet, "every-fleet", false, "serve the site on every fleet again")
 	return func(ctx context.Context, s *session, args []string) error {
 		o.host = args[0]
 		plan, err := planSitePut(o, s.load)

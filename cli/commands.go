@@ -28,7 +28,7 @@ var commands = []*command{
 	{"ca rm", "ID [--force]", "delete a client CA (--force: even when assigned)", 1, 1, caRm},
 	{"ca assign", "ID HOST...", "make a client CA trusted by sites", 2, -1, caAssign(true)},
 	{"ca unassign", "ID HOST...", "stop sites trusting a client CA", 2, -1, caAssign(false)},
-	{"site put", "HOST (--cert FILE --key FILE | --cert-path PATH --key-path PATH) --origin URL [--mode MODE]",
+	{"site put", "HOST (--cert FILE --key FILE | --cert-path PATH --key-path PATH) --origin URL [--mode MODE] [--fleet FLEET ... | --every-fleet]",
 		"create a site, or update the given fields of an existing one", 1, 1, sitePut},
 	{"site list", "", "list sites", 0, 0, siteList},
 	{"site show", "HOST", "show a site", 1, 1, siteShow},

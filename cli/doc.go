@@ -18,5 +18,7 @@
 // is folded into the one UpdateSite call as the update_mask path
 // "settings.mode" (UpdateSite accepts settings.<field> paths), so an update
 // is atomic and leaves every other client-certificate setting untouched. On
-// create the mode travels inside the new site's settings.
+// create the mode travels inside the new site's settings. Its --fleet
+// (repeatable) and --every-fleet are the path "fleets": a site put without
+// them never moves the site between fleets.
 package cli

@@ -53,15 +53,16 @@ Certificate 2:
 `},
 		{"siteList", func(w io.Writer) error {
 			return siteListTable(w, &pb.ListSitesResponse{Sites: []*pb.Site{sampleSite, sampleFilesSite}})
-		}, `HOSTNAME       MODE        CAS  ORIGIN
-a.example.com  enforce     2    http://10.0.0.5:8080
-b.example.com  permissive  0    https://origin.internal
+		}, `HOSTNAME       MODE        CAS  ORIGIN                   FLEETS
+a.example.com  enforce     2    http://10.0.0.5:8080     eu-west,us-east
+b.example.com  permissive  0    https://origin.internal  all
 `},
 		{"siteShow", func(w io.Writer) error {
 			return writeFields(w, siteFields(sampleSite, testNow))
 		}, `Hostname:    a.example.com
 Origin:      http://10.0.0.5:8080
 Client CAs:  ca-7f3a, ca-9b2c
+Fleets:      eu-west, us-east
 Mode:        enforce
 Updated by:  tok-1
 Created at:  2026-05-01T12:00:00Z
@@ -97,6 +98,7 @@ Settings:
 		}, `Hostname:    b.example.com
 Origin:      https://origin.internal
 Client CAs:  -
+Fleets:      all
 Mode:        permissive
 Updated by:  -
 Created at:  -
@@ -113,7 +115,7 @@ Settings:
   cert_encoding:               unspecified
   bad_certificate_status:      -
   missing_certificate_status:  -
-  http_redirect:               false
+  http_redirect:               -
   min_tls_version:             unspecified
   pins:                        -
   access_rules:                -
@@ -257,6 +259,7 @@ func TestJSON(t *testing.T) {
   "cert_encoding": "CERT_ENCODING_RFC9440",
   "bad_certificate_status": 403,
   "missing_certificate_status": 496,
+  "http_redirect": false,
   "min_tls_version": "TLS_VERSION_1_2"
 }
 {}

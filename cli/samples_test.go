@@ -30,7 +30,7 @@ var (
 		Info: sampleRoot, Certificates: []*pb.CertificateInfo{sampleRoot, sampleInter}, CertificateCount: 2,
 		Sites: []string{"a.example.com", "*.example.org"}, UploadedBy: "tok-1", UploadedAt: ts("2026-05-20T10:00:00+02:00")}
 	sampleSettings = &pb.ClientCertSettings{
-		Mode: pb.Mode_MODE_ENFORCE, RequireClientAuthEku: proto.Bool(true),
+		Mode: pb.Mode_MODE_ENFORCE, RequireClientAuthEku: proto.Bool(true), HttpRedirect: proto.Bool(false),
 		Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_LEAF, OnStaleCrl: pb.StaleCRLAction_STALE_CRL_ACTION_DENY},
 		Pins:       []*pb.Pin{{Sha256Fingerprint: fpA, Identity: "alice"}, {Sha256Fingerprint: fpB}},
 		AccessRules: []*pb.AccessRule{{PathPrefix: "/admin", Subjects: []string{"CN=alice,O=Example"}, Identities: []string{"ops"}},
@@ -39,7 +39,7 @@ var (
 		CertEncoding: pb.CertEncoding_CERT_ENCODING_RFC9440, BadCertificateStatus: 403, MissingCertificateStatus: 496,
 		MinTlsVersion: pb.TLSVersion_TLS_VERSION_1_2,
 	}
-	sampleSite = &pb.Site{Hostname: "a.example.com", OriginUrl: "http://10.0.0.5:8080",
+	sampleSite = &pb.Site{Hostname: "a.example.com", OriginUrl: "http://10.0.0.5:8080", Fleets: []string{"eu-west", "us-east"},
 		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
 			CertificateChainPem: "-----BEGIN CERTIFICATE-----\n...",
 			Info: &pb.CertificateInfo{Subject: "CN=a.example.com", Issuer: "CN=R11,O=Let's Encrypt",

@@ -63,7 +63,8 @@ var settingKeys = []settingKey{
 		return err
 	}},
 	{"http_redirect", "true|false", func(s *pb.ClientCertSettings, v string, _ loader) (err error) {
-		s.HttpRedirect, err = parseBool(v)
+		b, err := parseBool(v)
+		s.HttpRedirect = proto.Bool(b)
 		return err
 	}},
 	{"min_tls_version", choices[pb.TLSVersion](), func(s *pb.ClientCertSettings, v string, _ loader) error {

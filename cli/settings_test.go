@@ -52,7 +52,7 @@ func TestSiteSetKeys(t *testing.T) {
 		{[]string{"cert_encoding=base64-der"}, &pb.ClientCertSettings{CertEncoding: pb.CertEncoding_CERT_ENCODING_BASE64_DER}, []string{"cert_encoding"}},
 		{[]string{"bad_certificate_status=495"}, &pb.ClientCertSettings{BadCertificateStatus: 495}, []string{"bad_certificate_status"}},
 		{[]string{"missing_certificate_status=496"}, &pb.ClientCertSettings{MissingCertificateStatus: 496}, []string{"missing_certificate_status"}},
-		{[]string{"http_redirect=TRUE"}, &pb.ClientCertSettings{HttpRedirect: true}, []string{"http_redirect"}},
+		{[]string{"http_redirect=TRUE"}, &pb.ClientCertSettings{HttpRedirect: proto.Bool(true)}, []string{"http_redirect"}},
 		{[]string{"min_tls_version=1.3"}, &pb.ClientCertSettings{MinTlsVersion: pb.TLSVersion_TLS_VERSION_1_3}, []string{"min_tls_version"}},
 		{[]string{"pins=" + fpA + "=alice," + fpB}, &pb.ClientCertSettings{Pins: []*pb.Pin{
 			{Sha256Fingerprint: fpA, Identity: "alice"}, {Sha256Fingerprint: fpB}}}, []string{"pins"}},
@@ -61,7 +61,7 @@ func TestSiteSetKeys(t *testing.T) {
 		{[]string{"access_rules="}, &pb.ClientCertSettings{}, []string{"access_rules"}},
 		{[]string{"headers.verify=X-Verify"}, &pb.ClientCertSettings{Headers: map[string]string{"verify": "X-Verify"}}, []string{"headers"}},
 		{[]string{"mode=permissive", "headers.cert=", "http_redirect=false", "headers.subject=X-Subj"},
-			&pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, Headers: map[string]string{"cert": "", "subject": "X-Subj"}},
+			&pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, Headers: map[string]string{"cert": "", "subject": "X-Subj"}, HttpRedirect: proto.Bool(false)},
 			[]string{"mode", "headers", "http_redirect"}},
 	}
 	for _, tt := range tests {

@@ -39,6 +39,14 @@ func TestPlanSitePut(t *testing.T) {
 			update: &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h", ServerCertificate: inlineCert}, UpdateMask: []string{"server_certificate"}}}},
 		{"mode only", sitePutOptions{host: "h", mode: "ENFORCE"}, &sitePutPlan{
 			update: &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h", Settings: enforce}, UpdateMask: []string{"settings.mode"}}}},
+		{"create on fleets", sitePutOptions{host: "h", cert: "c.pem", key: "k.pem", origin: "http://o:80", fleets: []string{"eu", "us"}}, &sitePutPlan{
+			create: &pb.CreateSiteRequest{Site: &pb.Site{Hostname: "h", ServerCertificate: inlineCert, OriginUrl: "http://o:80", Fleets: []string{"eu", "us"}}},
+			update: &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h", ServerCertificate: inlineCert, OriginUrl: "http://o:80", Fleets: []string{"eu", "us"}},
+				UpdateMask: []string{"server_certificate", "origin_url", "fleets"}}}},
+		{"fleets only", sitePutOptions{host: "h", fleets: []string{"eu"}}, &sitePutPlan{
+			update: &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h", Fleets: []string{"eu"}}, UpdateMask: []string{"fleets"}}}},
+		{"every fleet again", sitePutOptions{host: "h", everyFleet: true}, &sitePutPlan{
+			update: &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h"}, UpdateMask: []string{"fleets"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +73,7 @@ func TestPlanSitePutErrors(t *testing.T) {
 		{sitePutOptions{origin: "o:80"}, "want an http:// or https:// URL"},
 		{sitePutOptions{origin: "ftp://o"}, "want an http:// or https:// URL"},
 		{sitePutOptions{cert: "missing.pem", key: "k.pem"}, "open missing.pem"},
+		{sitePutOptions{fleets: []string{"eu"}, everyFleet: true}, "--fleet or --every-fleet, not both"},
 	}
 	for _, tt := range tests {
 		if _, err := planSitePut(tt.o, fakeFiles(putFiles)); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -153,5 +162,20 @@ func TestValidity(t *testing.T) {
 	}
 	if got := validity(nil, nil, time.Now()); got != "-" {
 		t.Errorf("unset: %q", got)
+	}
+}
+
+// TestSitePutFleetFlags: --fleet repeats and becomes the update's fleets,
+// named in its mask; the result shows them.
+func TestSitePutFleetFlags(t *testing.T) {
+	site := &pb.Site{Hostname: "h", OriginUrl: "https://o", Fleets: []string{"eu", "us"}}
+	f := (&fakeAPI{}).on("UpdateSite", reply(site))
+	code, out, errOut := runFake(f, testEnv{}, "site", "put", "h", "--fleet", "eu", "--fleet", "us")
+	if code != 0 || len(f.reqs) != 1 {
+		t.Fatalf("exit %d, %d calls; stderr %q", code, len(f.reqs), errOut)
+	}
+	assertProto(t, f.reqs[0], &pb.UpdateSiteRequest{Site: &pb.Site{Hostname: "h", Fleets: []string{"eu", "us"}}, UpdateMask: []string{"fleets"}})
+	if !strings.Contains(out, "Fleets:") || !strings.Contains(out, "eu, us") {
+		t.Errorf("output %q lacks the fleets", out)
 	}
 }

@@ -66,9 +66,26 @@ func siteListTable(w io.Writer, resp *pb.ListSitesResponse) error {
 	rows := make([][]string, 0, len(resp.GetSites()))
 	for _, s := range resp.GetSites() {
 		rows = append(rows, []string{s.GetHostname(), enumName(s.GetSettings().GetMode()),
-			strconv.Itoa(len(s.GetCaIds())), s.GetOriginUrl()})
+			strconv.Itoa(len(s.GetCaIds())), s.GetOriginUrl(), fleetList(s.GetFleets())})
 	}
-	return writeTable(w, []string{"HOSTNAME", "MODE", "CAS", "ORIGIN"}, rows)
+	return writeTable(w, []string{"HOSTNAME", "MODE", "CAS", "ORIGIN", "FLEETS"}, rows)
+}
+
+// fleetList renders the fleets a site is on in a table: "all" for none
+// named.
+func fleetList(fleets []string) string {
+	if len(fleets) == 0 {
+		return "all"
+	}
+	return strings.Join(fleets, ",")
+}
+
+// fleetField renders the fleets a site is on in site show.
+func fleetField(fleets []string) string {
+	if len(fleets) == 0 {
+		return "all"
+	}
+	return joinList(fleets)
 }
 
 // siteFields renders one site, its server certificate and its settings.
@@ -77,6 +94,7 @@ func siteFields(s *pb.Site, now time.Time) []field {
 		{key: "Hostname", value: s.GetHostname()},
 		{key: "Origin", value: s.GetOriginUrl()},
 		{key: "Client CAs", value: joinList(s.GetCaIds())},
+		{key: "Fleets", value: fleetField(s.GetFleets())},
 		{key: "Mode", value: enumName(s.GetSettings().GetMode())},
 		{key: "Updated by", value: s.GetUpdatedBy()},
 		{key: "Created at", value: fmtTime(s.GetCreatedAt())},
@@ -162,6 +180,10 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 	if s.RequireClientAuthEku != nil {
 		eku = strconv.FormatBool(s.GetRequireClientAuthEku())
 	}
+	redirect := "-"
+	if s.HttpRedirect != nil {
+		redirect = strconv.FormatBool(s.GetHttpRedirect())
+	}
 	f := []field{
 		{key: "mode", value: enumName(s.GetMode())},
 		{key: "require_client_auth_eku", value: eku},
@@ -171,7 +193,7 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "cert_encoding", value: enumName(s.GetCertEncoding())},
 		{key: "bad_certificate_status", value: httpStatus(s.GetBadCertificateStatus())},
 		{key: "missing_certificate_status", value: httpStatus(s.GetMissingCertificateStatus())},
-		{key: "http_redirect", value: strconv.FormatBool(s.GetHttpRedirect())},
+		{key: "http_redirect", value: redirect},
 		{key: "min_tls_version", value: enumName(s.GetMinTlsVersion())},
 	}
 	var pins []string

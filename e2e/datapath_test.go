@@ -116,9 +116,10 @@ func deploy(t *testing.T) *deployment {
 	in.cli(t, "crl", "add", writeFile(t, dir, "clients.crl", clients.CRL(t, 1, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), d.certs["revoked"].Cert.SerialNumber)))
 	for host, args := range map[string][]string{
 		"enforce.example.com":    {"mode=enforce"},
-		"permissive.example.com": {"mode=permissive"},
-		"disabled.example.com":   {"mode=disabled"},
+		"permissive.example.com": {"mode=permissive", "http_redirect=false"},
+		"disabled.example.com":   {"mode=disabled", "http_redirect=false"},
 		"redirect.example.com":   {"mode=disabled", "http_redirect=true"},
+		"refused.example.com":    {"mode=enforce", "http_redirect=false"},
 		"later.example.com":      {"mode=enforce"},
 	} {
 		srv := edge.Server(t, host)
@@ -209,9 +210,28 @@ func TestDataPath(t *testing.T) {
 		})
 	}
 	t.Run("plain HTTP strips the headers too", func(t *testing.T) {
-		_, got, err := c.do(&http.Client{}, "http://"+c.http+"/", "permissive.example.com", map[string]string{"X-Client-Cert-Verify": "SUCCESS"})
-		if err != nil || got.Headers.Get("X-Client-Cert-Verify") != "" {
+		forged := map[string]string{"X-Client-Cert-Verify": "SUCCESS", "Client-Cert": ":Zm9yZ2Vk:", "X-Client-Cert-Subject": "CN=admin"}
+		_, got, err := c.do(&http.Client{}, "http://"+c.http+"/", "disabled.example.com", forged)
+		if err != nil || got.Headers.Get("X-Client-Cert-Verify") != "" || got.Headers.Get("Client-Cert") != "" || got.Headers.Get("X-Client-Cert-Subject") != "" {
 			t.Fatalf("%v %v", err, got)
+		}
+	})
+	// Issue 9, finding 6: plain HTTP never reaches an enforcing site's
+	// origin, and a permissive site's gets verify NONE from mtlsgate.
+	t.Run("TestFinding6 plain HTTP", func(t *testing.T) {
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		forged := map[string]string{"X-Client-Cert-Verify": "SUCCESS"}
+		resp, got, err := c.do(hc, "http://"+c.http+"/x", "permissive.example.com", forged)
+		if err != nil || resp.StatusCode != 200 || got.Headers.Get("X-Client-Cert-Verify") != "NONE" {
+			t.Fatalf("permissive: %v %v %v", err, resp, got)
+		}
+		resp, got, err = c.do(hc, "http://"+c.http+"/x", "refused.example.com", forged)
+		if err != nil || resp.StatusCode != 403 || got.Headers.Get("X-Client-Cert-Verify") != "" {
+			t.Fatalf("enforce, redirect off: %v %v %v, want 403", err, resp, got)
+		}
+		resp, _, err = c.do(hc, "http://"+c.http+"/x", "enforce.example.com", forged)
+		if err != nil || resp.StatusCode != 301 {
+			t.Fatalf("enforce, redirect by default: %v %v, want 301", err, resp)
 		}
 	})
 	t.Run("HTTP redirect", func(t *testing.T) {

@@ -47,7 +47,8 @@ func TestKeysRotateWithTheBinary(t *testing.T) {
 	if bytes.Contains(db, []byte(keyLine)) {
 		t.Fatal("the store file holds the site's private key")
 	}
-	if out, err := keys("rotate"); err != nil || !strings.Contains(out, "sealed 1 values") {
+	// Two sealed values: the site's key and the internal CA's.
+	if out, err := keys("rotate"); err != nil || !strings.Contains(out, "sealed 2 values") {
 		t.Fatalf("keys rotate: %v\n%s", err, out)
 	}
 	now, err := seal.LoadFile(keyFile)

@@ -78,9 +78,6 @@ func serverCheckingTLS(t *testing.T, caPEM []byte, cert *tls.Certificate) *tls.C
 // Envoy does), and the same certificate claiming another fleet or node id
 // gets nothing.
 func TestNodeNamesMustMatch(t *testing.T) {
-	// Remove once xds.Server compares node.id and node.cluster with the
-	// node certificate (nodeid.FromPeer): today it serves any names.
-	t.Skip("the xDS server does not check a node's names against its certificate yet (issue 9, per-fleet xDS)")
 	dir := t.TempDir()
 	in := serve(t, filepath.Join(dir, "data"))
 	creds := credentials.NewTLS(nodeTLS(t, bootstrapCreds(t, in, dir, "edge-1", "eu")))

@@ -137,6 +137,40 @@ func TestUnauthenticatedPeersGetNothing(t *testing.T) {
 		}
 	}
 
+	// A node of another fleet: xDS refuses it when it claims a fleet its
+	// certificate does not name, and serves it none of this fleet's sites.
+	eu := in.issueNode(t, nodeid.Identity{Fleet: "eu", Node: "edge-9"})
+	if _, err := adsFirstResponse(t, in, in.nodeCreds(t, eu), "edge-9", "default"); err == nil {
+		t.Error("xDS answered a node of fleet eu claiming fleet default")
+	}
+	if _, err := adsFirstResponse(t, in, in.nodeCreds(t, eu), "edge-1", "eu"); err == nil {
+		t.Error("xDS answered a node claiming another node id")
+	}
+	dir2 := t.TempDir()
+	srv := testpki.NewRoot(t, "Site CA", testpki.Options{}).Server(t, "us.example.com")
+	in.cli(t, "site", "put", "us.example.com", "--cert", writeFile(t, dir2, "s.pem", srv.PEM()), "--key", writeFile(t, dir2, "s.key", srv.KeyPEM()),
+		"--origin", "http://127.0.0.1:8080", "--fleet", "us")
+	resp, err := adsFirstResponse(t, in, in.nodeCreds(t, eu), "edge-9", "eu")
+	if err != nil {
+		t.Fatalf("xDS refused a node of fleet eu: %v", err)
+	}
+	for _, r := range resp.GetResources() {
+		if strings.Contains(string(r.GetValue()), "us.example.com") {
+			t.Fatal("a node of fleet eu received fleet us's site")
+		}
+	}
+	conn := in.dialNode(t, in.authz, in.nodeCreds(t, eu))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	denied, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{"site": "us.example.com"},
+		TlsSession:        &authv3.AttributeContext_TLSSession{Sni: "us.example.com"},
+		Request:           &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Host: "us.example.com", Path: "/"}},
+	}})
+	if err == nil && denied.GetOkResponse() != nil {
+		t.Fatal("ext_authz allowed a node of fleet eu a request of fleet us's site")
+	}
+
 	out := in.cli(t, "node", "list")
 	if !strings.Contains(out, node.serial) || !strings.Contains(out, "active") {
 		t.Fatalf("node list:\n%s", out)

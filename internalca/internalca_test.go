@@ -193,3 +193,7 @@ func TestServing(t *testing.T) {
 		t.Fatal("not renewed past two thirds of its lifetime")
 	}
 }
+
+func pemOf(typ string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
+}

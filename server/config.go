@@ -111,6 +111,7 @@ func (c Config) xdsOptions(authzAddr string) xds.Options {
 	return xds.Options{
 		HTTPSAddr: c.XDS.HTTPSAddr, HTTPAddr: c.XDS.HTTPAddr, AuthzAddr: addr,
 		AuthzTimeout: c.XDS.AuthzTimeout, HTTPSPort: c.XDS.HTTPSPort, UpstreamCAFile: c.XDS.UpstreamCAFile,
+		RequireNodeIdentity: !c.TLS.InsecurePlaintext,
 	}
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/proto"
@@ -60,6 +59,7 @@ type Server struct {
 	xdsLn   net.Listener
 	sec     security
 	cancel  context.CancelFunc
+	health  []*health.Server
 }
 
 // Start opens the store, creates the first admin token when the store is
@@ -124,7 +124,7 @@ func (s *Server) listenXDS() error {
 	s.xds.Update(s.store.Current())
 	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
-	healthpb.RegisterHealthServer(s.xdsG, health.NewServer())
+	s.health = append(s.health, healthFor(s.xdsG, xdsService))
 	reflection.Register(s.xdsG)
 	ln, err := net.Listen("tcp", s.cfg.XDSAddr)
 	if err != nil {
@@ -155,14 +155,15 @@ func (s *Server) siteStatus(host string) *pb.SiteStatus {
 // listenAuthz binds the ext_authz gRPC server, with health and reflection.
 func (s *Server) listenAuthz() error {
 	s.authz = authz.New(authz.Options{
-		CacheSize:   s.cfg.Authz.CacheSize,
-		DecisionLog: authz.DecisionLog(s.cfg.Authz.DecisionLog),
-		Logger:      s.log,
-		Metrics:     authz.NewMetrics(s.metrics),
+		CacheSize:           s.cfg.Authz.CacheSize,
+		DecisionLog:         authz.DecisionLog(s.cfg.Authz.DecisionLog),
+		Logger:              s.log,
+		Metrics:             authz.NewMetrics(s.metrics),
+		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	})
 	s.authz.Load(s.store.Current())
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
-	healthpb.RegisterHealthServer(s.authzG, health.NewServer())
+	s.health = append(s.health, healthFor(s.authzG, authzService))
 	reflection.Register(s.authzG)
 	ln, err := net.Listen("tcp", s.cfg.AuthzAddr)
 	if err != nil {
@@ -204,10 +205,10 @@ func (s *Server) listenAdmin() error {
 		apiSrv.WithNodes(s.sec.ca, s.cfg.TLS.NodeCertLifetime)
 	}
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
-	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()),
+	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()), api.CodecOption(),
 		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
-	pb.RegisterCertificateManagerServiceServer(g, apiSrv)
-	healthpb.RegisterHealthServer(g, health.NewServer())
+	apiSrv.Register(g)
+	s.health = append(s.health, healthFor(g, adminService))
 	reflection.Register(g)
 
 	mux := http.NewServeMux()
@@ -226,13 +227,13 @@ func (s *Server) listenAdmin() error {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	s.admin = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: apiSrv.Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc") {
 				g.ServeHTTP(w, r)
 				return
 			}
 			mux.ServeHTTP(w, r)
-		}),
+		})),
 		Protocols:         &protocols,
 		TLSConfig:         s.adminTLS(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -275,6 +276,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	s.log.Info("shutting down")
+	notServing(s.health)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	// ADS streams never end on their own: stop them, Envoy keeps its

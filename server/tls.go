@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
@@ -51,7 +52,7 @@ type TLSConfig struct {
 // validate checks the TLS section against the listener addresses.
 func (t TLSConfig) validate(addrs map[string]string) error {
 	if t.InsecurePlaintext {
-		for _, name := range slices.Sorted(mapKeys(addrs)) {
+		for _, name := range slices.Sorted(maps.Keys(addrs)) {
 			if !isLoopback(addrs[name]) {
 				return fmt.Errorf("config: tls.insecure_plaintext: %s %q is not a loopback address; plaintext is refused on any other", name, addrs[name])
 			}
@@ -67,16 +68,6 @@ func (t TLSConfig) validate(addrs map[string]string) error {
 		return fmt.Errorf("config: tls.node_cert_lifetime: %s is not between 1h and 8760h", t.NodeCertLifetime)
 	}
 	return nil
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // isLoopback reports whether host:port names a loopback address.

@@ -35,7 +35,7 @@ type running struct {
 	*server.Server
 	cfg  server.Config
 	pool *x509.CertPool // the CA in the data directory
-	logs *bytes.Buffer
+	logs *syncBuffer
 	stop func()
 }
 
@@ -47,7 +47,7 @@ func start(t *testing.T, mutate func(*server.Config)) *running {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := server.Start(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
@@ -272,4 +272,23 @@ func TestInternalCAKeySealed(t *testing.T) {
 	if bytes.Contains(db, block.Bytes) || bytes.Contains(db, []byte(key[40:100])) {
 		t.Fatal("the internal CA's private key is in the store file in the clear")
 	}
+}
+
+// syncBuffer is a bytes.Buffer the server's logger may write while a test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

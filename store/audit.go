@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -34,19 +36,45 @@ func auditID(t time.Time) string {
 	return fmt.Sprintf("%016x%s", t.UnixNano(), hex.EncodeToString(r[:]))
 }
 
-// NewAuditEvent returns the event for an action by a on object.
+// Bounds of audit event fields, in bytes. Objects and messages may carry
+// what a caller sent (a hostname in a path, an error quoting it), so every
+// field is cut to its bound and made valid UTF-8 before it is stored: one
+// event costs at most a few KiB whatever the request was.
+const (
+	MaxAuditObject  = 256
+	MaxAuditMessage = 1024
+	maxAuditShort   = 64 // actor, action, result, remote address
+)
+
+// NewAuditEvent returns the event for an action by a on object, its
+// fields bounded and valid UTF-8.
 func (s *Store) NewAuditEvent(a Actor, object, result, message string) *pb.AuditEvent {
 	now := s.now()
 	return &pb.AuditEvent{
 		Id:         auditID(now),
 		Time:       timestamppb.New(now),
-		Actor:      a.TokenID,
-		Action:     a.Action,
-		Object:     object,
-		Result:     result,
-		Message:    message,
-		RemoteAddr: a.RemoteAddr,
+		Actor:      clipField(a.TokenID, maxAuditShort),
+		Action:     clipField(a.Action, maxAuditShort),
+		Object:     clipField(object, MaxAuditObject),
+		Result:     clipField(result, maxAuditShort),
+		Message:    clipField(message, MaxAuditMessage),
+		RemoteAddr: clipField(a.RemoteAddr, maxAuditShort),
 	}
+}
+
+// clipField makes s valid UTF-8 and cuts it to at most n bytes on a rune
+// boundary, marking a cut with "…".
+func clipField(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	const mark = "…"
+	n -= len(mark)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
 }
 
 // auditOp is the op recording a successful write in its own transaction.

@@ -91,7 +91,11 @@ func checkNewCA(st *State, ca *pb.ClientCA, l Limits) error {
 
 // DeleteCA deletes a client CA. An assigned CA is refused unless force is
 // set, in which case it is unassigned from every site in the same write.
-// CRLs that no remaining CA can have issued go with it.
+// A CRL belongs to an issuer identity, which other CAs may share: it stays
+// while any remaining CA holds a certificate of its issuer (its
+// informational ca_id then moves to one of them), and goes with the last
+// such certificate, since it can then neither be verified nor apply to
+// anything (re-upload it with the CA).
 func (s *Store) DeleteCA(ctx context.Context, a Actor, id string, force bool) error {
 	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		if st.CA(id) == nil {
@@ -107,31 +111,58 @@ func (s *Store) DeleteCA(ctx context.Context, a Actor, id string, force bool) er
 			return nil, err
 		}
 		ops = append(ops, Op{Key: caPrefix + id, Delete: true})
-		ops = append(ops, orphanCRLOps(st, id)...)
+		crlOps, err := s.orphanCRLOps(st, id)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, crlOps...)
 		return s.withAudit(a, "ca/"+id, ops, "", nil)
 	})
 	return err
 }
 
-// orphanCRLOps deletes the CRLs whose issuer certificate is in no CA other
-// than the one being deleted.
-func orphanCRLOps(st *State, deleted string) []Op {
-	kept := map[string]bool{}
-	for id, ca := range st.cas {
-		if id == deleted {
+// orphanCRLOps returns, for the deletion of CA deleted, the deletes of the
+// CRLs whose issuer has no certificate in any other CA, and the rewrites
+// of the CRLs whose informational certificate (ca_id) was in deleted but
+// whose issuer lives on in another CA.
+func (s *Store) orphanCRLOps(st *State, deleted string) ([]Op, error) {
+	type holder struct{ caID, fp string }
+	kept := map[pki.IssuerKey]holder{} // first remaining certificate of each issuer
+	fps := map[string]bool{}           // every remaining certificate
+	for _, ca := range st.CAs() {
+		if ca.GetId() == deleted {
 			continue
 		}
-		for _, c := range ca.GetCertificates() {
-			kept[c.GetSha256Fingerprint()] = true
+		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
+		if err != nil {
+			return nil, fmt.Errorf("store: stored client CA %s does not parse: %w", ca.GetId(), err)
+		}
+		for _, c := range certs {
+			fp := pki.Fingerprint(c.Raw)
+			fps[fp] = true
+			if k := pki.IssuerKeyOf(c); kept[k] == (holder{}) {
+				kept[k] = holder{ca.GetId(), fp}
+			}
 		}
 	}
 	var ops []Op
-	for id, crl := range st.crls {
-		if !kept[crl.GetIssuerSha256Fingerprint()] {
-			ops = append(ops, Op{Key: crlPrefix + id, Delete: true})
+	for _, crl := range st.CRLs() {
+		k := CRLIssuerKey(crl)
+		h, ok := kept[k]
+		switch {
+		case k.IsZero() && !fps[crl.GetIssuerSha256Fingerprint()], !k.IsZero() && !ok:
+			ops = append(ops, Op{Key: crlPrefix + crl.GetId(), Delete: true})
+		case ok && crl.GetCaId() == deleted:
+			moved := proto.Clone(crl).(*pb.CRL)
+			moved.CaId, moved.IssuerSha256Fingerprint = h.caID, h.fp
+			op, err := s.putOp(crlPrefix+crl.GetId(), moved)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, op)
 		}
 	}
-	return ops
+	return ops, nil
 }
 
 // AssignCA assigns (or with assign=false unassigns) one CA to sites.

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"math/big"
 	"slices"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -15,9 +17,12 @@ import (
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
-// CreateCRL stores a CRL issued by a certificate of an uploaded client CA
-// (subject and signature checked). It replaces the CRL held for the same
-// issuer, unless the new one is older (a rollback, refused).
+// CreateCRL stores a CRL issued by an uploaded client CA (subject and
+// signature checked). A CRL belongs to its issuer's identity (subject name
+// and public key, pki.IssuerKey), not to one certificate: it applies to
+// every uploaded certificate of that issuer. It replaces the CRL held for
+// the same issuer when it supersedes it (see supersedes), and is refused
+// otherwise, with the numbers or times compared.
 //
 // The CRL is parsed and verified (pki.ParseVerifiedCRL: the ext_authz
 // server's parser) before the write starts, against the current State, so
@@ -55,11 +60,13 @@ func (s *Store) CreateCRL(ctx context.Context, a Actor, data []byte) (*pb.CRL, e
 type crlCheck struct {
 	st   *State
 	v    *pki.VerifiedCRL
-	caID string // the CA holding the certificate that signed the CRL
+	caID string // the CA holding the certificate that verified the CRL
 }
 
-// checkCRL parses data and finds the certificate of st's client CAs that
-// signed it. CAs are tried in id order.
+// checkCRL parses data and finds a certificate of st's client CAs that
+// signed it. CAs are tried in id order; every certificate with the same
+// subject and key is the same issuer, so which one verifies only decides
+// the informational ca_id and issuer_sha256_fingerprint.
 func checkCRL(st *State, data []byte) (crlCheck, error) {
 	byCA, err := caCertificates(st)
 	if err != nil {
@@ -98,12 +105,15 @@ func (c crlCheck) against(st *State, data []byte) (crlCheck, error) {
 // newCRL records the facts of v, as parsed by crlset.
 func (s *Store) newCRL(a Actor, v *pki.VerifiedCRL, caID string) *pb.CRL {
 	sum := sha256.Sum256(v.DER)
+	key := pki.IssuerKeyOf(v.Issuer)
 	crl := &pb.CRL{
 		Id:                      newID(),
 		Der:                     v.DER,
 		Issuer:                  v.Issuer.Subject.String(),
 		IssuerSha256Fingerprint: pki.Fingerprint(v.Issuer.Raw),
 		CaId:                    caID,
+		IssuerNameDer:           []byte(key.Name),
+		IssuerSpkiSha256:        key.SPKI,
 		ThisUpdate:              timestamppb.New(v.Set.ThisUpdate()),
 		EntryCount:              int64(v.Set.Entries()),
 		Sha256Fingerprint:       hex.EncodeToString(sum[:]),
@@ -120,25 +130,93 @@ func (s *Store) newCRL(a Actor, v *pki.VerifiedCRL, caID string) *pb.CRL {
 	return crl
 }
 
-// replacedCRLOps deletes the CRL the new one replaces, refusing rollbacks
-// and re-uploads of the same CRL.
+// replacedCRLOps deletes the CRLs of crl's issuer, which crl replaces,
+// refusing a CRL that does not supersede the one held. (An issuer has one
+// CRL; a store written by an older version may hold several, keyed then by
+// certificate: they all go, and crl must supersede the one in force.)
 func replacedCRLOps(st *State, crl *pb.CRL) ([]Op, error) {
+	key := CRLIssuerKey(crl)
+	if held := st.CRLOfIssuer(key); held != nil {
+		if err := supersedes(crl, held); err != nil {
+			return nil, err
+		}
+	}
 	var ops []Op
-	for id, old := range st.crls {
-		if old.GetIssuerSha256Fingerprint() != crl.GetIssuerSha256Fingerprint() {
-			continue
-		}
-		if old.GetSha256Fingerprint() == crl.GetSha256Fingerprint() {
-			return nil, fmt.Errorf("%w: this CRL is already uploaded as %s", ErrAlreadyExists, id)
-		}
-		if crl.GetThisUpdate().AsTime().Before(old.GetThisUpdate().AsTime()) {
-			return nil, fmt.Errorf("%w: CRL thisUpdate %s is older than that of CRL %s (%s) from the same issuer",
-				ErrFailedPrecondition, crl.GetThisUpdate().AsTime().UTC().Format("2006-01-02T15:04:05Z"),
-				id, old.GetThisUpdate().AsTime().UTC().Format("2006-01-02T15:04:05Z"))
-		}
+	for _, id := range st.crlIDsOfIssuer(key) {
 		ops = append(ops, Op{Key: crlPrefix + id, Delete: true})
 	}
 	return ops, nil
+}
+
+// supersedes reports why crl may not replace held, the CRL in force for
+// the same issuer (nil: it may). The rule, documented in docs/api.md:
+//
+//   - the same CRL (same DER) is refused as already uploaded;
+//   - when both carry a CRL number (RFC 5280 5.2.3, which conforming CRLs
+//     always do), a higher number replaces; an equal or lower one is
+//     refused, whatever the dates say;
+//   - when either lacks a number, a strictly later thisUpdate replaces; an
+//     equal or earlier one is refused (which of two CRLs of the same
+//     moment is newer cannot be told).
+func supersedes(crl, held *pb.CRL) error {
+	if crl.GetSha256Fingerprint() != "" && crl.GetSha256Fingerprint() == held.GetSha256Fingerprint() {
+		return fmt.Errorf("%w: this CRL is already uploaded as %s", ErrAlreadyExists, held.GetId())
+	}
+	sent, hasSent := crlNumber(crl)
+	have, hasHeld := crlNumber(held)
+	if hasSent && hasHeld {
+		if sent.Cmp(have) > 0 {
+			return nil
+		}
+		return fmt.Errorf("%w: CRL number %s is not higher than %s, the number of CRL %s held for issuer %s; upload a CRL with a higher number",
+			ErrFailedPrecondition, sent, have, held.GetId(), held.GetIssuer())
+	}
+	sentAt, heldAt := crl.GetThisUpdate().AsTime(), held.GetThisUpdate().AsTime()
+	if sentAt.After(heldAt) {
+		return nil
+	}
+	return fmt.Errorf("%w: CRL thisUpdate %s is not later than thisUpdate %s of CRL %s, held for issuer %s (CRL numbers: sent %s, held %s; without both, thisUpdate decides)",
+		ErrFailedPrecondition, stamp(sentAt), stamp(heldAt), held.GetId(), held.GetIssuer(),
+		numberOrNone(crl), numberOrNone(held))
+}
+
+// crlNumber parses a CRL message's number (uppercase hex).
+func crlNumber(c *pb.CRL) (*big.Int, bool) {
+	if c.GetNumber() == "" {
+		return nil, false
+	}
+	return new(big.Int).SetString(c.GetNumber(), 16)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+
+// numberOrNone renders a CRL's number in decimal, as tools print it.
+func numberOrNone(c *pb.CRL) string {
+	if n, ok := crlNumber(c); ok {
+		return n.String()
+	}
+	return "none"
+}
+
+// CRLIssuerKey returns the identity of the issuer a CRL message belongs to
+// (zero when the message carries none: a CRL stored by an older version
+// whose issuer could not be found on load).
+func CRLIssuerKey(c *pb.CRL) pki.IssuerKey {
+	if len(c.GetIssuerNameDer()) == 0 || c.GetIssuerSpkiSha256() == "" {
+		return pki.IssuerKey{}
+	}
+	return pki.IssuerKey{Name: string(c.GetIssuerNameDer()), SPKI: c.GetIssuerSpkiSha256()}
+}
+
+// preferCRL reports whether a is in force rather than b when both belong
+// to one issuer (only a store written by an older version holds several):
+// the one that would supersede the other, else the greater id.
+func preferCRL(a, b *pb.CRL) bool {
+	ab, ba := supersedes(a, b) == nil, supersedes(b, a) == nil
+	if ab != ba {
+		return ab
+	}
+	return a.GetId() > b.GetId()
 }
 
 // DeleteCRL deletes a CRL.

@@ -82,7 +82,7 @@ func TestCRLs(t *testing.T) {
 	if _, err := f.s.CreateCRL(ctx, admin, older); !errors.Is(err, store.ErrFailedPrecondition) {
 		t.Fatalf("rollback to an older CRL: %v", err)
 	}
-	newer, err := f.s.CreateCRL(ctx, admin, f.root.CRL(t, 6, now, now.Add(2*time.Hour), big.NewInt(9)))
+	newer, err := f.s.CreateCRL(ctx, admin, f.root.CRL(t, 501, now, now.Add(2*time.Hour), big.NewInt(9)))
 	if err != nil {
 		t.Fatal(err)
 	}

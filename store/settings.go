@@ -41,6 +41,13 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 		t := true
 		s.RequireClientAuthEku = &t
 	}
+	if s.HttpRedirect == nil {
+		// Plain HTTP is redirected unless the operator says otherwise
+		// (before issue 9 the default was false, and plain HTTP reached
+		// the origin unchecked).
+		t := true
+		s.HttpRedirect = &t
+	}
 	if err := normalizeStatuses(s); err != nil {
 		return err
 	}
@@ -182,18 +189,23 @@ func checkHeaderValue(v string) error {
 	return nil
 }
 
+// checkAccessRules validates each rule's path prefix (see RulePrefix) and
+// refuses two rules for one path: "/admin" and "/admin/" cover the same
+// paths, and so do prefixes that differ only in case (authz compares
+// letters both ways).
 func checkAccessRules(rules []*pb.AccessRule) error {
-	prefixes := map[string]bool{}
+	prefixes := map[string]string{}
 	for i, r := range rules {
 		field := fmt.Sprintf("access_rules[%d]", i)
 		p := r.GetPathPrefix()
-		if !strings.HasPrefix(p, "/") {
-			return invalid(field+".path_prefix", "must start with '/', got %q", p)
+		canon, err := RulePrefix(p)
+		if err != nil {
+			return invalid(field+".path_prefix", "%q %v", p, err)
 		}
-		if prefixes[p] {
-			return invalid(field+".path_prefix", "%q has two rules", p)
+		if prev, dup := prefixes[strings.ToLower(canon)]; dup {
+			return invalid(field+".path_prefix", "%q covers the same paths as %q", p, prev)
 		}
-		prefixes[p] = true
+		prefixes[strings.ToLower(canon)] = p
 		names := [][]string{r.GetSubjects(), r.GetDnsNames(), r.GetUris(), r.GetEmails(), r.GetIdentities()}
 		if slices.IndexFunc(names, func(n []string) bool { return len(n) > 0 }) < 0 {
 			return invalid(field, "allows nobody: list at least one subject, DNS name, URI, email or identity")

@@ -15,7 +15,7 @@ import (
 )
 
 // siteMaskPaths are the fields of Site an update may name.
-var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings"}
+var siteMaskPaths = []string{"server_certificate", "origin_url", "ca_ids", "settings", "fleets"}
 
 // CreateSite stores a new site. Unset settings take their defaults.
 func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site, error) {
@@ -41,12 +41,20 @@ func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site,
 	return st.Site(site.GetHostname()), nil
 }
 
-// UpdateSite changes the fields of a site named by mask (all of
-// siteMaskPaths when empty).
+// errMaskRequired refuses an update that names no field. An empty mask
+// once meant "replace every field", so an update carrying only a
+// certificate and an origin reset the mode to disabled and dropped the
+// site's CAs (finding 7); an update now changes only what it names.
+func errMaskRequired(updatable string) error {
+	return invalid("update_mask", "is required: name the fields to change (%s); nothing else changes", updatable)
+}
+
+// UpdateSite changes the fields of a site named by mask, and nothing
+// else. An empty mask is refused.
 func (s *Store) UpdateSite(ctx context.Context, a Actor, in *pb.Site, mask []string) (*pb.Site, error) {
 	host := in.GetHostname()
 	if len(mask) == 0 {
-		mask = siteMaskPaths
+		return nil, errMaskRequired(strings.Join(siteMaskPaths, ", ") + ", settings.<field>")
 	}
 	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		cur := st.Site(host)
@@ -69,15 +77,15 @@ func (s *Store) UpdateSite(ctx context.Context, a Actor, in *pb.Site, mask []str
 	return st.Site(host), nil
 }
 
-// UpdateSettings changes the settings fields named by mask (every field
-// when empty, unset ones taking their defaults).
+// UpdateSettings changes the settings fields named by mask, and nothing
+// else. An empty mask is refused.
 func (s *Store) UpdateSettings(ctx context.Context, a Actor, host string, in *pb.ClientCertSettings, mask []string) (*pb.ClientCertSettings, error) {
+	if len(mask) == 0 {
+		return nil, errMaskRequired("settings fields such as mode, revocation.crl, pins")
+	}
 	paths := make([]string, len(mask))
 	for i, p := range mask {
 		paths[i] = "settings." + p
-	}
-	if len(mask) == 0 {
-		paths = []string{"settings"}
 	}
 	site, err := s.UpdateSite(ctx, a, &pb.Site{Hostname: host, Settings: in}, paths)
 	if err != nil {
@@ -148,6 +156,9 @@ func (s *Store) normalizeSite(st *State, site *pb.Site) error {
 		return err
 	}
 	if err := checkOriginURL(site.GetOriginUrl()); err != nil {
+		return err
+	}
+	if err := normalizeFleets(site); err != nil {
 		return err
 	}
 	site.CaIds = uniqueSorted(site.GetCaIds())

@@ -62,6 +62,16 @@ func TestCreateSiteRefusesBadInput(t *testing.T) {
 		{"rule without slash", func(s *pb.Site) {
 			s.Settings = &pb.ClientCertSettings{AccessRules: []*pb.AccessRule{{PathPrefix: "admin", Subjects: []string{"CN=x"}}}}
 		}, store.ErrInvalid, nil, "path_prefix"},
+		{"rule prefix with a dot-dot segment", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{AccessRules: []*pb.AccessRule{{PathPrefix: "/x/../admin", Subjects: []string{"CN=x"}}}}
+		}, store.ErrInvalid, nil, "segment"},
+		{"rule prefix with a semicolon", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{AccessRules: []*pb.AccessRule{{PathPrefix: "/admin;v=1", Subjects: []string{"CN=x"}}}}
+		}, store.ErrInvalid, nil, "decoded path"},
+		{"two rules for one path", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{AccessRules: []*pb.AccessRule{
+				{PathPrefix: "/admin", Subjects: []string{"CN=x"}}, {PathPrefix: "/Admin/", Subjects: []string{"CN=y"}}}}
+		}, store.ErrInvalid, nil, "same paths"},
 		{"rule allowing nobody", func(s *pb.Site) {
 			s.Settings = &pb.ClientCertSettings{AccessRules: []*pb.AccessRule{{PathPrefix: "/admin"}}}
 		}, store.ErrInvalid, nil, "allows nobody"},
@@ -90,7 +100,8 @@ func TestSiteDefaultsAndFilePaths(t *testing.T) {
 		set.GetRevocation().GetCrl() != pb.CRLCheck_CRL_CHECK_LEAF || set.GetRevocation().GetOnStaleCrl() != pb.StaleCRLAction_STALE_CRL_ACTION_DENY ||
 		set.GetCertEncoding() != pb.CertEncoding_CERT_ENCODING_RFC9440 || set.GetBadCertificateStatus() != 403 ||
 		set.GetMissingCertificateStatus() != 403 || set.GetMinTlsVersion() != pb.TLSVersion_TLS_VERSION_1_2 ||
-		set.GetHeaders()["verify"] != "x-client-cert-verify" || len(set.GetHeaders()) != len(store.DefaultHeaders) {
+		set.GetHeaders()["verify"] != "x-client-cert-verify" || len(set.GetHeaders()) != len(store.DefaultHeaders) ||
+		set.HttpRedirect == nil || !set.GetHttpRedirect() {
 		t.Fatalf("defaults not applied: %v", set)
 	}
 	if f.site.GetServerCertificate().GetInline().GetInfo().GetSubject() == "" {
@@ -123,13 +134,8 @@ func TestUpdateSettingsChangesOnlyMaskedFields(t *testing.T) {
 	if err != nil || got.GetRevocation().GetCrl() != pb.CRLCheck_CRL_CHECK_CHAIN || got.GetMode() != pb.Mode_MODE_ENFORCE {
 		t.Fatalf("nested masked update: %v, %v", got, err)
 	}
-	// An empty mask replaces everything; unset fields fall back to defaults.
-	got, err = f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{HttpRedirect: true}, nil)
-	if err != nil || got.GetMode() != pb.Mode_MODE_DISABLED || !got.GetHttpRedirect() || !got.GetRequireClientAuthEku() {
-		t.Fatalf("full replace: %v, %v", got, err)
-	}
 	before := f.s.Current()
-	for _, mask := range [][]string{{"hostname"}, {"nosuch"}, {"mode.x"}} {
+	for _, mask := range [][]string{nil, {}, {"hostname"}, {"nosuch"}, {"mode.x"}} {
 		if _, err := f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{}, mask); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("mask %v: err = %v, want ErrInvalid", mask, err)
 		}
@@ -154,6 +160,11 @@ func TestUpdateSiteKeepsKeyAndValidates(t *testing.T) {
 	if _, err := f.s.UpdateSite(ctx, admin, &pb.Site{Hostname: "nope.example.com"}, []string{"origin_url"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("update of a missing site: %v", err)
 	}
+	before := f.s.Current()
+	if _, err := f.s.UpdateSite(ctx, admin, &pb.Site{Hostname: "app.example.com", OriginUrl: "https://10.0.0.2"}, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("update without a mask: err = %v, want ErrInvalid", err)
+	}
+	unchanged(t, f.s, before)
 }
 
 func TestAssignAndDeleteCA(t *testing.T) {

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"crypto/x509"
 	"maps"
 	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 )
@@ -48,6 +50,9 @@ type State struct {
 	// replaces a slice that changes rather than editing it: readers of
 	// older States may hold it.
 	caSites map[string][]string
+	// crlIssuers maps an issuer identity to its CRLs (see issuerCRLs);
+	// rebuilt whole when a batch changes a CRL, shared otherwise.
+	crlIssuers map[pki.IssuerKey]*issuerCRLs
 
 	// next is closed when a newer State is published.
 	next chan struct{}
@@ -63,6 +68,39 @@ func emptyState() *State {
 		caSites: map[string][]string{},
 		next:    make(chan struct{}),
 	}
+}
+
+// issuerCRLs are the CRLs of one issuer identity: one, unless an older
+// version (which keyed CRLs by certificate) stored several.
+type issuerCRLs struct {
+	ids     []string // sorted
+	inForce *pb.CRL  // the one that applies (see preferCRL)
+}
+
+// CRLOfIssuer returns the CRL in force for an issuer identity, or nil. Of
+// several CRLs of one issuer (stored by an older version), the newest by
+// the replacement rule of CreateCRL is in force; the others are ignored
+// until the next upload for the issuer replaces them all.
+func (s *State) CRLOfIssuer(k pki.IssuerKey) *pb.CRL {
+	if e := s.crlIssuers[k]; e != nil {
+		return e.inForce
+	}
+	return nil
+}
+
+// CRLInForce reports whether c is the CRL in force for its issuer: the CRL
+// consumers apply. A CRL without a known issuer identity is not.
+func (s *State) CRLInForce(c *pb.CRL) bool {
+	k := CRLIssuerKey(c)
+	return !k.IsZero() && s.CRLOfIssuer(k) == c
+}
+
+// crlIDsOfIssuer returns the sorted ids of every CRL of an issuer.
+func (s *State) crlIDsOfIssuer(k pki.IssuerKey) []string {
+	if e := s.crlIssuers[k]; e != nil {
+		return e.ids
+	}
+	return nil
 }
 
 // CA returns the client CA with id, or nil.
@@ -131,6 +169,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		nodes:      s.nodes,
 		internalCA: s.internalCA,
 		caSites:    s.caSites,
+		crlIssuers: s.crlIssuers,
 		next:       make(chan struct{}),
 	}}
 	for _, ev := range events {
@@ -139,6 +178,10 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		}
 	}
 	b.reindex()
+	if b.owned.crls {
+		fillIssuerKeys(b.st, b.freshCRLs)
+		b.st.indexCRLs()
+	}
 	return b.st, b.plain, nil
 }
 
@@ -163,6 +206,9 @@ type builder struct {
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
+	// freshCRLs are the CRL messages the batch decoded: private until the
+	// State is published, so that fillIssuerKeys may complete them.
+	freshCRLs []*pb.CRL
 }
 
 // set applies one key to the State's maps.
@@ -179,7 +225,11 @@ func (b *builder) set(kv KV, del bool) error {
 		b.noteSite(strings.TrimPrefix(kv.Key, sitePrefix))
 		return setMsg(b, &st.sites, &b.owned.sites, kv, del, sitePrefix, func() *pb.Site { return new(pb.Site) })
 	case strings.HasPrefix(kv.Key, crlPrefix):
-		return setMsg(b, &st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL { return new(pb.CRL) })
+		return setMsg(b, &st.crls, &b.owned.crls, kv, del, crlPrefix, func() *pb.CRL {
+			c := new(pb.CRL)
+			b.freshCRLs = append(b.freshCRLs, c)
+			return c
+		})
 	case strings.HasPrefix(kv.Key, tokenPrefix):
 		return setMsg(b, &st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
 	case strings.HasPrefix(kv.Key, nodePrefix):
@@ -347,9 +397,84 @@ func NewState(rev int64, cas []*pb.ClientCA, sites []*pb.Site, crls []*pb.CRL) *
 	for _, s := range sites {
 		st.sites[s.GetHostname()] = s
 	}
+	var fresh []*pb.CRL
 	for _, c := range crls {
+		if CRLIssuerKey(c).IsZero() {
+			c = proto.Clone(c).(*pb.CRL) // completed below; the caller's stays as given
+			fresh = append(fresh, c)
+		}
 		st.crls[c.GetId()] = c
 	}
 	st.index()
+	fillIssuerKeys(st, fresh)
+	st.indexCRLs()
 	return st
+}
+
+// indexCRLs rebuilds crlIssuers from the CRLs.
+func (s *State) indexCRLs() {
+	idx := map[pki.IssuerKey]*issuerCRLs{}
+	for _, c := range s.CRLs() { // sorted by id, so ids come sorted
+		k := CRLIssuerKey(c)
+		if k.IsZero() {
+			continue
+		}
+		e := idx[k]
+		if e == nil {
+			e = &issuerCRLs{}
+			idx[k] = e
+		}
+		e.ids = append(e.ids, c.GetId())
+		if e.inForce == nil || preferCRL(c, e.inForce) {
+			e.inForce = c
+		}
+	}
+	s.crlIssuers = idx
+}
+
+// fillIssuerKeys completes CRL messages stored by an older version, which
+// keyed a CRL by one CA certificate (issuer_sha256_fingerprint) and did
+// not record the issuer's identity: the identity is that certificate's
+// subject and key. When that certificate is gone (which the older version
+// never left behind: it deleted such CRLs), the CRL stays without identity
+// and applies nowhere; consumers report it. crls must be private to the
+// caller.
+func fillIssuerKeys(st *State, crls []*pb.CRL) {
+	var certs []*x509.Certificate
+	parsed := false
+	for _, c := range crls {
+		if !CRLIssuerKey(c).IsZero() {
+			continue
+		}
+		if !parsed {
+			certs, parsed = allCACertificates(st), true
+		}
+		if k, ok := legacyIssuerKey(c, certs); ok {
+			c.IssuerNameDer, c.IssuerSpkiSha256 = []byte(k.Name), k.SPKI
+		}
+	}
+}
+
+// legacyIssuerKey finds the identity of an old CRL message's issuer: the
+// subject and key of the certificate it was bound to, whose key verified
+// the CRL when it was uploaded.
+func legacyIssuerKey(c *pb.CRL, certs []*x509.Certificate) (pki.IssuerKey, bool) {
+	for _, cert := range certs {
+		if pki.Fingerprint(cert.Raw) == c.GetIssuerSha256Fingerprint() {
+			return pki.IssuerKeyOf(cert), true
+		}
+	}
+	return pki.IssuerKey{}, false
+}
+
+// allCACertificates parses every certificate of every CA, in CA id order;
+// a CA that does not parse is skipped (its consumers report it).
+func allCACertificates(st *State) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, ca := range st.CAs() {
+		if certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem())); err == nil {
+			out = append(out, certs...)
+		}
+	}
+	return out
 }

@@ -19,19 +19,99 @@ type assembly struct {
 	servers   []hashed[*tlsv3.Secret]
 	chains    []*listenerv3.FilterChain
 	vhosts    []*routev3.VirtualHost
-	invalid   [kinds]error
 }
 
-// assemble makes a translation of the sites' entries (sorted by hostname)
-// and the shared resources: the "https" listener holds every translated
-// site's chain, the "http" route configuration its virtual host. Each
-// list is made in name order ("http" < "https/...", a prefix keeps
-// hostnames' order), so nothing is sorted. There is no shared cluster:
-// the ext_authz cluster is a static cluster of Envoy's bootstrap (it
-// carries the node's credentials, which never travel over xDS).
+// assemble makes a translation of the sites' entries (sorted by
+// hostname): the errors of the sites left out, then per fleet the
+// resources of its sites (see assembleFleet). With no site placed on a
+// fleet, there is one assembly, shared by every fleet.
 func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
 	r := &Resources{SiteErrors: map[string]error{}}
-	a := t.collect(entries, r.SiteErrors)
+	built, named, err := builtEntries(entries, r.SiteErrors)
+	if err != nil {
+		return nil, err
+	}
+	views := make(map[string]*fleetView, len(named)+1)
+	everywhere := make([]*builtSite, 0, len(built))
+	for _, e := range built {
+		if len(e.site.GetFleets()) == 0 {
+			everywhere = append(everywhere, e.out)
+		}
+	}
+	if r.FleetResources, err = t.assembleFleet(t.view(views, ""), everywhere); err != nil {
+		return nil, err
+	}
+	if len(named) > 0 {
+		r.Fleets = make(map[string]*FleetResources, len(named))
+	}
+	for _, fleet := range named {
+		var sites []*builtSite
+		for _, e := range built {
+			if fs := e.site.GetFleets(); len(fs) == 0 || slices.Contains(fs, fleet) {
+				sites = append(sites, e.out)
+			}
+		}
+		fr, err := t.assembleFleet(t.view(views, fleet), sites)
+		if err != nil {
+			return nil, err
+		}
+		r.Fleets[fleet] = &fr
+	}
+	t.views = views
+	return r, nil
+}
+
+// view returns the fleet's view from the last translation (or a new one),
+// and keeps it in next.
+func (t *Translator) view(next map[string]*fleetView, fleet string) *fleetView {
+	v := t.views[fleet]
+	if v == nil {
+		v = &fleetView{}
+	}
+	next[fleet] = v
+	return v
+}
+
+// builtEntries returns the entries of the translated sites, recording the
+// errors of the others, and the fleets they are placed on, sorted. A piece
+// Envoy would refuse fails the whole translation, whatever fleets its site
+// is on.
+func builtEntries(entries []*siteEntry, errs map[string]error) ([]*siteEntry, []string, error) {
+	built := make([]*siteEntry, 0, len(entries))
+	var named []string
+	var invalid [kinds]error
+	for _, e := range entries {
+		if e.err != nil {
+			errs[e.site.GetHostname()] = e.err
+			continue
+		}
+		built = append(built, e)
+		named = append(named, e.site.GetFleets()...)
+		for k, err := range e.out.invalid {
+			if invalid[k] == nil {
+				invalid[k] = err
+			}
+		}
+	}
+	for _, err := range invalid {
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	slices.Sort(named)
+	return built, slices.Compact(named), nil
+}
+
+// assembleFleet makes the resources of one fleet from its sites' pieces
+// (sorted by hostname) and the shared resources: the "https" listener
+// holds every site's chain, the "http" route configuration its virtual
+// host. Each list is made in name order ("http" < "https/...", a prefix
+// keeps hostnames' order), so nothing is sorted. There is no shared
+// cluster: the ext_authz cluster is a static cluster of Envoy's bootstrap
+// (it carries the node's credentials, which never travel over xDS). What
+// v holds from the last translation is reused.
+func (t *Translator) assembleFleet(v *fleetView, sites []*builtSite) (FleetResources, error) {
+	a := collect(sites)
 	// The two resources holding every site are hashed side by side.
 	var (
 		https              hashed[*listenerv3.Listener]
@@ -43,52 +123,45 @@ func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
 		// Envoy refuses a listener without filter chains: with no site
 		// there is no HTTPS listener at all.
 		case i == 0 && len(a.chains) > 0:
-			https, httpsErr = t.httpsListener(a.chains)
+			https, httpsErr = t.httpsListener(v, a.chains)
 		case i == 1:
-			route, routeErr = t.httpRouteConfig(a.vhosts)
+			route, routeErr = httpRouteConfig(v, a.vhosts)
 		}
 	})
 	if httpsErr != nil {
-		return nil, httpsErr
+		return FleetResources{}, httpsErr
 	}
 	if routeErr != nil {
-		return nil, routeErr
+		return FleetResources{}, routeErr
 	}
 	a.listeners = append(a.listeners, t.shared.http)
 	if https.msg != nil {
 		a.listeners = append(a.listeners, https)
 	}
 	a.routes[0] = route
-	for _, err := range a.invalid {
-		if err != nil {
-			return nil, err
-		}
-	}
 	secrets := append(a.clientCAs, a.servers...)
 	meta := &resourceMeta{}
 	parallel(numTypes, t.workers, func(i int) {
 		switch i {
 		case typeListener:
-			meta.types[i] = newTypeMeta(t.types[i], a.listeners)
+			meta.types[i] = newTypeMeta(v.types[i], a.listeners)
 		case typeRoute:
-			meta.types[i] = newTypeMeta(t.types[i], a.routes)
+			meta.types[i] = newTypeMeta(v.types[i], a.routes)
 		case typeCluster:
-			meta.types[i] = newTypeMeta(t.types[i], a.clusters)
+			meta.types[i] = newTypeMeta(v.types[i], a.clusters)
 		case typeSecret:
-			meta.types[i] = newTypeMeta(t.types[i], secrets)
+			meta.types[i] = newTypeMeta(v.types[i], secrets)
 		}
 	})
-	t.types = meta.types
-	r.Listeners, r.Routes, r.Clusters, r.Secrets = msgs(a.listeners), msgs(a.routes), msgs(a.clusters), msgs(secrets)
-	r.meta = meta
-	return r, nil
+	v.types = meta.types
+	return FleetResources{Listeners: msgs(a.listeners), Routes: msgs(a.routes), Clusters: msgs(a.clusters),
+		Secrets: msgs(secrets), meta: meta}, nil
 }
 
-// collect gathers the pieces of the translated sites and the errors of
-// the others. The shared route configuration comes first in its list:
-// its place is kept.
-func (t *Translator) collect(entries []*siteEntry, errs map[string]error) *assembly {
-	n := len(entries)
+// collect gathers the pieces of the sites. The shared route configuration
+// comes first in its list: its place is kept.
+func collect(sites []*builtSite) *assembly {
+	n := len(sites)
 	a := &assembly{
 		listeners: make([]hashed[*listenerv3.Listener], 0, 2),
 		routes:    make([]hashed[*routev3.RouteConfiguration], 1, n+1),
@@ -98,12 +171,7 @@ func (t *Translator) collect(entries []*siteEntry, errs map[string]error) *assem
 		chains:    make([]*listenerv3.FilterChain, 0, n),
 		vhosts:    make([]*routev3.VirtualHost, 0, n),
 	}
-	for _, e := range entries {
-		if e.err != nil {
-			errs[e.site.GetHostname()] = e.err
-			continue
-		}
-		b := e.out
+	for _, b := range sites {
 		a.chains = append(a.chains, b.chain)
 		a.vhosts = append(a.vhosts, b.vhost)
 		a.routes = append(a.routes, b.route)
@@ -111,11 +179,6 @@ func (t *Translator) collect(entries []*siteEntry, errs map[string]error) *assem
 		a.servers = append(a.servers, b.server)
 		if b.clientCA.msg != nil {
 			a.clientCAs = append(a.clientCAs, b.clientCA)
-		}
-		for k, err := range b.invalid {
-			if a.invalid[k] == nil {
-				a.invalid[k] = err
-			}
 		}
 	}
 	return a
@@ -129,11 +192,11 @@ func msgs[M namedResource](hs []hashed[M]) []M {
 	return out
 }
 
-// httpsListener returns the "https" listener holding chains: the previous
-// one when it holds the very same chains.
-func (t *Translator) httpsListener(chains []*listenerv3.FilterChain) (hashed[*listenerv3.Listener], error) {
-	if t.https != nil && slices.Equal(t.https.chains, chains) {
-		return t.https.hashed, nil
+// httpsListener returns the "https" listener holding chains: the fleet's
+// previous one when it holds the very same chains.
+func (t *Translator) httpsListener(v *fleetView, chains []*listenerv3.FilterChain) (hashed[*listenerv3.Listener], error) {
+	if v.https != nil && slices.Equal(v.https.chains, chains) {
+		return v.https.hashed, nil
 	}
 	// The chains were validated when built: the listener is validated
 	// without them.
@@ -149,15 +212,15 @@ func (t *Translator) httpsListener(chains []*listenerv3.FilterChain) (hashed[*li
 	if h.hash, err = hashOf(l); err != nil {
 		return h, err
 	}
-	t.https = &assembledListener{chains: chains, hashed: h}
+	v.https = &assembledListener{chains: chains, hashed: h}
 	return h, nil
 }
 
 // httpRouteConfig returns the "http" route configuration holding vhosts:
-// the previous one when it holds the very same virtual hosts.
-func (t *Translator) httpRouteConfig(vhosts []*routev3.VirtualHost) (hashed[*routev3.RouteConfiguration], error) {
-	if t.route != nil && slices.Equal(t.route.vhosts, vhosts) {
-		return t.route.hashed, nil
+// the fleet's previous one when it holds the very same virtual hosts.
+func httpRouteConfig(v *fleetView, vhosts []*routev3.VirtualHost) (hashed[*routev3.RouteConfiguration], error) {
+	if v.route != nil && slices.Equal(v.route.vhosts, vhosts) {
+		return v.route.hashed, nil
 	}
 	// The virtual hosts were validated when built: the configuration is
 	// validated without them.
@@ -171,6 +234,6 @@ func (t *Translator) httpRouteConfig(vhosts []*routev3.VirtualHost) (hashed[*rou
 	if h.hash, err = hashOf(rc); err != nil {
 		return h, err
 	}
-	t.route = &assembledRoute{vhosts: vhosts, hashed: h}
+	v.route = &assembledRoute{vhosts: vhosts, hashed: h}
 	return h, nil
 }

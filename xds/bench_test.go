@@ -84,32 +84,60 @@ func withOrigin(st *store.State, host string, port int) *store.State {
 	return store.NewState(st.Rev+1, st.CAs(), sites, st.CRLs())
 }
 
-// BenchmarkTranslate measures a full translation and its snapshot from
+// onFleets returns st with its sites spread over four fleets: one site
+// in five on every fleet, the others on one fleet each.
+func onFleets(st *store.State) *store.State {
+	var sites []*pb.Site
+	for i, s := range st.Sites() {
+		if i%5 != 0 {
+			s = proto.Clone(s).(*pb.Site)
+			s.Fleets = []string{fmt.Sprintf("fleet-%d", i%4)}
+		}
+		sites = append(sites, s)
+	}
+	return store.NewState(st.Rev+1, st.CAs(), sites, st.CRLs())
+}
+
+// BenchmarkTranslate measures a full translation and its snapshots from
 // nothing, as after a restart (cold: a new Translator each time), and the
-// translation and snapshot of a State where one site's origin changed
-// (one-site-change: a Translator that translated the previous State).
+// translation and snapshots of a State where one site's origin changed
+// (one-site-change: a Translator that translated the previous State);
+// with every site on every fleet, and with sites spread over four fleets
+// (fleets=4: five assemblies, one per fleet and one for the others).
 func BenchmarkTranslate(b *testing.B) {
 	for _, n := range []int{1000} {
-		b.Run(fmt.Sprintf("cold/sites=%d", n), func(b *testing.B) {
-			st := benchState(b, n)
-			b.ReportAllocs()
-			for b.Loop() {
-				translateSnapshot(b, xds.NewTranslator(xds.DefaultOptions()), st)
+		for _, fleets := range []bool{false, true} {
+			name := fmt.Sprintf("sites=%d", n)
+			if fleets {
+				name += "/fleets=4"
 			}
-		})
-		b.Run(fmt.Sprintf("one-site-change/sites=%d", n), func(b *testing.B) {
-			st := benchState(b, n)
-			host := st.Sites()[n/2].GetHostname()
-			states := [2]*store.State{withOrigin(st, host, 8081), withOrigin(st, host, 8082)}
-			tr := xds.NewTranslator(xds.DefaultOptions())
-			translateSnapshot(b, tr, st)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				translateSnapshot(b, tr, states[i%2])
-				i++
+			state := func(b *testing.B) *store.State {
+				if fleets {
+					return onFleets(benchState(b, n))
+				}
+				return benchState(b, n)
 			}
-		})
+			b.Run("cold/"+name, func(b *testing.B) {
+				st := state(b)
+				b.ReportAllocs()
+				for b.Loop() {
+					translateSnapshot(b, xds.NewTranslator(xds.DefaultOptions()), st)
+				}
+			})
+			b.Run("one-site-change/"+name, func(b *testing.B) {
+				st := state(b)
+				host := st.Sites()[n/2].GetHostname()
+				states := [2]*store.State{withOrigin(st, host, 8081), withOrigin(st, host, 8082)}
+				tr := xds.NewTranslator(xds.DefaultOptions())
+				translateSnapshot(b, tr, st)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					translateSnapshot(b, tr, states[i%2])
+					i++
+				}
+			})
+		}
 	}
 }
 
@@ -123,5 +151,10 @@ func translateSnapshot(b *testing.B, tr *xds.Translator, st *store.State) {
 	}
 	if _, err := r.Snapshot(); err != nil {
 		b.Fatal(err)
+	}
+	for _, fr := range r.Fleets {
+		if _, err := fr.Snapshot(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -41,6 +41,7 @@ type fixture struct {
 		CertPath string    `yaml:"cert_path"` // or file paths on the Envoy host
 		KeyPath  string    `yaml:"key_path"`
 		CAs      []string  `yaml:"ca_ids"`
+		Fleets   []string  `yaml:"fleets"`
 		Settings yaml.Node `yaml:"settings"`
 	} `yaml:"sites"`
 }
@@ -88,7 +89,9 @@ func loadState(t *testing.T, path string) *store.State {
 		if err != nil {
 			t.Fatal(err)
 		}
-		crls = append(crls, &pb.CRL{Id: c.ID, Der: rl.Raw, CaId: c.CA, IssuerSha256Fingerprint: pki.Fingerprint(issuer.Raw)})
+		key := pki.IssuerKeyOf(issuer)
+		crls = append(crls, &pb.CRL{Id: c.ID, Der: rl.Raw, CaId: c.CA, IssuerSha256Fingerprint: pki.Fingerprint(issuer.Raw),
+			IssuerNameDer: []byte(key.Name), IssuerSpkiSha256: key.SPKI})
 	}
 	var sites []*pb.Site
 	for _, s := range f.Sites {
@@ -106,7 +109,7 @@ func loadState(t *testing.T, path string) *store.State {
 		if err := store.NormalizeSettings(set, store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
-		site := &pb.Site{Hostname: s.Hostname, OriginUrl: s.Origin, CaIds: s.CAs, Settings: set}
+		site := &pb.Site{Hostname: s.Hostname, OriginUrl: s.Origin, CaIds: s.CAs, Settings: set, Fleets: s.Fleets}
 		if s.Cert != "" {
 			site.ServerCertificate = &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
 				CertificateChainPem: string(readCert(t, s.Cert)), PrivateKeyPem: string(readCert(t, s.Key))}}}
@@ -157,13 +160,24 @@ func TestGolden(t *testing.T) {
 			if len(res.SiteErrors) > 0 {
 				t.Fatalf("sites left out: %v", res.SiteErrors)
 			}
-			for kind, got := range map[string][]byte{
-				"listeners": toYAML(t, res.Listeners), "routes": toYAML(t, res.Routes),
-				"clusters": toYAML(t, res.Clusters), "secrets": toYAML(t, res.Secrets),
-			} {
-				compareGolden(t, filepath.Join("testdata", "out", name+"."+kind+".yaml"), got)
+			// What a fleet no site names gets, then each named fleet's.
+			compareFleet(t, name, &res.FleetResources)
+			for fleet, fr := range res.Fleets {
+				compareFleet(t, name+"@"+fleet, fr)
 			}
 		})
+	}
+}
+
+// compareFleet compares one fleet's resources with the golden files
+// testdata/out/<prefix>.<kind>.yaml.
+func compareFleet(t *testing.T, prefix string, fr *xds.FleetResources) {
+	t.Helper()
+	for kind, got := range map[string][]byte{
+		"listeners": toYAML(t, fr.Listeners), "routes": toYAML(t, fr.Routes),
+		"clusters": toYAML(t, fr.Clusters), "secrets": toYAML(t, fr.Secrets),
+	} {
+		compareGolden(t, filepath.Join("testdata", "out", prefix+"."+kind+".yaml"), got)
 	}
 }
 

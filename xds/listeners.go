@@ -50,13 +50,16 @@ func httpsListener(addr string, chains []*listenerv3.FilterChain) (*listenerv3.L
 	}, nil
 }
 
-// httpListener serves plain HTTP for every site from one route table.
+// httpListener serves plain HTTP for every site from one route table. It
+// runs ext_authz as HTTPS chains do; each route says whether to call it
+// (see httpVirtualHost): a request matching no site is checked, and
+// refused.
 func httpListener(addr string, f *httpFilters) (*listenerv3.Listener, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := connectionManager("http", HTTPRoute, []*hcmv3.HttpFilter{f.router})
+	hcm, err := connectionManager("http", HTTPRoute, f.https())
 	if err != nil {
 		return nil, err
 	}

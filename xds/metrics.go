@@ -18,6 +18,7 @@ type Metrics struct {
 	buildFailures   prometheus.Counter
 	resources       *prometheus.GaugeVec
 	sitesInError    prometheus.Gauge
+	refusedStreams  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -32,8 +33,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		buildFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "mtlsgate_xds_snapshot_build_failures_total", Help: "Translations that failed as a whole and were not published."}),
 		resources:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mtlsgate_xds_resources", Help: "Resources in the current snapshot, by type."}, []string{"type"}),
 		sitesInError:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "mtlsgate_xds_sites_in_error", Help: "Sites left out of the current snapshot because they could not be translated."}),
+		refusedStreams: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mtlsgate_xds_refused_streams_total",
+			Help: "ADS streams refused, or closed, because the node did not authenticate as itself or was revoked, by reason."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.connectedEnvoys, m.pushes, m.pushedResources, m.nacks, m.buildTime, m.buildFailures, m.resources, m.sitesInError)
+	reg.MustRegister(m.connectedEnvoys, m.pushes, m.pushedResources, m.nacks, m.buildTime, m.buildFailures, m.resources, m.sitesInError, m.refusedStreams)
 	return m
 }
 
@@ -55,6 +58,12 @@ func (m *Metrics) pushed(typeURL string, n int) {
 func (m *Metrics) nacked(kind string) {
 	if m != nil {
 		m.nacks.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) refused(reason string) {
+	if m != nil {
+		m.refusedStreams.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -1,8 +1,11 @@
 package xds
 
 import (
+	"bytes"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,10 +25,14 @@ func file(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
 }
 
-// caCert is one certificate of a client CA: its SHA-256 fingerprint and
-// its PEM block.
+// caCert is one certificate of a client CA: its SHA-256 fingerprint, its
+// PEM block, its identity as an issuer (which keys its CRL) and whether
+// it is self-signed.
 type caCert struct {
-	fp, pem string
+	fp, pem    string
+	key        pki.IssuerKey
+	selfSigned bool
+	cert       *x509.Certificate
 }
 
 // parsedCA is a client CA's bundle, parsed once per CA message and shared
@@ -45,7 +52,8 @@ func parseCA(ca *pb.ClientCA) *parsedCA {
 	}
 	p.certs = make([]caCert, len(certs))
 	for i, c := range certs {
-		p.certs[i] = caCert{fp: pki.Fingerprint(c.Raw), pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))}
+		p.certs[i] = caCert{fp: pki.Fingerprint(c.Raw), pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})),
+			key: pki.IssuerKeyOf(c), selfSigned: pki.SelfSigned(c), cert: c}
 	}
 	return p
 }
@@ -65,16 +73,20 @@ func (c *encodedCRL) PEM() string {
 }
 
 // siteTrust is what a site's validation context is made of: the
-// certificates of its CAs, deduplicated and sorted by fingerprint, and
-// their PEM.
+// certificates of its CAs, deduplicated and sorted by fingerprint, their
+// issuer identities (same index), their PEM, and whether the set is
+// closed: every certificate is self-signed or issued (name and signature)
+// by another certificate of the set.
 type siteTrust struct {
-	fps []string
-	pem string
+	fps    []string
+	keys   []pki.IssuerKey
+	pem    string
+	closed bool
 }
 
 // trustOf collects the certificates of the CAs ids from cas.
 func trustOf(ids []string, cas map[string]*parsedCA) (*siteTrust, error) {
-	byFP := map[string]string{}
+	byFP := map[string]caCert{}
 	for _, id := range ids {
 		ca := cas[id]
 		if ca == nil {
@@ -84,20 +96,33 @@ func trustOf(ids []string, cas map[string]*parsedCA) (*siteTrust, error) {
 			return nil, fmt.Errorf("client CA %s: %w", id, ca.err)
 		}
 		for _, c := range ca.certs {
-			byFP[c.fp] = c.pem
+			byFP[c.fp] = c
 		}
 	}
-	t := &siteTrust{fps: make([]string, 0, len(byFP))}
-	for fp := range byFP {
-		t.fps = append(t.fps, fp)
-	}
-	slices.Sort(t.fps)
+	t := &siteTrust{fps: slices.Sorted(maps.Keys(byFP)), closed: true}
 	pems := make([]string, len(t.fps))
+	t.keys = make([]pki.IssuerKey, len(t.fps))
 	for i, fp := range t.fps {
-		pems[i] = byFP[fp]
+		pems[i], t.keys[i] = byFP[fp].pem, byFP[fp].key
 	}
 	t.pem = concat(pems)
+	for _, fp := range t.fps {
+		if c := byFP[fp]; !c.selfSigned && !issuedWithin(c.cert, byFP) {
+			t.closed = false
+			break
+		}
+	}
 	return t, nil
+}
+
+// issuedWithin reports whether a certificate of set issued c.
+func issuedWithin(c *x509.Certificate, set map[string]caCert) bool {
+	for _, iss := range set {
+		if bytes.Equal(iss.cert.RawSubject, c.RawIssuer) && iss.cert != c && c.CheckSignatureFrom(iss.cert) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // serverSecret is the site's certificate and key.
@@ -126,13 +151,10 @@ func clientCASecret(s *pb.Site, trust *siteTrust, crls []*encodedCRL) *tlsv3.Sec
 // validationContext trusts every certificate of the site's CAs (sorted by
 // fingerprint, so the secret does not depend on CA ids). In permissive
 // mode a bad certificate still connects, for ext_authz to report. CRLs are
-// given to Envoy only when it cannot reject a valid certificate with them:
-// every trusted certificate has one (Envoy requires a CRL for each CA in
-// the chain once any is given), and a stale CRL denies on this site (Envoy
-// fails handshakes once a CRL is past its nextUpdate). Otherwise
-// revocation is enforced by ext_authz alone. crls holds the CRL of each
-// trusted certificate (nil: none), or is nil when the site's settings keep
-// CRLs from Envoy (see mayGetCRLs).
+// given to Envoy only when it cannot reject a valid certificate with them
+// (see buildEnv.clientCASecret); otherwise revocation is enforced by ext_authz alone. crls
+// holds the CRL of each trusted certificate's issuer identity (nil: none),
+// or is nil when the site's settings keep CRLs from Envoy (mayGetCRLs).
 func validationContext(s *pb.Site, trust *siteTrust, crls []*encodedCRL) *tlsv3.CertificateValidationContext {
 	vc := &tlsv3.CertificateValidationContext{TrustedCa: inline(trust.pem)}
 	if s.GetSettings().GetMode() == pb.Mode_MODE_PERMISSIVE {
@@ -146,24 +168,29 @@ func validationContext(s *pb.Site, trust *siteTrust, crls []*encodedCRL) *tlsv3.
 }
 
 // mayGetCRLs reports whether the site's settings let Envoy check CRLs:
-// revocation is on and a stale CRL denies.
+// revocation is on and a stale CRL denies (Envoy fails handshakes once a
+// CRL is past its nextUpdate).
 func mayGetCRLs(s *pb.Site) bool {
 	rev := s.GetSettings().GetRevocation()
 	return rev.GetCrl() != pb.CRLCheck_CRL_CHECK_OFF && rev.GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_DENY
 }
 
-// crlPEMs returns the PEM of every CRL, or nil when one is missing
-// (partial coverage: ext_authz alone) or there are none.
+// crlPEMs returns the PEM of every distinct CRL, in order, or nil when one
+// is missing (partial coverage: ext_authz alone) or there are none.
 func crlPEMs(crls []*encodedCRL) []string {
 	if len(crls) == 0 {
 		return nil
 	}
-	out := make([]string, len(crls))
-	for i, c := range crls {
+	var out []string
+	seen := map[*encodedCRL]bool{}
+	for _, c := range crls {
 		if c == nil {
 			return nil
 		}
-		out[i] = c.PEM()
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c.PEM())
+		}
 	}
 	return out
 }

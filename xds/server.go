@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -17,10 +19,13 @@ import (
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
-// DefaultFleet is the fleet of an Envoy whose node names no cluster.
+// DefaultFleet is the fleet of an Envoy whose node names no cluster,
+// when node identities are not required. (With identities, a node must
+// name its certificate's fleet: an empty node.cluster is refused.)
 const DefaultFleet = "default"
 
-// fleetHash keys snapshots by the node's cluster: its fleet.
+// fleetHash keys snapshots by the node's cluster: its fleet. With node
+// identities, node.cluster has been checked against the certificate.
 type fleetHash struct{}
 
 func (fleetHash) ID(n *core.Node) string {
@@ -31,39 +36,69 @@ func (fleetHash) ID(n *core.Node) string {
 }
 
 // Server is mtlsgate's xDS control plane: it translates every new State
-// and serves the result to every fleet over ADS, state-of-the-world and
-// delta. A translation that fails as a whole is not published: the last
-// good snapshot keeps serving.
+// and serves each fleet its own snapshot over ADS, state-of-the-world and
+// delta. A node receives the sites placed on its fleet and those on every
+// fleet, nothing else. A translation that fails as a whole is not
+// published: the last good snapshots keep serving.
+//
+// With Options.RequireNodeIdentity, a stream is served only to a node
+// that authenticates (see open and checkNode), and a node whose
+// certificate a new State revokes is cut off at once.
 type Server struct {
 	tr      *Translator
 	log     *slog.Logger
 	cache   cachev3.SnapshotCache
-	xds     serverv3.Server
+	watcher cachev3.Cache
 	metrics *Metrics
 	status  *statusBook
+	ctx     context.Context // the server's lifetime
+	// requireIdentity is Options.RequireNodeIdentity.
+	requireIdentity bool
+	// state is the latest State: revocation is read from it.
+	state atomic.Pointer[store.State]
 
-	mu      sync.Mutex
-	current *cachev3.Snapshot
-	fleets  map[string]bool
-	streams map[int64]string // stream → fleet, once known
+	// pub serialises publishing, so that a fleet seen for the first time
+	// never gets a snapshot older than the one every fleet has.
+	pub     sync.Mutex
+	current *fleetSnapshots // nil until the first translation
+	fleets  map[string]bool // every fleet a node has asked for
+
+	streams streamBook
+}
+
+// fleetSnapshots are one translation's snapshots.
+type fleetSnapshots struct {
+	every  *cachev3.Snapshot            // for a fleet no site names
+	fleets map[string]*cachev3.Snapshot // for each fleet a site names
+}
+
+// For returns the snapshot of a fleet.
+func (f *fleetSnapshots) For(fleet string) *cachev3.Snapshot {
+	if s := f.fleets[fleet]; s != nil {
+		return s
+	}
+	return f.every
 }
 
 // NewServer returns a control plane that serves nothing until Update (or
-// Run) gives it a State.
+// Run) gives it a State. It stops serving streams when ctx ends.
 func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(),
-		fleets: map[string]bool{}, streams: map[int64]string{}}
+	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(), ctx: ctx,
+		requireIdentity: o.RequireNodeIdentity, fleets: map[string]bool{}, streams: newStreamBook()}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
-	s.xds = serverv3.NewServer(ctx, resumingCache{s.cache}, s.callbacks())
+	s.watcher = resumingCache{s.cache}
+	if !s.requireIdentity {
+		log.Warn("xDS serves any peer: node identities are not required (plaintext opt-out)")
+	}
 	return s
 }
 
 // Register adds the ADS service to g.
 func (s *Server) Register(g *grpc.Server) {
-	discovery.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+	discovery.RegisterAggregatedDiscoveryServiceServer(g, adsService{s})
 }
 
 // Run keeps the snapshots in step with st until ctx ends. Changes are
@@ -72,14 +107,17 @@ func (s *Server) Run(ctx context.Context, st *store.Store) {
 	st.Follow(ctx, 50*time.Millisecond, 250*time.Millisecond, s.Update)
 }
 
-// Update translates st and publishes it to every fleet. Translation is
+// Update takes st: first it closes the streams of nodes st revokes, then
+// it translates st and publishes each fleet's snapshot. Translation is
 // incremental: only what changed since the previous State is rebuilt.
 func (s *Server) Update(st *store.State) {
+	s.state.Store(st)
+	s.cutRevoked(st)
 	start := time.Now()
 	res, err := s.tr.Translate(st)
-	var snap *cachev3.Snapshot
+	var snaps *fleetSnapshots
 	if err == nil {
-		snap, err = res.Snapshot()
+		snaps, err = snapshots(res)
 	}
 	if err != nil {
 		s.log.Error("xDS translation failed; the last good snapshot keeps serving", "rev", st.Rev, "err", err)
@@ -90,29 +128,51 @@ func (s *Server) Update(st *store.State) {
 	for host, e := range res.SiteErrors {
 		s.log.Error("site left out of the Envoy configuration", "site", host, "err", e)
 	}
-	s.mu.Lock()
-	s.current = snap
-	fleets := s.fleetList()
-	s.mu.Unlock()
+	s.pub.Lock()
+	s.current = snaps
+	fleets := slices.Sorted(maps.Keys(s.fleets))
 	for _, f := range fleets {
-		s.publish(f, snap)
+		s.publish(f, snaps.For(f))
 	}
+	s.pub.Unlock()
 	s.metrics.built(res, time.Since(start))
-	s.log.Debug("xDS snapshot built", "rev", st.Rev, "took", time.Since(start), "fleets", len(fleets))
+	s.log.Debug("xDS snapshot built", "rev", st.Rev, "took", time.Since(start), "fleets", len(fleets), "site_fleets", len(res.Fleets))
 }
 
-func (s *Server) fleetList() []string {
-	out := make([]string, 0, len(s.fleets))
-	for f := range s.fleets {
-		out = append(out, f)
+// snapshots makes the snapshots of a translation.
+func snapshots(res *Resources) (*fleetSnapshots, error) {
+	every, err := res.Snapshot()
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(out)
-	return out
+	out := &fleetSnapshots{every: every, fleets: make(map[string]*cachev3.Snapshot, len(res.Fleets))}
+	for f, fr := range res.Fleets {
+		if out.fleets[f], err = fr.Snapshot(); err != nil {
+			return nil, fmt.Errorf("fleet %s: %w", f, err)
+		}
+	}
+	return out, nil
 }
 
+// publish sets a fleet's snapshot; s.pub is held. go-control-plane
+// answers the open watches on buffered channels: it does not block.
 func (s *Server) publish(fleet string, snap *cachev3.Snapshot) {
 	if err := s.cache.SetSnapshot(context.Background(), fleet, snap); err != nil {
 		s.log.Error("set xDS snapshot", "fleet", fleet, "err", err)
+	}
+}
+
+// ensureFleet gives a fleet seen for the first time the current snapshot
+// at once, before its first watch is made.
+func (s *Server) ensureFleet(fleet string) {
+	s.pub.Lock()
+	defer s.pub.Unlock()
+	if s.fleets[fleet] {
+		return
+	}
+	s.fleets[fleet] = true
+	if s.current != nil {
+		s.publish(fleet, s.current.For(fleet))
 	}
 }
 
@@ -120,35 +180,27 @@ func (s *Server) publish(fleet string, snap *cachev3.Snapshot) {
 // out of the configuration, and the last rejection naming it.
 func (s *Server) SiteStatus(host string) SiteStatus { return s.status.get(host) }
 
-// join records a stream's fleet; the first node of a new fleet gets the
-// current snapshot at once.
-func (s *Server) join(stream int64, n *core.Node) {
-	fleet := fleetHash{}.ID(n)
-	s.mu.Lock()
-	if _, known := s.streams[stream]; known {
-		s.mu.Unlock()
+// join records the fleet of a stream on its first request; a fleet seen
+// for the first time gets its snapshot at once. An authenticated node's
+// fleet is its certificate's (checkNode has compared node.cluster).
+func (s *Server) join(sm *stream, n *core.Node) {
+	if sm.fleet != "" {
 		return
 	}
-	s.streams[stream] = fleet
-	isNew := !s.fleets[fleet]
-	s.fleets[fleet] = true
-	snap := s.current
-	s.mu.Unlock()
-	s.metrics.connected(fleet, 1)
-	s.log.Info("Envoy connected", "node", n.GetId(), "fleet", fleet, "stream", stream)
-	if isNew && snap != nil {
-		s.publish(fleet, snap)
+	sm.fleet = fleetHash{}.ID(n)
+	if sm.authenticated {
+		sm.fleet = sm.ident.Fleet
 	}
+	s.metrics.connected(sm.fleet, 1)
+	s.log.Info("Envoy connected", "node", n.GetId(), "fleet", sm.fleet, "stream", sm.id, "serial", sm.serial)
+	s.ensureFleet(sm.fleet)
 }
 
-func (s *Server) leave(stream int64, n *core.Node) {
-	s.mu.Lock()
-	fleet, known := s.streams[stream]
-	delete(s.streams, stream)
-	s.mu.Unlock()
-	if known {
-		s.metrics.connected(fleet, -1)
-		s.log.Info("Envoy disconnected", "node", n.GetId(), "fleet", fleet, "stream", stream)
+// leave records the end of a stream.
+func (s *Server) leave(sm *stream, n *core.Node) {
+	if sm.fleet != "" {
+		s.metrics.connected(sm.fleet, -1)
+		s.log.Info("Envoy disconnected", "node", n.GetId(), "fleet", sm.fleet, "stream", sm.id)
 	}
 }
 
@@ -162,24 +214,35 @@ func (s *Server) nack(n *core.Node, typeURL, version, msg string) {
 	s.status.recordNack(n.GetId(), msg, time.Now())
 }
 
-func (s *Server) callbacks() serverv3.Callbacks {
+// callbacks are one stream's: go-control-plane runs them on the stream's
+// own goroutine, in order, and every request passes checkNode before a
+// watch is made for it, so nothing is sent to a node that fails it.
+func (s *Server) callbacks(sm *stream) serverv3.Callbacks {
 	return &serverv3.CallbackFuncs{
-		StreamRequestFunc: func(id int64, r *discovery.DiscoveryRequest) error {
-			s.join(id, r.GetNode())
+		StreamRequestFunc: func(_ int64, r *discovery.DiscoveryRequest) error {
+			if err := s.checkNode(sm, r.GetNode()); err != nil {
+				return err
+			}
+			s.join(sm, r.GetNode())
 			if e := r.GetErrorDetail(); e != nil {
 				s.nack(r.GetNode(), r.GetTypeUrl(), r.GetVersionInfo(), e.GetMessage())
 			}
 			return nil
 		},
-		StreamDeltaRequestFunc: func(id int64, r *discovery.DeltaDiscoveryRequest) error {
-			s.join(id, r.GetNode())
+		StreamDeltaRequestFunc: func(_ int64, r *discovery.DeltaDiscoveryRequest) error {
+			// A delta request after the first may omit the node:
+			// go-control-plane then keeps the first one's.
+			if err := s.checkNode(sm, r.GetNode()); err != nil {
+				return err
+			}
+			s.join(sm, r.GetNode())
 			if e := r.GetErrorDetail(); e != nil {
 				s.nack(r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), e.GetMessage())
 			}
 			return nil
 		},
-		StreamClosedFunc:      s.leave,
-		DeltaStreamClosedFunc: s.leave,
+		StreamClosedFunc:      func(_ int64, n *core.Node) { s.leave(sm, n) },
+		DeltaStreamClosedFunc: func(_ int64, n *core.Node) { s.leave(sm, n) },
 		StreamResponseFunc: func(_ context.Context, _ int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
 			s.metrics.pushed(r.GetTypeUrl(), len(r.GetResources()))
 		},

@@ -17,7 +17,7 @@ import (
 // resources' versions. Translate hashed every resource when it built it,
 // and Snapshot fills the snapshot's VersionMap, which delta xDS uses,
 // with those versions: go-control-plane has nothing left to hash.
-func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
+func (r *FleetResources) Snapshot() (*cachev3.Snapshot, error) {
 	meta := r.meta
 	if meta == nil {
 		var err error
@@ -34,8 +34,8 @@ func (r *Resources) Snapshot() (*cachev3.Snapshot, error) {
 }
 
 // computeMeta hashes the resources and checks their references, for
-// Resources that Translate did not make.
-func (r *Resources) computeMeta() (*resourceMeta, error) {
+// FleetResources that Translate did not make.
+func (r *FleetResources) computeMeta() (*resourceMeta, error) {
 	meta := &resourceMeta{}
 	var err error
 	if meta.types[typeListener], err = hashAll(r.Listeners); err != nil {

@@ -64,6 +64,12 @@ type Options struct {
 	// UpstreamCAFile is the CA bundle, on the Envoy host, that https
 	// origins' certificates are verified against.
 	UpstreamCAFile string
+	// RequireNodeIdentity makes the Server serve an ADS stream only to a
+	// node presenting a verified, unrevoked node certificate whose names
+	// match the node's node.id and node.cluster (see Server). Off, any
+	// peer is served as the fleet its node.cluster names: the plaintext
+	// opt-out. Translation does not read it.
+	RequireNodeIdentity bool
 }
 
 // DefaultOptions are the documented defaults.
@@ -75,22 +81,40 @@ func DefaultOptions() Options {
 	}
 }
 
-// Resources is one translation: every resource sorted by name, and the
-// sites that had to be left out with why. The messages may be shared with
-// a Translator's cache and with other translations: they must not be
-// modified.
+// Resources is one translation: per fleet, what its nodes receive, and
+// the sites that had to be left out with why. A site placed on no fleet
+// is on every fleet; a site placed on fleets goes only to their nodes.
+// The embedded FleetResources are what a fleet no site names receives
+// (the sites on every fleet); Fleets holds, for each fleet some site
+// names, its own. The messages may be shared with a Translator's cache,
+// between fleets and with other translations: they must not be modified.
 type Resources struct {
+	FleetResources
+	// Fleets maps each fleet a site is placed on to its resources.
+	Fleets map[string]*FleetResources
+	// SiteErrors maps a left-out site to its error.
+	SiteErrors map[string]error
+}
+
+// For returns what the nodes of fleet receive.
+func (r *Resources) For(fleet string) *FleetResources {
+	if f := r.Fleets[fleet]; f != nil {
+		return f
+	}
+	return &r.FleetResources
+}
+
+// FleetResources are the resources of one fleet, each list sorted by name.
+type FleetResources struct {
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Secrets   []*tlsv3.Secret
-	// SiteErrors maps a left-out site to its error.
-	SiteErrors map[string]error
 
 	// meta is, per type, every resource's hash and go-control-plane's
 	// view of the resources, made by Translate as it built them (their
 	// references checked). Snapshot makes it, and checks the references,
-	// for Resources that Translate did not make.
+	// for FleetResources that Translate did not make.
 	meta *resourceMeta
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -30,10 +31,11 @@ import (
 // PEM-encoded once per message, and a site's resources (with their
 // hashes) are rebuilt only when its own message, one of its CAs' or, for
 // a site whose validation context may carry CRLs, the CRL of one of its
-// trusted certificates is another message. The "https" listener and the
-// "http" route configuration, which hold every site, are reassembled from
+// trusted certificates is another message. Sites are built once, whatever
+// fleets they are on. Per fleet, the "https" listener and the "http" route
+// configuration, which hold every site of the fleet, are reassembled from
 // the sites' pieces, and rebuilt only when a piece changed. Entries of
-// deleted objects are evicted at once.
+// deleted objects, and views of fleets no site names, are evicted at once.
 //
 // Sites are built by a pool of GOMAXPROCS workers; the output does not
 // depend on scheduling. A Translator is safe for concurrent use (one
@@ -48,15 +50,24 @@ type Translator struct {
 	cas     map[string]*parsedCA   // by CA id
 	crls    map[string]*encodedCRL // by CRL id
 	sites   map[string]*siteEntry  // by hostname
-	https   *assembledListener     // the last "https" listener, when there was one
-	route   *assembledRoute        // the last "http" route configuration
-	types   [numTypes]*typeMeta    // the last translation's, by type
+	// views are, per fleet a site names ("" for the sites on every
+	// fleet), what the last translation assembled for it.
+	views map[string]*fleetView
+}
+
+// fleetView is what was last assembled for one fleet: reused by the
+// next translation where its pieces are the same.
+type fleetView struct {
+	https *assembledListener  // the last "https" listener, when there was one
+	route *assembledRoute     // the last "http" route configuration
+	types [numTypes]*typeMeta // the last assembly's, by type
 }
 
 // NewTranslator returns a Translator for o with nothing cached yet.
 func NewTranslator(o Options) *Translator {
 	return &Translator{opts: o, workers: runtime.GOMAXPROCS(0),
-		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{}}
+		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{},
+		views: map[string]*fleetView{}}
 }
 
 // hashed is a resource and its version (see hashOf).
@@ -89,9 +100,9 @@ type siteEntry struct {
 	// with (nil: the CA did not exist).
 	cas []*pb.ClientCA
 	// trust and crls are set when the site's validation context may
-	// carry CRLs: its trusted certificates' fingerprints, and for each
-	// the CRL message used (nil: none).
-	trust []string
+	// carry CRLs: its trusted certificates' issuer identities, and for
+	// each the CRL message used (nil: none).
+	trust []pki.IssuerKey
 	crls  []*pb.CRL
 
 	out *builtSite // nil when err
@@ -239,12 +250,14 @@ func (t *Translator) syncCRLs(st *store.State) bool {
 	return changed
 }
 
-// byIssuer maps an issuer fingerprint to its CRL; of two CRLs of one
-// issuer, the one with the greater id.
-func (t *Translator) byIssuer(st *store.State) map[string]*encodedCRL {
-	out := map[string]*encodedCRL{}
+// byIssuer maps an issuer identity to its CRL in force (see
+// store.State.CRLInForce).
+func (t *Translator) byIssuer(st *store.State) map[pki.IssuerKey]*encodedCRL {
+	out := map[pki.IssuerKey]*encodedCRL{}
 	for _, c := range st.CRLs() {
-		out[c.GetIssuerSha256Fingerprint()] = t.crls[c.GetId()]
+		if st.CRLInForce(c) {
+			out[store.CRLIssuerKey(c)] = t.crls[c.GetId()]
+		}
 	}
 	return out
 }
@@ -252,7 +265,7 @@ func (t *Translator) byIssuer(st *store.State) map[string]*encodedCRL {
 // current reports whether e was built from the inputs s has in st. The
 // CRLs are compared only when they changed since the previous
 // translation: every entry was current then.
-func (e *siteEntry) current(st *store.State, s *pb.Site, byIssuer map[string]*encodedCRL, crlsChanged bool) bool {
+func (e *siteEntry) current(st *store.State, s *pb.Site, byIssuer map[pki.IssuerKey]*encodedCRL, crlsChanged bool) bool {
 	if e.site != s {
 		return false
 	}
@@ -262,8 +275,8 @@ func (e *siteEntry) current(st *store.State, s *pb.Site, byIssuer map[string]*en
 		}
 	}
 	if crlsChanged {
-		for i, fp := range e.trust {
-			if crlMsg(byIssuer[fp]) != e.crls[i] {
+		for i, k := range e.trust {
+			if crlMsg(byIssuer[k]) != e.crls[i] {
 				return false
 			}
 		}
@@ -284,7 +297,7 @@ type buildEnv struct {
 	opts     Options
 	filters  *httpFilters
 	cas      map[string]*parsedCA
-	byIssuer map[string]*encodedCRL
+	byIssuer map[pki.IssuerKey]*encodedCRL
 	names    *memo[*siteNames]
 	trusts   *memo[*siteTrust]
 }
@@ -322,7 +335,7 @@ func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
 		return nil, err
 	}
 	route := httpsRoute(s.GetHostname())
-	b.vhost = httpVirtualHost(s, nil, env.opts.HTTPSPort)
+	b.vhost = httpVirtualHost(s, env.opts.HTTPSPort)
 	cluster, err := originCluster(s.GetHostname(), origin, env.opts.UpstreamCAFile)
 	if err != nil {
 		return nil, err
@@ -343,7 +356,7 @@ func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
 	b.check(kindListener, validate(b.chain))
 	b.check(kindRoute, validate(b.vhost))
 	b.check(kindRoute, names.invalid)
-	b.vhost.RequestHeadersToRemove = names.all
+	b.vhost.RequestHeadersToRemove = plainRemove(s, names)
 	b.route, err = hashValid(route)
 	b.check(kindRoute, err)
 	b.cluster, err = hashValid(cluster)
@@ -373,6 +386,16 @@ func (b *builtSite) check(kind int, err error) {
 
 // clientCASecret is the validation context of a site that asks for
 // certificates. It records in e the CRLs it used.
+//
+// Once any CRL is given, Envoy requires a CRL for the issuer of each
+// certificate it checks: the leaf's issuer (only_verify_leaf_cert_crl), or
+// in chain mode every certificate of the chain it builds, the top
+// included, which must then be self-signed (the CRL of a top's issuer can
+// only be verified with that issuer in the chain). So CRLs go to Envoy
+// only when every trusted certificate's issuer identity has one and, in
+// chain mode, the trusted set is closed (siteTrust.closed); every
+// certificate of one identity (renewed, cross-signed, listed twice) is
+// covered by its one CRL. Otherwise ext_authz alone checks revocation.
 func (env *buildEnv) clientCASecret(s *pb.Site, e *siteEntry) (*tlsv3.Secret, error) {
 	trust, err := env.trust(s)
 	if err != nil {
@@ -380,11 +403,14 @@ func (env *buildEnv) clientCASecret(s *pb.Site, e *siteEntry) (*tlsv3.Secret, er
 	}
 	var crls []*encodedCRL
 	if mayGetCRLs(s) {
-		e.trust, e.crls = trust.fps, make([]*pb.CRL, len(trust.fps))
-		crls = make([]*encodedCRL, len(trust.fps))
-		for i, fp := range trust.fps {
-			crls[i] = env.byIssuer[fp]
+		e.trust, e.crls = trust.keys, make([]*pb.CRL, len(trust.keys))
+		crls = make([]*encodedCRL, len(trust.keys))
+		for i, k := range trust.keys {
+			crls[i] = env.byIssuer[k]
 			e.crls[i] = crlMsg(crls[i])
+		}
+		if s.GetSettings().GetRevocation().GetCrl() == pb.CRLCheck_CRL_CHECK_CHAIN && !trust.closed {
+			crls = nil
 		}
 	}
 	return clientCASecret(s, trust, crls), nil
@@ -435,7 +461,10 @@ func parallel(n, workers int, fn func(i int)) {
 // siteNames are the client-certificate header names of a site's settings:
 // the headers its virtual host removes.
 type siteNames struct {
-	all     []string
+	all []string // every name the site owns (originhdr.Names.All)
+	// plain is all without the verify header's name, which ext_authz sets
+	// on a checked plain HTTP request.
+	plain   []string
 	invalid error // Envoy would refuse a name
 }
 
@@ -494,7 +523,8 @@ func makeNames(set *pb.ClientCertSettings) (*siteNames, error) {
 		return nil, err
 	}
 	all := n.All()
-	return &siteNames{all: all,
+	plain := slices.DeleteFunc(slices.Clone(all), func(name string) bool { return name == n.VerifyName() })
+	return &siteNames{all: all, plain: plain,
 		invalid: validate(&routev3.VirtualHost{Name: "names", Domains: []string{"names"}, RequestHeadersToRemove: all})}, nil
 }
 

@@ -47,6 +47,12 @@ func newWorld(t *testing.T, seed uint64) *world {
 	inter := w.issuers[0].Intermediate(t, "Intermediate", testpki.Options{})
 	w.issuers = append(w.issuers, inter)
 	w.bundles = append(w.bundles, string(testpki.Bundle(w.issuers[0], inter)), string(inter.PEM()), "not a certificate")
+	// Other certificates of existing issuers: CA 0 renewed, CA 1
+	// cross-signed by CA 2. Their CRLs are those of CA 0 and CA 1.
+	renewed := w.issuers[0].Reissue(t, nil, testpki.Options{})
+	cross := w.issuers[1].Reissue(t, w.issuers[2], testpki.Options{})
+	w.issuers = append(w.issuers, renewed, cross)
+	w.bundles = append(w.bundles, string(renewed.PEM()), string(cross.PEM()), string(testpki.Bundle(cross, w.issuers[2])))
 	w.server = testpki.NewRoot(t, "Server CA", testpki.Options{}).Server(t, "site.example")
 	return w
 }
@@ -75,7 +81,7 @@ func (w *world) chance(p float64) bool { return w.rng.Float64() < p }
 func (w *world) newSite(host string) *pb.Site {
 	set := &pb.ClientCertSettings{
 		Mode:         []pb.Mode{pb.Mode_MODE_DISABLED, pb.Mode_MODE_PERMISSIVE, pb.Mode_MODE_ENFORCE, pb.Mode_MODE_ENFORCE}[w.pick(4)],
-		HttpRedirect: w.chance(0.5),
+		HttpRedirect: proto.Bool(w.chance(0.5)),
 		Revocation: &pb.Revocation{
 			Crl:        []pb.CRLCheck{pb.CRLCheck_CRL_CHECK_LEAF, pb.CRLCheck_CRL_CHECK_CHAIN, pb.CRLCheck_CRL_CHECK_OFF}[w.pick(3)],
 			OnStaleCrl: []pb.StaleCRLAction{pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_DENY, pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW}[w.pick(3)],
@@ -113,7 +119,22 @@ func (w *world) newSite(host string) *pb.Site {
 		}
 	}
 	slices.Sort(s.CaIds)
+	s.Fleets = w.fleets()
 	return s
+}
+
+// fleets picks the fleets of a site: mostly none (every fleet).
+func (w *world) fleets() []string {
+	if w.chance(0.5) {
+		return nil
+	}
+	var out []string
+	for _, f := range []string{"ap", "eu", "us"} {
+		if w.chance(0.4) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // newCRL makes a CRL for one of the CA certificates; two CRLs may name
@@ -127,7 +148,7 @@ func (w *world) newCRL(id string) *pb.CRL {
 
 // change applies one random change and describes it.
 func (w *world) change() string {
-	switch op := w.pick(12); op {
+	switch op := w.pick(13); op {
 	case 0, 1, 2:
 		h := w.host()
 		w.sites[h] = w.newSite(h)
@@ -175,6 +196,16 @@ func (w *world) change() string {
 		id := w.crlID()
 		delete(w.crls, id)
 		return "delete CRL " + id
+	case 12:
+		h := w.host()
+		s := w.sites[h]
+		if s == nil {
+			return "nothing"
+		}
+		s = proto.Clone(s).(*pb.Site)
+		s.Fleets = w.fleets()
+		w.sites[h] = s
+		return fmt.Sprintf("move %s to fleets %v", h, s.Fleets)
 	}
 	return "nothing"
 }
@@ -202,6 +233,10 @@ func TestIncrementalIsTranslate(t *testing.T) {
 				if diff := sameTranslation(t, got, want); diff != "" {
 					t.Fatalf("step %d (%s): incremental differs from Translate: %s", step, what, diff)
 				}
+				if len(tr.views) != len(got.Fleets)+1 {
+					t.Fatalf("step %d (%s): %d fleet views cached for %d fleets", step, what, len(tr.views), len(got.Fleets))
+				}
+				checkFleets(t, st, got)
 				if len(tr.sites) != len(st.Sites()) || len(tr.cas) != len(st.CAs()) || len(tr.crls) != len(st.CRLs()) {
 					t.Fatalf("step %d (%s): cache holds %d sites, %d CAs, %d CRLs; the State %d, %d, %d", step, what,
 						len(tr.sites), len(tr.cas), len(tr.crls), len(st.Sites()), len(st.CAs()), len(st.CRLs()))
@@ -215,6 +250,30 @@ func TestIncrementalIsTranslate(t *testing.T) {
 // says how they differ ("" when they do not).
 func sameTranslation(t *testing.T, a, b *Resources) string {
 	t.Helper()
+	if fmt.Sprint(a.SiteErrors) != fmt.Sprint(b.SiteErrors) {
+		return fmt.Sprintf("site errors %v, want %v", a.SiteErrors, b.SiteErrors)
+	}
+	if d := sameFleet(t, &a.FleetResources, &b.FleetResources); d != "" {
+		return "every fleet: " + d
+	}
+	if len(a.Fleets) != len(b.Fleets) {
+		return fmt.Sprintf("%d fleets, want %d", len(a.Fleets), len(b.Fleets))
+	}
+	for f, fa := range a.Fleets {
+		fb := b.Fleets[f]
+		if fb == nil {
+			return "fleet " + f + " is not wanted"
+		}
+		if d := sameFleet(t, fa, fb); d != "" {
+			return "fleet " + f + ": " + d
+		}
+	}
+	return ""
+}
+
+// sameFleet compares the resources of one fleet, snapshots included.
+func sameFleet(t *testing.T, a, b *FleetResources) string {
+	t.Helper()
 	if d := sameMessages(a.Listeners, b.Listeners); d != "" {
 		return "listeners: " + d
 	}
@@ -226,9 +285,6 @@ func sameTranslation(t *testing.T, a, b *Resources) string {
 	}
 	if d := sameMessages(a.Secrets, b.Secrets); d != "" {
 		return "secrets: " + d
-	}
-	if fmt.Sprint(a.SiteErrors) != fmt.Sprint(b.SiteErrors) {
-		return fmt.Sprintf("site errors %v, want %v", a.SiteErrors, b.SiteErrors)
 	}
 	sa, err := a.Snapshot()
 	if err != nil {
@@ -258,7 +314,7 @@ func sameTranslation(t *testing.T, a, b *Resources) string {
 		}
 	}
 	// Resources not made by Translate get the same versions.
-	fresh, err := (&Resources{Listeners: a.Listeners, Routes: a.Routes, Clusters: a.Clusters, Secrets: a.Secrets}).Snapshot()
+	fresh, err := (&FleetResources{Listeners: a.Listeners, Routes: a.Routes, Clusters: a.Clusters, Secrets: a.Secrets}).Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,18 +445,50 @@ func TestSnapshotChecksReferences(t *testing.T) {
 	if err != nil || len(r.SiteErrors) > 0 || len(r.Secrets) != 2 {
 		t.Fatalf("%v %v %d secrets", err, r.SiteErrors, len(r.Secrets))
 	}
-	if _, err := (&Resources{Listeners: r.Listeners, Routes: r.Routes, Clusters: r.Clusters, Secrets: r.Secrets}).Snapshot(); err != nil {
+	if _, err := (&FleetResources{Listeners: r.Listeners, Routes: r.Routes, Clusters: r.Clusters, Secrets: r.Secrets}).Snapshot(); err != nil {
 		t.Fatalf("consistent resources: %v", err)
 	}
 	for name, secrets := range map[string][]*tlsv3.Secret{
 		"missing":      r.Secrets[1:],
 		"unreferenced": append(slices.Clone(r.Secrets), &tlsv3.Secret{Name: "server/other.example.com"}),
 	} {
-		if _, err := (&Resources{Listeners: r.Listeners, Routes: r.Routes, Clusters: r.Clusters, Secrets: secrets}).Snapshot(); err == nil {
+		if _, err := (&FleetResources{Listeners: r.Listeners, Routes: r.Routes, Clusters: r.Clusters, Secrets: secrets}).Snapshot(); err == nil {
 			t.Errorf("%s secret: snapshot made", name)
 		}
 	}
-	if _, err := (&Resources{Listeners: r.Listeners, Routes: r.Routes[1:], Clusters: r.Clusters, Secrets: r.Secrets}).Snapshot(); err == nil {
+	if _, err := (&FleetResources{Listeners: r.Listeners, Routes: r.Routes[1:], Clusters: r.Clusters, Secrets: r.Secrets}).Snapshot(); err == nil {
 		t.Error("missing route: snapshot made")
+	}
+}
+
+// checkFleets checks that each fleet's resources hold exactly the
+// translated sites placed on it (or on every fleet): their chains, and
+// their server secrets, whose private keys must go nowhere else.
+func checkFleets(t *testing.T, st *store.State, r *Resources) {
+	t.Helper()
+	for _, fleet := range []string{"ap", "eu", "us", "other"} {
+		fr := r.For(fleet)
+		var want []string
+		for _, s := range st.Sites() {
+			if r.SiteErrors[s.GetHostname()] == nil && (len(s.GetFleets()) == 0 || slices.Contains(s.GetFleets(), fleet)) {
+				want = append(want, serverSecretName(s.GetHostname()))
+			}
+		}
+		var got, chains []string
+		for _, sec := range fr.Secrets {
+			if strings.HasPrefix(sec.GetName(), "server/") {
+				got = append(got, sec.GetName())
+			}
+		}
+		for _, l := range fr.Listeners {
+			if l.GetName() == HTTPSListener {
+				for _, c := range l.GetFilterChains() {
+					chains = append(chains, "server/"+strings.TrimPrefix(c.GetName(), "site/"))
+				}
+			}
+		}
+		if !slices.Equal(got, want) || !slices.Equal(chains, want) {
+			t.Fatalf("fleet %s: server secrets %v, chains %v; want %v", fleet, got, chains, want)
+		}
 	}
 }

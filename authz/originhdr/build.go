@@ -14,9 +14,10 @@ type Header struct {
 // non-empty. When f is non-nil, every enabled certificate field with a
 // non-empty value is set too, identity when non-empty, and the certificate
 // in the site's encoding (never with CERT_ENCODING_NONE). When f is nil
-// only verify is set. Every other enabled name goes to remove: Envoy applies
-// removals after sets, so no name is ever in both, and together they are
-// exactly All(). Both lists are in name order.
+// only verify is set. Every other name of All() goes to remove (the default
+// names of renamed and disabled fields always do): Envoy applies removals
+// after sets, so no name is ever in both, and together they are exactly
+// All(). Both lists are in name order.
 //
 // Values that are not valid HTTP field values (possible only for a Fields
 // not made by FieldsOf, or a bad verify or identity) are escaped as
@@ -39,7 +40,10 @@ func (n *Names) Build(set []Header, remove []string, verify string, f *Fields, i
 
 // value returns the value of field for one request, "" for none.
 func (n *Names) value(field int, verify string, f *Fields, identity string) string {
-	if field == fieldVerify {
+	switch field {
+	case fieldOwned:
+		return ""
+	case fieldVerify:
 		return verify
 	}
 	if f == nil {

@@ -302,22 +302,34 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-func TestBuildDisabledNotOwned(t *testing.T) {
-	n, err := NewNames(map[string]string{"issuer": "", "cert": ""}, encRFC9440)
+// TestFinding5_RenamedAndDisabledDefaultsOwned: a site that renames or
+// turns off a header still owns its default name. Build removes it on
+// every answer and never sets it, so a client's copy never reaches an
+// origin that reads the defaults.
+func TestFinding5_RenamedAndDisabledDefaultsOwned(t *testing.T) {
+	n, err := NewNames(map[string]string{"verify": "x-tls-verify", "subject": "", "issuer": "", "cert": ""}, encRFC9440)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"x-client-cert-issuer", "client-cert"} {
-		if slices.Contains(n.All(), name) {
-			t.Errorf("disabled %s is in All()", name)
-		}
-		set, remove := n.Build(nil, nil, "NONE", nil, "")
-		if slices.Contains(remove, name) || slices.ContainsFunc(set, func(h Header) bool { return h.Name == name }) {
-			t.Errorf("disabled %s is set or removed", name)
+	for _, name := range []string{"x-client-cert-verify", "x-client-cert-subject", "x-client-cert-issuer", "client-cert", "x-tls-verify"} {
+		if !slices.Contains(n.All(), name) {
+			t.Errorf("%s is not in All() %v", name, n.All())
 		}
 	}
-	if len(n.All()) != len(fieldKeys)-2 {
-		t.Errorf("All() has %d names, want %d", len(n.All()), len(fieldKeys)-2)
+	if len(n.All()) != len(fieldKeys)+1 {
+		t.Errorf("All() has %d names, want %d", len(n.All()), len(fieldKeys)+1)
+	}
+	f := FieldsOf(goldenLeaf(t))
+	for _, verify := range []string{"SUCCESS", "NONE", ""} {
+		set, remove := n.Build(nil, nil, verify, f, "ops")
+		for _, name := range []string{"x-client-cert-verify", "x-client-cert-subject", "x-client-cert-issuer", "client-cert"} {
+			if !slices.Contains(remove, name) || slices.ContainsFunc(set, func(h Header) bool { return h.Name == name }) {
+				t.Errorf("verify %q: %s not removed, or set (set %v, remove %v)", verify, name, set, remove)
+			}
+		}
+		if verify != "" && !slices.ContainsFunc(set, func(h Header) bool { return h.Name == "x-tls-verify" && h.Value == verify }) {
+			t.Errorf("verify %q: x-tls-verify not set: %v", verify, set)
+		}
 	}
 }
 

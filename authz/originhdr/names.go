@@ -44,6 +44,9 @@ const (
 	fieldIdentity
 	fieldCert
 	numFields
+	// fieldOwned marks a name that is removed from every request and never
+	// set: the default name of a field the site renamed or turned off.
+	fieldOwned = -1
 )
 
 // fieldKeys are the keys of mtlsgatev1.ClientCertSettings.headers (and of
@@ -67,7 +70,9 @@ var fieldKeys = [numFields]string{
 // once per policy with NewNames. A Names is immutable and safe for
 // concurrent use; the nil *Names has no headers.
 type Names struct {
-	entries []entry  // enabled headers, sorted by name
+	// entries are the enabled headers and the owned default names
+	// (fieldOwned), sorted by name.
+	entries []entry
 	all     []string // their names, sorted
 	enc     mtlsgatev1.CertEncoding
 }
@@ -108,6 +113,7 @@ func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding) (*Names, e
 			return nil, err
 		}
 	}
+	n.own()
 	slices.SortFunc(n.entries, func(a, b entry) int { return cmp.Compare(a.name, b.name) })
 	slices.Sort(n.all)
 	n.all = slices.Clip(n.all)
@@ -127,6 +133,21 @@ func (n *Names) add(key, name string, field int) error {
 	n.entries = append(n.entries, entry{name: name, field: field})
 	n.all = append(n.all, name)
 	return nil
+}
+
+// own adds the default name of every field that does not carry it now
+// (renamed or turned off), so that a client's copy of it is removed too:
+// an origin written for the defaults must never read a client's value
+// under them (issue 9, finding 5). A default name another field now uses
+// is that field's.
+func (n *Names) own() {
+	for _, key := range fieldKeys {
+		name := store.DefaultHeaders[key]
+		if !slices.Contains(n.all, name) {
+			n.entries = append(n.entries, entry{name: name, field: fieldOwned})
+			n.all = append(n.all, name)
+		}
+	}
 }
 
 // checkEncoding resolves the default encoding and refuses unknown values.
@@ -167,15 +188,28 @@ func isTokenSymbol(c byte) bool {
 	return false
 }
 
-// All returns every enabled header name, sorted: the names the site owns,
-// which are removed from every request before the origin sees it (whatever
-// the mode, so that a client cannot smuggle its own values). The cert
-// header's name is included even with CERT_ENCODING_NONE: it is still
-// stripped. Names turned off are not included. The slice is shared and must
-// not be modified.
+// All returns every header name the site owns, sorted: the enabled names
+// and the default name of every field (renamed or turned off ones
+// included). Each is removed from every request before the origin sees it,
+// whatever the mode, so that a client cannot smuggle its own values. The
+// cert header's name is included whatever the encoding, CERT_ENCODING_NONE
+// included. The slice is shared and must not be modified.
 func (n *Names) All() []string {
 	if n == nil {
 		return nil
 	}
 	return n.all
+}
+
+// VerifyName returns the name of the verify header, "" when it is off.
+func (n *Names) VerifyName() string {
+	if n == nil {
+		return ""
+	}
+	for _, e := range n.entries {
+		if e.field == fieldVerify {
+			return e.name
+		}
+	}
+	return ""
 }

@@ -20,29 +20,35 @@ func TestFieldKeysAreTheStores(t *testing.T) {
 
 func TestNewNames(t *testing.T) {
 	defaults := slices.Sorted(maps.Values(store.DefaultHeaders))
-	withDefaults := func(change map[string]string) map[string]string {
+	// owned is the names a site owns with these changes: the configured
+	// ones and every default name.
+	owned := func(change map[string]string) []string {
 		m := maps.Clone(store.DefaultHeaders)
 		maps.Copy(m, change)
-		return m
+		all := append(slices.Collect(maps.Values(m)), defaults...)
+		all = slices.DeleteFunc(slices.Sorted(slices.Values(all)), func(s string) bool { return s == "" })
+		return slices.Compact(all)
 	}
 	for _, tc := range []struct {
 		name    string
 		headers map[string]string
 		enc     mtlsgatev1.CertEncoding
-		wantAll []string // nil: want an error
+		wantAll []string
 	}{
 		{"nil map", nil, 0, defaults},
 		{"store defaults", store.DefaultHeaders, mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM, defaults},
 		{"partial map takes defaults", map[string]string{"verify": "x-verify"},
-			0, slices.Sorted(maps.Values(withDefaults(map[string]string{"verify": "x-verify"})))},
+			0, owned(map[string]string{"verify": "x-verify"})},
 		{"all off", map[string]string{"verify": "", "fingerprint_sha256": "", "subject": "", "issuer": "",
 			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
-			"identity": "", "cert": ""}, 0, nil},
+			"identity": "", "cert": ""}, 0, defaults},
 		{"only two", map[string]string{"verify": "v", "fingerprint_sha256": "", "subject": "", "issuer": "",
 			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
-			"identity": "", "cert": "a"}, 0, []string{"a", "v"}},
+			"identity": "", "cert": "a"}, 0, owned(map[string]string{"verify": "v", "cert": "a"})},
+		{"a default name moved to another field", map[string]string{"issuer": "x-issuer", "subject": "x-client-cert-issuer"},
+			0, owned(map[string]string{"issuer": "x-issuer", "subject": "x-client-cert-issuer"})},
 		{"token symbols", map[string]string{"verify": "x!#$%&'*+-.^_`|~1"}, 0,
-			slices.Sorted(maps.Values(withDefaults(map[string]string{"verify": "x!#$%&'*+-.^_`|~1"})))},
+			owned(map[string]string{"verify": "x!#$%&'*+-.^_`|~1"})},
 		{"encoding none keeps the cert name", nil, mtlsgatev1.CertEncoding_CERT_ENCODING_NONE, defaults},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -120,6 +120,9 @@ func checkMarkdown(p printer, c *Check) {
 				x.Scenario, x.Target, x.OfferedRate, x.RPS, x.P50, x.P90, x.P99, x.P999, x.SendLagP50, x.SendLagP99, x.SendP50, x.SendP99, x.SendP999)
 		}
 	}
+	if fl := c.Flood; fl != nil {
+		floodMarkdown(p, fl)
+	}
 	if len(c.Verify) > 0 {
 		p("")
 		p("Cold Check against bare chain verification (same certificates; CPU time). Baseline: standard verification, self-signed CA as root, " +
@@ -286,4 +289,20 @@ func trimTop(top string, n int) string {
 		}
 	}
 	return top
+}
+
+// floodMarkdown shows the admin-flood scenario against the same round's
+// hot run.
+func floodMarkdown(p printer, fl *Flood) {
+	p("")
+	p("Hot Check while %d senders POST unauthenticated %d MiB uploads to the admin port (at most %.0f/s each), against the same "+
+		"round's hot run without the flood: p99 %.2f×, req/s %.2f× (medians of the per-round ratios). Bytes sent is what the "+
+		"flooder managed to send over HTTP/2, i.e. what the server let in:", fl.Senders, fl.BodyBytes>>20, fl.RatePerSender, fl.P99Ratio, fl.RPSRatio)
+	p("")
+	p("| round | hot p99 µs | flooded p99 µs | hot req/s | flooded req/s | uploads | refused | other | errors | MiB sent | server RSS before → peak MB |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range fl.Rounds {
+		p("| %d | %.0f | %.0f | %.0f | %.0f | %d | %d | %d | %d | %.1f | %.0f → %.0f |", r.Round, r.HotP99, r.FloodP99, r.HotRPS, r.FloodRPS,
+			r.Requests, r.Refused, r.Other, r.Errors, float64(r.BytesSent)/(1<<20), r.RSSBeforeMB, r.RSSPeakMB)
+	}
 }

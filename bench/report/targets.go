@@ -48,6 +48,14 @@ func Evaluate(r *Results) {
 		"%.2f ms at %.0f req/s, from the schedule (the generator's own lateness p99: %.2f ms; from the send: %.2f ms); "+
 			"no-op server at the same rate: %.2f ms (from the send %.2f ms)",
 		p99ms(paced), offered(paced), lag/1000, sent/1000, noopPaced.P99/1000, noopPaced.SendP99/1000)
+	var flood Flood
+	haveFlood := r.Check != nil && r.Check.Flood != nil && r.Check.Flood.P99Ratio > 0
+	if haveFlood {
+		flood = *r.Check.Flood
+	}
+	add("hot Check p99 under an admin-port upload flood", "≤ 2× the p99 without, same round", haveFlood, flood.P99Ratio <= 2,
+		"%.2f× (median of per-round ratios; req/s %.2f×; %d senders of unauthenticated %d MiB uploads)",
+		flood.P99Ratio, flood.RPSRatio, flood.Senders, flood.BodyBytes>>20)
 	add("cold Check (ECDSA chain)", "within 1.3× of the bare x509.Verify cost per certificate", ecdsa != nil,
 		ecdsa != nil && ecdsa.Ratio <= 1.3, "%.2f× (median of per-round ratios; medians %.0f µs CPU per cold Check, %.0f µs per Verify)",
 		verifyField(ecdsa, func(v *VerifyCost) float64 { return v.Ratio }),

@@ -129,6 +129,42 @@ type Check struct {
 	SetupSeconds     float64 `json:"setup_seconds"`
 	CRLUploadSeconds float64 `json:"crl_upload_seconds"`
 	ServerPeakRSSMB  float64 `json:"server_peak_rss_mb"`
+	// Flood is the admin-flood scenario's detail (nil when not run).
+	Flood *Flood `json:"flood,omitempty"`
+}
+
+// Flood is hot Check while unauthenticated uploads flood the admin port,
+// against hot Check without the flood in the same round.
+type Flood struct {
+	Senders       int          `json:"senders"`
+	BodyBytes     int64        `json:"body_bytes"`
+	RatePerSender float64      `json:"rate_per_sender"`
+	Rounds        []FloodRound `json:"rounds"`
+	// P99Ratio and RPSRatio are the medians over rounds of the flooded
+	// run's p99 (req/s) over that of the round's hot run.
+	P99Ratio float64 `json:"p99_ratio"`
+	RPSRatio float64 `json:"rps_ratio"`
+}
+
+// FloodRound is one round of the admin-flood scenario.
+type FloodRound struct {
+	Round       int     `json:"round"`
+	HotP99      float64 `json:"hot_p99_us"`
+	FloodP99    float64 `json:"flood_p99_us"`
+	HotRPS      float64 `json:"hot_rps"`
+	FloodRPS    float64 `json:"flood_rps"`
+	RSSBeforeMB float64 `json:"server_rss_before_mb"`
+	RSSPeakMB   float64 `json:"server_rss_peak_mb"` // sampled every 100 ms during the flooded run
+	FloodCounts
+}
+
+// FloodCounts is what the flooder did in one run.
+type FloodCounts struct {
+	Requests  int64 `json:"requests"`
+	Refused   int64 `json:"refused"` // 401 / UNAUTHENTICATED
+	Other     int64 `json:"other"`   // any other answer
+	Errors    int64 `json:"errors"`  // transport errors
+	BytesSent int64 `json:"bytes_sent"`
 }
 
 // CheckSetup is how the Check load was generated.
@@ -358,4 +394,18 @@ func ReadJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// Summarize fills the ratios from the rounds that have a hot baseline.
+func (f *Flood) Summarize() {
+	if f == nil {
+		return
+	}
+	var p99, rps []float64
+	for _, r := range f.Rounds {
+		if r.HotP99 > 0 && r.HotRPS > 0 {
+			p99, rps = append(p99, r.FloodP99/r.HotP99), append(rps, r.FloodRPS/r.HotRPS)
+		}
+	}
+	f.P99Ratio, f.RPSRatio = medianOf(p99), medianOf(rps)
 }

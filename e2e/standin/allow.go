@@ -75,16 +75,18 @@ var configFields = allowlist{
 	core + "GrpcService":           {"envoy_grpc": anyValue, "timeout": anyValue},
 	core + "GrpcService.EnvoyGrpc": {"cluster_name": anyValue},
 	"envoy.type.v3.HttpStatus":     {"code": anyValue},
-	authzPkg + "ExtAuthzPerRoute":  {"check_settings": anyValue},
+	authzPkg + "ExtAuthzPerRoute":  {"check_settings": anyValue, "disabled": {"true"}},
 	authzPkg + "CheckSettings":     {"context_extensions": anyValue},
 
 	// Routes.
 	rte + "RouteConfiguration": {"name": anyValue, "virtual_hosts": anyValue},
 	rte + "VirtualHost":        {"name": anyValue, "domains": anyValue, "routes": anyValue, "request_headers_to_remove": anyValue},
-	rte + "Route":              {"match": anyValue, "route": anyValue, "redirect": anyValue, "typed_per_filter_config": anyValue},
-	rte + "RouteMatch":         {"prefix": anyValue},
-	rte + "RouteAction":        {"cluster": anyValue},
-	rte + "RedirectAction":     {"https_redirect": {"true"}, "port_redirect": anyValue},
+	rte + "Route": {"match": anyValue, "route": anyValue, "redirect": anyValue, "direct_response": anyValue,
+		"typed_per_filter_config": anyValue},
+	rte + "RouteMatch":           {"prefix": anyValue},
+	rte + "RouteAction":          {"cluster": anyValue},
+	rte + "RedirectAction":       {"https_redirect": {"true"}, "port_redirect": anyValue},
+	rte + "DirectResponseAction": {"status": anyValue},
 
 	// Clusters.
 	clu + "Cluster": {"name": anyValue, "connect_timeout": anyValue, "type": {"STATIC", "STRICT_DNS"},

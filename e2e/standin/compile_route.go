@@ -35,9 +35,14 @@ type routeEntry struct {
 	prefix   string
 	cluster  string
 	redirect *redirectCfg
+	// direct is the status of a direct_response (0: none).
+	direct int
 	// authzExt are the ext_authz context extensions; nil without an
 	// ExtAuthzPerRoute.
 	authzExt map[string]string
+	// authzOff: ExtAuthzPerRoute.disabled, the ext_authz filter is
+	// skipped for this route.
+	authzOff bool
 }
 
 // redirectCfg is a compiled https_redirect.
@@ -141,8 +146,10 @@ func compileRouteEntry(r *routev3.Route) (*routeEntry, error) {
 			return nil, errors.New("only https_redirect redirects are implemented")
 		}
 		e.redirect = &redirectCfg{port: r.GetRedirect().GetPortRedirect()}
+	case r.GetDirectResponse() != nil:
+		e.direct = int(r.GetDirectResponse().GetStatus()) // 200..599, checked by ValidateAll
 	default:
-		return nil, errors.New("only route and redirect actions are implemented")
+		return nil, errors.New("only route, redirect and direct_response actions are implemented")
 	}
 	for name, cfg := range r.GetTypedPerFilterConfig() {
 		if name != extAuthzName {
@@ -152,8 +159,12 @@ func compileRouteEntry(r *routev3.Route) (*routeEntry, error) {
 		if err := unpack(cfg, per); err != nil {
 			return nil, err
 		}
+		if per.GetDisabled() {
+			e.authzOff = true
+			continue
+		}
 		if per.GetCheckSettings() == nil {
-			return nil, errors.New("only ExtAuthzPerRoute.check_settings is implemented")
+			return nil, errors.New("only ExtAuthzPerRoute.check_settings and disabled are implemented")
 		}
 		e.authzExt = per.GetCheckSettings().GetContextExtensions()
 		if e.authzExt == nil {

@@ -253,10 +253,21 @@ func TestRejections(t *testing.T) {
 			r.VirtualHosts[0].Routes[0].Match.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: ".*"}}
 			return r
 		}},
-		{"ext_authz disabled per route", "disabled", RouteType, func() proto.Message {
+		{"ext_authz disabled false", "value false", RouteType, func() proto.Message {
 			r := route()
-			a, _ := anypb.New(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true}})
+			a, _ := anypb.New(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: false}})
 			r.VirtualHosts[0].Routes[0].TypedPerFilterConfig[extAuthzName] = a
+			return r
+		}},
+		{"direct response body", "body", RouteType, func() proto.Message {
+			r := route()
+			r.VirtualHosts[0].Routes[0].Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+				Status: 403, Body: inline("no")}}
+			return r
+		}},
+		{"direct response status", "Status", RouteType, func() proto.Message {
+			r := route()
+			r.VirtualHosts[0].Routes[0].Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 100}}
 			return r
 		}},
 		{"cluster type", "value LOGICAL_DNS", ClusterType, func() proto.Message {

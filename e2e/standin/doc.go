@@ -98,7 +98,10 @@
 //     protocol, and every header lowercased including :authority, :path,
 //     :method and :scheme, repeats joined by ","), tls_session.sni with
 //     include_tls_session, the route's context_extensions, empty metadata
-//     contexts.
+//     contexts. A route's ExtAuthzPerRoute is check_settings (its
+//     context_extensions are sent) or disabled: true (the filter is
+//     skipped for that route); a request matching no route is still
+//     checked, without context extensions.
 //     OK: OkHttpResponse.headers applied with their append_action, then
 //     headers_to_remove (pseudo-headers and host are never removed).
 //     Denied: the denied status (403 when unset), headers and body.
@@ -109,6 +112,8 @@
 //     verified for real; a 15 s route timeout (504); an unknown cluster
 //     or a failed connection: 503. Redirect routes with https_redirect
 //     (and port_redirect): 301 with Location https://host[:port]/path.
+//     Direct responses (direct_response with a status, no body): that
+//     status with an empty body, nothing forwarded.
 //     The virtual host's request_headers_to_remove are applied when the
 //     request is forwarded.
 //

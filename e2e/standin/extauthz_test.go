@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -71,6 +72,48 @@ func TestExtAuthz(t *testing.T) {
 	t.Run("request and ok answer", func(t *testing.T) { testCheckRequest(t, h, fake) })
 	t.Run("denials and errors", func(t *testing.T) { testDenials(t, h, fake) })
 	t.Run("violations", func(t *testing.T) { testViolations(t, h, fake) })
+	t.Run("per-route disabled and direct response", func(t *testing.T) { testPerRoute(t, h, fake) })
+}
+
+// testPerRoute: a route with ExtAuthzPerRoute.disabled skips the filter
+// (its redirect, direct response or origin answers, with no Check); a
+// route with check_settings sends its context extensions; a request
+// matching no route is still checked, with none, as in Envoy.
+func testPerRoute(t *testing.T, h *harness, fake *fakeAuthz) {
+	fake.answer(func(*authv3.CheckRequest) (*authv3.CheckResponse, error) {
+		return &authv3.CheckResponse{Status: &statuspb.Status{Code: int32(codes.PermissionDenied)},
+			HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+				Status: &typev3.HttpStatus{Code: typev3.StatusCode_Unauthorized}}}}, nil
+	})
+	for _, tc := range []struct {
+		url     string
+		status  int
+		checked map[string]string // context extensions of the Check; nil: no Check
+	}{
+		{"http://" + wildExactSite + "/", http.StatusMovedPermanently, nil},
+		{"http://a.wild.example.org/", http.StatusForbidden, nil},
+		{"http://" + plainSite + "/", http.StatusOK, nil},
+		{"http://" + permissiveSite + "/", http.StatusUnauthorized, map[string]string{"site": permissiveSite, "listener": "http"}},
+		{"http://nosuch.example.net/", http.StatusUnauthorized, map[string]string{}},
+	} {
+		fake.mu.Lock()
+		fake.last = nil
+		fake.mu.Unlock()
+		resp, _, err := h.do(t, call{url: tc.url})
+		if err != nil || resp.StatusCode != tc.status {
+			t.Errorf("%s: %v %v, want %d", tc.url, resp, err, tc.status)
+			continue
+		}
+		last := fake.lastRequest()
+		switch {
+		case tc.checked == nil && last != nil:
+			t.Errorf("%s: checked on a route with ext_authz disabled", tc.url)
+		case tc.checked != nil && last == nil:
+			t.Errorf("%s: not checked", tc.url)
+		case tc.checked != nil && !maps.Equal(last.GetAttributes().GetContextExtensions(), tc.checked):
+			t.Errorf("%s: context extensions %v, want %v", tc.url, last.GetAttributes().GetContextExtensions(), tc.checked)
+		}
+	}
 }
 
 func testCheckRequest(t *testing.T, h *harness, fake *fakeAuthz) {

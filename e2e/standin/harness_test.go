@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,12 +40,13 @@ import (
 
 // Sites of the harness.
 const (
-	enforceSite    = "enforce.example.com" // enforce, CRLs for the whole chain, HTTP redirected
-	permissiveSite = "permissive.example.com"
-	plainSite      = "plain.example.com"    // disabled
-	wildSite       = "*.wild.example.org"   // enforce
-	wildExactSite  = "api.wild.example.org" // disabled, under the wildcard
-	httpsPort      = 8443                   // where HTTP is redirected to
+	enforceSite    = "enforce.example.com"    // enforce, CRLs for the whole chain, HTTP redirected
+	permissiveSite = "permissive.example.com" // plain HTTP checked
+	plainSite      = "plain.example.com"      // disabled, plain HTTP proxied
+	wildSite       = "*.wild.example.org"     // enforce, plain HTTP refused
+	wildExactSite  = "api.wild.example.org"   // disabled, under the wildcard; HTTP redirected (the default)
+	renamedSite    = "renamed.example.com"    // permissive, verify renamed and subject off; plain HTTP checked
+	httpsPort      = 8443                     // where HTTP is redirected to
 )
 
 var admin = store.Actor{TokenID: "test", Action: "Test"}
@@ -182,16 +184,18 @@ func (ps *peers) interceptors() []grpc.ServerOption {
 // (xds.Server), or with harnessOptions.inject go-control-plane's serving
 // snapshots the test builds.
 type harness struct {
-	t       *testing.T
-	pki     *pkiSet
-	st      *store.Store
-	cp      *mtlsgateCP // nil with inject
-	snap    *snapshotCP // nil without inject
-	px      *standin.Proxy
-	origin  *httptest.Server
-	xdsOpts xds.Options
-	caID    string
-	authz   *authz.Service // nil with a fake
+	t      *testing.T
+	pki    *pkiSet
+	st     *store.Store
+	cp     *mtlsgateCP // nil with inject
+	snap   *snapshotCP // nil without inject
+	px     *standin.Proxy
+	origin *httptest.Server
+	// originHits counts the requests the origin received.
+	originHits atomic.Int64
+	xdsOpts    xds.Options
+	caID       string
+	authz      *authz.Service // nil with a fake
 	// chans are the channels' certificates; bootDir holds the stand-in's
 	// bootstrap and credentials, written by envoy.WriteDir.
 	chans     *channelPKI
@@ -218,7 +222,10 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	h := &harness{t: t, pki: newPKI(t), chans: newChannelPKI(t), xdsPeers: &peers{}, authzPeers: &peers{}}
-	h.origin = httptest.NewServer(http.HandlerFunc(echo))
+	h.origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.originHits.Add(1)
+		echo(w, r)
+	}))
 	t.Cleanup(h.origin.Close)
 	h.st = newStore(t)
 	h.populate()
@@ -233,6 +240,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	h.xdsOpts = xds.DefaultOptions()
 	h.xdsOpts.HTTPSPort = httpsPort
+	// The stand-in presents its node certificate: the control plane
+	// checks its names as mtlsgate serve does.
+	h.xdsOpts.RequireNodeIdentity = true
 	h.authzAddr = serveAuthz(t, svc, h.chans.serverOptions(h.authzPeers.interceptors()...)...)
 	if o.upstreamCAFile != "" {
 		h.xdsOpts.UpstreamCAFile = o.upstreamCAFile
@@ -292,10 +302,13 @@ func (h *harness) populate() {
 	}
 	chainCRL := &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}
 	h.caID = ca.GetId()
-	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: true, Revocation: chainCRL}, h.caID)
-	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE}, h.caID)
-	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
-	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}, h.caID)
+	h.addSite(h.t, enforceSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: proto.Bool(true), Revocation: chainCRL}, h.caID)
+	off := proto.Bool(false)
+	h.addSite(h.t, permissiveSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, HttpRedirect: off}, h.caID)
+	h.addSite(h.t, plainSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED, HttpRedirect: off})
+	h.addSite(h.t, wildSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE, HttpRedirect: off}, h.caID)
+	h.addSite(h.t, renamedSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, HttpRedirect: off,
+		Headers: map[string]string{"verify": "x-tls-verify", "subject": ""}}, h.caID)
 	h.addSite(h.t, wildExactSite, &pb.ClientCertSettings{Mode: pb.Mode_MODE_DISABLED})
 }
 

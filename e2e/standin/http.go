@@ -51,7 +51,9 @@ func (h *hcmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			route = vh.route(rq.pathOnly)
 		}
 	}
-	if a := h.chain.cfg.hcm.authz; a != nil && !h.authorize(w, r, rq, route, a, rt) {
+	// Without a route, ext_authz runs with no per-route settings, as in
+	// Envoy; a route's ExtAuthzPerRoute.disabled skips it.
+	if a := h.chain.cfg.hcm.authz; a != nil && (route == nil || !route.authzOff) && !h.authorize(w, r, rq, route, a, rt) {
 		return
 	}
 	if route == nil {
@@ -63,6 +65,10 @@ func (h *hcmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if route.redirect != nil {
 		redirect(w, rq, route.redirect)
+		return
+	}
+	if route.direct != 0 {
+		localReply(w, route.direct, "") // no body configured: an empty one
 		return
 	}
 	h.forward(w, r, rq, route.cluster, rt)

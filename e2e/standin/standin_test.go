@@ -2,6 +2,7 @@ package standin_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -49,6 +50,8 @@ func TestStandIn(t *testing.T) {
 			t.Run("disabled", h.testDisabled)
 			t.Run("sni", h.testSNI)
 			t.Run("http", h.testHTTP)
+			t.Run("finding 5", h.testFinding5)
+			t.Run("finding 6", h.testFinding6)
 			// These change the configuration: keep them last.
 			t.Run("new site", h.testNewSite)
 			t.Run("drain", h.testDrain)
@@ -261,19 +264,18 @@ func (h *harness) testHTTP(t *testing.T) {
 	if loc, want := resp.Header.Get("Location"), "https://"+enforceSite+":8443/y/z?q=/../1"; loc != want {
 		t.Errorf("Location = %q, want %q", loc, want)
 	}
-	resp, e, err := h.do(t, call{url: "http://" + permissiveSite + "/p", headers: map[string]string{
-		"X-Client-Cert-Verify": "SUCCESS", "Client-Cert": ":Zm9v:", "X-Keep": "1"}})
+	resp, e, err := h.do(t, call{url: "http://" + permissiveSite + "/p", headers: smuggled})
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("proxied: %v %v", resp, err)
 	}
-	if e.Headers.Get("X-Client-Cert-Verify") != "" || e.Headers.Get("Client-Cert") != "" || e.Headers.Get("X-Keep") != "1" {
-		t.Errorf("client certificate headers must be stripped on plain HTTP: %v", e.Headers)
+	if e.Headers.Get("X-Client-Cert-Verify") != "NONE" || e.Headers.Get("Client-Cert") != "" || e.Headers.Get("X-Keep") != "1" {
+		t.Errorf("client certificate headers must be stripped on plain HTTP, and verify NONE set: %v", e.Headers)
 	}
 	if e.Headers.Get("X-Forwarded-Proto") != "http" || e.Headers.Get("X-Forwarded-For") == "" || e.Headers.Get("X-Request-Id") == "" {
 		t.Errorf("use_remote_address headers missing: %v", e.Headers)
 	}
-	if resp, _, err := h.do(t, call{url: "http://nosuch.example.net/"}); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown host: %v %v, want 404", resp, err)
+	if resp, _, err := h.do(t, call{url: "http://nosuch.example.net/"}); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unknown host: %v %v, want 403 (ext_authz: unknown site)", resp, err)
 	}
 	// codec AUTO: prior-knowledge HTTP/2 on the plain listener.
 	c := h.client(call{url: "http://" + permissiveSite + "/"})
@@ -283,6 +285,75 @@ func (h *harness) testHTTP(t *testing.T) {
 		t.Errorf("h2c: %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// smuggled are client-sent copies of mtlsgate's headers, default and
+// renamed, and one header of the client's own.
+var smuggled = map[string]string{"X-Client-Cert-Verify": "SUCCESS", "X-Client-Cert-Subject": "CN=admin",
+	"X-Tls-Verify": "SUCCESS", "Client-Cert": ":Zm9v:", "X-Keep": "1"}
+
+// testFinding5 (issue 9, finding 5): on a site that renamed verify and
+// turned subject off, a client's own copies of the default names and of
+// the new one never reach the origin, over HTTPS and plain HTTP.
+func (h *harness) testFinding5(t *testing.T) {
+	p := h.pki
+	for _, tc := range []struct {
+		url  string
+		cert *tls.Certificate
+		want string // x-tls-verify the origin sees
+	}{
+		{"https://" + renamedSite + "/", chain(p.good, p.clientInter), "SUCCESS"},
+		{"https://" + renamedSite + "/", nil, "NONE"},
+		{"http://" + renamedSite + "/", nil, "NONE"},
+	} {
+		resp, e, err := h.do(t, call{url: tc.url, cert: tc.cert, headers: smuggled})
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %v %v", tc.url, resp, err)
+		}
+		for _, n := range []string{"X-Client-Cert-Verify", "X-Client-Cert-Subject"} {
+			if v := e.Headers.Values(n); len(v) != 0 {
+				t.Errorf("%s: the origin got the client's %s: %q", tc.url, n, v)
+			}
+		}
+		if slices.Contains(e.Headers.Values("Client-Cert"), smuggled["Client-Cert"]) {
+			t.Errorf("%s: the origin got the client's Client-Cert", tc.url)
+		}
+		if v := e.Headers.Values("X-Tls-Verify"); !slices.Equal(v, []string{tc.want}) || e.Headers.Get("X-Keep") != "1" {
+			t.Errorf("%s: x-tls-verify %q, want %q; headers %v", tc.url, v, tc.want, e.Headers)
+		}
+	}
+}
+
+// testFinding6 (issue 9, finding 6): plain HTTP to a site that is not
+// disabled is redirected by default; with the redirect off, an enforcing
+// site's requests are refused and never reach the origin, a permissive
+// site's are checked (verify NONE), a disabled site's are proxied with
+// every client-certificate header removed.
+func (h *harness) testFinding6(t *testing.T) {
+	before := h.originHits.Load()
+	resp, e, err := h.do(t, call{url: "http://a.wild.example.org/admin", headers: smuggled})
+	if err != nil || resp.StatusCode != http.StatusForbidden || e != nil {
+		t.Fatalf("enforcing site over plain HTTP: %v %v, want 403", resp, err)
+	}
+	if h.originHits.Load() != before {
+		t.Error("a plain HTTP request to an enforcing site reached the origin")
+	}
+	if resp, _, err := h.do(t, call{url: "http://" + wildExactSite + "/x"}); err != nil || resp.StatusCode != http.StatusMovedPermanently {
+		t.Errorf("default redirect: %v %v, want 301", resp, err)
+	}
+	resp, e, err = h.do(t, call{url: "http://" + plainSite + "/x", headers: smuggled})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("disabled site over plain HTTP: %v %v", resp, err)
+	}
+	for _, n := range []string{"X-Client-Cert-Verify", "X-Client-Cert-Subject", "Client-Cert"} {
+		if v := e.Headers.Values(n); len(v) != 0 {
+			t.Errorf("disabled site: the origin got the client's %s: %q", n, v)
+		}
+	}
+	resp, e, err = h.do(t, call{url: "http://" + permissiveSite + "/x", headers: smuggled})
+	if err != nil || resp.StatusCode != http.StatusOK || !slices.Equal(e.Headers.Values("X-Client-Cert-Verify"), []string{"NONE"}) {
+		t.Errorf("permissive site over plain HTTP: %v %v %v, want verify NONE", resp, err, e)
 	}
 }
 

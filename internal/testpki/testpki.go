@@ -9,8 +9,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"net"
@@ -233,4 +235,84 @@ func Bundle(certs ...*Cert) []byte {
 		out = append(out, c.PEM()...)
 	}
 	return out
+}
+
+// Reissue returns another certificate of c's CA: the same subject (byte
+// for byte) and key, a new serial, signed by by, or self-signed when by is
+// nil. With by nil for a root it is a renewed root; with another CA as by
+// it is a cross-signed certificate of c's CA.
+func (c *Cert) Reissue(t TB, by *Cert, o Options) *Cert {
+	t.Helper()
+	tpl := template(c.Cert.Subject.CommonName, caWindow(o))
+	tpl.RawSubject = c.Cert.RawSubject
+	tpl.IsCA, tpl.BasicConstraintsValid = true, true
+	tpl.KeyUsage = c.Cert.KeyUsage
+	der, err := x509.CreateCertificate(rand.Reader, tpl, parentOf(tpl, by), c.Key.Public(), signerOf(c, by))
+	if err != nil {
+		t.Fatalf("testpki: reissue %s: %v", c.Cert.Subject.CommonName, err)
+	}
+	out, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("testpki: parse: %v", err)
+	}
+	return &Cert{Cert: out, Key: c.Key}
+}
+
+func parentOf(tpl *x509.Certificate, by *Cert) *x509.Certificate {
+	if by == nil {
+		return tpl
+	}
+	return by.Cert
+}
+
+func signerOf(c, by *Cert) crypto.Signer {
+	if by == nil {
+		return c.Key
+	}
+	return by.Key
+}
+
+// CRLWithoutNumber returns a version 1 DER CRL signed by c (an ECDSA CA)
+// revoking serials: no extensions, so no CRL number, which
+// x509.CreateRevocationList cannot make.
+func (c *Cert) CRLWithoutNumber(t TB, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
+	t.Helper()
+	type entry struct {
+		Serial *big.Int
+		Date   time.Time
+	}
+	type tbs struct {
+		Algorithm  pkix.AlgorithmIdentifier
+		Issuer     asn1.RawValue
+		ThisUpdate time.Time
+		NextUpdate time.Time
+		Revoked    []entry `asn1:"optional,omitempty"`
+	}
+	alg := pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}} // ecdsa-with-SHA256
+	body := tbs{Algorithm: alg, Issuer: asn1.RawValue{FullBytes: c.Cert.RawSubject},
+		ThisUpdate: thisUpdate.UTC(), NextUpdate: nextUpdate.UTC()}
+	for _, s := range serials {
+		body.Revoked = append(body.Revoked, entry{s, thisUpdate.UTC()})
+	}
+	tbsDER, err := asn1.Marshal(body)
+	if err != nil {
+		t.Fatalf("testpki: CRL: %v", err)
+	}
+	if _, ok := c.Key.(*ecdsa.PrivateKey); !ok {
+		t.Fatalf("testpki: CRLWithoutNumber needs an ECDSA CA")
+	}
+	sum := sha256.Sum256(tbsDER)
+	sig, err := c.Key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		t.Fatalf("testpki: CRL: %v", err)
+	}
+	der, err := asn1.Marshal(struct {
+		TBS       asn1.RawValue
+		Algorithm pkix.AlgorithmIdentifier
+		Signature asn1.BitString
+	}{asn1.RawValue{FullBytes: tbsDER}, alg, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
+	if err != nil {
+		t.Fatalf("testpki: CRL: %v", err)
+	}
+	return der
 }

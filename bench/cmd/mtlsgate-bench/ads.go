@@ -16,7 +16,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -47,7 +47,7 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	seedDir := filepath.Join(os.TempDir(), fmt.Sprintf("mtlsgate-bench-seed-%d-%d-%d-v1", n, f.casPerSite, len(fx.cas)))
+	seedDir := filepath.Join(os.TempDir(), fmt.Sprintf("mtlsgate-bench-seed-%d-%d-%d-v2", n, f.casPerSite, len(fx.cas)))
 	var seed seedRecord
 	if f.seedCache && report.ReadJSON(filepath.Join(seedDir, "seed.json"), &seed) == nil && seed.Sites == n {
 		if err := copyDir(filepath.Join(seedDir, "data"), filepath.Join(work, "data")); err != nil {
@@ -98,7 +98,13 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 		return out, nil
 	}
 
-	conn, err := grpc.NewClient(serving.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// The ADS clients are Envoy nodes of the bench fleet, with a node
+	// certificate as `mtlsgate envoy bootstrap` would get them.
+	nodeTLS, err := api.NodeTLS(benchNode.GetCluster(), benchNode.GetId())
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(serving.XDS, grpc.WithTransportCredentials(credentials.NewTLS(nodeTLS)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
 	if err != nil {
 		return nil, err
@@ -114,7 +120,7 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 	out.SotW = sotw.initial
 	logf("state of the world: all %d clusters after %s", n+1, time.Since(settle).Round(time.Millisecond))
 	// A second connection, as a second Envoy of the fleet would have.
-	conn2, err := grpc.NewClient(serving.XDS, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn2, err := grpc.NewClient(serving.XDS, grpc.WithTransportCredentials(credentials.NewTLS(nodeTLS)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
 	if err != nil {
 		return nil, err

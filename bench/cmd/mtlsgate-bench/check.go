@@ -37,6 +37,9 @@ type checkFlags struct {
 	verifyCerts                int
 	serverCPUs, clientCPUs     string
 	scenarios                  string
+	floodConc                  int
+	floodSize                  int64
+	floodRate                  float64
 }
 
 // Sites of the Check scenarios.
@@ -75,7 +78,10 @@ func runCheck(args []string) error {
 	fs.IntVar(&f.verifyCerts, "verify-certs", 2000, "certificates for the bare x509 Verify measurement")
 	fs.StringVar(&f.serverCPUs, "server-cpus", "1", "CPUs of the server processes (taskset; \"\" for none)")
 	fs.StringVar(&f.clientCPUs, "client-cpus", "0", "CPUs of the load generator (\"\" for none)")
-	fs.StringVar(&f.scenarios, "scenarios", "hot,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.StringVar(&f.scenarios, "scenarios", "hot,admin-flood,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.IntVar(&f.floodConc, "flood-conc", 12, "admin-flood: concurrent unauthenticated uploaders")
+	fs.Int64Var(&f.floodSize, "flood-size", 64<<20, "admin-flood: body bytes of each upload")
+	fs.Float64Var(&f.floodRate, "flood-rate", 20, "admin-flood: uploads per second per uploader, at most")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,17 +137,14 @@ func makeMaterial(f checkFlags) (*material, error) {
 }
 
 // serveConfig is the YAML config of the server under test: production
-// defaults, loopback ports chosen by the kernel. The harness's clients
-// speak plaintext for now (tls.insecure_plaintext, allowed on loopback):
-// the mTLS measurement is still to be added.
+// defaults (TLS on every listener, node certificates required on ext_authz
+// and xDS), loopback ports chosen by the kernel.
 func serveConfig(dir string, cache int) (string, error) {
 	cfg := fmt.Sprintf(`data: %s
 admin_addr: 127.0.0.1:0
 authz_addr: 127.0.0.1:0
 xds_addr: 127.0.0.1:0
 log_level: info
-tls:
-  insecure_plaintext: true
 authz:
   cache_size: %d
 `, filepath.Join(dir, "data"), cache)
@@ -225,6 +228,8 @@ func buildScenarios(f checkFlags, m *material) []scenario {
 	all := []scenario{
 		{"hot", fmt.Sprintf("enforce, ECDSA chain, %d certificates, verdicts cached", f.hot),
 			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
+		{"admin-flood", fmt.Sprintf("hot, while %d senders POST unauthenticated %d MiB uploads (CRL over JSON and gRPC) to the admin port, each at most %.0f/s", f.floodConc, f.floodSize>>20, f.floodRate),
+			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
 		{"cold-ecdsa", fmt.Sprintf("enforce, ECDSA P-256 chain (leaf, intermediate, root), %d certificates cycled through a %d-entry cache: every Check verifies", f.cold, f.cache),
 			loadgen.Workload{Requests: reqs(siteHot, certs(m.ecdsa, f.hot, f.hot+f.cold), f.cold)}},
 		{"cold-rsa", fmt.Sprintf("enforce, RSA-2048 chain, %d certificates cycled: every Check verifies", f.cold),
@@ -286,7 +291,27 @@ func check(f checkFlags, res *report.Check) error {
 	if err != nil {
 		return err
 	}
-	noop, err := harness.Start([]string{self, "noop-server"}, env, f.serverCPUs, filepath.Join(work, "noop.log"))
+	// The load generator is an Envoy node: it holds a node certificate and
+	// speaks mTLS to ext_authz, and to the no-op baseline, which does the
+	// same TLS work (a two-certificate ECDSA chain, client certificate
+	// required and verified) so that the ratio isolates the Check.
+	nodeTLS, err := api.NodeTLS("default", "bench-loadgen")
+	if err != nil {
+		return err
+	}
+	pair, err := harness.NewServerPair()
+	if err != nil {
+		return err
+	}
+	certFile, keyFile, err := pair.WriteFiles(work)
+	if err != nil {
+		return err
+	}
+	noopTLS := nodeTLS.Clone()
+	noopTLS.RootCAs = x509.NewCertPool()
+	noopTLS.RootCAs.AddCert(pair.CA)
+	noop, err := harness.Start([]string{self, "noop-server", "-cert", certFile, "-key", keyFile, "-client-ca", serving.CAFile()},
+		env, f.serverCPUs, filepath.Join(work, "noop.log"))
 	if err != nil {
 		return err
 	}
@@ -316,12 +341,12 @@ func check(f checkFlags, res *report.Check) error {
 		"cold-rsa":   newVerifier("rsa", m.rsa, m.rsa.Leaves[:min(f.verifyCerts, f.cold)]),
 	}
 
-	mconns, err := loadgen.Dial(serving.Authz, f.conns)
+	mconns, err := loadgen.Dial(serving.Authz, f.conns, nodeTLS)
 	if err != nil {
 		return err
 	}
 	defer loadgen.Close(mconns)
-	nconns, err := loadgen.Dial(noopAddr, f.conns)
+	nconns, err := loadgen.Dial(noopAddr, f.conns, noopTLS)
 	if err != nil {
 		return err
 	}
@@ -349,7 +374,18 @@ func check(f checkFlags, res *report.Check) error {
 			base.Round = r
 			res.Runs = append(res.Runs, base)
 			logRun(base)
+			var fl *flooding
+			if s.name == "admin-flood" {
+				if fl, err = startFlood(f, self, serving.Admin, serving.CAFile(), work, env, srv.PID()); err != nil {
+					return err
+				}
+			}
 			run, err := loadgen.Run(ctx, mconns, s.work, cfg, "mtlsgate", srv.PID())
+			if fl != nil {
+				if ferr := fl.stop(res, run, r); err == nil {
+					err = ferr
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -359,6 +395,7 @@ func check(f checkFlags, res *report.Check) error {
 		}
 	}
 	res.Scenarios = summarize(res.Runs, scenarios)
+	res.Flood.Summarize()
 	for _, name := range []string{"cold-ecdsa", "cold-rsa"} {
 		if v := verifiers[name]; len(v.verify) > 0 {
 			res.Verify = append(res.Verify, v.result())
@@ -462,7 +499,7 @@ func median(xs []float64) float64 {
 // summarize takes the median of every metric over the rounds.
 func summarize(runs []report.LoadRun, scenarios []scenario) []report.ScenarioSummary {
 	names := []string{"noop"}
-	desc := map[string]string{"noop": "no-op Check server, same gRPC settings: the ceiling"}
+	desc := map[string]string{"noop": "no-op Check server, same gRPC and mTLS settings (node certificate required): the ceiling"}
 	for _, s := range scenarios {
 		names = append(names, s.name)
 		desc[s.name] = s.desc
@@ -606,7 +643,16 @@ func profileCheck(f checkFlags, self, cfgPath, work string, env []string, scenar
 		return err
 	}
 	defer srv.Stop(30 * time.Second)
-	conns, err := loadgen.Dial(serving.Authz, f.conns)
+	api, err := harness.DialAPI(serving)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	nodeTLS, err := api.NodeTLS("default", "bench-profiler")
+	if err != nil {
+		return err
+	}
+	conns, err := loadgen.Dial(serving.Authz, f.conns, nodeTLS)
 	if err != nil {
 		return err
 	}

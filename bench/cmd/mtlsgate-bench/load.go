@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
+	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -25,8 +29,26 @@ func runLoad(args []string) error {
 	procs := fs.Int("gomaxprocs", 1, "GOMAXPROCS of the load generator")
 	cpus := fs.String("cpus", "", "pin the load generator to these CPUs")
 	expect := fs.Int("expect", -1, "expected status code in the answers (-1: any)")
+	certFile := fs.String("cert", "", "node certificate (PEM) for mTLS, e.g. node.pem written by mtlsgate envoy bootstrap --out")
+	keyFile := fs.String("key", "", "key of -cert")
+	caFile := fs.String("ca", "", "CA the server is verified by (ca.pem)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var tc *tls.Config
+	if *certFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(*caFile)
+		if err != nil {
+			return err
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: x509.NewCertPool()}
+		if !tc.RootCAs.AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s holds no certificate", *caFile)
+		}
 	}
 	runtime.GOMAXPROCS(*procs)
 	if *cpus != "" {
@@ -34,7 +56,7 @@ func runLoad(args []string) error {
 			return err
 		}
 	}
-	c, err := loadgen.Dial(*addr, *conns)
+	c, err := loadgen.Dial(*addr, *conns, tc)
 	if err != nil {
 		return err
 	}

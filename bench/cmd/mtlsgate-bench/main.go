@@ -11,6 +11,7 @@
 //	mtlsgate-bench report       -parts DIR -out DIR
 //	mtlsgate-bench noop-server  -addr ADDR       the ceiling: answers every Check OK
 //	mtlsgate-bench serve-profiled [serve flags]  mtlsgate serve, with CPU profiles on SIGUSR1/SIGUSR2
+//	mtlsgate-bench flood        -addr ADMIN      unauthenticated uploads to the admin port until SIGTERM
 //
 // Every part takes -h for its flags.
 package main
@@ -34,6 +35,7 @@ func main() {
 		"noop-server":    runNoop,
 		"serve-profiled": runServeProfiled,
 		"load":           runLoad,
+		"flood":          runFlood,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
@@ -47,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|parsers|report|noop-server|serve-profiled [flags]")
+	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|parsers|report|noop-server|serve-profiled|flood [flags]")
 }
 
 // logf reports progress on stderr.

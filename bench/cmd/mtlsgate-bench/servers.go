@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -45,16 +48,27 @@ func (noopServer) Check(context.Context, *authv3.CheckRequest) (*authv3.CheckRes
 func runNoop(args []string) error {
 	fs := flag.NewFlagSet("noop-server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	certFile := fs.String("cert", "", "serve mTLS with this certificate chain (PEM)")
+	keyFile := fs.String("key", "", "key of -cert (PEM)")
+	clientCA := fs.String("client-ca", "", "CA the client certificates must verify to (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	opts := []grpc.ServerOption{grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+		MinTime: 5 * time.Second, PermitWithoutStream: true,
+	})}
+	if *certFile != "" {
+		creds, err := mtlsCreds(*certFile, *keyFile, *clientCA)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, grpc.Creds(creds))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-		MinTime: 5 * time.Second, PermitWithoutStream: true,
-	}))
+	g := grpc.NewServer(opts...)
 	authv3.RegisterAuthorizationServer(g, noopServer{})
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	reflection.Register(g)
@@ -66,6 +80,26 @@ func runNoop(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// mtlsCreds are the no-op server's TLS credentials, configured as
+// mtlsgate's ext_authz listener is (server/tls.go): TLS 1.2 or later, a
+// client certificate required and verified against clientCA.
+func mtlsCreds(certFile, keyFile, clientCA string) (credentials.TransportCredentials, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(clientCA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no certificate", clientCA)
+	}
+	return credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}), nil
 }
 
 // runServeProfiled is `mtlsgate serve` (the same server.LoadConfig,

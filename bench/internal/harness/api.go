@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -23,6 +25,8 @@ type API struct {
 	conn  *grpc.ClientConn
 	token string
 	addr  string
+	pool  *x509.CertPool // the server's CA
+	http  *http.Client
 }
 
 // DialAPI connects to the admin address with the token the server wrote
@@ -32,13 +36,19 @@ func DialAPI(s Serving) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(s.Admin, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	pool, err := s.CAPool()
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	conn, err := grpc.NewClient(s.Admin, grpc.WithTransportCredentials(credentials.NewTLS(tc)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20), grpc.MaxCallSendMsgSize(256<<20)))
 	if err != nil {
 		return nil, err
 	}
 	return &API{CertificateManagerServiceClient: pb.NewCertificateManagerServiceClient(conn), conn: conn,
-		token: strings.TrimSpace(string(tok)), addr: s.Admin}, nil
+		token: strings.TrimSpace(string(tok)), addr: s.Admin, pool: pool,
+		http: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}, nil
 }
 
 // Ctx returns a context carrying the bearer token, bounded by timeout.
@@ -52,7 +62,7 @@ func (a *API) Close() error { return a.conn.Close() }
 
 // Metrics returns the server's Prometheus metrics text.
 func (a *API) Metrics() (string, error) {
-	resp, err := http.Get("http://" + a.addr + "/metrics")
+	resp, err := a.http.Get("https://" + a.addr + "/metrics")
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -33,11 +35,16 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
-// Dial opens m connections to addr (each its own HTTP/2 connection).
-func Dial(addr string, m int) ([]*grpc.ClientConn, error) {
+// Dial opens m connections to addr (each its own HTTP/2 connection), over
+// TLS with tc, or in plaintext when tc is nil.
+func Dial(addr string, m int, tc *tls.Config) ([]*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
 	var out []*grpc.ClientConn
 	for range m {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return nil, err
 		}

@@ -399,9 +399,10 @@ type UpdateSiteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Site  *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
 	// Fields of site to change, as snake_case paths: server_certificate,
-	// origin_url, ca_ids, settings, or settings.<field>. Empty means all of
-	// server_certificate, origin_url, ca_ids and settings. (A list of paths
-	// rather than google.protobuf.FieldMask, whose JSON form is camelCase.)
+	// origin_url, ca_ids, settings, or settings.<field>. Required: only the
+	// named fields change, and an update naming none is refused
+	// (INVALID_ARGUMENT). (A list of paths rather than
+	// google.protobuf.FieldMask, whose JSON form is camelCase.)
 	UpdateMask    []string `protobuf:"bytes,2,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -712,8 +713,8 @@ type UpdateSiteSettingsRequest struct {
 	Hostname string                 `protobuf:"bytes,1,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	Settings *ClientCertSettings    `protobuf:"bytes,2,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Fields of settings to change, as snake_case paths, e.g. "mode",
-	// "revocation.crl". Empty means all of them; unset fields then take
-	// their defaults.
+	// "revocation.crl". Required: only the named fields change, and an
+	// update naming none is refused (INVALID_ARGUMENT).
 	UpdateMask    []string `protobuf:"bytes,3,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -811,8 +811,10 @@ type ClientCertSettings struct {
 	BadCertificateStatus uint32 `protobuf:"varint,9,opt,name=bad_certificate_status,json=badCertificateStatus,proto3" json:"bad_certificate_status,omitempty"`
 	// Status for a missing certificate in enforce mode: 403 (default) or 496.
 	MissingCertificateStatus uint32 `protobuf:"varint,10,opt,name=missing_certificate_status,json=missingCertificateStatus,proto3" json:"missing_certificate_status,omitempty"`
-	// Redirect plain HTTP to HTTPS.
-	HttpRedirect bool `protobuf:"varint,11,opt,name=http_redirect,json=httpRedirect,proto3" json:"http_redirect,omitempty"`
+	// Redirect plain HTTP to HTTPS. Default true. When false, plain HTTP to
+	// an enforcing site is refused, a permissive site's goes through the
+	// check (verify NONE), and a disabled site's is proxied to the origin.
+	HttpRedirect *bool `protobuf:"varint,11,opt,name=http_redirect,json=httpRedirect,proto3,oneof" json:"http_redirect,omitempty"`
 	// Default TLS_VERSION_1_2.
 	MinTlsVersion TLSVersion `protobuf:"varint,12,opt,name=min_tls_version,json=minTlsVersion,proto3,enum=mtlsgate.v1.TLSVersion" json:"min_tls_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -920,8 +922,8 @@ func (x *ClientCertSettings) GetMissingCertificateStatus() uint32 {
 }
 
 func (x *ClientCertSettings) GetHttpRedirect() bool {
-	if x != nil {
-		return x.HttpRedirect
+	if x != nil && x.HttpRedirect != nil {
+		return *x.HttpRedirect
 	}
 	return false
 }
@@ -1148,7 +1150,12 @@ type Site struct {
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// What the data plane made of the site (output only).
-	Status        *SiteStatus `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	Status *SiteStatus `protobuf:"bytes,9,opt,name=status,proto3" json:"status,omitempty"`
+	// Fleets of Envoy nodes that serve the site (and hold its private key),
+	// sorted; empty means every fleet. Names as in node certificates: 1 to
+	// 128 of [A-Za-z0-9._~-], not "." or "..". Changed through UpdateSite
+	// only when the update mask names "fleets".
+	Fleets        []string `protobuf:"bytes,10,rep,name=fleets,proto3" json:"fleets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1253,13 @@ func (x *Site) GetStatus() *SiteStatus {
 	return nil
 }
 
+func (x *Site) GetFleets() []string {
+	if x != nil {
+		return x.Fleets
+	}
+	return nil
+}
+
 // SiteStatus reports problems the control plane or Envoy had with a site.
 type SiteStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1327,7 +1341,12 @@ func (x *SiteStatus) GetLastNackNode() string {
 	return ""
 }
 
-// CRL is an uploaded certificate revocation list.
+// CRL is an uploaded certificate revocation list. A CRL belongs to its
+// issuer, identified by name and key (issuer_name_der, issuer_spki_sha256),
+// not to one CA certificate: it applies to every uploaded certificate with
+// that subject and public key (a renewed, re-issued or cross-signed CA,
+// the same CA listed in several bundles). An issuer has at most one CRL;
+// uploading another replaces it when it is newer (see docs/api.md).
 type CRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1335,9 +1354,11 @@ type CRL struct {
 	Der []byte `protobuf:"bytes,2,opt,name=der,proto3" json:"der,omitempty"`
 	// Issuer distinguished name, RFC 4514.
 	Issuer string `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
-	// SHA-256 of the CA certificate whose key signed this CRL.
+	// Informational (output only): lowercase hex SHA-256 of one uploaded CA
+	// certificate of the issuer, the first by client CA id, then bundle
+	// order. Not a key: the CRL applies to every certificate of the issuer.
 	IssuerSha256Fingerprint string `protobuf:"bytes,4,opt,name=issuer_sha256_fingerprint,json=issuerSha256Fingerprint,proto3" json:"issuer_sha256_fingerprint,omitempty"`
-	// The client CA holding that certificate.
+	// Informational (output only): the client CA holding that certificate.
 	CaId       string                 `protobuf:"bytes,5,opt,name=ca_id,json=caId,proto3" json:"ca_id,omitempty"`
 	ThisUpdate *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=this_update,json=thisUpdate,proto3" json:"this_update,omitempty"`
 	NextUpdate *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_update,json=nextUpdate,proto3" json:"next_update,omitempty"`
@@ -1349,8 +1370,14 @@ type CRL struct {
 	SizeBytes         int64                  `protobuf:"varint,11,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	UploadedBy        string                 `protobuf:"bytes,12,opt,name=uploaded_by,json=uploadedBy,proto3" json:"uploaded_by,omitempty"`
 	UploadedAt        *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The issuer's subject Name, DER, exactly as in its certificates and in
+	// the CRL (output only). With issuer_spki_sha256 it keys the CRL.
+	IssuerNameDer []byte `protobuf:"bytes,14,opt,name=issuer_name_der,json=issuerNameDer,proto3" json:"issuer_name_der,omitempty"`
+	// Lowercase hex SHA-256 of the issuer's DER SubjectPublicKeyInfo: the key
+	// that signed the CRL (output only).
+	IssuerSpkiSha256 string `protobuf:"bytes,15,opt,name=issuer_spki_sha256,json=issuerSpkiSha256,proto3" json:"issuer_spki_sha256,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CRL) Reset() {
@@ -1472,6 +1499,20 @@ func (x *CRL) GetUploadedAt() *timestamppb.Timestamp {
 		return x.UploadedAt
 	}
 	return nil
+}
+
+func (x *CRL) GetIssuerNameDer() []byte {
+	if x != nil {
+		return x.IssuerNameDer
+	}
+	return nil
+}
+
+func (x *CRL) GetIssuerSpkiSha256() string {
+	if x != nil {
+		return x.IssuerSpkiSha256
+	}
+	return ""
 }
 
 // Token is an API bearer credential. Only a hash of its secret is stored.
@@ -1922,7 +1963,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x06emails\x18\x05 \x03(\tR\x06emails\x12\x1e\n" +
 	"\n" +
 	"identities\x18\x06 \x03(\tR\n" +
-	"identities\"\xf1\x05\n" +
+	"identities\"\x88\x06\n" +
 	"\x12ClientCertSettings\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mtlsgate.v1.ModeR\x04mode\x12:\n" +
 	"\x17require_client_auth_eku\x18\x02 \x01(\bH\x00R\x14requireClientAuthEku\x88\x01\x01\x12#\n" +
@@ -1936,13 +1977,14 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\rcert_encoding\x18\b \x01(\x0e2\x19.mtlsgate.v1.CertEncodingR\fcertEncoding\x124\n" +
 	"\x16bad_certificate_status\x18\t \x01(\rR\x14badCertificateStatus\x12<\n" +
 	"\x1amissing_certificate_status\x18\n" +
-	" \x01(\rR\x18missingCertificateStatus\x12#\n" +
-	"\rhttp_redirect\x18\v \x01(\bR\fhttpRedirect\x12?\n" +
+	" \x01(\rR\x18missingCertificateStatus\x12(\n" +
+	"\rhttp_redirect\x18\v \x01(\bH\x01R\fhttpRedirect\x88\x01\x01\x12?\n" +
 	"\x0fmin_tls_version\x18\f \x01(\x0e2\x17.mtlsgate.v1.TLSVersionR\rminTlsVersion\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1a\n" +
-	"\x18_require_client_auth_eku\"\xa1\x01\n" +
+	"\x18_require_client_auth_ekuB\x10\n" +
+	"\x0e_http_redirect\"\xa1\x01\n" +
 	"\x11InlineCertificate\x122\n" +
 	"\x15certificate_chain_pem\x18\x01 \x01(\tR\x13certificateChainPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x02 \x01(\tR\rprivateKeyPem\x120\n" +
@@ -1953,7 +1995,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x11ServerCertificate\x128\n" +
 	"\x06inline\x18\x01 \x01(\v2\x1e.mtlsgate.v1.InlineCertificateH\x00R\x06inline\x125\n" +
 	"\x05files\x18\x02 \x01(\v2\x1d.mtlsgate.v1.CertificateFilesH\x00R\x05filesB\b\n" +
-	"\x06source\"\xaa\x03\n" +
+	"\x06source\"\xc2\x03\n" +
 	"\x04Site\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12M\n" +
 	"\x12server_certificate\x18\x02 \x01(\v2\x1e.mtlsgate.v1.ServerCertificateR\x11serverCertificate\x12\x1d\n" +
@@ -1967,7 +2009,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12/\n" +
-	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\"\xcb\x01\n" +
+	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\x12\x16\n" +
+	"\x06fleets\x18\n" +
+	" \x03(\tR\x06fleets\"\xcb\x01\n" +
 	"\n" +
 	"SiteStatus\x12\x1b\n" +
 	"\txds_error\x18\x01 \x01(\tR\bxdsError\x12\x1f\n" +
@@ -1976,7 +2020,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
 	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastNackAt\x12$\n" +
-	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xef\x03\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xc5\x04\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -1997,7 +2041,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_by\x18\f \x01(\tR\n" +
 	"uploadedBy\x12;\n" +
 	"\vuploaded_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"uploadedAt\"\xa2\x02\n" +
+	"uploadedAt\x12&\n" +
+	"\x0fissuer_name_der\x18\x0e \x01(\fR\rissuerNameDer\x12,\n" +
+	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +

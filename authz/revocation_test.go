@@ -1,0 +1,193 @@
+package authz_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// TestFinding3_RevokedLeafOfRenewedOrCrossSignedRoot: a CRL belongs to its
+// issuer's name and key, so it revokes a leaf whichever certificate of the
+// issuer the chain is built to: the root, its renewal, a cross-signed copy,
+// the root listed in two bundles. Before, the CRL was bound to one
+// certificate (the first in CA id order) and a chain through another one
+// passed. Every upload order and every assignment is tried; ids decide
+// nothing.
+func TestFinding3_RevokedLeafOfRenewedOrCrossSignedRoot(t *testing.T) {
+	root := testpki.NewRoot(t, "Shared Root", testpki.Options{})
+	bridge := testpki.NewRoot(t, "Bridge Root", testpki.Options{})
+	revoked := root.Leaf(t, "revoked", testpki.Options{})
+	good := root.Leaf(t, "good", testpki.Options{})
+	cases := []struct {
+		name  string
+		other []*testpki.Cert // bundle B; bundle A is the root alone
+	}{
+		{"renewed root", []*testpki.Cert{root.Reissue(t, nil, testpki.Options{})}},
+		{"cross-signed root", []*testpki.Cert{root.Reissue(t, bridge, testpki.Options{}), bridge}},
+		{"cross-signed root alone", []*testpki.Cert{root.Reissue(t, bridge, testpki.Options{})}},
+		{"listed twice", []*testpki.Cert{root, testpki.NewRoot(t, "Beside", testpki.Options{})}},
+	}
+	now := time.Now()
+	shared := newPKI(t)
+	for _, tc := range cases {
+		for _, order := range []string{"A CRL B", "A B CRL", "B CRL A", "B A CRL"} {
+			t.Run(tc.name+"/"+order, func(t *testing.T) {
+				e := newEnvPKI(t, authz.Options{}, shared)
+				var a, b string
+				for _, step := range strings.Fields(order) {
+					switch step {
+					case "A":
+						a = e.ca("A", root)
+					case "B":
+						b = e.ca("B", tc.other...)
+					case "CRL":
+						e.crl(root, now.Add(-time.Hour), now.Add(time.Hour), revoked.Cert.SerialNumber)
+					}
+				}
+				sites := map[string][]string{"a.example.com": {a}, "b.example.com": {b}, "ab.example.com": {a, b}}
+				for host, ids := range sites {
+					e.site(host, &pb.ClientCertSettings{Mode: enforce}, ids...)
+					e.site("chain-"+host, &pb.ClientCertSettings{Mode: enforce, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}}, ids...)
+					e.site("permissive-"+host, &pb.ClientCertSettings{Mode: permissive}, ids...)
+				}
+				e.waitLoaded()
+				for host := range sites {
+					for _, h := range []string{host, "chain-" + host} {
+						r := req{ext: h, sni: h, host: h}
+						r.cert = revoked
+						assertResponse(t, e.check(r), want{status: 403, reason: "revoked"})
+						r.cert = good
+						assertResponse(t, e.check(r), want{allow: true, verify: "SUCCESS"})
+					}
+					h := "permissive-" + host
+					assertResponse(t, e.check(req{ext: h, sni: h, host: h, cert: revoked}), want{allow: true, verify: "FAILED:revoked"})
+				}
+			})
+		}
+	}
+}
+
+// TestFinding3_CRLSurvivesDeletingOneCAOfItsIssuer: the CRL stays in force
+// when the CA it was verified with is deleted while another CA still holds
+// a certificate of the issuer.
+func TestFinding3_CRLSurvivesDeletingOneCAOfItsIssuer(t *testing.T) {
+	e := newEnv(t, authz.Options{})
+	root := testpki.NewRoot(t, "Shared Root", testpki.Options{})
+	revoked := root.Leaf(t, "revoked", testpki.Options{})
+	a := e.ca("A", root)
+	now := time.Now()
+	e.crl(root, now.Add(-time.Hour), now.Add(time.Hour), revoked.Cert.SerialNumber)
+	b := e.ca("B", root.Reissue(t, nil, testpki.Options{}))
+	e.site("b.example.com", &pb.ClientCertSettings{Mode: enforce}, b)
+	if err := e.st.DeleteCA(context.Background(), admin, a, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLoaded()
+	assertResponse(t, e.check(req{ext: "b.example.com", sni: "b.example.com", host: "b.example.com", cert: revoked}), want{status: 403, reason: "revoked"})
+}
+
+// TestFinding4_CACertificateIsNeverAClientCertificate: a certificate with
+// basicConstraints CA:TRUE is refused as a client certificate (reason
+// ca_certificate): one of the site's anchors, presented itself (the chain
+// is then the certificate alone), an intermediate of the bundle, and a CA
+// the bundle's intermediate issued that is in no bundle. The site does not
+// require the clientAuth EKU, so nothing else refuses them.
+func TestFinding4_CACertificateIsNeverAClientCertificate(t *testing.T) {
+	e := newEnv(t, authz.Options{})
+	p := e.pki
+	no := false
+	ca := e.ca("chain", p.root, p.inter)
+	interOnly := e.ca("inter", p.inter)
+	sub := p.inter.Intermediate(t, "Sub CA", testpki.Options{})
+	for _, mode := range []pb.Mode{enforce, permissive} {
+		for _, crl := range []pb.CRLCheck{pb.CRLCheck_CRL_CHECK_OFF, pb.CRLCheck_CRL_CHECK_LEAF, pb.CRLCheck_CRL_CHECK_CHAIN} {
+			set := func() *pb.ClientCertSettings {
+				return &pb.ClientCertSettings{Mode: mode, RequireClientAuthEku: &no, Revocation: &pb.Revocation{Crl: crl}}
+			}
+			e.site(siteName(mode, crl, "both"), set(), ca)
+			e.site(siteName(mode, crl, "inter"), set(), interOnly)
+		}
+	}
+	e.waitLoaded()
+	for _, mode := range []pb.Mode{enforce, permissive} {
+		for _, crl := range []pb.CRLCheck{pb.CRLCheck_CRL_CHECK_OFF, pb.CRLCheck_CRL_CHECK_LEAF, pb.CRLCheck_CRL_CHECK_CHAIN} {
+			cases := []struct {
+				site string
+				cert *testpki.Cert
+			}{
+				{"both", p.root}, {"both", p.inter}, {"both", sub},
+				{"inter", p.inter}, {"inter", sub},
+			}
+			for _, c := range cases {
+				h := siteName(mode, crl, c.site)
+				w := want{status: 403, reason: "ca_certificate"}
+				if mode == permissive {
+					w = want{allow: true, verify: "FAILED:ca_certificate"}
+				}
+				t.Run(h+"/"+c.cert.Cert.Subject.CommonName, func(t *testing.T) {
+					assertResponse(t, e.check(req{ext: h, sni: h, host: h, cert: c.cert}), w)
+				})
+			}
+			h := siteName(mode, crl, "both")
+			assertResponse(t, e.check(req{ext: h, sni: h, host: h, cert: p.good}), want{allow: true, verify: "SUCCESS"})
+		}
+	}
+}
+
+func siteName(mode pb.Mode, crl pb.CRLCheck, what string) string {
+	return strings.ToLower(strings.NewReplacer("MODE_", "", "CRL_CHECK_", "").Replace(mode.String()+"-"+crl.String())) + "-" + what + ".example.com"
+}
+
+// TestFinding4_PresentedAnchorCheckedAgainstItsIssuersCRL: a presented
+// certificate is checked against its issuer's CRL even when it is itself
+// one of the site's anchors (a chain of one, which consulted no CRL
+// before), and even when that issuer is in a bundle the site does not use.
+// In chain mode the top of the chain is checked the same way.
+func TestFinding4_PresentedAnchorCheckedAgainstItsIssuersCRL(t *testing.T) {
+	e := newEnv(t, authz.Options{})
+	p := e.pki
+	no := false
+	now := time.Now()
+	renewed := p.root.Reissue(t, nil, testpki.Options{})
+	both := e.ca("chain", p.root, p.inter)
+	interOnly := e.ca("inter", p.inter)
+	roots := e.ca("roots", p.root, renewed)
+	// The root revokes its intermediate and its own first certificate
+	// (retired by the renewal: same name and key, so its own CRL speaks
+	// for it).
+	e.crl(p.root, now.Add(-time.Hour), now.Add(time.Hour), p.inter.Cert.SerialNumber, p.root.Cert.SerialNumber)
+	set := func(crl pb.CRLCheck) *pb.ClientCertSettings {
+		return &pb.ClientCertSettings{Mode: enforce, RequireClientAuthEku: &no, Revocation: &pb.Revocation{Crl: crl}}
+	}
+	e.site("both.example.com", set(pb.CRLCheck_CRL_CHECK_LEAF), both)
+	e.site("inter.example.com", set(pb.CRLCheck_CRL_CHECK_LEAF), interOnly)
+	e.site("inter-chain.example.com", set(pb.CRLCheck_CRL_CHECK_CHAIN), interOnly)
+	e.site("roots.example.com", set(pb.CRLCheck_CRL_CHECK_LEAF), roots)
+	e.site("inter-off.example.com", set(pb.CRLCheck_CRL_CHECK_OFF), interOnly)
+	e.waitLoaded()
+	cases := []struct {
+		site string
+		cert *testpki.Cert
+		w    want
+	}{
+		{"both.example.com", p.inter, want{status: 403, reason: "revoked"}},
+		{"inter.example.com", p.inter, want{status: 403, reason: "revoked"}},
+		{"roots.example.com", p.root, want{status: 403, reason: "revoked"}},
+		{"roots.example.com", renewed, want{status: 403, reason: "ca_certificate"}},
+		{"inter-off.example.com", p.inter, want{status: 403, reason: "ca_certificate"}},
+		// The intermediate is the site's only anchor; its issuer is in
+		// another bundle, and chain mode checks it with that issuer's CRL.
+		{"inter-chain.example.com", p.good, want{status: 403, reason: "revoked"}},
+		{"inter.example.com", p.good, want{allow: true, verify: "SUCCESS"}},
+	}
+	for _, c := range cases {
+		t.Run(c.site+"/"+c.cert.Cert.Subject.CommonName, func(t *testing.T) {
+			assertResponse(t, e.check(req{ext: c.site, sni: c.site, host: c.site, cert: c.cert}), c.w)
+		})
+	}
+}
