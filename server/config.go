@@ -63,9 +63,6 @@ type XDSConfig struct {
 	// HTTPSAddr and HTTPAddr are Envoy's listener addresses.
 	HTTPSAddr string `yaml:"https_addr"`
 	HTTPAddr  string `yaml:"http_addr"`
-	// AuthzClusterAddr is mtlsgate's ext_authz address as Envoy reaches
-	// it; empty means authz_addr.
-	AuthzClusterAddr string `yaml:"authz_cluster_addr"`
 	// AuthzTimeout bounds one ext_authz call from Envoy.
 	AuthzTimeout time.Duration `yaml:"authz_timeout"`
 	// HTTPSPort is where plain HTTP is redirected (443: the default port).
@@ -103,13 +100,9 @@ func DefaultConfig() Config {
 }
 
 // xdsOptions is the translation's view of the config.
-func (c Config) xdsOptions(authzAddr string) xds.Options {
-	addr := c.XDS.AuthzClusterAddr
-	if addr == "" {
-		addr = authzAddr
-	}
+func (c Config) xdsOptions() xds.Options {
 	return xds.Options{
-		HTTPSAddr: c.XDS.HTTPSAddr, HTTPAddr: c.XDS.HTTPAddr, AuthzAddr: addr,
+		HTTPSAddr: c.XDS.HTTPSAddr, HTTPAddr: c.XDS.HTTPAddr,
 		AuthzTimeout: c.XDS.AuthzTimeout, HTTPSPort: c.XDS.HTTPSPort, UpstreamCAFile: c.XDS.UpstreamCAFile,
 		RequireNodeIdentity: !c.TLS.InsecurePlaintext,
 	}
@@ -274,11 +267,6 @@ func (x XDSConfig) validate() error {
 	for name, addr := range map[string]string{"xds.https_addr": x.HTTPSAddr, "xds.http_addr": x.HTTPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("config: %s: %q is not host:port: %w", name, addr, err)
-		}
-	}
-	if x.AuthzClusterAddr != "" {
-		if _, _, err := net.SplitHostPort(x.AuthzClusterAddr); err != nil {
-			return fmt.Errorf("config: xds.authz_cluster_addr: %q is not host:port: %w", x.AuthzClusterAddr, err)
 		}
 	}
 	if x.AuthzTimeout <= 0 || x.AuthzTimeout > time.Minute {

@@ -120,7 +120,7 @@ func checkWorkers() grpc.ServerOption {
 func (s *Server) listenXDS() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(s.AuthzAddr()), s.log, xds.NewMetrics(s.metrics))
+	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(), s.log, xds.NewMetrics(s.metrics))
 	s.xds.Update(s.store.Current())
 	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
@@ -202,7 +202,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) listenAdmin() error {
 	apiSrv := api.New(s.store, s.log, func(host string) *pb.SiteStatus { return s.siteStatus(host) })
 	if s.sec.ca != nil {
-		apiSrv.WithNodes(s.sec.ca, s.cfg.TLS.NodeCertLifetime)
+		apiSrv.WithNodes(trustingIssuer{s.sec.ca, s.sec.trust}, s.cfg.TLS.NodeCertLifetime)
 	}
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
 	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()), api.CodecOption(),

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -88,7 +90,21 @@ func isLoopback(addr string) bool {
 type security struct {
 	ca      *internalca.Authority
 	serving func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// trust is what clients verify the listeners by, written to ca.pem
+	// and handed to nodes: the CA, and the CA certificates of an
+	// operator's serving chain.
+	trust []byte
 }
+
+// trustingIssuer is the CA as the API hands it to nodes: it signs with
+// the CA and gives out the whole trust bundle.
+type trustingIssuer struct {
+	*internalca.Authority
+	trust []byte
+}
+
+// CertificatePEM is the trust bundle.
+func (t trustingIssuer) CertificatePEM() []byte { return t.trust }
 
 // setupTLS loads or creates the internal CA, writes its certificate to the
 // data directory, and prepares the serving certificate.
@@ -104,13 +120,14 @@ func (s *Server) setupTLS(ctx context.Context) error {
 		return err
 	}
 	s.sec.ca = ca
-	path := filepath.Join(s.cfg.Data, CAFile)
-	if err := writeFileAtomic(path, ca.CertificatePEM(), 0o644); err != nil {
-		return fmt.Errorf("write CA certificate: %w", err)
-	}
+	s.sec.trust = ca.CertificatePEM()
 	s.sec.serving, err = s.servingCertificate(ca)
 	if err != nil {
 		return err
+	}
+	path := filepath.Join(s.cfg.Data, CAFile)
+	if err := writeFileAtomic(path, s.sec.trust, 0o644); err != nil {
+		return fmt.Errorf("write CA certificate: %w", err)
 	}
 	s.log.Info("TLS on every listener", "ca_file", path, "ca_sha256", ca.Fingerprint())
 	return nil
@@ -154,6 +171,9 @@ func (s *Server) servingCertificate(ca *internalca.Authority) (func(*tls.ClientH
 		if !slices.ContainsFunc(c.Leaf.URIs, func(u *url.URL) bool { return u.String() == nodeid.ServerURI }) {
 			return nil, fmt.Errorf("tls.cert_file: the certificate must carry the URI SAN %s (Envoy and the CLI verify mtlsgate by it)", nodeid.ServerURI)
 		}
+		if err := s.trustChain(ca, c); err != nil {
+			return nil, err
+		}
 		return func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &c, nil }, nil
 	}
 	sv, err := internalca.NewServing(ca, s.servingHosts(), time.Now)
@@ -163,13 +183,36 @@ func (s *Server) servingCertificate(ca *internalca.Authority) (func(*tls.ClientH
 	return sv.GetCertificate, nil
 }
 
+// trustChain adds the CA certificates that follow the leaf in an
+// operator's serving chain to the trust bundle, and checks that the leaf
+// verifies against the bundle: clients trust nothing else.
+func (s *Server) trustChain(ca *internalca.Authority, c tls.Certificate) error {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Certificate())
+	for _, der := range c.Certificate[1:] {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("tls.cert_file: chain: %w", err)
+		}
+		if cert.IsCA {
+			pool.AddCert(cert)
+			s.sec.trust = append(s.sec.trust, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("tls.cert_file: the certificate does not verify against the internal CA and the CA certificates after it in the file "+
+			"(put its issuing CA certificates after the leaf; they are published in %s): %w", CAFile, err)
+	}
+	return nil
+}
+
 // servingHosts are the names the serving certificate carries.
 func (s *Server) servingHosts() []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		hosts = append(hosts, h)
 	}
-	for _, addr := range []string{s.cfg.AdminAddr, s.cfg.AuthzAddr, s.cfg.XDSAddr, s.cfg.XDS.AuthzClusterAddr} {
+	for _, addr := range []string{s.cfg.AdminAddr, s.cfg.AuthzAddr, s.cfg.XDSAddr} {
 		if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
 			if ip, err := netip.ParseAddr(host); err != nil || !ip.IsUnspecified() {
 				hosts = append(hosts, host)

@@ -218,14 +218,37 @@ func TestOperatorCertificates(t *testing.T) {
 	if !bytes.Equal(written, ca.PEM()) {
 		t.Fatal("the data directory's ca.pem is not the operator's CA")
 	}
-	srv := ca.Leaf(t, "mtlsgate", testpki.Options{DNS: []string{"localhost"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-	cfg := server.DefaultConfig()
-	cfg.Data = filepath.Join(dir, "data2")
-	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	cfg.TLS.CertFile, cfg.TLS.KeyFile = write("srv.pem", srv.PEM()), write("srv.key", srv.KeyPEM())
-	_, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), nodeid.ServerURI) {
+	startErr := func(certPEM, keyPEM []byte) error {
+		cfg := server.DefaultConfig()
+		cfg.Data = filepath.Join(t.TempDir(), "data")
+		cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg.TLS.CertFile, cfg.TLS.KeyFile = write("srv.pem", certPEM), write("srv.key", keyPEM)
+		_, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		return err
+	}
+	public := testpki.NewRoot(t, "Operator serving CA", testpki.Options{})
+	noURI := public.Leaf(t, "mtlsgate", testpki.Options{DNS: []string{"localhost"}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err := startErr(append(noURI.PEM(), public.PEM()...), noURI.KeyPEM()); err == nil || !strings.Contains(err.Error(), nodeid.ServerURI) {
 		t.Fatalf("a serving certificate without the server URI: %v", err)
+	}
+	named := public.Leaf(t, "mtlsgate", testpki.Options{DNS: []string{"localhost"}, IPs: []string{"127.0.0.1"},
+		URIs: []string{nodeid.ServerURI}, EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	if err := startErr(named.PEM(), named.KeyPEM()); err == nil || !strings.Contains(err.Error(), "issuing CA") {
+		t.Fatalf("a serving certificate whose CA is not in the file: %v", err)
+	}
+	// With its CA after the leaf, the CA is published beside the internal
+	// CA, and nodes written from the API's answer verify the server.
+	withCA := start(t, func(c *server.Config) {
+		c.TLS.CertFile, c.TLS.KeyFile = write("named.pem", append(named.PEM(), public.PEM()...)), write("named.key", named.KeyPEM())
+	})
+	published, _ := os.ReadFile(filepath.Join(withCA.cfg.Data, server.CAFile))
+	if !bytes.Contains(published, public.PEM()) || bytes.Count(published, []byte("BEGIN CERTIFICATE")) != 2 {
+		t.Fatalf("ca.pem does not hold the internal CA and the serving CA:\n%s", published)
+	}
+	node := withCA.issueNode(t, nodeid.Identity{Fleet: "default", Node: "n"})
+	creds := credentials.NewTLS(&tls.Config{RootCAs: withCA.pool, ServerName: "localhost", Certificates: []tls.Certificate{node}})
+	if err := health(t, withCA.XDSAddr(), creds); err != nil {
+		t.Fatalf("a node verifying by the published bundle: %v", err)
 	}
 }
 

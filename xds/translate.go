@@ -51,11 +51,6 @@ func originClusterName(host string) string  { return "origin/" + host }
 type Options struct {
 	// HTTPSAddr and HTTPAddr are Envoy's listener addresses.
 	HTTPSAddr, HTTPAddr string
-	// AuthzAddr is not used: Envoy reaches ext_authz through the static
-	// cluster AuthzCluster of its bootstrap (mtlsgate envoy bootstrap
-	// --authz). It is kept until the server's configuration drops
-	// xds.authz_cluster_addr.
-	AuthzAddr string
 	// AuthzTimeout bounds one Check call.
 	AuthzTimeout time.Duration
 	// HTTPSPort is the port HTTP requests are redirected to (443: none in
@@ -75,7 +70,7 @@ type Options struct {
 // DefaultOptions are the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzAddr: "127.0.0.1:9191",
+		HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080",
 		AuthzTimeout: 250 * time.Millisecond, HTTPSPort: 443,
 		UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
 	}

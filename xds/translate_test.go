@@ -185,7 +185,6 @@ func TestAuthzClusterNotInCDS(t *testing.T) {
 	}
 	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
 	o := xds.DefaultOptions()
-	o.AuthzAddr = "ignored:1"
 	r, err := xds.Translate(st, o)
 	if err != nil {
 		t.Fatal(err)
