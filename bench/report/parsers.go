@@ -81,7 +81,11 @@ func parsersMarkdown(p printer, r *Parsers) {
 	p("| %s |", strings.Join(head, " | "))
 	p("|%s", strings.Repeat("---|", len(head)))
 	for _, c := range r.Cases {
-		p("| %s | %s | %s | %.2f× |", c.Input, c.Parser, list(c.NSPerByte, "%.2f"), c.Ratio)
+		cells := make([]string, len(c.NSPerByte))
+		for i, v := range c.NSPerByte {
+			cells[i] = fmt.Sprintf("%.3g", v)
+		}
+		p("| %s | %s | %s | %.2f× |", c.Input, c.Parser, strings.Join(cells, " | "), c.Ratio)
 	}
 	p("")
 	p("Load average %s at start, %s at end.%s", r.LoadAvgStart, r.LoadAvgEnd, commitNote(r.Part))

@@ -45,7 +45,7 @@ func TestParsersTarget(t *testing.T) {
 		}
 	}
 	md := Markdown(&Results{Parsers: &Parsers{Sizes: sizes, Cases: cases(1.25)}})
-	for _, want := range []string{"## 5. Parser linearity", "ns/B at 4 MiB", "| ina | p | 1.00, 1.25 | 1.25× |"} {
+	for _, want := range []string{"## 5. Parser linearity", "ns/B at 4 MiB", "| ina | p | 1 | 1.25 | 1.25× |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md)
 		}
