@@ -300,7 +300,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
-// pruneAudit deletes audit events past the retention, hourly.
+// nodeRecordRetention is how long the record of an expired node
+// certificate stays listed (mtlsgate node list) after it expires.
+const nodeRecordRetention = 7 * 24 * time.Hour
+
+// pruneAudit deletes audit events past the retention and the records of
+// node certificates expired for a week, hourly.
 func (s *Server) pruneAudit(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -310,6 +315,12 @@ func (s *Server) pruneAudit(ctx context.Context) {
 			s.log.Warn("audit prune failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("pruned audit events", "count", n)
+		}
+		n, err = s.store.PruneNodeCertificates(ctx, time.Now().Add(-nodeRecordRetention))
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("node certificate prune failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned records of expired node certificates", "count", n)
 		}
 		select {
 		case <-ctx.Done():

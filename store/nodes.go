@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -119,3 +120,42 @@ func (s *Store) RevokeNodeCertificate(ctx context.Context, a Actor, serial strin
 	}
 	return st.NodeCertificate(serial), nil
 }
+
+// nodePruneBatch bounds the records one pruning transaction deletes.
+const nodePruneBatch = 1000
+
+// PruneNodeCertificates deletes the records of node certificates that
+// expired before cutoff: they can no longer authenticate, revoked or not.
+// The deletions are audited (one event per transaction).
+func (s *Store) PruneNodeCertificates(ctx context.Context, cutoff time.Time) (int, error) {
+	a := Actor{TokenID: "system", Action: "PruneNodeCertificates"}
+	total := 0
+	for {
+		n := 0
+		_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+			var ops []Op
+			for serial, nc := range st.nodes {
+				if len(ops) == nodePruneBatch {
+					break
+				}
+				if nc.GetNotAfter() != nil && nc.GetNotAfter().AsTime().Before(cutoff) {
+					ops = append(ops, Op{Key: nodePrefix + serial, Delete: true})
+				}
+			}
+			n = len(ops)
+			if n == 0 {
+				return nil, errNothingToPrune
+			}
+			return s.withAudit(a, fmt.Sprintf("node-certs/expired-before-%s", cutoff.UTC().Format(time.RFC3339)), ops, "", nil)
+		})
+		if errors.Is(err, errNothingToPrune) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+}
+
+var errNothingToPrune = errors.New("nothing to prune")

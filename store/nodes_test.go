@@ -3,9 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -91,5 +95,33 @@ func TestNodeCertificates(t *testing.T) {
 	}
 	if n := len(s.Current().NodeCertificates()); n != 1 {
 		t.Fatalf("%d node certificates listed, want 1", n)
+	}
+}
+
+// TestPruneNodeCertificates deletes only records expired before the
+// cutoff, in batches, and leaves the rest listed and revocable.
+func TestPruneNodeCertificates(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, store.Limits{})
+	now := time.Now()
+	for i := range 1203 {
+		notAfter := now.Add(-48 * time.Hour)
+		if i%2 == 0 {
+			notAfter = now.Add(48 * time.Hour)
+		}
+		nc := &pb.NodeCertificate{Serial: fmt.Sprintf("%04X", i+1), Fleet: "eu", NodeId: "n", NotAfter: timestamppb.New(notAfter)}
+		if err := s.RecordNodeCertificate(ctx, admin, nc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.PruneNodeCertificates(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 601 {
+		t.Fatalf("pruned %d, %v; want 601", n, err)
+	}
+	if left := len(s.Current().NodeCertificates()); left != 602 {
+		t.Fatalf("%d records left, want 602", left)
+	}
+	if n, err := s.PruneNodeCertificates(ctx, now.Add(-24*time.Hour)); n != 0 || err != nil {
+		t.Fatalf("second prune: %d, %v", n, err)
 	}
 }
