@@ -152,8 +152,8 @@ func (s *Service) admit(ctx context.Context, t *Table) (string, error) {
 		return "", s.refuse(refusedNoIdentity, codes.Unauthenticated, "a node certificate issued by mtlsgate is required", nil, err)
 	case t.nodes == nil:
 		return "", s.refuse(refusedNoPolicy, codes.Unavailable, "no policy yet", n, nil)
-	case t.nodes.state.NodeRevoked(n.serial):
-		return "", s.refuse(refusedRevoked, codes.PermissionDenied, "the node certificate has been revoked", n, nil)
+	case !t.nodes.state.NodeServable(n.serial, s.now()):
+		return "", s.refuse(refusedRevoked, codes.PermissionDenied, "the node certificate is revoked, expired or unknown", n, nil)
 	}
 	return n.id.Fleet, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -210,4 +211,36 @@ func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return total
+}
+
+// TestReviewFinding1_UnknownOrExpiredNodeIsRefused: a certificate of the
+// internal CA that the store never recorded is refused; a node whose
+// certificate expires is refused on the connection it opened while valid.
+func TestReviewFinding1_UnknownOrExpiredNodeIsRefused(t *testing.T) {
+	pki := nodetest.NewPKI(t)
+	st := nodeStore(t)
+	a := newNodeAuthz(t, pki, st, pki.ServerCreds(tls.RequireAndVerifyClientCert))
+	unknown := pki.Node(t, "us", "edge-unknown")
+	if resp, err := checkSite(a.client(t, pki.ClientCreds(unknown)), "us.example.com"); resp != nil || status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("unrecorded node: %v, %v; want PermissionDenied and no answer", resp, err)
+	}
+	short := pki.CA.Leaf(t, "edge-short", testpki.Options{NotAfter: time.Now().Add(3 * time.Second),
+		URIs: []string{nodeid.Identity{Fleet: "us", Node: "edge-short"}.URI()}})
+	nodetest.Record(t, st, short)
+	a.svc.Load(st.Current())
+	client := a.client(t, pki.ClientCreds(short))
+	if resp, err := checkSite(client, "us.example.com"); err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
+		t.Fatalf("while valid: %v, %v", resp, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := checkSite(client, "us.example.com")
+		if status.Code(err) == codes.PermissionDenied && resp == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an expired node certificate is still answered: %v, %v", resp, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

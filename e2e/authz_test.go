@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +82,9 @@ func TestCheckFollowsTheCLI(t *testing.T) {
 	in.cli(t, "site", "set", "app.example.com", "mode=permissive")
 	eventually(t, time.Second, "permissive allows no certificate", func() bool { return check(nil).GetOkResponse() != nil })
 
-	resp, err := in.httpClient(t).Get("https://" + in.admin + "/metrics")
+	req, _ := http.NewRequest("GET", "https://"+in.admin+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+in.adminToken(t))
+	resp, err := in.httpClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

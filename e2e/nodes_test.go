@@ -203,3 +203,13 @@ func adsFirstResponse(t *testing.T, in *instance, creds credentials.TransportCre
 	}
 	return stream.Recv()
 }
+
+// adminToken is the first admin token the server wrote.
+func (in *instance) adminToken(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(in.data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}

@@ -126,10 +126,10 @@ func (s *Server) listenXDS() error {
 	s.xds.Register(s.xdsG)
 	s.health = append(s.health, healthFor(s.xdsG, xdsService))
 	reflection.Register(s.xdsG)
-	ln, err := net.Listen("tcp", s.cfg.XDSAddr)
+	ln, err := s.listen("xds_addr", s.cfg.XDSAddr)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("xds address: %w", err)
+		return err
 	}
 	s.xdsLn = ln
 	return nil
@@ -165,9 +165,9 @@ func (s *Server) listenAuthz() error {
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
 	s.health = append(s.health, healthFor(s.authzG, authzService))
 	reflection.Register(s.authzG)
-	ln, err := net.Listen("tcp", s.cfg.AuthzAddr)
+	ln, err := s.listen("authz_addr", s.cfg.AuthzAddr)
 	if err != nil {
-		return fmt.Errorf("authz address: %w", err)
+		return err
 	}
 	s.authzLn = ln
 	return nil
@@ -213,7 +213,7 @@ func (s *Server) listenAdmin() error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics}))
+	mux.Handle("GET /metrics", metricsAuth(s.store, promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	if s.cfg.Debug.Pprof {
 		registerPprof(mux)
@@ -237,13 +237,15 @@ func (s *Server) listenAdmin() error {
 		Protocols:         &protocols,
 		TLSConfig:         s.adminTLS(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", s.cfg.AdminAddr)
+	ln, err := s.listen("admin_addr", s.cfg.AdminAddr)
 	if err != nil {
-		return fmt.Errorf("admin address: %w", err)
+		return err
 	}
-	s.ln = ln
+	s.ln = newLimitListener(ln, maxAdminConns)
 	return nil
 }
 

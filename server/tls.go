@@ -85,6 +85,23 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// listen binds addr for the listener configured as name. In plaintext
+// mode the address it actually bound must be a loopback one, whatever
+// the name resolved to (the config check trusts "localhost").
+func (s *Server) listen(name, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if s.cfg.TLS.InsecurePlaintext {
+		if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+			_ = ln.Close()
+			return nil, fmt.Errorf("%s: %q bound %s, not a loopback address; plaintext (tls.insecure_plaintext) is refused on any other", name, addr, ln.Addr())
+		}
+	}
+	return ln, nil
+}
+
 // security is what the listeners are served with: the internal CA and
 // the serving certificate, or nothing in plaintext mode.
 type security struct {

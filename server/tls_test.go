@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/server"
+	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // running is a started server and what a client needs to reach it.
@@ -187,6 +189,15 @@ func TestPlaintextOptOut(t *testing.T) {
 			t.Errorf("plaintext on %s: %v", addr, err)
 		}
 	}
+	// Past the config check (which trusts the name "localhost"), Start
+	// refuses a plaintext listener bound anywhere but loopback.
+	cfg := server.DefaultConfig()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.TLS.InsecurePlaintext = true
+	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "0.0.0.0:0", "127.0.0.1:0", "127.0.0.1:0"
+	if _, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+		t.Fatalf("plaintext bound on 0.0.0.0: %v", err)
+	}
 	r := start(t, func(c *server.Config) { c.TLS.InsecurePlaintext = true })
 	if err := health(t, r.AuthzAddr(), insecure.NewCredentials()); err != nil {
 		t.Fatalf("plaintext authz: %v", err)
@@ -314,4 +325,52 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestReviewFinding6_MetricsNeedAReaderToken: /metrics names every site
+// and fleet, so it needs a token that may read every site; /healthz needs
+// none.
+func TestReviewFinding6_MetricsNeedAReaderToken(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	tok, _ := os.ReadFile(filepath.Join(r.cfg.Data, server.AdminTokenFile))
+	admin := strings.TrimSpace(string(tok))
+	st := r.Store()
+	if _, err := st.CreateSite(ctx, store.Actor{TokenID: "t"}, &pb.Site{Hostname: "a.example.com", OriginUrl: "http://127.0.0.1:1",
+		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Files{Files: &pb.CertificateFiles{CertificateChainPath: "/c", PrivateKeyPath: "/k"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, viewer, err := st.CreateToken(ctx, store.Actor{TokenID: "t"}, "v", pb.Role_ROLE_VIEWER, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, scoped, err := st.CreateToken(ctx, store.Actor{TokenID: "t"}, "s", pb.Role_ROLE_SITE_MANAGER, []string{"a.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.pool}}}
+	defer c.CloseIdleConnections()
+	get := func(path, token string) int {
+		req, _ := http.NewRequest("GET", "https://"+r.AdminAddr()+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		who, token string
+		want       int
+	}{{"no token", "", 401}, {"bad token", "mtg.x.y", 401}, {"site-manager", scoped, 403}, {"viewer", viewer, 200}, {"admin", admin, 200}} {
+		if got := get("/metrics", tc.token); got != tc.want {
+			t.Errorf("/metrics as %s: %d, want %d", tc.who, got, tc.want)
+		}
+	}
+	if got := get("/healthz", ""); got != 200 {
+		t.Errorf("/healthz without a token: %d", got)
+	}
 }

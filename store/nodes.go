@@ -25,12 +25,19 @@ func (s *State) NodeCertificate(serial string) *pb.NodeCertificate { return s.no
 // NodeCertificates returns every node certificate, sorted by serial.
 func (s *State) NodeCertificates() []*pb.NodeCertificate { return sortedValues(s.nodes) }
 
-// NodeRevoked reports whether the node certificate with serial (uppercase
-// hex, as pki.SerialHex) has been revoked. A serial the store never
-// recorded is not revoked: the TLS handshake already checked that the
-// certificate was issued by the internal CA.
-func (s *State) NodeRevoked(serial string) bool {
-	return s.nodes[serial].GetRevokedAt() != nil
+// NodeServable reports whether a node certificate with serial (uppercase
+// hex, as pki.SerialHex) may be served at now: the store must have
+// recorded it (it was issued through the API), it must not be revoked, and
+// now must be within its validity. Everything else is refused, so that a
+// certificate the store does not know (signed by an operator's CA outside
+// the API, or whose record was pruned after it expired) never
+// authenticates a node.
+func (s *State) NodeServable(serial string, now time.Time) bool {
+	nc := s.nodes[serial]
+	if nc == nil || nc.GetRevokedAt() != nil {
+		return false
+	}
+	return !now.Before(nc.GetNotBefore().AsTime()) && now.Before(nc.GetNotAfter().AsTime())
 }
 
 // setInternalCA applies the internal CA's record; its key is sealed at
@@ -88,6 +95,9 @@ func (s *Store) RecordNodeCertificate(ctx context.Context, a Actor, nc *pb.NodeC
 	}
 	if nc.GetSerial() == "" || strings.ToUpper(nc.GetSerial()) != nc.GetSerial() {
 		return invalid("serial", "must be uppercase hex, got %q", nc.GetSerial())
+	}
+	if nc.GetNotBefore() == nil || nc.GetNotAfter() == nil {
+		return invalid("not_after", "a node certificate record needs its validity")
 	}
 	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		if st.NodeCertificate(nc.GetSerial()) != nil {

@@ -60,7 +60,12 @@ func TestInternalCAIsCreatedOnce(t *testing.T) {
 func TestNodeCertificates(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, store.Limits{})
-	nc := &pb.NodeCertificate{Serial: "0A1B", Fleet: "eu", NodeId: "edge-1"}
+	now := time.Now()
+	valid := func(nc *pb.NodeCertificate) *pb.NodeCertificate {
+		nc.NotBefore, nc.NotAfter = timestamppb.New(now.Add(-time.Minute)), timestamppb.New(now.Add(time.Hour))
+		return nc
+	}
+	nc := valid(&pb.NodeCertificate{Serial: "0A1B", Fleet: "eu", NodeId: "edge-1"})
 	if err := s.RecordNodeCertificate(ctx, admin, nc); err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +73,26 @@ func TestNodeCertificates(t *testing.T) {
 		t.Fatalf("recording a serial twice: %v", err)
 	}
 	for _, bad := range []*pb.NodeCertificate{
-		{Serial: "0a1c", Fleet: "eu", NodeId: "edge-1"},
-		{Serial: "", Fleet: "eu", NodeId: "edge-1"},
-		{Serial: "0A1D", Fleet: "e/u", NodeId: "edge-1"},
-		{Serial: "0A1E", Fleet: "eu", NodeId: ""},
+		valid(&pb.NodeCertificate{Serial: "0a1c", Fleet: "eu", NodeId: "edge-1"}),
+		valid(&pb.NodeCertificate{Serial: "", Fleet: "eu", NodeId: "edge-1"}),
+		valid(&pb.NodeCertificate{Serial: "0A1D", Fleet: "e/u", NodeId: "edge-1"}),
+		valid(&pb.NodeCertificate{Serial: "0A1E", Fleet: "eu", NodeId: ""}),
+		{Serial: "0A1F", Fleet: "eu", NodeId: "edge-1"},
 	} {
 		if err := s.RecordNodeCertificate(ctx, admin, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("RecordNodeCertificate(%v) = %v, want invalid", bad, err)
 		}
 	}
-	if s.Current().NodeRevoked("0A1B") || s.Current().NodeRevoked("FFFF") {
-		t.Fatal("revoked before revocation")
+	if !s.Current().NodeServable("0A1B", now) {
+		t.Fatal("a recorded, valid, unrevoked certificate is not servable")
+	}
+	for what, at := range map[string]time.Time{"before": now.Add(-time.Hour), "after": now.Add(2 * time.Hour)} {
+		if s.Current().NodeServable("0A1B", at) {
+			t.Errorf("servable %s its validity", what)
+		}
+	}
+	if s.Current().NodeServable("FFFF", now) {
+		t.Fatal("a serial the store never recorded is servable")
 	}
 	if _, err := s.RevokeNodeCertificate(ctx, admin, "ffff"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("revoking an unknown serial: %v", err)
@@ -87,8 +101,8 @@ func TestNodeCertificates(t *testing.T) {
 	if err != nil || got.GetRevokedAt() == nil || got.GetRevokedBy() != admin.TokenID {
 		t.Fatalf("revoke: %v, %v", got, err)
 	}
-	if !s.Current().NodeRevoked("0A1B") {
-		t.Fatal("not revoked after revocation")
+	if s.Current().NodeServable("0A1B", now) {
+		t.Fatal("servable after revocation")
 	}
 	if _, err := s.RevokeNodeCertificate(ctx, admin, "0A1B"); !errors.Is(err, store.ErrFailedPrecondition) {
 		t.Fatalf("revoking twice: %v", err)
@@ -109,7 +123,8 @@ func TestPruneNodeCertificates(t *testing.T) {
 		if i%2 == 0 {
 			notAfter = now.Add(48 * time.Hour)
 		}
-		nc := &pb.NodeCertificate{Serial: fmt.Sprintf("%04X", i+1), Fleet: "eu", NodeId: "n", NotAfter: timestamppb.New(notAfter)}
+		nc := &pb.NodeCertificate{Serial: fmt.Sprintf("%04X", i+1), Fleet: "eu", NodeId: "n",
+			NotBefore: timestamppb.New(now.Add(-72 * time.Hour)), NotAfter: timestamppb.New(notAfter)}
 		if err := s.RecordNodeCertificate(ctx, admin, nc); err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -27,7 +28,7 @@ const (
 )
 
 // errRevoked is the cause of a stream cut because its node was revoked.
-var errRevoked = errors.New("the node certificate has been revoked")
+var errRevoked = errors.New("the node certificate is revoked, expired or unknown")
 
 // errStopped is the cause of a stream ended by the server's shutdown.
 var errStopped = errors.New("the control plane is stopping")
@@ -43,6 +44,9 @@ type stream struct {
 	authenticated bool
 	ident         nodeid.Identity
 	serial        string
+	// expiry cuts the stream when its certificate expires (nil when no
+	// identity is required).
+	expiry *time.Timer
 
 	// Set on the stream's own goroutine (go-control-plane's callbacks).
 	fleet   string // once the first request is in
@@ -83,13 +87,14 @@ func (b *streamBook) remove(sm *stream) {
 	}
 }
 
-// revoked returns the open streams of the certificates st revokes.
-func (b *streamBook) revoked(st *store.State) []*stream {
+// revoked returns the open streams of the certificates st no longer
+// serves at now (revoked, expired or unknown).
+func (b *streamBook) revoked(st *store.State, now time.Time) []*stream {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []*stream
 	for serial, m := range b.bySerial {
-		if serial != "" && st.NodeRevoked(serial) {
+		if serial != "" && !st.NodeServable(serial, now) {
 			for _, sm := range m {
 				out = append(out, sm)
 			}
@@ -102,10 +107,10 @@ func (b *streamBook) revoked(st *store.State) []*stream {
 // handlers return at once (unless a send is under way, which is then the
 // last), and nothing is sent on them any more.
 func (s *Server) cutRevoked(st *store.State) {
-	for _, sm := range s.streams.revoked(st) {
+	for _, sm := range s.streams.revoked(st, time.Now()) {
 		sm.cancel(errRevoked)
 		s.metrics.refused(refusedRevoked)
-		s.log.Warn("xDS stream closed: node certificate revoked", "node", sm.ident.Node, "fleet", sm.ident.Fleet,
+		s.log.Warn("xDS stream closed: node certificate revoked, expired or unknown", "node", sm.ident.Node, "fleet", sm.ident.Fleet,
 			"serial", sm.serial, "stream", sm.id)
 	}
 }
@@ -159,16 +164,21 @@ func ended(ctx context.Context, err error) error {
 // State before it looks for streams to cut).
 func (s *Server) open(ctx context.Context) (*stream, context.Context, error) {
 	sm := &stream{}
+	var notAfter time.Time
 	if s.requireIdentity {
 		id, cert, err := nodeid.FromPeer(ctx)
 		if err != nil {
 			return nil, nil, s.refuse(nil, refusedNoIdentity, codes.Unauthenticated, "a node certificate issued by mtlsgate is required", err)
 		}
 		sm.authenticated, sm.ident, sm.serial = true, id, pki.SerialHex(cert.SerialNumber)
+		notAfter = cert.NotAfter
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	sm.cancel = cancel
 	sm.stop = context.AfterFunc(s.ctx, func() { cancel(errStopped) })
+	if s.requireIdentity {
+		sm.expiry = time.AfterFunc(time.Until(notAfter), func() { cancel(errRevoked) })
+	}
 	s.streams.add(sm)
 	if s.requireIdentity {
 		st := s.state.Load()
@@ -176,7 +186,7 @@ func (s *Server) open(ctx context.Context) (*stream, context.Context, error) {
 		switch {
 		case st == nil:
 			err = s.refuse(sm, refusedNoState, codes.Unavailable, "no configuration yet", nil)
-		case st.NodeRevoked(sm.serial):
+		case !st.NodeServable(sm.serial, time.Now()):
 			err = s.refuse(sm, refusedRevoked, codes.PermissionDenied, errRevoked.Error(), nil)
 		}
 		if err != nil {
@@ -191,6 +201,9 @@ func (s *Server) open(ctx context.Context) (*stream, context.Context, error) {
 func (s *Server) end(sm *stream) {
 	s.streams.remove(sm)
 	sm.stop()
+	if sm.expiry != nil {
+		sm.expiry.Stop()
+	}
 	sm.cancel(context.Canceled)
 }
 

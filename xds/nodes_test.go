@@ -23,6 +23,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -394,4 +395,34 @@ func TestFinding1_NoPrivateKeyWithoutANodeIdentity(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReviewFinding1_UnknownOrExpiredNodeGetsNothing: a certificate of the
+// internal CA that the store never recorded (issued outside the API, or
+// whose record was pruned) is refused; a stream whose certificate expires
+// while open is cut, as a revoked one is.
+func TestReviewFinding1_UnknownOrExpiredNodeGetsNothing(t *testing.T) {
+	pki := nodetest.NewPKI(t)
+	w := newNodeWorld(t, pki.ServerCreds(tls.RequireAndVerifyClientCert), pki)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	unknown := pki.Node(t, "eu", "edge-unknown") // not recorded
+	for _, delta := range []bool{false, true} {
+		s := openADS(t, ctx, dial(t, w.addr, pki.ClientCreds(unknown)), delta, envoyNode("eu", "edge-unknown"))
+		_ = s.send(resourcev3.SecretType)
+		s.refused(t, codes.PermissionDenied)
+	}
+	short := pki.CA.Leaf(t, "edge-short", testpki.Options{NotAfter: time.Now().Add(3 * time.Second),
+		URIs: []string{nodeid.Identity{Fleet: "eu", Node: "edge-short"}.URI()}})
+	nodetest.Record(t, w.store, short)
+	w.srv.Update(w.store.Current())
+	s := openADS(t, ctx, dial(t, w.addr, pki.ClientCreds(short)), false, envoyNode("eu", "edge-short"))
+	if err := s.send(resourcev3.ClusterType); err != nil {
+		t.Fatal(err)
+	}
+	if s.in.within(t, 5*time.Second) == nil {
+		t.Fatal("no clusters while the certificate is valid")
+	}
+	// No State change comes: the stream must end on its own at expiry.
+	s.refused(t, codes.PermissionDenied)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"google.golang.org/protobuf/types/known/timestamppb"
 	"path/filepath"
 	"testing"
 
@@ -110,6 +111,7 @@ func Record(t testing.TB, s *store.Store, c *testpki.Cert) {
 	}
 	if err := s.RecordNodeCertificate(context.Background(), Admin, &pb.NodeCertificate{
 		Serial: Serial(c), Fleet: id.Fleet, NodeId: id.Node, Sha256Fingerprint: pki.Fingerprint(c.Cert.Raw),
+		NotBefore: timestamppb.New(c.Cert.NotBefore), NotAfter: timestamppb.New(c.Cert.NotAfter),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,12 @@ func (a *API) Close() error { return a.conn.Close() }
 
 // Metrics returns the server's Prometheus metrics text.
 func (a *API) Metrics() (string, error) {
-	resp, err := a.http.Get("https://" + a.addr + "/metrics")
+	req, err := http.NewRequest("GET", "https://"+a.addr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := a.http.Do(req)
 	if err != nil {
 		return "", err
 	}
