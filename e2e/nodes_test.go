@@ -77,7 +77,29 @@ func (in *instance) issueNode(t *testing.T, id nodeid.Identity) issued {
 		t.Fatalf("IssueNodeCertificate: %v", err)
 	}
 	block, _ := pem.Decode([]byte(resp.GetCertificatePem()))
-	return issued{cert: tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}, serial: resp.GetCertificate().GetSerial()}
+	n := issued{cert: tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: key}, serial: resp.GetCertificate().GetSerial()}
+	in.waitServed(t, n, id)
+	return n
+}
+
+// waitServed waits until ext_authz and xDS, which follow the store a
+// moment behind the API, serve the node just issued.
+func (in *instance) waitServed(t *testing.T, n issued, id nodeid.Identity) {
+	t.Helper()
+	creds := in.nodeCreds(t, n)
+	conn := in.dialNode(t, in.authz, creds)
+	eventually(t, 10*time.Second, "the new node served by ext_authz", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err := authv3.NewAuthorizationClient(conn).Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{Host: "probe.invalid", Path: "/"}},
+		}})
+		return err == nil
+	})
+	eventually(t, 10*time.Second, "the new node served by xDS", func() bool {
+		_, err := adsFirstResponse(t, in, creds, id.Node, id.Fleet)
+		return err == nil
+	})
 }
 
 // nodeCreds are the transport credentials of a node: its certificate, and

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
 	"github.com/mtlsgate/mtlsgate/envoy"
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -81,6 +82,7 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("node certificate %v before renewal", got)
 	}
 	renewed := nodeCert(t, h.chans.ca, testNodeID)
+	nodetest.Record(t, h.st, renewed)
 	if err := envoy.WriteDir(h.bootDir, h.bootOpts, h.chans.creds(renewed), time.Now()); err != nil {
 		t.Fatal(err)
 	}

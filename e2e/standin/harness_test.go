@@ -29,6 +29,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/e2e/standin"
 	"github.com/mtlsgate/mtlsgate/envoy"
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -229,6 +230,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Cleanup(h.origin.Close)
 	h.st = newStore(t)
 	h.populate()
+	// The node's certificate is recorded, as issuing it through the API
+	// does: the control plane serves no certificate it has no record of.
+	nodetest.Record(t, h.st, h.chans.node)
 	svc := o.authz
 	if svc == nil {
 		real := authz.New(authz.Options{})
