@@ -131,11 +131,18 @@ func writeBootstrapDir(ctx context.Context, s *session, f envoyBootstrapFlags) e
 		return err
 	}
 	creds := envoy.Credentials{CA: []byte(resp.GetCaPem()), Cert: []byte(resp.GetCertificatePem()), Key: keyPEM}
-	if err := checkIssued(creds, id, s.now()); err != nil {
-		return err
+	err = checkIssued(creds, id, s.now())
+	if err == nil {
+		err = envoy.WriteDir(abs, f.o, creds, s.now())
 	}
-	if err := envoy.WriteDir(abs, f.o, creds, s.now()); err != nil {
-		return err
+	if err != nil {
+		// Nobody holds this certificate's key any more: revoke it rather
+		// than leave a live certificate behind.
+		serial := resp.GetCertificate().GetSerial()
+		if _, rerr := api.RevokeNodeCertificate(ctx, &pb.RevokeNodeCertificateRequest{Serial: serial}); rerr != nil {
+			return fmt.Errorf("%w (and revoking the certificate %s just issued failed: %v; revoke it with mtlsgate node revoke %s)", err, serial, rerr, serial)
+		}
+		return fmt.Errorf("%w (the certificate %s just issued was revoked)", err, serial)
 	}
 	return s.print(resp.GetCertificate(), func(w io.Writer) error { return writeIssued(w, abs, id, resp.GetCertificate()) })
 }

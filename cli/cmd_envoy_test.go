@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -286,11 +287,18 @@ func TestEnvoyBootstrapOutRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := (&fakeAPI{}).on("IssueNodeCertificate", tt.handler)
+			f := (&fakeAPI{}).on("IssueNodeCertificate", tt.handler).
+				on("RevokeNodeCertificate", reply(&pb.NodeCertificate{}))
 			dir := filepath.Join(t.TempDir(), "edge-1")
 			code, _, errOut := runFake(f, testEnv{}, "envoy", "bootstrap", "--node-id", "edge-1", "--cluster", "eu-west", "--out", dir)
 			if code == 0 || !strings.Contains(errOut, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want a failure with %q", code, errOut, tt.wantErr)
+			}
+			// A certificate issued but not written is revoked: nobody
+			// holds its key.
+			issued := tt.name != "refused"
+			if revoked := slices.Contains(f.calls, "RevokeNodeCertificate"); revoked != issued {
+				t.Errorf("revoked=%v after %s, want %v (calls %v)", revoked, tt.name, issued, f.calls)
 			}
 			oneErrorLine(t, errOut)
 			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
