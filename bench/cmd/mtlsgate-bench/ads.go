@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,14 +112,18 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 	}
 	defer conn.Close()
 	ads := discovery.NewAggregatedDiscoveryServiceClient(conn)
-	settle := time.Now()
-	sotw, err := newSotW(ads, n+1, 5*time.Minute)
-	if err != nil {
+	var settle time.Time
+	var sotw *sotwClient
+	if err := harness.UntilServed(time.Minute, func() (err error) {
+		settle = time.Now()
+		sotw, err = newSotW(ads, n, 5*time.Minute)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	out.SettleSeconds = time.Since(settle).Seconds()
 	out.SotW = sotw.initial
-	logf("state of the world: all %d clusters after %s", n+1, time.Since(settle).Round(time.Millisecond))
+	logf("state of the world: all %d clusters after %s", n, time.Since(settle).Round(time.Millisecond))
 	// A second connection, as a second Envoy of the fleet would have.
 	conn2, err := grpc.NewClient(serving.XDS, grpc.WithTransportCredentials(credentials.NewTLS(nodeTLS)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
@@ -126,7 +131,7 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 		return nil, err
 	}
 	defer conn2.Close()
-	delta, err := newDelta(discovery.NewAggregatedDiscoveryServiceClient(conn2), n+1, 5*time.Minute)
+	delta, err := newDelta(discovery.NewAggregatedDiscoveryServiceClient(conn2), n, 5*time.Minute)
 	if err != nil {
 		return nil, err
 	}
@@ -352,10 +357,13 @@ func newSotW(ads discovery.AggregatedDiscoveryServiceClient, want int, timeout t
 		return push{resources: decodeAnys(r.GetResources()), bytes: proto.Size(r)}
 	})
 	t0 := time.Now()
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil {
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil && !errors.Is(err, io.EOF) {
+		// io.EOF: the server ended the stream; its status comes from Recv.
+		c.close()
 		return nil, err
 	}
 	if err := waitInitial(c, want, timeout, t0, &c.initial); err != nil {
+		c.close()
 		return nil, err
 	}
 	return c, nil
@@ -393,10 +401,13 @@ func newDelta(ads discovery.AggregatedDiscoveryServiceClient, want int, timeout 
 		return push{resources: m, removed: len(r.GetRemovedResources()), bytes: proto.Size(r)}
 	})
 	t0 := time.Now()
-	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil {
+	if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: benchNode, TypeUrl: clusterType}); err != nil && !errors.Is(err, io.EOF) {
+		// io.EOF: the server ended the stream; its status comes from Recv.
+		c.close()
 		return nil, err
 	}
 	if err := waitInitial(c, want, timeout, t0, &c.initial); err != nil {
+		c.close()
 		return nil, err
 	}
 	return c, nil

@@ -351,7 +351,7 @@ func check(f checkFlags, res *report.Check) error {
 		return err
 	}
 	defer loadgen.Close(nconns)
-	if err := preflight(mconns[0], scenarios); err != nil {
+	if err := harness.UntilServed(time.Minute, func() error { return preflight(mconns[0], scenarios) }); err != nil {
 		return err
 	}
 	ctx := context.Background()

@@ -16,6 +16,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -116,4 +119,20 @@ func (p *ServerPair) WriteFiles(dir string) (certFile, keyFile string, err error
 		return "", "", err
 	}
 	return certFile, keyFile, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
+
+// UntilServed calls fn until it stops failing with PermissionDenied, for
+// at most timeout. A node certificate is issued through the API, and
+// ext_authz and xDS follow the store a moment behind it (up to the
+// consumers' debounce): until then they refuse the new node as unknown.
+// Any other error is returned at once.
+func UntilServed(timeout time.Duration, fn func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if status.Code(err) != codes.PermissionDenied || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
