@@ -2,10 +2,12 @@ package crlset
 
 import (
 	"bytes"
+	"errors"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -341,24 +343,73 @@ func TestRetainedBytes(t *testing.T) {
 	}
 }
 
-func TestScope(t *testing.T) {
+// uriDP is an IssuingDistributionPoint distributionPoint [0] holding a
+// fullName [0] of GeneralNames.
+func uriDP(names ...[]byte) []byte { return tlv(tagExplicit0, tlv(tagExplicit0, names...)) }
+
+// uriName is a GeneralName uniformResourceIdentifier.
+func uriName(u string) []byte { return tlv(tagURI, []byte(u)) }
+
+// TestCoverage: the scope and partition read from the IDP, by Parse and by
+// ReadCoverage alike, and which certificates the CRL then covers.
+func TestCoverage(t *testing.T) {
 	iss := ecdsaIssuer()
+	const a, b = "http://crl.example/a.crl", "http://crl.example/b.crl"
+	dirName := tlv(asn1.Tag(4).Constructed().ContextSpecific(), seq())
 	tests := []struct {
-		idp  []byte
-		want Scope
+		name      string
+		idp       []byte
+		scope     Scope
+		partition []string
+		// covers: user certificate naming a, CA naming a, user naming b,
+		// user naming nothing.
+		covers [4]bool
 	}{
-		{seq(), ScopeAll},
-		{seq(tlv(tagImplicit1, []byte{0xff})), ScopeUserCerts},
-		{seq(tlv(tagImplicit2, []byte{0xff})), ScopeCACerts},
-		{seq(tlv(tagExplicit0, tlv(tagExplicit0, tlv(asn1.Tag(6).ContextSpecific(), []byte("http://crl.example/1.crl"))))), ScopeAll},
-		{seq(tlv(tagImplicit1, []byte{0x00}), tlv(tagImplicit4, []byte{0x00})), ScopeAll}, // explicit FALSE tolerated
+		{"empty IDP", seq(), ScopeAll, nil, [4]bool{true, true, true, true}},
+		{"user", seq(tlv(tagImplicit1, []byte{0xff})), ScopeUserCerts, nil, [4]bool{true, false, true, true}},
+		{"CA (ARL)", seq(tlv(tagImplicit2, []byte{0xff})), ScopeCACerts, nil, [4]bool{false, true, false, false}},
+		{"partition a", seq(uriDP(uriName(a))), ScopeAll, []string{a}, [4]bool{true, true, false, false}},
+		{"partition a, b and a directory name", seq(uriDP(uriName(b), dirName, uriName(a), uriName(b))), ScopeAll, []string{a, b}, [4]bool{true, true, true, false}},
+		{"user partition a", seq(uriDP(uriName(a)), tlv(tagImplicit1, []byte{0xff})), ScopeUserCerts, []string{a}, [4]bool{true, false, false, false}},
+		{"explicit FALSE tolerated", seq(tlv(tagImplicit1, []byte{0x00}), tlv(tagImplicit4, []byte{0x00})), ScopeAll, nil, [4]bool{true, true, true, true}},
 	}
 	for _, tt := range tests {
-		der := iss.sign(t, &x509.RevocationList{ExtraExtensions: []pkix.Extension{idpExtension(tt.idp)}})
-		s := mustParse(t, der)
-		if s.Scope() != tt.want {
-			t.Errorf("IDP %x: Scope = %v, want %v", tt.idp, s.Scope(), tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			der := iss.sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(big.NewInt(7)),
+				ExtraExtensions: []pkix.Extension{idpExtension(tt.idp)}})
+			s := mustParse(t, der)
+			if s.Scope() != tt.scope || !slices.Equal(s.Partition(), tt.partition) {
+				t.Errorf("Parse: scope %v partition %q, want %v %q", s.Scope(), s.Partition(), tt.scope, tt.partition)
+			}
+			scope, partition, err := ReadCoverage(der)
+			if err != nil || scope != tt.scope || !slices.Equal(partition, tt.partition) {
+				t.Errorf("ReadCoverage: scope %v partition %q err %v, want %v %q", scope, partition, err, tt.scope, tt.partition)
+			}
+			got := [4]bool{s.Covers(false, []string{a}), s.Covers(true, []string{a}), s.Covers(false, []string{"ldap:///x", b}), s.Covers(false, nil)}
+			if got != tt.covers {
+				t.Errorf("Covers = %v, want %v", got, tt.covers)
+			}
+		})
+	}
+}
+
+// TestReadCoverageSkipsEntries: ReadCoverage reads a CRL whose entries
+// Parse refuses, and refuses what it does read as Parse does.
+func TestReadCoverageSkipsEntries(t *testing.T) {
+	iss := ecdsaIssuer()
+	der := iss.sign(t, &x509.RevocationList{RevokedCertificateEntries: entries(big.NewInt(1)),
+		ExtraExtensions: []pkix.Extension{idpExtension(seq(tlv(tagImplicit2, []byte{0xff})))}})
+	p := decompose(t, der)
+	p.revoked = seq(seq(tlv(asn1.NULL)))
+	bad := p.assemble()
+	if _, err := Parse(bad); err == nil {
+		t.Fatal("Parse accepted an entry without a serial")
+	}
+	if scope, _, err := ReadCoverage(bad); err != nil || scope != ScopeCACerts {
+		t.Errorf("ReadCoverage = %v, %v; want onlyContainsCACerts", scope, err)
+	}
+	if _, _, err := ReadCoverage(der[:len(der)-1]); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ReadCoverage of a truncated CRL: %v, want ErrMalformed", err)
 	}
 }
 

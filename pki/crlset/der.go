@@ -31,6 +31,10 @@ var (
 	tagImplicit3 = asn1.Tag(3).ContextSpecific()
 	tagImplicit4 = asn1.Tag(4).ContextSpecific()
 	tagImplicit5 = asn1.Tag(5).ContextSpecific()
+	// tagConstructed1 is DistributionPointName.nameRelativeToCRLIssuer.
+	tagConstructed1 = asn1.Tag(1).Constructed().ContextSpecific()
+	// tagURI is GeneralName.uniformResourceIdentifier, an implicit IA5String.
+	tagURI = asn1.Tag(6).ContextSpecific()
 )
 
 // validOID reports whether b is well-formed OBJECT IDENTIFIER content:

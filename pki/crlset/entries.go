@@ -14,6 +14,9 @@ func (p *parser) revoked(body *cryptobyte.String, _ envelope) error {
 	if !body.ReadASN1(&list, asn1.SEQUENCE) {
 		return malformed("revokedCertificates: truncated SEQUENCE")
 	}
+	if p.headerOnly {
+		return nil
+	}
 	p.recs = make([]record, 0, countElements(list))
 	for i := 0; !list.Empty(); i++ {
 		if err := p.entry(i, &list); err != nil {

@@ -42,9 +42,7 @@ func (p *parser) crlExtension(x extension) error {
 	case oidDeltaCRLIndicator:
 		return unsupported("delta CRLs are not supported (deltaCRLIndicator extension)")
 	case oidIssuingDistPoint:
-		scope, err := parseIssuingDistributionPoint(x.value)
-		p.set.scope = scope
-		return err
+		return p.parseIssuingDistributionPoint(x.value)
 	case oidCRLNumber:
 		return p.crlNumber(x.value)
 	case oidAuthorityKeyID, oidIssuerAltName:
@@ -89,21 +87,91 @@ func (p *parser) crlNumber(v cryptobyte.String) error {
 //	     indirectCRL                [4] BOOLEAN DEFAULT FALSE,
 //	     onlyContainsAttributeCerts [5] BOOLEAN DEFAULT FALSE }
 //
-// and returns the CRL's scope. A distributionPoint name is accepted: it
-// partitions certificates by the CRL that covers them, which the caller
-// handles by loading the right CRL.
-func parseIssuingDistributionPoint(v cryptobyte.String) (Scope, error) {
+// into the CRL's scope and partition. A distributionPoint names the
+// partition: the CRL covers only the certificates whose
+// cRLDistributionPoints name it (RFC 5280 6.3.3 (b)(2)(i)); see Covers.
+func (p *parser) parseIssuingDistributionPoint(v cryptobyte.String) error {
 	var idp cryptobyte.String
-	if !v.ReadASN1(&idp, asn1.SEQUENCE) || !v.Empty() || !idp.SkipOptionalASN1(tagExplicit0) {
-		return ScopeAll, malformed("issuingDistributionPoint: not a valid IssuingDistributionPoint")
+	if !v.ReadASN1(&idp, asn1.SEQUENCE) || !v.Empty() {
+		return malformed("issuingDistributionPoint: not a valid IssuingDistributionPoint")
 	}
-	user, ok1 := readImplicitBool(&idp, tagImplicit1)
-	ca, ok2 := readImplicitBool(&idp, tagImplicit2)
+	partition, err := readPartition(&idp)
+	if err != nil {
+		return err
+	}
+	scope, err := readScope(&idp)
+	p.set.scope, p.set.partition = scope, partition
+	return err
+}
+
+// readPartition reads the optional distributionPoint [0] of an
+// IssuingDistributionPoint,
+//
+//	DistributionPointName ::= CHOICE {
+//	     fullName                [0] GeneralNames,
+//	     nameRelativeToCRLIssuer [1] RelativeDistinguishedName }
+//
+// and returns the URIs of its fullName, sorted, without duplicates; nil
+// when the CRL names no distribution point. Certificates name their CRLs by
+// URI (crypto/x509 exposes no other kind), so a fullName without one, or a
+// name relative to the issuer, could never be matched and is refused.
+func readPartition(idp *cryptobyte.String) ([]string, error) {
+	var dp cryptobyte.String
+	var present bool
+	if !idp.ReadOptionalASN1(&dp, &present, tagExplicit0) {
+		return nil, malformed("issuingDistributionPoint.distributionPoint: truncated")
+	}
+	if !present {
+		return nil, nil
+	}
+	if dp.PeekASN1Tag(tagConstructed1) {
+		return nil, unsupported("distribution points named relative to the CRL issuer are not supported (issuingDistributionPoint.distributionPoint.nameRelativeToCRLIssuer)")
+	}
+	var names cryptobyte.String
+	if !dp.ReadASN1(&names, tagExplicit0) || !dp.Empty() {
+		return nil, malformed("issuingDistributionPoint.distributionPoint: not a fullName")
+	}
+	var uris []string
+	for i := 0; !names.Empty(); i++ {
+		var gn cryptobyte.String
+		var tag asn1.Tag
+		if !names.ReadAnyASN1(&gn, &tag) {
+			return nil, malformed("issuingDistributionPoint.distributionPoint.fullName[%d]: not a GeneralName", i)
+		}
+		if tag != tagURI {
+			continue
+		}
+		if !printableASCII(gn) {
+			return nil, malformed("issuingDistributionPoint.distributionPoint.fullName[%d]: URI is not IA5 text", i)
+		}
+		uris = append(uris, string(gn))
+	}
+	if len(uris) == 0 {
+		return nil, unsupported("distribution point names other than URIs are not supported (issuingDistributionPoint.distributionPoint.fullName)")
+	}
+	slices.Sort(uris)
+	return slices.Compact(uris), nil
+}
+
+// printableASCII reports whether b is non-empty visible ASCII, as a URI is.
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// readScope reads the flags that follow the distributionPoint.
+func readScope(idp *cryptobyte.String) (Scope, error) {
+	user, ok1 := readImplicitBool(idp, tagImplicit1)
+	ca, ok2 := readImplicitBool(idp, tagImplicit2)
 	if idp.PeekASN1Tag(tagImplicit3) {
 		return ScopeAll, unsupported("CRLs covering only some revocation reasons are not supported (issuingDistributionPoint.onlySomeReasons)")
 	}
-	indirect, ok3 := readImplicitBool(&idp, tagImplicit4)
-	attr, ok4 := readImplicitBool(&idp, tagImplicit5)
+	indirect, ok3 := readImplicitBool(idp, tagImplicit4)
+	attr, ok4 := readImplicitBool(idp, tagImplicit5)
 	switch {
 	case !ok1 || !ok2 || !ok3 || !ok4 || !idp.Empty():
 		return ScopeAll, malformed("issuingDistributionPoint: not a valid IssuingDistributionPoint")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -53,6 +54,10 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		checkInvariants(t, s)
+		// ReadCoverage reads the same scope and partition, entries unread.
+		if scope, partition, err := ReadCoverage(der); err != nil || scope != s.Scope() || !slices.Equal(partition, s.Partition()) {
+			t.Fatalf("ReadCoverage = %v %q %v; Parse read %v %q", scope, partition, err, s.Scope(), s.Partition())
+		}
 		rl, err := x509.ParseRevocationList(der)
 		if err != nil {
 			return // stricter in x509 (e.g. v1 CRLs, string types in names)

@@ -34,10 +34,29 @@ func Parse(der []byte) (*Set, error) {
 	return parse(der, defaultTuning)
 }
 
+// ReadCoverage reads what a CRL covers (Set.Scope and Set.Partition)
+// without reading its entries or checking its signature, in time
+// independent of the number of entries: for a CRL verified before, such
+// as one read back from the store. Its errors are Parse's for the fields
+// it reads.
+func ReadCoverage(der []byte) (Scope, []string, error) {
+	env, err := splitEnvelope(der)
+	if err != nil {
+		return ScopeAll, nil, err
+	}
+	set, err := parseTBS(der, env, tuning{mask: ^uint64(0), escape: escape, headerOnly: true})
+	if err != nil {
+		return ScopeAll, nil, err
+	}
+	return set.scope, set.partition, nil
+}
+
 // tuning holds knobs that tests turn to reach paths real CRLs rarely take.
 type tuning struct {
 	mask   uint64 // ANDed into every hash, to force collisions
 	escape uint64 // groups with a skip or count of this or more go to Set.big; at most escape
+	// headerOnly skips the entries: the Set lists no serial (ReadCoverage).
+	headerOnly bool
 }
 
 var defaultTuning = tuning{mask: ^uint64(0), escape: escape}
@@ -96,11 +115,13 @@ type parser struct {
 	long   []record // longer serials (no hash)
 	escape uint64   // see tuning
 	sorter slotSorter
+	// headerOnly: see tuning.
+	headerOnly bool
 }
 
 // parseTBS parses the TBSCertList of env into a new Set.
 func parseTBS(der []byte, env envelope, t tuning) (*Set, error) {
-	p := &parser{der: der, set: &Set{seed: maphash.MakeSeed(), mask: t.mask}, escape: t.escape}
+	p := &parser{der: der, set: &Set{seed: maphash.MakeSeed(), mask: t.mask}, escape: t.escape, headerOnly: t.headerOnly}
 	body := env.tbs
 	if !body.ReadASN1(&body, asn1.SEQUENCE) {
 		return nil, malformed("tbsCertList: not a SEQUENCE")

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math/big"
 	"math/bits"
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -66,6 +67,7 @@ type Set struct {
 	thisUpdate time.Time
 	nextUpdate time.Time
 	scope      Scope
+	partition  []string // the issuingDistributionPoint's URIs; nil: no partition
 }
 
 // Contains reports whether the CRL lists serial, the serial number of a
@@ -136,8 +138,35 @@ func (s *Set) NextUpdate() time.Time { return s.nextUpdate }
 // with x509.Certificate.RawSubject and RawIssuer. The caller must not modify it.
 func (s *Set) RawIssuer() []byte { return s.issuer }
 
-// Scope returns which certificates the CRL covers.
+// Scope returns which kind of certificates the CRL covers.
 func (s *Set) Scope() Scope { return s.scope }
+
+// Partition returns the URIs of the distribution point the CRL is issued
+// for (its issuingDistributionPoint's fullName), sorted; nil when the CRL
+// names none and so covers every certificate of its scope. The slice is
+// shared: do not modify it.
+func (s *Set) Partition() []string { return s.partition }
+
+// Covers reports whether the CRL speaks for a certificate of its issuer:
+// one that is a CA certificate (isCA) or not, and lists the CRL
+// distribution point URIs dps (x509.Certificate.CRLDistributionPoints). Its
+// scope must admit the kind, and a partition CRL covers only certificates
+// that name one of its URIs (RFC 5280 6.3.3 (b)), compared exactly. A CRL
+// that does not cover a certificate says nothing about it, revoked or not.
+func (s *Set) Covers(isCA bool, dps []string) bool {
+	switch {
+	case s.scope == ScopeUserCerts && isCA, s.scope == ScopeCACerts && !isCA:
+		return false
+	case s.partition == nil:
+		return true
+	}
+	for _, d := range dps {
+		if _, found := slices.BinarySearch(s.partition, d); found {
+			return true
+		}
+	}
+	return false
+}
 
 // RetainedBytes returns approximately how many heap bytes the Set keeps alive.
 // The Set shares no memory with the DER it was parsed from.
