@@ -2,9 +2,9 @@ package crlset
 
 import (
 	"bytes"
-	"errors"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"math/rand/v2"
 	"slices"
