@@ -27,10 +27,11 @@ type Table struct {
 	Built time.Time
 
 	sites map[string]*sitePolicy // by site key, "*.example.com" included
-	// crls maps an issuer identity to the revocation set of its CRL: every
+	// crls maps an issuer identity to the revocation sets of its CRLs in
+	// force, one per scope and partition (store.State.CRLsOfIssuer): every
 	// certificate of the issuer (renewed, cross-signed, in several bundles)
-	// shares it.
-	crls map[pki.IssuerKey]*crlEntry
+	// shares them.
+	crls map[pki.IssuerKey][]*crlEntry
 	// issuerOf maps the fingerprint of each uploaded CA certificate to the
 	// identity of its issuer, when known: itself when self-signed, else an
 	// uploaded certificate whose key verifies it (see compileLinks). It
@@ -142,7 +143,7 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	t := &Table{
 		Rev: st.Rev, Gen: generations.Add(1), Built: now,
 		sites:   map[string]*sitePolicy{},
-		crls:    map[pki.IssuerKey]*crlEntry{},
+		crls:    map[pki.IssuerKey][]*crlEntry{},
 		cas:     map[string]*caEntry{},
 		crlByID: map[string]*crlEntry{},
 		Errors:  map[string]error{},
@@ -184,8 +185,9 @@ func (t *Table) compileCAs(st *store.State, prev *Table) []string {
 }
 
 // compileCRLs parses new CRLs (checking each signature once against a
-// certificate of its issuer) and indexes the CRL in force of each issuer
-// identity (store.State.CRLInForce) by that identity.
+// certificate of its issuer) and indexes the CRLs in force of each issuer
+// identity (store.State.CRLInForce: one per scope and partition) by that
+// identity, in id order.
 func (t *Table) compileCRLs(st *store.State, prev *Table) {
 	byKey := map[pki.IssuerKey][]*x509.Certificate{}
 	for _, ca := range t.cas {
@@ -200,7 +202,7 @@ func (t *Table) compileCRLs(st *store.State, prev *Table) {
 			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("the identity of issuer %s is unknown (its CA certificate is gone): upload the CRL again", crl.GetIssuer())
 			continue
 		case !st.CRLInForce(crl):
-			continue // superseded by a newer CRL of the same issuer
+			continue // superseded by a newer CRL of the same issuer, scope and partition
 		case len(byKey[key]) == 0:
 			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("issuer %s is in no client CA", crl.GetIssuer())
 			continue
@@ -215,7 +217,7 @@ func (t *Table) compileCRLs(st *store.State, prev *Table) {
 			e = &crlEntry{msg: crl, set: set}
 		}
 		t.crlByID[crl.GetId()] = e
-		t.crls[key] = e
+		t.crls[key] = append(t.crls[key], e) // st.CRLs() is sorted by id
 	}
 }
 

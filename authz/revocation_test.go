@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,67 @@ func TestFinding4_PresentedAnchorCheckedAgainstItsIssuersCRL(t *testing.T) {
 		// another bundle, and chain mode checks it with that issuer's CRL.
 		{"inter-chain.example.com", p.good, want{status: 403, reason: "revoked"}},
 		{"inter.example.com", p.good, want{allow: true, verify: "SUCCESS"}},
+	}
+	for _, c := range cases {
+		t.Run(c.site+"/"+c.cert.Cert.Subject.CommonName, func(t *testing.T) {
+			assertResponse(t, e.check(req{ext: c.site, sni: c.site, host: c.site, cert: c.cert}), c.w)
+		})
+	}
+}
+
+// TestReviewFinding2_ScopedAndPartitionedCRLs: every CRL in force of an
+// issuer applies to the certificates it covers. Before, an issuer had one
+// CRL: uploading its ARL (CA certificates only) took the place of the CRL
+// that revoked its users, and a revoked user got in. A partitioned CRL
+// covers only the certificates naming its distribution point: a stale
+// partition fails its own certificates, not the others'.
+func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
+	e := newEnv(t, authz.Options{})
+	now := time.Now()
+	upload := func(issuer *testpki.Cert, scope testpki.CRLScope, nextUpdate time.Time, revoked ...*testpki.Cert) {
+		t.Helper()
+		var serials []*big.Int
+		for _, c := range revoked {
+			serials = append(serials, c.Cert.SerialNumber)
+		}
+		der := issuer.ScopedCRL(t, scope, now.UnixNano(), now.Add(-2*time.Hour), nextUpdate, serials...)
+		if _, err := e.st.CreateCRL(context.Background(), admin, der); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const dpA, dpB = "http://crl.example.com/a.crl", "http://crl.example.com/b.crl"
+	root := testpki.NewRoot(t, "Scoped Root", testpki.Options{})
+	inter := root.Intermediate(t, "Scoped Inter", testpki.Options{})
+	user := root.Leaf(t, "revoked user", testpki.Options{})
+	good := root.Leaf(t, "good user", testpki.Options{})
+	underInter := inter.Leaf(t, "under the revoked intermediate", testpki.Options{})
+	inA := root.Leaf(t, "revoked in A", testpki.Options{CRLDPs: []string{dpA}})
+	goodA := root.Leaf(t, "good in A", testpki.Options{CRLDPs: []string{dpA}})
+	inB := root.Leaf(t, "in stale B", testpki.Options{CRLDPs: []string{"ldap://crl.example.com/b", dpB}})
+
+	ca := e.ca("scoped", root, inter)
+	upload(root, testpki.CRLScope{UserCerts: true}, now.Add(time.Hour), user)
+	upload(root, testpki.CRLScope{CACerts: true}, now.Add(time.Hour), inter) // the ARL
+	upload(root, testpki.CRLScope{URIs: []string{dpA}}, now.Add(time.Hour), inA)
+	upload(root, testpki.CRLScope{URIs: []string{dpB}}, now.Add(-time.Hour)) // stale, revokes nothing
+	chain := &pb.ClientCertSettings{Mode: enforce, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}}
+	e.site("chain.example.com", chain, ca)
+	e.site("leaf.example.com", &pb.ClientCertSettings{Mode: enforce}, ca)
+	e.waitLoaded()
+	cases := []struct {
+		site string
+		cert *testpki.Cert
+		w    want
+	}{
+		{"leaf.example.com", user, want{status: 403, reason: "revoked"}},
+		{"chain.example.com", user, want{status: 403, reason: "revoked"}},
+		{"leaf.example.com", good, want{allow: true, verify: "SUCCESS"}},
+		// The ARL revokes the intermediate: chain mode sees it.
+		{"chain.example.com", underInter, want{status: 403, reason: "revoked"}},
+		{"leaf.example.com", underInter, want{allow: true, verify: "SUCCESS"}},
+		{"leaf.example.com", inA, want{status: 403, reason: "revoked"}},
+		{"leaf.example.com", goodA, want{allow: true, verify: "SUCCESS"}},
+		{"leaf.example.com", inB, want{status: 403, reason: "crl_stale"}},
 	}
 	for _, c := range cases {
 		t.Run(c.site+"/"+c.cert.Cert.Subject.CommonName, func(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/authz/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
-	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // verdict is what checking one certificate against one site policy gives,
@@ -71,6 +70,9 @@ type leafFacts struct {
 	// isCA: basicConstraints says CA:TRUE. Such a certificate is never a
 	// client certificate (ReasonCACertificate).
 	isCA bool
+	// crlDPs are the leaf's cRLDistributionPoints URIs: they pick which
+	// partitioned CRLs of its issuer cover it (crlset.Set.Covers).
+	crlDPs []string
 }
 
 type cacheKey struct {
@@ -123,7 +125,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	}
 	v.parsed, v.fp = true, pki.Fingerprint(der)
 	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber,
-		isCA: leaf.BasicConstraintsValid && leaf.IsCA}
+		isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints}
 	v.fields = p.names.Fields(leaf)
 	v.eku = slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	v.names = ruleNames(leaf)
@@ -220,27 +222,20 @@ func validAt(notBefore, notAfter, now time.Time) Reason {
 	return ""
 }
 
-// covers reports whether a CRL speaks for a certificate: a CRL whose
-// issuing distribution point is limited to user (or CA) certificates says
-// nothing about the other kind.
-func (c *crlEntry) covers(isCA bool) bool {
-	switch c.set.Scope() {
-	case crlset.ScopeUserCerts:
-		return !isCA
-	case crlset.ScopeCACerts:
-		return isCA
-	}
-	return true
-}
-
 // checkRevocation looks the certificates of v's chain up in the CRLs of
 // their issuers, by issuer identity (name and key, so that every
-// certificate of an issuer shares its CRL): the leaf only, or in chain mode
-// every certificate, the top included (its issuer is found among all
+// certificate of an issuer shares its CRLs): the leaf only, or in chain
+// mode every certificate, the top included (its issuer is found among all
 // uploaded CA certificates; a self-signed top is its own issuer). The
 // leaf is checked even when it is itself one of the site's anchors and
-// the chain is the leaf alone. A certificate whose issuer has no CRL is
-// not checked. A revoked serial wins over a stale CRL; a stale CRL fails
+// the chain is the leaf alone.
+//
+// An issuer may have several CRLs in force, one per scope and partition;
+// a certificate is looked up in each that covers it (crlset.Set.Covers:
+// an ARL covers only CA certificates, a partitioned CRL only certificates
+// naming its distribution point). A certificate no CRL of its issuer
+// covers is not checked, as when the issuer has none. A revoked serial
+// anywhere in the chain wins over a stale CRL; a stale covering CRL fails
 // unless the site allows it.
 func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason {
 	n := 0
@@ -250,10 +245,12 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason
 	case pbCRLChain:
 		n = len(v.issuers) + 1
 	}
-	serial, isCA := v.leaf.serial, v.leaf.isCA
+	serial, isCA, dps := v.leaf.serial, v.leaf.isCA, v.leaf.crlDPs
+	var stale bool
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			serial, isCA = v.issuers[i-1].SerialNumber, v.issuers[i-1].IsCA
+			c := v.issuers[i-1]
+			serial, isCA, dps = c.SerialNumber, c.IsCA, c.CRLDistributionPoints
 		}
 		var key pki.IssuerKey
 		if i < len(v.issuerKeys) {
@@ -261,16 +258,18 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason
 		} else if key = t.issuerOf[v.topFP]; key.IsZero() {
 			continue // the top's issuer is not uploaded
 		}
-		e := t.crls[key]
-		if e == nil || !e.covers(isCA) {
-			continue
+		for _, e := range t.crls[key] {
+			if !e.set.Covers(isCA, dps) {
+				continue
+			}
+			if e.set.Contains(serial) {
+				return ReasonRevoked
+			}
+			stale = stale || e.stale(now)
 		}
-		if e.set.Contains(serial) {
-			return ReasonRevoked
-		}
-		if e.stale(now) && !p.stale {
-			return ReasonCRLStale
-		}
+	}
+	if stale && !p.stale {
+		return ReasonCRLStale
 	}
 	return ""
 }

@@ -142,8 +142,8 @@ access_rules:                /admin subjects=["CN=alice,O=Example"] identities=[
 `},
 		{"crlList", func(w io.Writer) error {
 			return crlListTable(w, &pb.ListCRLsResponse{Crls: []*pb.CRL{sampleCRL}}, testNow)
-		}, `ID     ISSUER                        CA       ENTRIES  NEXT UPDATE                   SIZE
-crl-1  CN=Example Clients,O=Example  ca-7f3a  1234     2026-05-31T00:00:00Z (stale)  52311
+		}, `ID     ISSUER                        CA       COVERS                  ENTRIES  NEXT UPDATE                   SIZE
+crl-1  CN=Example Clients,O=Example  ca-7f3a  end-entity (partition)  1234     2026-05-31T00:00:00Z (stale)  52311
 `},
 		{"crlShow", func(w io.Writer) error {
 			return writeFields(w, crlFields(sampleCRL, testNow))
@@ -151,6 +151,8 @@ crl-1  CN=Example Clients,O=Example  ca-7f3a  1234     2026-05-31T00:00:00Z (sta
 Issuer:          CN=Example Clients,O=Example
 Issuer SHA-256:  0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 Client CA:       ca-7f3a
+Covers:          end-entity
+Partition:       http://crl.example.com/a.crl, ldap://crl.example.com/a
 Number:          1F
 Entries:         1234
 This update:     2026-05-25T00:00:00Z

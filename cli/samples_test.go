@@ -54,7 +54,8 @@ var (
 	sampleCRL = &pb.CRL{Id: "crl-1", Issuer: "CN=Example Clients,O=Example", IssuerSha256Fingerprint: fpB,
 		CaId: "ca-7f3a", ThisUpdate: ts("2026-05-25T00:00:00Z"), NextUpdate: ts("2026-05-31T00:00:00Z"),
 		EntryCount: 1234, Number: "1F", Sha256Fingerprint: fpA, SizeBytes: 52311, UploadedBy: "tok-1",
-		UploadedAt: ts("2026-05-25T01:00:00Z")}
+		UploadedAt: ts("2026-05-25T01:00:00Z"), Scope: pb.CRLScope_CRL_SCOPE_USER_CERTS,
+		DistributionPoints: []string{"http://crl.example.com/a.crl", "ldap://crl.example.com/a"}}
 	sampleToken = &pb.Token{Id: "tok-2", Name: "ops", Role: pb.Role_ROLE_SITE_MANAGER,
 		Sites: []string{"a.example.com"}, SecretSha256: []byte{1, 2}, CreatedBy: "tok-1", CreatedAt: ts("2026-05-02T09:00:00Z")}
 	sampleAudit = &pb.ListAuditEventsResponse{Events: []*pb.AuditEvent{

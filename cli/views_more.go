@@ -17,10 +17,33 @@ func crlListTable(w io.Writer, resp *pb.ListCRLsResponse, now time.Time) error {
 		if isStale(c, now) {
 			next += " (stale)"
 		}
-		rows = append(rows, []string{c.GetId(), c.GetIssuer(), c.GetCaId(),
+		covers := crlScope(c)
+		if len(c.GetDistributionPoints()) > 0 {
+			covers += " (partition)"
+		}
+		rows = append(rows, []string{c.GetId(), c.GetIssuer(), c.GetCaId(), covers,
 			strconv.FormatInt(c.GetEntryCount(), 10), next, strconv.FormatInt(c.GetSizeBytes(), 10)})
 	}
-	return writeTable(w, []string{"ID", "ISSUER", "CA", "ENTRIES", "NEXT UPDATE", "SIZE"}, rows)
+	return writeTable(w, []string{"ID", "ISSUER", "CA", "COVERS", "ENTRIES", "NEXT UPDATE", "SIZE"}, rows)
+}
+
+// crlScope names the certificates of its issuer a CRL covers.
+func crlScope(c *pb.CRL) string {
+	switch c.GetScope() {
+	case pb.CRLScope_CRL_SCOPE_USER_CERTS:
+		return "end-entity"
+	case pb.CRLScope_CRL_SCOPE_CA_CERTS:
+		return "CAs"
+	}
+	return "all"
+}
+
+// crlPartition renders the distribution points a partitioned CRL covers.
+func crlPartition(c *pb.CRL) string {
+	if len(c.GetDistributionPoints()) == 0 {
+		return "(whole scope)"
+	}
+	return joinList(c.GetDistributionPoints())
 }
 
 // isStale reports whether a CRL is past its nextUpdate at now.
@@ -35,6 +58,8 @@ func crlFields(c *pb.CRL, now time.Time) []field {
 		{key: "Issuer", value: c.GetIssuer()},
 		{key: "Issuer SHA-256", value: c.GetIssuerSha256Fingerprint()},
 		{key: "Client CA", value: c.GetCaId()},
+		{key: "Covers", value: crlScope(c)},
+		{key: "Partition", value: crlPartition(c)},
 		{key: "Number", value: c.GetNumber()},
 		{key: "Entries", value: strconv.FormatInt(c.GetEntryCount(), 10)},
 		{key: "This update", value: fmtTime(c.GetThisUpdate())},

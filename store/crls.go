@@ -127,29 +127,33 @@ func (s *Store) newCRL(a Actor, v *pki.VerifiedCRL, caID string) *pb.CRL {
 	if n := v.Set.Number(); n != nil {
 		crl.Number = pki.SerialHex(n)
 	}
+	crl.Scope, crl.DistributionPoints = CRLScopeOf(v.Set.Scope()), v.Set.Partition()
 	return crl
 }
 
-// replacedCRLOps deletes the CRLs of crl's issuer, which crl replaces,
-// refusing a CRL that does not supersede the one held. (An issuer has one
-// CRL; a store written by an older version may hold several, keyed then by
-// certificate: they all go, and crl must supersede the one in force.)
+// replacedCRLOps deletes the CRLs of crl's slot (issuer, scope and
+// partition: see crlSlot), which crl replaces, refusing a CRL that does
+// not supersede the one held. A CRL of another scope or partition of the
+// same issuer stays: uploading an issuer's ARL leaves its end-entity CRL in
+// force. (A store written by an older version may hold several CRLs of one
+// slot: they all go, and crl must supersede the one in force.)
 func replacedCRLOps(st *State, crl *pb.CRL) ([]Op, error) {
-	key := CRLIssuerKey(crl)
-	if held := st.CRLOfIssuer(key); held != nil {
+	key := slotOf(crl)
+	if held := st.crlOfSlot(key); held != nil {
 		if err := supersedes(crl, held); err != nil {
 			return nil, err
 		}
 	}
 	var ops []Op
-	for _, id := range st.crlIDsOfIssuer(key) {
+	for _, id := range st.crlIDsOfSlot(key) {
 		ops = append(ops, Op{Key: crlPrefix + id, Delete: true})
 	}
 	return ops, nil
 }
 
 // supersedes reports why crl may not replace held, the CRL in force for
-// the same issuer (nil: it may). The rule, documented in docs/api.md:
+// the same slot (nil: it may): CRL numbers are monotonic per issuer and
+// scope (RFC 5280 5.2.3). The rule, documented in docs/api.md:
 //
 //   - the same CRL (same DER) is refused as already uploaded;
 //   - when both carry a CRL number (RFC 5280 5.2.3, which conforming CRLs
@@ -209,7 +213,7 @@ func CRLIssuerKey(c *pb.CRL) pki.IssuerKey {
 }
 
 // preferCRL reports whether a is in force rather than b when both belong
-// to one issuer (only a store written by an older version holds several):
+// to one slot (only a store written by an older version holds several):
 // the one that would supersede the other, else the greater id.
 func preferCRL(a, b *pb.CRL) bool {
 	ab, ba := supersedes(a, b) == nil, supersedes(b, a) == nil

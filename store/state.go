@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlsgate/mtlsgate/pki"
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 )
@@ -50,9 +51,11 @@ type State struct {
 	// replaces a slice that changes rather than editing it: readers of
 	// older States may hold it.
 	caSites map[string][]string
-	// crlIssuers maps an issuer identity to its CRLs (see issuerCRLs);
-	// rebuilt whole when a batch changes a CRL, shared otherwise.
-	crlIssuers map[pki.IssuerKey]*issuerCRLs
+	// crlSlots maps a CRL slot (issuer, scope, partition) to its CRLs, and
+	// crlIssuers an issuer identity to the CRLs in force of all its slots,
+	// by id; both rebuilt whole when a batch changes a CRL, shared otherwise.
+	crlSlots   map[crlSlot]*slotCRLs
+	crlIssuers map[pki.IssuerKey][]*pb.CRL
 
 	// next is closed when a newer State is published.
 	next chan struct{}
@@ -70,34 +73,64 @@ func emptyState() *State {
 	}
 }
 
-// issuerCRLs are the CRLs of one issuer identity: one, unless an older
-// version (which keyed CRLs by certificate) stored several.
-type issuerCRLs struct {
+// crlSlot is what one CRL is in force for: an issuer identity, a scope and
+// a partition (the issuing distribution point's URIs). An issuer may
+// publish a CRL for end-entity certificates and another for CAs (an ARL),
+// or split its certificates over several partitioned CRLs; each has its
+// own slot, and an upload replaces only the CRL of its slot.
+type crlSlot struct {
+	issuer pki.IssuerKey
+	// scope is never unspecified: a record whose scope cannot be read
+	// (stored before scopes were recorded, DER unreadable) counts as all.
+	scope pb.CRLScope
+	// partition is the distribution point URIs joined by newlines (URIs
+	// hold none); "" when the CRL names no distribution point.
+	partition string
+}
+
+// slotOf returns the slot of a CRL message; its issuer is zero when the
+// issuer identity is unknown.
+func slotOf(c *pb.CRL) crlSlot {
+	scope := c.GetScope()
+	if scope == pb.CRLScope_CRL_SCOPE_UNSPECIFIED {
+		scope = pb.CRLScope_CRL_SCOPE_ALL
+	}
+	return crlSlot{issuer: CRLIssuerKey(c), scope: scope, partition: strings.Join(c.GetDistributionPoints(), "\n")}
+}
+
+// slotCRLs are the CRLs of one slot: one, unless an older version (which
+// keyed CRLs by certificate, or by issuer alone) stored several.
+type slotCRLs struct {
 	ids     []string // sorted
 	inForce *pb.CRL  // the one that applies (see preferCRL)
 }
 
-// CRLOfIssuer returns the CRL in force for an issuer identity, or nil. Of
-// several CRLs of one issuer (stored by an older version), the newest by
-// the replacement rule of CreateCRL is in force; the others are ignored
-// until the next upload for the issuer replaces them all.
-func (s *State) CRLOfIssuer(k pki.IssuerKey) *pb.CRL {
-	if e := s.crlIssuers[k]; e != nil {
+// crlOfSlot returns the CRL in force for a slot, or nil. Of several CRLs of
+// one slot (stored by an older version), the newest by the replacement
+// rule of CreateCRL is in force; the others are ignored until the next
+// upload for the slot replaces them all.
+func (s *State) crlOfSlot(k crlSlot) *pb.CRL {
+	if e := s.crlSlots[k]; e != nil {
 		return e.inForce
 	}
 	return nil
 }
 
-// CRLInForce reports whether c is the CRL in force for its issuer: the CRL
-// consumers apply. A CRL without a known issuer identity is not.
+// CRLsOfIssuer returns the CRLs in force for an issuer identity, one per
+// scope and partition, sorted by id. The slice is shared: do not modify it.
+func (s *State) CRLsOfIssuer(k pki.IssuerKey) []*pb.CRL { return s.crlIssuers[k] }
+
+// CRLInForce reports whether c is the CRL in force for its issuer, scope
+// and partition: a CRL consumers apply. A CRL without a known issuer
+// identity is not.
 func (s *State) CRLInForce(c *pb.CRL) bool {
-	k := CRLIssuerKey(c)
-	return !k.IsZero() && s.CRLOfIssuer(k) == c
+	k := slotOf(c)
+	return !k.issuer.IsZero() && s.crlOfSlot(k) == c
 }
 
-// crlIDsOfIssuer returns the sorted ids of every CRL of an issuer.
-func (s *State) crlIDsOfIssuer(k pki.IssuerKey) []string {
-	if e := s.crlIssuers[k]; e != nil {
+// crlIDsOfSlot returns the sorted ids of every CRL of a slot.
+func (s *State) crlIDsOfSlot(k crlSlot) []string {
+	if e := s.crlSlots[k]; e != nil {
 		return e.ids
 	}
 	return nil
@@ -169,6 +202,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		nodes:      s.nodes,
 		internalCA: s.internalCA,
 		caSites:    s.caSites,
+		crlSlots:   s.crlSlots,
 		crlIssuers: s.crlIssuers,
 		next:       make(chan struct{}),
 	}}
@@ -179,7 +213,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 	}
 	b.reindex()
 	if b.owned.crls {
-		fillIssuerKeys(b.st, b.freshCRLs)
+		completeLegacyCRLs(b.st, b.freshCRLs)
 		b.st.indexCRLs()
 	}
 	return b.st, b.plain, nil
@@ -207,7 +241,7 @@ type builder struct {
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
 	// freshCRLs are the CRL messages the batch decoded: private until the
-	// State is published, so that fillIssuerKeys may complete them.
+	// State is published, so that completeLegacyCRLs may complete them.
 	freshCRLs []*pb.CRL
 }
 
@@ -399,29 +433,29 @@ func NewState(rev int64, cas []*pb.ClientCA, sites []*pb.Site, crls []*pb.CRL) *
 	}
 	var fresh []*pb.CRL
 	for _, c := range crls {
-		if CRLIssuerKey(c).IsZero() {
+		if CRLIssuerKey(c).IsZero() || c.GetScope() == pb.CRLScope_CRL_SCOPE_UNSPECIFIED {
 			c = proto.Clone(c).(*pb.CRL) // completed below; the caller's stays as given
 			fresh = append(fresh, c)
 		}
 		st.crls[c.GetId()] = c
 	}
 	st.index()
-	fillIssuerKeys(st, fresh)
+	completeLegacyCRLs(st, fresh)
 	st.indexCRLs()
 	return st
 }
 
-// indexCRLs rebuilds crlIssuers from the CRLs.
+// indexCRLs rebuilds crlSlots and crlIssuers from the CRLs.
 func (s *State) indexCRLs() {
-	idx := map[pki.IssuerKey]*issuerCRLs{}
+	idx := map[crlSlot]*slotCRLs{}
 	for _, c := range s.CRLs() { // sorted by id, so ids come sorted
-		k := CRLIssuerKey(c)
-		if k.IsZero() {
+		k := slotOf(c)
+		if k.issuer.IsZero() {
 			continue
 		}
 		e := idx[k]
 		if e == nil {
-			e = &issuerCRLs{}
+			e = &slotCRLs{}
 			idx[k] = e
 		}
 		e.ids = append(e.ids, c.GetId())
@@ -429,7 +463,41 @@ func (s *State) indexCRLs() {
 			e.inForce = c
 		}
 	}
-	s.crlIssuers = idx
+	byIssuer := map[pki.IssuerKey][]*pb.CRL{}
+	for k, e := range idx {
+		byIssuer[k.issuer] = append(byIssuer[k.issuer], e.inForce)
+	}
+	for _, l := range byIssuer {
+		slices.SortFunc(l, func(a, b *pb.CRL) int { return strings.Compare(a.GetId(), b.GetId()) })
+	}
+	s.crlSlots, s.crlIssuers = idx, byIssuer
+}
+
+// completeLegacyCRLs completes CRL messages stored by an older version:
+// their issuer identity (fillIssuerKey) and what they cover (scope and
+// distribution points, read from the DER without its entries). crls must
+// be private to the caller.
+func completeLegacyCRLs(st *State, crls []*pb.CRL) {
+	fillIssuerKeys(st, crls)
+	for _, c := range crls {
+		if c.GetScope() != pb.CRLScope_CRL_SCOPE_UNSPECIFIED {
+			continue
+		}
+		if scope, dps, err := crlset.ReadCoverage(c.GetDer()); err == nil {
+			c.Scope, c.DistributionPoints = CRLScopeOf(scope), dps
+		}
+	}
+}
+
+// CRLScopeOf is the API's name for a crlset scope.
+func CRLScopeOf(s crlset.Scope) pb.CRLScope {
+	switch s {
+	case crlset.ScopeUserCerts:
+		return pb.CRLScope_CRL_SCOPE_USER_CERTS
+	case crlset.ScopeCACerts:
+		return pb.CRLScope_CRL_SCOPE_CA_CERTS
+	}
+	return pb.CRLScope_CRL_SCOPE_ALL
 }
 
 // fillIssuerKeys completes CRL messages stored by an older version, which

@@ -250,16 +250,35 @@ func (t *Translator) syncCRLs(st *store.State) bool {
 	return changed
 }
 
-// byIssuer maps an issuer identity to its CRL in force (see
-// store.State.CRLInForce).
+// byIssuer maps an issuer identity to the CRL Envoy may hold for it: its
+// one CRL in force, when that CRL covers every certificate of the issuer.
+// An issuer whose revocation is split over several CRLs (an ARL beside an
+// end-entity CRL, or partitions by distribution point) maps to none:
+// Envoy's validator would fail the handshake of every certificate that
+// none of the CRLs it holds covers, so ext_authz alone, which picks the
+// covering CRLs per certificate, checks that issuer.
 func (t *Translator) byIssuer(st *store.State) map[pki.IssuerKey]*encodedCRL {
 	out := map[pki.IssuerKey]*encodedCRL{}
 	for _, c := range st.CRLs() {
-		if st.CRLInForce(c) {
-			out[store.CRLIssuerKey(c)] = t.crls[c.GetId()]
+		if !st.CRLInForce(c) {
+			continue
+		}
+		k := store.CRLIssuerKey(c)
+		if l := st.CRLsOfIssuer(k); len(l) == 1 && coversWholeIssuer(c) {
+			out[k] = t.crls[c.GetId()]
 		}
 	}
 	return out
+}
+
+// coversWholeIssuer reports whether a CRL speaks for every certificate of
+// its issuer: no scope limit and no distribution point.
+func coversWholeIssuer(c *pb.CRL) bool {
+	switch c.GetScope() {
+	case pb.CRLScope_CRL_SCOPE_USER_CERTS, pb.CRLScope_CRL_SCOPE_CA_CERTS:
+		return false
+	}
+	return len(c.GetDistributionPoints()) == 0
 }
 
 // current reports whether e was built from the inputs s has in st. The
@@ -395,7 +414,8 @@ func (b *builtSite) check(kind int, err error) {
 // only when every trusted certificate's issuer identity has one and, in
 // chain mode, the trusted set is closed (siteTrust.closed); every
 // certificate of one identity (renewed, cross-signed, listed twice) is
-// covered by its one CRL. Otherwise ext_authz alone checks revocation.
+// covered by its one CRL, which must cover the whole issuer (see
+// byIssuer). Otherwise ext_authz alone checks revocation.
 func (env *buildEnv) clientCASecret(s *pb.Site, e *siteEntry) (*tlsv3.Secret, error) {
 	trust, err := env.trust(s)
 	if err != nil {

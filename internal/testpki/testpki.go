@@ -73,6 +73,8 @@ type Options struct {
 	IPs []string
 	// Serial, when set, is used instead of a fresh one.
 	Serial *big.Int
+	// CRLDPs are the certificate's cRLDistributionPoints URIs.
+	CRLDPs []string
 }
 
 var serials atomic.Int64
@@ -105,6 +107,8 @@ func template(cn string, o Options) *x509.Certificate {
 		NotAfter:       o.NotAfter,
 		DNSNames:       o.DNS,
 		EmailAddresses: o.Email,
+
+		CRLDistributionPoints: o.CRLDPs,
 	}
 	for _, ip := range o.IPs {
 		tpl.IPAddresses = append(tpl.IPAddresses, net.ParseIP(ip))
@@ -212,10 +216,27 @@ func NotCA(t TB, cn string) *Cert {
 // CRL returns a DER CRL signed by c revoking serials.
 func (c *Cert) CRL(t TB, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
 	t.Helper()
+	return c.ScopedCRL(t, CRLScope{}, number, thisUpdate, nextUpdate, serials...)
+}
+
+// CRLScope is what a CRL's issuingDistributionPoint limits it to. The
+// zero value writes no issuingDistributionPoint.
+type CRLScope struct {
+	UserCerts, CACerts bool     // onlyContainsUserCerts, onlyContainsCACerts
+	URIs               []string // the distributionPoint's fullName URIs
+}
+
+// ScopedCRL returns a DER CRL signed by c revoking serials, limited to
+// scope by a critical issuingDistributionPoint.
+func (c *Cert) ScopedCRL(t TB, scope CRLScope, number int64, thisUpdate, nextUpdate time.Time, serials ...*big.Int) []byte {
+	t.Helper()
 	tpl := &x509.RevocationList{
 		Number:     big.NewInt(number),
 		ThisUpdate: thisUpdate,
 		NextUpdate: nextUpdate,
+	}
+	if idp := scope.extension(t); idp != nil {
+		tpl.ExtraExtensions = []pkix.Extension{*idp}
 	}
 	for _, s := range serials {
 		tpl.RevokedCertificateEntries = append(tpl.RevokedCertificateEntries,
@@ -226,6 +247,43 @@ func (c *Cert) CRL(t TB, number int64, thisUpdate, nextUpdate time.Time, serials
 		t.Fatalf("testpki: CRL: %v", err)
 	}
 	return der
+}
+
+// extension encodes the issuingDistributionPoint (RFC 5280 5.2.5), nil for
+// the zero scope.
+func (s CRLScope) extension(t TB) *pkix.Extension {
+	var fields []byte
+	if len(s.URIs) > 0 {
+		var names []byte
+		for _, u := range s.URIs {
+			names = append(names, marshalTagged(t, 6, false, []byte(u))...) // uniformResourceIdentifier [6]
+		}
+		fullName := marshalTagged(t, 0, true, names)                    // fullName [0] GeneralNames
+		fields = append(fields, marshalTagged(t, 0, true, fullName)...) // distributionPoint [0]
+	}
+	if s.UserCerts {
+		fields = append(fields, marshalTagged(t, 1, false, []byte{0xff})...)
+	}
+	if s.CACerts {
+		fields = append(fields, marshalTagged(t, 2, false, []byte{0xff})...)
+	}
+	if fields == nil {
+		return nil
+	}
+	v, err := asn1.Marshal(asn1.RawValue{Tag: asn1.TagSequence, IsCompound: true, Bytes: fields})
+	if err != nil {
+		t.Fatalf("testpki: issuingDistributionPoint: %v", err)
+	}
+	return &pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: v}
+}
+
+// marshalTagged encodes a context-specific [tag] element holding b.
+func marshalTagged(t TB, tag int, compound bool, b []byte) []byte {
+	out, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: tag, IsCompound: compound, Bytes: b})
+	if err != nil {
+		t.Fatalf("testpki: DER: %v", err)
+	}
+	return out
 }
 
 // Bundle concatenates the PEM of certs.

@@ -90,9 +90,10 @@ type CRLCheck int32
 const (
 	CRLCheck_CRL_CHECK_UNSPECIFIED CRLCheck = 0
 	CRLCheck_CRL_CHECK_OFF         CRLCheck = 1
-	// The leaf, against its issuer's CRL when one is uploaded.
+	// The leaf, against its issuer's CRLs that cover it, when uploaded.
 	CRLCheck_CRL_CHECK_LEAF CRLCheck = 2
-	// Every certificate of the chain whose issuer has an uploaded CRL.
+	// Every certificate of the chain, against its issuer's CRLs that cover
+	// it, when uploaded.
 	CRLCheck_CRL_CHECK_CHAIN CRLCheck = 3
 )
 
@@ -305,6 +306,62 @@ func (TLSVersion) EnumDescriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{4}
 }
 
+// CRLScope is the kind of certificate a CRL covers (RFC 5280 5.2.5).
+type CRLScope int32
+
+const (
+	CRLScope_CRL_SCOPE_UNSPECIFIED CRLScope = 0
+	// Every certificate of the issuer (no onlyContains* flag).
+	CRLScope_CRL_SCOPE_ALL CRLScope = 1
+	// End-entity certificates only (onlyContainsUserCerts).
+	CRLScope_CRL_SCOPE_USER_CERTS CRLScope = 2
+	// CA certificates only (onlyContainsCACerts): an authority revocation list.
+	CRLScope_CRL_SCOPE_CA_CERTS CRLScope = 3
+)
+
+// Enum value maps for CRLScope.
+var (
+	CRLScope_name = map[int32]string{
+		0: "CRL_SCOPE_UNSPECIFIED",
+		1: "CRL_SCOPE_ALL",
+		2: "CRL_SCOPE_USER_CERTS",
+		3: "CRL_SCOPE_CA_CERTS",
+	}
+	CRLScope_value = map[string]int32{
+		"CRL_SCOPE_UNSPECIFIED": 0,
+		"CRL_SCOPE_ALL":         1,
+		"CRL_SCOPE_USER_CERTS":  2,
+		"CRL_SCOPE_CA_CERTS":    3,
+	}
+)
+
+func (x CRLScope) Enum() *CRLScope {
+	p := new(CRLScope)
+	*p = x
+	return p
+}
+
+func (x CRLScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CRLScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[5].Descriptor()
+}
+
+func (CRLScope) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[5]
+}
+
+func (x CRLScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CRLScope.Descriptor instead.
+func (CRLScope) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{5}
+}
+
 // Role is what a token may do.
 type Role int32
 
@@ -349,11 +406,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[5].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[6].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[5]
+	return &file_mtlsgate_v1_model_proto_enumTypes[6]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -362,7 +419,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{5}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
 }
 
 // CertificateInfo holds the facts derived from one X.509 certificate.
@@ -1345,8 +1402,9 @@ func (x *SiteStatus) GetLastNackNode() string {
 // issuer, identified by name and key (issuer_name_der, issuer_spki_sha256),
 // not to one CA certificate: it applies to every uploaded certificate with
 // that subject and public key (a renewed, re-issued or cross-signed CA,
-// the same CA listed in several bundles). An issuer has at most one CRL;
-// uploading another replaces it when it is newer (see docs/api.md).
+// the same CA listed in several bundles). An issuer has at most one CRL
+// per scope and distribution points; uploading another of the same scope
+// and distribution points replaces it when it is newer (see docs/api.md).
 type CRL struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1376,8 +1434,19 @@ type CRL struct {
 	// Lowercase hex SHA-256 of the issuer's DER SubjectPublicKeyInfo: the key
 	// that signed the CRL (output only).
 	IssuerSpkiSha256 string `protobuf:"bytes,15,opt,name=issuer_spki_sha256,json=issuerSpkiSha256,proto3" json:"issuer_spki_sha256,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Which certificates of the issuer the CRL covers, from its
+	// issuingDistributionPoint (output only). With the issuer and
+	// distribution_points it keys the CRL: an issuer may have one CRL in
+	// force per scope and partition. Unspecified in records stored before
+	// this field existed: read from the DER.
+	Scope CRLScope `protobuf:"varint,16,opt,name=scope,proto3,enum=mtlsgate.v1.CRLScope" json:"scope,omitempty"`
+	// The URIs of the distribution point the CRL is a partition for (its
+	// issuingDistributionPoint fullName), sorted (output only). Empty: the
+	// CRL covers every certificate of its scope. A partition covers only the
+	// certificates whose cRLDistributionPoints list one of these URIs.
+	DistributionPoints []string `protobuf:"bytes,17,rep,name=distribution_points,json=distributionPoints,proto3" json:"distribution_points,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CRL) Reset() {
@@ -1513,6 +1582,20 @@ func (x *CRL) GetIssuerSpkiSha256() string {
 		return x.IssuerSpkiSha256
 	}
 	return ""
+}
+
+func (x *CRL) GetScope() CRLScope {
+	if x != nil {
+		return x.Scope
+	}
+	return CRLScope_CRL_SCOPE_UNSPECIFIED
+}
+
+func (x *CRL) GetDistributionPoints() []string {
+	if x != nil {
+		return x.DistributionPoints
+	}
+	return nil
 }
 
 // Token is an API bearer credential. Only a hash of its secret is stored.
@@ -2020,7 +2103,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
 	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastNackAt\x12$\n" +
-	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xc5\x04\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xa3\x05\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -2043,7 +2126,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"uploadedAt\x12&\n" +
 	"\x0fissuer_name_der\x18\x0e \x01(\fR\rissuerNameDer\x12,\n" +
-	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\"\xa2\x02\n" +
+	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\x12+\n" +
+	"\x05scope\x18\x10 \x01(\x0e2\x15.mtlsgate.v1.CRLScopeR\x05scope\x12/\n" +
+	"\x13distribution_points\x18\x11 \x03(\tR\x12distributionPoints\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -2114,7 +2199,12 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x0fTLS_VERSION_1_0\x10\x01\x12\x13\n" +
 	"\x0fTLS_VERSION_1_1\x10\x02\x12\x13\n" +
 	"\x0fTLS_VERSION_1_2\x10\x03\x12\x13\n" +
-	"\x0fTLS_VERSION_1_3\x10\x04*i\n" +
+	"\x0fTLS_VERSION_1_3\x10\x04*j\n" +
+	"\bCRLScope\x12\x19\n" +
+	"\x15CRL_SCOPE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rCRL_SCOPE_ALL\x10\x01\x12\x18\n" +
+	"\x14CRL_SCOPE_USER_CERTS\x10\x02\x12\x16\n" +
+	"\x12CRL_SCOPE_CA_CERTS\x10\x03*i\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2135,7 +2225,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_model_proto_rawDescData
 }
 
-var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
@@ -2143,67 +2233,69 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(StaleCRLAction)(0),           // 2: mtlsgate.v1.StaleCRLAction
 	(CertEncoding)(0),             // 3: mtlsgate.v1.CertEncoding
 	(TLSVersion)(0),               // 4: mtlsgate.v1.TLSVersion
-	(Role)(0),                     // 5: mtlsgate.v1.Role
-	(*CertificateInfo)(nil),       // 6: mtlsgate.v1.CertificateInfo
-	(*ClientCA)(nil),              // 7: mtlsgate.v1.ClientCA
-	(*Revocation)(nil),            // 8: mtlsgate.v1.Revocation
-	(*Pin)(nil),                   // 9: mtlsgate.v1.Pin
-	(*AccessRule)(nil),            // 10: mtlsgate.v1.AccessRule
-	(*ClientCertSettings)(nil),    // 11: mtlsgate.v1.ClientCertSettings
-	(*InlineCertificate)(nil),     // 12: mtlsgate.v1.InlineCertificate
-	(*CertificateFiles)(nil),      // 13: mtlsgate.v1.CertificateFiles
-	(*ServerCertificate)(nil),     // 14: mtlsgate.v1.ServerCertificate
-	(*Site)(nil),                  // 15: mtlsgate.v1.Site
-	(*SiteStatus)(nil),            // 16: mtlsgate.v1.SiteStatus
-	(*CRL)(nil),                   // 17: mtlsgate.v1.CRL
-	(*Token)(nil),                 // 18: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 19: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 20: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 21: mtlsgate.v1.NodeCertificate
-	nil,                           // 22: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(CRLScope)(0),                 // 5: mtlsgate.v1.CRLScope
+	(Role)(0),                     // 6: mtlsgate.v1.Role
+	(*CertificateInfo)(nil),       // 7: mtlsgate.v1.CertificateInfo
+	(*ClientCA)(nil),              // 8: mtlsgate.v1.ClientCA
+	(*Revocation)(nil),            // 9: mtlsgate.v1.Revocation
+	(*Pin)(nil),                   // 10: mtlsgate.v1.Pin
+	(*AccessRule)(nil),            // 11: mtlsgate.v1.AccessRule
+	(*ClientCertSettings)(nil),    // 12: mtlsgate.v1.ClientCertSettings
+	(*InlineCertificate)(nil),     // 13: mtlsgate.v1.InlineCertificate
+	(*CertificateFiles)(nil),      // 14: mtlsgate.v1.CertificateFiles
+	(*ServerCertificate)(nil),     // 15: mtlsgate.v1.ServerCertificate
+	(*Site)(nil),                  // 16: mtlsgate.v1.Site
+	(*SiteStatus)(nil),            // 17: mtlsgate.v1.SiteStatus
+	(*CRL)(nil),                   // 18: mtlsgate.v1.CRL
+	(*Token)(nil),                 // 19: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 20: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 21: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 22: mtlsgate.v1.NodeCertificate
+	nil,                           // 23: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	23, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	23, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
-	6,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
-	6,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	23, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	24, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	24, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	7,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
+	7,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
+	24, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
 	0,  // 7: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
-	8,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
-	9,  // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
-	10, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	22, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	9,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
+	10, // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
+	11, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
+	23, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	3,  // 12: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	4,  // 13: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
-	6,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
-	12, // 15: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
-	13, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
-	14, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
-	11, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	23, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	23, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	16, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	23, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	23, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	23, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	23, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	23, // 27: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	23, // 28: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 29: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	23, // 30: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	23, // 31: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	23, // 32: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	23, // 33: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	23, // 34: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	7,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
+	13, // 15: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
+	14, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
+	15, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
+	12, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	24, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	24, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	24, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	24, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	24, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	24, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 26: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	6,  // 27: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	24, // 28: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	24, // 29: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	24, // 30: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	24, // 31: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	24, // 32: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	24, // 33: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	24, // 34: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	24, // 35: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -2221,7 +2313,7 @@ func file_mtlsgate_v1_model_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
