@@ -37,16 +37,21 @@ func auditResults(t *testing.T, e *env) []string {
 func TestFinding10_InvalidUTF8IsRefusedAndAudited(t *testing.T) {
 	e := start(t)
 	for _, tc := range []struct {
-		method, path, field, audited string
+		method, path, body, field, audited string
 	}{
-		{"DELETE", "/v1/sites/%FF.example.com", "hostname", "DeleteSite:invalid_argument"},
-		{"POST", "/v1/cas?name=%C3%28", "name", "CreateClientCA:invalid_argument"},
-		{"POST", "/v1/sites/%FF/assign", "hostname", "AssignSiteCAs:invalid_argument"},
-		{"GET", "/v1/audit?actor=%FF", "actor", ""},
+		{"DELETE", "/v1/sites/%FF.example.com", `{}`, "hostname", "DeleteSite:invalid_argument"},
+		{"POST", "/v1/cas?name=%C3%28", `{}`, "name", "CreateClientCA:invalid_argument"},
+		{"POST", "/v1/sites/%FF/assign", `{}`, "hostname", "AssignSiteCAs:invalid_argument"},
+		{"GET", "/v1/audit?actor=%FF", `{}`, "actor", ""},
+		// In a JSON body, protojson refuses the document without saying
+		// where: the refusal names the member by its path.
+		{"POST", "/v1/sites", "{\"hostname\":\"a.example.com\",\"origin_url\":\"http://\xff\"}", "field origin_url", "CreateSite:invalid_argument"},
+		{"PATCH", "/v1/sites/a.example.com/settings", "{\"settings\":{\"pins\":[{\"identity\":\"\xc3\x28\"}]},\"update_mask\":\"pins\"}",
+			"field settings.pins[0].identity", "UpdateSiteSettings:invalid_argument"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			before := auditResults(t, e)
-			code, _, body := e.do(t, e.admin, tc.method, tc.path, "application/json", []byte(`{}`))
+			code, _, body := e.do(t, e.admin, tc.method, tc.path, "application/json", []byte(tc.body))
 			assertError(t, code, body, 400, "invalid_argument")
 			if !strings.Contains(string(body), tc.field) || !strings.Contains(string(body), "UTF-8") {
 				t.Fatalf("refusal does not name %s and UTF-8: %s", tc.field, body)

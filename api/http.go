@@ -186,8 +186,12 @@ func decodeBody(r *http.Request, rt route, body []byte, msg proto.Message) error
 		return nil
 	}
 	if err := (protojson.UnmarshalOptions{}).Unmarshal(body, msg); err != nil {
-		return status.Errorf(codes.InvalidArgument, "request body is not a valid %s JSON document: %v",
-			msg.ProtoReflect().Descriptor().Name(), err)
+		why := err.Error()
+		if field := invalidUTF8JSON(body); field != "" {
+			why = field // protojson does not say where
+		}
+		return status.Errorf(codes.InvalidArgument, "request body is not a valid %s JSON document: %s",
+			msg.ProtoReflect().Descriptor().Name(), why)
 	}
 	return nil
 }
