@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -14,7 +15,15 @@ import (
 // this walk says where. encoding/json reads invalid bytes as U+FFFD
 // without an error, so each token's raw bytes are checked instead. The
 // work is linear in len(body).
+//
+// The walk is for the refusal message only and is bounded for hostile
+// bodies: it runs only when the body holds invalid UTF-8, gives up past
+// maxJSONDepth levels of nesting (protojson allows 10,000; no API message
+// nests beyond a few), and shortens the path it renders.
 func invalidUTF8JSON(body []byte) string {
+	if utf8.Valid(body) {
+		return ""
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var path jsonPath
 	prev := int64(0)
@@ -29,6 +38,9 @@ func invalidUTF8JSON(body []byte) string {
 		switch tok := tok.(type) {
 		case json.Delim:
 			if tok == '{' || tok == '[' {
+				if len(path) == maxJSONDepth {
+					return ""
+				}
 				path.open(tok == '{')
 				continue
 			}
@@ -54,6 +66,13 @@ func invalidUTF8JSON(body []byte) string {
 		path.next()
 	}
 }
+
+// maxJSONDepth bounds the nesting invalidUTF8JSON follows, and
+// maxJSONPath the length of the path it renders.
+const (
+	maxJSONDepth = 32
+	maxJSONPath  = 200
+)
 
 // jsonPath is where a JSON walk is: one frame per open object or array.
 type jsonPath []jsonFrame
@@ -89,10 +108,14 @@ func (p jsonPath) next() {
 	}
 }
 
-// String renders the path to the current value, "" at the top.
+// String renders the path to the current value, "" at the top, cut to
+// maxJSONPath bytes (a key may be as long as the body).
 func (p jsonPath) String() string {
 	var b []byte
 	for i, f := range p {
+		if len(b) > maxJSONPath {
+			break
+		}
 		switch {
 		case f.object && f.haveKey:
 			if i > 0 {
@@ -102,6 +125,9 @@ func (p jsonPath) String() string {
 		case !f.object:
 			b = append(append(append(b, '['), strconv.Itoa(f.index)...), ']')
 		}
+	}
+	if len(b) > maxJSONPath {
+		return strings.ToValidUTF8(string(b[:maxJSONPath]), "") + "…"
 	}
 	return string(b)
 }

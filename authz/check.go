@@ -35,6 +35,10 @@ type Decision struct {
 	Fingerprint string
 	Subject     string
 	CacheHit    bool
+	// Uncovered: the issuer of a certificate that revocation checks has
+	// CRLs in force, none of which covers it (a partition or scope not
+	// uploaded), so that certificate was not checked.
+	Uncovered bool
 
 	set    []originhdr.Header
 	remove []string
@@ -136,7 +140,7 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 		reason = ReasonMissingEKU
 	}
 	if reason == "" {
-		reason = t.checkRevocation(p, v, now)
+		reason, d.Uncovered = t.checkRevocation(p, v, now)
 	}
 	// After revocation, so that a revoked CA certificate reads as revoked.
 	// Any CA certificate is refused, not only the site's anchors: one that
@@ -238,6 +242,7 @@ func deny(site string, status uint32, r Reason) *Decision {
 // with keeps what verification learnt (for logs and metrics) on a denial.
 func (d *Decision) with(from *Decision) *Decision {
 	d.Verify, d.Fingerprint, d.Subject, d.CacheHit = from.Verify, from.Fingerprint, from.Subject, from.CacheHit
+	d.Uncovered = from.Uncovered
 	return d
 }
 

@@ -1,11 +1,14 @@
 package authz
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
 // Metrics are the ext_authz server's Prometheus metrics. A nil *Metrics
@@ -20,6 +23,7 @@ type Metrics struct {
 	inError     prometheus.Gauge
 	buildTime   prometheus.Histogram
 	refused     *prometheus.CounterVec
+	uncovered   *prometheus.CounterVec
 
 	// hits and misses are the cache counters; counters caches the
 	// decisions children by decisionKey (WithLabelValues hashes and locks
@@ -63,12 +67,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		buildTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "mtlsgate_authz_policy_build_seconds", Help: "Time to compile the policy table.", Buckets: prometheus.ExponentialBuckets(1e-4, 4, 10),
 		}),
+		uncovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_revocation_uncovered_total",
+			Help: "Checks in which a certificate's issuer had CRLs in force but none covered it (a partition or scope not uploaded), so it was not checked for revocation, by site.",
+		}, []string{"site"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlsgate_authz_refused_calls_total", Help: "Check calls refused with a gRPC error because the caller is not an unrevoked Envoy node, by reason.",
 		}, []string{"reason"}),
 	}
 	m.hits, m.misses = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.refused, expiryCollector{m})
+	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.uncovered, m.refused, expiryCollector{m})
 	return m
 }
 
@@ -84,6 +92,9 @@ func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
 	}
 	m.decisionCounter(d).Inc()
 	m.latency.Observe(took.Seconds())
+	if d.Uncovered {
+		m.uncovered.WithLabelValues(d.Site).Inc() // rare: no cached counter
+	}
 	if d.Fingerprint != "" || d.Reason == ReasonMalformed {
 		if d.CacheHit {
 			m.hits.Inc()
@@ -131,8 +142,8 @@ var (
 		"Seconds until a client CA certificate's notAfter (negative once expired).",
 		[]string{"ca_id", "ca_name", "subject", "fingerprint"}, nil)
 	crlNextDesc = prometheus.NewDesc("mtlsgate_crl_next_update_seconds",
-		"Seconds until a CRL's nextUpdate (negative once stale).",
-		[]string{"crl_id", "ca_id", "issuer"}, nil)
+		"Seconds until a CRL's nextUpdate (negative once stale), by CRL and what it covers: scope (all, user, ca) and partition (its distribution point URIs, space-separated; empty when none).",
+		[]string{"crl_id", "ca_id", "issuer", "scope", "partition"}, nil)
 )
 
 func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -155,7 +166,18 @@ func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	for id, e := range t.crlByID {
 		if nu := e.set.NextUpdate(); !nu.IsZero() {
 			ch <- prometheus.MustNewConstMetric(crlNextDesc, prometheus.GaugeValue,
-				nu.Sub(now).Seconds(), id, e.msg.GetCaId(), e.msg.GetIssuer())
+				nu.Sub(now).Seconds(), id, e.msg.GetCaId(), e.msg.GetIssuer(), scopeLabel(e.set.Scope()), strings.Join(e.set.Partition(), " "))
 		}
 	}
+}
+
+// scopeLabel is a CRL scope as a metric label value.
+func scopeLabel(s crlset.Scope) string {
+	switch s {
+	case crlset.ScopeUserCerts:
+		return "user"
+	case crlset.ScopeCACerts:
+		return "ca"
+	}
+	return "all"
 }

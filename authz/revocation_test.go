@@ -2,10 +2,13 @@ package authz_test
 
 import (
 	"context"
+	"maps"
 	"math/big"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -198,9 +201,11 @@ func TestFinding4_PresentedAnchorCheckedAgainstItsIssuersCRL(t *testing.T) {
 // CRL: uploading its ARL (CA certificates only) took the place of the CRL
 // that revoked its users, and a revoked user got in. A partitioned CRL
 // covers only the certificates naming its distribution point: a stale
-// partition fails its own certificates, not the others'.
+// partition fails its own certificates, not the others'. A certificate
+// that none of its issuer's CRLs covers is not checked, and counted.
 func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
-	e := newEnv(t, authz.Options{})
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, authz.Options{Metrics: authz.NewMetrics(reg)})
 	now := time.Now()
 	upload := func(issuer *testpki.Cert, scope testpki.CRLScope, nextUpdate time.Time, revoked ...*testpki.Cert) {
 		t.Helper()
@@ -213,7 +218,7 @@ func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const dpA, dpB = "http://crl.example.com/a.crl", "http://crl.example.com/b.crl"
+	const dpA, dpB, dpC = "http://crl.example.com/a.crl", "http://crl.example.com/b.crl", "http://crl.example.com/c.crl"
 	root := testpki.NewRoot(t, "Scoped Root", testpki.Options{})
 	inter := root.Intermediate(t, "Scoped Inter", testpki.Options{})
 	user := root.Leaf(t, "revoked user", testpki.Options{})
@@ -222,15 +227,24 @@ func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 	inA := root.Leaf(t, "revoked in A", testpki.Options{CRLDPs: []string{dpA}})
 	goodA := root.Leaf(t, "good in A", testpki.Options{CRLDPs: []string{dpA}})
 	inB := root.Leaf(t, "in stale B", testpki.Options{CRLDPs: []string{"ldap://crl.example.com/b", dpB}})
+	// A second issuer publishes only partitions and a stale ARL.
+	other := testpki.NewRoot(t, "Partitioned Root", testpki.Options{})
+	userB := other.Leaf(t, "revoked in user partition B", testpki.Options{CRLDPs: []string{dpB}})
+	outside := other.Leaf(t, "in partition C, not uploaded", testpki.Options{CRLDPs: []string{dpC}})
 
 	ca := e.ca("scoped", root, inter)
 	upload(root, testpki.CRLScope{UserCerts: true}, now.Add(time.Hour), user)
 	upload(root, testpki.CRLScope{CACerts: true}, now.Add(time.Hour), inter) // the ARL
 	upload(root, testpki.CRLScope{URIs: []string{dpA}}, now.Add(time.Hour), inA)
 	upload(root, testpki.CRLScope{URIs: []string{dpB}}, now.Add(-time.Hour)) // stale, revokes nothing
+	otherCA := e.ca("partitioned", other)
+	upload(other, testpki.CRLScope{UserCerts: true, URIs: []string{dpB}}, now.Add(time.Hour), userB)
+	upload(other, testpki.CRLScope{CACerts: true}, now.Add(-time.Hour)) // a stale ARL
 	chain := &pb.ClientCertSettings{Mode: enforce, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_CHAIN}}
 	e.site("chain.example.com", chain, ca)
 	e.site("leaf.example.com", &pb.ClientCertSettings{Mode: enforce}, ca)
+	e.site("other.example.com", &pb.ClientCertSettings{Mode: enforce}, otherCA)
+	e.site("other-chain.example.com", chain, otherCA)
 	e.waitLoaded()
 	cases := []struct {
 		site string
@@ -246,10 +260,42 @@ func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 		{"leaf.example.com", inA, want{status: 403, reason: "revoked"}},
 		{"leaf.example.com", goodA, want{allow: true, verify: "SUCCESS"}},
 		{"leaf.example.com", inB, want{status: 403, reason: "crl_stale"}},
+		// A user-only partition covers its own users; the stale ARL covers
+		// only the root (chain mode), not the leaves.
+		{"other.example.com", userB, want{status: 403, reason: "revoked"}},
+		{"other.example.com", outside, want{allow: true, verify: "SUCCESS"}},
+		{"other-chain.example.com", outside, want{status: 403, reason: "crl_stale"}},
 	}
 	for _, c := range cases {
 		t.Run(c.site+"/"+c.cert.Cert.Subject.CommonName, func(t *testing.T) {
 			assertResponse(t, e.check(req{ext: c.site, sni: c.site, host: c.site, cert: c.cert}), c.w)
 		})
+	}
+
+	// Only the certificate in partition C went unchecked, once per check,
+	// on each site: its issuer's CRLs in force cover none of it.
+	uncovered, scopes := map[string]float64{}, map[string]bool{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			l := labels(m)
+			switch f.GetName() {
+			case "mtlsgate_authz_revocation_uncovered_total":
+				uncovered[l["site"]] = m.GetCounter().GetValue()
+			case "mtlsgate_crl_next_update_seconds":
+				scopes[l["scope"]+" "+l["partition"]] = true
+			}
+		}
+	}
+	if want := map[string]float64{"other.example.com": 1, "other-chain.example.com": 1}; !maps.Equal(uncovered, want) {
+		t.Errorf("uncovered = %v, want %v", uncovered, want)
+	}
+	for _, k := range []string{"user ", "ca ", "all " + dpA, "all " + dpB, "user " + dpB} {
+		if !scopes[k] {
+			t.Errorf("no CRL series with scope and partition %q in %v", k, scopes)
+		}
 	}
 }

@@ -234,10 +234,11 @@ func validAt(notBefore, notAfter, now time.Time) Reason {
 // a certificate is looked up in each that covers it (crlset.Set.Covers:
 // an ARL covers only CA certificates, a partitioned CRL only certificates
 // naming its distribution point). A certificate no CRL of its issuer
-// covers is not checked, as when the issuer has none. A revoked serial
-// anywhere in the chain wins over a stale CRL; a stale covering CRL fails
-// unless the site allows it.
-func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason {
+// covers is not checked, as when the issuer has none, and uncovered
+// reports it (for a metric: a partition or scope not uploaded). A revoked
+// serial anywhere in the chain wins over a stale CRL; a stale covering CRL
+// fails unless the site allows it.
+func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ Reason, uncovered bool) {
 	n := 0
 	switch p.crl {
 	case pbCRLLeaf:
@@ -258,18 +259,20 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) Reason
 		} else if key = t.issuerOf[v.topFP]; key.IsZero() {
 			continue // the top's issuer is not uploaded
 		}
-		for _, e := range t.crls[key] {
+		crls, covered := t.crls[key], false
+		for _, e := range crls {
 			if !e.set.Covers(isCA, dps) {
 				continue
 			}
 			if e.set.Contains(serial) {
-				return ReasonRevoked
+				return ReasonRevoked, uncovered
 			}
-			stale = stale || e.stale(now)
+			covered, stale = true, stale || e.stale(now)
 		}
+		uncovered = uncovered || (len(crls) > 0 && !covered)
 	}
 	if stale && !p.stale {
-		return ReasonCRLStale
+		return ReasonCRLStale, uncovered
 	}
-	return ""
+	return "", uncovered
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -20,9 +21,10 @@ import (
 // CreateCRL stores a CRL issued by an uploaded client CA (subject and
 // signature checked). A CRL belongs to its issuer's identity (subject name
 // and public key, pki.IssuerKey), not to one certificate: it applies to
-// every uploaded certificate of that issuer. It replaces the CRL held for
-// the same issuer when it supersedes it (see supersedes), and is refused
-// otherwise, with the numbers or times compared.
+// every uploaded certificate of that issuer that it covers. It replaces
+// the CRL held for the same issuer, scope and partition (see crlSlot) when
+// it supersedes it (see supersedes), and is refused otherwise, with the
+// numbers or times compared.
 //
 // The CRL is parsed and verified (pki.ParseVerifiedCRL: the ext_authz
 // server's parser) before the write starts, against the current State, so
@@ -172,16 +174,36 @@ func supersedes(crl, held *pb.CRL) error {
 		if sent.Cmp(have) > 0 {
 			return nil
 		}
-		return fmt.Errorf("%w: CRL number %s is not higher than %s, the number of CRL %s held for issuer %s; upload a CRL with a higher number",
-			ErrFailedPrecondition, sent, have, held.GetId(), held.GetIssuer())
+		return fmt.Errorf("%w: CRL number %s is not higher than %s, the number of CRL %s held for issuer %s%s; upload a CRL with a higher number",
+			ErrFailedPrecondition, sent, have, held.GetId(), held.GetIssuer(), coverage(held))
 	}
 	sentAt, heldAt := crl.GetThisUpdate().AsTime(), held.GetThisUpdate().AsTime()
 	if sentAt.After(heldAt) {
 		return nil
 	}
-	return fmt.Errorf("%w: CRL thisUpdate %s is not later than thisUpdate %s of CRL %s, held for issuer %s (CRL numbers: sent %s, held %s; without both, thisUpdate decides)",
-		ErrFailedPrecondition, stamp(sentAt), stamp(heldAt), held.GetId(), held.GetIssuer(),
+	return fmt.Errorf("%w: CRL thisUpdate %s is not later than thisUpdate %s of CRL %s, held for issuer %s%s (CRL numbers: sent %s, held %s; without both, thisUpdate decides)",
+		ErrFailedPrecondition, stamp(sentAt), stamp(heldAt), held.GetId(), held.GetIssuer(), coverage(held),
 		numberOrNone(crl), numberOrNone(held))
+}
+
+// coverage names what a CRL covers when that is less than every
+// certificate of its issuer, for refusals: " (CA certificates)",
+// " (end-entity certificates, distribution point http://…)"; "" otherwise.
+func coverage(c *pb.CRL) string {
+	var parts []string
+	switch c.GetScope() {
+	case pb.CRLScope_CRL_SCOPE_USER_CERTS:
+		parts = append(parts, "end-entity certificates")
+	case pb.CRLScope_CRL_SCOPE_CA_CERTS:
+		parts = append(parts, "CA certificates")
+	}
+	if dps := c.GetDistributionPoints(); len(dps) > 0 {
+		parts = append(parts, "distribution point "+strings.Join(dps, " "))
+	}
+	if parts == nil {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // crlNumber parses a CRL message's number (uppercase hex).

@@ -75,8 +75,13 @@ func TestReviewFinding2_CRLsPerScopeAndPartition(t *testing.T) {
 	// 1 again is refused, naming the CRL it would replace; at 2 it
 	// replaces A and leaves every other CRL in force.
 	before := f.s.Current()
-	if _, err := upload(testpki.CRLScope{URIs: []string{"http://crl.example.com/a.crl"}}, 1); !errors.Is(err, store.ErrFailedPrecondition) || !strings.Contains(err.Error(), partA.GetId()) {
-		t.Fatalf("partition A at number 1 again: %v, want a refusal naming %s", err, partA.GetId())
+	_, err := upload(testpki.CRLScope{URIs: []string{"http://crl.example.com/a.crl"}}, 1)
+	if !errors.Is(err, store.ErrFailedPrecondition) || !strings.Contains(err.Error(), partA.GetId()+" held for issuer CN=Client Root,O=mtlsgate test (distribution point http://crl.example.com/a.crl)") {
+		t.Fatalf("partition A at number 1 again: %v, want a refusal naming %s and its partition", err, partA.GetId())
+	}
+	_, err = upload(testpki.CRLScope{UserCerts: true}, 1)
+	if !strings.Contains(err.Error(), "(end-entity certificates)") {
+		t.Fatalf("end-entity CRL at number 1 again: %v, want a refusal naming its scope", err)
 	}
 	unchanged(t, f.s, before)
 	partA2 := mustUpload(testpki.CRLScope{URIs: []string{"http://crl.example.com/a.crl"}}, 2)
@@ -85,6 +90,12 @@ func TestReviewFinding2_CRLsPerScopeAndPartition(t *testing.T) {
 	if n := len(f.s.Current().CRLs()); n != 5 {
 		t.Fatalf("%d CRLs stored, want the 5 in force", n)
 	}
+
+	// Deleting one CRL leaves the other slots as they are.
+	if err := f.s.DeleteCRL(ctx, admin, arl2.GetId()); err != nil {
+		t.Fatal(err)
+	}
+	inForce(users, partA2, partB, whole)
 }
 
 // TestReviewFinding2_LegacyCRLScopeReadFromDER: a CRL record stored before

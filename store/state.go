@@ -98,8 +98,8 @@ func slotOf(c *pb.CRL) crlSlot {
 	return crlSlot{issuer: CRLIssuerKey(c), scope: scope, partition: strings.Join(c.GetDistributionPoints(), "\n")}
 }
 
-// slotCRLs are the CRLs of one slot: one, unless an older version (which
-// keyed CRLs by certificate, or by issuer alone) stored several.
+// slotCRLs are the CRLs of one slot: one, unless a store written by an
+// older version (which keyed CRLs by certificate) holds several.
 type slotCRLs struct {
 	ids     []string // sorted
 	inForce *pb.CRL  // the one that applies (see preferCRL)

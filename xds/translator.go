@@ -272,13 +272,14 @@ func (t *Translator) byIssuer(st *store.State) map[pki.IssuerKey]*encodedCRL {
 }
 
 // coversWholeIssuer reports whether a CRL speaks for every certificate of
-// its issuer: no scope limit and no distribution point.
+// its issuer: no scope limit and no distribution point. A scope this
+// version does not know (written by a newer one) is taken as a limit.
 func coversWholeIssuer(c *pb.CRL) bool {
 	switch c.GetScope() {
-	case pb.CRLScope_CRL_SCOPE_USER_CERTS, pb.CRLScope_CRL_SCOPE_CA_CERTS:
-		return false
+	case pb.CRLScope_CRL_SCOPE_ALL, pb.CRLScope_CRL_SCOPE_UNSPECIFIED:
+		return len(c.GetDistributionPoints()) == 0
 	}
-	return len(c.GetDistributionPoints()) == 0
+	return false
 }
 
 // current reports whether e was built from the inputs s has in st. The

@@ -142,7 +142,10 @@ func (w *world) fleets() []string {
 func (w *world) newCRL(id string) *pb.CRL {
 	issuer := w.issuers[w.pick(len(w.issuers))]
 	now := time.Now()
-	der := issuer.CRL(w.t, int64(w.pick(1000)), now.Add(-time.Hour), now.Add(time.Hour))
+	// Whole CRLs most often; scoped and partitioned ones take an issuer's
+	// CRLs away from Envoy while they are in force.
+	scope := []testpki.CRLScope{{}, {}, {UserCerts: true}, {CACerts: true}, {URIs: []string{"http://crl.example.com/a.crl"}}}[w.pick(5)]
+	der := issuer.ScopedCRL(w.t, scope, int64(w.pick(1000)), now.Add(-time.Hour), now.Add(time.Hour))
 	return &pb.CRL{Id: id, Der: der, IssuerSha256Fingerprint: pki.Fingerprint(issuer.Cert.Raw)}
 }
 

@@ -111,7 +111,8 @@ func (p *parser) parseIssuingDistributionPoint(v cryptobyte.String) error {
 //	     fullName                [0] GeneralNames,
 //	     nameRelativeToCRLIssuer [1] RelativeDistinguishedName }
 //
-// and returns the URIs of its fullName, sorted, without duplicates; nil
+// and returns the URIs of its fullName (scheme and host in lower case:
+// canonicalURI), sorted, without duplicates; nil
 // when the CRL names no distribution point. Certificates name their CRLs by
 // URI (crypto/x509 exposes no other kind), so a fullName without one, or a
 // name relative to the issuer, could never be matched and is refused.
@@ -144,7 +145,7 @@ func readPartition(idp *cryptobyte.String) ([]string, error) {
 		if !printableASCII(gn) {
 			return nil, malformed("issuingDistributionPoint.distributionPoint.fullName[%d]: URI is not IA5 text", i)
 		}
-		uris = append(uris, string(gn))
+		uris = append(uris, canonicalURI(string(gn)))
 	}
 	if len(uris) == 0 {
 		return nil, unsupported("distribution point names other than URIs are not supported (issuingDistributionPoint.distributionPoint.fullName)")

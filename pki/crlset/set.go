@@ -142,7 +142,8 @@ func (s *Set) RawIssuer() []byte { return s.issuer }
 func (s *Set) Scope() Scope { return s.scope }
 
 // Partition returns the URIs of the distribution point the CRL is issued
-// for (its issuingDistributionPoint's fullName), sorted; nil when the CRL
+// for (its issuingDistributionPoint's fullName), with scheme and host in
+// lower case, sorted; nil when the CRL
 // names none and so covers every certificate of its scope. The slice is
 // shared: do not modify it.
 func (s *Set) Partition() []string { return s.partition }
@@ -151,7 +152,8 @@ func (s *Set) Partition() []string { return s.partition }
 // one that is a CA certificate (isCA) or not, and lists the CRL
 // distribution point URIs dps (x509.Certificate.CRLDistributionPoints). Its
 // scope must admit the kind, and a partition CRL covers only certificates
-// that name one of its URIs (RFC 5280 6.3.3 (b)), compared exactly. A CRL
+// that name one of its URIs (RFC 5280 6.3.3 (b)), compared exactly but for
+// the case of scheme and host (RFC 5280 7.4; canonicalURI). A CRL
 // that does not cover a certificate says nothing about it, revoked or not.
 func (s *Set) Covers(isCA bool, dps []string) bool {
 	switch {
@@ -161,7 +163,7 @@ func (s *Set) Covers(isCA bool, dps []string) bool {
 		return true
 	}
 	for _, d := range dps {
-		if _, found := slices.BinarySearch(s.partition, d); found {
+		if _, found := slices.BinarySearch(s.partition, canonicalURI(d)); found {
 			return true
 		}
 	}
