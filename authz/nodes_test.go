@@ -18,6 +18,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -121,7 +122,7 @@ func TestNodeIdentityOnCheck(t *testing.T) {
 			}
 		})
 	}
-	if n := sumCounter(t, strict.metrics, "mtlsgate_authz_refused_calls_total"); n == 0 {
+	if n := promtest.Sum(t, strict.metrics, "mtlsgate_authz_refused_calls_total"); n == 0 {
 		t.Error("refused calls not counted")
 	}
 	client := strict.client(t, pki.ClientCreds(eu))
@@ -193,24 +194,6 @@ func TestPlaintextOptOutAnswersAnyCaller(t *testing.T) {
 			t.Fatalf("%s: %v, %v", host, resp, err)
 		}
 	}
-}
-
-// sumCounter sums a counter family across its labels.
-func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return total
 }
 
 // TestReviewFinding1_UnknownOrExpiredNodeIsRefused: a certificate of the

@@ -129,7 +129,7 @@ func (s *Store) newCRL(a Actor, v *pki.VerifiedCRL, caID string) *pb.CRL {
 	if n := v.Set.Number(); n != nil {
 		crl.Number = pki.SerialHex(n)
 	}
-	crl.Scope, crl.DistributionPoints = CRLScopeOf(v.Set.Scope()), v.Set.Partition()
+	crl.Scope, crl.DistributionPoints = crlScopeOf(v.Set.Scope()), v.Set.Partition()
 	return crl
 }
 

@@ -484,13 +484,13 @@ func completeLegacyCRLs(st *State, crls []*pb.CRL) {
 			continue
 		}
 		if scope, dps, err := crlset.ReadCoverage(c.GetDer()); err == nil {
-			c.Scope, c.DistributionPoints = CRLScopeOf(scope), dps
+			c.Scope, c.DistributionPoints = crlScopeOf(scope), dps
 		}
 	}
 }
 
-// CRLScopeOf is the API's name for a crlset scope.
-func CRLScopeOf(s crlset.Scope) pb.CRLScope {
+// crlScopeOf is the API's name for a crlset scope.
+func crlScopeOf(s crlset.Scope) pb.CRLScope {
 	switch s {
 	case crlset.ScopeUserCerts:
 		return pb.CRLScope_CRL_SCOPE_USER_CERTS

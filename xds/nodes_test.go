@@ -22,6 +22,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -237,7 +238,7 @@ func TestNodeIdentityRefusals(t *testing.T) {
 		}
 	}
 	for _, w := range []*nodeWorld{strict, lax, plain} {
-		if n := sumCounter(t, w.metrics, "mtlsgate_xds_refused_streams_total"); n == 0 {
+		if n := promtest.Sum(t, w.metrics, "mtlsgate_xds_refused_streams_total"); n == 0 {
 			t.Error("refusals not counted")
 		}
 	}
@@ -340,24 +341,6 @@ func TestRevokedNodeIsCutOff(t *testing.T) {
 	if r := other.in.within(t, 5*time.Second); r == nil || !slices.Contains(r.names, "origin/new.example.com") {
 		t.Fatalf("the other node's stream: %v", r)
 	}
-}
-
-// sumCounter sums a counter family across its labels.
-func sumCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return total
 }
 
 // TestFinding1_NoPrivateKeyWithoutANodeIdentity: issue 9 finding 1, a

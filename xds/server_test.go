@@ -12,11 +12,11 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -252,7 +252,7 @@ func TestNackIsLoggedCountedAndShownOnTheSite(t *testing.T) {
 	if cp.srv.SiteStatus("app.example.net").LastNack != "" {
 		t.Fatal("a NACK naming one site was pinned on another")
 	}
-	if n := testutil.ToFloat64(counter(t, cp.metrics, "mtlsgate_xds_nacks_total")); n != 1 {
+	if n := promtest.Sum(t, cp.metrics, "mtlsgate_xds_nacks_total"); n != 1 {
 		t.Fatalf("nacks counted: %v", n)
 	}
 }
@@ -275,24 +275,4 @@ func TestEveryFleetGetsTheSites(t *testing.T) {
 			t.Fatalf("fleet %q: %v", fleet, r)
 		}
 	}
-}
-
-// counter sums a counter family across its labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
-	c.Add(total)
-	return c
 }
