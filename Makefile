@@ -76,6 +76,7 @@ bench-quick: build
 	./bin/mtlsgate-bench parsers -out $(BENCH_QUICK_OUT)/parts/parsers.json -sizes 65536,262144 -min-time 30ms
 	./bin/mtlsgate-bench controlplane -out $(BENCH_QUICK_OUT)/parts/controlplane.json -profiles $(BENCH_QUICK_OUT)/profiles \
 	  -sizes 100,500 -reps 1 -ca-pool 100 -ads-sites 200 -changes 5
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(BENCH_PKGS) > $(BENCH_QUICK_OUT)/micro-once.txt # every benchmark still runs
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms -count 1 ./authz/extract ./authz/originhdr > $(BENCH_QUICK_OUT)/micro.txt
 	./bin/mtlsgate-bench report -parts $(BENCH_QUICK_OUT)/parts -out $(BENCH_QUICK_OUT) -micro $(BENCH_QUICK_OUT)/micro.txt
 	@echo "bench-quick: results in $(BENCH_QUICK_OUT)/latest.md"

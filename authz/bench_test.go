@@ -43,7 +43,7 @@ func setupBench(b *testing.B) *benchEnv {
 		if err != nil {
 			b.Fatal(err)
 		}
-		// The bench store lives for the whole run; it is never closed.
+		// The bench store lives for the whole run (see closeBench).
 		st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
 		if err != nil {
 			b.Fatal(err)
@@ -88,6 +88,13 @@ func setupBench(b *testing.B) *benchEnv {
 	return bench
 }
 
+// closeBench closes the benchmarks' store, if a benchmark opened it.
+func closeBench() {
+	if bench != nil {
+		_ = bench.st.Close()
+	}
+}
+
 // BenchmarkCheck measures one Check call (no gRPC transport).
 func BenchmarkCheck(b *testing.B) {
 	e := setupBench(b)
@@ -123,15 +130,17 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
 	// As hit/ecdsa, from an Envoy node over a verified TLS connection:
 	// what reading the node and its revocation adds to a call.
-	ctx, fromNode = nodePeer(b), true
+	ctx, fromNode = nodePeer(b, e.st), true
 	b.Run("hit/ecdsa/node-identity", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
 }
 
 // nodePeer is the context of a call from a node whose certificate the
-// connection's TLS handshake verified.
-func nodePeer(b *testing.B) context.Context {
+// connection's TLS handshake verified, recorded in st as issuing it does
+// (an unrecorded node is refused).
+func nodePeer(b *testing.B, st *store.Store) context.Context {
 	ca := testpki.NewRoot(b, "Bench internal CA", testpki.Options{})
 	leaf := nodetest.NodeFrom(b, ca, "bench", "edge-1")
+	nodetest.Record(b, st, leaf)
 	info := credentials.TLSInfo{State: tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{leaf.Cert, ca.Cert}}}}
 	return peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv6loopback, Port: 1}, AuthInfo: info})
 }
