@@ -91,7 +91,7 @@ func filterChain(s *pb.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs
 		return nil, refs, err
 	}
 	return &listenerv3.FilterChain{
-		Name:             "site/" + host,
+		Name:             filterChainName(host),
 		FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{host}},
 		TransportSocket:  &corev3.TransportSocket{Name: tlsSocketName, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tlsCtx}},
 		Filters:          []*listenerv3.Filter{hcm},

@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -57,19 +56,16 @@ func (b *statusBook) recordNack(node, msg string, at time.Time) {
 	}
 }
 
-// hostsIn finds the site names a message mentions in a resource name.
+// hostsIn finds the known sites whose resource names a message mentions
+// (hostsNamed).
 func (b *statusBook) hostsIn(msg string) []string {
 	if b.state == nil {
 		return nil
 	}
 	var out []string
-	for _, site := range b.state.Sites() {
-		host := site.GetHostname()
-		for _, name := range []string{serverSecretName(host), clientCASecretName(host), httpsRouteName(host), originClusterName(host), "site/" + host} {
-			if strings.Contains(msg, name) {
-				out = append(out, host)
-				break
-			}
+	for _, host := range hostsNamed(msg) {
+		if b.state.Site(host) != nil {
+			out = append(out, host)
 		}
 	}
 	return out

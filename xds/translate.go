@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -42,10 +44,65 @@ const (
 	AuthzCluster = envoy.AuthzClusterName
 )
 
-func serverSecretName(host string) string   { return "server/" + host }
-func clientCASecretName(host string) string { return "client-ca/" + host }
-func httpsRouteName(host string) string     { return "https/" + host }
-func originClusterName(host string) string  { return "origin/" + host }
+// The per-site resource names: a kind, a slash, the hostname. hostsNamed
+// reads them back.
+const (
+	serverSecretKind = "server/"
+	clientCAKind     = "client-ca/"
+	httpsRouteKind   = "https/"
+	originKind       = "origin/"
+	filterChainKind  = "site/"
+)
+
+func serverSecretName(host string) string   { return serverSecretKind + host }
+func clientCASecretName(host string) string { return clientCAKind + host }
+func httpsRouteName(host string) string     { return httpsRouteKind + host }
+func originClusterName(host string) string  { return originKind + host }
+func filterChainName(host string) string    { return filterChainKind + host }
+
+// siteResourceKinds are the kinds of the per-site resource names.
+var siteResourceKinds = []string{serverSecretKind, clientCAKind, httpsRouteKind, originKind, filterChainKind}
+
+// hostsNamed returns the hostnames of the per-site resource names that
+// text (an Envoy error message) mentions, in order of first mention. A
+// name is a kind at a word boundary followed by the longest run of
+// hostname characters; a trailing dot ends a sentence, not the name. So
+// "origin/a.com." names a.com, and "server/a.com.au" names a.com.au, never
+// a.com. The work is linear in len(text).
+func hostsNamed(text string) []string {
+	var out []string
+	for i := 0; i < len(text); i++ {
+		if i > 0 && isNameByte(text[i-1]) {
+			continue // inside a word: "xserver/" is not a kind
+		}
+		for _, kind := range siteResourceKinds {
+			if !strings.HasPrefix(text[i:], kind) {
+				continue
+			}
+			start := i + len(kind)
+			end := start
+			for end < len(text) && isHostByte(text[end]) {
+				end++
+			}
+			host := strings.TrimRight(text[start:end], ".")
+			if host != "" && !slices.Contains(out, host) {
+				out = append(out, host)
+			}
+			i = end - 1
+			break
+		}
+	}
+	return out
+}
+
+// isHostByte reports whether c may appear in a site's hostname.
+func isHostByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '*'
+}
+
+// isNameByte reports whether c may appear in a resource name's kind or
+// hostname: a kind that follows one is inside another word.
+func isNameByte(c byte) bool { return isHostByte(c) || c == '/' || 'A' <= c && c <= 'Z' || c == '_' }
 
 // Options are the deployment facts translation needs besides the State.
 type Options struct {
