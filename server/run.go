@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -255,22 +256,27 @@ func (s *Server) AdminAddr() string { return s.ln.Addr().String() }
 // Store returns the server's store.
 func (s *Server) Store() *store.Store { return s.store }
 
-// Serve runs until ctx ends, then shuts down: new calls are refused,
-// in-flight ones get shutdownGrace to finish, and the store is closed.
+// Serve runs until ctx ends or a listener fails, then shuts down: new
+// calls are refused, in-flight ones get shutdownGrace to finish, every
+// goroutine Serve started has returned, and the store is closed.
 func (s *Server) Serve(ctx context.Context) error {
+	// servers are the listeners' Serve loops; workers follow the store.
+	var servers, workers sync.WaitGroup
 	errc := make(chan error, 3)
-	go func() {
+	servers.Go(func() {
 		if s.admin.TLSConfig != nil {
 			errc <- s.admin.ServeTLS(s.ln, "", "")
 			return
 		}
 		errc <- s.admin.Serve(s.ln)
-	}()
-	go func() { errc <- s.authzG.Serve(s.authzLn) }()
-	go func() { errc <- s.xdsG.Serve(s.xdsLn) }()
-	go s.pruneAudit(ctx)
-	go s.authz.Run(ctx, s.store)
-	go s.xds.Run(ctx, s.store)
+	})
+	servers.Go(func() { errc <- s.authzG.Serve(s.authzLn) })
+	servers.Go(func() { errc <- s.xdsG.Serve(s.xdsLn) })
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	workers.Go(func() { s.pruneAudit(wctx) })
+	workers.Go(func() { s.authz.Run(wctx, s.store) })
+	workers.Go(func() { s.xds.Run(wctx, s.store) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
 	select {
@@ -278,11 +284,26 @@ func (s *Server) Serve(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	s.log.Info("shutting down")
+	err := s.shutdown()
+	servers.Wait()
+	stopWorkers()
+	workers.Wait() // they read the store: it closes after them
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
+		return serveErr
+	}
+	return err
+}
+
+// shutdown stops the three servers: ADS streams at once (they never end on
+// their own; Envoy keeps its config and reconnects), in-flight Checks and
+// API calls within shutdownGrace.
+func (s *Server) shutdown() error {
 	notServing(s.health)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	// ADS streams never end on their own: stop them, Envoy keeps its
-	// config and reconnects. In-flight Checks and API calls finish.
 	s.xdsG.Stop()
 	s.cancel()
 	authzDone := make(chan struct{})
@@ -292,12 +313,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-authzDone:
 	case <-sctx.Done():
 		s.authzG.Stop()
-	}
-	if cerr := s.store.Close(); err == nil {
-		err = cerr
-	}
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, grpc.ErrServerStopped) {
-		return serveErr
+		<-authzDone // GracefulStop returns once Stop has closed every call
 	}
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/mtlsgate/mtlsgate/server"
+	"github.com/mtlsgate/mtlsgate/store"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -219,4 +223,38 @@ func get(t *testing.T, c *http.Client, url string) (int, []byte) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b
+}
+
+// TestFailingListenerStopsEverything: when one listener fails, Serve
+// returns its error only after every goroutine it started has ended (the
+// store's followers among them) and the store is closed. Before, Serve
+// returned while the policy and xDS followers still read a closed store.
+func TestFailingListenerStopsEverything(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	cfg := server.DefaultConfig()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := server.Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	if err := s.CloseAuthzListener(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Fatalf("Serve = %v, want the listener's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after its listener failed")
+	}
+	goleak.VerifyNone(t, before)
+	if _, err := s.Store().PruneAudit(ctx, time.Now()); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("a write after Serve returned: %v, want the store closed", err)
+	}
 }
