@@ -133,10 +133,10 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 		d.Fingerprint, d.Subject = v.fp, v.fields.Subject
 	}
 	reason := v.reason
-	if reason == "" && !p.expiry {
+	if reason == "" && !p.allowExpired {
 		reason = checkTime(v, now)
 	}
-	if reason == "" && p.eku && !v.eku {
+	if reason == "" && p.requireEKU && !v.eku {
 		reason = ReasonMissingEKU
 	}
 	if reason == "" {
@@ -167,9 +167,9 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decision {
 	ok := d.Verify == VerifySuccess
 	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
-		status := p.bad
+		status := p.badCertStatus
 		if d.Verify == VerifyNone {
-			status = p.none
+			status = p.noCertStatus
 		}
 		return deny(p.key, status, d.Reason).with(d)
 	}
@@ -187,7 +187,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 		return d
 	}
 	if v == nil && (d.Verify == VerifyNone || d.Verify == "") {
-		d.shared = p.noCertAnswer(d.Verify)
+		d.shared = p.answerWithoutCert(d.Verify)
 		return d
 	}
 	var fields *originhdr.Fields
@@ -198,13 +198,13 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 	return d
 }
 
-// noCertAnswer returns p's answer to an allowed request without a
+// answerWithoutCert returns p's answer to an allowed request without a
 // certificate (verify NONE) or on a disabled site (verify ""), built once
 // per policy.
-func (p *sitePolicy) noCertAnswer(verify string) *answer {
-	slot := &p.noCert[0]
+func (p *sitePolicy) answerWithoutCert(verify string) *answer {
+	slot := &p.noCertAnswer
 	if verify == "" {
-		slot = &p.noCert[1]
+		slot = &p.disabledAnswer
 	}
 	if a := slot.Load(); a != nil {
 		return a

@@ -90,29 +90,34 @@ type sitePolicy struct {
 	// gen is unique to this build of the site's policy: verification
 	// verdicts are cached under it, so a changed policy never serves a
 	// verdict made under the old one.
-	gen    uint64
-	key    string
-	mode   pb.Mode
-	pool   *x509.CertPool // every assigned certificate, each a trust anchor
-	links  issuerLinks    // verified links between the assigned certificates
-	caKey  string         // sorted assigned CA ids, to compare CA sets
-	eku    bool
-	expiry bool // allow_expired
-	crl    pb.CRLCheck
-	stale  bool // a stale CRL passes
-	pins   map[string]string
-	rules  []accessRule
-	names  *originhdr.Names
-	bad    uint32
-	none   uint32
+	gen   uint64
+	key   string
+	mode  pb.Mode
+	pool  *x509.CertPool // every assigned certificate, each a trust anchor
+	links issuerLinks    // verified links between the assigned certificates
+	caKey string         // sorted assigned CA ids, to compare CA sets
+	// requireEKU: the leaf must carry id-kp-clientAuth explicitly.
+	requireEKU bool
+	// allowExpired: a certificate outside its validity still verifies.
+	allowExpired bool
+	crl          pb.CRLCheck
+	// allowStaleCRL: a CRL past its nextUpdate does not fail a check.
+	allowStaleCRL bool
+	pins          map[string]string
+	rules         []accessRule
+	names         *originhdr.Names
+	// badCertStatus and noCertStatus are the HTTP statuses an enforcing
+	// site denies with: a certificate that fails, or none at all.
+	badCertStatus, noCertStatus uint32
 	// deps are what the policy was built from; equal deps mean the
 	// previous build can be reused (and its cached verdicts kept).
 	deps []any
 	// err, when set, makes every request to the site fail closed.
 	err error
-	// noCert holds the shared answers to allowed requests that carry no
-	// certificate: [0] verify NONE, [1] a disabled site.
-	noCert [2]atomic.Pointer[answer]
+	// noCertAnswer and disabledAnswer are the shared answers to allowed
+	// requests that carry no certificate (verify NONE), and to requests to
+	// a disabled site, built on first use.
+	noCertAnswer, disabledAnswer atomic.Pointer[answer]
 }
 
 // accessRule is an AccessRule with its canonical prefix (see
@@ -261,11 +266,11 @@ func buildSite(site *pb.Site, cas map[string]*caEntry, links issuerLinks) (*site
 	}
 	p := &sitePolicy{
 		key: site.GetHostname(), mode: s.GetMode(), pool: x509.NewCertPool(),
-		caKey: strings.Join(site.GetCaIds(), ","), eku: s.GetRequireClientAuthEku(),
-		expiry: s.GetAllowExpired(), crl: s.GetRevocation().GetCrl(),
-		stale: s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
-		pins:  map[string]string{}, names: names,
-		bad: s.GetBadCertificateStatus(), none: s.GetMissingCertificateStatus(),
+		caKey: strings.Join(site.GetCaIds(), ","), requireEKU: s.GetRequireClientAuthEku(),
+		allowExpired: s.GetAllowExpired(), crl: s.GetRevocation().GetCrl(),
+		allowStaleCRL: s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
+		pins:          map[string]string{}, names: names,
+		badCertStatus: s.GetBadCertificateStatus(), noCertStatus: s.GetMissingCertificateStatus(),
 	}
 	var certs []*x509.Certificate
 	for _, id := range site.GetCaIds() {

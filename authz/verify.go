@@ -271,7 +271,7 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ Rea
 		}
 		uncovered = uncovered || (len(crls) > 0 && !covered)
 	}
-	if stale && !p.stale {
+	if stale && !p.allowStaleCRL {
 		return ReasonCRLStale, uncovered
 	}
 	return "", uncovered
