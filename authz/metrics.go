@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,9 +31,6 @@ type Metrics struct {
 	// on every call).
 	hits, misses prometheus.Counter
 	counters     sync.Map
-
-	table *atomic.Pointer[Table]
-	now   func() time.Time
 }
 
 // decisionKey is the label set of one decisions counter.
@@ -42,8 +40,10 @@ type decisionKey struct {
 	reason Reason
 }
 
-// NewMetrics creates the metrics and registers them, with the CA and CRL
-// expiry collector, on reg.
+// NewMetrics creates the metrics and registers them on reg. One Metrics
+// may serve several Services; it is never modified by them. The CA and
+// CRL expiry gauges are read from one Service's policy: register its
+// Collector too.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -76,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 	}
 	m.hits, m.misses = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.uncovered, m.refused, expiryCollector{m})
+	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.uncovered, m.refused)
 	return m
 }
 
@@ -132,10 +132,32 @@ func (m *Metrics) observeBuild(t *Table, took time.Duration) {
 	m.buildTime.Observe(took.Seconds())
 }
 
+// forgetSites drops the series of sites that are gone, so that a deleted
+// site's labels do not stay exported for the life of the process.
+func (m *Metrics) forgetSites(hosts []string) {
+	if m == nil || len(hosts) == 0 {
+		return
+	}
+	for _, h := range hosts {
+		m.decisions.DeletePartialMatch(prometheus.Labels{"site": h})
+		m.uncovered.DeleteLabelValues(h)
+	}
+	m.counters.Range(func(k, _ any) bool {
+		if slices.Contains(hosts, k.(decisionKey).site) {
+			m.counters.Delete(k)
+		}
+		return true
+	})
+}
+
 // expiryCollector reports, at scrape time, the seconds until each client
 // CA certificate expires and until each CRL's nextUpdate (negative once
 // past), so that operators can alert before renewals are due.
-type expiryCollector struct{ m *Metrics }
+// It reads a Service's policy table: register Service.Collector.
+type expiryCollector struct {
+	table *atomic.Pointer[Table]
+	now   func() time.Time
+}
 
 var (
 	caExpiryDesc = prometheus.NewDesc("mtlsgate_client_ca_expiry_seconds",
@@ -152,10 +174,7 @@ func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
-	if c.m.table == nil {
-		return
-	}
-	t, now := c.m.table.Load(), c.m.now()
+	t, now := c.table.Load(), c.now()
 	for id, ca := range t.cas {
 		for i, cert := range ca.certs {
 			info := ca.msg.GetCertificates()[i]

@@ -1,12 +1,14 @@
 package authz_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
@@ -73,4 +75,53 @@ func labels(m *dto.Metric) map[string]string {
 		out[l.GetName()] = l.GetValue()
 	}
 	return out
+}
+
+// TestMetricsForgetDeletedSites: a deleted site's decision series are
+// removed at the next policy load, so that labels of sites long gone are
+// not exported for the life of the process; one Metrics serves two
+// Services, and neither changes it.
+func TestMetricsForgetDeletedSites(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := authz.NewMetrics(reg)
+	e := newEnv(t, authz.Options{Metrics: m})
+	other := authz.New(authz.Options{Metrics: m})
+	reg.MustRegister(e.svc.Collector())
+	p := e.pki
+	ca := e.ca("ecdsa", p.root, p.inter)
+	for _, h := range []string{"gone.example.com", "kept.example.com"} {
+		e.site(h, &pb.ClientCertSettings{Mode: enforce}, ca)
+	}
+	e.waitLoaded()
+	other.Load(e.st.Current())
+	for _, h := range []string{"gone.example.com", "kept.example.com"} {
+		e.check(req{sni: h, host: h, cert: p.good})
+	}
+	if err := e.st.DeleteSite(context.Background(), admin, "gone.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLoaded()
+	sites := map[string]bool{}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "mtlsgate_authz_decisions_total" {
+			for _, s := range f.GetMetric() {
+				sites[labels(s)["site"]] = true
+			}
+		}
+	}
+	if sites["gone.example.com"] || !sites["kept.example.com"] {
+		t.Fatalf("decision series by site: %v, want kept.example.com only", sites)
+	}
+	// A site created again under the name counts from zero: the old
+	// series went with the deletion.
+	e.site("gone.example.com", &pb.ClientCertSettings{Mode: enforce}, ca)
+	e.waitLoaded()
+	e.check(req{sni: "gone.example.com", host: "gone.example.com", cert: p.good})
+	if n := promtest.Sum(t, reg, "mtlsgate_authz_decisions_total"); n != 2 {
+		t.Fatalf("%v decisions counted, want 2 (kept.example.com's, and one since gone.example.com came back)", n)
+	}
 }

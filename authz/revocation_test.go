@@ -206,6 +206,7 @@ func TestFinding4_PresentedAnchorCheckedAgainstItsIssuersCRL(t *testing.T) {
 func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	e := newEnv(t, authz.Options{Metrics: authz.NewMetrics(reg)})
+	reg.MustRegister(e.svc.Collector())
 	now := time.Now()
 	upload := func(issuer *testpki.Cert, scope testpki.CRLScope, nextUpdate time.Time, revoked ...*testpki.Cert) {
 		t.Helper()

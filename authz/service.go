@@ -25,6 +25,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
@@ -96,11 +97,14 @@ func New(opts Options) *Service {
 	if !s.requireNode {
 		s.log.Warn("ext_authz answers any caller: node identities are not required (plaintext opt-out)")
 	}
-	if s.metrics != nil {
-		s.metrics.table = &s.table
-		s.metrics.now = opts.Now
-	}
 	return s
+}
+
+// Collector reports, at scrape time, the seconds until each client CA
+// certificate of the policy in use expires and until each CRL's
+// nextUpdate: register it beside the Metrics.
+func (s *Service) Collector() prometheus.Collector {
+	return expiryCollector{table: &s.table, now: s.now}
 }
 
 // Run keeps the policy table in step with st until ctx ends. Changes are
@@ -113,9 +117,11 @@ func (s *Service) Run(ctx context.Context, st *store.Store) {
 // Load compiles state and makes it the current policy.
 func (s *Service) Load(state *store.State) {
 	start := time.Now()
-	t := Compile(state, s.table.Load(), s.now())
+	prev := s.table.Load()
+	t := Compile(state, prev, s.now())
 	t.nodes = newNodeView(state)
 	s.table.Store(t)
+	s.metrics.forgetSites(goneSites(prev, t))
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
 	}
@@ -265,4 +271,15 @@ func (s *Service) SiteError(host string) string {
 		return err.Error()
 	}
 	return ""
+}
+
+// goneSites lists the sites of prev that t no longer has.
+func goneSites(prev, t *Table) []string {
+	var out []string
+	for key := range prev.sites {
+		if t.sites[key] == nil {
+			out = append(out, key)
+		}
+	}
+	return out
 }

@@ -162,6 +162,7 @@ func (s *Server) listenAuthz() error {
 		Metrics:             authz.NewMetrics(s.metrics),
 		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	})
+	s.metrics.MustRegister(s.authz.Collector())
 	s.authz.Load(s.store.Current())
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
 	s.health = append(s.health, healthFor(s.authzG, authzService))
