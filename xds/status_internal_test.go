@@ -23,7 +23,7 @@ func TestNackNamesSitesExactly(t *testing.T) {
 		{"Error in route configuration https/a.com.", []string{"a.com"}},
 		{"filter chain site/*.b.org and client-ca/b.org: invalid", []string{"*.b.org", "b.org"}},
 		{"server/a.com.au server/a.com", []string{"a.com.au", "a.com"}},
-		{"myserver/a.com and origin/c.com", nil},     // inside a word; an unknown site
+		{"myserver/a.com and origin/c.com", nil},        // inside a word; an unknown site
 		{"origin/A.COM: upper case is not a site", nil}, // hostnames are stored lower case
 		{"", nil},
 	}
