@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/e2e/standin"
+	"github.com/mtlsgate/mtlsgate/e2e/internal/standin"
 	"github.com/mtlsgate/mtlsgate/envoy"
 )
 
 // dataPlane is what carries traffic: real Envoy when ENVOY_BIN names one,
-// else the stand-in of e2e/standin (an Envoy substitute for tests only).
+// else the stand-in of e2e/internal/standin (an Envoy substitute for tests only).
 type dataPlane interface {
 	// errors lists configuration the data plane rejected or could not
 	// serve; a test fails on any.
@@ -62,7 +62,7 @@ func startDataPlane(t *testing.T, in *instance, dir string, p ports) dataPlane {
 	if bin := os.Getenv("ENVOY_BIN"); bin != "" {
 		return startEnvoy(t, bin, writeBootstrap(t, in, dir, p, "envoy-e2e"))
 	}
-	t.Log("ENVOY_BIN is not set: using the Envoy stand-in (e2e/standin)")
+	t.Log("ENVOY_BIN is not set: using the Envoy stand-in (e2e/internal/standin)")
 	ctx, cancel := context.WithCancel(context.Background())
 	sp, err := standin.Start(ctx, standin.Options{
 		Bootstrap:     writeBootstrap(t, in, dir, p, "standin-1"),

@@ -22,7 +22,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/e2e/standin"
+	"github.com/mtlsgate/mtlsgate/e2e/internal/standin"
 )
 
 // fakeAuthz records CheckRequests and answers what the test says.

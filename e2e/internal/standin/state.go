@@ -62,9 +62,6 @@ func (s *State) Warm() bool {
 	return true
 }
 
-// Rejections counts the responses NACKed so far.
-func (s *State) Rejections() int { return s.rejections }
-
 // String summarises the state for test failure messages.
 func (s *State) String() string {
 	var b strings.Builder
@@ -98,15 +95,6 @@ func (p *Proxy) WaitFor(ctx context.Context, cond func(*State) bool) error {
 			return fmt.Errorf("standin: waiting for configuration: %w (state: %v; errors: %v)", ctx.Err(), st, p.Errors())
 		}
 	}
-}
-
-// WaitVersion waits until version of typeURL has been accepted and every
-// listener serves its latest accepted version. In delta, a version is
-// only seen when the server sets system_version_info on a response for
-// that type (a type without changes gets none): prefer WaitFor with
-// State.Holds there.
-func (p *Proxy) WaitVersion(ctx context.Context, typeURL, version string) error {
-	return p.WaitFor(ctx, func(s *State) bool { return s.Version(typeURL) == version && s.Warm() })
 }
 
 // publishLocked makes the current configuration visible to waiters.
