@@ -39,7 +39,7 @@ lint:
 # pinned version (tools/go.mod does not carry it). bench-quick is a short
 # smoke run of the same harness whose results stay in BENCH_QUICK_OUT.
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./authz/originhdr ./xds
+BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./originhdr ./xds
 BENCH_RESULTS   := bench/results
 BENCH_TMP       ?= $(or $(TMPDIR),/tmp)
 BENCH_PARTS     ?= $(BENCH_TMP)/mtlsgate-bench-parts
@@ -77,7 +77,7 @@ bench-quick: build
 	./bin/mtlsgate-bench controlplane -out $(BENCH_QUICK_OUT)/parts/controlplane.json -profiles $(BENCH_QUICK_OUT)/profiles \
 	  -sizes 100,500 -reps 1 -ca-pool 100 -ads-sites 200 -changes 5
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(BENCH_PKGS) > $(BENCH_QUICK_OUT)/micro-once.txt # every benchmark still runs
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms -count 1 ./authz/extract ./authz/originhdr > $(BENCH_QUICK_OUT)/micro.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 100ms -count 1 ./authz/extract ./originhdr > $(BENCH_QUICK_OUT)/micro.txt
 	./bin/mtlsgate-bench report -parts $(BENCH_QUICK_OUT)/parts -out $(BENCH_QUICK_OUT) -micro $(BENCH_QUICK_OUT)/micro.txt
 	@echo "bench-quick: results in $(BENCH_QUICK_OUT)/latest.md"
 

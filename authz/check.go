@@ -7,28 +7,22 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/originhdr"
+	"github.com/mtlsgate/mtlsgate/contract"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
 const (
 	pbCRLLeaf  = pb.CRLCheck_CRL_CHECK_LEAF
 	pbCRLChain = pb.CRLCheck_CRL_CHECK_CHAIN
-	// SiteExtension is the context extension naming a request's site.
-	SiteExtension = "site"
-	// ListenerExtension is the context extension the plain HTTP listener's
-	// checked routes set to ListenerHTTP: the request came without TLS, so
-	// it has no certificate and no SNI, whatever the request says.
-	ListenerExtension = "listener"
-	ListenerHTTP      = "http"
 )
 
 // Decision is the outcome of one Check.
 type Decision struct {
 	Site   string // site key; "" when unknown
 	Allow  bool
-	Status uint32 // HTTP status of a denial
-	Reason Reason // why it was denied, or why verification failed
+	Status uint32          // HTTP status of a denial
+	Reason contract.Reason // why it was denied, or why verification failed
 	// Verify is the verify header value: SUCCESS, FAILED:<reason> or NONE
 	// ("" in disabled mode).
 	Verify      string
@@ -51,25 +45,25 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	attrs := req.GetAttributes()
 	httpReq := attrs.GetRequest().GetHttp()
 	if httpReq == nil {
-		return deny("", 403, ReasonBadRequest)
+		return deny("", 403, contract.ReasonBadRequest)
 	}
 	sni := extract.Host(attrs.GetTlsSession().GetSni())
 	cert := attrs.GetSource().GetCertificate()
-	if attrs.GetContextExtensions()[ListenerExtension] == ListenerHTTP {
+	if attrs.GetContextExtensions()[contract.ListenerExtension] == contract.ListenerHTTP {
 		sni, cert = "", ""
 	}
 	host := extract.Host(authority(httpReq))
 	site := t.pickSite(attrs.GetContextExtensions(), sni, host)
 	if site == nil {
-		return deny("", 403, ReasonUnknownSite)
+		return deny("", 403, contract.ReasonUnknownSite)
 	}
 	if site.err != nil || site.names == nil || site.pool == nil {
 		// Never run a half-built policy: without names nothing would be
 		// stripped, and a nil pool would make x509 trust the system roots.
-		return deny(site.key, 503, ReasonPolicyError)
+		return deny(site.key, 503, contract.ReasonPolicyError)
 	}
 	if t.weakens(site, sni, host) {
-		return deny(site.key, 421, ReasonSNIMismatch)
+		return deny(site.key, 421, contract.ReasonSNIMismatch)
 	}
 	d := &Decision{Site: site.key}
 	var v *verdict
@@ -80,9 +74,9 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	if len(site.rules) > 0 {
 		var err error
 		if rule, err = site.ruleFor(httpReq.GetPath()); errors.Is(err, errAmbiguous) {
-			return deny(site.key, 400, ReasonAmbiguousPath).with(d)
+			return deny(site.key, 400, contract.ReasonAmbiguousPath).with(d)
 		} else if err != nil {
-			return deny(site.key, 400, ReasonBadRequest).with(d)
+			return deny(site.key, 400, contract.ReasonBadRequest).with(d)
 		}
 	}
 	return t.finish(d, site, v, rule)
@@ -91,7 +85,7 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 // pickSite finds the request's site: the route's context extension, else
 // the SNI, else the :authority.
 func (t *Table) pickSite(ext map[string]string, sni, host string) *sitePolicy {
-	if key, ok := ext[SiteExtension]; ok {
+	if key, ok := ext[contract.SiteExtension]; ok {
 		return t.site(key)
 	}
 	if sni != "" {
@@ -124,7 +118,7 @@ func (t *Table) weakens(site *sitePolicy, sni, host string) bool {
 // verdict (nil when none was sent or it was unreadable).
 func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache *verdictCache, now time.Time) *verdict {
 	if encoded == "" {
-		d.Verify, d.Reason = VerifyNone, ReasonNoCertificate
+		d.Verify, d.Reason = contract.VerifyNone, contract.ReasonNoCertificate
 		return nil
 	}
 	v, hit := cache.verdictFor(p, encoded, now)
@@ -137,7 +131,7 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 		reason = checkTime(v, now)
 	}
 	if reason == "" && p.requireEKU && !v.eku {
-		reason = ReasonMissingEKU
+		reason = contract.ReasonMissingEKU
 	}
 	if reason == "" {
 		reason, d.Uncovered = t.checkRevocation(p, v, now)
@@ -146,17 +140,17 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	// Any CA certificate is refused, not only the site's anchors: one that
 	// chains to them could issue certificates of its own.
 	if reason == "" && v.leaf.isCA {
-		reason = ReasonCACertificate
+		reason = contract.ReasonCACertificate
 	}
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
-		reason = ReasonNotPinned
+		reason = contract.ReasonNotPinned
 	}
 	if reason != "" {
-		d.Verify, d.Reason = verifyFailed+string(reason), reason
+		d.Verify, d.Reason = contract.Failed(reason), reason
 	} else {
-		d.Verify = VerifySuccess
+		d.Verify = contract.VerifySuccess
 	}
-	if v.reason == ReasonMalformed {
+	if v.reason == contract.ReasonMalformed {
 		return nil
 	}
 	return v
@@ -165,10 +159,10 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 // finish applies the mode, the access rule governing the path (the index
 // of one of p.rules, -1 for none) and the headers.
 func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decision {
-	ok := d.Verify == VerifySuccess
+	ok := d.Verify == contract.VerifySuccess
 	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
 		status := p.badCertStatus
-		if d.Verify == VerifyNone {
+		if d.Verify == contract.VerifyNone {
 			status = p.noCertStatus
 		}
 		return deny(p.key, status, d.Reason).with(d)
@@ -178,7 +172,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 		identity = p.pins[v.fp]
 	}
 	if !p.allows(rule, ok, v, identity) {
-		return deny(p.key, 403, ReasonNotAllowed).with(d)
+		return deny(p.key, 403, contract.ReasonNotAllowed).with(d)
 	}
 	d.Allow, d.Status = true, 200
 	if ok {
@@ -186,7 +180,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 		d.shared = v.allowedAnswer(p, identity)
 		return d
 	}
-	if v == nil && (d.Verify == VerifyNone || d.Verify == "") {
+	if v == nil && (d.Verify == contract.VerifyNone || d.Verify == "") {
 		d.shared = p.answerWithoutCert(d.Verify)
 		return d
 	}
@@ -235,7 +229,7 @@ func (p *sitePolicy) allows(rule int, verified bool, v *verdict, identity string
 	return false
 }
 
-func deny(site string, status uint32, r Reason) *Decision {
+func deny(site string, status uint32, r contract.Reason) *Decision {
 	return &Decision{Site: site, Status: status, Reason: r}
 }
 

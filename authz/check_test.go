@@ -20,6 +20,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -474,7 +475,7 @@ func TestFinding6_PlainHTTPHasNoCertificate(t *testing.T) {
 	p := e.pki
 	plain := func(host string, c *testpki.Cert) *authv3.CheckResponse {
 		cr := envoyRequest(req{ext: host, sni: host, host: host, cert: c})
-		cr.Attributes.ContextExtensions[authz.ListenerExtension] = authz.ListenerHTTP
+		cr.Attributes.ContextExtensions[contract.ListenerExtension] = contract.ListenerHTTP
 		resp, err := e.client.Check(context.Background(), cr)
 		if err != nil {
 			t.Fatal(err)

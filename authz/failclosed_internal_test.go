@@ -8,7 +8,7 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 

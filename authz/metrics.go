@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/pki/crlset"
 )
 
@@ -37,7 +38,7 @@ type Metrics struct {
 type decisionKey struct {
 	site   string
 	allow  bool
-	reason Reason
+	reason contract.Reason
 }
 
 // NewMetrics creates the metrics and registers them on reg. One Metrics
@@ -95,7 +96,7 @@ func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
 	if d.Uncovered {
 		m.uncovered.WithLabelValues(d.Site).Inc() // rare: no cached counter
 	}
-	if d.Fingerprint != "" || d.Reason == ReasonMalformed {
+	if d.Fingerprint != "" || d.Reason == contract.ReasonMalformed {
 		if d.CacheHit {
 			m.hits.Inc()
 		} else {

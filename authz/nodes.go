@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	"github.com/mtlsgate/mtlsgate/pki"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -26,7 +27,7 @@ import (
 // (Unauthenticated, PermissionDenied, or Unavailable before the first
 // policy), never an answer, so Envoy fails closed. A node is answered only
 // for the sites of its fleet: a site placed on other fleets is denied with
-// ReasonWrongFleet.
+// contract.ReasonWrongFleet.
 //
 // The node is read from its connection once: the certificate Go verified
 // at the handshake is the same object for every call on a connection,
@@ -189,5 +190,5 @@ func (t *Table) fleetDenial(d *Decision, fleet string) *Decision {
 	if fleet == "" || t.nodes == nil || t.nodes.serves(d.Site, fleet) {
 		return d
 	}
-	return deny(d.Site, 403, ReasonWrongFleet)
+	return deny(d.Site, 403, contract.ReasonWrongFleet)
 }

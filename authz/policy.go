@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
 	"github.com/mtlsgate/mtlsgate/pki/crlset"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"

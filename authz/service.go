@@ -29,7 +29,8 @@ import (
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/originhdr"
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -158,11 +159,11 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 		return nil, err
 	}
 	start := time.Now()
-	d := &Decision{Status: 500, Reason: ReasonPolicyError}
+	d := &Decision{Status: 500, Reason: contract.ReasonPolicyError}
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("check panicked; denying", "panic", fmt.Sprint(r))
-			d = &Decision{Status: 500, Reason: ReasonPolicyError}
+			d = &Decision{Status: 500, Reason: contract.ReasonPolicyError}
 			a, err = response(d), nil
 		}
 		s.metrics.observeCheck(d, time.Since(start))
@@ -173,7 +174,7 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 }
 
 func (s *Service) logDecision(ctx context.Context, d *Decision) {
-	if s.dlog == LogOff || (s.dlog == LogFailures && d.Allow && (d.Verify == VerifySuccess || d.Verify == "")) {
+	if s.dlog == LogOff || (s.dlog == LogFailures && d.Allow && (d.Verify == contract.VerifySuccess || d.Verify == "")) {
 		return
 	}
 	result := "deny"
@@ -217,7 +218,7 @@ func okResponse(set []originhdr.Header, remove []string) *authv3.CheckResponse {
 // denialKey identifies a denial answer.
 type denialKey struct {
 	status uint32
-	reason Reason
+	reason contract.Reason
 }
 
 // denials caches denial answers. Statuses come from site settings (a few
@@ -225,7 +226,7 @@ type denialKey struct {
 var denials sync.Map // denialKey → *answer
 
 // denial returns the answer denying a request with status for reason.
-func denial(status uint32, reason Reason) *answer {
+func denial(status uint32, reason contract.Reason) *answer {
 	k := denialKey{status, reason}
 	if a, ok := denials.Load(k); ok {
 		return a.(*answer)

@@ -13,7 +13,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/authz/originhdr"
+	"github.com/mtlsgate/mtlsgate/originhdr"
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/pki"
 )
 
@@ -27,9 +28,9 @@ import (
 // pointers the garbage collector would scan on every cycle (with 10,000
 // cached verdicts they doubled the mark work of the ext_authz process).
 type verdict struct {
-	encoded string // the source.certificate it is for (guards hash collisions)
-	reason  Reason // malformed or untrusted; "" when a chain was built
-	parsed  bool   // the certificate was readable: fp, fields, names, leaf are set
+	encoded string          // the source.certificate it is for (guards hash collisions)
+	reason  contract.Reason // malformed or untrusted; "" when a chain was built
+	parsed  bool            // the certificate was readable: fp, fields, names, leaf are set
 	fp      string
 	fields  *originhdr.Fields
 	leaf    leafFacts
@@ -57,7 +58,7 @@ func (v *verdict) allowedAnswer(p *sitePolicy, identity string) *answer {
 	if a := v.allowed.Load(); a != nil {
 		return a
 	}
-	set, remove := p.names.Build(nil, nil, VerifySuccess, v.fields, identity)
+	set, remove := p.names.Build(nil, nil, contract.VerifySuccess, v.fields, identity)
 	a := sharedAnswer(okResponse(set, remove))
 	v.allowed.Store(a)
 	return a
@@ -68,7 +69,7 @@ type leafFacts struct {
 	notBefore, notAfter time.Time
 	serial              *big.Int
 	// isCA: basicConstraints says CA:TRUE. Such a certificate is never a
-	// client certificate (ReasonCACertificate).
+	// client certificate (contract.ReasonCACertificate).
 	isCA bool
 	// crlDPs are the leaf's cRLDistributionPoints URIs: they pick which
 	// partitioned CRLs of its issuer cover it (crlset.Set.Covers).
@@ -120,7 +121,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		leaf, err = x509.ParseCertificate(der)
 	}
 	if err != nil {
-		v.reason = ReasonMalformed
+		v.reason = contract.ReasonMalformed
 		return v
 	}
 	v.parsed, v.fp = true, pki.Fingerprint(der)
@@ -175,12 +176,12 @@ func (p *sitePolicy) longest(chains [][]*x509.Certificate, at time.Time) []*x509
 
 // chainReason maps a chain-building failure to a reason. A CA outside its
 // validity window at the leaf's time is reported as expired.
-func chainReason(err error) Reason {
+func chainReason(err error) contract.Reason {
 	var inv x509.CertificateInvalidError
 	if errors.As(err, &inv) && inv.Reason == x509.Expired {
-		return ReasonExpired
+		return contract.ReasonExpired
 	}
-	return ReasonUntrusted
+	return contract.ReasonUntrusted
 }
 
 // ruleNames lists the names access rules can match for a certificate.
@@ -199,7 +200,7 @@ func ruleNames(c *x509.Certificate) []string {
 }
 
 // checkTime reports a certificate of v's chain outside its validity.
-func checkTime(v *verdict, now time.Time) Reason {
+func checkTime(v *verdict, now time.Time) contract.Reason {
 	if r := validAt(v.leaf.notBefore, v.leaf.notAfter, now); r != "" {
 		return r
 	}
@@ -212,12 +213,12 @@ func checkTime(v *verdict, now time.Time) Reason {
 }
 
 // validAt reports now outside [notBefore, notAfter].
-func validAt(notBefore, notAfter, now time.Time) Reason {
+func validAt(notBefore, notAfter, now time.Time) contract.Reason {
 	if now.Before(notBefore) {
-		return ReasonNotYetValid
+		return contract.ReasonNotYetValid
 	}
 	if now.After(notAfter) {
-		return ReasonExpired
+		return contract.ReasonExpired
 	}
 	return ""
 }
@@ -238,7 +239,7 @@ func validAt(notBefore, notAfter, now time.Time) Reason {
 // reports it (for a metric: a partition or scope not uploaded). A revoked
 // serial anywhere in the chain wins over a stale CRL; a stale covering CRL
 // fails unless the site allows it.
-func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ Reason, uncovered bool) {
+func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ contract.Reason, uncovered bool) {
 	n := 0
 	switch p.crl {
 	case pbCRLLeaf:
@@ -265,14 +266,14 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ Rea
 				continue
 			}
 			if e.set.Contains(serial) {
-				return ReasonRevoked, uncovered
+				return contract.ReasonRevoked, uncovered
 			}
 			covered, stale = true, stale || e.stale(now)
 		}
 		uncovered = uncovered || (len(crls) > 0 && !covered)
 	}
 	if stale && !p.allowStaleCRL {
-		return ReasonCRLStale, uncovered
+		return contract.ReasonCRLStale, uncovered
 	}
 	return "", uncovered
 }

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/contract"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -41,7 +41,7 @@ func extAuthzFilter(timeout time.Duration) (*hcmv3.HttpFilter, error) {
 // server answers 421 when the Host names a stricter site than the SNI.
 func httpsRoute(host string) *routev3.RouteConfiguration {
 	perRoute, err := typed(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{
-		CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{authz.SiteExtension: host}},
+		CheckSettings: &extauthzv3.CheckSettings{ContextExtensions: map[string]string{contract.SiteExtension: host}},
 	}})
 	if err != nil {
 		panic(err) // a constant shape: cannot fail for a valid host
@@ -130,7 +130,7 @@ func httpVirtualHost(s *pb.Site, httpsPort uint32) *routev3.VirtualHost {
 		r.Action = toOrigin
 		r.TypedPerFilterConfig = map[string]*anypb.Any{extAuthzName: mustTyped(&extauthzv3.ExtAuthzPerRoute{
 			Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{
-				ContextExtensions: map[string]string{authz.SiteExtension: host, authz.ListenerExtension: authz.ListenerHTTP}}}})}
+				ContextExtensions: map[string]string{contract.SiteExtension: host, contract.ListenerExtension: contract.ListenerHTTP}}}})}
 	default:
 		r.Action = toOrigin
 	}

@@ -20,8 +20,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/e2e/internal/standin"
 )
 
@@ -157,7 +157,7 @@ func checkAttributes(t *testing.T, h *harness, a *authv3.AttributeContext) {
 		{"source.address", src.GetAddress().GetSocketAddress().GetAddress(), "127.0.0.1"},
 		{"destination.principal", dst.GetPrincipal(), enforceSite},
 		{"tls_session.sni", a.GetTlsSession().GetSni(), enforceSite},
-		{"context_extensions", a.GetContextExtensions()[authz.SiteExtension], enforceSite},
+		{"context_extensions", a.GetContextExtensions()[contract.SiteExtension], enforceSite},
 		{"http.path", hr.GetPath(), "/p/q/r?x=1"},
 		{"http.host", hr.GetHost(), enforceSite},
 		{"http.method", hr.GetMethod(), "GET"},

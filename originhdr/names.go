@@ -14,6 +14,11 @@
 // leading or trailing spaces, so that nothing taken from a certificate can
 // end a header line early or inject another one. See Fields for the exact
 // format of each value.
+//
+// The header names are half of the contract between mtlsgate's Check
+// server and the Envoy configuration its xDS server writes (package
+// contract holds the other half): the Check server sets and removes them,
+// and the plain-HTTP routes strip the same names.
 package originhdr
 
 import (
