@@ -13,8 +13,8 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/contract"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
 )
 
