@@ -7,8 +7,8 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
-	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/contract"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
