@@ -99,7 +99,7 @@ func (s *Server) record(ctx context.Context, c caller, r rule, req any, err erro
 	}
 	object := ""
 	if r.object != nil {
-		object = r.object(req)
+		object = r.object(req).String()
 	}
 	s.log.Log(ctx, level, "api call", "method", c.method, "actor", c.actor.TokenID,
 		"object", clip(object, store.MaxAuditObject), "result", result, "remote", c.actor.RemoteAddr,

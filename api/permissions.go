@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // rule says who may call one method. Anything not listed is denied.
@@ -16,7 +17,7 @@ type rule struct {
 	// it returns is in the token's scope (and there is at least one).
 	sites func(req any) []string
 	// object names what the call acts on, for the audit log.
-	object func(req any) string
+	object func(req any) store.Ref
 }
 
 var (
@@ -33,29 +34,31 @@ type (
 	hasSites    interface{ GetSites() []string }
 )
 
-func idOf(prefix string) func(any) string {
-	return func(r any) string { return prefix + r.(hasID).GetId() }
+// idOf returns the object of a request naming an object by id, ref
+// building its reference.
+func idOf(ref func(string) store.Ref) func(any) store.Ref {
+	return func(r any) store.Ref { return ref(r.(hasID).GetId()) }
 }
 
-func hostOf(r any) string { return "site/" + r.(hasHostname).GetHostname() }
+func hostOf(r any) store.Ref { return store.SiteRef(r.(hasHostname).GetHostname()) }
 
 func oneHost(r any) []string { return []string{r.(hasHostname).GetHostname()} }
 
 func sitesOf(r any) []string { return r.(hasSites).GetSites() }
 
-func constant(s string) func(any) string { return func(any) string { return s } }
+func constant(r store.Ref) func(any) store.Ref { return func(any) store.Ref { return r } }
 
 // rules is the permission matrix of docs/api.md, by method name.
 var rules = map[string]rule{
 	"CreateClientCA":   {mutation: true, roles: caWriters, object: constant("ca")},
 	"ListClientCAs":    {roles: everyone},
 	"GetClientCA":      {roles: everyone},
-	"DeleteClientCA":   {mutation: true, roles: caWriters, object: idOf("ca/")},
-	"AssignClientCA":   {mutation: true, roles: caWriters, sites: sitesOf, object: idOf("ca/")},
-	"UnassignClientCA": {mutation: true, roles: caWriters, sites: sitesOf, object: idOf("ca/")},
+	"DeleteClientCA":   {mutation: true, roles: caWriters, object: idOf(store.CARef)},
+	"AssignClientCA":   {mutation: true, roles: caWriters, sites: sitesOf, object: idOf(store.CARef)},
+	"UnassignClientCA": {mutation: true, roles: caWriters, sites: sitesOf, object: idOf(store.CARef)},
 
-	"CreateSite":         {mutation: true, roles: admins, object: func(r any) string { return hostOf(r.(*pb.CreateSiteRequest).GetSite()) }},
-	"UpdateSite":         {mutation: true, roles: admins, object: func(r any) string { return hostOf(r.(*pb.UpdateSiteRequest).GetSite()) }},
+	"CreateSite":         {mutation: true, roles: admins, object: func(r any) store.Ref { return hostOf(r.(*pb.CreateSiteRequest).GetSite()) }},
+	"UpdateSite":         {mutation: true, roles: admins, object: func(r any) store.Ref { return hostOf(r.(*pb.UpdateSiteRequest).GetSite()) }},
 	"ListSites":          {roles: everyone},
 	"GetSite":            {roles: readers, sites: oneHost},
 	"DeleteSite":         {mutation: true, roles: admins, object: hostOf},
@@ -67,16 +70,18 @@ var rules = map[string]rule{
 	"CreateCRL": {mutation: true, roles: caWriters, object: constant("crl")},
 	"ListCRLs":  {roles: everyone},
 	"GetCRL":    {roles: everyone},
-	"DeleteCRL": {mutation: true, roles: caWriters, object: idOf("crl/")},
+	"DeleteCRL": {mutation: true, roles: caWriters, object: idOf(store.CRLRef)},
 
 	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
 	"ListTokens":  {roles: admins},
 
-	"IssueNodeCertificate":  {mutation: true, roles: admins, object: func(r any) string { return nodeObject(r.(*pb.IssueNodeCertificateRequest)) }},
-	"ListNodeCertificates":  {roles: admins},
-	"RevokeNodeCertificate": {mutation: true, roles: admins, object: func(r any) string { return "node-cert/" + r.(*pb.RevokeNodeCertificateRequest).GetSerial() }},
+	"IssueNodeCertificate": {mutation: true, roles: admins, object: func(r any) store.Ref { return nodeObject(r.(*pb.IssueNodeCertificateRequest)) }},
+	"ListNodeCertificates": {roles: admins},
+	"RevokeNodeCertificate": {mutation: true, roles: admins, object: func(r any) store.Ref {
+		return store.NodeCertificateRef(r.(*pb.RevokeNodeCertificateRequest).GetSerial())
+	}},
 
-	"RevokeToken": {mutation: true, roles: admins, object: idOf("token/")},
+	"RevokeToken": {mutation: true, roles: admins, object: idOf(store.TokenRef)},
 
 	"ListAuditEvents": {roles: caWriters},
 }
@@ -101,6 +106,6 @@ func (r rule) allowed(tok *pb.Token, req any) bool {
 	return true
 }
 
-func nodeObject(r *pb.IssueNodeCertificateRequest) string {
-	return "node/" + r.GetFleet() + "/" + r.GetNodeId()
+func nodeObject(r *pb.IssueNodeCertificateRequest) store.Ref {
+	return store.NodeRef(r.GetFleet(), r.GetNodeId())
 }

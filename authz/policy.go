@@ -46,7 +46,7 @@ type Table struct {
 	links   issuerLinks
 	checked map[linkKey]bool
 	// Errors holds why sites or CRLs could not be compiled, by object.
-	Errors map[string]error
+	Errors map[store.Ref]error
 	// nodes is what Check reads of the nodes that call it (see nodes.go);
 	// set by Service.Load before the table is published.
 	nodes *nodeView
@@ -151,7 +151,7 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 		crls:    map[pki.IssuerKey][]*crlEntry{},
 		cas:     map[string]*caEntry{},
 		crlByID: map[string]*crlEntry{},
-		Errors:  map[string]error{},
+		Errors:  map[store.Ref]error{},
 	}
 	if prev == nil {
 		prev = &Table{}
@@ -161,7 +161,7 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	for _, site := range st.Sites() {
 		p := t.compileSite(site, prev.sites[site.GetHostname()])
 		if p.err != nil {
-			t.Errors["site/"+site.GetHostname()] = p.err
+			t.Errors[store.SiteRef(site.GetHostname())] = p.err
 		}
 		t.sites[p.key] = p
 	}
@@ -180,7 +180,7 @@ func (t *Table) compileCAs(st *store.State, prev *Table) []string {
 		}
 		certs, err := pki.ParseCertificates([]byte(ca.GetBundlePem()))
 		if err != nil {
-			t.Errors["ca/"+ca.GetId()] = err
+			t.Errors[store.CARef(ca.GetId())] = err
 			continue
 		}
 		t.cas[ca.GetId()] = newCAEntry(ca, certs)
@@ -204,19 +204,19 @@ func (t *Table) compileCRLs(st *store.State, prev *Table) {
 		key := store.CRLIssuerKey(crl)
 		switch {
 		case key.IsZero():
-			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("the identity of issuer %s is unknown (its CA certificate is gone): upload the CRL again", crl.GetIssuer())
+			t.Errors[store.CRLRef(crl.GetId())] = fmt.Errorf("the identity of issuer %s is unknown (its CA certificate is gone): upload the CRL again", crl.GetIssuer())
 			continue
 		case !st.CRLInForce(crl):
 			continue // superseded by a newer CRL of the same issuer, scope and partition
 		case len(byKey[key]) == 0:
-			t.Errors["crl/"+crl.GetId()] = fmt.Errorf("issuer %s is in no client CA", crl.GetIssuer())
+			t.Errors[store.CRLRef(crl.GetId())] = fmt.Errorf("issuer %s is in no client CA", crl.GetIssuer())
 			continue
 		}
 		e := prev.crlByID[crl.GetId()]
 		if e == nil || e.msg != crl {
 			set, err := parseWithAny(crl.GetDer(), byKey[key])
 			if err != nil {
-				t.Errors["crl/"+crl.GetId()] = err
+				t.Errors[store.CRLRef(crl.GetId())] = err
 				continue
 			}
 			e = &crlEntry{msg: crl, set: set}

@@ -268,7 +268,7 @@ func (s *Service) Revision() int64 { return s.table.Load().Rev }
 // SiteError says why a site's policy could not be built ("" when it was);
 // requests to such a site are denied.
 func (s *Service) SiteError(host string) string {
-	if err := s.table.Load().Errors["site/"+host]; err != nil {
+	if err := s.table.Load().Errors[store.SiteRef(host)]; err != nil {
 		return err.Error()
 	}
 	return ""

@@ -78,8 +78,8 @@ func clipField(s string, n int) string {
 }
 
 // auditOp is the op recording a successful write in its own transaction.
-func (s *Store) auditOp(a Actor, object string) (Op, error) {
-	ev := s.NewAuditEvent(a, object, AuditResultOK, "")
+func (s *Store) auditOp(a Actor, object Ref) (Op, error) {
+	ev := s.NewAuditEvent(a, object.String(), AuditResultOK, "")
 	return s.putOp(auditPrefix+ev.Id, ev)
 }
 

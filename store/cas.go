@@ -65,7 +65,7 @@ func (s *Store) CreateCA(ctx context.Context, a Actor, name string, bundle []byt
 		if err != nil {
 			return nil, err
 		}
-		return s.withAudit(a, "ca/"+ca.Id, ops, caPrefix+ca.Id, ca)
+		return s.withAudit(a, CARef(ca.Id), ops, caPrefix+ca.Id, ca)
 	})
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (s *Store) DeleteCA(ctx context.Context, a Actor, id string, force bool) er
 			return nil, err
 		}
 		ops = append(ops, crlOps...)
-		return s.withAudit(a, "ca/"+id, ops, "", nil)
+		return s.withAudit(a, CARef(id), ops, "", nil)
 	})
 	return err
 }
@@ -178,7 +178,7 @@ func (s *Store) AssignCA(ctx context.Context, a Actor, id string, sites []string
 		if err != nil {
 			return nil, err
 		}
-		return s.withAudit(a, "ca/"+id, ops, "", nil)
+		return s.withAudit(a, CARef(id), ops, "", nil)
 	})
 	if err != nil {
 		return nil, err
@@ -233,7 +233,7 @@ func (s *Store) siteCAsOp(st *State, a Actor, site *pb.Site, ids []string) (*Op,
 }
 
 // withAudit appends the audit op and, when key is set, the put of msg.
-func (s *Store) withAudit(a Actor, object string, ops []Op, key string, msg proto.Message) ([]Op, error) {
+func (s *Store) withAudit(a Actor, object Ref, ops []Op, key string, msg proto.Message) ([]Op, error) {
 	if key != "" {
 		op, err := s.putOp(key, msg)
 		if err != nil {

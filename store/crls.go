@@ -50,7 +50,7 @@ func (s *Store) CreateCRL(ctx context.Context, a Actor, data []byte) (*pb.CRL, e
 		if err != nil {
 			return nil, err
 		}
-		return s.withAudit(a, "crl/"+crl.Id, ops, crlPrefix+crl.Id, crl)
+		return s.withAudit(a, CRLRef(crl.Id), ops, crlPrefix+crl.Id, crl)
 	})
 	if err != nil {
 		return nil, err
@@ -251,7 +251,7 @@ func (s *Store) DeleteCRL(ctx context.Context, a Actor, id string) error {
 		if st.CRL(id) == nil {
 			return nil, notFound("CRL", id)
 		}
-		return s.withAudit(a, "crl/"+id, []Op{{Key: crlPrefix + id, Delete: true}}, "", nil)
+		return s.withAudit(a, CRLRef(id), []Op{{Key: crlPrefix + id, Delete: true}}, "", nil)
 	})
 	return err
 }

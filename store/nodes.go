@@ -76,7 +76,7 @@ func (s *Store) EnsureInternalCA(ctx context.Context, create func() (*pb.Interna
 		if st.InternalCA() != nil {
 			return nil, ErrAlreadyExists
 		}
-		return s.withAudit(a, "internal-ca", nil, internalCAKey, ca)
+		return s.withAudit(a, InternalCARef, nil, internalCAKey, ca)
 	})
 	if errors.Is(err, ErrAlreadyExists) {
 		return s.Current().InternalCA(), nil
@@ -103,7 +103,7 @@ func (s *Store) RecordNodeCertificate(ctx context.Context, a Actor, nc *pb.NodeC
 		if st.NodeCertificate(nc.GetSerial()) != nil {
 			return nil, fmt.Errorf("%w: node certificate %s", ErrAlreadyExists, nc.GetSerial())
 		}
-		return s.withAudit(a, "node/"+nc.GetFleet()+"/"+nc.GetNodeId(), nil, nodePrefix+nc.GetSerial(), nc)
+		return s.withAudit(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nil, nodePrefix+nc.GetSerial(), nc)
 	})
 	return err
 }
@@ -123,7 +123,7 @@ func (s *Store) RevokeNodeCertificate(ctx context.Context, a Actor, serial strin
 		nc := proto.Clone(cur).(*pb.NodeCertificate)
 		nc.RevokedAt = timestamppb.New(s.now())
 		nc.RevokedBy = a.TokenID
-		return s.withAudit(a, "node/"+nc.GetFleet()+"/"+nc.GetNodeId(), nil, nodePrefix+serial, nc)
+		return s.withAudit(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nil, nodePrefix+serial, nc)
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func (s *Store) PruneNodeCertificates(ctx context.Context, cutoff time.Time) (in
 			if n == 0 {
 				return nil, errNothingToPrune
 			}
-			return s.withAudit(a, fmt.Sprintf("node-certs/expired-before-%s", cutoff.UTC().Format(time.RFC3339)), ops, "", nil)
+			return s.withAudit(a, ExpiredNodesRef(cutoff), ops, "", nil)
 		})
 		if errors.Is(err, errNothingToPrune) {
 			return total, nil

@@ -33,7 +33,7 @@ func (s *Store) CreateSite(ctx context.Context, a Actor, in *pb.Site) (*pb.Site,
 			return nil, err
 		}
 		s.touch(site, a)
-		return s.withAudit(a, "site/"+site.GetHostname(), nil, sitePrefix+site.GetHostname(), site)
+		return s.withAudit(a, SiteRef(site.GetHostname()), nil, sitePrefix+site.GetHostname(), site)
 	})
 	if err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func (s *Store) UpdateSite(ctx context.Context, a Actor, in *pb.Site, mask []str
 			return nil, err
 		}
 		s.touch(site, a)
-		return s.withAudit(a, "site/"+host, nil, sitePrefix+host, site)
+		return s.withAudit(a, SiteRef(host), nil, sitePrefix+host, site)
 	})
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (s *Store) DeleteSite(ctx context.Context, a Actor, host string) error {
 		if st.Site(host) == nil {
 			return nil, notFound("site", host)
 		}
-		return s.withAudit(a, "site/"+host, []Op{{Key: sitePrefix + host, Delete: true}}, "", nil)
+		return s.withAudit(a, SiteRef(host), []Op{{Key: sitePrefix + host, Delete: true}}, "", nil)
 	})
 	return err
 }
@@ -135,7 +135,7 @@ func (s *Store) AssignSiteCAs(ctx context.Context, a Actor, host string, ids []s
 		if err != nil || op == nil {
 			return nil, err
 		}
-		return s.withAudit(a, "site/"+host, []Op{*op}, "", nil)
+		return s.withAudit(a, SiteRef(host), []Op{*op}, "", nil)
 	})
 	if err != nil {
 		return nil, err

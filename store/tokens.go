@@ -51,7 +51,7 @@ func (s *Store) CreateToken(ctx context.Context, a Actor, name string, role pb.R
 				return nil, notFound("site", h)
 			}
 		}
-		return s.withAudit(a, "token/"+tok.Id, nil, tokenPrefix+tok.Id, tok)
+		return s.withAudit(a, TokenRef(tok.Id), nil, tokenPrefix+tok.Id, tok)
 	})
 	if err != nil {
 		return nil, "", err
@@ -85,7 +85,7 @@ func (s *Store) Bootstrap(ctx context.Context) (secret string, created bool, err
 		if len(st.tokens) > 0 {
 			return nil, ErrAlreadyExists
 		}
-		return s.withAudit(a, "token/"+tok.Id, nil, tokenPrefix+tok.Id, tok)
+		return s.withAudit(a, TokenRef(tok.Id), nil, tokenPrefix+tok.Id, tok)
 	})
 	if errors.Is(err, ErrAlreadyExists) {
 		return "", false, nil
@@ -109,7 +109,7 @@ func (s *Store) RevokeToken(ctx context.Context, a Actor, id string) (*pb.Token,
 		}
 		tok := proto.Clone(cur).(*pb.Token)
 		tok.RevokedAt = timestamppb.New(s.now())
-		return s.withAudit(a, "token/"+id, nil, tokenPrefix+id, tok)
+		return s.withAudit(a, TokenRef(id), nil, tokenPrefix+id, tok)
 	})
 	if err != nil {
 		return nil, err
