@@ -21,16 +21,15 @@ type assembly struct {
 	vhosts    []*routev3.VirtualHost
 }
 
-// assemble makes a translation of the sites' entries (sorted by
-// hostname): the errors of the sites left out, then per fleet the
-// resources of its sites (see assembleFleet). With no site placed on a
-// fleet, there is one assembly, shared by every fleet.
-func (t *Translator) assemble(entries []*siteEntry) (*Resources, error) {
-	r := &Resources{SiteErrors: map[string]error{}}
-	built, named, err := builtEntries(entries, r.SiteErrors)
-	if err != nil {
-		return nil, err
-	}
+// assemble makes a translation of the entries the sites are served with
+// (sorted by hostname; see Translator.serve) and errs, the errors of the
+// sites that failed: per fleet, the resources of its sites (see
+// assembleFleet). With no site placed on a fleet, there is one assembly,
+// shared by every fleet.
+func (t *Translator) assemble(built []*siteEntry, errs map[string]error) (*Resources, error) {
+	r := &Resources{SiteErrors: errs}
+	named := fleetsNamed(built)
+	var err error
 	views := make(map[string]*fleetView, len(named)+1)
 	everywhere := make([]*builtSite, 0, len(built))
 	for _, e := range built {
@@ -72,34 +71,14 @@ func (t *Translator) view(next map[string]*fleetView, fleet string) *fleetView {
 	return v
 }
 
-// builtEntries returns the entries of the translated sites, recording the
-// errors of the others, and the fleets they are placed on, sorted. A piece
-// Envoy would refuse fails the whole translation, whatever fleets its site
-// is on.
-func builtEntries(entries []*siteEntry, errs map[string]error) ([]*siteEntry, []string, error) {
-	built := make([]*siteEntry, 0, len(entries))
+// fleetsNamed returns the fleets the entries' sites are placed on, sorted.
+func fleetsNamed(entries []*siteEntry) []string {
 	var named []string
-	var invalid [kinds]error
 	for _, e := range entries {
-		if e.err != nil {
-			errs[e.site.GetHostname()] = e.err
-			continue
-		}
-		built = append(built, e)
 		named = append(named, e.site.GetFleets()...)
-		for k, err := range e.out.invalid {
-			if invalid[k] == nil {
-				invalid[k] = err
-			}
-		}
-	}
-	for _, err := range invalid {
-		if err != nil {
-			return nil, nil, err
-		}
 	}
 	slices.Sort(named)
-	return built, slices.Compact(named), nil
+	return slices.Compact(named)
 }
 
 // assembleFleet makes the resources of one fleet from its sites' pieces

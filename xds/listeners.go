@@ -177,7 +177,7 @@ func newHTTPFilters(authzTimeout time.Duration) (*httpFilters, error) {
 	// Without the ext_authz filter an HTTPS chain would admit every
 	// request: refuse to translate rather than fail open.
 	if authzTimeout <= 0 {
-		return nil, fmt.Errorf("xds: the ext_authz timeout must be positive, got %s", authzTimeout)
+		return nil, fmt.Errorf("%w: the ext_authz timeout must be positive, got %s", ErrInvalidOptions, authzTimeout)
 	}
 	if f.authz, err = extAuthzFilter(authzTimeout); err != nil {
 		return nil, err

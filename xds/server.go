@@ -86,6 +86,7 @@ func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Se
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	o.KeepLastGood = true
 	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(), ctx: ctx,
 		requireIdentity: o.RequireNodeIdentity, fleets: map[string]bool{}, streams: newStreamBook()}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
@@ -126,7 +127,7 @@ func (s *Server) Update(st *store.State) {
 	}
 	s.status.setTranslation(st, res.SiteErrors)
 	for host, e := range res.SiteErrors {
-		s.log.Error("site left out of the Envoy configuration", "site", host, "err", e)
+		s.log.Error("site could not be translated; the other sites are served", "site", host, "err", e)
 	}
 	s.pub.Lock()
 	s.current = snaps

@@ -122,6 +122,12 @@ type Options struct {
 	// peer is served as the fleet its node.cluster names: the plaintext
 	// opt-out. Translation does not read it.
 	RequireNodeIdentity bool
+	// KeepLastGood makes a Translator serve a site whose configuration
+	// fails with the last configuration of it that translated, rather
+	// than leave it out (see Translator.serve). The Server always sets
+	// it; off, every translation is what a fresh Translator gives
+	// (Translate), which the tests of incremental translation rely on.
+	KeepLastGood bool
 }
 
 // DefaultOptions are the documented defaults.
@@ -204,15 +210,15 @@ func parseOrigin(raw string) (origin, error) {
 	return o, nil
 }
 
-// splitAddr parses host:port.
+// splitAddr parses a listener's host:port (Options).
 func splitAddr(addr string) (string, uint32, error) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("address %q: %w", addr, err)
+		return "", 0, fmt.Errorf("%w: listener address %q: %v", ErrInvalidOptions, addr, err)
 	}
 	n, err := strconv.ParseUint(p, 10, 16)
 	if err != nil {
-		return "", 0, fmt.Errorf("address %q: bad port", addr)
+		return "", 0, fmt.Errorf("%w: listener address %q: bad port", ErrInvalidOptions, addr)
 	}
 	return h, uint32(n), nil
 }
