@@ -265,8 +265,9 @@ func statusText(code uint32) string {
 // Revision is the store revision of the policy in use.
 func (s *Service) Revision() int64 { return s.table.Load().Rev }
 
-// SiteError says why a site's policy could not be built ("" when it was);
-// requests to such a site are denied.
+// SiteError says why a site's latest policy could not be built ("" when
+// it was). Requests to the site are checked with its last good policy
+// (the error says so), or denied when it has none.
 func (s *Service) SiteError(host string) string {
 	if err := s.table.Load().Errors[store.SiteRef(host)]; err != nil {
 		return err.Error()
