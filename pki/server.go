@@ -82,6 +82,17 @@ func parsePrivateKey(data []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	keyBlock, keyN, err := onlyKeyBlock(blocks)
+	if err != nil {
+		return nil, err
+	}
+	return decodePrivateKey(keyBlock, keyN)
+}
+
+// onlyKeyBlock returns the one private key block of blocks and its number
+// (from 1), refusing encrypted keys, other blocks (EC PARAMETERS aside), a
+// second key, and headers.
+func onlyKeyBlock(blocks []*pem.Block) (*pem.Block, int, error) {
 	var keyBlock *pem.Block
 	keyN := 0
 	for i, b := range blocks {
@@ -90,23 +101,30 @@ func parsePrivateKey(data []byte) (crypto.Signer, error) {
 		case b.Type == pemTypeECParameters:
 			continue
 		case b.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(b.Headers["Proc-Type"], "ENCRYPTED"):
-			return nil, errorf(ErrMalformed, "PEM block #%d: encrypted private keys are not supported; decrypt the key first (for example with openssl pkey)", n)
+			return nil, 0, errorf(ErrMalformed, "PEM block #%d: encrypted private keys are not supported; decrypt the key first (for example with openssl pkey)", n)
 		case !isPrivateKeyType(b.Type):
-			return nil, errorf(ErrMalformed, "PEM block #%d has type %s; the key input must contain only the private key", n, quote(b.Type))
+			return nil, 0, errorf(ErrMalformed, "PEM block #%d has type %s; the key input must contain only the private key", n, quote(b.Type))
 		case keyBlock != nil:
-			return nil, errorf(ErrMalformed, "PEM block #%d is a second private key (the first is block #%d); expected exactly one", n, keyN)
+			return nil, 0, errorf(ErrMalformed, "PEM block #%d is a second private key (the first is block #%d); expected exactly one", n, keyN)
 		}
 		keyBlock, keyN = b, n
 	}
 	if keyBlock == nil {
-		return nil, errorf(ErrEmpty, "no PRIVATE KEY PEM block found")
+		return nil, 0, errorf(ErrEmpty, "no PRIVATE KEY PEM block found")
 	}
 	if len(keyBlock.Headers) > 0 {
-		return nil, errorf(ErrMalformed, "PEM block #%d (%s) has headers, which are not allowed", keyN, quote(keyBlock.Type))
+		return nil, 0, errorf(ErrMalformed, "PEM block #%d (%s) has headers, which are not allowed", keyN, quote(keyBlock.Type))
 	}
+	return keyBlock, keyN, nil
+}
+
+// decodePrivateKey decodes key block number keyN: PKCS#8, PKCS#1 or SEC1,
+// holding an RSA, ECDSA or Ed25519 key.
+func decodePrivateKey(keyBlock *pem.Block, keyN int) (crypto.Signer, error) {
 	var (
 		key    any
 		format string
+		err    error
 	)
 	switch keyBlock.Type {
 	case "PRIVATE KEY":
