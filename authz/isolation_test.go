@@ -14,11 +14,11 @@ import (
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
-// TestFailingSiteKeepsItsLastGoodPolicy: a site whose policy stops
-// compiling (here, header names no version of the store accepts) keeps
-// being checked with its last good policy, reports why, and does not hold
-// up the other sites' changes; a site that never compiled fails closed.
-func TestFailingSiteKeepsItsLastGoodPolicy(t *testing.T) {
+// TestFailingSiteFailsClosedAlone: a site whose policy stops compiling
+// (here, header names the store refuses) denies every request and reports
+// why; the other sites' changes apply in the same load, and the site works
+// again once repaired.
+func TestFailingSiteFailsClosedAlone(t *testing.T) {
 	p := newPKI(t)
 	svc := authz.New(authz.Options{})
 	ca := &pb.ClientCA{Id: "ca-1", Name: "clients", BundlePem: string(testpki.Bundle(p.root, p.inter))}
@@ -49,15 +49,14 @@ func TestFailingSiteKeepsItsLastGoodPolicy(t *testing.T) {
 		}
 		return resp
 	}
-	assertResponse(t, check("a.example.com", p.good), want{allow: true, verify: "SUCCESS"})
-	assertResponse(t, check("a.example.com", nil), want{status: 403, reason: "no_certificate"})
+	assertResponse(t, check("a.example.com", p.good), want{status: 503, reason: "policy_error"})
 	assertResponse(t, check("b.example.com", nil), want{status: 403, reason: "no_certificate"})
+	assertResponse(t, check("b.example.com", p.good), want{allow: true, verify: "SUCCESS"})
 	assertResponse(t, check("c.example.com", p.good), want{status: 503, reason: "policy_error"})
-	if e := svc.SiteError("a.example.com"); !strings.Contains(e, "last good policy") {
-		t.Fatalf("a.example.com error: %q", e)
-	}
-	if e := svc.SiteError("c.example.com"); e == "" || strings.Contains(e, "last good") {
-		t.Fatalf("c.example.com error: %q", e)
+	for _, h := range []string{"a.example.com", "c.example.com"} {
+		if e := svc.SiteError(h); !strings.Contains(e, "headers") {
+			t.Fatalf("%s error: %q", h, e)
+		}
 	}
 	// Repaired, a's new policy applies.
 	svc.Load(store.NewState(3, []*pb.ClientCA{ca}, []*pb.Site{site("a.example.com", pb.Mode_MODE_PERMISSIVE, nil)}, nil))

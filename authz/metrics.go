@@ -42,9 +42,10 @@ type decisionKey struct {
 }
 
 // NewMetrics creates the metrics and registers them on reg. One Metrics
-// may serve several Services; it is never modified by them. The CA and
-// CRL expiry gauges are read from one Service's policy: register its
-// Collector too.
+// may serve several Services following the same store: they record into
+// it and drop the series of the sites the store deleted, and never change
+// anything else of it. The CA and CRL expiry gauges are read from one
+// Service's policy: register its Collector too.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -139,16 +140,18 @@ func (m *Metrics) forgetSites(hosts []string) {
 	if m == nil || len(hosts) == 0 {
 		return
 	}
-	for _, h := range hosts {
-		m.decisions.DeletePartialMatch(prometheus.Labels{"site": h})
-		m.uncovered.DeleteLabelValues(h)
-	}
+	// The cached children first: a Check recording meanwhile makes a new
+	// child, which the deletion below then removes.
 	m.counters.Range(func(k, _ any) bool {
 		if slices.Contains(hosts, k.(decisionKey).site) {
 			m.counters.Delete(k)
 		}
 		return true
 	})
+	for _, h := range hosts {
+		m.decisions.DeletePartialMatch(prometheus.Labels{"site": h})
+		m.uncovered.DeleteLabelValues(h)
+	}
 }
 
 // expiryCollector reports, at scrape time, the seconds until each client

@@ -26,11 +26,7 @@ type Table struct {
 	// Built is when it was compiled.
 	Built time.Time
 
-	sites map[string]*sitePolicy // by site key, "*.example.com" included: what Check applies
-	// built and good are, by hostname, each site's latest build (reused by
-	// the next compilation while its inputs are the same) and its last
-	// build without error (applied while a newer one fails).
-	built, good map[string]*sitePolicy
+	sites map[string]*sitePolicy // by site key, "*.example.com" included
 	// crls maps an issuer identity to the revocation sets of its CRLs in
 	// force, one per scope and partition (store.State.CRLsOfIssuer): every
 	// certificate of the issuer (renewed, cross-signed, in several bundles)
@@ -152,8 +148,6 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	t := &Table{
 		Rev: st.Rev, Gen: generations.Add(1), Built: now,
 		sites:   map[string]*sitePolicy{},
-		built:   map[string]*sitePolicy{},
-		good:    map[string]*sitePolicy{},
 		crls:    map[pki.IssuerKey][]*crlEntry{},
 		cas:     map[string]*caEntry{},
 		crlByID: map[string]*crlEntry{},
@@ -170,26 +164,17 @@ func Compile(st *store.State, prev *Table, now time.Time) *Table {
 	return t
 }
 
-// placeSite compiles a site and decides what Check applies to it: the new
-// policy when it compiled; else, with its error reported, the site's last
-// policy that compiled, so that the site never runs weaker than the
-// operator asked; else the failed policy, which fails every request
-// closed (policy_error).
+// placeSite compiles a site. A policy that fails to compile is applied
+// as it is: every request to the site is denied (503 policy_error), and
+// the error is reported; the other sites are not affected. (Applying the
+// site's last good policy instead could be weaker than what the operator
+// asks now: a CA they removed, a mode they tightened.)
 func (t *Table) placeSite(site *pb.Site, prev *Table) {
-	host := site.GetHostname()
-	p := t.compileSite(site, prev.built[host])
-	t.built[host] = p
-	switch {
-	case p.err == nil:
-		t.good[host] = p
-	case prev.good[host] != nil:
-		t.Errors[store.SiteRef(host)] = fmt.Errorf("%w (requests are checked with the site's last good policy)", p.err)
-		p = prev.good[host]
-		t.good[host] = p
-	default:
-		t.Errors[store.SiteRef(host)] = p.err
+	p := t.compileSite(site, prev.sites[site.GetHostname()])
+	if p.err != nil {
+		t.Errors[store.SiteRef(site.GetHostname())] = p.err
 	}
-	t.sites[host] = p
+	t.sites[p.key] = p
 }
 
 // compileCAs parses the CAs that changed and returns the ids of those

@@ -75,6 +75,11 @@ type Service struct {
 	requireNode bool
 	peers       peerCache
 	refusalLog  onceASecond
+
+	// loading serialises Load; lastGone are the sites the previous load
+	// found deleted (see Load).
+	loading  sync.Mutex
+	lastGone []string
 }
 
 // New returns a Service with an empty policy table: until Load or Run
@@ -117,12 +122,19 @@ func (s *Service) Run(ctx context.Context, st *store.Store) {
 
 // Load compiles state and makes it the current policy.
 func (s *Service) Load(state *store.State) {
+	s.loading.Lock()
+	defer s.loading.Unlock()
 	start := time.Now()
 	prev := s.table.Load()
 	t := Compile(state, prev, s.now())
 	t.nodes = newNodeView(state)
 	s.table.Store(t)
-	s.metrics.forgetSites(goneSites(prev, t))
+	// A Check that started on the previous Table may record a deleted
+	// site's decision after its series were dropped: drop them again at
+	// the next load.
+	gone := goneSites(prev, t)
+	s.metrics.forgetSites(append(gone, s.lastGone...))
+	s.lastGone = gone
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
 	}
@@ -265,9 +277,8 @@ func statusText(code uint32) string {
 // Revision is the store revision of the policy in use.
 func (s *Service) Revision() int64 { return s.table.Load().Rev }
 
-// SiteError says why a site's latest policy could not be built ("" when
-// it was). Requests to the site are checked with its last good policy
-// (the error says so), or denied when it has none.
+// SiteError says why a site's policy could not be built ("" when it was);
+// requests to such a site are denied.
 func (s *Service) SiteError(host string) string {
 	if err := s.table.Load().Errors[store.SiteRef(host)]; err != nil {
 		return err.Error()

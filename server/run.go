@@ -258,8 +258,10 @@ func (s *Server) AdminAddr() string { return s.ln.Addr().String() }
 func (s *Server) Store() *store.Store { return s.store }
 
 // Serve runs until ctx ends or a listener fails, then shuts down: new
-// calls are refused, in-flight ones get shutdownGrace to finish, every
-// goroutine Serve started has returned, and the store is closed.
+// calls are refused, in-flight ones get shutdownGrace to finish (then are
+// cut), every goroutine Serve started has returned, and the store is
+// closed. (A Check handler that ignores its cancelled context for another
+// shutdownGrace is logged and left behind; it reads no store.)
 func (s *Server) Serve(ctx context.Context) error {
 	// servers are the listeners' Serve loops; workers follow the store.
 	var servers, workers sync.WaitGroup
@@ -310,11 +312,18 @@ func (s *Server) shutdown() error {
 	authzDone := make(chan struct{})
 	go func() { s.authzG.GracefulStop(); close(authzDone) }()
 	err := s.admin.Shutdown(sctx)
+	if err != nil {
+		_ = s.admin.Close() // the grace is over: cut the API calls still running
+	}
 	select {
 	case <-authzDone:
 	case <-sctx.Done():
-		s.authzG.Stop()
-		<-authzDone // GracefulStop returns once Stop has closed every call
+		s.authzG.Stop() // cancels the calls' contexts; GracefulStop returns when their handlers do
+		select {
+		case <-authzDone:
+		case <-time.After(shutdownGrace):
+			s.log.Warn("ext_authz calls still running after the shutdown grace; stopping without them")
+		}
 	}
 	return err
 }

@@ -6,22 +6,14 @@ import (
 )
 
 // SiteError is why a site's Envoy configuration could not be translated.
-// The other sites are served as usual.
+// The site is left out; the other sites are served as usual.
 type SiteError struct {
 	Host string
-	// LastGood: the site keeps being served with the configuration of its
-	// last translation that succeeded. Otherwise it is left out, and Envoy
-	// refuses its requests (no filter chain, no virtual host).
-	LastGood bool
-	Err      error
+	Err  error
 }
 
 func (e *SiteError) Error() string {
-	served := "left out of the configuration"
-	if e.LastGood {
-		served = "still served with its last good configuration"
-	}
-	return fmt.Sprintf("site %s (%s): %v", e.Host, served, e.Err)
+	return fmt.Sprintf("site %s (left out of the configuration): %v", e.Host, e.Err)
 }
 
 func (e *SiteError) Unwrap() error { return e.Err }

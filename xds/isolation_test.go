@@ -18,10 +18,9 @@ import (
 )
 
 // TestOneBadSiteNeverHoldsUpTheOthers: a site whose configuration fails
-// is reported on its own, keeps serving its last good configuration, and
-// the other sites' changes still reach an ADS client at once. A site that
-// fails from the start is left out. Before, one failing piece failed the
-// whole translation and froze every site.
+// is reported on its own and left out (its requests fail closed), and the
+// other sites' changes still reach an ADS client at once. Before, one
+// failing piece failed the whole translation and froze every site.
 func TestOneBadSiteNeverHoldsUpTheOthers(t *testing.T) {
 	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
 	cp := startControlPlane(t, st)
@@ -66,10 +65,10 @@ func TestOneBadSiteNeverHoldsUpTheOthers(t *testing.T) {
 	for _, res := range (*r).GetResources() {
 		changed = append(changed, res.GetName())
 	}
-	if !slices.Equal(changed, []string{"origin/app.example.com"}) || len((*r).GetRemovedResources()) != 0 {
-		t.Fatalf("pushed %v, removed %v; want only origin/app.example.com changed", changed, (*r).GetRemovedResources())
+	if !slices.Equal(changed, []string{"origin/app.example.com"}) || !slices.Equal((*r).GetRemovedResources(), []string{"origin/app.example.net"}) {
+		t.Fatalf("pushed %v, removed %v; want origin/app.example.com changed and origin/app.example.net gone", changed, (*r).GetRemovedResources())
 	}
-	if e := cp.srv.SiteStatus("app.example.net").TranslationError; !strings.Contains(e, "still served with its last good configuration") || !strings.Contains(e, "missing-ca") {
+	if e := cp.srv.SiteStatus("app.example.net").TranslationError; !strings.Contains(e, "left out") || !strings.Contains(e, "missing-ca") {
 		t.Fatalf("app.example.net status: %q", e)
 	}
 	if e := cp.srv.SiteStatus("broken.example.com").TranslationError; !strings.Contains(e, "left out") {
@@ -91,14 +90,13 @@ func TestOneBadSiteNeverHoldsUpTheOthers(t *testing.T) {
 	}
 }
 
-// TestFailingSiteErrors: without KeepLastGood (Translate), a failing site
-// is left out and its error is a *SiteError naming it; the others are
-// translated.
+// TestFailingSiteErrors: a failing site is left out and its error is a
+// *SiteError naming it; the others are translated.
 func TestFailingSiteErrors(t *testing.T) {
 	st := loadState(t, filepath.Join("testdata", "in", "modes.yaml"))
 	r := translate(t, withSite(st, "app.example.net", func(s *pb.Site) { s.CaIds = []string{"missing-ca"} }))
 	var se *xds.SiteError
-	if err := r.SiteErrors["app.example.net"]; !errors.As(err, &se) || se.Host != "app.example.net" || se.LastGood {
+	if err := r.SiteErrors["app.example.net"]; !errors.As(err, &se) || se.Host != "app.example.net" {
 		t.Fatalf("SiteErrors = %v", r.SiteErrors)
 	}
 	clusters := marshalAll(t, r.Clusters)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +87,6 @@ func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Se
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o.KeepLastGood = true
 	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(), ctx: ctx,
 		requireIdentity: o.RequireNodeIdentity, fleets: map[string]bool{}, streams: newStreamBook()}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
@@ -208,11 +208,24 @@ func (s *Server) leave(sm *stream, n *core.Node) {
 // nack logs a rejected configuration with Envoy's error, counts it, and
 // marks the sites its message names.
 func (s *Server) nack(n *core.Node, typeURL, version, msg string) {
+	msg = clipNack(msg)
 	kind := shortType(typeURL)
 	s.log.Error("Envoy rejected configuration (NACK)", "node", n.GetId(), "fleet", fleetHash{}.ID(n),
 		"type", kind, "version", version, "error", msg)
 	s.metrics.nacked(kind)
 	s.status.recordNack(n.GetId(), msg, time.Now())
+}
+
+// maxNackText bounds how much of a NACK's error message is logged, kept
+// and read for site names: the message comes from the peer.
+const maxNackText = 16 << 10
+
+// clipNack cuts msg to maxNackText bytes, at a rune boundary.
+func clipNack(msg string) string {
+	if len(msg) <= maxNackText {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:maxNackText], "") + "…"
 }
 
 // callbacks are one stream's: go-control-plane runs them on the stream's

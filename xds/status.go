@@ -48,27 +48,18 @@ func (b *statusBook) setTranslation(st *store.State, errs map[string]error) {
 // names (Envoy's messages carry the resource names, which carry the
 // hostname); one naming no site is only logged and counted.
 func (b *statusBook) recordNack(node, msg string, at time.Time) {
+	named := hostsNamed(msg) // outside the lock: linear, but in the peer's text
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, host := range b.hostsIn(msg) {
-		st := b.entry(host)
-		st.LastNack, st.LastNackAt, st.LastNackNode = msg, at, node
-	}
-}
-
-// hostsIn finds the known sites whose resource names a message mentions
-// (hostsNamed).
-func (b *statusBook) hostsIn(msg string) []string {
 	if b.state == nil {
-		return nil
+		return
 	}
-	var out []string
-	for _, host := range hostsNamed(msg) {
+	for _, host := range named {
 		if b.state.Site(host) != nil {
-			out = append(out, host)
+			st := b.entry(host)
+			st.LastNack, st.LastNackAt, st.LastNackNode = msg, at, node
 		}
 	}
-	return out
 }
 
 func (b *statusBook) entry(host string) *SiteStatus {

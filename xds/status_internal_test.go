@@ -1,9 +1,13 @@
 package xds
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -43,5 +47,49 @@ func TestNackNamesSitesExactly(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%q marks %v, want %v", c.msg, got, want)
 		}
+	}
+}
+
+// TestPieceEnvoyWouldRefuseFailsOnlyItsSite: a site with a piece Envoy
+// would refuse (a resource failing validation) is left out with its error,
+// and the sites beside it are served. Before, such a piece failed the
+// whole translation, and no site's change reached Envoy until it was fixed.
+func TestPieceEnvoyWouldRefuseFailsOnlyItsSite(t *testing.T) {
+	good := &siteEntry{site: &pb.Site{Hostname: "a.com"}, out: &builtSite{}}
+	bad := &siteEntry{site: &pb.Site{Hostname: "b.com"}, out: &builtSite{}}
+	bad.out.invalid[kindRoute] = errors.New("invalid RouteConfiguration")
+	failed := &siteEntry{site: &pb.Site{Hostname: "c.com"}, err: errors.New("client CA ca-9 does not exist")}
+	errs := map[string]error{}
+	served := serve([]*siteEntry{good, bad, failed}, errs)
+	if len(served) != 1 || served[0] != good {
+		t.Fatalf("served %d entries, want a.com alone", len(served))
+	}
+	var se *SiteError
+	if !errors.As(errs["b.com"], &se) || se.Host != "b.com" || !strings.Contains(se.Error(), "invalid RouteConfiguration") {
+		t.Fatalf("b.com: %v", errs["b.com"])
+	}
+	if errs["c.com"] == nil || errs["a.com"] != nil || len(errs) != 2 {
+		t.Fatalf("errors: %v", errs)
+	}
+}
+
+// TestNackTextIsBounded: a NACK's message comes from the peer; only its
+// first maxNackText bytes are kept, logged and read for site names, cut at
+// a rune boundary.
+func TestNackTextIsBounded(t *testing.T) {
+	huge := strings.Repeat("server/a.com é ", 1<<20)
+	got := clipNack(huge)
+	if len(got) > maxNackText+len("…") || !strings.HasSuffix(got, "…") || !utf8.ValidString(got) {
+		t.Fatalf("clipped to %d bytes (valid UTF-8: %v)", len(got), utf8.ValidString(got))
+	}
+	if short := "server/a.com: bad"; clipNack(short) != short {
+		t.Fatal("a short message was changed")
+	}
+	names := strings.Builder{}
+	for i := range 2000 {
+		fmt.Fprintf(&names, "origin/h%d.example.com ", i)
+	}
+	if n := len(hostsNamed(names.String())); n != 2000 {
+		t.Fatalf("%d hosts named, want 2000", n)
 	}
 }

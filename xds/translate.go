@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +70,7 @@ var siteResourceKinds = []string{serverSecretKind, clientCAKind, httpsRouteKind,
 // a.com. The work is linear in len(text).
 func hostsNamed(text string) []string {
 	var out []string
+	seen := map[string]bool{}
 	for i := 0; i < len(text); i++ {
 		if i > 0 && isNameByte(text[i-1]) {
 			continue // inside a word: "xserver/" is not a kind
@@ -85,7 +85,8 @@ func hostsNamed(text string) []string {
 				end++
 			}
 			host := strings.TrimRight(text[start:end], ".")
-			if host != "" && !slices.Contains(out, host) {
+			if host != "" && !seen[host] {
+				seen[host] = true
 				out = append(out, host)
 			}
 			i = end - 1
@@ -122,12 +123,6 @@ type Options struct {
 	// peer is served as the fleet its node.cluster names: the plaintext
 	// opt-out. Translation does not read it.
 	RequireNodeIdentity bool
-	// KeepLastGood makes a Translator serve a site whose configuration
-	// fails with the last configuration of it that translated, rather
-	// than leave it out (see Translator.serve). The Server always sets
-	// it; off, every translation is what a fresh Translator gives
-	// (Translate), which the tests of incremental translation rely on.
-	KeepLastGood bool
 }
 
 // DefaultOptions are the documented defaults.

@@ -44,9 +44,6 @@ type Translator struct {
 	cas     map[string]*parsedCA   // by CA id
 	crls    map[string]*encodedCRL // by CRL id
 	sites   map[string]*siteEntry  // by hostname
-	// good holds, by hostname, the last entry that translated whole: a
-	// site whose newer entry fails keeps serving it (see serve).
-	good map[string]*siteEntry
 	// views are, per fleet a site names ("" for the sites on every
 	// fleet), what the last translation assembled for it.
 	views map[string]*fleetView
@@ -64,7 +61,7 @@ type fleetView struct {
 func NewTranslator(o Options) *Translator {
 	return &Translator{opts: o, workers: runtime.GOMAXPROCS(0),
 		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{},
-		good: map[string]*siteEntry{}, views: map[string]*fleetView{}}
+		views: map[string]*fleetView{}}
 }
 
 // hashed is a resource and its version (see hashOf).
@@ -116,9 +113,9 @@ type builtSite struct {
 	// clientCA is the validation context, for a site that asks for
 	// certificates (msg nil otherwise).
 	clientCA hashed[*tlsv3.Secret]
-	// invalid is, per kind, a piece Envoy would refuse: the site is not
-	// served with it, as the listener or route configuration holding it
-	// would be refused whole (see Translator.serve).
+	// invalid is, per kind, a piece Envoy would refuse: the site is left
+	// out, as the listener or route configuration holding it would be
+	// refused whole (see serve).
 	invalid [kinds]error
 }
 
@@ -166,35 +163,28 @@ func (t *Translator) Translate(st *store.State) (*Resources, error) {
 		for host := range t.sites {
 			if st.Site(host) == nil {
 				delete(t.sites, host)
-				delete(t.good, host)
 			}
 		}
 	}
 	errs := map[string]error{}
-	return t.assemble(t.serve(entries, errs), errs)
+	return t.assemble(serve(entries, errs), errs)
 }
 
-// serve picks what each site is served with, in the entries' order: its
-// entry when it translated whole; else, reported in errs, the last entry
-// that did, with Options.KeepLastGood (the site never runs weaker than the
-// operator asked); else nothing: Envoy then has no filter chain and no
-// virtual host for the site, so its requests fail closed. Either way one
-// bad site never holds up the others.
-func (t *Translator) serve(entries []*siteEntry, errs map[string]error) []*siteEntry {
+// serve returns the entries that translated whole, in order, and
+// records in errs why each other site failed. A failing site is left out:
+// Envoy then has no filter chain and no virtual host of its own for it, so
+// its requests fail closed. It never holds up the other sites. (Serving its
+// last good configuration instead could be weaker than what the operator
+// asks now: a CA they removed, a fleet they took the site off, a mode they
+// tightened.)
+func serve(entries []*siteEntry, errs map[string]error) []*siteEntry {
 	out := make([]*siteEntry, 0, len(entries))
 	for _, e := range entries {
-		host := e.site.GetHostname()
-		err := e.failure()
-		switch {
-		case err == nil:
-			t.good[host] = e
-			out = append(out, e)
-		case t.opts.KeepLastGood && t.good[host] != nil:
-			errs[host] = &SiteError{Host: host, Err: err, LastGood: true}
-			out = append(out, t.good[host])
-		default:
-			errs[host] = &SiteError{Host: host, Err: err}
+		if err := e.failure(); err != nil {
+			errs[e.site.GetHostname()] = &SiteError{Host: e.site.GetHostname(), Err: err}
+			continue
 		}
+		out = append(out, e)
 	}
 	return out
 }
