@@ -24,6 +24,16 @@ import (
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
+// loopbackConfig is the default configuration with a fresh data directory
+// and every listener on a free loopback port.
+func loopbackConfig(t *testing.T) server.Config {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Data = filepath.Join(t.TempDir(), "data")
+	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	return cfg
+}
+
 func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "mtlsgate.yaml")
 	if err := os.WriteFile(file, []byte("data: /from/file\nadmin_addr: 127.0.0.1:1\nauthz_addr: 127.0.0.1:2\nlimits:\n  max_cas: 7\n"), 0o600); err != nil {
@@ -89,9 +99,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestFirstStartWritesAdminTokenAndShutsDownCleanly(t *testing.T) {
-	cfg := server.DefaultConfig()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg := loopbackConfig(t)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	for round := range 2 {
@@ -167,9 +175,7 @@ func TestPprofConfigPrecedence(t *testing.T) {
 func TestPprofOnlyWhenEnabled(t *testing.T) {
 	for _, enabled := range []bool{false, true} {
 		t.Run(fmt.Sprint("enabled=", enabled), func(t *testing.T) {
-			cfg := server.DefaultConfig()
-			cfg.Data = filepath.Join(t.TempDir(), "data")
-			cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+			cfg := loopbackConfig(t)
 			cfg.Debug.Pprof = enabled
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -231,9 +237,7 @@ func get(t *testing.T, c *http.Client, url string) (int, []byte) {
 // returned while the policy and xDS followers still read a closed store.
 func TestFailingListenerStopsEverything(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	cfg := server.DefaultConfig()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg := loopbackConfig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s, err := server.Start(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -43,9 +43,7 @@ type running struct {
 
 func start(t *testing.T, mutate func(*server.Config)) *running {
 	t.Helper()
-	cfg := server.DefaultConfig()
-	cfg.Data = filepath.Join(t.TempDir(), "data")
-	cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg := loopbackConfig(t)
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -230,9 +228,7 @@ func TestOperatorCertificates(t *testing.T) {
 		t.Fatal("the data directory's ca.pem is not the operator's CA")
 	}
 	startErr := func(certPEM, keyPEM []byte) error {
-		cfg := server.DefaultConfig()
-		cfg.Data = filepath.Join(t.TempDir(), "data")
-		cfg.AdminAddr, cfg.AuthzAddr, cfg.XDSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg := loopbackConfig(t)
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = write("srv.pem", certPEM), write("srv.key", keyPEM)
 		_, err := server.Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 		return err
