@@ -1,0 +1,47 @@
+package report
+
+import "testing"
+
+// TestEvaluate: every target is listed, in order; an absent measurement is
+// missing, not missed; limits are inclusive, in the target's direction;
+// an ADS run that lost a change misses whatever its latency.
+func TestEvaluate(t *testing.T) {
+	r := &Results{}
+	Evaluate(r)
+	if len(r.Targets) != len(targets) {
+		t.Fatalf("%d targets, want %d", len(r.Targets), len(targets))
+	}
+	for i, tg := range r.Targets {
+		if tg.Name != targets[i].name || !tg.Missing || tg.Met || tg.Measured != "not measured" {
+			t.Fatalf("empty run, target %d: %+v", i, tg)
+		}
+	}
+	met := func(r *Results, name string) bool {
+		t.Helper()
+		Evaluate(r)
+		for _, tg := range r.Targets {
+			if tg.Name == name {
+				if tg.Missing {
+					t.Fatalf("%s missing", name)
+				}
+				return tg.Met
+			}
+		}
+		t.Fatalf("no target %s", name)
+		return false
+	}
+	check := func(ratio float64) *Results {
+		return &Results{Check: &Check{Scenarios: []ScenarioSummary{{Scenario: "noop", RPS: 100}, {Scenario: "hot", RPS: 85, RatioToNoop: ratio}}}}
+	}
+	if !met(check(0.85), "hot Check throughput") || met(check(0.84), "hot Check throughput") {
+		t.Fatal("throughput limit is not ≥ 0.85")
+	}
+	ads := func(p99 float64, received int) *Results {
+		set := LatencySet{Changes: 100, Received: received, P99MS: p99}
+		return &Results{ControlPlane: &ControlPlane{ADS: &ADSRun{Sites: 10000, SotW: set, Delta: set}}}
+	}
+	name := "API change → Envoy (10,000 sites), delta"
+	if !met(ads(1000, 100), name) || met(ads(1001, 100), name) || met(ads(10, 99), name) {
+		t.Fatal("ADS limit is not p99 ≤ 1 s with every change received")
+	}
+}
