@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
@@ -252,189 +253,264 @@ func buildScenarios(f checkFlags, m *material) []scenario {
 	return out
 }
 
+// checkRun is one run of the check part: the processes, connections and
+// material it measures with, and what must be undone at the end.
+type checkRun struct {
+	f         checkFlags
+	res       *report.Check
+	m         *material
+	work      string
+	env       []string
+	self      string // this program, for the no-op server and the flooder
+	cfgPath   string
+	srv       *harness.Proc
+	serving   harness.Serving
+	noop      *harness.Proc
+	mconns    []*grpc.ClientConn // to mtlsgate's ext_authz
+	nconns    []*grpc.ClientConn // to the no-op server
+	scenarios []scenario
+	verifiers map[string]*verifier
+	undo      []func()
+}
+
+// close undoes what the run set up, last first.
+func (c *checkRun) close() {
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		c.undo[i]()
+	}
+}
+
 func check(f checkFlags, res *report.Check) error {
-	m, err := makeMaterial(f)
-	if err != nil {
+	c := &checkRun{f: f, res: res, env: []string{"GOMAXPROCS=1"}}
+	defer c.close()
+	var err error
+	if c.m, err = makeMaterial(f); err != nil {
 		return err
 	}
-	work := f.work
-	if work == "" {
-		if work, err = os.MkdirTemp("", "mtlsgate-bench-check-"); err != nil {
+	if c.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if err := c.setUp(); err != nil {
+		return err
+	}
+	if err := c.measureRounds(); err != nil {
+		return err
+	}
+	if err := c.measurePaced(); err != nil {
+		return err
+	}
+	if rss, err := procstat.PeakRSS(c.srv.PID()); err == nil {
+		res.ServerPeakRSSMB = float64(rss) / (1 << 20)
+	}
+	if err := c.srv.Stop(30 * time.Second); err != nil {
+		logf("mtlsgate stop: %v", err)
+	}
+	if f.profileDur > 0 {
+		if err := profileCheck(f, c.self, c.cfgPath, c.work, c.env, c.scenarios, res); err != nil {
+			return fmt.Errorf("profiles: %w", err)
+		}
+	}
+	return nil
+}
+
+// setUp starts and configures mtlsgate and the no-op server, pins the
+// load generator, and dials both.
+func (c *checkRun) setUp() error {
+	c.work = c.f.work
+	if c.work == "" {
+		var err error
+		if c.work, err = os.MkdirTemp("", "mtlsgate-bench-check-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(work)
+		c.undo = append(c.undo, func() { os.RemoveAll(c.work) })
 	}
-	cfgPath, err := serveConfig(work, f.cache)
+	nodeTLS, err := c.startServer()
 	if err != nil {
 		return err
+	}
+	noopAddr, noopTLS, err := c.startNoop(nodeTLS)
+	if err != nil {
+		return err
+	}
+	c.scenarios = buildScenarios(c.f, c.m)
+	// From here on the load generator is one P on its own CPU.
+	runtime.GOMAXPROCS(1)
+	if c.f.clientCPUs != "" {
+		if err := harness.PinSelf(c.f.clientCPUs); err != nil {
+			return fmt.Errorf("pin load generator: %w", err)
+		}
+	}
+	c.res.Setup = c.setup()
+	c.verifiers = map[string]*verifier{
+		"cold-ecdsa": newVerifier("ecdsa", c.m.ecdsa, c.m.ecdsa.Leaves[c.f.hot:][:min(c.f.verifyCerts, c.f.cold)]),
+		"cold-rsa":   newVerifier("rsa", c.m.rsa, c.m.rsa.Leaves[:min(c.f.verifyCerts, c.f.cold)]),
+	}
+	if c.mconns, err = loadgen.Dial(c.serving.Authz, c.f.conns, nodeTLS); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() { loadgen.Close(c.mconns) })
+	if c.nconns, err = loadgen.Dial(noopAddr, c.f.conns, noopTLS); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() { loadgen.Close(c.nconns) })
+	return harness.UntilServed(time.Minute, func() error { return preflight(c.mconns[0], c.scenarios) })
+}
+
+// startServer starts the real mtlsgate, configures it through its API and
+// returns the load generator's TLS configuration: the load generator is
+// an Envoy node, with a node certificate, speaking mTLS to ext_authz.
+func (c *checkRun) startServer() (*tls.Config, error) {
+	var err error
+	if c.cfgPath, err = serveConfig(c.work, c.f.cache); err != nil {
+		return nil, err
 	}
 	setupStart := time.Now()
-	env := []string{"GOMAXPROCS=1"}
-	srv, serving, err := harness.StartMtlsgate([]string{f.bin, "serve", "--config", cfgPath}, env, f.serverCPUs, filepath.Join(work, "mtlsgate.log"))
+	c.srv, c.serving, err = harness.StartMtlsgate([]string{c.f.bin, "serve", "--config", c.cfgPath}, c.env, c.f.serverCPUs, filepath.Join(c.work, "mtlsgate.log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer srv.Stop(30 * time.Second)
-	api, err := harness.DialAPI(serving)
+	c.undo = append(c.undo, func() { c.srv.Stop(30 * time.Second) })
+	api, err := harness.DialAPI(c.serving)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer api.Close()
-	crlUpload, err := configure(api, m)
+	crlUpload, err := configure(api, c.m)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	res.CRLUploadSeconds = crlUpload.Seconds()
-	res.SetupSeconds = time.Since(setupStart).Seconds()
+	c.res.CRLUploadSeconds = crlUpload.Seconds()
+	c.res.SetupSeconds = time.Since(setupStart).Seconds()
 	logf("mtlsgate configured in %s (CRL upload until loaded by ext_authz: %s)", time.Since(setupStart).Round(time.Millisecond), crlUpload.Round(time.Millisecond))
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	// The load generator is an Envoy node: it holds a node certificate and
-	// speaks mTLS to ext_authz, and to the no-op baseline, which does the
-	// same TLS work (a two-certificate ECDSA chain, client certificate
-	// required and verified) so that the ratio isolates the Check.
-	nodeTLS, err := api.NodeTLS("default", "bench-loadgen")
-	if err != nil {
-		return err
-	}
+	return api.NodeTLS("default", "bench-loadgen")
+}
+
+// startNoop starts the no-op baseline, which does the same TLS work as
+// mtlsgate (a two-certificate ECDSA chain, client certificate required and
+// verified) so that the ratio isolates the Check, and returns its address
+// and the load generator's TLS configuration for it.
+func (c *checkRun) startNoop(nodeTLS *tls.Config) (string, *tls.Config, error) {
 	pair, err := harness.NewServerPair()
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	certFile, keyFile, err := pair.WriteFiles(work)
+	certFile, keyFile, err := pair.WriteFiles(c.work)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	noopTLS := nodeTLS.Clone()
 	noopTLS.RootCAs = x509.NewCertPool()
 	noopTLS.RootCAs.AddCert(pair.CA)
-	noop, err := harness.Start([]string{self, "noop-server", "-cert", certFile, "-key", keyFile, "-client-ca", serving.CAFile()},
-		env, f.serverCPUs, filepath.Join(work, "noop.log"))
+	c.noop, err = harness.Start([]string{c.self, "noop-server", "-cert", certFile, "-key", keyFile, "-client-ca", c.serving.CAFile()},
+		c.env, c.f.serverCPUs, filepath.Join(c.work, "noop.log"))
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer noop.Stop(10 * time.Second)
-	noopAddr, err := waitNoop(noop)
-	if err != nil {
-		return err
-	}
+	c.undo = append(c.undo, func() { c.noop.Stop(10 * time.Second) })
+	addr, err := waitNoop(c.noop)
+	return addr, noopTLS, err
+}
 
-	scenarios := buildScenarios(f, m)
-	// From here on the load generator is one P on its own CPU.
-	runtime.GOMAXPROCS(1)
-	if f.clientCPUs != "" {
-		if err := harness.PinSelf(f.clientCPUs); err != nil {
-			return fmt.Errorf("pin load generator: %w", err)
-		}
-	}
-	res.Setup = report.CheckSetup{
+// setup describes the run for the report.
+func (c *checkRun) setup() report.CheckSetup {
+	f := c.f
+	return report.CheckSetup{
 		Server: "bin/mtlsgate serve (real binary), configured through its API", ServerCPUs: f.serverCPUs, ClientCPUs: f.clientCPUs,
 		Pinned: harness.Taskset != "" && f.serverCPUs != "", ServerGOMAXPROCS: 1, ClientGOMAXPROCS: 1,
 		Callers: f.callers, Conns: f.conns, WarmupSeconds: f.warmup.Seconds(), DurationSeconds: f.duration.Seconds(),
 		Rounds: f.rounds, PacedCallers: f.pacedCallers, HotCerts: f.hot, ColdCerts: f.cold, CacheSize: f.cache, CRLEntries: f.crl,
 		Order: "each round: every mtlsgate scenario, each right after a no-op run (its baseline); medians over rounds",
 	}
-	verifiers := map[string]*verifier{
-		"cold-ecdsa": newVerifier("ecdsa", m.ecdsa, m.ecdsa.Leaves[f.hot:][:min(f.verifyCerts, f.cold)]),
-		"cold-rsa":   newVerifier("rsa", m.rsa, m.rsa.Leaves[:min(f.verifyCerts, f.cold)]),
-	}
+}
 
-	mconns, err := loadgen.Dial(serving.Authz, f.conns, nodeTLS)
-	if err != nil {
-		return err
-	}
-	defer loadgen.Close(mconns)
-	nconns, err := loadgen.Dial(noopAddr, f.conns, noopTLS)
-	if err != nil {
-		return err
-	}
-	defer loadgen.Close(nconns)
-	if err := harness.UntilServed(time.Minute, func() error { return preflight(mconns[0], scenarios) }); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: f.duration}
-	noopWork := loadgen.Workload{Name: "noop", Requests: scenarios[0].work.Requests}
-	// Each scenario is paired with a no-op run right before it, its
-	// baseline: the machine drifts within a round (by ±30% here), and a
-	// ratio between adjacent runs sees the least of it.
-	for r := 1; r <= f.rounds; r++ {
-		for _, s := range scenarios {
-			if v := verifiers[s.name]; v != nil {
-				if err := v.measure(); err != nil {
-					return err
-				}
-			}
-			base, err := loadgen.Run(ctx, nconns, noopWork, cfg, "noop", noop.PID())
-			if err != nil {
+// noopWork is the no-op server's workload: the first scenario's requests.
+func (c *checkRun) noopWork() loadgen.Workload {
+	return loadgen.Workload{Name: "noop", Requests: c.scenarios[0].work.Requests}
+}
+
+// measureRounds runs every scenario in every round, each paired with a
+// no-op run right before it, its baseline: the machine drifts within a
+// round (by ±30% here), and a ratio between adjacent runs sees the least
+// of it. Then it summarises.
+func (c *checkRun) measureRounds() error {
+	for r := 1; r <= c.f.rounds; r++ {
+		for _, s := range c.scenarios {
+			if err := c.measureScenario(r, s); err != nil {
 				return err
 			}
-			base.Round = r
-			res.Runs = append(res.Runs, base)
-			logRun(base)
-			var fl *flooding
-			if s.name == "admin-flood" {
-				if fl, err = startFlood(f, self, serving.Admin, serving.CAFile(), work, env, srv.PID()); err != nil {
-					return err
-				}
-			}
-			run, err := loadgen.Run(ctx, mconns, s.work, cfg, "mtlsgate", srv.PID())
-			if fl != nil {
-				if ferr := fl.stop(res, run, r); err == nil {
-					err = ferr
-				}
-			}
-			if err != nil {
-				return err
-			}
-			run.Round, run.NoopRPS = r, base.RPS
-			res.Runs = append(res.Runs, run)
-			logRun(run)
 		}
 	}
-	res.Scenarios = summarize(res.Runs, scenarios)
-	res.Flood.Summarize()
+	c.res.Scenarios = summarize(c.res.Runs, c.scenarios)
+	c.res.Flood.Summarize()
 	for _, name := range []string{"cold-ecdsa", "cold-rsa"} {
-		if v := verifiers[name]; len(v.verify) > 0 {
-			res.Verify = append(res.Verify, v.result())
+		if v := c.verifiers[name]; len(v.verify) > 0 {
+			c.res.Verify = append(c.res.Verify, v.result())
 		}
 	}
-	res.DeriveVerify()
+	c.res.DeriveVerify()
+	return nil
+}
 
-	// Open loop at half the measured hot rate, mtlsgate then no-op.
-	if hot := findSummary(res.Scenarios, "hot"); hot != nil && f.pacedDur > 0 {
-		pcfg := loadgen.Config{Callers: f.pacedCallers, Warmup: f.warmup, Duration: f.pacedDur, Rate: hot.RPS / 2}
-		hotWork := scenarios[slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == "hot" })].work
-		for _, t := range []struct {
-			name  string
-			conns []*grpc.ClientConn
-			w     loadgen.Workload
-			pid   int
-		}{{"mtlsgate", mconns, hotWork, srv.PID()}, {"noop", nconns, noopWork, noop.PID()}} {
-			run, err := loadgen.Run(ctx, t.conns, t.w, pcfg, t.name, t.pid)
-			if err != nil {
-				return err
-			}
-			run.Scenario = "hot-half-rate"
-			if t.name == "noop" {
-				run.Scenario = "noop-half-rate"
-			}
-			res.Paced = append(res.Paced, run)
-			logRun(run)
+// measureScenario runs one scenario of round r after its no-op baseline
+// (and, for the cold scenarios, after measuring bare verification).
+func (c *checkRun) measureScenario(r int, s scenario) error {
+	ctx := context.Background()
+	cfg := loadgen.Config{Callers: c.f.callers, Warmup: c.f.warmup, Duration: c.f.duration}
+	if v := c.verifiers[s.name]; v != nil {
+		if err := v.measure(); err != nil {
+			return err
 		}
 	}
-	if rss, err := procstat.PeakRSS(srv.PID()); err == nil {
-		res.ServerPeakRSSMB = float64(rss) / (1 << 20)
+	base, err := loadgen.Run(ctx, c.nconns, c.noopWork(), cfg, "noop", c.noop.PID())
+	if err != nil {
+		return err
 	}
-	if err := srv.Stop(30 * time.Second); err != nil {
-		logf("mtlsgate stop: %v", err)
-	}
-	if f.profileDur > 0 {
-		if err := profileCheck(f, self, cfgPath, work, env, scenarios, res); err != nil {
-			return fmt.Errorf("profiles: %w", err)
+	base.Round = r
+	c.res.Runs = append(c.res.Runs, base)
+	logRun(base)
+	var fl *flooding
+	if s.name == "admin-flood" {
+		if fl, err = startFlood(c.f, c.self, c.serving.Admin, c.serving.CAFile(), c.work, c.env, c.srv.PID()); err != nil {
+			return err
 		}
+	}
+	run, err := loadgen.Run(ctx, c.mconns, s.work, cfg, "mtlsgate", c.srv.PID())
+	if fl != nil {
+		if ferr := fl.stop(c.res, run, r); err == nil {
+			err = ferr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	run.Round, run.NoopRPS = r, base.RPS
+	c.res.Runs = append(c.res.Runs, run)
+	logRun(run)
+	return nil
+}
+
+// measurePaced runs the open loop at half the measured hot rate, mtlsgate
+// then the no-op server.
+func (c *checkRun) measurePaced() error {
+	hot := findSummary(c.res.Scenarios, "hot")
+	if hot == nil || c.f.pacedDur <= 0 {
+		return nil
+	}
+	pcfg := loadgen.Config{Callers: c.f.pacedCallers, Warmup: c.f.warmup, Duration: c.f.pacedDur, Rate: hot.RPS / 2}
+	hotWork := c.scenarios[slices.IndexFunc(c.scenarios, func(s scenario) bool { return s.name == "hot" })].work
+	for _, t := range []struct {
+		name, scenario string
+		conns          []*grpc.ClientConn
+		w              loadgen.Workload
+		pid            int
+	}{{"mtlsgate", "hot-half-rate", c.mconns, hotWork, c.srv.PID()}, {"noop", "noop-half-rate", c.nconns, c.noopWork(), c.noop.PID()}} {
+		run, err := loadgen.Run(context.Background(), t.conns, t.w, pcfg, t.name, t.pid)
+		if err != nil {
+			return err
+		}
+		run.Scenario = t.scenario
+		c.res.Paced = append(c.res.Paced, run)
+		logRun(run)
 	}
 	return nil
 }
