@@ -75,6 +75,10 @@ type Options struct {
 	Serial *big.Int
 	// CRLDPs are the certificate's cRLDistributionPoints URIs.
 	CRLDPs []string
+	// PublicKey, for a leaf, is certified instead of a fresh key, whose
+	// making dominates the cost of thousands of RSA leaves; the returned
+	// Cert then has no private key.
+	PublicKey crypto.PublicKey
 }
 
 var serials atomic.Int64
@@ -127,11 +131,17 @@ func template(cn string, o Options) *x509.Certificate {
 
 func sign(t TB, tpl *x509.Certificate, parent *Cert, key crypto.Signer) *Cert {
 	t.Helper()
+	return signKey(t, tpl, parent, key.Public(), key)
+}
+
+// signKey certifies pub, whose private key is key (nil when unknown).
+func signKey(t TB, tpl *x509.Certificate, parent *Cert, pub crypto.PublicKey, key crypto.Signer) *Cert {
+	t.Helper()
 	issuer, signer := tpl, key
 	if parent != nil {
 		issuer, signer = parent.Cert, parent.Key
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, issuer, key.Public(), signer)
+	der, err := x509.CreateCertificate(rand.Reader, tpl, issuer, pub, signer)
 	if err != nil {
 		t.Fatalf("testpki: create %s: %v", tpl.Subject.CommonName, err)
 	}
@@ -195,6 +205,9 @@ func (c *Cert) Leaf(t TB, cn string, o Options) *Cert {
 			t.Fatalf("testpki: uri %q: %v", u, err)
 		}
 		tpl.URIs = append(tpl.URIs, pu)
+	}
+	if o.PublicKey != nil {
+		return signKey(t, tpl, c, o.PublicKey, nil)
 	}
 	return sign(t, tpl, c, newKey(t, o.Key))
 }

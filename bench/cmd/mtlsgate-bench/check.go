@@ -176,7 +176,7 @@ func configure(api *harness.API, m *material) (crlUpload time.Duration, err erro
 		{siteOpen, "ecdsa", pb.Mode_MODE_PERMISSIVE},
 	}
 	for _, s := range sites {
-		srv, err := m.serverCA.Server(s.host)
+		srv, err := pkigen.Server(m.serverCA, s.host)
 		if err != nil {
 			return 0, err
 		}

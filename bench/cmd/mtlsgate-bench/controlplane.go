@@ -153,7 +153,7 @@ func makeFixtures(nCAs, nSites int) (*fixtures, error) {
 				fx.cas[i] = c
 			}
 			for i := w; i < nSites; i += workers {
-				c, err := srvCA.Server(siteName(i))
+				c, err := pkigen.Server(srvCA, siteName(i))
 				if err != nil {
 					failed.Store(&err)
 					return

@@ -114,7 +114,7 @@ func measureCompile(res *report.Revocation, der []byte, pool *pkigen.Pool) error
 	if err != nil {
 		return err
 	}
-	srv, err := srvCA.Server("crl.bench.test")
+	srv, err := pkigen.Server(srvCA, "crl.bench.test")
 	if err != nil {
 		return err
 	}

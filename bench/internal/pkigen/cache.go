@@ -79,7 +79,7 @@ func makePool(name string, kt KeyType, intermediate bool, n int) (*Pool, error) 
 	}
 	p := &Pool{Chain: []*Cert{root}, Leaves: make([]*x509.Certificate, n)}
 	if intermediate {
-		in, err := root.Intermediate("Bench "+name+" Issuing", kt)
+		in, err := Intermediate(root, "Bench "+name+" Issuing", kt)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func makePool(name string, kt KeyType, intermediate bool, n int) (*Pool, error) 
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				c, err := iss.Leaf(fmt.Sprintf("%s-%06d", name, i), leafKey.Public())
+				c, err := Leaf(iss, fmt.Sprintf("%s-%06d", name, i), leafKey.Public())
 				if err != nil {
 					mu.Lock()
 					ferr = err

@@ -1,7 +1,8 @@
 // Package pkigen makes the certificates, keys and CRLs the benchmarks
-// need, outside tests (internal/testpki needs a testing.TB). Material that
-// is slow to make (thousands of RSA-signed leaves, a CRL with a million
-// entries) is cached under os.TempDir() and reused while it stays valid.
+// need, with internal/testpki outside tests: its failures become errors.
+// Material that is slow to make (thousands of RSA-signed leaves, a CRL
+// with a million entries) is cached under os.TempDir() and reused while it
+// stays valid.
 package pkigen
 
 import (
@@ -10,16 +11,13 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"sync/atomic"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
 )
 
-// KeyType selects a key algorithm.
+// KeyType selects a key algorithm; its value names cached material.
 type KeyType string
 
 // Key algorithms.
@@ -28,26 +26,16 @@ const (
 	RSA   KeyType = "rsa-2048"
 )
 
+func (kt KeyType) testpki() testpki.KeyType {
+	if kt == RSA {
+		return testpki.RSA
+	}
+	return testpki.ECDSA
+}
+
 // Cert is a certificate with its private key (nil for leaves, whose keys
 // the benchmarks never use).
-type Cert struct {
-	Cert *x509.Certificate
-	Key  crypto.Signer
-}
-
-// PEM returns the certificate as PEM.
-func (c *Cert) PEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
-}
-
-// KeyPEM returns the private key as PKCS#8 PEM.
-func (c *Cert) KeyPEM() []byte {
-	der, err := x509.MarshalPKCS8PrivateKey(c.Key)
-	if err != nil {
-		panic(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-}
+type Cert = testpki.Cert
 
 // NewKey returns a fresh key.
 func NewKey(kt KeyType) (crypto.Signer, error) {
@@ -57,113 +45,63 @@ func NewKey(kt KeyType) (crypto.Signer, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
-var serials atomic.Int64
+// failure is a testpki failure, carried by a panic to build.
+type failure struct{ err error }
 
-func init() { serials.Store(time.Now().UnixNano()) }
+// failer is the testpki.TB of build: Fatalf panics with a failure.
+type failer struct{}
 
-// NextSerial returns a process-unique positive serial number.
-func NextSerial() *big.Int { return big.NewInt(serials.Add(1)) }
+func (failer) Helper() {}
 
-func create(tpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) (*x509.Certificate, error) {
-	der, err := x509.CreateCertificate(rand.Reader, tpl, parent, pub, signer)
-	if err != nil {
-		return nil, fmt.Errorf("pkigen: create %s: %w", tpl.Subject.CommonName, err)
-	}
-	return x509.ParseCertificate(der)
+func (failer) Fatalf(format string, args ...any) {
+	panic(failure{fmt.Errorf("pkigen: "+format, args...)})
 }
 
-func caTemplate(cn string) *x509.Certificate {
+// build runs fn with a TB whose failure becomes the returned error.
+func build(fn func(testpki.TB) *Cert) (c *Cert, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(failure)
+			if !ok {
+				panic(r)
+			}
+			err = f.err
+		}
+	}()
+	return fn(failer{}), nil
+}
+
+// caValidity is the validity of the CAs: ten years ahead, so that cached
+// material stays usable.
+func caValidity(kt KeyType) testpki.Options {
 	now := time.Now()
-	return &x509.Certificate{
-		SerialNumber:          NextSerial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"mtlsgate bench"}},
-		NotBefore:             now.AddDate(-1, 0, 0),
-		NotAfter:              now.AddDate(10, 0, 0),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
+	return testpki.Options{Key: kt.testpki(), NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(10, 0, 0)}
 }
 
 // NewRoot returns a self-signed root CA valid for ten years.
 func NewRoot(cn string, kt KeyType) (*Cert, error) {
-	key, err := NewKey(kt)
-	if err != nil {
-		return nil, err
-	}
-	tpl := caTemplate(cn)
-	c, err := create(tpl, tpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	return &Cert{Cert: c, Key: key}, nil
+	return build(func(t testpki.TB) *Cert { return testpki.NewRoot(t, cn, caValidity(kt)) })
 }
 
-// Intermediate returns a CA signed by c.
-func (c *Cert) Intermediate(cn string, kt KeyType) (*Cert, error) {
-	key, err := NewKey(kt)
-	if err != nil {
-		return nil, err
-	}
-	ic, err := create(caTemplate(cn), c.Cert, key.Public(), c.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &Cert{Cert: ic, Key: key}, nil
+// Intermediate returns a CA signed by ca.
+func Intermediate(ca *Cert, cn string, kt KeyType) (*Cert, error) {
+	return build(func(t testpki.TB) *Cert { return ca.Intermediate(t, cn, caValidity(kt)) })
 }
 
 // Leaf returns a client certificate (clientAuth EKU, valid for a year)
-// for pub, signed by c. Leaves of one pool may share pub: verification
+// for pub, signed by ca. Leaves of one pool may share pub: verification
 // only ever checks the issuer's signature.
-func (c *Cert) Leaf(cn string, pub crypto.PublicKey) (*Cert, error) {
-	now := time.Now()
-	tpl := &x509.Certificate{
-		SerialNumber:          NextSerial(),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"mtlsgate bench clients"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(1, 0, 0),
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		DNSNames:              []string{cn + ".clients.bench.test"},
-	}
-	lc, err := create(tpl, c.Cert, pub, c.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &Cert{Cert: lc}, nil
+func Leaf(ca *Cert, cn string, pub crypto.PublicKey) (*Cert, error) {
+	return build(func(t testpki.TB) *Cert {
+		return ca.Leaf(t, cn, testpki.Options{PublicKey: pub, DNS: []string{cn + ".clients.bench.test"}})
+	})
 }
 
 // Server returns a server certificate (serverAuth) for host with its own
-// ECDSA key, signed by c.
-func (c *Cert) Server(host string) (*Cert, error) {
-	key, err := NewKey(ECDSA)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tpl := &x509.Certificate{
-		SerialNumber:          NextSerial(),
-		Subject:               pkix.Name{CommonName: host},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(1, 0, 0),
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:              []string{host},
-	}
-	sc, err := create(tpl, c.Cert, key.Public(), c.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &Cert{Cert: sc, Key: key}, nil
+// ECDSA key, signed by ca.
+func Server(ca *Cert, host string) (*Cert, error) {
+	return build(func(t testpki.TB) *Cert { return ca.Server(t, host) })
 }
 
 // Bundle concatenates the PEM of certs.
-func Bundle(certs ...*Cert) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, c.PEM()...)
-	}
-	return out
-}
+func Bundle(certs ...*Cert) []byte { return testpki.Bundle(certs...) }
