@@ -30,8 +30,8 @@ var targets = []target{
 	{"1M-entry CRL: lookup", "≤ 200 ns", 200, false, crlLookup},
 	{"10,000 sites: full translation", "≤ 1 s", 1000, false, translateFull},
 	{"10,000 sites: heap", "≤ 1 GB", 1024, false, translateHeap},
-	{"API change → Envoy (10,000 sites), state of the world", "p99 ≤ 1 s", 1000, false, adsSotW},
-	{"API change → Envoy (10,000 sites), delta", "p99 ≤ 1 s", 1000, false, adsDelta},
+	{"API change → Envoy (10,000 sites), state of the world", "p99 ≤ 1 s", 1000, false, adsLatency(func(a *ADSRun) LatencySet { return a.SotW })},
+	{"API change → Envoy (10,000 sites), delta", "p99 ≤ 1 s", 1000, false, adsLatency(func(a *ADSRun) LatencySet { return a.Delta })},
 	{"delta pushes only the changed resources", "every push: the changed Cluster alone", 1, true, deltaOnlyChanged},
 	{"parsers: time per byte, largest vs smallest hostile input", "≤ 1.5× (worst case)", 1.5, false, parsersWorst},
 }
@@ -203,22 +203,16 @@ func changeLatency(s LatencySet) (float64, string) {
 	return v, fmt.Sprintf("p99 %.0f ms, p50 %.0f ms (%d/%d changes received)", s.P99MS, s.P50MS, s.Received, s.Changes)
 }
 
-func adsSotW(r *Results) (float64, string, bool) {
-	a := bigADS(r)
-	if a == nil {
-		return 0, "", false
+// adsLatency measures the change latency of one ADS mode.
+func adsLatency(mode func(*ADSRun) LatencySet) func(*Results) (float64, string, bool) {
+	return func(r *Results) (float64, string, bool) {
+		a := bigADS(r)
+		if a == nil {
+			return 0, "", false
+		}
+		v, text := changeLatency(mode(a))
+		return v, text, true
 	}
-	v, text := changeLatency(a.SotW)
-	return v, text, true
-}
-
-func adsDelta(r *Results) (float64, string, bool) {
-	a := bigADS(r)
-	if a == nil {
-		return 0, "", false
-	}
-	v, text := changeLatency(a.Delta)
-	return v, text, true
 }
 
 func deltaOnlyChanged(r *Results) (float64, string, bool) {
