@@ -9,39 +9,9 @@ import (
 // Markdown renders r as bench/results/latest.md.
 func Markdown(r *Results) string {
 	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	m := r.Machine
-	dirty := ""
-	if m.Dirty {
-		dirty = " (work tree had uncommitted changes)"
-	}
-	p("# mtlsgate benchmark results")
-	p("")
-	p("Written by `make bench` (bench/cmd/mtlsgate-bench); the method is in docs/performance.md.")
-	p("")
-	p("| machine | |")
-	p("|---|---|")
-	p("| date | %s |", m.Date)
-	p("| commit | `%s`%s |", m.Commit, dirty)
-	p("| CPU | %d × %s |", m.NProc, m.CPUModel)
-	p("| memory | %d MB |", m.MemTotalMB)
-	p("| kernel | %s |", m.Kernel)
-	p("| Go | %s %s |", m.GoVersion, m.GOOSArch)
-	p("")
-	p("## Targets")
-	p("")
-	p("| target | goal | measured | |")
-	p("|---|---|---|---|")
-	for _, t := range r.Targets {
-		verdict := "missed"
-		switch {
-		case t.Missing:
-			verdict = "not measured"
-		case t.Met:
-			verdict = "met"
-		}
-		p("| %s | %s | %s | **%s** |", t.Name, t.Goal, t.Measured, verdict)
-	}
+	p := printer(func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) })
+	headerMarkdown(p, r.Machine)
+	targetsMarkdown(p, r.Targets)
 	if c := r.Check; c != nil {
 		checkMarkdown(p, c)
 	}
@@ -64,25 +34,70 @@ func Markdown(r *Results) string {
 	if r.ControlPlane != nil {
 		profiles = append(profiles, r.ControlPlane.Profiles...)
 	}
-	if len(profiles) > 0 {
-		p("")
-		p("## CPU profiles")
-		p("")
-		p("Top entries by cumulative time (`go tool pprof -top -cum`), then by own time (`-top`); the files are in profiles/.")
-		for _, pr := range profiles {
-			p("")
-			p("### %s (`%s`)", pr.Name, pr.File)
-			p("")
-			p("```")
-			p("%s", trimTop(pr.Top, 25))
-			p("```")
-			p("")
-			p("```")
-			p("%s", trimTop(pr.Flat, 12))
-			p("```")
-		}
-	}
+	profilesMarkdown(p, profiles)
 	return b.String()
+}
+
+// headerMarkdown renders the title and the machine table.
+func headerMarkdown(p printer, m Machine) {
+	dirty := ""
+	if m.Dirty {
+		dirty = " (work tree had uncommitted changes)"
+	}
+	p("# mtlsgate benchmark results")
+	p("")
+	p("Written by `make bench` (bench/cmd/mtlsgate-bench); the method is in docs/performance.md.")
+	p("")
+	p("| machine | |")
+	p("|---|---|")
+	p("| date | %s |", m.Date)
+	p("| commit | `%s`%s |", m.Commit, dirty)
+	p("| CPU | %d × %s |", m.NProc, m.CPUModel)
+	p("| memory | %d MB |", m.MemTotalMB)
+	p("| kernel | %s |", m.Kernel)
+	p("| Go | %s %s |", m.GoVersion, m.GOOSArch)
+}
+
+// targetsMarkdown renders the targets table.
+func targetsMarkdown(p printer, targets []Target) {
+	p("")
+	p("## Targets")
+	p("")
+	p("| target | goal | measured | |")
+	p("|---|---|---|---|")
+	for _, t := range targets {
+		verdict := "missed"
+		switch {
+		case t.Missing:
+			verdict = "not measured"
+		case t.Met:
+			verdict = "met"
+		}
+		p("| %s | %s | %s | **%s** |", t.Name, t.Goal, t.Measured, verdict)
+	}
+}
+
+// profilesMarkdown renders the top entries of each CPU profile.
+func profilesMarkdown(p printer, profiles []Profile) {
+	if len(profiles) == 0 {
+		return
+	}
+	p("")
+	p("## CPU profiles")
+	p("")
+	p("Top entries by cumulative time (`go tool pprof -top -cum`), then by own time (`-top`); the files are in profiles/.")
+	for _, pr := range profiles {
+		p("")
+		p("### %s (`%s`)", pr.Name, pr.File)
+		p("")
+		p("```")
+		p("%s", trimTop(pr.Top, 25))
+		p("```")
+		p("")
+		p("```")
+		p("%s", trimTop(pr.Flat, 12))
+		p("```")
+	}
 }
 
 type printer func(format string, args ...any)
@@ -108,36 +123,11 @@ func checkMarkdown(p printer, c *Check) {
 	for _, x := range c.Scenarios {
 		p("- **%s**: %s", x.Scenario, x.Description)
 	}
-	if len(c.Paced) > 0 {
-		p("")
-		p("Fixed rate (open loop, %d senders, latency from each request's scheduled time; then from its actual send, which leaves out "+
-			"the generator's own lateness):", s.PacedCallers)
-		p("")
-		p("| run | offered req/s | done req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | generator lateness p50 / p99 µs | from send p50 / p99 / p99.9 µs |")
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, x := range c.Paced {
-			p("| %s (%s) | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f / %.0f |",
-				x.Scenario, x.Target, x.OfferedRate, x.RPS, x.P50, x.P90, x.P99, x.P999, x.SendLagP50, x.SendLagP99, x.SendP50, x.SendP99, x.SendP999)
-		}
-	}
+	pacedMarkdown(p, c)
 	if fl := c.Flood; fl != nil {
 		floodMarkdown(p, fl)
 	}
-	if len(c.Verify) > 0 {
-		p("")
-		p("Cold Check against bare chain verification (same certificates; CPU time). Baseline: standard verification, self-signed CA as root, " +
-			"the intermediate as intermediate. For context: every CA certificate as a root and no intermediates (one signature; what ext_authz " +
-			"runs on a miss), and every CA certificate as root and intermediate (every possible chain):")
-		p("")
-		p("| chain | x509 Verify µs (per round) | parse + Verify µs | anchors only µs | roots + intermediates µs | cold Check µs | hot Check µs | cold / Verify (per round) | (cold − hot) / Verify |")
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-		for _, v := range c.Verify {
-			p("| %s | %.0f (%s) | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f (%s) | %.2f |", v.Key, v.VerifyUS, list(v.VerifyRounds, "%.0f"), v.ParseVerify,
-				v.AnchorsUS, v.AllPathsUS, v.ColdCheckUS, v.HotCheckUS, v.Ratio, list(v.RoundRatios, "%.2f"), v.MarginalOver)
-		}
-		p("")
-		p("Medians; the ratio is taken within each round (bare Verify is measured right before that round's cold run), then the median.")
-	}
+	verifyMarkdown(p, c.Verify)
 	p("")
 	p("Every run. `softirq` is kernel time in interrupts (loopback TCP for both sides, not in either process's CPU time); " +
 		"`others` is the machine's CPU time not accounted to the two measured processes (other processes, kernel threads); " +
@@ -152,6 +142,43 @@ func checkMarkdown(p printer, c *Check) {
 	p("")
 	p("Server peak RSS %.0f MB; setup through the API %.1f s, of which the CRL upload until ext_authz had loaded it %.1f s. Load average %s at start, %s at end.%s",
 		c.ServerPeakRSSMB, c.SetupSeconds, c.CRLUploadSeconds, c.LoadAvgStart, c.LoadAvgEnd, commitNote(c.Part))
+}
+
+// pacedMarkdown renders the open-loop runs.
+func pacedMarkdown(p printer, c *Check) {
+	if len(c.Paced) == 0 {
+		return
+	}
+	p("")
+	p("Fixed rate (open loop, %d senders, latency from each request's scheduled time; then from its actual send, which leaves out "+
+		"the generator's own lateness):", c.Setup.PacedCallers)
+	p("")
+	p("| run | offered req/s | done req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | generator lateness p50 / p99 µs | from send p50 / p99 / p99.9 µs |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, x := range c.Paced {
+		p("| %s (%s) | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f / %.0f | %.0f / %.0f / %.0f |",
+			x.Scenario, x.Target, x.OfferedRate, x.RPS, x.P50, x.P90, x.P99, x.P999, x.SendLagP50, x.SendLagP99, x.SendP50, x.SendP99, x.SendP999)
+	}
+}
+
+// verifyMarkdown renders cold Check against bare chain verification.
+func verifyMarkdown(p printer, costs []VerifyCost) {
+	if len(costs) == 0 {
+		return
+	}
+	p("")
+	p("Cold Check against bare chain verification (same certificates; CPU time). Baseline: standard verification, self-signed CA as root, " +
+		"the intermediate as intermediate. For context: every CA certificate as a root and no intermediates (one signature; what ext_authz " +
+		"runs on a miss), and every CA certificate as root and intermediate (every possible chain):")
+	p("")
+	p("| chain | x509 Verify µs (per round) | parse + Verify µs | anchors only µs | roots + intermediates µs | cold Check µs | hot Check µs | cold / Verify (per round) | (cold − hot) / Verify |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, v := range costs {
+		p("| %s | %.0f (%s) | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f (%s) | %.2f |", v.Key, v.VerifyUS, list(v.VerifyRounds, "%.0f"), v.ParseVerify,
+			v.AnchorsUS, v.AllPathsUS, v.ColdCheckUS, v.HotCheckUS, v.Ratio, list(v.RoundRatios, "%.2f"), v.MarginalOver)
+	}
+	p("")
+	p("Medians; the ratio is taken within each round (bare Verify is measured right before that round's cold run), then the median.")
 }
 
 // incrementalNote says how many one-site changes each size had.

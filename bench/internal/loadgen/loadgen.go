@@ -92,18 +92,44 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 	start := time.Now()
 	mStart := start.Add(cfg.Warmup)
 	mEnd := mStart.Add(cfg.Duration)
-	var next atomic.Uint64
-	workers := make([]*worker, cfg.Callers)
 	var wg sync.WaitGroup
+	workers, err := startWorkers(ctx, &wg, conns, w, cfg, start, mStart, mEnd)
+	if err != nil {
+		return report.LoadRun{}, err
+	}
+	// CPU counters at the edges of the measured window.
+	time.Sleep(time.Until(mStart))
+	before, err0 := sampleCPU(pid)
+	time.Sleep(time.Until(mEnd))
+	after, err1 := sampleCPU(pid)
+	wg.Wait()
+	if err := errors.Join(err0, err1); err != nil {
+		return report.LoadRun{}, fmt.Errorf("loadgen: server CPU: %w", err)
+	}
+	res := report.LoadRun{Scenario: w.Name, Target: target, Mode: "closed", Callers: cfg.Callers, Conns: len(conns),
+		Seconds: cfg.Duration.Seconds()}
+	if cfg.Rate > 0 {
+		res.Mode, res.OfferedRate = "open", cfg.Rate
+	}
+	merge(&res, workers)
+	cpuUse(&res, before, after)
+	return res, nil
+}
+
+// startWorkers starts the callers (and, for an open loop, the pacer) on
+// wg.
+func startWorkers(ctx context.Context, wg *sync.WaitGroup, conns []*grpc.ClientConn, w Workload, cfg Config, start, mStart, mEnd time.Time) ([]*worker, error) {
+	var next atomic.Uint64
 	var pace chan time.Time
 	if cfg.Rate > 0 {
 		pace = make(chan time.Time, 1<<16)
 		tk, err := newTicker(time.Duration(float64(time.Second) / cfg.Rate))
 		if err != nil {
-			return report.LoadRun{}, err
+			return nil, err
 		}
 		wg.Go(func() { pacer(ctx, tk, start, cfg.Rate, mEnd, pace) })
 	}
+	workers := make([]*worker, cfg.Callers)
 	for i := range workers {
 		wk := &worker{}
 		workers[i] = wk
@@ -114,24 +140,27 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 			wg.Go(func() { wk.closed(ctx, conn, w, &next, mStart, mEnd) })
 		}
 	}
-	// CPU counters at the edges of the measured window.
-	time.Sleep(time.Until(mStart))
-	srv0, err0 := serverCPU(pid)
-	self0 := procstat.SelfCPU()
-	sys0, err2 := procstat.SystemCPU()
-	time.Sleep(time.Until(mEnd))
-	srv1, err1 := serverCPU(pid)
-	self1 := procstat.SelfCPU()
-	sys1, err3 := procstat.SystemCPU()
-	wg.Wait()
-	if err := errors.Join(err0, err1, err2, err3); err != nil {
-		return report.LoadRun{}, fmt.Errorf("loadgen: server CPU: %w", err)
-	}
-	res := report.LoadRun{Scenario: w.Name, Target: target, Mode: "closed", Callers: cfg.Callers, Conns: len(conns),
-		Seconds: cfg.Duration.Seconds()}
-	if cfg.Rate > 0 {
-		res.Mode, res.OfferedRate = "open", cfg.Rate
-	}
+	return workers, nil
+}
+
+// cpuSample is the CPU time of the server, of this process and of the
+// machine at one moment.
+type cpuSample struct {
+	server, self time.Duration
+	sys          procstat.System
+}
+
+func sampleCPU(pid int) (cpuSample, error) {
+	srv, err := serverCPU(pid)
+	c := cpuSample{server: srv, self: procstat.SelfCPU()}
+	sys, err2 := procstat.SystemCPU()
+	c.sys = sys
+	return c, errors.Join(err, err2)
+}
+
+// merge gathers the workers' samples into res: counts, latency
+// percentiles, and for an open loop the send lag and service time.
+func merge(res *report.LoadRun, workers []*worker) {
 	var lat, lag, svc []int64
 	for _, wk := range workers {
 		lat = append(lat, wk.lat...)
@@ -161,19 +190,24 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 		slices.Sort(svc)
 		res.SendP50, res.SendP99, res.SendP999 = pct(svc, 0.50), pct(svc, 0.99), pct(svc, 0.999)
 	}
-	res.ServerCPUSeconds = (srv1 - srv0).Seconds()
+}
+
+// cpuUse sets res's CPU figures from the samples at the window's edges.
+func cpuUse(res *report.LoadRun, before, after cpuSample) {
+	self := (after.self - before.self).Seconds()
+	res.ServerCPUSeconds = (after.server - before.server).Seconds()
 	res.ServerCPUUtil = res.ServerCPUSeconds / res.Seconds
-	res.ClientCPUUtil = (self1 - self0).Seconds() / res.Seconds
-	busy := procstat.Seconds(sys1.Busy - sys0.Busy)
-	res.OtherCPUUtil = max(0, (busy-res.ServerCPUSeconds-(self1-self0).Seconds())/res.Seconds)
-	res.IRQCPUUtil = procstat.Seconds(sys1.IRQ-sys0.IRQ) / res.Seconds
-	if all := sys1.Busy + sys1.IRQ + sys1.Idle + sys1.Steal - sys0.Busy - sys0.IRQ - sys0.Idle - sys0.Steal; all > 0 {
-		res.StealPct = 100 * float64(sys1.Steal-sys0.Steal) / float64(all)
+	res.ClientCPUUtil = self / res.Seconds
+	s0, s1 := before.sys, after.sys
+	busy := procstat.Seconds(s1.Busy - s0.Busy)
+	res.OtherCPUUtil = max(0, (busy-res.ServerCPUSeconds-self)/res.Seconds)
+	res.IRQCPUUtil = procstat.Seconds(s1.IRQ-s0.IRQ) / res.Seconds
+	if all := s1.Busy + s1.IRQ + s1.Idle + s1.Steal - s0.Busy - s0.IRQ - s0.Idle - s0.Steal; all > 0 {
+		res.StealPct = 100 * float64(s1.Steal-s0.Steal) / float64(all)
 	}
 	if res.Requests > 0 {
 		res.CPUPer1000 = res.ServerCPUSeconds / float64(res.Requests) * 1000
 	}
-	return res, nil
 }
 
 // serverCPU is the CPU time of pid, or 0 when pid is not positive.
