@@ -177,50 +177,25 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps, changes int, profile bo
 	withState, _ := heapAfterGC()
 	tr.StateMB = (float64(withState) - float64(base)) / mb
 	var prof *report.Profile
-	var pf *os.File
+	stop := func() {}
 	if profile {
-		path := filepath.Join(profDir, fmt.Sprintf("translate-%d.pprof", n))
-		if pf, err = os.Create(path); err != nil {
+		if prof, stop, err = startProfile(profDir, n); err != nil {
 			return tr, nil, err
 		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return tr, nil, err
-		}
-		prof = &report.Profile{Name: fmt.Sprintf("cold translate + snapshot, %d sites", n), File: path}
 	}
-	var (
-		res        *xds.Resources
-		snap       any
-		translator *xds.Translator
-	)
+	var last coldTranslation
 	sampler := startHeapSampler()
 	for range reps {
-		res, snap, translator = nil, nil, nil
+		last = coldTranslation{}
 		runtime.GC()
-		t0 := time.Now()
-		t := xds.NewTranslator(xds.DefaultOptions())
-		r, err := t.Translate(st)
-		if err != nil {
+		if last, err = translateCold(st); err != nil {
 			return tr, nil, err
 		}
-		t1 := time.Now()
-		s, err := r.Snapshot()
-		if err != nil {
-			return tr, nil, err
-		}
-		t2 := time.Now()
-		if len(r.SiteErrors) > 0 {
-			return tr, nil, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
-		}
-		res, snap, translator = r, s, t
-		tr.TranslateMS = append(tr.TranslateMS, float64(t1.Sub(t0).Microseconds())/1e3)
-		tr.SnapshotMS = append(tr.SnapshotMS, float64(t2.Sub(t1).Microseconds())/1e3)
+		tr.TranslateMS = append(tr.TranslateMS, last.translateMS)
+		tr.SnapshotMS = append(tr.SnapshotMS, last.snapshotMS)
 	}
-	if pf != nil {
-		pprof.StopCPUProfile()
-		pf.Close()
-		prof.Top, prof.Flat = pprofTop(prof.File)
-	}
+	stop()
+	res, snap, translator := last.res, last.snap, last.t
 	if tr.IncrementalMS, err = measureIncremental(translator, st, changes); err != nil {
 		return tr, nil, err
 	}
@@ -239,6 +214,56 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps, changes int, profile bo
 	runtime.KeepAlive(snap)
 	runtime.KeepAlive(translator)
 	return tr, prof, nil
+}
+
+// startProfile starts the CPU profile of the n-site translations; stop
+// ends it and reads its top entries into prof.
+func startProfile(profDir string, n int) (prof *report.Profile, stop func(), err error) {
+	path := filepath.Join(profDir, fmt.Sprintf("translate-%d.pprof", n))
+	pf, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, nil, err
+	}
+	prof = &report.Profile{Name: fmt.Sprintf("cold translate + snapshot, %d sites", n), File: path}
+	return prof, func() {
+		pprof.StopCPUProfile()
+		pf.Close()
+		prof.Top, prof.Flat = pprofTop(prof.File)
+	}, nil
+}
+
+// coldTranslation is one full translation from nothing and its timings.
+type coldTranslation struct {
+	res                     *xds.Resources
+	snap                    any
+	t                       *xds.Translator
+	translateMS, snapshotMS float64
+}
+
+// translateCold translates st with a new Translator, as after a restart,
+// and makes the snapshot; every site must translate.
+func translateCold(st *store.State) (coldTranslation, error) {
+	t0 := time.Now()
+	t := xds.NewTranslator(xds.DefaultOptions())
+	r, err := t.Translate(st)
+	if err != nil {
+		return coldTranslation{}, err
+	}
+	t1 := time.Now()
+	s, err := r.Snapshot()
+	if err != nil {
+		return coldTranslation{}, err
+	}
+	t2 := time.Now()
+	if len(r.SiteErrors) > 0 {
+		return coldTranslation{}, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
+	}
+	return coldTranslation{res: r, snap: s, t: t,
+		translateMS: float64(t1.Sub(t0).Microseconds()) / 1e3, snapshotMS: float64(t2.Sub(t1).Microseconds()) / 1e3}, nil
 }
 
 // measureIncremental times Translate + Snapshot by t (which translated st)
