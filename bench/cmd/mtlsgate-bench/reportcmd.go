@@ -22,31 +22,9 @@ func runReport(args []string) error {
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	r := &report.Results{Machine: report.Describe(os.Getenv("GO"))}
-	for name, into := range map[string]any{"check.json": &r.Check, "controlplane.json": &r.ControlPlane, "revocation.json": &r.Revocation, "parsers.json": &r.Parsers} {
-		err := report.ReadJSON(filepath.Join(*parts, name), into)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	// The run's date is when its first part started.
-	var ran []report.Part
-	if r.Check != nil {
-		ran = append(ran, r.Check.Part)
-	}
-	if r.ControlPlane != nil {
-		ran = append(ran, r.ControlPlane.Part)
-	}
-	if r.Revocation != nil {
-		ran = append(ran, r.Revocation.Part)
-	}
-	if r.Parsers != nil {
-		ran = append(ran, r.Parsers.Part)
-	}
-	for _, p := range ran {
-		if d := p.Started.Format(time.RFC3339); !p.Started.IsZero() && d < r.Machine.Date {
-			r.Machine.Date = d
-		}
+	r, err := readParts(*parts)
+	if err != nil {
+		return err
 	}
 	if m, err := report.ParseMicro(*micro); err == nil {
 		m.File = filepath.Base(*micro)
@@ -70,7 +48,44 @@ func runReport(args []string) error {
 	if err := os.WriteFile(filepath.Join(*out, "latest.md"), []byte(report.Markdown(r)), 0o644); err != nil {
 		return err
 	}
-	for _, t := range r.Targets {
+	logTargets(r.Targets)
+	return nil
+}
+
+// readParts reads the parts' results (those present) into Results, dated
+// when the first of them started.
+func readParts(dir string) (*report.Results, error) {
+	r := &report.Results{Machine: report.Describe(os.Getenv("GO"))}
+	for name, into := range map[string]any{"check.json": &r.Check, "controlplane.json": &r.ControlPlane, "revocation.json": &r.Revocation, "parsers.json": &r.Parsers} {
+		err := report.ReadJSON(filepath.Join(dir, name), into)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	var ran []report.Part
+	if r.Check != nil {
+		ran = append(ran, r.Check.Part)
+	}
+	if r.ControlPlane != nil {
+		ran = append(ran, r.ControlPlane.Part)
+	}
+	if r.Revocation != nil {
+		ran = append(ran, r.Revocation.Part)
+	}
+	if r.Parsers != nil {
+		ran = append(ran, r.Parsers.Part)
+	}
+	for _, p := range ran {
+		if d := p.Started.Format(time.RFC3339); !p.Started.IsZero() && d < r.Machine.Date {
+			r.Machine.Date = d
+		}
+	}
+	return r, nil
+}
+
+// logTargets prints each target's verdict.
+func logTargets(targets []report.Target) {
+	for _, t := range targets {
 		verdict := "MISSED"
 		switch {
 		case t.Missing:
@@ -80,5 +95,4 @@ func runReport(args []string) error {
 		}
 		logf("%-55s %-13s %s", t.Name, verdict, t.Measured)
 	}
-	return nil
 }
