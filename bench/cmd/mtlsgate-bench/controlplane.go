@@ -34,25 +34,8 @@ type cpFlags struct {
 }
 
 func runControlPlane(args []string) error {
-	var f cpFlags
-	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
-	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
-	fs.StringVar(&f.out, "out", "bench/results/parts/controlplane.json", "result file")
-	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
-	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
-	fs.StringVar(&f.sizes, "sizes", "100,1000,10000", "site counts for full translation")
-	fs.IntVar(&f.casPerSite, "cas-per-site", 5, "client CAs assigned to each site")
-	fs.IntVar(&f.caPool, "ca-pool", 1000, "client CAs in the account (limits.max_cas default); sites take theirs from it")
-	fs.IntVar(&f.reps, "reps", 3, "full (cold) translations per size")
-	fs.IntVar(&f.incremental, "incremental", 20, "one-site changes translated incrementally per size")
-	fs.IntVar(&f.adsSites, "ads-sites", 10000, "sites for the API → ADS latency (0: skip)")
-	fs.IntVar(&f.changes, "changes", 100, "single-site changes per ADS mode")
-	fs.IntVar(&f.seedConc, "seed-concurrency", 4, "concurrent API calls while seeding")
-	fs.BoolVar(&f.seedCache, "seed-cache", false, "reuse a store seeded through the API by an earlier run with this flag (cached under the temporary directory), or cache the one this run seeds")
-	fs.BoolVar(&f.seedOnly, "seed-only", false, "only seed (and cache) the store for the API → ADS measurement")
-	fs.DurationVar(&f.changeGap, "change-gap", 50*time.Millisecond, "pause after each change is received")
-	fs.DurationVar(&f.changeWait, "change-timeout", 30*time.Second, "give up on a change after this long")
-	if err := fs.Parse(args); err != nil {
+	f, err := parseCPFlags(args)
+	if err != nil {
 		return err
 	}
 	res := &report.ControlPlane{CAsPerSite: f.casPerSite, CAPool: f.caPool, GOMAXPROCS: runtime.GOMAXPROCS(0)}
@@ -73,17 +56,9 @@ func runControlPlane(args []string) error {
 		if f.seedOnly {
 			break
 		}
-		tr, prof, err := measureTranslate(fx, n, f.casPerSite, f.reps, f.incremental, n == slices.Max(sizes), f.profiles)
-		if err != nil {
+		if err := translateSize(f, fx, n, n == slices.Max(sizes), res); err != nil {
 			return err
 		}
-		res.Translate = append(res.Translate, tr)
-		if prof != nil {
-			res.Profiles = append(res.Profiles, *prof)
-		}
-		logf("translate %5d sites: cold %.0f ms (Translate %v ms, Snapshot %v ms), one-site change %.1f ms (median of %d), state %.1f MB, snapshot + cache %.1f MB, heap in use %.1f MB, peak %.1f MB",
-			n, tr.TotalMS, roundAll(tr.TranslateMS), roundAll(tr.SnapshotMS), tr.IncrementalMedianMS, len(tr.IncrementalMS),
-			tr.StateMB, tr.SnapshotMB, tr.HeapInuseMB, tr.PeakHeapMB)
 	}
 	if f.adsSites > 0 {
 		ads, err := measureADS(f, fx)
@@ -97,6 +72,46 @@ func runControlPlane(args []string) error {
 		return err
 	}
 	return report.WriteJSON(f.out, res)
+}
+
+// parseCPFlags reads the controlplane part's flags.
+func parseCPFlags(args []string) (cpFlags, error) {
+	var f cpFlags
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
+	fs.StringVar(&f.out, "out", "bench/results/parts/controlplane.json", "result file")
+	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
+	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
+	fs.StringVar(&f.sizes, "sizes", "100,1000,10000", "site counts for full translation")
+	fs.IntVar(&f.casPerSite, "cas-per-site", 5, "client CAs assigned to each site")
+	fs.IntVar(&f.caPool, "ca-pool", 1000, "client CAs in the account (limits.max_cas default); sites take theirs from it")
+	fs.IntVar(&f.reps, "reps", 3, "full (cold) translations per size")
+	fs.IntVar(&f.incremental, "incremental", 20, "one-site changes translated incrementally per size")
+	fs.IntVar(&f.adsSites, "ads-sites", 10000, "sites for the API → ADS latency (0: skip)")
+	fs.IntVar(&f.changes, "changes", 100, "single-site changes per ADS mode")
+	fs.IntVar(&f.seedConc, "seed-concurrency", 4, "concurrent API calls while seeding")
+	fs.BoolVar(&f.seedCache, "seed-cache", false, "reuse a store seeded through the API by an earlier run with this flag (cached under the temporary directory), or cache the one this run seeds")
+	fs.BoolVar(&f.seedOnly, "seed-only", false, "only seed (and cache) the store for the API → ADS measurement")
+	fs.DurationVar(&f.changeGap, "change-gap", 50*time.Millisecond, "pause after each change is received")
+	fs.DurationVar(&f.changeWait, "change-timeout", 30*time.Second, "give up on a change after this long")
+	err := fs.Parse(args)
+	return f, err
+}
+
+// translateSize measures the translations of n sites into res.
+func translateSize(f cpFlags, fx *fixtures, n int, profile bool, res *report.ControlPlane) error {
+	tr, prof, err := measureTranslate(fx, n, f.casPerSite, f.reps, f.incremental, profile, f.profiles)
+	if err != nil {
+		return err
+	}
+	res.Translate = append(res.Translate, tr)
+	if prof != nil {
+		res.Profiles = append(res.Profiles, *prof)
+	}
+	logf("translate %5d sites: cold %.0f ms (Translate %v ms, Snapshot %v ms), one-site change %.1f ms (median of %d), state %.1f MB, snapshot + cache %.1f MB, heap in use %.1f MB, peak %.1f MB",
+		n, tr.TotalMS, roundAll(tr.TranslateMS), roundAll(tr.SnapshotMS), tr.IncrementalMedianMS, len(tr.IncrementalMS),
+		tr.StateMB, tr.SnapshotMB, tr.HeapInuseMB, tr.PeakHeapMB)
+	return nil
 }
 
 func parseSizes(s string) ([]int, error) {
