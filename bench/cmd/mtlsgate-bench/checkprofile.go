@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/mtlsgate/mtlsgate/bench/internal/harness"
 	"github.com/mtlsgate/mtlsgate/bench/internal/loadgen"
 	"github.com/mtlsgate/mtlsgate/bench/report"
@@ -55,36 +57,46 @@ func profileCheck(f checkFlags, self, cfgPath, work string, env []string, scenar
 		time.Sleep(200 * time.Millisecond)
 	}
 	for i, s := range scenarios {
-		cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: 0}
-		if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
+		if err := profileScenario(f, srv, conns, pdir, i+1, s, res); err != nil {
 			return err
 		}
-		if err := srv.Signal(syscall.SIGUSR1); err != nil {
-			return err
-		}
-		cfg.Warmup, cfg.Duration = 0, f.profileDur
-		if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
-			return err
-		}
-		if err := srv.Signal(syscall.SIGUSR2); err != nil {
-			return err
-		}
-		src := filepath.Join(pdir, fmt.Sprintf("cpu-%d.pprof", i+1))
-		if _, err := srv.WaitLog(fmt.Sprintf(`"msg":"profile written","n":%d`, i+1), 30*time.Second); err != nil {
-			return err
-		}
-		dst := filepath.Join(f.profiles, "check-"+s.name+".pprof")
-		b, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(dst, b, 0o644); err != nil {
-			return err
-		}
-		cum, flat := pprofTop(dst)
-		res.Profiles = append(res.Profiles, report.Profile{Name: "check " + s.name + " (serve-profiled)", File: dst, Top: cum, Flat: flat})
-		logf("profile %s written", dst)
 	}
+	return nil
+}
+
+// profileScenario warms the profiled server up with s, profiles it for
+// f.profileDur (SIGUSR1 starts profile n, SIGUSR2 writes it) and copies the
+// profile, with its top entries, into res.
+func profileScenario(f checkFlags, srv *harness.Proc, conns []*grpc.ClientConn, pdir string, n int, s scenario, res *report.Check) error {
+	cfg := loadgen.Config{Callers: f.callers, Warmup: f.warmup, Duration: 0}
+	if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
+		return err
+	}
+	if err := srv.Signal(syscall.SIGUSR1); err != nil {
+		return err
+	}
+	cfg.Warmup, cfg.Duration = 0, f.profileDur
+	if _, err := loadgen.Run(context.Background(), conns, s.work, cfg, "mtlsgate", srv.PID()); err != nil {
+		return err
+	}
+	if err := srv.Signal(syscall.SIGUSR2); err != nil {
+		return err
+	}
+	src := filepath.Join(pdir, fmt.Sprintf("cpu-%d.pprof", n))
+	if _, err := srv.WaitLog(fmt.Sprintf(`"msg":"profile written","n":%d`, n), 30*time.Second); err != nil {
+		return err
+	}
+	dst := filepath.Join(f.profiles, "check-"+s.name+".pprof")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		return err
+	}
+	cum, flat := pprofTop(dst)
+	res.Profiles = append(res.Profiles, report.Profile{Name: "check " + s.name + " (serve-profiled)", File: dst, Top: cum, Flat: flat})
+	logf("profile %s written", dst)
 	return nil
 }
 
