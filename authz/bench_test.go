@@ -18,6 +18,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -103,7 +104,7 @@ func BenchmarkCheck(b *testing.B) {
 	ctx, fromNode := context.Background(), false
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
 		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode})
-		svc.Load(e.st.Current())
+		svc.Load(model.Compile(e.st.Current(), nil))
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
 		for i := range reqs {
 			r := req{ext: host, sni: host, host: host, newEnc: true}

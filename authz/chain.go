@@ -1,8 +1,6 @@
 package authz
 
 import (
-	"bytes"
-	"crypto"
 	"crypto/x509"
 	"time"
 
@@ -20,7 +18,7 @@ import (
 // The longest chain is still wanted: in chain revocation mode an
 // intermediate's issuer's CRL can revoke the intermediate. The links
 // between CA certificates do not depend on the leaf, so their signatures
-// are checked once, when the policy is compiled (issuerLinks), and a miss
+// are checked once, when the model is compiled (model.Links), and a miss
 // only walks them (extend). Passing the pool as Roots and Intermediates
 // instead made Go build and signature-check every chain through it on every
 // miss: about seven ECDSA checks per leaf where one is needed.
@@ -38,70 +36,9 @@ import (
 // many paths). Go bounds its own chain building the same way.
 const maxLinkVisits = 64
 
-// linkKey is one (child, issuer) pair of CA certificates.
-type linkKey struct{ child, issuer *x509.Certificate }
-
-// issuerLinks maps a certificate to the certificates, among all uploaded
-// CAs, that issued it: same name and a signature that verifies.
+// issuerLinks maps a certificate to the certificates of the site that
+// issued it (model.Links).
 type issuerLinks map[*x509.Certificate][]*x509.Certificate
-
-// compileLinks checks the signature of every CA certificate by every other
-// one named as its issuer, reusing prev's answers for pairs it already
-// checked (certificate objects are reused while their CA is unchanged).
-func (t *Table) compileLinks(order []string, prev *Table) {
-	bySubject := map[string][]*x509.Certificate{}
-	for _, id := range order {
-		for _, c := range t.cas[id].certs {
-			bySubject[string(c.RawSubject)] = append(bySubject[string(c.RawSubject)], c)
-		}
-	}
-	t.links, t.checked, t.issuerOf = issuerLinks{}, map[linkKey]bool{}, map[string]pki.IssuerKey{}
-	for _, id := range order {
-		ca := t.cas[id]
-		for i, c := range ca.certs {
-			if ca.selfSigned[i] {
-				t.issuerOf[ca.fps[i]] = ca.keys[i]
-			}
-			for _, iss := range bySubject[string(c.RawIssuer)] {
-				if sameEntity(iss, c) {
-					continue // self-signed, or a re-issue of itself: no link
-				}
-				k := linkKey{c, iss}
-				ok, seen := prev.checked[k]
-				if !seen {
-					ok = c.CheckSignatureFrom(iss) == nil
-				}
-				t.checked[k] = ok
-				if ok {
-					t.links[c] = append(t.links[c], iss)
-					if _, known := t.issuerOf[ca.fps[i]]; !known {
-						t.issuerOf[ca.fps[i]] = pki.IssuerKeyOf(iss)
-					}
-				}
-			}
-		}
-	}
-}
-
-// siteLinks restricts links to the certificates of one site.
-func siteLinks(all issuerLinks, certs []*x509.Certificate) issuerLinks {
-	in := make(map[*x509.Certificate]bool, len(certs))
-	for _, c := range certs {
-		in[c] = true
-	}
-	var out issuerLinks
-	for _, c := range certs {
-		for _, iss := range all[c] {
-			if in[iss] {
-				if out == nil {
-					out = issuerLinks{}
-				}
-				out[c] = append(out[c], iss)
-			}
-		}
-	}
-	return out
-}
 
 // extend returns the longest chain continuing chain (leaf first, ending at
 // an anchor) upward through the site's links, at the verification time at.
@@ -146,7 +83,7 @@ func (l issuerLinks) walk(chain []*x509.Certificate, at time.Time, visits *int) 
 // intermediates below it.
 func canAppend(chain []*x509.Certificate, iss *x509.Certificate, at time.Time) bool {
 	for _, c := range chain {
-		if sameEntity(c, iss) {
+		if pki.SameEntity(c, iss) {
 			return false
 		}
 	}
@@ -155,16 +92,4 @@ func canAppend(chain []*x509.Certificate, iss *x509.Certificate, at time.Time) b
 	}
 	intermediates := len(chain) - 1
 	return !iss.BasicConstraintsValid || iss.MaxPathLen < 0 || intermediates <= iss.MaxPathLen
-}
-
-// sameEntity reports whether a and b are the same CA as far as a chain is
-// concerned: same subject and same key, as crypto/x509 decides when it
-// refuses to revisit a certificate. Re-issued and cross-signed copies of a
-// CA are the same entity, so cross-signing loops end.
-func sameEntity(a, b *x509.Certificate) bool {
-	if !bytes.Equal(a.RawSubject, b.RawSubject) {
-		return false
-	}
-	k, ok := a.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b.PublicKey)
 }

@@ -7,10 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/model"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // entity is a CA or leaf identity: a name and a key. Certificates for it
@@ -61,16 +66,21 @@ func (e *entity) cert(t *testing.T, by *entity, ca bool, pathLen int, notAfter t
 	return c
 }
 
-// chainPolicy compiles the links of certs into a site policy as Compile
-// would, with every certificate as an anchor.
-func chainPolicy(certs ...*x509.Certificate) *sitePolicy {
-	t := &Table{cas: map[string]*caEntry{"ca": newCAEntry(nil, certs)}}
-	t.compileLinks([]string{"ca"}, &Table{})
-	p := &sitePolicy{pool: x509.NewCertPool(), links: siteLinks(t.links, certs)}
+// chainPolicy compiles certs, as one CA assigned to one site, through
+// the model into that site's policy: every certificate an anchor.
+func chainPolicy(t *testing.T, certs ...*x509.Certificate) *sitePolicy {
+	t.Helper()
+	var bundle []byte
 	for _, c := range certs {
-		p.pool.AddCert(c)
+		bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
 	}
-	return p
+	ca := &pb.ClientCA{Id: "ca", BundlePem: string(bundle)}
+	site := &pb.Site{Hostname: "chain.example", OriginUrl: "http://origin.example", CaIds: []string{"ca"}}
+	ms := model.Compile(store.NewState(1, []*pb.ClientCA{ca}, []*pb.Site{site}, nil), nil).Sites[site.Hostname]
+	if ms.Err != nil {
+		t.Fatal(ms.Err)
+	}
+	return buildSite(ms)
 }
 
 // names lists the common names of a chain.
@@ -114,7 +124,7 @@ func TestLongestChain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := chainPolicy(tt.certs...)
+			p := chainPolicy(t, tt.certs...)
 			chains, err := tt.leaf.Verify(x509.VerifyOptions{Roots: p.pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
@@ -134,7 +144,7 @@ func TestCrossSignedLoop(t *testing.T) {
 		a.cert(t, a, true, -1, time.Time{}), b.cert(t, b, true, -1, time.Time{}),
 		a.cert(t, b, true, -1, time.Time{}), b.cert(t, a, true, -1, time.Time{}),
 	}
-	p := chainPolicy(certs...)
+	p := chainPolicy(t, certs...)
 	leaf := leafE.cert(t, a, false, -1, time.Time{})
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: p.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
@@ -142,25 +152,5 @@ func TestCrossSignedLoop(t *testing.T) {
 	}
 	if got := names(p.longest(chains, time.Now())); !slices.Equal(got, []string{"leaf", "a", "b"}) {
 		t.Errorf("chain = %v, want [leaf a b]", got)
-	}
-}
-
-// TestLinksReusePreviousChecks: a compilation trusts the previous one's
-// answer for a pair of certificate objects it already checked, so an
-// unchanged CA costs no signature check. A planted wrong answer shows it.
-func TestLinksReusePreviousChecks(t *testing.T) {
-	root, inter := newEntity(t, "root"), newEntity(t, "inter")
-	rootCert, interCert := root.cert(t, root, true, -1, time.Time{}), inter.cert(t, root, true, -1, time.Time{})
-	cas := map[string]*caEntry{"r": newCAEntry(nil, []*x509.Certificate{rootCert}), "i": newCAEntry(nil, []*x509.Certificate{interCert})}
-	first := &Table{cas: cas}
-	first.compileLinks([]string{"i", "r"}, &Table{})
-	if got := first.links[interCert]; len(got) != 1 || got[0] != rootCert {
-		t.Fatalf("links = %v, want the root", got)
-	}
-	first.checked[linkKey{interCert, rootCert}] = false
-	second := &Table{cas: cas}
-	second.compileLinks([]string{"i", "r"}, first)
-	if len(second.links[interCert]) != 0 {
-		t.Errorf("the previous compilation's answer was not reused")
 	}
 }

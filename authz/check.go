@@ -218,11 +218,11 @@ func (p *sitePolicy) allows(rule int, verified bool, v *verdict, identity string
 		return false
 	}
 	r := &p.rules[rule]
-	if identity != "" && r.names["identity:"+identity] {
+	if identity != "" && r.Names["identity:"+identity] {
 		return true
 	}
 	for _, n := range v.names {
-		if r.names[n] {
+		if r.Names[n] {
 			return true
 		}
 	}

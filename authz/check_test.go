@@ -8,13 +8,14 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"fmt"
-	"google.golang.org/protobuf/proto"
 	"math/big"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -51,7 +52,7 @@ func FuzzCheck(f *testing.F) {
 		fuzzOnce.Do(func() {
 			fuzzEnv = standardEnv(t)
 			fuzzSvc = authz.New(authz.Options{DecisionLog: authz.LogOff})
-			fuzzSvc.Load(fuzzEnv.st.Current())
+			fuzzSvc.Load(model.Compile(fuzzEnv.st.Current(), nil))
 		})
 		if cert == "good" {
 			cert = extract.EncodeNew(fuzzEnv.pki.good.PEM())

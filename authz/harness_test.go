@@ -16,6 +16,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -82,8 +83,9 @@ func newEnvPKI(t *testing.T, opts authz.Options, p *pkiSet) *env {
 	e := &env{t: t, st: st, pki: p, cas: map[string]string{}}
 	e.svc = authz.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go e.svc.Run(ctx, st)
+	followed := make(chan struct{})
+	go func() { defer close(followed); model.Follow(ctx, st, nil, e.svc.Load) }()
+	t.Cleanup(func() { cancel(); <-followed })
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -37,10 +38,10 @@ func TestFailingSiteFailsClosedAlone(t *testing.T) {
 		return s
 	}
 	a, b := site("a.example.com", pb.Mode_MODE_ENFORCE, nil), site("b.example.com", pb.Mode_MODE_PERMISSIVE, nil)
-	svc.Load(store.NewState(1, []*pb.ClientCA{ca}, []*pb.Site{a, b}, nil))
+	svc.Load(model.Compile(store.NewState(1, []*pb.ClientCA{ca}, []*pb.Site{a, b}, nil), nil))
 	// a breaks, b turns to enforce, c is broken from the start.
 	c := withBad(site("c.example.com", pb.Mode_MODE_ENFORCE, nil))
-	svc.Load(store.NewState(2, []*pb.ClientCA{ca}, []*pb.Site{withBad(a), site("b.example.com", pb.Mode_MODE_ENFORCE, nil), c}, nil))
+	svc.Load(model.Compile(store.NewState(2, []*pb.ClientCA{ca}, []*pb.Site{withBad(a), site("b.example.com", pb.Mode_MODE_ENFORCE, nil), c}, nil), nil))
 
 	check := func(host string, cert *testpki.Cert) *authv3.CheckResponse {
 		resp, err := svc.Check(context.Background(), envoyRequest(req{ext: host, sni: host, host: host, cert: cert}))
@@ -59,7 +60,7 @@ func TestFailingSiteFailsClosedAlone(t *testing.T) {
 		}
 	}
 	// Repaired, a's new policy applies.
-	svc.Load(store.NewState(3, []*pb.ClientCA{ca}, []*pb.Site{site("a.example.com", pb.Mode_MODE_PERMISSIVE, nil)}, nil))
+	svc.Load(model.Compile(store.NewState(3, []*pb.ClientCA{ca}, []*pb.Site{site("a.example.com", pb.Mode_MODE_PERMISSIVE, nil)}, nil), nil))
 	assertResponse(t, check("a.example.com", nil), want{allow: true, verify: "NONE"})
 	if e := svc.SiteError("a.example.com"); e != "" {
 		t.Fatalf("repaired site reports %q", e)

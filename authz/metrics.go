@@ -179,17 +179,20 @@ func (c expiryCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c expiryCollector) Collect(ch chan<- prometheus.Metric) {
 	t, now := c.table.Load(), c.now()
-	for id, ca := range t.cas {
-		for i, cert := range ca.certs {
-			info := ca.msg.GetCertificates()[i]
+	for id, ca := range t.model.CAs {
+		for i, cert := range ca.Certs {
+			info := ca.Msg.GetCertificates()[i]
 			ch <- prometheus.MustNewConstMetric(caExpiryDesc, prometheus.GaugeValue,
-				cert.NotAfter.Sub(now).Seconds(), id, ca.msg.GetName(), info.GetSubject(), info.GetSha256Fingerprint())
+				cert.X509.NotAfter.Sub(now).Seconds(), id, ca.Msg.GetName(), info.GetSubject(), info.GetSha256Fingerprint())
 		}
 	}
-	for id, e := range t.crlByID {
-		if nu := e.set.NextUpdate(); !nu.IsZero() {
+	for id, e := range t.model.CRLs {
+		if e.Set == nil {
+			continue // not used: its error is reported
+		}
+		if nu := e.Set.NextUpdate(); !nu.IsZero() {
 			ch <- prometheus.MustNewConstMetric(crlNextDesc, prometheus.GaugeValue,
-				nu.Sub(now).Seconds(), id, e.msg.GetCaId(), e.msg.GetIssuer(), scopeLabel(e.set.Scope()), strings.Join(e.set.Partition(), " "))
+				nu.Sub(now).Seconds(), id, e.Msg.GetCaId(), e.Msg.GetIssuer(), scopeLabel(e.Set.Scope()), strings.Join(e.Set.Partition(), " "))
 		}
 	}
 }

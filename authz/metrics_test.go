@@ -10,6 +10,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -93,7 +94,7 @@ func TestMetricsForgetDeletedSites(t *testing.T) {
 		e.site(h, &pb.ClientCertSettings{Mode: enforce}, ca)
 	}
 	e.waitLoaded()
-	other.Load(e.st.Current())
+	other.Load(model.Compile(e.st.Current(), nil))
 	for _, h := range []string{"gone.example.com", "kept.example.com"} {
 		e.check(req{sni: h, host: h, cert: p.good})
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -40,7 +41,7 @@ func newNodeAuthz(t *testing.T, pki *nodetest.PKI, st *store.Store, creds creden
 	t.Helper()
 	a := &nodeAuthz{pki: pki, store: st, metrics: prometheus.NewRegistry()}
 	a.svc = authz.New(authz.Options{RequireNodeIdentity: true, Metrics: authz.NewMetrics(a.metrics)})
-	a.svc.Load(st.Current())
+	a.svc.Load(model.Compile(st.Current(), nil))
 	g := authz.NewGRPCServer(a.svc, grpc.Creds(creds))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -66,7 +67,7 @@ func (a *nodeAuthz) node(t *testing.T, fleet, id string) *testpki.Cert {
 	t.Helper()
 	c := a.pki.Node(t, fleet, id)
 	nodetest.Record(t, a.store, c)
-	a.svc.Load(a.store.Current())
+	a.svc.Load(model.Compile(a.store.Current(), nil))
 	return c
 }
 
@@ -100,7 +101,7 @@ func TestNodeIdentityOnCheck(t *testing.T) {
 	eu := strict.node(t, "eu", "edge-1")
 	revoked := strict.node(t, "eu", "edge-r")
 	nodetest.Revoke(t, st, revoked)
-	strict.svc.Load(st.Current())
+	strict.svc.Load(model.Compile(st.Current(), nil))
 	for _, c := range []struct {
 		name  string
 		a     *nodeAuthz
@@ -160,7 +161,7 @@ func TestRevokedNodeIsRefusedOnItsOpenConnection(t *testing.T) {
 		}
 	}
 	nodetest.Revoke(t, st, cert)
-	a.svc.Load(st.Current())
+	a.svc.Load(model.Compile(st.Current(), nil))
 	if resp, err := checkSite(client, "us.example.com"); resp != nil || status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("after the revocation: %v, %v; want PermissionDenied and no answer", resp, err)
 	}
@@ -174,7 +175,7 @@ func TestRevokedNodeIsRefusedOnItsOpenConnection(t *testing.T) {
 func TestPlaintextOptOutAnswersAnyCaller(t *testing.T) {
 	st := nodeStore(t)
 	svc := authz.New(authz.Options{})
-	svc.Load(st.Current())
+	svc.Load(model.Compile(st.Current(), nil))
 	g := authz.NewGRPCServer(svc)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,7 +211,7 @@ func TestReviewFinding1_UnknownOrExpiredNodeIsRefused(t *testing.T) {
 	short := pki.CA.Leaf(t, "edge-short", testpki.Options{NotAfter: time.Now().Add(3 * time.Second),
 		URIs: []string{nodeid.Identity{Fleet: "us", Node: "edge-short"}.URI()}})
 	nodetest.Record(t, st, short)
-	a.svc.Load(st.Current())
+	a.svc.Load(model.Compile(st.Current(), nil))
 	client := a.client(t, pki.ClientCreds(short))
 	if resp, err := checkSite(client, "us.example.com"); err != nil || resp.GetStatus().GetCode() != int32(codes.OK) {
 		t.Fatalf("while valid: %v, %v", resp, err)

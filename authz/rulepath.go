@@ -196,9 +196,9 @@ func (p *sitePolicy) rule(path string, fold bool) int {
 		path = strings.ToLower(path)
 	}
 	for i := range p.rules {
-		prefix := p.rules[i].prefix
+		prefix := p.rules[i].Prefix
 		if fold {
-			prefix = p.rules[i].folded
+			prefix = p.rules[i].Folded
 		}
 		if len(prefix) > bestLen && covers(prefix, path) {
 			best, bestLen = i, len(prefix)

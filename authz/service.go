@@ -2,9 +2,10 @@
 // (envoy.service.auth.v3.Authorization) on every request, and the answer
 // says whether the request may pass and which headers the origin gets.
 //
-// The store's State is compiled off the request path into an immutable
-// Table (per site: trust anchors, revocation sets, pins, rules, header
-// names) and swapped in atomically. Check reads the current Table, finds
+// The model of the store's State (package model) is translated off the
+// request path into an immutable Table (per site: a pool of trust anchors
+// and the policy Check applies; revocation sets and CA links come from the
+// model) and swapped in atomically. Check reads the current Table, finds
 // the site, verifies the client certificate Envoy forwarded (chain to the
 // site's CAs, validity, clientAuth EKU, revocation, pins), applies the
 // site's mode and access rules, and builds the origin headers. Chain
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/mtlsgate/mtlsgate/contract"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -99,7 +101,8 @@ func New(opts Options) *Service {
 	}
 	s := &Service{cache: newVerdictCache(opts.CacheSize), log: opts.Logger,
 		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics, requireNode: opts.RequireNodeIdentity}
-	s.table.Store(&Table{sites: map[string]*sitePolicy{}})
+	empty := model.Compile(store.NewState(0, nil, nil, nil), nil)
+	s.table.Store(&Table{sites: map[string]*sitePolicy{}, model: empty, Errors: empty.Errors})
 	if !s.requireNode {
 		s.log.Warn("ext_authz answers any caller: node identities are not required (plaintext opt-out)")
 	}
@@ -113,21 +116,15 @@ func (s *Service) Collector() prometheus.Collector {
 	return expiryCollector{table: &s.table, now: s.now}
 }
 
-// Run keeps the policy table in step with st until ctx ends. Changes are
-// debounced (50 ms quiet, 250 ms at most), well inside the one second a
-// change may take to reach Check.
-func (s *Service) Run(ctx context.Context, st *store.Store) {
-	st.Follow(ctx, 50*time.Millisecond, 250*time.Millisecond, s.Load)
-}
-
-// Load compiles state and makes it the current policy.
-func (s *Service) Load(state *store.State) {
+// Load translates m into the policy Check reads and makes it current.
+// model.Follow calls it with each new model.
+func (s *Service) Load(m *model.Model) {
 	s.loading.Lock()
 	defer s.loading.Unlock()
 	start := time.Now()
 	prev := s.table.Load()
-	t := Compile(state, prev, s.now())
-	t.nodes = newNodeView(state)
+	t := Compile(m, prev, s.now())
+	t.nodes = newNodeView(m.State)
 	s.table.Store(t)
 	// A Check that started on the previous Table may record a deleted
 	// site's decision after its series were dropped: drop them again at

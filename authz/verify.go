@@ -257,18 +257,18 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ con
 		var key pki.IssuerKey
 		if i < len(v.issuerKeys) {
 			key = v.issuerKeys[i]
-		} else if key = t.issuerOf[v.topFP]; key.IsZero() {
+		} else if key = t.model.IssuerOf(v.topFP); key.IsZero() {
 			continue // the top's issuer is not uploaded
 		}
-		crls, covered := t.crls[key], false
+		crls, covered := t.model.Revocation(key), false
 		for _, e := range crls {
-			if !e.set.Covers(isCA, dps) {
+			if !e.Set.Covers(isCA, dps) {
 				continue
 			}
-			if e.set.Contains(serial) {
+			if e.Set.Contains(serial) {
 				return contract.ReasonRevoked, uncovered
 			}
-			covered, stale = true, stale || e.stale(now)
+			covered, stale = true, stale || e.Stale(now)
 		}
 		uncovered = uncovered || (len(crls) > 0 && !covered)
 	}

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -36,6 +37,18 @@ func (k IssuerKey) String() string {
 		spki = spki[:16]
 	}
 	return issuerDN([]byte(k.Name)) + " (key sha256:" + spki + "…)"
+}
+
+// SameEntity reports whether a and b are the same CA as far as a chain is
+// concerned: same subject and same key, as crypto/x509 decides when it
+// refuses to revisit a certificate. Re-issued and cross-signed copies of a
+// CA are the same entity, so cross-signing loops end.
+func SameEntity(a, b *x509.Certificate) bool {
+	if !bytes.Equal(a.RawSubject, b.RawSubject) {
+		return false
+	}
+	k, ok := a.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b.PublicKey)
 }
 
 // SelfSigned reports whether c is self-issued and its own key verifies its

@@ -30,6 +30,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/api"
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -59,8 +60,11 @@ type Server struct {
 	xdsG    *grpc.Server
 	xdsLn   net.Listener
 	sec     security
-	cancel  context.CancelFunc
-	health  []*health.Server
+	// first is the model both faces start with; Serve's follower
+	// compiles the next ones from it.
+	first  *model.Model
+	cancel context.CancelFunc
+	health []*health.Server
 }
 
 // Start opens the store, creates the first admin token when the store is
@@ -87,6 +91,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	s.first = model.Compile(st.Current(), nil)
 	if err := s.listenAuthz(); err != nil {
 		_ = s.ln.Close()
 		_ = st.Close()
@@ -122,7 +127,7 @@ func (s *Server) listenXDS() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(), s.log, xds.NewMetrics(s.metrics))
-	s.xds.Update(s.store.Current())
+	s.xds.Update(s.first)
 	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
 	s.health = append(s.health, healthFor(s.xdsG, xdsService))
@@ -163,7 +168,7 @@ func (s *Server) listenAuthz() error {
 		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	})
 	s.metrics.MustRegister(s.authz.Collector())
-	s.authz.Load(s.store.Current())
+	s.authz.Load(s.first)
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
 	s.health = append(s.health, healthFor(s.authzG, authzService))
 	reflection.Register(s.authzG)
@@ -263,7 +268,9 @@ func (s *Server) Store() *store.Store { return s.store }
 // closed. (A Check handler that ignores its cancelled context for another
 // shutdownGrace is logged and left behind; it reads no store.)
 func (s *Server) Serve(ctx context.Context) error {
-	// servers are the listeners' Serve loops; workers follow the store.
+	// servers are the listeners' Serve loops; workers follow the store:
+	// one compiles each new State's model and hands it to ext_authz, then
+	// to xDS (Check has the change first; Envoy's configuration follows).
 	var servers, workers sync.WaitGroup
 	errc := make(chan error, 3)
 	servers.Go(func() {
@@ -278,8 +285,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
 	workers.Go(func() { s.pruneAudit(wctx) })
-	workers.Go(func() { s.authz.Run(wctx, s.store) })
-	workers.Go(func() { s.xds.Run(wctx, s.store) })
+	workers.Go(func() { model.Follow(wctx, s.store, s.first, s.authz.Load, s.xds.Update) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
 	select {

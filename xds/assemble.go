@@ -7,6 +7,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/mtlsgate/mtlsgate/internal/par"
 )
 
 // assembly is a translation's resources being put together, each list in
@@ -33,7 +35,7 @@ func (t *Translator) assemble(built []*siteEntry, errs map[string]error) (*Resou
 	views := make(map[string]*fleetView, len(named)+1)
 	everywhere := make([]*builtSite, 0, len(built))
 	for _, e := range built {
-		if len(e.site.GetFleets()) == 0 {
+		if len(e.site.Msg.GetFleets()) == 0 {
 			everywhere = append(everywhere, e.out)
 		}
 	}
@@ -46,7 +48,7 @@ func (t *Translator) assemble(built []*siteEntry, errs map[string]error) (*Resou
 	for _, fleet := range named {
 		var sites []*builtSite
 		for _, e := range built {
-			if fs := e.site.GetFleets(); len(fs) == 0 || slices.Contains(fs, fleet) {
+			if fs := e.site.Msg.GetFleets(); len(fs) == 0 || slices.Contains(fs, fleet) {
 				sites = append(sites, e.out)
 			}
 		}
@@ -75,7 +77,7 @@ func (t *Translator) view(next map[string]*fleetView, fleet string) *fleetView {
 func fleetsNamed(entries []*siteEntry) []string {
 	var named []string
 	for _, e := range entries {
-		named = append(named, e.site.GetFleets()...)
+		named = append(named, e.site.Msg.GetFleets()...)
 	}
 	slices.Sort(named)
 	return slices.Compact(named)
@@ -97,7 +99,7 @@ func (t *Translator) assembleFleet(v *fleetView, sites []*builtSite) (FleetResou
 		route              hashed[*routev3.RouteConfiguration]
 		httpsErr, routeErr error
 	)
-	parallel(2, t.workers, func(i int) {
+	par.Do(2, t.workers, func(i int) {
 		switch {
 		// Envoy refuses a listener without filter chains: with no site
 		// there is no HTTPS listener at all.
@@ -120,7 +122,7 @@ func (t *Translator) assembleFleet(v *fleetView, sites []*builtSite) (FleetResou
 	a.routes[0] = route
 	secrets := append(a.clientCAs, a.servers...)
 	meta := &resourceMeta{}
-	parallel(numTypes, t.workers, func(i int) {
+	par.Do(numTypes, t.workers, func(i int) {
 		switch i {
 		case typeListener:
 			meta.types[i] = newTypeMeta(v.types[i], a.listeners)

@@ -10,6 +10,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/mtlsgate/mtlsgate/model"
 )
 
 // cluster is the shape every mtlsgate cluster shares: one endpoint,
@@ -35,23 +37,23 @@ func cluster(name, host string, port uint32, connectTimeout time.Duration) *clus
 
 // originCluster reaches a site's origin; an https origin's certificate is
 // verified against the Envoy host's CA bundle and must name the origin.
-func originCluster(site string, o origin, caFile string) (*clusterv3.Cluster, error) {
-	c := cluster(originClusterName(site), o.host, o.port, 5*time.Second)
-	if !o.tls {
+func originCluster(site string, o model.Origin, caFile string) (*clusterv3.Cluster, error) {
+	c := cluster(originClusterName(site), o.Host, o.Port, 5*time.Second)
+	if !o.TLS {
 		return c, nil
 	}
 	sanType := tlsv3.SubjectAltNameMatcher_DNS
-	if _, err := netip.ParseAddr(o.host); err == nil {
+	if _, err := netip.ParseAddr(o.Host); err == nil {
 		sanType = tlsv3.SubjectAltNameMatcher_IP_ADDRESS
 	}
 	up, err := typed(&tlsv3.UpstreamTlsContext{
-		Sni: o.host,
+		Sni: o.Host,
 		CommonTlsContext: &tlsv3.CommonTlsContext{ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
 			ValidationContext: &tlsv3.CertificateValidationContext{
 				TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: caFile}},
 				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
 					SanType: sanType,
-					Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o.host}},
+					Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o.Host}},
 				}},
 			},
 		}},

@@ -12,6 +12,7 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -54,7 +55,7 @@ func TestOneBadSiteNeverHoldsUpTheOthers(t *testing.T) {
 	broken := &pb.Site{Hostname: "broken.example.com", OriginUrl: "http://10.0.0.12:8080", CaIds: []string{"missing-ca"},
 		Settings: &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}, ServerCertificate: next.Site("app.example.com").GetServerCertificate()}
 	next = store.NewState(next.Rev+1, next.CAs(), append(next.Sites(), broken), next.CRLs())
-	cp.srv.Update(next)
+	cp.srv.Update(model.Compile(next, nil))
 
 	r := in.within(t, time.Second)
 	if r == nil {
@@ -79,9 +80,9 @@ func TestOneBadSiteNeverHoldsUpTheOthers(t *testing.T) {
 	}
 
 	// Repaired, the site is served with its new configuration again.
-	cp.srv.Update(withSite(next, "app.example.net", func(s *pb.Site) {
+	cp.srv.Update(model.Compile(withSite(next, "app.example.net", func(s *pb.Site) {
 		s.CaIds, s.OriginUrl = st.Site("app.example.net").GetCaIds(), "https://origin2.example.net"
-	}))
+	}), nil))
 	if r := in.within(t, time.Second); r == nil || len((*r).GetResources()) != 1 || (*r).GetResources()[0].GetName() != "origin/app.example.net" {
 		t.Fatalf("after the repair: %v", r)
 	}

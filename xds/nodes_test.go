@@ -24,6 +24,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -51,7 +52,7 @@ func newNodeWorld(t *testing.T, creds credentials.TransportCredentials, pki *nod
 	o := xds.DefaultOptions()
 	o.RequireNodeIdentity = true
 	w.srv = xds.NewServer(ctx, o, nil, xds.NewMetrics(w.metrics))
-	w.srv.Update(w.store.Current())
+	w.srv.Update(model.Compile(w.store.Current(), nil))
 	g := grpc.NewServer(grpc.Creds(creds))
 	w.srv.Register(g)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -70,14 +71,14 @@ func (w *nodeWorld) node(t *testing.T, fleet, id string) *testpki.Cert {
 	t.Helper()
 	c := w.pki.Node(t, fleet, id)
 	nodetest.Record(t, w.store, c)
-	w.srv.Update(w.store.Current())
+	w.srv.Update(model.Compile(w.store.Current(), nil))
 	return c
 }
 
 func (w *nodeWorld) revoke(t *testing.T, c *testpki.Cert) {
 	t.Helper()
 	nodetest.Revoke(t, w.store, c)
-	w.srv.Update(w.store.Current())
+	w.srv.Update(model.Compile(w.store.Current(), nil))
 }
 
 func dial(t *testing.T, addr string, creds credentials.TransportCredentials) *grpc.ClientConn {
@@ -337,7 +338,7 @@ func TestRevokedNodeIsCutOff(t *testing.T) {
 	again.refused(t, codes.PermissionDenied)
 	// The other node still gets changes.
 	nodetest.Site(t, w.store, "new.example.com", pb.Mode_MODE_DISABLED, "eu")
-	w.srv.Update(w.store.Current())
+	w.srv.Update(model.Compile(w.store.Current(), nil))
 	if r := other.in.within(t, 5*time.Second); r == nil || !slices.Contains(r.names, "origin/new.example.com") {
 		t.Fatalf("the other node's stream: %v", r)
 	}
@@ -398,7 +399,7 @@ func TestReviewFinding1_UnknownOrExpiredNodeGetsNothing(t *testing.T) {
 	short := pki.CA.Leaf(t, "edge-short", testpki.Options{NotAfter: time.Now().Add(3 * time.Second),
 		URIs: []string{nodeid.Identity{Fleet: "eu", Node: "edge-short"}.URI()}})
 	nodetest.Record(t, w.store, short)
-	w.srv.Update(w.store.Current())
+	w.srv.Update(model.Compile(w.store.Current(), nil))
 	s := openADS(t, ctx, dial(t, w.addr, pki.ClientCreds(short)), false, envoyNode("eu", "edge-short"))
 	if err := s.send(resourcev3.ClusterType); err != nil {
 		t.Fatal(err)

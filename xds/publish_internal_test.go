@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -18,9 +19,9 @@ func TestJoinNeverUndoesANewerUpdate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := NewServer(ctx, DefaultOptions(), nil, nil)
-	states := make([]*store.State, 20)
+	states := make([]*model.Model, 20)
 	for i := range states {
-		states[i] = store.NewState(int64(i+2), nil, nil, nil)
+		states[i] = model.Compile(store.NewState(int64(i+2), nil, nil, nil), nil)
 	}
 	for round := range 20 {
 		var wg sync.WaitGroup

@@ -17,6 +17,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -81,8 +82,8 @@ func (f *fleetSnapshots) For(fleet string) *cachev3.Snapshot {
 	return f.every
 }
 
-// NewServer returns a control plane that serves nothing until Update (or
-// Run) gives it a State. It stops serving streams when ctx ends.
+// NewServer returns a control plane that serves nothing until Update
+// gives it a model. It stops serving streams when ctx ends.
 func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -102,20 +103,16 @@ func (s *Server) Register(g *grpc.Server) {
 	discovery.RegisterAggregatedDiscoveryServiceServer(g, adsService{s})
 }
 
-// Run keeps the snapshots in step with st until ctx ends. Changes are
-// debounced (50 ms quiet, 250 ms at most).
-func (s *Server) Run(ctx context.Context, st *store.Store) {
-	st.Follow(ctx, 50*time.Millisecond, 250*time.Millisecond, s.Update)
-}
-
-// Update takes st: first it closes the streams of nodes st revokes, then
-// it translates st and publishes each fleet's snapshot. Translation is
-// incremental: only what changed since the previous State is rebuilt.
-func (s *Server) Update(st *store.State) {
+// Update takes m: first it closes the streams of nodes m's State revokes,
+// then it translates m and publishes each fleet's snapshot. Translation is
+// incremental: only what changed since the previous model is rebuilt.
+// model.Follow calls it with each new model.
+func (s *Server) Update(m *model.Model) {
+	st := m.State
 	s.state.Store(st)
 	s.cutRevoked(st)
 	start := time.Now()
-	res, err := s.tr.Translate(st)
+	res, err := s.tr.Translate(m)
 	var snaps *fleetSnapshots
 	if err == nil {
 		snaps, err = snapshots(res)

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/mtlsgate/mtlsgate/internal/promtest"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -34,7 +35,7 @@ func startControlPlane(t *testing.T, st *store.State) *controlPlane {
 	ctx, cancel := context.WithCancel(context.Background())
 	reg := prometheus.NewRegistry()
 	s := xds.NewServer(ctx, xds.DefaultOptions(), nil, xds.NewMetrics(reg))
-	s.Update(st)
+	s.Update(model.Compile(st, nil))
 	g := grpc.NewServer()
 	s.Register(g)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -117,7 +118,7 @@ func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
 	if err := stream.Send(ack); err != nil {
 		t.Fatal(err)
 	}
-	cp.srv.Update(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
+	cp.srv.Update(model.Compile(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }), nil))
 	second := streamIn.within(t, 5*time.Second)
 	if second == nil || (*second).GetVersionInfo() == (*first).GetVersionInfo() {
 		t.Fatalf("no push after a mode change: %v", second)
@@ -137,7 +138,7 @@ func TestSotWPushesAndRestartResendsNothing(t *testing.T) {
 	if r := stream2In.within(t, 500*time.Millisecond); r != nil {
 		t.Fatalf("restarted control plane re-sent version %s", (*r).GetVersionInfo())
 	}
-	cp2.srv.Update(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }))
+	cp2.srv.Update(model.Compile(withSite(st, "app.example.net", func(s *pb.Site) { s.Settings.Mode = pb.Mode_MODE_ENFORCE }), nil))
 	if r := stream2In.within(t, 5*time.Second); r == nil || (*r).GetVersionInfo() == (*first).GetVersionInfo() {
 		t.Fatalf("the resumed stream missed a change: %v", r)
 	}
@@ -199,7 +200,7 @@ func TestDeltaSendsOnlyChangedResources(t *testing.T) {
 	if err := stream.Send(&discovery.DeltaDiscoveryRequest{TypeUrl: resourcev3.SecretType, ResponseNonce: (*first).GetNonce()}); err != nil {
 		t.Fatal(err)
 	}
-	cp.srv.Update(withSite(st, "partial.example.com", func(s *pb.Site) { s.CaIds = []string{"ca-partners"} }))
+	cp.srv.Update(model.Compile(withSite(st, "partial.example.com", func(s *pb.Site) { s.CaIds = []string{"ca-partners"} }), nil))
 	second := streamIn.within(t, 5*time.Second)
 	if second == nil {
 		t.Fatal("no delta push after a CA change")

@@ -1,46 +1,38 @@
 package xds
 
 import (
-	"fmt"
-	"maps"
 	"slices"
-	"strconv"
 	"sync"
-	"sync/atomic"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/originhdr"
-	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // Building one site's pieces, and what sites share within a translation.
 
-// buildEnv is what building a site reads; only the memos are written
-// while sites are built.
+// buildEnv is what building a site reads; only the names memo is
+// written while sites are built.
 type buildEnv struct {
-	opts     Options
-	filters  *httpFilters
-	cas      map[string]*parsedCA
-	byIssuer map[pki.IssuerKey]*encodedCRL
-	names    *memo[*siteNames]
-	trusts   *memo[*siteTrust]
+	opts    Options
+	filters *httpFilters
+	model   *model.Model
+	names   *namesMemo
 }
 
-// entry translates s. Pieces equal to old's keep old's messages, so that
+// entry translates ms. Pieces equal to old's keep old's messages, so that
 // the listener and route configuration holding them need no rebuild.
-func (env *buildEnv) entry(s *pb.Site, old *siteEntry) *siteEntry {
-	e := &siteEntry{site: s, cas: make([]*pb.ClientCA, len(s.GetCaIds()))}
-	for i, id := range s.GetCaIds() {
-		if p := env.cas[id]; p != nil {
-			e.cas[i] = p.msg
-		}
+func (env *buildEnv) entry(ms *model.Site, old *siteEntry) *siteEntry {
+	e := &siteEntry{site: ms}
+	if ms.Err != nil {
+		e.err = ms.Err
+		return e
 	}
-	e.out, e.err = env.site(s, e)
+	e.out, e.err = env.site(ms, e)
 	if e.err == nil && old != nil && old.out != nil {
 		e.out.reuse(old.out)
 	}
@@ -49,23 +41,18 @@ func (env *buildEnv) entry(s *pb.Site, old *siteEntry) *siteEntry {
 
 // site builds one site's pieces, validated and hashed; any error leaves
 // the site out. It records the CRLs it used in e.
-func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
-	names, err := env.siteNames(s.GetSettings())
-	if err != nil {
-		return nil, fmt.Errorf("headers: %w", err)
-	}
-	origin, err := parseOrigin(s.GetOriginUrl())
-	if err != nil {
-		return nil, err
-	}
+func (env *buildEnv) site(ms *model.Site, e *siteEntry) (*builtSite, error) {
+	s := ms.Msg
+	names := env.names.get(ms.Names)
 	b := &builtSite{}
 	var refs chainRefs
+	var err error
 	if b.chain, refs, err = filterChain(s, env.filters); err != nil {
 		return nil, err
 	}
 	route := httpsRoute(s.GetHostname())
 	b.vhost = httpVirtualHost(s, env.opts.HTTPSPort)
-	cluster, err := originCluster(s.GetHostname(), origin, env.opts.UpstreamCAFile)
+	cluster, err := originCluster(s.GetHostname(), ms.Origin, env.opts.UpstreamCAFile)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +62,7 @@ func (env *buildEnv) site(s *pb.Site, e *siteEntry) (*builtSite, error) {
 	}
 	var clientCA *tlsv3.Secret
 	if asksForCertificates(s) {
-		if clientCA, err = env.clientCASecret(s, e); err != nil {
-			return nil, err
-		}
+		clientCA = env.clientCASecret(ms, e)
 	}
 	// The chain and the virtual host are validated here, once, rather
 	// than within the listener and route configuration holding them all;
@@ -122,28 +107,24 @@ func (b *builtSite) check(kind int, err error) {
 // included, which must then be self-signed (the CRL of a top's issuer can
 // only be verified with that issuer in the chain). So CRLs go to Envoy
 // only when every trusted certificate's issuer identity has one and, in
-// chain mode, the trusted set is closed (siteTrust.closed); every
+// chain mode, the trusted set is closed (model.Trust.Closed); every
 // certificate of one identity (renewed, cross-signed, listed twice) is
 // covered by its one CRL, which must cover the whole issuer (see
-// byIssuer). Otherwise ext_authz alone checks revocation.
-func (env *buildEnv) clientCASecret(s *pb.Site, e *siteEntry) (*tlsv3.Secret, error) {
-	trust, err := env.trust(s)
-	if err != nil {
-		return nil, err
-	}
-	var crls []*encodedCRL
+// model.Model.SoleCRL). Otherwise ext_authz alone checks revocation.
+func (env *buildEnv) clientCASecret(ms *model.Site, e *siteEntry) *tlsv3.Secret {
+	s, trust := ms.Msg, ms.Trust
+	var crls []*model.CRL
 	if mayGetCRLs(s) {
-		e.trust, e.crls = trust.keys, make([]*pb.CRL, len(trust.keys))
-		crls = make([]*encodedCRL, len(trust.keys))
-		for i, k := range trust.keys {
-			crls[i] = env.byIssuer[k]
-			e.crls[i] = crlMsg(crls[i])
+		e.trust, e.crls = trust.Keys, make([]*model.CRL, len(trust.Keys))
+		for i, k := range trust.Keys {
+			e.crls[i] = env.model.SoleCRL(k)
 		}
-		if s.GetSettings().GetRevocation().GetCrl() == pb.CRLCheck_CRL_CHECK_CHAIN && !trust.closed {
+		crls = e.crls
+		if s.GetSettings().GetRevocation().GetCrl() == pb.CRLCheck_CRL_CHECK_CHAIN && !trust.Closed {
 			crls = nil
 		}
 	}
-	return clientCASecret(s, trust, crls), nil
+	return clientCASecret(s, trust, crls)
 }
 
 // reuse keeps old's messages for the pieces that did not change.
@@ -167,27 +148,6 @@ func reuse[M proto.Message](h *hashed[M], old hashed[M]) {
 	}
 }
 
-// parallel runs fn(0..n-1) on up to workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := range n {
-			fn(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // siteNames are the client-certificate header names of a site's settings:
 // the headers its virtual host removes.
 type siteNames struct {
@@ -198,89 +158,34 @@ type siteNames struct {
 	invalid error // Envoy would refuse a name
 }
 
-// memo makes a value once per key, for concurrent callers: what sites
-// share within a translation (most sites have the same header names, and
-// many the same CAs).
-type memo[V any] struct {
+// namesMemo makes the siteNames of each originhdr.Names once per
+// translation: the model shares one Names between the sites whose header
+// settings are the same.
+type namesMemo struct {
 	mu sync.Mutex
-	m  map[string]*memoEntry[V]
+	m  map[*originhdr.Names]*siteNames
 }
 
-type memoEntry[V any] struct {
-	once sync.Once
-	v    V
-	err  error
-}
+func newNamesMemo() *namesMemo { return &namesMemo{m: map[*originhdr.Names]*siteNames{}} }
 
-func newMemo[V any]() *memo[V] { return &memo[V]{m: map[string]*memoEntry[V]{}} }
-
-// get returns the value for key, made by mk the first time.
-func (c *memo[V]) get(key []byte, mk func() (V, error)) (V, error) {
+// get returns the siteNames of n. Two callers may both make them the
+// first time; they are equal.
+func (c *namesMemo) get(n *originhdr.Names) *siteNames {
 	c.mu.Lock()
-	e := c.m[string(key)]
-	if e == nil {
-		e = &memoEntry[V]{}
-		c.m[string(key)] = e
-	}
+	v := c.m[n]
 	c.mu.Unlock()
-	e.once.Do(func() { e.v, e.err = mk() })
-	return e.v, e.err
+	if v == nil {
+		v = makeNames(n)
+		c.mu.Lock()
+		c.m[n] = v
+		c.mu.Unlock()
+	}
+	return v
 }
 
-// siteNames returns the names of the site's header configuration.
-func (env *buildEnv) siteNames(set *pb.ClientCertSettings) (*siteNames, error) {
-	var buf [1024]byte
-	key, ok := namesKey(buf[:0], set)
-	if !ok {
-		return makeNames(set) // an unknown field: NewNames says which
-	}
-	return env.names.get(key, func() (*siteNames, error) { return makeNames(set) })
-}
-
-// trust returns the certificates of the site's CAs.
-func (env *buildEnv) trust(s *pb.Site) (*siteTrust, error) {
-	var buf [1024]byte
-	key := buf[:0]
-	for _, id := range s.GetCaIds() {
-		key = appendField(key, id)
-	}
-	return env.trusts.get(key, func() (*siteTrust, error) { return trustOf(s.GetCaIds(), env.cas) })
-}
-
-func makeNames(set *pb.ClientCertSettings) (*siteNames, error) {
-	n, err := originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding())
-	if err != nil {
-		return nil, err
-	}
+func makeNames(n *originhdr.Names) *siteNames {
 	all := n.All()
 	plain := slices.DeleteFunc(slices.Clone(all), func(name string) bool { return name == n.VerifyName() })
 	return &siteNames{all: all, plain: plain,
-		invalid: validate(&routev3.VirtualHost{Name: "names", Domains: []string{"names"}, RequestHeadersToRemove: all})}, nil
-}
-
-// headerFields are the header fields settings may name, sorted.
-var headerFields = slices.Sorted(maps.Keys(store.DefaultHeaders))
-
-// namesKey appends to b what originhdr.NewNames reads of the settings;
-// false when the headers name a field outside headerFields.
-func namesKey(b []byte, set *pb.ClientCertSettings) ([]byte, bool) {
-	headers := set.GetHeaders()
-	b = strconv.AppendInt(b, int64(set.GetCertEncoding()), 10)
-	known := 0
-	for _, k := range headerFields {
-		v, ok := headers[k]
-		if !ok {
-			b = append(b, " -"...) // the default name, unlike "" (off)
-			continue
-		}
-		known++
-		b = appendField(b, v)
-	}
-	return b, known == len(headers)
-}
-
-// appendField appends s, length-prefixed.
-func appendField(b []byte, s string) []byte {
-	b = strconv.AppendInt(append(b, ' '), int64(len(s)), 10)
-	return append(append(b, ':'), s...)
+		invalid: validate(&routev3.VirtualHost{Name: "names", Domains: []string{"names"}, RequestHeadersToRemove: all})}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -55,10 +56,10 @@ func TestNackNamesSitesExactly(t *testing.T) {
 // and the sites beside it are served. Before, such a piece failed the
 // whole translation, and no site's change reached Envoy until it was fixed.
 func TestPieceEnvoyWouldRefuseFailsOnlyItsSite(t *testing.T) {
-	good := &siteEntry{site: &pb.Site{Hostname: "a.com"}, out: &builtSite{}}
-	bad := &siteEntry{site: &pb.Site{Hostname: "b.com"}, out: &builtSite{}}
+	good := &siteEntry{site: &model.Site{Host: "a.com", Msg: &pb.Site{Hostname: "a.com"}}, out: &builtSite{}}
+	bad := &siteEntry{site: &model.Site{Host: "b.com", Msg: &pb.Site{Hostname: "b.com"}}, out: &builtSite{}}
 	bad.out.invalid[kindRoute] = errors.New("invalid RouteConfiguration")
-	failed := &siteEntry{site: &pb.Site{Hostname: "c.com"}, err: errors.New("client CA ca-9 does not exist")}
+	failed := &siteEntry{site: &model.Site{Host: "c.com", Msg: &pb.Site{Hostname: "c.com"}}, err: errors.New("client CA ca-9 does not exist")}
 	errs := map[string]error{}
 	served := serve([]*siteEntry{good, bad, failed}, errs)
 	if len(served) != 1 || served[0] != good {

@@ -19,7 +19,6 @@ package xds
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +29,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/mtlsgate/mtlsgate/envoy"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -174,35 +174,9 @@ type FleetResources struct {
 // Translate builds Envoy's configuration for st. A site that cannot be
 // translated is left out and reported in SiteErrors; an error is returned
 // only when the configuration as a whole cannot be built. It is a pure
-// function: a fresh Translator's first translation.
+// function: a fresh Translator's first translation of st's model.
 func Translate(st *store.State, o Options) (*Resources, error) {
-	return NewTranslator(o).Translate(st)
-}
-
-// origin is a parsed origin URL.
-type origin struct {
-	host string
-	port uint32
-	tls  bool
-}
-
-func parseOrigin(raw string) (origin, error) {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return origin{}, fmt.Errorf("origin URL %q is not http(s)://host[:port]", raw)
-	}
-	o := origin{host: u.Hostname(), tls: u.Scheme == "https", port: 80}
-	if o.tls {
-		o.port = 443
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || n == 0 {
-			return origin{}, fmt.Errorf("origin URL %q has a bad port", raw)
-		}
-		o.port = uint32(n)
-	}
-	return o, nil
+	return NewTranslator(o).Translate(model.Compile(st, nil))
 }
 
 // splitAddr parses a listener's host:port (Options).

@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"maps"
 	"runtime"
 	"sync"
 
@@ -10,22 +11,21 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mtlsgate/mtlsgate/internal/par"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/pki"
-	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/store"
 )
 
 // Translator translates States incrementally: its result for a State is
 // exactly Translate's, but it keeps what it built for the previous States
 // and rebuilds only what their changes touch.
 //
-// A State's messages are immutable and an unchanged object keeps its
-// message (the same pointer) in the next State, so the cache is keyed by
-// message identity: a client CA is parsed once per message, a CRL
-// PEM-encoded once per message, and a site's resources (with their
-// hashes) are rebuilt only when its own message, one of its CAs' or, for
-// a site whose validation context may carry CRLs, the CRL of one of its
-// trusted certificates is another message. Sites are built once, whatever
+// It translates the model (package model), which has parsed the CAs and
+// CRLs and compiled the sites; an unchanged site keeps its *model.Site in
+// the next model, so the cache is keyed by that identity: a site's
+// resources (with their hashes) are rebuilt only when the model compiled
+// the site anew or, for a site whose validation context may carry CRLs,
+// the CRL Envoy may hold for one of its trusted certificates changed. Sites are built once, whatever
 // fleets they are on. Per fleet, the "https" listener and the "http" route
 // configuration, which hold every site of the fleet, are reassembled from
 // the sites' pieces, and rebuilt only when a piece changed. Entries of
@@ -41,9 +41,8 @@ type Translator struct {
 	mu      sync.Mutex
 	filters *httpFilters
 	shared  *sharedResources
-	cas     map[string]*parsedCA   // by CA id
-	crls    map[string]*encodedCRL // by CRL id
-	sites   map[string]*siteEntry  // by hostname
+	crls    map[string]*model.CRL // the previous model's CRLs
+	sites   map[string]*siteEntry // by hostname
 	// views are, per fleet a site names ("" for the sites on every
 	// fleet), what the last translation assembled for it.
 	views map[string]*fleetView
@@ -60,7 +59,7 @@ type fleetView struct {
 // NewTranslator returns a Translator for o with nothing cached yet.
 func NewTranslator(o Options) *Translator {
 	return &Translator{opts: o, workers: runtime.GOMAXPROCS(0),
-		cas: map[string]*parsedCA{}, crls: map[string]*encodedCRL{}, sites: map[string]*siteEntry{},
+		sites: map[string]*siteEntry{},
 		views: map[string]*fleetView{}}
 }
 
@@ -89,15 +88,12 @@ type assembledRoute struct {
 
 // siteEntry is a site's translation and the inputs it was made from.
 type siteEntry struct {
-	site *pb.Site
-	// cas are, for each of the site's CA ids, the message it was built
-	// with (nil: the CA did not exist).
-	cas []*pb.ClientCA
+	site *model.Site
 	// trust and crls are set when the site's validation context may
 	// carry CRLs: its trusted certificates' issuer identities, and for
-	// each the CRL message used (nil: none).
+	// each the CRL used (model.SoleCRL; nil: none).
 	trust []pki.IssuerKey
-	crls  []*pb.CRL
+	crls  []*model.CRL
 
 	out *builtSite // nil when err
 	err error      // why the site is left out
@@ -128,22 +124,23 @@ const (
 	kinds
 )
 
-// Translate builds Envoy's configuration for st, as the package's
-// Translate does, reusing what earlier translations built.
-func (t *Translator) Translate(st *store.State) (*Resources, error) {
+// Translate builds Envoy's configuration for m, as the package's
+// Translate does for m's State, reusing what earlier translations built.
+func (t *Translator) Translate(m *model.Model) (*Resources, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.buildShared(); err != nil {
 		return nil, err
 	}
-	t.syncCAs(st)
-	crlsChanged := t.syncCRLs(st)
-	env := &buildEnv{opts: t.opts, filters: t.filters, cas: t.cas, byIssuer: t.byIssuer(st), names: newMemo[*siteNames](), trusts: newMemo[*siteTrust]()}
-	sites := st.Sites()
-	entries := make([]*siteEntry, len(sites))
+	crlsChanged := !maps.Equal(t.crls, m.CRLs)
+	t.crls = m.CRLs
+	env := &buildEnv{opts: t.opts, filters: t.filters, model: m, names: newNamesMemo()}
+	msgs := m.State.Sites()
+	entries := make([]*siteEntry, len(msgs))
 	var stale []int
-	for i, s := range sites {
-		if e := t.sites[s.GetHostname()]; e != nil && e.current(st, s, env.byIssuer, crlsChanged) {
+	for i, msg := range msgs {
+		ms := m.Sites[msg.GetHostname()]
+		if e := t.sites[ms.Host]; e != nil && e.current(m, ms, crlsChanged) {
 			entries[i] = e
 		} else {
 			stale = append(stale, i)
@@ -151,23 +148,40 @@ func (t *Translator) Translate(st *store.State) (*Resources, error) {
 	}
 	olds := make([]*siteEntry, len(stale))
 	for k, i := range stale {
-		olds[k] = t.sites[sites[i].GetHostname()]
+		olds[k] = t.sites[msgs[i].GetHostname()]
 	}
-	parallel(len(stale), t.workers, func(k int) {
-		entries[stale[k]] = env.entry(sites[stale[k]], olds[k])
+	par.Do(len(stale), t.workers, func(k int) {
+		entries[stale[k]] = env.entry(m.Sites[msgs[stale[k]].GetHostname()], olds[k])
 	})
 	for _, i := range stale {
-		t.sites[sites[i].GetHostname()] = entries[i]
+		t.sites[msgs[i].GetHostname()] = entries[i]
 	}
-	if len(t.sites) > len(sites) {
+	if len(t.sites) > len(msgs) {
 		for host := range t.sites {
-			if st.Site(host) == nil {
+			if m.Sites[host] == nil {
 				delete(t.sites, host)
 			}
 		}
 	}
 	errs := map[string]error{}
 	return t.assemble(serve(entries, errs), errs)
+}
+
+// current reports whether e was built from the inputs its site has in m.
+// The CRLs are compared only when they changed since the previous
+// translation: every entry was current then.
+func (e *siteEntry) current(m *model.Model, ms *model.Site, crlsChanged bool) bool {
+	if e.site != ms {
+		return false
+	}
+	if crlsChanged {
+		for i, k := range e.trust {
+			if m.SoleCRL(k) != e.crls[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // serve returns the entries that translated whole, in order, and
@@ -181,7 +195,7 @@ func serve(entries []*siteEntry, errs map[string]error) []*siteEntry {
 	out := make([]*siteEntry, 0, len(entries))
 	for _, e := range entries {
 		if err := e.failure(); err != nil {
-			errs[e.site.GetHostname()] = &SiteError{Host: e.site.GetHostname(), Err: err}
+			errs[e.site.Host] = &SiteError{Host: e.site.Host, Err: err}
 			continue
 		}
 		out = append(out, e)

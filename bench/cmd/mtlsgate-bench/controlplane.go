@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlsgate/mtlsgate/bench/report"
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -211,7 +212,7 @@ func measureTranslate(fx *fixtures, n, casPerSite, reps, changes int, profile bo
 	}
 	stop()
 	res, snap, translator := last.res, last.snap, last.t
-	if tr.IncrementalMS, err = measureIncremental(translator, st, changes); err != nil {
+	if tr.IncrementalMS, err = measureIncremental(translator, last.m, changes); err != nil {
 		return tr, nil, err
 	}
 	tr.IncrementalMedianMS = median(tr.IncrementalMS)
@@ -256,15 +257,18 @@ type coldTranslation struct {
 	res                     *xds.Resources
 	snap                    any
 	t                       *xds.Translator
+	m                       *model.Model
 	translateMS, snapshotMS float64
 }
 
-// translateCold translates st with a new Translator, as after a restart,
-// and makes the snapshot; every site must translate.
+// translateCold compiles st's model and translates it with a new
+// Translator, as after a restart, and makes the snapshot; every site must
+// translate. The translation time includes the model's compilation.
 func translateCold(st *store.State) (coldTranslation, error) {
 	t0 := time.Now()
 	t := xds.NewTranslator(xds.DefaultOptions())
-	r, err := t.Translate(st)
+	m := model.Compile(st, nil)
+	r, err := t.Translate(m)
 	if err != nil {
 		return coldTranslation{}, err
 	}
@@ -277,14 +281,16 @@ func translateCold(st *store.State) (coldTranslation, error) {
 	if len(r.SiteErrors) > 0 {
 		return coldTranslation{}, fmt.Errorf("%d sites left out, e.g. %v", len(r.SiteErrors), firstErr(r.SiteErrors))
 	}
-	return coldTranslation{res: r, snap: s, t: t,
+	return coldTranslation{res: r, snap: s, t: t, m: m,
 		translateMS: float64(t1.Sub(t0).Microseconds()) / 1e3, snapshotMS: float64(t2.Sub(t1).Microseconds()) / 1e3}, nil
 }
 
-// measureIncremental times Translate + Snapshot by t (which translated st)
-// of States where one site's origin changed, a different site each time,
-// like the API → ADS changes. Each State is made before its timing.
-func measureIncremental(t *xds.Translator, st *store.State, changes int) ([]float64, error) {
+// measureIncremental times model.Compile + Translate + Snapshot by t
+// (which translated m) of States where one site's origin changed, a
+// different site each time, like the API → ADS changes. Each State is
+// made before its timing.
+func measureIncremental(t *xds.Translator, m *model.Model, changes int) ([]float64, error) {
+	st := m.State
 	sites := st.Sites()
 	var out []float64
 	for i := range changes {
@@ -297,7 +303,8 @@ func measureIncremental(t *xds.Translator, st *store.State, changes int) ([]floa
 		sites = next
 		runtime.GC()
 		t0 := time.Now()
-		r, err := t.Translate(st)
+		m = model.Compile(st, m)
+		r, err := t.Translate(m)
 		if err != nil {
 			return nil, err
 		}

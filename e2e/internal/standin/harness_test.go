@@ -31,6 +31,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/envoy"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
@@ -236,10 +237,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	svc := o.authz
 	if svc == nil {
 		real := authz.New(authz.Options{})
-		real.Load(h.st.Current())
+		real.Load(model.Compile(h.st.Current(), nil))
 		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		go real.Run(ctx, h.st)
+		followed := make(chan struct{})
+		go func() { defer close(followed); model.Follow(ctx, h.st, nil, real.Load) }()
+		t.Cleanup(func() { cancel(); <-followed })
 		svc, h.authz = real, real
 	}
 	h.xdsOpts = xds.DefaultOptions()
@@ -381,7 +383,7 @@ func (h *harness) publish(t *testing.T) {
 	}
 	st := h.current(t)
 	h.want = h.translate(t, st)
-	h.cp.srv.Update(st)
+	h.cp.srv.Update(model.Compile(st, nil))
 }
 
 // inject serves mtlsgate's translation of the store's current state,
