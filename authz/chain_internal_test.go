@@ -76,7 +76,7 @@ func chainPolicy(t *testing.T, certs ...*x509.Certificate) *sitePolicy {
 	}
 	ca := &pb.ClientCA{Id: "ca", BundlePem: string(bundle)}
 	site := &pb.Site{Hostname: "chain.example", OriginUrl: "http://origin.example", CaIds: []string{"ca"}}
-	ms := model.Compile(store.NewState(1, []*pb.ClientCA{ca}, []*pb.Site{site}, nil), nil).Sites[site.Hostname]
+	ms := model.Compile(store.NewState(1, []*pb.ClientCA{ca}, []*pb.Site{site}, nil), nil).Site(site.Hostname)
 	if ms.Err != nil {
 		t.Fatal(ms.Err)
 	}

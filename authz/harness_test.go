@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"math/big"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,12 +14,11 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
 var admin = store.Actor{TokenID: "test", Action: "Test"}
@@ -71,15 +69,7 @@ func newEnv(t *testing.T, opts authz.Options) *env {
 // many environments (newPKI makes an RSA key).
 func newEnvPKI(t *testing.T, opts authz.Options, p *pkiSet) *env {
 	t.Helper()
-	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := nodetest.Store(t)
 	e := &env{t: t, st: st, pki: p, cas: map[string]string{}}
 	e.svc = authz.New(opts)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -95,8 +95,9 @@ func (p *sitePolicy) strictness() int {
 // mode they tightened.)
 func Compile(m *model.Model, prev *Table, now time.Time) *Table {
 	t := &Table{Rev: m.Rev(), Gen: generations.Add(1), Built: now,
-		sites: make(map[string]*sitePolicy, len(m.Sites)), model: m, Errors: m.Errors}
-	for host, ms := range m.Sites {
+		sites: make(map[string]*sitePolicy, len(m.SiteList())), model: m, Errors: m.Errors}
+	for _, ms := range m.SiteList() {
+		host := ms.Host
 		var old *sitePolicy
 		if prev != nil {
 			old = prev.sites[host]

@@ -92,3 +92,20 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestCRLAddedBesideUnchangedCAs: a CRL uploaded while no CA changes is
+// placed (the CAs are shared with the previous model, the CRLs are not).
+func TestCRLAddedBesideUnchangedCAs(t *testing.T) {
+	f := newFixture(t)
+	first := model.Compile(store.NewState(1, f.cas, nil, nil), nil)
+	crl := crlOf(t, "crl-1", "ca-other", f.other, testpki.CRLScope{}, 1)
+	second := model.Compile(store.NewState(2, f.cas, nil, []*pb.CRL{crl}), first)
+	key := pki.IssuerKeyOf(f.other.Cert)
+	if l := second.Revocation(key); len(l) != 1 || l[0].Set == nil || second.SoleCRL(key) != l[0] {
+		t.Fatalf("revocation of the issuer: %v, errors %v", l, second.Errors)
+	}
+	third := model.Compile(store.NewState(3, f.cas, nil, nil), second)
+	if len(third.Revocation(key)) != 0 || len(third.CRLs) != 0 {
+		t.Fatal("a deleted CRL is still in force")
+	}
+}

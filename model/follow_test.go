@@ -2,15 +2,12 @@ package model_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/model"
-	"github.com/mtlsgate/mtlsgate/seal"
-	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
 // TestFollowHandsEachModelToEveryConsumer: over a real store, Follow
@@ -18,15 +15,7 @@ import (
 // gives every consumer the same Model, in order; it returns when its
 // context ends (goleak checks that nothing stays behind).
 func TestFollowHandsEachModelToEveryConsumer(t *testing.T) {
-	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := nodetest.Store(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	first, second := make(chan *model.Model, 16), make(chan *model.Model, 16)
 	done := make(chan struct{})
@@ -41,8 +30,7 @@ func TestFollowHandsEachModelToEveryConsumer(t *testing.T) {
 		t.Fatal("the consumers did not get the same model of the current State")
 	}
 	root := testpki.NewRoot(t, "Follow Root", testpki.Options{})
-	actor := store.Actor{TokenID: "t", Action: "Test"}
-	ca, err := st.CreateCA(context.Background(), actor, "follow", root.PEM(), nil)
+	ca, err := st.CreateCA(context.Background(), nodetest.Admin, "follow", root.PEM(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,21 +33,21 @@ func (m *Model) compileLinks(order []string, prev *Model) {
 				m.issuerOf[c.Fingerprint] = c.Key
 			}
 			for _, iss := range bySubject[string(c.X509.RawIssuer)] {
-				if pki.SameEntity(iss, c.X509) {
-					continue // self-signed, or a re-issue of itself: no link
+				if iss != c.X509 {
+					m.link(c, iss, prev)
 				}
-				m.link(c, iss, prev)
 			}
 		}
 	}
 }
 
-// link records iss as an issuer of c when its key verifies c.
+// link records iss as an issuer of c when it is another entity (a
+// re-issue of c is no link) whose key verifies c.
 func (m *Model) link(c *Cert, iss *x509.Certificate, prev *Model) {
 	k := linkKey{c.X509, iss}
 	ok, seen := prev.checked[k]
 	if !seen {
-		ok = c.X509.CheckSignatureFrom(iss) == nil
+		ok = !pki.SameEntity(iss, c.X509) && c.X509.CheckSignatureFrom(iss) == nil
 	}
 	m.checked[k] = ok
 	if !ok {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -8,9 +9,10 @@ import (
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
-// TestLinksReusePreviousChecks: a compilation trusts the previous one's
-// answer for a pair of certificate objects it already checked, so an
-// unchanged CA costs no signature check. A planted wrong answer shows it.
+// TestLinksReusePreviousChecks: when the CAs change, a compilation trusts
+// the previous one's answer for a pair of certificate objects it already
+// checked, so an unchanged CA costs no signature check. A planted wrong
+// answer shows it. When no CA changed, the links are the previous ones.
 func TestLinksReusePreviousChecks(t *testing.T) {
 	root := testpki.NewRoot(t, "Links Root", testpki.Options{})
 	inter := root.Intermediate(t, "Links Intermediate", testpki.Options{})
@@ -20,8 +22,13 @@ func TestLinksReusePreviousChecks(t *testing.T) {
 	if got := first.links[interCert]; len(got) != 1 || got[0] != rootCert {
 		t.Fatalf("links = %v, want the root", got)
 	}
+	same := Compile(store.NewState(2, cas, nil, nil), first)
+	if reflect.ValueOf(same.links).UnsafePointer() != reflect.ValueOf(first.links).UnsafePointer() || len(same.issuerOf) != 2 {
+		t.Fatal("unchanged CAs: the links are not the previous ones")
+	}
 	first.checked[linkKey{interCert, rootCert}] = false
-	second := Compile(store.NewState(2, cas, nil, nil), first)
+	other := &pb.ClientCA{Id: "o", BundlePem: string(testpki.NewRoot(t, "Links Other", testpki.Options{}).PEM())}
+	second := Compile(store.NewState(3, append(cas, other), nil, nil), first)
 	if len(second.links[interCert]) != 0 {
 		t.Errorf("the previous compilation's answer was not reused")
 	}

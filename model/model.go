@@ -20,6 +20,8 @@ package model
 
 import (
 	"crypto/x509"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,12 +45,12 @@ type Model struct {
 	// partition: store.State.CRLInForce), each with its revocation set or
 	// why it has none. Superseded CRLs are not in the model.
 	CRLs map[string]*CRL
-	// Sites are every site by hostname ("*.example.com" included).
-	Sites map[string]*Site
 	// Errors are why objects could not be compiled, by object: the CAs,
 	// CRLs and sites whose Err is set. Consumers report them.
 	Errors map[store.Ref]error
 
+	// list is every site ("*.example.com" included) in hostname order.
+	list []*Site
 	// revocation maps an issuer identity to its CRLs in force that parsed
 	// and verified, in id order.
 	revocation map[pki.IssuerKey][]*CRL
@@ -65,6 +67,19 @@ type Model struct {
 
 // Rev is the store revision the model was compiled from.
 func (m *Model) Rev() int64 { return m.State.Rev }
+
+// SiteList returns every site ("*.example.com" included) in hostname
+// order. The slice is the model's: do not modify it.
+func (m *Model) SiteList() []*Site { return m.list }
+
+// Site returns the site with that hostname, exactly as stored, or nil.
+func (m *Model) Site(host string) *Site {
+	i, ok := slices.BinarySearchFunc(m.list, host, func(s *Site, h string) int { return strings.Compare(s.Host, h) })
+	if !ok {
+		return nil
+	}
+	return m.list[i]
+}
 
 // Revocation returns the CRLs in force of an issuer identity that parsed
 // and verified, in id order: at most one per scope and partition. A
@@ -155,7 +170,7 @@ type Site struct {
 	// Msg is the stored site; its settings are the effective ones (the
 	// store fills in defaults when it stores them).
 	Msg *pb.Site
-	// Host is its hostname, the key of Model.Sites.
+	// Host is its hostname.
 	Host string
 	// CAs are its assigned CAs, in the site's order.
 	CAs []*CA

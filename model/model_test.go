@@ -73,7 +73,7 @@ func TestCompileSite(t *testing.T) {
 	s.Settings.Pins = []*pb.Pin{{Sha256Fingerprint: strings.Repeat("ab", 32), Identity: "alice"}}
 	s.Settings.AccessRules = []*pb.AccessRule{{PathPrefix: "/Admin", Subjects: []string{"CN=x"}, Identities: []string{"alice"}}}
 	m := model.Compile(store.NewState(1, f.cas, []*pb.Site{s}, nil), nil)
-	got := m.Sites["a.example.com"]
+	got := m.Site("a.example.com")
 	if got.Err != nil || len(m.Errors) != 0 {
 		t.Fatalf("site error %v, model errors %v", got.Err, m.Errors)
 	}
@@ -110,7 +110,7 @@ func TestTrustNotClosed(t *testing.T) {
 	f := newFixture(t)
 	cas := append(f.cas, &pb.ClientCA{Id: "ca-inter", BundlePem: string(f.inter.PEM())})
 	m := model.Compile(store.NewState(1, cas, []*pb.Site{site(t, "a.example.com", "ca-inter")}, nil), nil)
-	if got := m.Sites["a.example.com"]; got.Err != nil || got.Trust.Closed || len(got.Links) != 0 {
+	if got := m.Site("a.example.com"); got.Err != nil || got.Trust.Closed || len(got.Links) != 0 {
 		t.Fatalf("err %v, closed %v, links %d", got.Err, got.Trust.Closed, len(got.Links))
 	}
 	// The intermediate's issuer is still known from the other CAs.
@@ -145,7 +145,7 @@ func TestSiteErrors(t *testing.T) {
 			tc.edit(bad)
 			good := site(t, "good.example.com", "ca-root")
 			m := model.Compile(store.NewState(1, append(f.cas, broken), []*pb.Site{bad, good}, nil), nil)
-			got := m.Sites["bad.example.com"]
+			got := m.Site("bad.example.com")
 			if got.Err == nil || !strings.Contains(got.Err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", got.Err, tc.want)
 			}
@@ -155,8 +155,8 @@ func TestSiteErrors(t *testing.T) {
 			if !errors.Is(m.Errors[store.SiteRef("bad.example.com")], got.Err) {
 				t.Error("the error is not in Errors under the site's reference")
 			}
-			if m.Sites["good.example.com"].Err != nil {
-				t.Errorf("the site beside it failed: %v", m.Sites["good.example.com"].Err)
+			if m.Site("good.example.com").Err != nil {
+				t.Errorf("the site beside it failed: %v", m.Site("good.example.com").Err)
 			}
 			if m.Errors[store.CARef("ca-broken")] == nil || m.CAs["ca-broken"].Err == nil {
 				t.Error("the broken CA's error is not reported")
@@ -179,7 +179,7 @@ func TestCompileReusesByIdentity(t *testing.T) {
 			t.Errorf("CA %s parsed again", id)
 		}
 	}
-	if same.Sites["a.example.com"] != first.Sites["a.example.com"] || same.CRLs["crl-1"] != first.CRLs["crl-1"] {
+	if same.Site("a.example.com") != first.Site("a.example.com") || same.CRLs["crl-1"] != first.CRLs["crl-1"] {
 		t.Error("an unchanged site or CRL was compiled again")
 	}
 
@@ -187,20 +187,20 @@ func TestCompileReusesByIdentity(t *testing.T) {
 	cas := append([]*pb.ClientCA{}, f.cas...)
 	cas[2] = proto.Clone(cas[2]).(*pb.ClientCA)
 	next := model.Compile(store.NewState(3, cas, []*pb.Site{a, b}, []*pb.CRL{crl}), same)
-	if next.Sites["a.example.com"] != same.Sites["a.example.com"] {
+	if next.Site("a.example.com") != same.Site("a.example.com") {
 		t.Error("a site whose CAs did not change was compiled again")
 	}
-	if next.Sites["b.example.com"] == same.Sites["b.example.com"] || next.CAs["ca-other"] == same.CAs["ca-other"] {
+	if next.Site("b.example.com") == same.Site("b.example.com") || next.CAs["ca-other"] == same.CAs["ca-other"] {
 		t.Error("the changed CA, or the site on it, was reused")
 	}
 	// A changed site message is compiled again.
 	a2 := proto.Clone(a).(*pb.Site)
 	a2.OriginUrl = "http://other.example"
 	last := model.Compile(store.NewState(4, cas, []*pb.Site{a2, b}, []*pb.CRL{crl}), next)
-	if last.Sites["a.example.com"] == next.Sites["a.example.com"] || last.Sites["a.example.com"].Origin.Host != "other.example" {
+	if last.Site("a.example.com") == next.Site("a.example.com") || last.Site("a.example.com").Origin.Host != "other.example" {
 		t.Error("a changed site was reused")
 	}
-	if last.Sites["b.example.com"] != next.Sites["b.example.com"] {
+	if last.Site("b.example.com") != next.Site("b.example.com") {
 		t.Error("the unchanged site beside it was compiled again")
 	}
 }

@@ -31,35 +31,52 @@ type assigned struct {
 }
 
 // compileSites compiles the sites whose message or CAs changed and keeps
-// the others' *Site.
-func (m *Model) compileSites(st *store.State, prev *Model) {
+// the others' *Site. Sites come in hostname order, as prev's list: one
+// merge pairs each with its previous compilation. When no CA changed,
+// every site of prev still has its CA entries.
+func (m *Model) compileSites(st *store.State, prev *Model, casChanged bool) {
 	msgs := st.Sites()
-	sites := make([]*Site, len(msgs))
-	cas := make([][]*CA, len(msgs))
+	m.list = make([]*Site, len(msgs))
 	var todo []int
+	j := 0
 	for i, msg := range msgs {
-		cas[i] = make([]*CA, len(msg.GetCaIds()))
-		for k, id := range msg.GetCaIds() {
-			cas[i][k] = m.CAs[id]
+		for j < len(prev.list) && prev.list[j].Host < msg.GetHostname() {
+			j++
 		}
-		if old := prev.Sites[msg.GetHostname()]; old != nil && old.Msg == msg && slices.Equal(old.cas, cas[i]) {
-			sites[i] = old
-		} else {
-			todo = append(todo, i)
+		if j < len(prev.list) {
+			if old := prev.list[j]; old.Msg == msg && (!casChanged || m.sameCAs(old)) {
+				m.list[i] = old
+				continue
+			}
 		}
+		todo = append(todo, i)
 	}
 	env := &siteEnv{m: m, names: par.NewMemo[*originhdr.Names](), assigned: par.NewMemo[*assigned]()}
-	par.Do(len(todo), workers(), func(k int) { i := todo[k]; sites[i] = env.site(msgs[i], cas[i]) })
-	for _, s := range sites {
-		m.Sites[s.Host] = s
+	par.Do(len(todo), workers(), func(k int) { i := todo[k]; m.list[i] = env.site(msgs[i]) })
+	for _, s := range m.list {
 		if s.Err != nil {
 			m.Errors[store.SiteRef(s.Host)] = s.Err
 		}
 	}
 }
 
-// site compiles one site with its CA entries.
-func (env *siteEnv) site(msg *pb.Site, cas []*CA) *Site {
+// sameCAs reports whether each CA id of s names the entry s was compiled
+// with.
+func (m *Model) sameCAs(s *Site) bool {
+	for k, id := range s.Msg.GetCaIds() {
+		if m.CAs[id] != s.cas[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// site compiles one site.
+func (env *siteEnv) site(msg *pb.Site) *Site {
+	cas := make([]*CA, len(msg.GetCaIds()))
+	for k, id := range msg.GetCaIds() {
+		cas[k] = env.m.CAs[id]
+	}
 	s := &Site{Msg: msg, Host: msg.GetHostname(), cas: cas}
 	if err := env.fill(s); err != nil {
 		return &Site{Msg: msg, Host: s.Host, cas: cas, Err: err}

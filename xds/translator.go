@@ -135,11 +135,10 @@ func (t *Translator) Translate(m *model.Model) (*Resources, error) {
 	crlsChanged := !maps.Equal(t.crls, m.CRLs)
 	t.crls = m.CRLs
 	env := &buildEnv{opts: t.opts, filters: t.filters, model: m, names: newNamesMemo()}
-	msgs := m.State.Sites()
-	entries := make([]*siteEntry, len(msgs))
+	sites := m.SiteList()
+	entries := make([]*siteEntry, len(sites))
 	var stale []int
-	for i, msg := range msgs {
-		ms := m.Sites[msg.GetHostname()]
+	for i, ms := range sites {
 		if e := t.sites[ms.Host]; e != nil && e.current(m, ms, crlsChanged) {
 			entries[i] = e
 		} else {
@@ -148,17 +147,17 @@ func (t *Translator) Translate(m *model.Model) (*Resources, error) {
 	}
 	olds := make([]*siteEntry, len(stale))
 	for k, i := range stale {
-		olds[k] = t.sites[msgs[i].GetHostname()]
+		olds[k] = t.sites[sites[i].Host]
 	}
 	par.Do(len(stale), t.workers, func(k int) {
-		entries[stale[k]] = env.entry(m.Sites[msgs[stale[k]].GetHostname()], olds[k])
+		entries[stale[k]] = env.entry(sites[stale[k]], olds[k])
 	})
 	for _, i := range stale {
-		t.sites[msgs[i].GetHostname()] = entries[i]
+		t.sites[sites[i].Host] = entries[i]
 	}
-	if len(t.sites) > len(msgs) {
+	if len(t.sites) > len(sites) {
 		for host := range t.sites {
-			if m.Sites[host] == nil {
+			if m.Site(host) == nil {
 				delete(t.sites, host)
 			}
 		}

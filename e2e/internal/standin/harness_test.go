@@ -34,9 +34,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/nodeid"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 	"github.com/mtlsgate/mtlsgate/xds"
 )
 
@@ -229,7 +227,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		echo(w, r)
 	}))
 	t.Cleanup(h.origin.Close)
-	h.st = newStore(t)
+	h.st = nodetest.Store(t)
 	h.populate()
 	// The node's certificate is recorded, as issuing it through the API
 	// does: the control plane serves no certificate it has no record of.
@@ -272,19 +270,6 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.px = startProxy(t, filepath.Join(h.bootDir, envoy.BootstrapFile))
 	h.waitSynced(t)
 	return h
-}
-
-func newStore(t *testing.T) *store.Store {
-	b, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), b, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // populate creates the client CA (root and intermediate, each with a
