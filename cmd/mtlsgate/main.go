@@ -30,14 +30,24 @@ func main() {
 	os.Exit(cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
-func serve(ctx context.Context, args []string) int {
-	cfg, err := server.LoadConfig(args, os.Getenv, os.Stderr)
+// configExit tells whether loading the configuration ended the command,
+// and with which exit code: 0 after --help, 2 (the error printed) when the
+// configuration is wrong.
+func configExit(err error) (code int, stop bool) {
 	if errors.Is(err, server.ErrHelp) {
-		return 0
+		return 0, true
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
-		return 2
+		return 2, true
+	}
+	return 0, false
+}
+
+func serve(ctx context.Context, args []string) int {
+	cfg, err := server.LoadConfig(args, os.Getenv, os.Stderr)
+	if code, stop := configExit(err); stop {
+		return code
 	}
 	log := cfg.Logger(os.Stderr)
 	s, err := server.Start(ctx, cfg, log)
@@ -57,12 +67,8 @@ func serve(ctx context.Context, args []string) int {
 // --seal-key-file, ...) to find the store and its keyring.
 func recoverAdmin(ctx context.Context, args []string) int {
 	cfg, err := server.LoadCommandConfig("mtlsgate recover-admin", args, os.Getenv, os.Stderr)
-	if errors.Is(err, server.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
-		return 2
+	if code, stop := configExit(err); stop {
+		return code
 	}
 	path, err := server.RecoverAdmin(ctx, cfg, cfg.Logger(os.Stderr))
 	if err != nil {
@@ -82,12 +88,8 @@ func keys(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg, err := server.LoadCommandConfig("mtlsgate keys "+args[0], args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, server.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
-		return 2
+	if code, stop := configExit(err); stop {
+		return code
 	}
 	log := cfg.Logger(os.Stderr)
 	if args[0] == "status" {
