@@ -5,7 +5,7 @@ TOOL   := $(GO) tool -modfile=tools/go.mod
 BIN    := bin/mtlsgate
 FUZZTIME ?= 20s
 
-.PHONY: build run test proto proto-check lint bench fuzz clean
+.PHONY: build run test etcd proto proto-check lint bench fuzz clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mtlsgate
@@ -13,9 +13,15 @@ build:
 run: build
 	./$(BIN) serve $(ARGS)
 
-test:
+test: etcd
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# The etcd server the etcd backend's tests run (internal/etcdtest finds
+# bin/etcd), built from the version pinned in tools/go.mod.
+etcd: bin/etcd
+bin/etcd: tools/go.mod
+	$(GO) build -modfile=tools/go.mod -o bin/etcd go.etcd.io/etcd/server/v3
 
 # Regenerates proto/ byte-identically from the .proto files.
 proto:
