@@ -23,8 +23,13 @@ import (
 // in rising precedence: its default, the YAML file (--config), an
 // MTLSGATE_* environment variable, a flag.
 type Config struct {
-	// Data is the directory of the embedded store and the admin token file.
+	// Data is the directory of the embedded store, the admin token file
+	// and the seal key file.
 	Data string `yaml:"data"`
+	// Store is the backend: bbolt (a file in Data) or etcd (storecfg.go).
+	Store string `yaml:"store"`
+	// Etcd connects to the cluster when Store is etcd.
+	Etcd EtcdConfig `yaml:"etcd"`
 	// AdminAddr serves the Certificate Manager API (gRPC and JSON/HTTP).
 	AdminAddr string `yaml:"admin_addr"`
 	// AuthzAddr serves the ext_authz Check service.
@@ -83,6 +88,8 @@ type AuthzConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Data:           "./data",
+		Store:          StoreBolt,
+		Etcd:           defaultEtcdConfig(),
 		AdminAddr:      "127.0.0.1:9000",
 		AuthzAddr:      "127.0.0.1:9191",
 		XDSAddr:        "127.0.0.1:18000",
@@ -111,12 +118,14 @@ func (c Config) xdsOptions() xds.Options {
 // envVars maps each environment variable to the field it sets.
 func envVars(c *Config) map[string]*string {
 	return map[string]*string{
-		"MTLSGATE_DATA":       &c.Data,
-		"MTLSGATE_ADMIN_ADDR": &c.AdminAddr,
-		"MTLSGATE_AUTHZ_ADDR": &c.AuthzAddr,
-		"MTLSGATE_XDS_ADDR":   &c.XDSAddr,
-		"MTLSGATE_LOG_LEVEL":  &c.LogLevel,
-		SealKeyFileEnv:        &c.Seal.KeyFile,
+		"MTLSGATE_DATA":        &c.Data,
+		"MTLSGATE_STORE":       &c.Store,
+		"MTLSGATE_ETCD_PREFIX": &c.Etcd.Prefix,
+		"MTLSGATE_ADMIN_ADDR":  &c.AdminAddr,
+		"MTLSGATE_AUTHZ_ADDR":  &c.AuthzAddr,
+		"MTLSGATE_XDS_ADDR":    &c.XDSAddr,
+		"MTLSGATE_LOG_LEVEL":   &c.LogLevel,
+		SealKeyFileEnv:         &c.Seal.KeyFile,
 	}
 }
 
@@ -148,6 +157,9 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 	fs.StringVar(&flags.AdminAddr, "admin-addr", def.AdminAddr, "Certificate Manager API address, gRPC and JSON (env MTLSGATE_ADMIN_ADDR)")
 	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
 	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
+	fs.StringVar(&flags.Store, "store", def.Store, "store backend: bbolt or etcd (env MTLSGATE_STORE)")
+	endpoints := fs.String("etcd-endpoints", "", "etcd client URLs, comma-separated (env MTLSGATE_ETCD_ENDPOINTS)")
+	fs.StringVar(&flags.Etcd.Prefix, "etcd-prefix", def.Etcd.Prefix, "key prefix in etcd (env MTLSGATE_ETCD_PREFIX)")
 	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
 	fs.StringVar(&flags.Seal.KeyFile, "seal-key-file", "", "keyring file sealing private keys in the store; default DATA/seal.key (env "+SealKeyFileEnv+")")
 	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
@@ -170,6 +182,9 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 		}
 	}
 	cfg.Seal.Keys = secretText(env(SealKeysEnv))
+	if v := env("MTLSGATE_ETCD_ENDPOINTS"); v != "" {
+		cfg.Etcd.Endpoints = splitList(v)
+	}
 	for name, field := range boolEnvVars(&cfg) {
 		if v := env(name); v != "" {
 			b, err := strconv.ParseBool(v)
@@ -188,13 +203,28 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 		case "insecure-plaintext":
 			cfg.TLS.InsecurePlaintext = flags.TLS.InsecurePlaintext
 			return
+		case "etcd-endpoints":
+			cfg.Etcd.Endpoints = splitList(*endpoints)
+			return
 		}
 		name := "MTLSGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if p, ok := set[name]; ok {
 			*envVars(&cfg)[name] = *p
 		}
 	})
+	cfg.fitLimits()
 	return cfg, cfg.Validate()
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // readConfigFile overlays the YAML file at path on cfg. Unknown keys are
@@ -237,6 +267,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: authz.decision_log: %q is not all, failures or off", c.Authz.DecisionLog)
 	}
 	if err := c.XDS.validate(); err != nil {
+		return err
+	}
+	if err := c.validateStore(); err != nil {
 		return err
 	}
 	if err := c.TLS.validate(map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr}); err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
 // Keys at rest (docs/operations.md, "Keys at rest"; docs/security.md).
@@ -100,16 +99,17 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (*store.Store,
 	if err := st.Close(); err != nil {
 		return nil, err
 	}
-	if err := bolt.CompactFile(filepath.Join(cfg.Data, DBFile), bolt.Options{}); err != nil {
+	what, err := compactStore(ctx, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("compact the store after sealing its private keys: %w", err)
 	}
-	log.Info("compacted the store file: the plaintext keys' old pages are gone", "file", filepath.Join(cfg.Data, DBFile))
+	log.Info("compacted the store: the plaintext keys' old copies are gone", "compacted", what)
 	return openStoreWith(ctx, cfg, log, ring)
 }
 
-// openStoreWith opens the embedded store of cfg with ring.
+// openStoreWith opens the store of cfg (bbolt or etcd) with ring.
 func openStoreWith(ctx context.Context, cfg Config, log *slog.Logger, ring *seal.Keyring) (*store.Store, error) {
-	b, err := bolt.Open(filepath.Join(cfg.Data, DBFile), bolt.Options{})
+	b, err := openBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

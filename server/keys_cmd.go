@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"text/tabwriter"
 
@@ -14,7 +13,6 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
 // rotateStep names the steps of RotateKeys, for the crash tests.
@@ -86,7 +84,7 @@ func RotateKeys(ctx context.Context, cfg Config, log *slog.Logger) (RotateResult
 	if err := rotateStepDone(stepResealed); err != nil {
 		return res, err
 	}
-	if err := bolt.CompactFile(filepath.Join(cfg.Data, DBFile), bolt.Options{}); err != nil {
+	if _, err := compactStore(ctx, cfg); err != nil {
 		return res, fmt.Errorf("compact the store: %w", err)
 	}
 	if err := rotateStepDone(stepCompacted); err != nil {
@@ -161,7 +159,7 @@ func KeysStatus(ctx context.Context, cfg Config, log *slog.Logger, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	b, err := bolt.Open(filepath.Join(cfg.Data, DBFile), bolt.Options{})
+	b, err := openBackend(ctx, cfg)
 	if err != nil {
 		return offlineHint(err)
 	}

@@ -63,8 +63,11 @@ type Options struct {
 // Cluster is a running cluster; Start stops it when the test ends.
 type Cluster struct {
 	Members []*Member
-	o       Options
-	tls     *tls.Config // the client's, when Options.TLS
+	// With Options.TLS: the PEM files of the CA that verifies the members
+	// and of a client certificate and key they accept.
+	CAFile, ClientCertFile, ClientKeyFile string
+	o                                     Options
+	tls                                   *tls.Config // the client's, when Options.TLS
 }
 
 // Member is one etcd process.
@@ -95,6 +98,8 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.TLS {
 		scheme = "https"
 		certArgs, c.tls = writeTLS(t, dir)
+		c.CAFile = filepath.Join(dir, "ca.pem")
+		c.ClientCertFile, c.ClientKeyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
 	}
 	var initial []string
 	for i := range o.Members {
@@ -153,7 +158,8 @@ func writeTLS(t testing.TB, dir string) ([]string, *tls.Config) {
 	member := ca.Leaf(t, "etcd member", testpki.Options{IPs: []string{"127.0.0.1"}, DNS: []string{"localhost"},
 		EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}})
 	client := ca.Leaf(t, "mtlsgate", testpki.Options{})
-	files := map[string][]byte{"ca.pem": ca.PEM(), "member.pem": member.PEM(), "member-key.pem": member.KeyPEM()}
+	files := map[string][]byte{"ca.pem": ca.PEM(), "member.pem": member.PEM(), "member-key.pem": member.KeyPEM(),
+		"client.pem": client.PEM(), "client-key.pem": client.KeyPEM()}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
