@@ -81,7 +81,8 @@ func scopeNote(tok *pb.Token, r rule, req any) string {
 }
 
 // record writes refused mutations to the audit log (carried-out ones were
-// recorded in their own transaction) and every call to the log. A call
+// recorded in their own transaction; one refused because the store is
+// unavailable cannot be) and every call to the log. A call
 // refused for want of a valid token gets only a rate-limited log line:
 // who cannot authenticate cannot make mtlsgate write.
 func (s *Server) record(ctx context.Context, c caller, r rule, req any, err error) {
@@ -105,6 +106,11 @@ func (s *Server) record(ctx context.Context, c caller, r rule, req any, err erro
 		"object", clip(object, store.MaxAuditObject), "result", result, "remote", c.actor.RemoteAddr,
 		"error", clip(errText(err), store.MaxAuditMessage))
 	if !r.mutation || err == nil {
+		return
+	}
+	if status.Code(err) == codes.Unavailable {
+		// The store could not take the write; it cannot take its audit
+		// event either (the log line above records the refusal).
 		return
 	}
 	ev := s.store.NewAuditEvent(c.actor, object, result, status.Convert(err).Message())
@@ -158,6 +164,10 @@ func (s *Server) toStatus(method string, err error) error {
 		}
 		return err
 	}
+	if errors.Is(err, store.ErrUnavailable) {
+		id := s.logWithID("store unavailable for an API write", method, err)
+		return status.Errorf(codes.Unavailable, "the configuration store is unavailable: nothing was changed, and ext_authz and xDS keep serving the last configuration; retry later (error id %s)", id)
+	}
 	for _, m := range []struct {
 		target error
 		code   codes.Code
@@ -183,11 +193,18 @@ func (s *Server) toStatus(method string, err error) error {
 // internal logs err with a fresh id and returns the INTERNAL status the
 // client sees: the class, the id to quote, nothing of err's text.
 func (s *Server) internal(method string, err error) error {
+	id := s.logWithID("internal error in API call", method, err)
+	return status.Errorf(codes.Internal, "internal error (error id %s; the server log has the detail)", id)
+}
+
+// logWithID logs err under a fresh id, which it returns for the client to
+// quote.
+func (s *Server) logWithID(msg, method string, err error) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
-	s.log.Error("internal error in API call", "error_id", id, "method", method, "err", err)
-	return status.Errorf(codes.Internal, "internal error (error id %s; the server log has the detail)", id)
+	s.log.Error(msg, "error_id", id, "method", method, "err", err)
+	return id
 }
 
 // codeName turns a status code into a snake_case word.

@@ -78,7 +78,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, store: st, metrics: prometheus.NewRegistry()}
-	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), storeUp(st))
 	if err := s.bootstrap(ctx); err != nil {
 		_ = st.Close()
 		return nil, err
@@ -222,6 +222,7 @@ func (s *Server) listenAdmin() error {
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
 	mux.Handle("GET /metrics", metricsAuth(s.store, promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", readyz(s.store))
 	if s.cfg.Debug.Pprof {
 		registerPprof(mux)
 		s.log.Warn("profiling endpoints enabled without authentication", "path", "/debug/pprof/", "addr", s.cfg.AdminAddr)

@@ -38,6 +38,9 @@ type Options struct {
 	// secrets written by older versions are sealed at Open, in one
 	// transaction. See secrets.go.
 	Keyring *seal.Keyring
+	// ProbeInterval is how often the backend is checked (Health);
+	// DefaultProbeInterval when zero.
+	ProbeInterval time.Duration
 }
 
 // Store is the configuration store. It is safe for concurrent use.
@@ -50,10 +53,13 @@ type Store struct {
 	// sealedAtOpen is how many plaintext secrets Open sealed.
 	sealedAtOpen int
 
-	state  atomic.Pointer[State]
-	writes sync.Mutex // serialises this process's writers
-	cancel context.CancelFunc
-	done   chan struct{}
+	state    atomic.Pointer[State]
+	health   atomic.Pointer[Health]
+	healthMu sync.Mutex // serialises setHealth
+	writes   sync.Mutex // serialises this process's writers
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when follow returns
+	probes   sync.WaitGroup
 }
 
 // maxCommitAttempts bounds retries of a write that lost a race with
@@ -89,6 +95,7 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: the store holds %d plaintext private keys (first: %s); open it with a keyring to seal them", ErrNoKeyring, len(plain), plain[0])
 	}
 	s.state.Store(st)
+	s.health.Store(&Health{OK: true, Since: s.now()})
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.follow(wctx, st.Rev)
@@ -100,6 +107,11 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	interval := opts.ProbeInterval
+	if interval <= 0 {
+		interval = DefaultProbeInterval
+	}
+	s.probes.Go(func() { s.probe(wctx, interval) })
 	return s, nil
 }
 
@@ -124,10 +136,11 @@ func (s *Store) SealedAtOpen() int { return s.sealedAtOpen }
 // Limits returns the limits in force.
 func (s *Store) Limits() Limits { return s.limits }
 
-// Close stops following the backend and closes it.
+// Close stops following and probing the backend and closes it.
 func (s *Store) Close() error {
 	s.cancel()
 	<-s.done
+	s.probes.Wait()
 	return s.b.Close()
 }
 
@@ -179,8 +192,11 @@ func (s *Store) follow(ctx context.Context, rev int64) {
 		}
 		s.log.Warn("store watch ended; reloading", "err", err)
 		st, lerr := s.load(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		s.setHealth(lerr)
 		if lerr != nil {
-			s.log.Error("store reload failed", "err", lerr)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -252,7 +268,7 @@ func (s *Store) commit(ctx context.Context, build func(st *State) ([]Op, error))
 			return nil, err
 		}
 		ops = append(ops, Op{Key: serialKey, Value: []byte(s.now().UTC().Format(time.RFC3339Nano))})
-		rev, err := s.b.Txn(ctx, []Compare{{Key: serialKey, ModRev: st.serialRev}}, ops)
+		rev, err := s.txn(ctx, []Compare{{Key: serialKey, ModRev: st.serialRev}}, ops)
 		if errors.Is(err, ErrConflict) {
 			// Another process wrote first: wait until we have seen it.
 			wctx, cancel := context.WithTimeout(ctx, readYourWritesWait)
@@ -264,11 +280,41 @@ func (s *Store) commit(ctx context.Context, build func(st *State) ([]Op, error))
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: commit: %w", err)
+			return nil, commitError(ctx, err)
 		}
 		return s.waitRev(rev), nil
 	}
 	return nil, fmt.Errorf("store: commit: gave up after %d conflicting attempts: %w", maxCommitAttempts, ErrConflict)
+}
+
+// unhealthyTxnTimeout bounds a transaction while the backend is known to
+// be unavailable: the write is still tried (the backend may be back before
+// the next probe says so), but its caller is not kept waiting long.
+const unhealthyTxnTimeout = 2 * time.Second
+
+// txn runs a transaction, with a short deadline while the backend is
+// unavailable.
+func (s *Store) txn(ctx context.Context, cmps []Compare, ops []Op) (int64, error) {
+	if !s.Health().OK {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, unhealthyTxnTimeout)
+		defer cancel()
+	}
+	return s.b.Txn(ctx, cmps, ops)
+}
+
+// commitError classifies a failed transaction: the caller's context
+// ending, a limit of the backend (ErrLimit), the store closed (a fault of
+// the program, not of the backend), or else the backend being unavailable
+// (ErrUnavailable).
+func commitError(ctx context.Context, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("store: commit: %w", ctx.Err())
+	case errors.Is(err, ErrLimit), errors.Is(err, ErrClosed):
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return fmt.Errorf("store: commit: %w: %w", ErrUnavailable, err)
 }
 
 // putOp encodes msg for key, sealing its secret fields (encodeRecord).

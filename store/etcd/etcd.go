@@ -10,6 +10,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -25,8 +27,9 @@ const (
 )
 
 // ErrTooLarge means a transaction exceeds what the cluster accepts
-// (Options.MaxRequestBytes or Options.MaxTxnOps); nothing was sent.
-var ErrTooLarge = errors.New("etcd: transaction too large for the cluster")
+// (Options.MaxRequestBytes or Options.MaxTxnOps); nothing was sent. It
+// wraps store.ErrLimit: the write is refused as over a limit.
+var ErrTooLarge = fmt.Errorf("etcd: transaction too large for the cluster: %w", store.ErrLimit)
 
 // Options configures Open.
 type Options struct {
@@ -100,6 +103,13 @@ func Open(ctx context.Context, o Options) (*Backend, error) {
 		// are unbounded (clientv3's default).
 		MaxCallSendMsgSize: o.MaxRequestBytes + 64<<10,
 		Logger:             zap.NewNop(), Context: context.WithoutCancel(ctx),
+		// gRPC's default reconnect backoff grows to two minutes: after an
+		// outage the replica would stay cut off long after the cluster is
+		// back. A few seconds at most, with jitter.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: o.DialTimeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect to %v: %w", o.Endpoints, err)

@@ -23,7 +23,7 @@ func openStore(t *testing.T, c *etcdtest.Cluster, prefix string, ring *seal.Keyr
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(t.Context(), b, store.Options{Keyring: ring})
+	s, err := store.Open(t.Context(), b, store.Options{Keyring: ring, ProbeInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +68,9 @@ func TestTwoStoresShareOneCluster(t *testing.T) {
 }
 
 // TestStoreRidesOutAnOutage: with its only member down the store keeps
-// its last State, refuses writes with an error (nothing half-written),
-// and follows again by itself once the member is back.
+// its last State, reports itself unhealthy, refuses writes with
+// ErrUnavailable (nothing half-written), and follows again by itself once
+// the member is back.
 func TestStoreRidesOutAnOutage(t *testing.T) {
 	c := etcdtest.Start(t, etcdtest.Options{})
 	s := openStore(t, c, "/outage/", seal.MustGenerate())
@@ -81,9 +82,10 @@ func TestStoreRidesOutAnOutage(t *testing.T) {
 	before := s.Current()
 
 	c.Members[0].Kill()
+	healthy(t, s, false)
 	_, err = s.CreateCA(t.Context(), actor, "during", testpki.NewRoot(t, "Outage Root 2", testpki.Options{}).PEM(), nil)
-	if err == nil || errors.Is(err, store.ErrConflict) {
-		t.Fatalf("write with the cluster down: %v, want an error", err)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("write with the cluster down: %v, want ErrUnavailable", err)
 	}
 	if s.Current() != before {
 		t.Fatal("the State changed while the cluster was down")
@@ -91,6 +93,7 @@ func TestStoreRidesOutAnOutage(t *testing.T) {
 
 	c.Members[0].Restart(t)
 	c.WaitReady(t)
+	healthy(t, s, true)
 	after, err := s.CreateCA(t.Context(), actor, "after", testpki.NewRoot(t, "Outage Root 3", testpki.Options{}).PEM(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -98,5 +101,20 @@ func TestStoreRidesOutAnOutage(t *testing.T) {
 	waitFor(t, s, 10*time.Second, func(st *store.State) bool { return st.CA(after.GetId()) != nil })
 	if n := len(s.Current().CAs()); n != 2 {
 		t.Fatalf("%d CAs after the outage, want the 2 written while it was up", n)
+	}
+}
+
+// healthy waits until s reports its backend answering (or not).
+func healthy(t *testing.T, s *store.Store, ok bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for s.Health().OK != ok {
+		if time.Now().After(deadline) {
+			t.Fatalf("store health OK=%v, want %v (%v)", s.Health().OK, ok, s.Health().Err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if h := s.Health(); !ok && (h.Err == nil || h.Since.IsZero()) {
+		t.Fatalf("unhealthy without a reason or a time: %+v", h)
 	}
 }
