@@ -285,7 +285,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	servers.Go(func() { errc <- s.xdsG.Serve(s.xdsLn) })
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
-	workers.Go(func() { s.pruneAudit(wctx) })
+	// One replica prunes (under election on etcd; always with bbolt).
+	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })
 	workers.Go(func() { model.Follow(wctx, s.store, s.first, s.authz.Load, s.xds.Update) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
