@@ -3,8 +3,15 @@ package etcd_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mtlsgate/mtlsgate/internal/etcdtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -18,12 +25,20 @@ var actor = store.Actor{TokenID: "test", Action: "Test"}
 // openStore opens a store on the cluster under prefix, as one replica.
 func openStore(t *testing.T, c *etcdtest.Cluster, prefix string, ring *seal.Keyring) *store.Store {
 	t.Helper()
-	b, err := etcd.Open(t.Context(), etcd.Options{Endpoints: c.Endpoints(), TLS: c.ClientTLS(), Prefix: prefix,
-		DialTimeout: 2 * time.Second, RequestTimeout: 2 * time.Second})
+	return openStoreOn(t, etcd.Options{Endpoints: c.Endpoints(), TLS: c.ClientTLS(), Prefix: prefix}, ring, io.Discard)
+}
+
+// openStoreOn opens a store on o (short timeouts, a fast probe), logging
+// to w.
+func openStoreOn(t *testing.T, o etcd.Options, ring *seal.Keyring, w io.Writer) *store.Store {
+	t.Helper()
+	o.DialTimeout, o.RequestTimeout = 2*time.Second, 2*time.Second
+	b, err := etcd.Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(t.Context(), b, store.Options{Keyring: ring, ProbeInterval: 200 * time.Millisecond})
+	s, err := store.Open(t.Context(), b, store.Options{Keyring: ring, ProbeInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(w, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,4 +132,73 @@ func healthy(t *testing.T, s *store.Store, ok bool) {
 	if h := s.Health(); !ok && (h.Err == nil || h.Since.IsZero()) {
 		t.Fatalf("unhealthy without a reason or a time: %+v", h)
 	}
+}
+
+// TestReplicaBehindACompactionRebuilds: a store cut off from the cluster
+// while the others write and the history is compacted past where it
+// stopped comes back, finds its watch compacted, reloads, and holds every
+// write.
+func TestReplicaBehindACompactionRebuilds(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{Members: 3})
+	ring := seal.MustGenerate()
+	// lonely talks to member 2 only; busy to members 0 and 1.
+	var log syncBuffer
+	lonely := openStoreAt(t, c.Members[2].ClientURL, ring, &log)
+	busy := openStoreAt(t, c.Members[0].ClientURL, ring, io.Discard)
+	c.Members[2].Kill()
+	c.WaitReady(t) // a new leader, if member 2 led
+	var ids []string
+	for i := range 3 {
+		ca, err := busy.CreateCA(t.Context(), actor, fmt.Sprint("while-away-", i), testpki.NewRoot(t, fmt.Sprint("Away Root ", i), testpki.Options{}).PEM(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ca.GetId())
+	}
+	waitFor(t, busy, time.Second, func(st *store.State) bool { return len(st.CAs()) == 3 })
+	cli := c.Client(t)
+	resp, err := cli.Get(t.Context(), "/shared/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(t.Context(), resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	c.Members[2].Restart(t)
+	waitFor(t, lonely, 20*time.Second, func(st *store.State) bool {
+		for _, id := range ids {
+			if st.CA(id) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if !strings.Contains(log.String(), "store watch ended; reloading") || !strings.Contains(log.String(), "compacted") {
+		t.Fatalf("the store did not reload after a compacted watch; its log:\n%s", log.String())
+	}
+}
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// openStoreAt opens a store under /shared/ through one endpoint, logging
+// to w.
+func openStoreAt(t *testing.T, endpoint string, ring *seal.Keyring, w io.Writer) *store.Store {
+	t.Helper()
+	return openStoreOn(t, etcd.Options{Endpoints: []string{endpoint}, Prefix: "/shared/"}, ring, w)
 }
