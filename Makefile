@@ -45,7 +45,7 @@ lint:
 # pinned version (tools/go.mod does not carry it). bench-quick is a short
 # smoke run of the same harness whose results stay in BENCH_QUICK_OUT.
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./originhdr ./xds
+BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./originhdr ./xds ./store/etcd
 BENCH_RESULTS   := bench/results
 BENCH_TMP       ?= $(or $(TMPDIR),/tmp)
 BENCH_PARTS     ?= $(BENCH_TMP)/mtlsgate-bench-parts
@@ -55,7 +55,7 @@ BENCH_CONTROLPLANE ?=
 BENCH_REVOCATION   ?=
 BENCH_PARSERS      ?=
 
-bench: build
+bench: build etcd
 	$(GO) build -o bin/mtlsgate-bench ./bench/cmd/mtlsgate-bench
 	rm -rf $(BENCH_PARTS) $(BENCH_RESULTS)/profiles && mkdir -p $(BENCH_PARTS) $(BENCH_RESULTS)/profiles
 	./bin/mtlsgate-bench check -out $(BENCH_PARTS)/check.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_CHECK)
@@ -71,7 +71,7 @@ bench: build
 	./bin/mtlsgate-bench report -parts $(BENCH_PARTS) -out $(BENCH_RESULTS) -micro $(BENCH_RESULTS)/micro.txt -benchstat $(BENCH_RESULTS)/micro-benchstat.txt
 
 .PHONY: bench-quick
-bench-quick: build
+bench-quick: build etcd
 	$(GO) build -o bin/mtlsgate-bench ./bench/cmd/mtlsgate-bench
 	rm -rf $(BENCH_QUICK_OUT) && mkdir -p $(BENCH_QUICK_OUT)/parts
 	./bin/mtlsgate-bench check -out $(BENCH_QUICK_OUT)/parts/check.json -profiles $(BENCH_QUICK_OUT)/profiles \
