@@ -78,6 +78,13 @@ func (c *bearerConn) Invoke(ctx context.Context, method string, args, reply any,
 	return c.ClientConn.Invoke(ctx, method, args, reply, opts...)
 }
 
+func (c *bearerConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if c.token != "" {
+		ctx = withBearer(ctx, c.token)
+	}
+	return c.ClientConn.NewStream(ctx, desc, method, opts...)
+}
+
 // site returns a valid CreateSite request for host.
 func siteReq(t *testing.T, host string) *pb.CreateSiteRequest {
 	t.Helper()

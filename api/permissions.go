@@ -84,6 +84,10 @@ var rules = map[string]rule{
 	"RevokeToken": {mutation: true, roles: admins, object: idOf(store.TokenRef)},
 
 	"ListAuditEvents": {roles: caWriters},
+
+	// A backup holds everything (sealed keys, token hashes, the audit
+	// log): admins only, audited like a write.
+	"ExportBackup": {mutation: true, roles: admins, object: constant("backup")},
 }
 
 // allowed reports whether tok may call the method with req.

@@ -48,6 +48,8 @@ var commands = []*command{
 	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
 	{"node revoke", "SERIAL", "revoke a node certificate: xDS and ext_authz refuse the node at once", 1, 1, nodeRevoke},
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
+	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
+		"mtlsgate restore reads it", 0, 0, backupCmd},
 	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--authz ADDR] [--delta] [--admin ADDR] " +
 		"(--out DIR [--envoy-dir PATH] [--lifetime D] | --insecure-plaintext)",
 		"write an Envoy bootstrap and the node's certificate (issued by the server; admin token) to DIR, " +
@@ -128,8 +130,10 @@ func usageText() string {
 
 "mtlsgate serve [--config FILE] [--data DIR] ..." runs the server,
 "mtlsgate recover-admin --data DIR" writes a new admin token into the data
-directory of a stopped server, and "mtlsgate keys rotate|status --data DIR"
-rotates or shows the keyring sealing its private keys (server stopped).
+directory of a stopped server, "mtlsgate keys rotate|status --data DIR"
+rotates or shows the keyring sealing its private keys (server stopped), and
+"mtlsgate restore --in FILE [--data DIR | --store etcd ...]" writes a backup
+into a new store (server stopped).
 "mtlsgate envoy bootstrap --out DIR" has the server issue a node
 certificate and writes it with an Envoy bootstrap; with
 --insecure-plaintext it prints a plaintext bootstrap offline. Every other

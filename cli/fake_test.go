@@ -132,6 +132,13 @@ func (f *fakeAPI) ListAuditEvents(ctx context.Context, in *pb.ListAuditEventsReq
 	return handle[*pb.ListAuditEventsResponse](ctx, f, "ListAuditEvents", in)
 }
 
+// ExportBackup is recorded and refused: the CLI's backup is tested end to
+// end against the real server (e2e).
+func (f *fakeAPI) ExportBackup(ctx context.Context, in *pb.ExportBackupRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[pb.BackupChunk], error) {
+	_, err := handle[*pb.BackupChunk](ctx, f, "ExportBackup", in)
+	return nil, err
+}
+
 // on sets the handler of a method and returns f.
 func (f *fakeAPI) on(method string, h func(req proto.Message) (proto.Message, error)) *fakeAPI {
 	if f.handlers == nil {

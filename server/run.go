@@ -212,7 +212,7 @@ func (s *Server) listenAdmin() error {
 		apiSrv.WithNodes(trustingIssuer{s.sec.ca, s.sec.trust}, s.cfg.TLS.NodeCertLifetime)
 	}
 	maxMsg := s.store.Limits().MaxCRLBytes + 1<<20
-	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()), api.CodecOption(),
+	g := grpc.NewServer(grpc.UnaryInterceptor(apiSrv.UnaryInterceptor()), grpc.StreamInterceptor(apiSrv.StreamInterceptor()), api.CodecOption(),
 		grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg))
 	apiSrv.Register(g)
 	s.health = append(s.health, healthFor(g, adminService))

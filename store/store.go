@@ -87,6 +87,11 @@ func Open(ctx context.Context, b Backend, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if _, unfinished, err := b.Get(ctx, RestoreMarkerKey); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	} else if unfinished {
+		return nil, ErrRestoreUnfinished
+	}
 	st, plain, err := s.loadAll(ctx)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mtlsgate/mtlsgate/cli"
@@ -25,6 +26,8 @@ func main() {
 			os.Exit(recoverAdmin(ctx, os.Args[2:]))
 		case "keys":
 			os.Exit(keys(ctx, os.Args[2:]))
+		case "restore":
+			os.Exit(restore(ctx, os.Args[2:]))
 		}
 	}
 	os.Exit(cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
@@ -101,6 +104,36 @@ func keys(ctx context.Context, args []string) int {
 		}
 	}
 	if err != nil {
+		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
+		return 1
+	}
+	return 0
+}
+
+// restore writes a backup (`mtlsgate backup`) into a new store, with the
+// server stopped: `mtlsgate restore --in FILE` and serve's flags (--data,
+// --config, --store, --etcd-endpoints, ...) to name the store.
+func restore(ctx context.Context, args []string) int {
+	in, rest := "", args[:0:0]
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "--in" || a == "-in") && i+1 < len(args):
+			in, i = args[i+1], i+1
+		case strings.HasPrefix(a, "--in=") || strings.HasPrefix(a, "-in="):
+			in = a[strings.Index(a, "=")+1:]
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if in == "" {
+		fmt.Fprintln(os.Stderr, "usage: mtlsgate restore --in FILE [--data DIR | --config FILE | --store etcd --etcd-endpoints ...]")
+		return 2
+	}
+	cfg, err := server.LoadCommandConfig("mtlsgate restore", rest, os.Getenv, os.Stderr)
+	if code, stop := configExit(err); stop {
+		return code
+	}
+	if err := server.Restore(ctx, cfg, cfg.Logger(os.Stderr), in, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mtlsgate:", err)
 		return 1
 	}

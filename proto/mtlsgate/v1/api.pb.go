@@ -1655,6 +1655,87 @@ func (x *RevokeNodeCertificateRequest) GetSerial() string {
 	return ""
 }
 
+type ExportBackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportBackupRequest) Reset() {
+	*x = ExportBackupRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportBackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportBackupRequest) ProtoMessage() {}
+
+func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
+func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
+}
+
+// BackupChunk is the next part of a backup file, in order.
+type BackupChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
@@ -1744,7 +1825,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x1cListNodeCertificatesResponse\x12@\n" +
 	"\fcertificates\x18\x01 \x03(\v2\x1c.mtlsgate.v1.NodeCertificateR\fcertificates\"6\n" +
 	"\x1cRevokeNodeCertificateRequest\x12\x16\n" +
-	"\x06serial\x18\x01 \x01(\tR\x06serial2\x94\x10\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\"\x15\n" +
+	"\x13ExportBackupRequest\"!\n" +
+	"\vBackupChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xe2\x10\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -1775,7 +1859,8 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x14IssueNodeCertificate\x12(.mtlsgate.v1.IssueNodeCertificateRequest\x1a).mtlsgate.v1.IssueNodeCertificateResponse\x12k\n" +
 	"\x14ListNodeCertificates\x12(.mtlsgate.v1.ListNodeCertificatesRequest\x1a).mtlsgate.v1.ListNodeCertificatesResponse\x12`\n" +
 	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12\\\n" +
-	"\x0fListAuditEvents\x12#.mtlsgate.v1.ListAuditEventsRequest\x1a$.mtlsgate.v1.ListAuditEventsResponseB;Z9github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1;mtlsgatev1b\x06proto3"
+	"\x0fListAuditEvents\x12#.mtlsgate.v1.ListAuditEventsRequest\x1a$.mtlsgate.v1.ListAuditEventsResponse\x12L\n" +
+	"\fExportBackup\x12 .mtlsgate.v1.ExportBackupRequest\x1a\x18.mtlsgate.v1.BackupChunk0\x01B;Z9github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1;mtlsgatev1b\x06proto3"
 
 var (
 	file_mtlsgate_v1_api_proto_rawDescOnce sync.Once
@@ -1789,7 +1874,7 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
 	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
@@ -1825,28 +1910,30 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*ListNodeCertificatesRequest)(nil),  // 31: mtlsgate.v1.ListNodeCertificatesRequest
 	(*ListNodeCertificatesResponse)(nil), // 32: mtlsgate.v1.ListNodeCertificatesResponse
 	(*RevokeNodeCertificateRequest)(nil), // 33: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*ClientCA)(nil),                     // 34: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 35: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 36: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 37: mtlsgate.v1.CRL
-	(Role)(0),                            // 38: mtlsgate.v1.Role
-	(*Token)(nil),                        // 39: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 40: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 41: mtlsgate.v1.NodeCertificate
+	(*ExportBackupRequest)(nil),          // 34: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                  // 35: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                     // 36: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 37: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 38: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 39: mtlsgate.v1.CRL
+	(Role)(0),                            // 40: mtlsgate.v1.Role
+	(*Token)(nil),                        // 41: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 42: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 43: mtlsgate.v1.NodeCertificate
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	34, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	35, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	35, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	35, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	36, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	37, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	38, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	39, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	39, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	40, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	41, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	41, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	36, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	37, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	37, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	37, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	38, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	39, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	40, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	41, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	41, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	42, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	43, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	43, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
 	0,  // 12: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
 	1,  // 13: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
 	3,  // 14: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
@@ -1873,34 +1960,36 @@ var file_mtlsgate_v1_api_proto_depIdxs = []int32{
 	31, // 35: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
 	33, // 36: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
 	27, // 37: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	34, // 38: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 39: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	34, // 40: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 41: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	34, // 42: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	34, // 43: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	35, // 44: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	35, // 45: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	10, // 46: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	35, // 47: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	13, // 48: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	35, // 49: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	35, // 50: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	36, // 51: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	36, // 52: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	37, // 53: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	18, // 54: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	37, // 55: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	21, // 56: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	23, // 57: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	25, // 58: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	39, // 59: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	30, // 60: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	32, // 61: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	41, // 62: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	28, // 63: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	38, // [38:64] is the sub-list for method output_type
-	12, // [12:38] is the sub-list for method input_type
+	34, // 38: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	36, // 39: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 40: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	36, // 41: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 42: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	36, // 43: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	36, // 44: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	37, // 45: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	37, // 46: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	10, // 47: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	37, // 48: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	13, // 49: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	37, // 50: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	37, // 51: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	38, // 52: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	38, // 53: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	39, // 54: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	18, // 55: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	39, // 56: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	21, // 57: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	23, // 58: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	25, // 59: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	41, // 60: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	30, // 61: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	32, // 62: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	43, // 63: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	28, // 64: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	35, // 65: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	39, // [39:66] is the sub-list for method output_type
+	12, // [12:39] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1918,7 +2007,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,7 @@ const (
 	CertificateManagerService_ListNodeCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
 	CertificateManagerService_RevokeNodeCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
 	CertificateManagerService_ListAuditEvents_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
+	CertificateManagerService_ExportBackup_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ExportBackup"
 )
 
 // CertificateManagerServiceClient is the client API for CertificateManagerService service.
@@ -92,6 +93,11 @@ type CertificateManagerServiceClient interface {
 	RevokeNodeCertificate(ctx context.Context, in *RevokeNodeCertificateRequest, opts ...grpc.CallOption) (*NodeCertificate, error)
 	// Audit log, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// Backup. A consistent snapshot of the whole store at one revision: every
+	// record, the audit log included, private keys still sealed. Streamed in
+	// the backup format of docs/operations.md; `mtlsgate restore` reads it.
+	// gRPC only (no JSON route). Admin tokens only; audited.
+	ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type certificateManagerServiceClient struct {
@@ -362,6 +368,25 @@ func (c *certificateManagerServiceClient) ListAuditEvents(ctx context.Context, i
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) ExportBackup(ctx context.Context, in *ExportBackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &CertificateManagerService_ServiceDesc.Streams[0], CertificateManagerService_ExportBackup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportBackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CertificateManagerService_ExportBackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // CertificateManagerServiceServer is the server API for CertificateManagerService service.
 // All implementations must embed UnimplementedCertificateManagerServiceServer
 // for forward compatibility.
@@ -404,6 +429,11 @@ type CertificateManagerServiceServer interface {
 	RevokeNodeCertificate(context.Context, *RevokeNodeCertificateRequest) (*NodeCertificate, error)
 	// Audit log, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// Backup. A consistent snapshot of the whole store at one revision: every
+	// record, the audit log included, private keys still sealed. Streamed in
+	// the backup format of docs/operations.md; `mtlsgate restore` reads it.
+	// gRPC only (no JSON route). Admin tokens only; audited.
+	ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedCertificateManagerServiceServer()
 }
 
@@ -491,6 +521,9 @@ func (UnimplementedCertificateManagerServiceServer) RevokeNodeCertificate(contex
 }
 func (UnimplementedCertificateManagerServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ExportBackup(*ExportBackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method ExportBackup not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) mustEmbedUnimplementedCertificateManagerServiceServer() {
 }
@@ -982,6 +1015,17 @@ func _CertificateManagerService_ListAuditEvents_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_ExportBackup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportBackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CertificateManagerServiceServer).ExportBackup(m, &grpc.GenericServerStream[ExportBackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type CertificateManagerService_ExportBackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // CertificateManagerService_ServiceDesc is the grpc.ServiceDesc for CertificateManagerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1094,6 +1138,12 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _CertificateManagerService_ListAuditEvents_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportBackup",
+			Handler:       _CertificateManagerService_ExportBackup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "mtlsgate/v1/api.proto",
 }
