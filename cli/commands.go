@@ -50,7 +50,7 @@ var commands = []*command{
 	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
 	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
 		"mtlsgate restore reads it", 0, 0, backupCmd},
-	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR] [--authz ADDR] [--delta] [--admin ADDR] " +
+	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR[,ADDR...]] [--authz ADDR[,ADDR...]] [--delta] [--admin ADDR] " +
 		"(--out DIR [--envoy-dir PATH] [--lifetime D] | --insecure-plaintext)",
 		"write an Envoy bootstrap and the node's certificate (issued by the server; admin token) to DIR, " +
 			"again to renew it; --insecure-plaintext prints a plaintext bootstrap offline, for a plaintext server", 0, 0, envoyBootstrap},

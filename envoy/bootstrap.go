@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // Static cluster names. The control plane's ext_authz filter names
@@ -82,10 +83,12 @@ type BootstrapOptions struct {
 	// default "default".
 	Cluster string
 	// XDSAddr is host:port of mtlsgate's xDS server; the host is an IP
-	// address or a DNS name. Default 127.0.0.1:18000.
+	// address or a DNS name. Several replicas: their addresses,
+	// comma-separated; Envoy health-checks them and fails over (see
+	// staticCluster). Default 127.0.0.1:18000.
 	XDSAddr string
-	// AuthzAddr is host:port of mtlsgate's ext_authz server, as XDSAddr.
-	// Default 127.0.0.1:9191.
+	// AuthzAddr is host:port of mtlsgate's ext_authz server, or several,
+	// as XDSAddr. Default 127.0.0.1:9191.
 	AuthzAddr string
 	// Delta selects incremental xDS (DELTA_GRPC) instead of state of the
 	// world (GRPC) for the ADS stream.
@@ -112,11 +115,11 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
-	xds, err := staticCluster(XDSClusterName, eps.xds, o.Dir)
+	xds, err := staticCluster(XDSClusterName, eps.xds, o.Dir, xdsHealthService)
 	if err != nil {
 		return nil, err
 	}
-	authz, err := staticCluster(AuthzClusterName, eps.authz, o.Dir)
+	authz, err := staticCluster(AuthzClusterName, eps.authz, o.Dir, authzHealthService)
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +166,30 @@ func adsConfigSource() *corev3.ConfigSource {
 	}
 }
 
+// The gRPC health service names mtlsgate's listeners answer SERVING for
+// (server/health.go): Envoy's health checks ask for them.
+const (
+	xdsHealthService   = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+	authzHealthService = "envoy.service.auth.v3.Authorization"
+)
+
+// Active health checking of several replicas: a replica that fails two
+// checks in a row (or stops answering within the timeout) gets no new
+// connections or Checks until it passes one again, so one that dies is
+// out within about 2 × HealthCheckInterval. With every replica failing,
+// Envoy sends to all of them (panic mode) rather than to none.
+const (
+	HealthCheckInterval = 2 * time.Second
+	healthCheckTimeout  = time.Second
+)
+
 // staticCluster is a static cluster reaching one of mtlsgate's gRPC
-// servers: STATIC for an IP address, STRICT_DNS (IPv4 preferred) for a
-// name; HTTP/2 with keepalive; mTLS with the credentials in dir unless dir
-// is empty (plaintext).
-func staticCluster(name string, at endpoint, dir string) (*clusterv3.Cluster, error) {
+// servers at one or more replicas: STATIC when every host is an IP
+// address, else STRICT_DNS (IPv4 preferred); HTTP/2 with keepalive; mTLS
+// with the credentials in dir unless dir is empty (plaintext). Several
+// replicas are health-checked over gRPC health (service healthService),
+// through the same TLS.
+func staticCluster(name string, at []endpoint, dir, healthService string) (*clusterv3.Cluster, error) {
 	opts, err := http2Options()
 	if err != nil {
 		return nil, err
@@ -179,20 +201,24 @@ func staticCluster(name string, at endpoint, dir string) (*clusterv3.Cluster, er
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpProtocolOptionsKey: opts},
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{
 			ClusterName: name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{
-					HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-						Endpoint: &endpointv3.Endpoint{Address: at.address()},
-					},
-				}},
-			}},
+			Endpoints:   []*endpointv3.LocalityLbEndpoints{{}},
 		},
 	}
-	if !at.isIP {
+	allIP := true
+	for _, e := range at {
+		c.LoadAssignment.Endpoints[0].LbEndpoints = append(c.LoadAssignment.Endpoints[0].LbEndpoints, &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: e.address()}},
+		})
+		allIP = allIP && e.isIP
+	}
+	if !allIP {
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		// AUTO would prefer IPv6: "localhost" would then mean ::1 while the
 		// server listens on 127.0.0.1 by default.
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+	}
+	if len(at) > 1 {
+		c.HealthChecks = []*corev3.HealthCheck{grpcHealthCheck(healthService)}
 	}
 	if dir != "" {
 		if c.TransportSocket, err = nodeTLS(dir); err != nil {
@@ -200,6 +226,18 @@ func staticCluster(name string, at endpoint, dir string) (*clusterv3.Cluster, er
 		}
 	}
 	return c, nil
+}
+
+// grpcHealthCheck checks a replica's gRPC health for service.
+func grpcHealthCheck(service string) *corev3.HealthCheck {
+	return &corev3.HealthCheck{
+		Timeout: durationpb.New(healthCheckTimeout), Interval: durationpb.New(HealthCheckInterval),
+		// The same pace before the cluster has seen traffic (Envoy's
+		// default there is a minute).
+		NoTrafficInterval:  durationpb.New(HealthCheckInterval),
+		UnhealthyThreshold: wrapperspb.UInt32(2), HealthyThreshold: wrapperspb.UInt32(1),
+		HealthChecker: &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{ServiceName: service}},
+	}
 }
 
 // http2Options makes a cluster speak HTTP/2 (gRPC) with keepalive.

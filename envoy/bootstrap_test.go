@@ -40,6 +40,11 @@ var goldenCases = []struct {
 	// Delta xDS over IPv6 loopback, plaintext.
 	{file: "testdata/bootstrap-delta.yaml", opts: BootstrapOptions{NodeID: "edge-2", Cluster: "eu-west",
 		XDSAddr: "[::1]:18000", AuthzAddr: "[::1]:9191", Delta: true, AdminAddr: "[::1]:9901", Plaintext: true}},
+	// Three replicas, by IP for xDS and by name for ext_authz:
+	// health-checked failover.
+	{file: "testdata/bootstrap-replicas.yaml", opts: BootstrapOptions{NodeID: "edge-3", Cluster: "eu-west",
+		XDSAddr: "10.0.0.1:18000,10.0.0.2:18000,10.0.0.3:18000", AuthzAddr: "mtlsgate-1.internal:9191, 10.0.0.2:9191",
+		Dir: "/var/lib/envoy/edge-3"}},
 	// The example the README points at: every default.
 	{file: "example/bootstrap.yaml", opts: BootstrapOptions{NodeID: "envoy-1", Dir: exampleDir}},
 	{file: "example/sds/node.yaml", opts: BootstrapOptions{Dir: exampleDir}, secret: NodeSecret},
@@ -412,5 +417,31 @@ func TestLineDiff(t *testing.T) {
 	got := lineDiff("a\nb\nc", "a\nx\nc")
 	if want := "  a\n- b\n+ x\n  c\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestReplicaAddresses: a list of replicas gives one endpoint each and a
+// gRPC health check of the listener's service; a mistake in the list names
+// the field.
+func TestReplicaAddresses(t *testing.T) {
+	b, err := Bootstrap(BootstrapOptions{NodeID: "a", XDSAddr: "10.0.0.1:1, 10.0.0.2:1", AuthzAddr: "10.0.0.1:2,authz.internal:2", Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		hc := c.GetHealthChecks()
+		want := map[string]string{XDSClusterName: xdsHealthService, AuthzClusterName: authzHealthService}[c.GetName()]
+		if len(c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()) != 2 || len(hc) != 1 || hc[0].GetGrpcHealthCheck().GetServiceName() != want {
+			t.Errorf("cluster %s: endpoints or health check wrong: %v", c.GetName(), c)
+		}
+	}
+	if typ := b.GetStaticResources().GetClusters()[1].GetType(); typ != clusterv3.Cluster_STRICT_DNS {
+		t.Errorf("an IP and a name: type %v, want STRICT_DNS", typ)
+	}
+	for _, bad := range []string{"10.0.0.1:1,10.0.0.1:1", "10.0.0.1:1,", strings.Repeat("10.0.0.1:1,", 16) + "10.0.0.9:1"} {
+		var oe *OptionError
+		if _, err := Bootstrap(BootstrapOptions{NodeID: "a", XDSAddr: bad, Plaintext: true}); !errors.As(err, &oe) || oe.Field != "XDSAddr" {
+			t.Errorf("XDSAddr %q: %v", bad, err)
+		}
 	}
 }

@@ -50,7 +50,8 @@ func (o BootstrapOptions) withDefaults() BootstrapOptions {
 
 // endpoints are the checked addresses of the options.
 type endpoints struct {
-	xds, authz, admin endpoint
+	xds, authz []endpoint // one per mtlsgate replica
+	admin      endpoint
 }
 
 // check validates the options (defaults applied) and returns the parsed
@@ -75,10 +76,10 @@ func (o BootstrapOptions) check() (eps endpoints, err error) {
 			return eps, &OptionError{Field: "Cluster", Value: o.Cluster, Reason: "with credentials, " + err.Error()}
 		}
 	}
-	if eps.xds, err = parseServerAddr("XDSAddr", o.XDSAddr); err != nil {
+	if eps.xds, err = parseServerAddrs("XDSAddr", o.XDSAddr); err != nil {
 		return eps, err
 	}
-	if eps.authz, err = parseServerAddr("AuthzAddr", o.AuthzAddr); err != nil {
+	if eps.authz, err = parseServerAddrs("AuthzAddr", o.AuthzAddr); err != nil {
 		return eps, err
 	}
 	eps.admin, err = parseAdminAddr(o.AdminAddr)
@@ -114,6 +115,32 @@ func checkName(field, v string) error {
 		return &OptionError{Field: field, Value: v, Reason: "must not contain spaces or control characters"}
 	}
 	return nil
+}
+
+// maxReplicas bounds the addresses of one server list.
+const maxReplicas = 16
+
+// parseServerAddrs checks a comma-separated list of addresses of one of
+// mtlsgate's servers, one per replica: each as parseServerAddr, none twice.
+func parseServerAddrs(field, s string) ([]endpoint, error) {
+	items := strings.Split(s, ",")
+	if len(items) > maxReplicas {
+		return nil, &OptionError{Field: field, Value: s, Reason: fmt.Sprintf("more than %d addresses", maxReplicas)}
+	}
+	var out []endpoint
+	seen := map[endpoint]bool{}
+	for _, item := range items {
+		e, err := parseServerAddr(field, strings.TrimSpace(item))
+		if err != nil {
+			return nil, err
+		}
+		if seen[e] {
+			return nil, &OptionError{Field: field, Value: s, Reason: "an address is listed twice"}
+		}
+		seen[e] = true
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // parseServerAddr checks the address of one of mtlsgate's servers (field

@@ -118,15 +118,18 @@ func compileBootstrap(b *bootstrapv3.Bootstrap) (*bootstrapCfg, error) {
 	return bc, nil
 }
 
-// compileStaticCluster compiles a bootstrap cluster: one endpoint, HTTP/2
-// options with keepalive, and TLS whose credentials come from file-based
-// SDS secrets.
+// compileStaticCluster compiles a bootstrap cluster: one endpoint or
+// several (health-checked over gRPC when it says so), HTTP/2 options with
+// keepalive, and TLS whose credentials come from file-based SDS secrets.
 func (bc *bootstrapCfg) compileStaticCluster(c *clusterv3.Cluster) (*clusterCfg, error) {
 	cc := &clusterCfg{msg: c, name: c.GetName(), connectTimeout: 5 * time.Second}
 	if c.GetConnectTimeout() != nil {
 		cc.connectTimeout = c.GetConnectTimeout().AsDuration()
 	}
 	if err := cc.endpoint(c); err != nil {
+		return nil, err
+	}
+	if err := cc.healthCheck(c); err != nil {
 		return nil, err
 	}
 	if err := cc.protocolOptions(c); err != nil {

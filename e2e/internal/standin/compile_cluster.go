@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -27,13 +28,16 @@ import (
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
-// clusterCfg is a compiled Cluster: one endpoint.
+// clusterCfg is a compiled Cluster: one or more endpoints (host, port and
+// dns are the first's), health-checked when the bootstrap says so.
 type clusterCfg struct {
 	msg            *clusterv3.Cluster
 	name           string
 	host           string
 	port           uint32
 	dns            bool
+	endpoints      []endpointCfg
+	hc             *healthCheckCfg // nil: no active health checking
 	connectTimeout time.Duration
 	http2          bool
 	keepalive      *keepalive.ClientParameters // HTTP/2 connection_keepalive
@@ -95,31 +99,43 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, error) {
 	return cc, nil
 }
 
-// endpoint reads the single endpoint of a STATIC or STRICT_DNS cluster.
+// endpointCfg is one endpoint of a cluster.
+type endpointCfg struct {
+	host string
+	port uint32
+	dns  bool // host is a name to resolve
+}
+
+// endpoint reads the endpoints (one locality) of a STATIC or STRICT_DNS
+// cluster.
 func (cc *clusterCfg) endpoint(c *clusterv3.Cluster) error {
 	eps := c.GetLoadAssignment().GetEndpoints()
-	if len(eps) != 1 || len(eps[0].GetLbEndpoints()) != 1 {
-		return errors.New("exactly one endpoint is implemented")
+	if len(eps) != 1 || len(eps[0].GetLbEndpoints()) == 0 {
+		return errors.New("exactly one locality with endpoints is implemented")
 	}
-	sa := eps[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
-	cc.host, cc.port = sa.GetAddress(), sa.GetPortValue()
-	if cc.host == "" || cc.port == 0 {
-		return errors.New("the endpoint needs a socket address with a port")
-	}
-	_, ipErr := netip.ParseAddr(cc.host)
-	switch c.GetType() {
-	case clusterv3.Cluster_STATIC:
-		if ipErr != nil {
-			return fmt.Errorf("STATIC endpoint %q is not an IP address", cc.host)
+	for _, lb := range eps[0].GetLbEndpoints() {
+		sa := lb.GetEndpoint().GetAddress().GetSocketAddress()
+		ep := endpointCfg{host: sa.GetAddress(), port: sa.GetPortValue()}
+		if ep.host == "" || ep.port == 0 {
+			return errors.New("an endpoint needs a socket address with a port")
 		}
-	case clusterv3.Cluster_STRICT_DNS:
-		if c.GetDnsLookupFamily() != clusterv3.Cluster_V4_PREFERRED {
-			return errors.New("STRICT_DNS needs dns_lookup_family V4_PREFERRED (the only one implemented)")
+		_, ipErr := netip.ParseAddr(ep.host)
+		switch c.GetType() {
+		case clusterv3.Cluster_STATIC:
+			if ipErr != nil {
+				return fmt.Errorf("STATIC endpoint %q is not an IP address", ep.host)
+			}
+		case clusterv3.Cluster_STRICT_DNS:
+			if c.GetDnsLookupFamily() != clusterv3.Cluster_V4_PREFERRED {
+				return errors.New("STRICT_DNS needs dns_lookup_family V4_PREFERRED (the only one implemented)")
+			}
+			ep.dns = ipErr != nil
+		default:
+			return fmt.Errorf("cluster type %v is not implemented", c.GetType())
 		}
-		cc.dns = ipErr != nil
-	default:
-		return fmt.Errorf("cluster type %v is not implemented", c.GetType())
+		cc.endpoints = append(cc.endpoints, ep)
 	}
+	cc.host, cc.port, cc.dns = cc.endpoints[0].host, cc.endpoints[0].port, cc.endpoints[0].dns
 	return nil
 }
 
@@ -255,10 +271,21 @@ type clusterRT struct {
 	transport *http.Transport
 	mu        sync.Mutex
 	grpc      *grpc.ClientConn
+	// health is, per endpoint, what active health checking found (all
+	// healthy without it); next turns the round robin.
+	health []atomic.Bool
+	next   atomic.Uint64
+	// stopHC ends the health checkers, which hc counts.
+	stopHC context.CancelFunc
+	hc     sync.WaitGroup
 }
 
 func newClusterRT(cfg *clusterCfg) *clusterRT {
-	rt := &clusterRT{cfg: cfg}
+	rt := &clusterRT{cfg: cfg, health: make([]atomic.Bool, len(cfg.endpoints))}
+	for i := range rt.health {
+		rt.health[i].Store(true)
+	}
+	rt.startHealthChecks()
 	rt.transport = &http.Transport{
 		DialContext:         rt.dial,
 		DisableCompression:  true,
@@ -274,11 +301,16 @@ func newClusterRT(cfg *clusterCfg) *clusterRT {
 // same reports whether rt already runs cfg.
 func (rt *clusterRT) same(cfg *clusterCfg) bool { return proto.Equal(rt.cfg.msg, cfg.msg) }
 
-// dial connects to the cluster's endpoint, resolving a DNS name and
-// preferring IPv4.
+// dial connects to one of the cluster's endpoints (pick), resolving a
+// DNS name and preferring IPv4.
 func (rt *clusterRT) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	host := rt.cfg.host
-	if rt.cfg.dns {
+	return rt.dialEndpoint(ctx, rt.cfg.endpoints[rt.pick()])
+}
+
+// dialEndpoint connects to one endpoint.
+func (rt *clusterRT) dialEndpoint(ctx context.Context, ep endpointCfg) (net.Conn, error) {
+	host := ep.host
+	if ep.dns {
 		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
 			return nil, fmt.Errorf("resolve %s: %w", host, err)
@@ -290,7 +322,7 @@ func (rt *clusterRT) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 		host = ips[0].String()
 	}
 	d := net.Dialer{Timeout: rt.cfg.connectTimeout}
-	return d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(rt.cfg.port))))
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(ep.port))))
 }
 
 func boolInt(b bool) int {
@@ -300,10 +332,15 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// dialTransport connects to the endpoint through the cluster's transport
-// socket: TLS (handshake done) when the cluster has one.
+// dialTransport connects to an endpoint (pick) through the cluster's
+// transport socket: TLS (handshake done) when the cluster has one.
 func (rt *clusterRT) dialTransport(ctx context.Context) (net.Conn, error) {
-	conn, err := rt.dial(ctx, "", "")
+	return rt.dialTransportTo(ctx, rt.cfg.endpoints[rt.pick()])
+}
+
+// dialTransportTo is dialTransport to one endpoint.
+func (rt *clusterRT) dialTransportTo(ctx context.Context, ep endpointCfg) (net.Conn, error) {
+	conn, err := rt.dialEndpoint(ctx, ep)
 	if err != nil || rt.cfg.tls == nil {
 		return conn, err
 	}
@@ -348,6 +385,10 @@ func (rt *clusterRT) grpcConn() (*grpc.ClientConn, error) {
 
 // close releases the pools.
 func (rt *clusterRT) close() {
+	if rt.stopHC != nil {
+		rt.stopHC()
+		rt.hc.Wait()
+	}
 	rt.transport.CloseIdleConnections()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
