@@ -152,18 +152,7 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 	fs.SetOutput(usage)
 	def := DefaultConfig()
 	configPath := fs.String("config", env("MTLSGATE_CONFIG"), "YAML configuration file (env MTLSGATE_CONFIG)")
-	var flags Config
-	fs.StringVar(&flags.Data, "data", def.Data, "data directory (env MTLSGATE_DATA)")
-	fs.StringVar(&flags.AdminAddr, "admin-addr", def.AdminAddr, "Certificate Manager API address, gRPC and JSON (env MTLSGATE_ADMIN_ADDR)")
-	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
-	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
-	fs.StringVar(&flags.Store, "store", def.Store, "store backend: bbolt or etcd (env MTLSGATE_STORE)")
-	endpoints := fs.String("etcd-endpoints", "", "etcd client URLs, comma-separated (env MTLSGATE_ETCD_ENDPOINTS)")
-	fs.StringVar(&flags.Etcd.Prefix, "etcd-prefix", def.Etcd.Prefix, "key prefix in etcd (env MTLSGATE_ETCD_PREFIX)")
-	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
-	fs.StringVar(&flags.Seal.KeyFile, "seal-key-file", "", "keyring file sealing private keys in the store; default DATA/seal.key (env "+SealKeyFileEnv+")")
-	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
-	fs.BoolVar(&flags.TLS.InsecurePlaintext, "insecure-plaintext", false, "serve every listener without TLS or node identities; loopback addresses only (env MTLSGATE_INSECURE_PLAINTEXT)")
+	flags, endpoints := bindFlags(fs, def)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -176,7 +165,35 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 			return Config{}, err
 		}
 	}
-	for name, field := range envVars(&cfg) {
+	if err := applyEnv(&cfg, env); err != nil {
+		return Config{}, err
+	}
+	applyFlags(fs, &cfg, flags, *endpoints)
+	cfg.fitLimits()
+	return cfg, cfg.Validate()
+}
+
+// bindFlags defines serve's flags on fs; they fill the Config returned and
+// the endpoints list.
+func bindFlags(fs *flag.FlagSet, def Config) (*Config, *string) {
+	var flags Config
+	fs.StringVar(&flags.Data, "data", def.Data, "data directory (env MTLSGATE_DATA)")
+	fs.StringVar(&flags.AdminAddr, "admin-addr", def.AdminAddr, "Certificate Manager API address, gRPC and JSON (env MTLSGATE_ADMIN_ADDR)")
+	fs.StringVar(&flags.AuthzAddr, "authz-addr", def.AuthzAddr, "ext_authz gRPC address (env MTLSGATE_AUTHZ_ADDR)")
+	fs.StringVar(&flags.XDSAddr, "xds-addr", def.XDSAddr, "xDS gRPC address (env MTLSGATE_XDS_ADDR)")
+	fs.StringVar(&flags.Store, "store", def.Store, "store backend: bbolt or etcd (env MTLSGATE_STORE)")
+	endpoints := fs.String("etcd-endpoints", "", "etcd client URLs, comma-separated (env MTLSGATE_ETCD_ENDPOINTS)")
+	fs.StringVar(&flags.Etcd.Prefix, "etcd-prefix", def.Etcd.Prefix, "key prefix in etcd (env MTLSGATE_ETCD_PREFIX)")
+	fs.StringVar(&flags.LogLevel, "log-level", def.LogLevel, "debug, info, warn or error (env MTLSGATE_LOG_LEVEL)")
+	fs.StringVar(&flags.Seal.KeyFile, "seal-key-file", "", "keyring file sealing private keys in the store; default DATA/seal.key (env "+SealKeyFileEnv+")")
+	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
+	fs.BoolVar(&flags.TLS.InsecurePlaintext, "insecure-plaintext", false, "serve every listener without TLS or node identities; loopback addresses only (env MTLSGATE_INSECURE_PLAINTEXT)")
+	return &flags, endpoints
+}
+
+// applyEnv overlays the MTLSGATE_* variables on cfg.
+func applyEnv(cfg *Config, env func(string) string) error {
+	for name, field := range envVars(cfg) {
 		if v := env(name); v != "" {
 			*field = v
 		}
@@ -185,16 +202,21 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 	if v := env("MTLSGATE_ETCD_ENDPOINTS"); v != "" {
 		cfg.Etcd.Endpoints = splitList(v)
 	}
-	for name, field := range boolEnvVars(&cfg) {
+	for name, field := range boolEnvVars(cfg) {
 		if v := env(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return Config{}, fmt.Errorf("config: %s: %q is not true or false", name, v)
+				return fmt.Errorf("config: %s: %q is not true or false", name, v)
 			}
 			*field = b
 		}
 	}
-	set := envVars(&flags)
+	return nil
+}
+
+// applyFlags overlays the flags given on the command line on cfg.
+func applyFlags(fs *flag.FlagSet, cfg *Config, flags *Config, endpoints string) {
+	set := envVars(flags)
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "debug-pprof":
@@ -204,16 +226,14 @@ func LoadCommandConfig(name string, args []string, env func(string) string, usag
 			cfg.TLS.InsecurePlaintext = flags.TLS.InsecurePlaintext
 			return
 		case "etcd-endpoints":
-			cfg.Etcd.Endpoints = splitList(*endpoints)
+			cfg.Etcd.Endpoints = splitList(endpoints)
 			return
 		}
 		name := "MTLSGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if p, ok := set[name]; ok {
-			*envVars(&cfg)[name] = *p
+			*envVars(cfg)[name] = *p
 		}
 	})
-	cfg.fitLimits()
-	return cfg, cfg.Validate()
 }
 
 // splitList splits a comma-separated list, dropping empty items.

@@ -114,6 +114,11 @@ func Start(t testing.TB, o Options) *Cluster {
 			"--listen-peer-urls", m.PeerURL, "--initial-advertise-peer-urls", m.PeerURL,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", "mtlsgate-test", "--log-level", "warn",
+			// Slower raft timing than etcd's default (100 ms / 1 s): test
+			// machines run the race detector on two cores, and etcd's
+			// request timeout (5 s + 2 × the election timeout) must hold a
+			// 32 MiB write replicated to two followers.
+			"--heartbeat-interval", "250", "--election-timeout", "2500",
 			"--max-request-bytes", fmt.Sprint(orDefault(o.MaxRequestBytes, 1536*1024)),
 			"--max-txn-ops", fmt.Sprint(orDefault(o.MaxTxnOps, 128))}, certArgs...)
 		if err := os.MkdirAll(m.dir, 0o700); err != nil {

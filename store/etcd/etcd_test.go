@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -29,7 +30,7 @@ func opener(c *etcdtest.Cluster) func(t *testing.T) store.Backend {
 	return func(t *testing.T) store.Backend {
 		t.Helper()
 		b, err := etcd.Open(t.Context(), etcd.Options{Endpoints: c.Endpoints(), TLS: c.ClientTLS(),
-			Prefix: fmt.Sprintf("/suite/%d/", prefixes.Add(1)), MaxRequestBytes: largeRequests})
+			Prefix: fmt.Sprintf("/suite/%d/", prefixes.Add(1)), MaxRequestBytes: largeRequests, RequestTimeout: 60 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

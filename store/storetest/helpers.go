@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,9 +22,26 @@ func txn(t *testing.T, b store.Backend, cmps []store.Compare, ops ...store.Op) i
 	t.Helper()
 	rev, err := b.Txn(t.Context(), cmps, ops)
 	if err != nil {
-		t.Fatalf("Txn(%v, %v): %v", cmps, ops, err)
+		t.Fatalf("Txn(%v, %s): %v", cmps, opsText(ops), err)
 	}
 	return rev
+}
+
+// opsText describes ops for a failure message: keys and value sizes, not
+// the values (one is 32 MiB).
+func opsText(ops []store.Op) string {
+	var b strings.Builder
+	for i, op := range ops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if op.Delete {
+			fmt.Fprintf(&b, "delete %q", op.Key)
+		} else {
+			fmt.Fprintf(&b, "put %q (%d bytes)", op.Key, len(op.Value))
+		}
+	}
+	return "[" + b.String() + "]"
 }
 
 // putAll writes key/value pairs in one transaction.

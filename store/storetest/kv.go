@@ -143,7 +143,7 @@ func wantConflict(t *testing.T, b store.Backend, cmps []store.Compare, ops ...st
 	t.Helper()
 	_, err := b.Txn(t.Context(), cmps, ops)
 	if !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("Txn(%v, %v) error = %v, want ErrConflict", cmps, ops, err)
+		t.Fatalf("Txn(%v, %s) error = %v, want ErrConflict", cmps, opsText(ops), err)
 	}
 }
 
