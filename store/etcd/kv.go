@@ -95,10 +95,7 @@ func (b *Backend) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op)
 	if len(ops) == 0 {
 		return b.currentRev(ctx, cmps)
 	}
-	ifs := make([]clientv3.Cmp, len(cmps))
-	for i, c := range cmps {
-		ifs[i] = clientv3.Compare(clientv3.ModRevision(b.o.Prefix+c.Key), "=", c.ModRev)
-	}
+	ifs := b.compares(cmps)
 	thens := make([]clientv3.Op, len(ops))
 	for i, op := range ops {
 		if op.Delete {
@@ -128,6 +125,16 @@ func (b *Backend) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op)
 	return rev, nil
 }
 
+// compares turns the store's compares into etcd's: each key's
+// ModRevision (0: absent).
+func (b *Backend) compares(cmps []store.Compare) []clientv3.Cmp {
+	ifs := make([]clientv3.Cmp, len(cmps))
+	for i, c := range cmps {
+		ifs[i] = clientv3.Compare(clientv3.ModRevision(b.o.Prefix+c.Key), "=", c.ModRev)
+	}
+	return ifs
+}
+
 // lastPerKey keeps, of several ops on one key, the last: etcd refuses a
 // transaction that names a key twice, and the store's ops apply in order,
 // so the last one is the key's outcome.
@@ -151,10 +158,7 @@ func lastPerKey(ops []store.Op) []store.Op {
 // a stale revision (the three-member conformance run caught it); a
 // linearizable range makes the whole transaction linearizable.
 func (b *Backend) currentRev(ctx context.Context, cmps []store.Compare) (int64, error) {
-	ifs := make([]clientv3.Cmp, len(cmps))
-	for i, c := range cmps {
-		ifs[i] = clientv3.Compare(clientv3.ModRevision(b.o.Prefix+c.Key), "=", c.ModRev)
-	}
+	ifs := b.compares(cmps)
 	var rev int64
 	err := b.call(ctx, func(ctx context.Context) error {
 		resp, err := b.cli.Txn(ctx).If(ifs...).Then(clientv3.OpGet(b.o.Prefix, clientv3.WithCountOnly())).Commit()

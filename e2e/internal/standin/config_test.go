@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -192,6 +193,13 @@ func TestRejections(t *testing.T) {
 			l := https()
 			l.PerConnectionBufferLimitBytes = wrapperspb.UInt32(1)
 			return l
+		}},
+		{"health checks on a CDS cluster", "health_checks", ClusterType, func() proto.Message {
+			c := origin()
+			c.HealthChecks = []*corev3.HealthCheck{{Timeout: durationpb.New(time.Second), Interval: durationpb.New(time.Second),
+				UnhealthyThreshold: wrapperspb.UInt32(2), HealthyThreshold: wrapperspb.UInt32(1),
+				HealthChecker: &corev3.HealthCheck_GrpcHealthCheck_{GrpcHealthCheck: &corev3.HealthCheck_GrpcHealthCheck{}}}}
+			return c
 		}},
 		{"no bind address", "no ListenerAddrs entry", ListenerType, func() proto.Message {
 			l := https()
