@@ -166,7 +166,7 @@ func (s *Server) toStatus(method string, err error) error {
 	}
 	if errors.Is(err, store.ErrUnavailable) {
 		id := s.logWithID("store unavailable for an API write", method, err)
-		return status.Errorf(codes.Unavailable, "the configuration store is unavailable: nothing was changed, and ext_authz and xDS keep serving the last configuration; retry later (error id %s)", id)
+		return status.Errorf(codes.Unavailable, "the configuration store did not confirm the change: it was most likely not made (check before retrying); ext_authz and xDS keep serving the last configuration (error id %s)", id)
 	}
 	for _, m := range []struct {
 		target error

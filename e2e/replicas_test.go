@@ -123,7 +123,7 @@ func TestReplicaRidesOutAnEtcdOutage(t *testing.T) {
 	}
 	_, err := in.api(t).UpdateSiteSettings(in.authCtx(t), &pb.UpdateSiteSettingsRequest{Hostname: "app.example.com",
 		Settings: &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE}, UpdateMask: []string{"mode"}})
-	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "nothing was changed") {
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "did not confirm the change") {
 		t.Fatalf("a write with the cluster down: %v", err)
 	}
 

@@ -31,6 +31,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -176,8 +177,10 @@ const (
 // Active health checking of several replicas: a replica that fails two
 // checks in a row (or stops answering within the timeout) gets no new
 // connections or Checks until it passes one again, so one that dies is
-// out within about 2 × HealthCheckInterval. With every replica failing,
-// Envoy sends to all of them (panic mode) rather than to none.
+// out within about 2 × HealthCheckInterval. Panic mode is off (healthy
+// panic threshold 0%): by default Envoy sends to every host, dead ones
+// included, once fewer than half are healthy, which with two of three
+// replicas down would send two Checks in three to dead hosts.
 const (
 	HealthCheckInterval = 2 * time.Second
 	healthCheckTimeout  = time.Second
@@ -219,6 +222,7 @@ func staticCluster(name string, at []endpoint, dir, healthService string) (*clus
 	}
 	if len(at) > 1 {
 		c.HealthChecks = []*corev3.HealthCheck{grpcHealthCheck(healthService)}
+		c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 0}}
 	}
 	if dir != "" {
 		if c.TransportSocket, err = nodeTLS(dir); err != nil {

@@ -195,5 +195,6 @@ func compactStore(ctx context.Context, cfg Config) (string, error) {
 	}
 	defer b.Close()
 	rev, err := b.(*etcd.Backend).CompactHistory(ctx)
-	return fmt.Sprintf("etcd history before revision %d under %s (run etcdctl defrag to free the space)", rev, cfg.Etcd.Prefix), err
+	return fmt.Sprintf("the etcd cluster's history before revision %d, for every prefix (installations sharing the cluster lose theirs too); "+
+		"etcdctl defrag frees the space, and the members' WAL and snapshot files keep old values until etcd purges them", rev), err
 }

@@ -6,8 +6,10 @@ import (
 	"time"
 )
 
-// ErrUnavailable means the backend could not take a write (etcd out of
-// reach, a disk error): nothing was written, and the State in force stays.
+// ErrUnavailable means the backend did not confirm a write (etcd out of
+// reach, a disk error). The write most likely did not happen, but a
+// transaction that timed out after the cluster received it may still
+// commit: callers check before they retry. The State in force stays.
 var ErrUnavailable = errors.New("store unavailable")
 
 // DefaultProbeInterval is how often a Store checks that its backend

@@ -176,7 +176,7 @@ func (s *Store) load(ctx context.Context) (*State, error) {
 func (s *Store) loadAll(ctx context.Context) (*State, []string, error) {
 	kvs, rev, err := s.b.Range(ctx, Prefix(configPrefix))
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: load: %w", err)
+		return nil, nil, &readError{err}
 	}
 	events := make([]Event, len(kvs))
 	for i, kv := range kvs {
@@ -200,8 +200,15 @@ func (s *Store) follow(ctx context.Context, rev int64) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.setHealth(lerr)
+		// Only a failed read says the backend is unavailable; a record
+		// this process cannot apply (another's keyring, a newer format)
+		// is logged below and keeps the last State, whatever the probe.
+		var re *readError
+		if lerr == nil || errors.As(lerr, &re) {
+			s.setHealth(lerr)
+		}
 		if lerr != nil {
+			s.log.Error("store reload failed; the last configuration keeps serving", "err", lerr)
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
@@ -307,6 +314,13 @@ func (s *Store) txn(ctx context.Context, cmps []Compare, ops []Op) (int64, error
 	}
 	return s.b.Txn(ctx, cmps, ops)
 }
+
+// readError is a failure to read the backend, as opposed to one to apply
+// what was read.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return "store: load: " + e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
 
 // commitError classifies a failed transaction: the caller's context
 // ending, a limit of the backend (ErrLimit), the store closed (a fault of

@@ -167,9 +167,11 @@ func (b *Backend) Compact(ctx context.Context, rev int64) error {
 	return nil
 }
 
-// CompactHistory discards every revision before the current one: old
-// values of rewritten keys (a secret sealed again under a new key) leave
-// the cluster's history. etcd frees the space on disk at its next
+// CompactHistory discards every revision before the current one, of the
+// whole cluster (etcd compacts all keys, every prefix): old values of
+// rewritten keys (a secret sealed again under a new key) leave the
+// cluster's history. The members' WAL and snapshot files keep them until
+// etcd purges those. etcd frees the space on disk at its next
 // defragmentation (etcdctl defrag). It returns the revision kept.
 func (b *Backend) CompactHistory(ctx context.Context) (int64, error) {
 	_, rev, err := b.Range(ctx, store.Range{Start: "\x00", End: "\x00", Limit: 1})

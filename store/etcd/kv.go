@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/mtlsgate/mtlsgate/store"
@@ -119,6 +120,12 @@ func (b *Backend) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return 0, err
+		}
+		if errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrTooManyOps) {
+			// The cluster's flags are lower than etcd.max_request_bytes
+			// or etcd.max_txn_ops say: a limit, not an outage.
+			return 0, fmt.Errorf("%w: the cluster refused %d ops (%v): set etcd.max_request_bytes and etcd.max_txn_ops to the cluster's flags",
+				ErrTooLarge, len(ops), err)
 		}
 		return 0, fmt.Errorf("etcd: txn of %d ops: %w", len(ops), err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -18,9 +19,17 @@ var _ store.Leader = (*Backend)(nil)
 // that time, and another replica can be elected after it.
 const LeaseTTL = 10
 
-// electionPrefix is where elections live, under the backend's prefix and
-// outside the store's keys.
-const electionPrefix = "election/"
+// electionSuffix names where elections live: beside the backend's prefix,
+// not under it ("/mtlsgate/" → "/mtlsgate.election/"), so that no read of
+// the store's keys (a reload, a backup) ever sees an election's key, and a
+// restore cannot write one back (a key left by a lease that no longer
+// exists would block every later campaign).
+const electionSuffix = ".election/"
+
+// electionKey is the election prefix of name.
+func (b *Backend) electionKey(name string) string {
+	return strings.TrimSuffix(b.o.Prefix, "/") + electionSuffix + name
+}
 
 // Lead campaigns for name under the backend's prefix (concurrency.Election
 // on a session with a LeaseTTL-second lease) and runs fn while this process
@@ -50,7 +59,7 @@ func (b *Backend) leadOnce(ctx context.Context, name string, fn func(ctx context
 		return fmt.Errorf("etcd: session for election %s: %w", name, err)
 	}
 	defer sess.Close()
-	e := concurrency.NewElection(sess, b.o.Prefix+electionPrefix+name)
+	e := concurrency.NewElection(sess, b.electionKey(name))
 	if err := e.Campaign(ctx, candidate()); err != nil {
 		return fmt.Errorf("etcd: campaign %s: %w", name, err)
 	}

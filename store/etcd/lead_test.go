@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/mtlsgate/mtlsgate/internal/etcdtest"
+	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/store/etcd"
 )
 
@@ -91,5 +94,26 @@ func TestLeaderCutOffStops(t *testing.T) {
 	case <-a.ended:
 	case <-time.After((etcd.LeaseTTL + 5) * time.Second):
 		t.Fatal("the leader kept working after its lease could no longer be kept alive")
+	}
+}
+
+// TestElectionKeysAreOutsideTheStore: a leader's election key is never in
+// the store's keyspace, so a backup (or a reload) never holds it.
+func TestElectionKeysAreOutsideTheStore(t *testing.T) {
+	c := etcdtest.Start(t, etcdtest.Options{})
+	b := backend(t, c)
+	var leaders atomic.Int32
+	a, _ := campaign(t, b, &leaders)
+	within(t, 5*time.Second, "a leads", a.running.Load)
+	kvs, _, err := b.Range(t.Context(), store.Range{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range kvs {
+		t.Errorf("the store's keyspace holds %q while a replica leads", kv.Key)
+	}
+	resp, err := c.Client(t).Get(t.Context(), "/lead.election/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 1 {
+		t.Fatalf("election keys beside the prefix: %v, %v", resp, err)
 	}
 }

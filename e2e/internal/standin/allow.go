@@ -156,7 +156,9 @@ var bootstrapFields = allowlist{
 
 	clu + "Cluster": {"name": anyValue, "connect_timeout": anyValue, "type": {"STATIC", "STRICT_DNS"},
 		"dns_lookup_family": {"V4_PREFERRED"}, "load_assignment": anyValue, "transport_socket": anyValue,
-		"typed_extension_protocol_options": anyValue, "health_checks": anyValue},
+		"typed_extension_protocol_options": anyValue, "health_checks": anyValue, "common_lb_config": anyValue},
+	clu + "Cluster.CommonLbConfig": {"healthy_panic_threshold": anyValue},
+	"envoy.type.v3.Percent":        {"value": {"0"}},
 	core + "HealthCheck": {"timeout": anyValue, "interval": anyValue, "no_traffic_interval": anyValue,
 		"unhealthy_threshold": anyValue, "healthy_threshold": anyValue, "grpc_health_check": anyValue},
 	core + "HealthCheck.GrpcHealthCheck":                     {"service_name": anyValue},

@@ -304,7 +304,11 @@ func (rt *clusterRT) same(cfg *clusterCfg) bool { return proto.Equal(rt.cfg.msg,
 // dial connects to one of the cluster's endpoints (pick), resolving a
 // DNS name and preferring IPv4.
 func (rt *clusterRT) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	return rt.dialEndpoint(ctx, rt.cfg.endpoints[rt.pick()])
+	i := rt.pick()
+	if i < 0 {
+		return nil, fmt.Errorf("cluster %s: %w", rt.cfg.name, errNoHealthyHost)
+	}
+	return rt.dialEndpoint(ctx, rt.cfg.endpoints[i])
 }
 
 // dialEndpoint connects to one endpoint.
@@ -335,7 +339,11 @@ func boolInt(b bool) int {
 // dialTransport connects to an endpoint (pick) through the cluster's
 // transport socket: TLS (handshake done) when the cluster has one.
 func (rt *clusterRT) dialTransport(ctx context.Context) (net.Conn, error) {
-	return rt.dialTransportTo(ctx, rt.cfg.endpoints[rt.pick()])
+	i := rt.pick()
+	if i < 0 {
+		return nil, fmt.Errorf("cluster %s: %w", rt.cfg.name, errNoHealthyHost)
+	}
+	return rt.dialTransportTo(ctx, rt.cfg.endpoints[i])
 }
 
 // dialTransportTo is dialTransport to one endpoint.

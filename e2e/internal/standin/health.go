@@ -34,6 +34,9 @@ func (cc *clusterCfg) healthCheck(c *clusterv3.Cluster) error {
 	if len(hcs) > 1 {
 		return errors.New("one health check is implemented")
 	}
+	if c.GetCommonLbConfig().GetHealthyPanicThreshold() == nil {
+		return errors.New("health checks need common_lb_config.healthy_panic_threshold 0% (Envoy's panic mode is not implemented)")
+	}
 	h := hcs[0]
 	g := h.GetGrpcHealthCheck()
 	if g == nil {
@@ -52,7 +55,10 @@ func (cc *clusterCfg) healthCheck(c *clusterv3.Cluster) error {
 }
 
 // pick chooses the endpoint of a new connection: round robin over the
-// healthy ones, or over all of them when none is (Envoy's panic mode).
+// healthy ones; -1 when none is. Envoy's panic mode (all hosts once fewer
+// than the threshold are healthy) is implemented only at the threshold
+// mtlsgate sets, 0% (never), which the allowlist enforces; without health
+// checking every host counts as healthy.
 func (rt *clusterRT) pick() int {
 	n := len(rt.cfg.endpoints)
 	start := int(rt.next.Add(1) % uint64(n))
@@ -61,8 +67,11 @@ func (rt *clusterRT) pick() int {
 			return i
 		}
 	}
-	return start
+	return -1
 }
+
+// errNoHealthyHost is a dial with every host of the cluster unhealthy.
+var errNoHealthyHost = errors.New("no healthy upstream host")
 
 // startHealthChecks starts one checker per endpoint when the cluster has
 // a health check; close stops and waits for them.
