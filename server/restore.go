@@ -35,6 +35,9 @@ func Restore(ctx context.Context, cfg Config, log *slog.Logger, path string, w i
 	defer b.Close()
 	l := backup.DefaultLimits()
 	l.MaxValueBytes = max(l.MaxValueBytes, cfg.Limits.MaxCRLBytes+requestHeadroom)
+	if cfg.Store == StoreEtcd {
+		l.TargetRequestBytes = cfg.Etcd.MaxRequestBytes
+	}
 	info, err := backup.Restore(ctx, b, f, l)
 	if err != nil {
 		return err

@@ -52,6 +52,10 @@ type Info struct {
 // Limits bound what Verify and Read accept.
 type Limits struct {
 	MaxKeyBytes, MaxValueBytes, MaxKeys int
+	// TargetRequestBytes, when set, is the most a restore target takes in
+	// one transaction (etcd.max_request_bytes): Restore refuses, before
+	// writing anything, a backup holding a record larger than that.
+	TargetRequestBytes int
 }
 
 // DefaultLimits fit any store mtlsgate writes: keys are short, the largest

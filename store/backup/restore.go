@@ -47,13 +47,16 @@ func Restore(ctx context.Context, b store.Backend, f io.ReadSeeker, l Limits) (I
 	if err != nil {
 		return Info{}, err
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err := fitsTarget(f, l); err != nil {
 		return Info{}, err
 	}
 	if err := prepare(ctx, b); err != nil {
 		return Info{}, err
 	}
-	w := &batcher{ctx: ctx, b: b}
+	w := &batcher{ctx: ctx, b: b, maxBytes: batchBytes}
+	if l.TargetRequestBytes > 0 {
+		w.maxBytes = min(batchBytes, l.TargetRequestBytes/2)
+	}
 	if _, err := Read(f, l, func(r Record) error {
 		if r.Key == store.RestoreMarkerKey {
 			return fmt.Errorf("%w: it holds the restore marker %q", ErrCorrupt, r.Key)
@@ -69,6 +72,37 @@ func Restore(ctx context.Context, b store.Backend, f io.ReadSeeker, l Limits) (I
 		return Info{}, fmt.Errorf("backup: finish the restore: %w", err)
 	}
 	return info, nil
+}
+
+// ErrTooLargeForTarget is Restore's refusal of a backup with a record the
+// target cannot take in one transaction (Limits.TargetRequestBytes).
+var ErrTooLargeForTarget = errors.New("backup: a record is larger than the target takes in one transaction")
+
+// recordOverhead is what a transaction holds beside a record's key and
+// value.
+const recordOverhead = 4 << 10
+
+// fitsTarget reads f again, from the start, checking every record against
+// l.TargetRequestBytes, and leaves f at the start.
+func fitsTarget(f io.ReadSeeker, l Limits) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if l.TargetRequestBytes > 0 {
+		if _, err := Read(f, l, func(r Record) error {
+			if n := len(r.Key) + len(r.Value) + recordOverhead; n > l.TargetRequestBytes {
+				return fmt.Errorf("%w: %s is %d bytes with its overhead, the target takes %d (raise etcd's --max-request-bytes and etcd.max_request_bytes)",
+					ErrTooLargeForTarget, r.Key, n, l.TargetRequestBytes)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prepare checks that b is empty, or clears an unfinished restore, and
@@ -87,7 +121,7 @@ func prepare(ctx context.Context, b store.Backend) error {
 	if len(kvs) > 0 && !unfinished {
 		return fmt.Errorf("%w: it holds %d keys (a restore goes into a new data directory, or an unused etcd prefix)", ErrNotEmpty, len(kvs))
 	}
-	w := &batcher{ctx: ctx, b: b}
+	w := &batcher{ctx: ctx, b: b, maxBytes: batchBytes}
 	for _, kv := range kvs {
 		if kv.Key != store.RestoreMarkerKey {
 			if err := w.add(store.Op{Key: kv.Key, Delete: true}); err != nil {
@@ -104,15 +138,16 @@ func prepare(ctx context.Context, b store.Backend) error {
 
 // batcher groups ops into transactions of bounded size.
 type batcher struct {
-	ctx   context.Context
-	b     store.Backend
-	ops   []store.Op
-	bytes int
+	ctx      context.Context
+	b        store.Backend
+	ops      []store.Op
+	bytes    int
+	maxBytes int // a transaction's bytes, unless one op alone is more
 }
 
 func (w *batcher) add(op store.Op) error {
 	size := len(op.Key) + len(op.Value)
-	if len(w.ops) > 0 && (len(w.ops) == batchOps || w.bytes+size > batchBytes) {
+	if len(w.ops) > 0 && (len(w.ops) == batchOps || w.bytes+size > w.maxBytes) {
 		if err := w.flush(); err != nil {
 			return err
 		}

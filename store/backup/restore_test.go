@@ -176,3 +176,27 @@ func TestRestoreRefusesAndResumes(t *testing.T) {
 		t.Fatalf("a key of the unfinished restore survived: %v", kv)
 	}
 }
+
+// TestRestoreRefusesARecordTheTargetCannotTake: a record larger than the
+// target takes in one transaction is refused before anything is written.
+func TestRestoreRefusesARecordTheTargetCannotTake(t *testing.T) {
+	ring := seal.MustGenerate()
+	src, _ := populated(t, boltBackend(t), ring)
+	defer src.Close()
+	path := backupOf(t, src)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	target := boltBackend(t)
+	defer target.Close()
+	l := backup.DefaultLimits()
+	l.TargetRequestBytes = 5000 // the site record (its chain and sealed key) is larger
+	if _, err := backup.Restore(t.Context(), target, f, l); !errors.Is(err, backup.ErrTooLargeForTarget) {
+		t.Fatalf("restore into a small target: %v", err)
+	}
+	if kvs, _, _ := target.Range(t.Context(), store.Range{}); len(kvs) != 0 {
+		t.Fatalf("a refused restore wrote %d keys", len(kvs))
+	}
+}
