@@ -117,9 +117,10 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]*pb.AuditEvent, 
 	if q.Before != "" {
 		end = auditPrefix + q.Before
 	}
+	hi := s.auditTimeOf(q.Before)
 	var out []*pb.AuditEvent
 	for len(out) < limit {
-		kvs, _, err := s.b.Range(ctx, Range{Start: auditPrefix, End: end, Limit: limit, Reverse: true})
+		kvs, err := s.newestAudit(ctx, end, hi, limit)
 		if err != nil {
 			return nil, "", fmt.Errorf("store: list audit: %w", err)
 		}
@@ -139,6 +140,7 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]*pb.AuditEvent, 
 		if len(kvs) < limit {
 			break
 		}
+		hi = s.auditTimeOf(end[len(auditPrefix):])
 	}
 	return out, "", nil
 }
