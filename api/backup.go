@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -20,6 +22,10 @@ const backupChunk = 256 << 10
 // ExportBackup streams a backup of the whole store at one revision (package
 // backup), private keys still sealed, and audits it.
 func (s *Server) ExportBackup(_ *pb.ExportBackupRequest, stream grpc.ServerStreamingServer[pb.BackupChunk]) error {
+	if !s.backupSlot() {
+		return status.Error(codes.ResourceExhausted, "a backup is already in progress; retry when it is done")
+	}
+	defer func() { <-s.backups }()
 	ctx := stream.Context()
 	w := &chunkWriter{send: stream.Send}
 	info, err := backup.Export(ctx, s.store.Snapshot, "", w, time.Now())
@@ -35,6 +41,19 @@ func (s *Server) ExportBackup(_ *pb.ExportBackupRequest, stream grpc.ServerStrea
 		s.log.Error("audit write failed", "err", aerr, "method", "ExportBackup")
 	}
 	return nil
+}
+
+// backupSlot takes the one backup slot, or reports that it is taken: a
+// backup holds a snapshot of the whole store in memory, so one runs at a
+// time, whoever asks (admins only, but a script in a loop should not
+// multiply the server's memory).
+func (s *Server) backupSlot() bool {
+	select {
+	case s.backups <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // chunkWriter sends what is written in BackupChunk messages.

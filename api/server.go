@@ -27,8 +27,9 @@ type Server struct {
 	log    *slog.Logger
 	status StatusSource
 	nodes  nodes
-	// uploads holds one token per upload in progress (see Guard).
-	uploads chan struct{}
+	// uploads holds one token per upload in progress (see Guard);
+	// backups the one backup in progress (backupSlot).
+	uploads, backups chan struct{}
 	// refusals rate-limits the log of unauthenticated calls.
 	refusals *refusalLog
 	// routeMux matches a JSON request to its route pattern, and
@@ -50,7 +51,7 @@ func New(st *store.Store, log *slog.Logger, status StatusSource) *Server {
 	if status == nil {
 		status = func(string) *pb.SiteStatus { return nil }
 	}
-	s := &Server{store: st, log: log, status: status, uploads: make(chan struct{}, MaxConcurrentUploads),
+	s := &Server{store: st, log: log, status: status, uploads: make(chan struct{}, MaxConcurrentUploads), backups: make(chan struct{}, 1),
 		refusals: &refusalLog{}, routeMux: http.NewServeMux(), routeMethods: map[string]string{}}
 	for _, rt := range routes {
 		s.routeMux.Handle(rt.pattern, http.NotFoundHandler())
