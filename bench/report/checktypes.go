@@ -59,6 +59,80 @@ type Check struct {
 	ServerPeakRSSMB  float64 `json:"server_peak_rss_mb"`
 	// Flood is the admin-flood scenario's detail (nil when not run).
 	Flood *Flood `json:"flood,omitempty"`
+	// Backends is the hot-etcd scenario's detail (nil when not run).
+	Backends *Backends `json:"backends,omitempty"`
+}
+
+// Backends compares hot Check on a second server whose store is etcd
+// with hot Check on the bbolt server, round by round. The hot path never
+// touches the store, so the two should not differ.
+type Backends struct {
+	// Etcd describes the cluster of the etcd server.
+	Etcd   string         `json:"etcd"`
+	Rounds []BackendRound `json:"rounds"`
+	// RPSRatio is the median over rounds of the etcd run's throughput
+	// over the bbolt run's, each first divided by the no-op run made
+	// right before it (which takes the machine's drift out).
+	RPSRatio float64 `json:"rps_ratio"`
+	// CPURatio is the median over rounds of server CPU per Check, etcd
+	// server over bbolt server.
+	CPURatio float64 `json:"cpu_ratio"`
+}
+
+// BackendRound is one round of the hot and hot-etcd runs.
+type BackendRound struct {
+	Round           int     `json:"round"`
+	BboltRPS        float64 `json:"bbolt_rps"`
+	BboltNoopRPS    float64 `json:"bbolt_noop_rps"`
+	EtcdRPS         float64 `json:"etcd_rps"`
+	EtcdNoopRPS     float64 `json:"etcd_noop_rps"`
+	BboltCPUPer1000 float64 `json:"bbolt_cpu_s_per_1000"`
+	EtcdCPUPer1000  float64 `json:"etcd_cpu_s_per_1000"`
+	BboltP99        float64 `json:"bbolt_p99_us"`
+	EtcdP99         float64 `json:"etcd_p99_us"`
+	// MemberCPUSeconds is the CPU time the etcd member used during the
+	// etcd run: the store's share of the hot path.
+	MemberCPUSeconds float64 `json:"etcd_member_cpu_seconds"`
+}
+
+// DeriveBackends sets c.Backends from the hot and hot-etcd runs of each
+// round; memberCPU holds the etcd member's CPU seconds by round. It
+// leaves c.Backends nil when no round ran both.
+func (c *Check) DeriveBackends(etcd string, memberCPU map[int]float64) {
+	byRound := map[int]*BackendRound{}
+	for _, r := range c.Runs {
+		if r.Scenario != "hot" && r.Scenario != "hot-etcd" {
+			continue
+		}
+		b := byRound[r.Round]
+		if b == nil {
+			b = &BackendRound{Round: r.Round, MemberCPUSeconds: memberCPU[r.Round]}
+			byRound[r.Round] = b
+		}
+		if r.Scenario == "hot" {
+			b.BboltRPS, b.BboltNoopRPS, b.BboltCPUPer1000, b.BboltP99 = r.RPS, r.NoopRPS, r.CPUPer1000, r.P99
+		} else {
+			b.EtcdRPS, b.EtcdNoopRPS, b.EtcdCPUPer1000, b.EtcdP99 = r.RPS, r.NoopRPS, r.CPUPer1000, r.P99
+		}
+	}
+	var out Backends
+	var rps, cpu []float64
+	for _, r := range c.Runs {
+		b := byRound[r.Round]
+		if r.Scenario != "hot" || b == nil || b.EtcdRPS == 0 || b.BboltRPS == 0 || b.EtcdNoopRPS == 0 || b.BboltNoopRPS == 0 {
+			continue
+		}
+		out.Rounds = append(out.Rounds, *b)
+		rps = append(rps, (b.EtcdRPS/b.EtcdNoopRPS)/(b.BboltRPS/b.BboltNoopRPS))
+		if b.BboltCPUPer1000 > 0 {
+			cpu = append(cpu, b.EtcdCPUPer1000/b.BboltCPUPer1000)
+		}
+	}
+	if len(out.Rounds) == 0 {
+		return
+	}
+	out.Etcd, out.RPSRatio, out.CPURatio = etcd, medianOf(rps), medianOf(cpu)
+	c.Backends = &out
 }
 
 // Flood is hot Check while unauthenticated uploads flood the admin port,

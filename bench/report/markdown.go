@@ -127,6 +127,9 @@ func checkMarkdown(p printer, c *Check) {
 	if fl := c.Flood; fl != nil {
 		floodMarkdown(p, fl)
 	}
+	if b := c.Backends; b != nil {
+		backendsMarkdown(p, b)
+	}
 	verifyMarkdown(p, c.Verify)
 	p("")
 	p("Every run. `softirq` is kernel time in interrupts (loopback TCP for both sides, not in either process's CPU time); " +
@@ -316,6 +319,22 @@ func trimTop(top string, n int) string {
 		}
 	}
 	return top
+}
+
+// backendsMarkdown shows the hot-etcd scenario against the same round's
+// hot run on bbolt.
+func backendsMarkdown(p printer, b *Backends) {
+	p("")
+	p("Hot Check on a second server whose store is etcd (%s), against the same round's hot run on the bbolt server: "+
+		"req/s %.2f× (each run over the no-op run right before it), server CPU per Check %.2f× (medians of the per-round ratios):",
+		b.Etcd, b.RPSRatio, b.CPURatio)
+	p("")
+	p("| round | bbolt req/s | etcd req/s | bbolt no-op req/s | etcd no-op req/s | bbolt CPU-s / 1000 | etcd CPU-s / 1000 | bbolt p99 µs | etcd p99 µs | etcd member CPU-s |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range b.Rounds {
+		p("| %d | %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | %.0f | %.0f | %.2f |", r.Round, r.BboltRPS, r.EtcdRPS, r.BboltNoopRPS, r.EtcdNoopRPS,
+			r.BboltCPUPer1000, r.EtcdCPUPer1000, r.BboltP99, r.EtcdP99, r.MemberCPUSeconds)
+	}
 }
 
 // floodMarkdown shows the admin-flood scenario against the same round's

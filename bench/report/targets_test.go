@@ -36,6 +36,12 @@ func TestEvaluate(t *testing.T) {
 	if !met(check(0.85), "hot Check throughput") || met(check(0.84), "hot Check throughput") {
 		t.Fatal("throughput limit is not ≥ 0.85")
 	}
+	backends := func(ratio float64) *Results {
+		return &Results{Check: &Check{Backends: &Backends{RPSRatio: ratio}}}
+	}
+	if name := "hot Check throughput, etcd store vs bbolt"; !met(backends(0.95), name) || met(backends(0.94), name) {
+		t.Fatal("backend limit is not ≥ 0.95")
+	}
 	ads := func(p99 float64, received int) *Results {
 		set := LatencySet{Changes: 100, Received: received, P99MS: p99}
 		return &Results{ControlPlane: &ControlPlane{ADS: &ADSRun{Sites: 10000, SotW: set, Delta: set}}}

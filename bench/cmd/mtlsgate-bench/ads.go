@@ -70,7 +70,7 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 // copy of one seeded earlier (f.seedCache), or seeded now through the API
 // (and then kept, with f.seedCache, for later runs).
 func startSeeded(f cpFlags, fx *fixtures, work string, out *report.ADSRun, undo *undoStack) (*adsServer, error) {
-	cfgPath, err := serveConfig(work, 10000)
+	cfgPath, err := serveConfig(work, 10000, "")
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,8 @@ import (
 
 // checkFlags are the knobs of part 1.
 type checkFlags struct {
-	bin, out, work, profiles   string
+	bin, etcdBin, out, work    string
+	profiles                   string
 	duration, warmup, pacedDur time.Duration
 	profileDur                 time.Duration
 	rounds, callers, conns     int
@@ -45,6 +46,7 @@ func runCheck(args []string) error {
 	var f checkFlags
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
+	fs.StringVar(&f.etcdBin, "etcd", "bin/etcd", "the etcd binary of the hot-etcd scenario's server")
 	fs.StringVar(&f.out, "out", "bench/results/parts/check.json", "result file")
 	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
 	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
@@ -63,7 +65,7 @@ func runCheck(args []string) error {
 	fs.IntVar(&f.verifyCerts, "verify-certs", 2000, "certificates for the bare x509 Verify measurement")
 	fs.StringVar(&f.serverCPUs, "server-cpus", "1", "CPUs of the server processes (taskset; \"\" for none)")
 	fs.StringVar(&f.clientCPUs, "client-cpus", "0", "CPUs of the load generator (\"\" for none)")
-	fs.StringVar(&f.scenarios, "scenarios", "hot,admin-flood,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.StringVar(&f.scenarios, "scenarios", "hot,hot-etcd,admin-flood,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
 	fs.IntVar(&f.floodConc, "flood-conc", 12, "admin-flood: concurrent unauthenticated uploaders")
 	fs.Int64Var(&f.floodSize, "flood-size", 64<<20, "admin-flood: body bytes of each upload")
 	fs.Float64Var(&f.floodRate, "flood-rate", 20, "admin-flood: uploads per second per uploader, at most")

@@ -49,8 +49,9 @@ func makeMaterial(f checkFlags) (*material, error) {
 
 // serveConfig is the YAML config of the server under test: production
 // defaults (TLS on every listener, node certificates required on ext_authz
-// and xDS), loopback ports chosen by the kernel.
-func serveConfig(dir string, cache int) (string, error) {
+// and xDS), loopback ports chosen by the kernel, then extra (e.g. the
+// store section).
+func serveConfig(dir string, cache int, extra string) (string, error) {
 	cfg := fmt.Sprintf(`data: %s
 admin_addr: 127.0.0.1:0
 authz_addr: 127.0.0.1:0
@@ -58,20 +59,38 @@ xds_addr: 127.0.0.1:0
 log_level: info
 authz:
   cache_size: %d
-`, filepath.Join(dir, "data"), cache)
+`, filepath.Join(dir, "data"), cache) + extra
 	path := filepath.Join(dir, "mtlsgate.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
 // configure creates the CAs, sites and the big CRL through the API.
 func configure(api *harness.API, m *material) (crlUpload time.Duration, err error) {
+	if err := configureSites(api, m); err != nil {
+		return 0, err
+	}
+	ctx, cancel := api.Ctx(5 * time.Minute)
+	defer cancel()
+	start := time.Now()
+	if _, err := api.CreateCRL(ctx, &pb.CreateCRLRequest{Crl: m.crlDER}); err != nil {
+		return 0, fmt.Errorf("upload CRL: %w", err)
+	}
+	// Loaded by ext_authz once its CRL metric exists.
+	if err := api.WaitMetric("mtlsgate_crl_next_update_seconds{", 2*time.Minute); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// configureSites creates the CAs and the sites through the API.
+func configureSites(api *harness.API, m *material) error {
 	ids := map[string]string{}
 	for name, p := range map[string]*pkigen.Pool{"ecdsa": m.ecdsa, "rsa": m.rsa, "crl": m.crl} {
 		ctx, cancel := api.Ctx(time.Minute)
 		ca, err := api.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: "bench-" + name, Bundle: p.CABundle()})
 		cancel()
 		if err != nil {
-			return 0, fmt.Errorf("create CA %s: %w", name, err)
+			return fmt.Errorf("create CA %s: %w", name, err)
 		}
 		ids[name] = ca.GetId()
 	}
@@ -88,7 +107,7 @@ func configure(api *harness.API, m *material) (crlUpload time.Duration, err erro
 	for _, s := range sites {
 		srv, err := pkigen.Server(m.serverCA, s.host)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		ctx, cancel := api.Ctx(time.Minute)
 		_, err = api.CreateSite(ctx, &pb.CreateSiteRequest{Site: &pb.Site{
@@ -99,20 +118,10 @@ func configure(api *harness.API, m *material) (crlUpload time.Duration, err erro
 		}})
 		cancel()
 		if err != nil {
-			return 0, fmt.Errorf("create site %s: %w", s.host, err)
+			return fmt.Errorf("create site %s: %w", s.host, err)
 		}
 	}
-	ctx, cancel := api.Ctx(5 * time.Minute)
-	defer cancel()
-	start := time.Now()
-	if _, err := api.CreateCRL(ctx, &pb.CreateCRLRequest{Crl: m.crlDER}); err != nil {
-		return 0, fmt.Errorf("upload CRL: %w", err)
-	}
-	// Loaded by ext_authz once its CRL metric exists.
-	if err := api.WaitMetric("mtlsgate_crl_next_update_seconds{", 2*time.Minute); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	return nil
 }
 
 // scenarios builds the workloads (encoded once).
@@ -138,6 +147,8 @@ func buildScenarios(f checkFlags, m *material) []scenario {
 	hot := certs(m.ecdsa, 0, f.hot)
 	all := []scenario{
 		{"hot", fmt.Sprintf("enforce, ECDSA chain, %d certificates, verdicts cached", f.hot),
+			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
+		{"hot-etcd", "hot, against a second server whose store is a one-member etcd cluster (the same CAs and sites, configured through its API)",
 			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},
 		{"admin-flood", fmt.Sprintf("hot, while %d senders POST unauthenticated %d MiB uploads (CRL over JSON and gRPC) to the admin port, each at most %.0f/s", f.floodConc, f.floodSize>>20, f.floodRate),
 			loadgen.Workload{Requests: reqs(siteHot, hot, len(hot))}},

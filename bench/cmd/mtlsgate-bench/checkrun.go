@@ -18,23 +18,33 @@ import (
 	"github.com/mtlsgate/mtlsgate/bench/internal/loadgen"
 	"github.com/mtlsgate/mtlsgate/bench/internal/procstat"
 	"github.com/mtlsgate/mtlsgate/bench/report"
+	"github.com/mtlsgate/mtlsgate/internal/etcdproc"
 )
 
 // checkRun is one run of the check part: the processes, connections and
 // material it measures with, and what must be undone at the end.
 type checkRun struct {
-	f         checkFlags
-	res       *report.Check
-	m         *material
-	work      string
-	env       []string
-	self      string // this program, for the no-op server and the flooder
-	cfgPath   string
-	srv       *harness.Proc
-	serving   harness.Serving
-	noop      *harness.Proc
-	mconns    []*grpc.ClientConn // to mtlsgate's ext_authz
-	nconns    []*grpc.ClientConn // to the no-op server
+	f       checkFlags
+	res     *report.Check
+	m       *material
+	work    string
+	env     []string
+	self    string // this program, for the no-op server and the flooder
+	cfgPath string
+	srv     *harness.Proc
+	serving harness.Serving
+	noop    *harness.Proc
+	mconns  []*grpc.ClientConn // to mtlsgate's ext_authz
+	nconns  []*grpc.ClientConn // to the no-op server
+	// The hot-etcd scenario's server, its etcd cluster and connections,
+	// and the member's CPU seconds in each round's run.
+	etcd      *etcdproc.Cluster
+	esrv      *harness.Proc
+	edir      string // its work directory, config and log
+	ecfgPath  string
+	eserving  harness.Serving
+	econns    []*grpc.ClientConn
+	memberCPU map[int]float64
 	scenarios []scenario
 	verifiers map[string]*verifier
 	undo      []func()
@@ -48,7 +58,7 @@ func (c *checkRun) close() {
 }
 
 func check(f checkFlags, res *report.Check) error {
-	c := &checkRun{f: f, res: res, env: []string{"GOMAXPROCS=1"}}
+	c := &checkRun{f: f, res: res, env: []string{"GOMAXPROCS=1"}, memberCPU: map[int]float64{}}
 	defer c.close()
 	var err error
 	if c.m, err = makeMaterial(f); err != nil {
@@ -69,12 +79,26 @@ func check(f checkFlags, res *report.Check) error {
 	if rss, err := procstat.PeakRSS(c.srv.PID()); err == nil {
 		res.ServerPeakRSSMB = float64(rss) / (1 << 20)
 	}
-	if err := c.srv.Stop(30 * time.Second); err != nil {
-		logf("mtlsgate stop: %v", err)
+	for _, s := range []*harness.Proc{c.srv, c.esrv} {
+		if s == nil {
+			continue
+		}
+		if err := s.Stop(30 * time.Second); err != nil {
+			logf("mtlsgate stop: %v", err)
+		}
 	}
-	if f.profileDur > 0 {
-		if err := profileCheck(f, c.self, c.cfgPath, c.work, c.env, c.scenarios, res); err != nil {
-			return fmt.Errorf("profiles: %w", err)
+	if f.profileDur <= 0 {
+		return nil
+	}
+	// The profiled server of the etcd scenarios is a replica of the etcd
+	// server (the same store prefix and data directory).
+	bbolt, etcd := splitScenarios(c.scenarios)
+	if err := profileCheck(f, c.self, c.cfgPath, c.work, c.env, bbolt, res); err != nil {
+		return fmt.Errorf("profiles: %w", err)
+	}
+	if len(etcd) > 0 {
+		if err := profileCheck(f, c.self, c.ecfgPath, c.edir, c.env, etcd, res); err != nil {
+			return fmt.Errorf("profiles on etcd: %w", err)
 		}
 	}
 	return nil
@@ -100,6 +124,12 @@ func (c *checkRun) setUp() error {
 		return err
 	}
 	c.scenarios = buildScenarios(c.f, c.m)
+	bboltScenarios, etcdScenarios := splitScenarios(c.scenarios)
+	if len(etcdScenarios) > 0 {
+		if err := c.startEtcdServer(); err != nil {
+			return err
+		}
+	}
 	// From here on the load generator is one P on its own CPU.
 	runtime.GOMAXPROCS(1)
 	if c.f.clientCPUs != "" {
@@ -120,7 +150,13 @@ func (c *checkRun) setUp() error {
 		return err
 	}
 	c.undo = append(c.undo, func() { loadgen.Close(c.nconns) })
-	return harness.UntilServed(time.Minute, func() error { return preflight(c.mconns[0], c.scenarios) })
+	if err := harness.UntilServed(time.Minute, func() error { return preflight(c.mconns[0], bboltScenarios) }); err != nil {
+		return err
+	}
+	if len(etcdScenarios) == 0 {
+		return nil
+	}
+	return harness.UntilServed(time.Minute, func() error { return preflight(c.econns[0], etcdScenarios) })
 }
 
 // startServer starts the real mtlsgate, configures it through its API and
@@ -128,7 +164,7 @@ func (c *checkRun) setUp() error {
 // an Envoy node, with a node certificate, speaking mTLS to ext_authz.
 func (c *checkRun) startServer() (*tls.Config, error) {
 	var err error
-	if c.cfgPath, err = serveConfig(c.work, c.f.cache); err != nil {
+	if c.cfgPath, err = serveConfig(c.work, c.f.cache, ""); err != nil {
 		return nil, err
 	}
 	setupStart := time.Now()
@@ -215,6 +251,9 @@ func (c *checkRun) measureRounds() error {
 		}
 	}
 	c.res.DeriveVerify()
+	if c.etcd != nil {
+		c.res.DeriveBackends(c.etcdDescription(), c.memberCPU)
+	}
 	return nil
 }
 
@@ -241,7 +280,14 @@ func (c *checkRun) measureScenario(r int, s scenario) error {
 			return err
 		}
 	}
-	run, err := loadgen.Run(ctx, c.mconns, s.work, cfg, "mtlsgate", c.srv.PID())
+	conns, pid, member := c.mconns, c.srv.PID(), 0.0
+	if s.onEtcd() {
+		conns, pid, member = c.econns, c.esrv.PID(), c.memberCPUSeconds()
+	}
+	run, err := loadgen.Run(ctx, conns, s.work, cfg, "mtlsgate", pid)
+	if s.onEtcd() {
+		c.memberCPU[r] = c.memberCPUSeconds() - member
+	}
 	if fl != nil {
 		if ferr := fl.stop(c.res, run, r); err == nil {
 			err = ferr
