@@ -209,32 +209,46 @@ func controlPlaneMarkdown(p printer, cp *ControlPlane) {
 			t.TotalMS, t.IncrementalMedianMS, t.StateMB, t.SnapshotMB, t.HeapInuseMB, t.PeakHeapMB)
 	}
 	if a := cp.ADS; a != nil {
-		p("")
+		adsMarkdown(p, a)
+		if r := a.Replica; r != nil {
+			adsMarkdown(p, r)
+		}
+	}
+	p("")
+	p("Load average %s at start, %s at end.%s", cp.LoadAvgStart, cp.LoadAvgEnd, commitNote(cp.Part))
+}
+
+// adsMarkdown shows one API → ADS run.
+func adsMarkdown(p printer, a *ADSRun) {
+	p("")
+	if a.Store == "" {
 		cached := ""
 		if a.SeedCached {
 			cached = fmt.Sprintf(" (by an earlier run on %s, whose store copy this run started from)", a.SeedDate)
 		}
 		p("API → ADS on the real binary: %d sites and %d CAs seeded through the API in %.0f s%s, %d concurrent calls; "+
 			"the first ADS stream had every cluster %.1f s after the start. Change: %s.", a.Sites, a.CAs, a.SeedSeconds, cached, a.SeedConcurrency, a.SettleSeconds, a.Change)
-		p("")
-		p("| mode | changes | received | p50 ms | p90 ms | p99 ms | max ms | resources per push | largest push | initial response |")
-		p("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
-		for _, x := range []struct {
-			name string
-			s    LatencySet
-		}{{"state of the world", a.SotW}, {"delta", a.Delta}} {
-			p("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %d..%d | %.1f MB | %d resources in %.0f ms |", x.name, x.s.Changes, x.s.Received,
-				x.s.P50MS, x.s.P90MS, x.s.P99MS, x.s.MaxMS, x.s.MinPerPush, x.s.MaxPerPush, float64(x.s.MaxPushBytes)/(1<<20), x.s.InitialCount, x.s.InitialMS)
-			if x.s.FirstProblem != "" {
-				p("")
-				p("%s: %s", x.name, x.s.FirstProblem)
-			}
-		}
-		p("")
-		p("Server peak RSS %.0f MB.", a.ServerPeakRSSMB)
+	} else {
+		p("The same across replicas: the seeded store backed up from the running server, restored into etcd in %.1f s "+
+			"(`mtlsgate backup`, `mtlsgate restore`); %s. The first ADS stream had every cluster %.1f s after the start. Change: %s.",
+			a.RestoreSeconds, a.Store, a.SettleSeconds, a.Change)
 	}
 	p("")
-	p("Load average %s at start, %s at end.%s", cp.LoadAvgStart, cp.LoadAvgEnd, commitNote(cp.Part))
+	p("| mode | changes | received | p50 ms | p90 ms | p99 ms | max ms | resources per push | largest push | initial response |")
+	p("|---|---:|---:|---:|---:|---:|---:|---|---:|---|")
+	for _, x := range []struct {
+		name string
+		s    LatencySet
+	}{{"state of the world", a.SotW}, {"delta", a.Delta}} {
+		p("| %s | %d | %d | %.0f | %.0f | %.0f | %.0f | %d..%d | %.1f MB | %d resources in %.0f ms |", x.name, x.s.Changes, x.s.Received,
+			x.s.P50MS, x.s.P90MS, x.s.P99MS, x.s.MaxMS, x.s.MinPerPush, x.s.MaxPerPush, float64(x.s.MaxPushBytes)/(1<<20), x.s.InitialCount, x.s.InitialMS)
+		if x.s.FirstProblem != "" {
+			p("")
+			p("%s: %s", x.name, x.s.FirstProblem)
+		}
+	}
+	p("")
+	p("Server peak RSS %.0f MB.", a.ServerPeakRSSMB)
 }
 
 func revocationMarkdown(p printer, r *Revocation) {

@@ -31,8 +31,10 @@ var targets = []target{
 	{"1M-entry CRL: lookup", "≤ 200 ns", 200, false, crlLookup},
 	{"10,000 sites: full translation", "≤ 1 s", 1000, false, translateFull},
 	{"10,000 sites: heap", "≤ 1 GB", 1024, false, translateHeap},
-	{"API change → Envoy (10,000 sites), state of the world", "p99 ≤ 1 s", 1000, false, adsLatency(func(a *ADSRun) LatencySet { return a.SotW })},
-	{"API change → Envoy (10,000 sites), delta", "p99 ≤ 1 s", 1000, false, adsLatency(func(a *ADSRun) LatencySet { return a.Delta })},
+	{"API change → Envoy (10,000 sites), state of the world", "p99 ≤ 1 s", 1000, false, adsLatency(bigADS, sotw)},
+	{"API change → Envoy (10,000 sites), delta", "p99 ≤ 1 s", 1000, false, adsLatency(bigADS, delta)},
+	{"API change → Envoy of another replica (10,000 sites, etcd), state of the world", "p99 ≤ 1 s", 1000, false, adsLatency(bigReplicaADS, sotw)},
+	{"API change → Envoy of another replica (10,000 sites, etcd), delta", "p99 ≤ 1 s", 1000, false, adsLatency(bigReplicaADS, delta)},
 	{"delta pushes only the changed resources", "every push: the changed Cluster alone", 1, true, deltaOnlyChanged},
 	{"parsers: time per byte, largest vs smallest hostile input", "≤ 1.5× (worst case)", 1.5, false, parsersWorst},
 }
@@ -207,6 +209,18 @@ func bigADS(r *Results) *ADSRun {
 	return r.ControlPlane.ADS
 }
 
+// bigReplicaADS returns the 10,000-site API → ADS run across replicas on
+// etcd, or nil.
+func bigReplicaADS(r *Results) *ADSRun {
+	if a := bigADS(r); a != nil && a.Replica != nil && a.Replica.Sites == 10000 {
+		return a.Replica
+	}
+	return nil
+}
+
+func sotw(a *ADSRun) LatencySet  { return a.SotW }
+func delta(a *ADSRun) LatencySet { return a.Delta }
+
 // changeLatency is an ADS mode's p99, infinite unless every change
 // arrived.
 func changeLatency(s LatencySet) (float64, string) {
@@ -217,10 +231,10 @@ func changeLatency(s LatencySet) (float64, string) {
 	return v, fmt.Sprintf("p99 %.0f ms, p50 %.0f ms (%d/%d changes received)", s.P99MS, s.P50MS, s.Received, s.Changes)
 }
 
-// adsLatency measures the change latency of one ADS mode.
-func adsLatency(mode func(*ADSRun) LatencySet) func(*Results) (float64, string, bool) {
+// adsLatency measures the change latency of one ADS mode of one run.
+func adsLatency(run func(*Results) *ADSRun, mode func(*ADSRun) LatencySet) func(*Results) (float64, string, bool) {
 	return func(r *Results) (float64, string, bool) {
-		a := bigADS(r)
+		a := run(r)
 		if a == nil {
 			return 0, "", false
 		}

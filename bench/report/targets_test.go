@@ -50,4 +50,13 @@ func TestEvaluate(t *testing.T) {
 	if !met(ads(1000, 100), name) || met(ads(1001, 100), name) || met(ads(10, 99), name) {
 		t.Fatal("ADS limit is not p99 ≤ 1 s with every change received")
 	}
+	replica := func(p99 float64) *Results {
+		r := ads(10, 100)
+		r.ControlPlane.ADS.Replica = &ADSRun{Sites: 10000, SotW: LatencySet{Changes: 100, Received: 100, P99MS: p99}}
+		return r
+	}
+	name = "API change → Envoy of another replica (10,000 sites, etcd), state of the world"
+	if !met(replica(1000), name) || met(replica(1001), name) {
+		t.Fatal("replica ADS limit is not p99 ≤ 1 s")
+	}
 }

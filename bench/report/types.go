@@ -127,6 +127,15 @@ type ADSRun struct {
 	SotW            LatencySet `json:"sotw"`
 	Delta           LatencySet `json:"delta"`
 	ServerPeakRSSMB float64    `json:"server_peak_rss_mb"`
+	// Store is the store and replicas of the run ("" for one server on
+	// bbolt).
+	Store string `json:"store,omitempty"`
+	// RestoreSeconds is how long `mtlsgate restore` took to move the
+	// seeded store into etcd.
+	RestoreSeconds float64 `json:"restore_seconds,omitempty"`
+	// Replica is the same measurement repeated across two replicas on
+	// etcd, the seeded store moved there (nil when not run).
+	Replica *ADSRun `json:"replica,omitempty"`
 }
 
 // LatencySet is the latency of a series of changes, in milliseconds.

@@ -57,11 +57,16 @@ func measureADS(f cpFlags, fx *fixtures) (*report.ADSRun, error) {
 	if f.seedOnly {
 		return out, nil
 	}
-	if err := measureChanges(f, s, out, &undo); err != nil {
+	if err := measureChanges(f, s.api, s, out, &undo, 8080); err != nil {
 		return nil, err
 	}
 	if rss, err := procstat.PeakRSS(s.srv.PID()); err == nil {
 		out.ServerPeakRSSMB = float64(rss) / mb
+	}
+	if f.etcdMembers > 0 {
+		if out.Replica, err = measureReplicaADS(f, s, work, &undo); err != nil {
+			return nil, fmt.Errorf("replicas on etcd: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -124,11 +129,13 @@ func startADSServer(argv []string, logPath string, undo *undoStack) (*adsServer,
 	return &adsServer{srv: srv, serving: serving, api: api}, nil
 }
 
-// measureChanges connects a state-of-the-world and a delta ADS client,
-// Envoy nodes of the bench fleet with a node certificate as `mtlsgate envoy
-// bootstrap` would get them, each on its own connection as two Envoys of
-// the fleet would be, and times the changes.
-func measureChanges(f cpFlags, s *adsServer, out *report.ADSRun, undo *undoStack) error {
+// measureChanges connects a state-of-the-world and a delta ADS client to
+// s, Envoy nodes of the bench fleet with a node certificate as `mtlsgate
+// envoy bootstrap` would get them, each on its own connection as two
+// Envoys of the fleet would be, and times the changes made through api
+// (s's own, or another replica's). Changed origins take ports above
+// portBase.
+func measureChanges(f cpFlags, api *harness.API, s *adsServer, out *report.ADSRun, undo *undoStack, portBase int) error {
 	n := f.adsSites
 	nodeTLS, err := s.api.NodeTLS(benchNode.GetCluster(), benchNode.GetId())
 	if err != nil {
@@ -170,5 +177,5 @@ func measureChanges(f cpFlags, s *adsServer, out *report.ADSRun, undo *undoStack
 	out.Delta = delta.initial
 	defer sotw.close()
 	defer delta.close()
-	return runChanges(f, s.api, n, &out.SotW, sotw, &out.Delta, delta)
+	return runChanges(f, api, n, portBase, &out.SotW, sotw, &out.Delta, delta)
 }

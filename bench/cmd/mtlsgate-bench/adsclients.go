@@ -218,7 +218,7 @@ func waitInitial(c adsClient, want int, timeout time.Duration, t0 time.Time, int
 
 // runChanges makes f.changes single-site changes and times each until
 // each client (both connected at once) holds the changed cluster.
-func runChanges(f cpFlags, api *harness.API, n int, sotwSet *report.LatencySet, sotw adsClient, deltaSet *report.LatencySet, delta adsClient) error {
+func runChanges(f cpFlags, api *harness.API, n, portBase int, sotwSet *report.LatencySet, sotw adsClient, deltaSet *report.LatencySet, delta adsClient) error {
 	sets := []*report.LatencySet{sotwSet, deltaSet}
 	clients := []adsClient{sotw, delta}
 	for _, set := range sets {
@@ -229,7 +229,7 @@ func runChanges(f cpFlags, api *harness.API, n int, sotwSet *report.LatencySet, 
 		i := (k*7919 + 13) % n
 		port := ports[i]
 		if port == 0 {
-			port = 8080
+			port = portBase
 		}
 		port++
 		ports[i] = port

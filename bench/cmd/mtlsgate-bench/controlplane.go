@@ -24,7 +24,9 @@ import (
 )
 
 type cpFlags struct {
-	bin, out, work, profiles string
+	bin, etcdBin, out, work  string
+	profiles                 string
+	etcdMembers              int
 	sizes                    string
 	casPerSite, caPool, reps int
 	incremental              int
@@ -80,6 +82,8 @@ func parseCPFlags(args []string) (cpFlags, error) {
 	var f cpFlags
 	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
 	fs.StringVar(&f.bin, "bin", "bin/mtlsgate", "the mtlsgate binary")
+	fs.StringVar(&f.etcdBin, "etcd", "bin/etcd", "the etcd binary of the replicas' cluster")
+	fs.IntVar(&f.etcdMembers, "etcd-members", 3, "members of the etcd cluster the API → ADS measurement repeats on, across two replicas (0: skip)")
 	fs.StringVar(&f.out, "out", "bench/results/parts/controlplane.json", "result file")
 	fs.StringVar(&f.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
 	fs.StringVar(&f.profiles, "profiles", "bench/results/profiles", "where CPU profiles go")
