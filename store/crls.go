@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
@@ -31,21 +32,68 @@ import (
 // that a large CRL does not hold up other writers; the write only checks
 // that the issuing CA is unchanged (see crlCheck.against).
 func (s *Store) CreateCRL(ctx context.Context, a Actor, data []byte) (*pb.CRL, error) {
-	if len(data) > s.limits.MaxCRLBytes {
-		return nil, fmt.Errorf("%w: CRL is %d bytes, more than the %d-byte cap", ErrLimit, len(data), s.limits.MaxCRLBytes)
-	}
-	c, err := checkCRL(s.Current(), data)
+	c, err := s.checkCRLSize(data)
 	if err != nil {
 		return nil, err
 	}
+	return s.createCRL(ctx, a, data, c, "")
+}
+
+// PutFetchedCRL stores a CRL that mtlsgate fetched from url, through the
+// validation of CreateCRL, and records url as its source. When the store
+// already holds this very CRL (same DER), it writes nothing and returns
+// the held one with stored false: a publisher serving the same CRL again
+// is not an error.
+func (s *Store) PutFetchedCRL(ctx context.Context, a Actor, data []byte, url string) (crl *pb.CRL, stored bool, err error) {
+	c, err := s.checkCRLSize(data)
+	if err != nil {
+		return nil, false, err
+	}
+	sum := sha256.Sum256(c.v.DER)
+	fp := hex.EncodeToString(sum[:])
+	if held := heldCRL(s.Current(), fp); held != nil {
+		return held, false, nil
+	}
+	crl, err = s.createCRL(ctx, a, data, c, url)
+	if errors.Is(err, ErrAlreadyExists) { // stored meanwhile
+		if held := heldCRL(s.Current(), fp); held != nil {
+			return held, false, nil
+		}
+	}
+	return crl, err == nil, err
+}
+
+// heldCRL returns the CRL of st whose DER has the fingerprint fp, or nil.
+func heldCRL(st *State, fp string) *pb.CRL {
+	for _, c := range st.crls {
+		if c.GetSha256Fingerprint() == fp {
+			return c
+		}
+	}
+	return nil
+}
+
+// checkCRLSize refuses a CRL over the size limit, then checks it
+// against the current State.
+func (s *Store) checkCRLSize(data []byte) (crlCheck, error) {
+	if len(data) > s.limits.MaxCRLBytes {
+		return crlCheck{}, fmt.Errorf("%w: CRL is %d bytes, more than the %d-byte cap", ErrLimit, len(data), s.limits.MaxCRLBytes)
+	}
+	return checkCRL(s.Current(), data)
+}
+
+// createCRL writes the CRL checked as c (fetchedFrom: its source URL, or
+// "" for an upload).
+func (s *Store) createCRL(ctx context.Context, a Actor, data []byte, c crlCheck, fetchedFrom string) (*pb.CRL, error) {
 	var crl *pb.CRL
-	_, err = s.commit(ctx, func(st *State) ([]Op, error) {
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		cur, err := c.against(st, data)
 		if err != nil {
 			return nil, err
 		}
 		c = cur // a retried build compares with the State it last checked
 		crl = s.newCRL(a, c.v, c.caID)
+		crl.FetchedFrom = fetchedFrom
 		ops, err := replacedCRLOps(st, crl)
 		if err != nil {
 			return nil, err

@@ -131,3 +131,34 @@ func TestCRLFromIntermediateInBundle(t *testing.T) {
 		t.Fatalf("CRL of an intermediate: %v, %v", crl, err)
 	}
 }
+
+// TestPutFetchedCRL: a fetched CRL is validated and stored as an upload
+// is, with its source; the same CRL fetched again writes nothing and
+// returns the held one; an older one is refused as an upload would be.
+func TestPutFetchedCRL(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, store.Limits{})
+	now := time.Now().Truncate(time.Second)
+	const url = "http://pki.example/root.crl"
+	der := f.root.CRL(t, 2, now, now.Add(time.Hour))
+	crl, stored, err := f.s.PutFetchedCRL(ctx, admin, der, url)
+	if err != nil || !stored || crl.GetFetchedFrom() != url || crl.GetNumber() != "2" {
+		t.Fatalf("first fetch: %v %t %+v", err, stored, crl)
+	}
+	before := f.s.Current()
+	again, stored, err := f.s.PutFetchedCRL(ctx, admin, der, url)
+	if err != nil || stored || again.GetId() != crl.GetId() {
+		t.Fatalf("same CRL again: %v %t %+v", err, stored, again)
+	}
+	unchanged(t, f.s, before)
+	if _, _, err := f.s.PutFetchedCRL(ctx, admin, f.root.CRL(t, 1, now, now.Add(time.Hour)), url); !errors.Is(err, store.ErrFailedPrecondition) {
+		t.Fatalf("older CRL: %v", err)
+	}
+	if _, _, err := f.s.PutFetchedCRL(ctx, admin, []byte("<html>"), url); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("not a CRL: %v", err)
+	}
+	unchanged(t, f.s, before)
+	if up, err := f.s.CreateCRL(ctx, admin, f.root.CRL(t, 3, now, now.Add(time.Hour))); err != nil || up.GetFetchedFrom() != "" {
+		t.Fatalf("an upload after a fetch: %v %+v", err, up)
+	}
+}

@@ -1445,8 +1445,11 @@ type CRL struct {
 	// CRL covers every certificate of its scope. A partition covers only the
 	// certificates whose cRLDistributionPoints list one of these URIs.
 	DistributionPoints []string `protobuf:"bytes,17,rep,name=distribution_points,json=distributionPoints,proto3" json:"distribution_points,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The URL the CRL was fetched from by mtlsgate's CRL fetcher (output
+	// only); empty for a CRL uploaded through the API.
+	FetchedFrom   string `protobuf:"bytes,18,opt,name=fetched_from,json=fetchedFrom,proto3" json:"fetched_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CRL) Reset() {
@@ -1596,6 +1599,13 @@ func (x *CRL) GetDistributionPoints() []string {
 		return x.DistributionPoints
 	}
 	return nil
+}
+
+func (x *CRL) GetFetchedFrom() string {
+	if x != nil {
+		return x.FetchedFrom
+	}
+	return ""
 }
 
 // Token is an API bearer credential. Only a hash of its secret is stored.
@@ -2103,7 +2113,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
 	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastNackAt\x12$\n" +
-	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xa3\x05\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xc6\x05\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -2128,7 +2138,8 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x0fissuer_name_der\x18\x0e \x01(\fR\rissuerNameDer\x12,\n" +
 	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\x12+\n" +
 	"\x05scope\x18\x10 \x01(\x0e2\x15.mtlsgate.v1.CRLScopeR\x05scope\x12/\n" +
-	"\x13distribution_points\x18\x11 \x03(\tR\x12distributionPoints\"\xa2\x02\n" +
+	"\x13distribution_points\x18\x11 \x03(\tR\x12distributionPoints\x12!\n" +
+	"\ffetched_from\x18\x12 \x01(\tR\vfetchedFrom\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
