@@ -44,6 +44,8 @@ type Config struct {
 	Limits store.Limits `yaml:"limits"`
 	// Authz tunes the ext_authz server.
 	Authz AuthzConfig `yaml:"authz"`
+	// Revocation is CRL fetching and the outbound request policy.
+	Revocation RevocationConfig `yaml:"revocation"`
 	// XDS describes the Envoy side of the deployment.
 	XDS XDSConfig `yaml:"xds"`
 	// TLS secures the admin, ext_authz and xDS listeners.
@@ -102,7 +104,8 @@ func DefaultConfig() Config {
 			HTTPSAddr: "0.0.0.0:10443", HTTPAddr: "0.0.0.0:10080", AuthzTimeout: 250 * time.Millisecond,
 			HTTPSPort: 443, UpstreamCAFile: "/etc/ssl/certs/ca-certificates.crt",
 		},
-		Seal: SealConfig{CreateKeyFile: true},
+		Seal:       SealConfig{CreateKeyFile: true},
+		Revocation: defaultRevocationConfig(),
 	}
 }
 
@@ -134,6 +137,7 @@ func boolEnvVars(c *Config) map[string]*bool {
 	return map[string]*bool{
 		"MTLSGATE_DEBUG_PPROF":        &c.Debug.Pprof,
 		"MTLSGATE_INSECURE_PLAINTEXT": &c.TLS.InsecurePlaintext,
+		"MTLSGATE_CRL_FETCH":          &c.Revocation.Fetch.Enabled,
 	}
 }
 
@@ -188,6 +192,7 @@ func bindFlags(fs *flag.FlagSet, def Config) (*Config, *string) {
 	fs.StringVar(&flags.Seal.KeyFile, "seal-key-file", "", "keyring file sealing private keys in the store; default DATA/seal.key (env "+SealKeyFileEnv+")")
 	fs.BoolVar(&flags.Debug.Pprof, "debug-pprof", false, "serve /debug/pprof/ on the admin address, without authentication (env MTLSGATE_DEBUG_PPROF)")
 	fs.BoolVar(&flags.TLS.InsecurePlaintext, "insecure-plaintext", false, "serve every listener without TLS or node identities; loopback addresses only (env MTLSGATE_INSECURE_PLAINTEXT)")
+	fs.BoolVar(&flags.Revocation.Fetch.Enabled, "crl-fetch", def.Revocation.Fetch.Enabled, "fetch the CRLs named by the uploaded CA certificates (env MTLSGATE_CRL_FETCH)")
 	return &flags, endpoints
 }
 
@@ -224,6 +229,9 @@ func applyFlags(fs *flag.FlagSet, cfg *Config, flags *Config, endpoints string) 
 			return
 		case "insecure-plaintext":
 			cfg.TLS.InsecurePlaintext = flags.TLS.InsecurePlaintext
+			return
+		case "crl-fetch":
+			cfg.Revocation.Fetch.Enabled = flags.Revocation.Fetch.Enabled
 			return
 		case "etcd-endpoints":
 			cfg.Etcd.Endpoints = splitList(endpoints)
@@ -290,6 +298,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.validateStore(); err != nil {
+		return err
+	}
+	if err := c.Revocation.validate(); err != nil {
 		return err
 	}
 	if err := c.TLS.validate(map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr}); err != nil {

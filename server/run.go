@@ -30,7 +30,9 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/api"
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/crlfetch"
 	"github.com/mtlsgate/mtlsgate/model"
+	"github.com/mtlsgate/mtlsgate/outbound"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -59,6 +61,8 @@ type Server struct {
 	xds     *xds.Server
 	xdsG    *grpc.Server
 	xdsLn   net.Listener
+	fetcher *crlfetch.Fetcher // nil when CRL fetching is off
+	fetchC  *outbound.Client  // the fetcher's, closed when Serve ends
 	sec     security
 	// first is the model both faces start with; Serve's follower
 	// compiles the next ones from it.
@@ -88,6 +92,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if err := s.listenAdmin(); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if s.fetcher, s.fetchC, err = newFetcher(cfg, st, log, s.metrics); err != nil {
+		_ = s.ln.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -287,7 +296,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopWorkers()
 	// One replica prunes (under election on etcd; always with bbolt).
 	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })
-	workers.Go(func() { model.Follow(wctx, s.store, s.first, s.authz.Load, s.xds.Update) })
+	consumers := []func(*model.Model){s.authz.Load, s.xds.Update}
+	if s.fetcher != nil {
+		// One replica fetches CRLs; every replica follows the models.
+		consumers = append(consumers, s.fetcher.Load)
+		s.fetcher.Load(s.first)
+		workers.Go(func() { s.store.Lead(wctx, "crl-fetch", s.fetcher.Run) })
+	}
+	workers.Go(func() { model.Follow(wctx, s.store, s.first, consumers...) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
 	select {
@@ -299,6 +315,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	servers.Wait()
 	stopWorkers()
 	workers.Wait() // they read the store: it closes after them
+	if s.fetchC != nil {
+		s.fetchC.Close()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}

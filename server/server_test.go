@@ -61,6 +61,30 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// TestCRLFetchSwitch: CRL fetching is on by default; the file, the
+// environment and the flag turn it off, in that order of precedence.
+func TestCRLFetchSwitch(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mtlsgate.yaml")
+	if err := os.WriteFile(file, []byte("revocation:\n  fetch:\n    enabled: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{nil, nil, true},
+		{[]string{"--config", file}, nil, false},
+		{[]string{"--config", file}, map[string]string{"MTLSGATE_CRL_FETCH": "true"}, true},
+		{[]string{"--crl-fetch=false"}, map[string]string{"MTLSGATE_CRL_FETCH": "true"}, false},
+	} {
+		cfg, err := server.LoadConfig(tc.args, envOf(tc.env), io.Discard)
+		if err != nil || cfg.Revocation.Fetch.Enabled != tc.want {
+			t.Errorf("%v %v: enabled %t (%v), want %t", tc.args, tc.env, cfg.Revocation.Fetch.Enabled, err, tc.want)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	n := 0
@@ -87,6 +111,14 @@ func TestConfigErrors(t *testing.T) {
 		{"short retention", []string{"--config", write("audit_retention: 1m\n")}, nil, "audit_retention"},
 		{"bad pprof env", nil, map[string]string{"MTLSGATE_DEBUG_PPROF": "maybe"}, "MTLSGATE_DEBUG_PPROF"},
 		{"bad pprof key", []string{"--config", write("debug:\n  pprof: maybe\n")}, nil, ".yaml"},
+		{"refresh_at out of range", []string{"--config", write("revocation:\n  fetch:\n    refresh_at: 1.5\n")}, nil, "revocation.fetch.refresh_at"},
+		{"min over max interval", []string{"--config", write("revocation:\n  fetch:\n    min_interval: 2h\n    max_interval: 1h\n")}, nil, "min_interval"},
+		{"bad retry", []string{"--config", write("revocation:\n  fetch:\n    retry_min: 0s\n")}, nil, "retry_min"},
+		{"bad allowed range", []string{"--config", write("revocation:\n  outbound:\n    allow_nets: [10.0.0.0]\n")}, nil, "allow_nets"},
+		{"bad allowed host", []string{"--config", write("revocation:\n  outbound:\n    allow_hosts: [\"a/b\"]\n")}, nil, "allow_hosts"},
+		{"bad proxy", []string{"--config", write("revocation:\n  outbound:\n    proxy: socks5://p:1080\n")}, nil, "revocation.outbound.proxy"},
+		{"bad outbound timeout", []string{"--config", write("revocation:\n  outbound:\n    timeout: 1h\n")}, nil, "revocation.outbound.timeout"},
+		{"bad crl fetch env", nil, map[string]string{"MTLSGATE_CRL_FETCH": "perhaps"}, "MTLSGATE_CRL_FETCH"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
