@@ -73,6 +73,21 @@ func (s *crlServer) serve(body []byte, status int) {
 	s.mu.Unlock()
 }
 
+// openStore opens a store on a new bbolt file, closed when the test ends.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	bk, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 // env is a store holding a root and, in one bundle, an intermediate whose
 // cRLDistributionPoints name the root's CRL on the test server; a fetcher
 // following the store.
@@ -90,15 +105,7 @@ type env struct {
 // newEnv starts with the root's CRL number 1, of the given life, served.
 func newEnv(t *testing.T, o Options, life time.Duration) *env {
 	t.Helper()
-	bk, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openStore(t)
 	e := &env{st: st, srv: newCRLServer(t), root: testpki.NewRoot(t, "Fetch Root", testpki.Options{})}
 	e.url = e.srv.URL + "/root.crl"
 	e.inter = e.root.Intermediate(t, "Fetch Issuing", testpki.Options{CRLDPs: []string{e.url, "ldap://dir.example/cn=root"}})
@@ -274,15 +281,7 @@ func TestSources(t *testing.T) {
 	b := root.Intermediate(t, "B", testpki.Options{CRLDPs: []string{"http://pki.example/root.crl", "https://pki.example/alt.crl"}})
 	orphanRoot := testpki.NewRoot(t, "Not Uploaded", testpki.Options{})
 	orphan := orphanRoot.Intermediate(t, "Orphan", testpki.Options{CRLDPs: []string{"http://elsewhere.example/x.crl"}})
-	bk, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	for name, bundle := range map[string][]byte{"one": testpki.Bundle(root, a, b), "two": orphan.PEM()} {
 		if _, err := st.CreateCA(context.Background(), admin, name, bundle, nil); err != nil {
 			t.Fatal(err)
