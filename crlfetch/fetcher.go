@@ -60,7 +60,7 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.RefreshAt <= 0 || o.RefreshAt >= 1 {
+	if !(o.RefreshAt > 0 && o.RefreshAt < 1) { // NaN too
 		o.RefreshAt = 0.5
 	}
 	o.MinInterval = cmp(o.MinInterval, time.Minute)
@@ -202,7 +202,7 @@ func errorKind(err error) string {
 		return ResultStale
 	case errors.As(err, &ve), errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrLimit), errors.Is(err, store.ErrNotFound):
 		return ResultInvalid
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrClosed):
 		return ResultStoreError
 	}
 	return ResultFetchError

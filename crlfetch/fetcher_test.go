@@ -247,6 +247,22 @@ func TestFailedFetchChangesNothing(t *testing.T) {
 	}
 }
 
+// TestDeletedCRLFetchedAgain: when the CRL a source gave is deleted, the
+// next refresh does not settle for a 304 to its old validators: it asks
+// again without them and stores the CRL again.
+func TestDeletedCRLFetchedAgain(t *testing.T) {
+	e := newEnv(t, Options{}, 2*time.Second)
+	eventually(t, "the first CRL stored", func() bool { return e.fetched() != nil })
+	first := e.fetched()
+	if err := e.st.DeleteCRL(context.Background(), admin, first.GetId()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the CRL stored again", func() bool { c := e.fetched(); return c != nil && c.GetId() != first.GetId() })
+	if st := e.status(t); st.Result != ResultStored || st.Failures != 0 {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
 // TestTakeOverWithoutRefetching: a fetcher that starts (a replica just
 // elected) with a fresh CRL already fetched from a source waits for its
 // refresh time instead of fetching at once; revoking the intermediate in

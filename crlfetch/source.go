@@ -142,13 +142,36 @@ func (f *Fetcher) attempt(ctx context.Context, s *source) (string, error) {
 		return ResultFetchError, err
 	}
 	if resp.NotModified {
-		s.cond = resp.Validators
-		if s.status.CRLID == "" { // 304 to validators of a CRL that was never stored
-			s.cond = outbound.Validators{}
-			return ResultFetchError, errors.New("304 Not Modified, but no CRL from this source is held")
+		if !f.stillHeld(s.status.CRLID) {
+			// The CRL this source gave is gone (deleted, or its CA
+			// re-created): ask again without validators, or a 304 would
+			// leave the issuer without a CRL until the next publication.
+			s.cond, s.status.CRLID = outbound.Validators{}, ""
+			if resp, err = f.o.Client.Get(ctx, s.status.URL, s.cond, f.o.MaxBytes); err != nil {
+				return ResultFetchError, err
+			}
+			if resp.NotModified {
+				return ResultFetchError, errors.New("the server answered 304 Not Modified to an unconditional request")
+			}
+			return f.put(ctx, s, resp)
 		}
-		return ResultNotModified, f.expired(s)
+		s.cond = resp.Validators
+		if err := f.expired(s); err != nil {
+			return ResultStale, err
+		}
+		return ResultNotModified, nil
 	}
+	return f.put(ctx, s, resp)
+}
+
+// stillHeld tells whether the latest model still holds the CRL id.
+func (f *Fetcher) stillHeld(id string) bool {
+	m := f.latest.Load()
+	return id != "" && m != nil && m.CRLs[id] != nil
+}
+
+// put writes a fetched body and records the CRL it is (or the one held).
+func (f *Fetcher) put(ctx context.Context, s *source, resp *outbound.Response) (string, error) {
 	crl, stored, err := f.o.Store.PutFetchedCRL(ctx, Actor, resp.Body, s.status.URL)
 	if err != nil {
 		return errorKind(err), err

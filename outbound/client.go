@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -112,6 +113,9 @@ func (c *Client) checkURL(ctx context.Context, u *url.URL) error {
 	host := u.Hostname()
 	if host == "" {
 		return fmt.Errorf("%w: no host in %s", ErrForbidden, u.Redacted())
+	}
+	if strings.Contains(host, "%") {
+		return fmt.Errorf("%w: host %q has a zone", ErrForbidden, host)
 	}
 	if err := c.policy.hostAllowed(host); err != nil {
 		return err

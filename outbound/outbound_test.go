@@ -45,7 +45,8 @@ func TestDefaultPolicyRefusesInternalAddresses(t *testing.T) {
 	s, hits := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	port := s.URL[strings.LastIndex(s.URL, ":"):]
 	ctx := context.Background()
-	for _, u := range []string{s.URL, "http://localhost" + port + "/", "http://[::ffff:127.0.0.1]" + port + "/"} {
+	for _, u := range []string{s.URL, "http://localhost" + port + "/", "http://[::ffff:127.0.0.1]" + port + "/",
+		"http://[::1%25lo]" + port + "/", "http://[::1%251]" + port + "/"} {
 		if _, err := client(t, Policy{}, Options{}).Get(ctx, u, Validators{}, 10); !errors.Is(err, ErrForbidden) {
 			t.Errorf("default policy, %s: %v, want ErrForbidden", u, err)
 		}
@@ -68,7 +69,8 @@ func TestAddressRanges(t *testing.T) {
 	for addr, denied := range map[string]bool{
 		"10.1.2.3": true, "172.16.0.1": true, "192.168.1.1": true, "169.254.169.254": true, "100.64.0.1": true,
 		"0.0.0.0": true, "224.0.0.1": true, "255.255.255.255": true, "::1": true, "fe80::1": true, "fd00::1": true,
-		"::ffff:10.0.0.1": true, "64:ff9b::a00:1": true,
+		"::ffff:10.0.0.1": true, "64:ff9b::a00:1": true, "::1%lo": true, "fe80::1%eth0": true, "fd00::2%1": true,
+		"2002:a00:1::1": true, "2001:0:4136:e378::1": true,
 		"8.8.8.8": false, "2606:4700::1111": false, "172.32.0.1": false,
 	} {
 		err := Policy{}.addrAllowed(netip.MustParseAddr(addr))
@@ -170,7 +172,8 @@ func TestRedirects(t *testing.T) {
 	var s *httptest.Server
 	s, _ = server(t, func(w http.ResponseWriter, r *http.Request) {
 		to := map[string]string{"/same": target.URL + "/x", "/scheme": "https://" + target.Listener.Addr().String() + "/x",
-			"/loop": s.URL + "/loop", "/elsewhere": "http://other.example/x", "/private": "http://10.255.255.1/x"}[r.URL.Path]
+			"/loop": s.URL + "/loop", "/elsewhere": "http://other.example/x", "/private": "http://10.255.255.1/x",
+			"/zone": "http://[::1%25lo]" + target.URL[strings.LastIndex(target.URL, ":"):] + "/x"}[r.URL.Path]
 		http.Redirect(w, r, to, http.StatusFound)
 	})
 	c := client(t, Policy{AllowNets: loopback}, Options{})
@@ -188,8 +191,10 @@ func TestRedirects(t *testing.T) {
 	if _, err := hosts.Get(ctx, s.URL+"/elsewhere", Validators{}, 10); !errors.Is(err, ErrForbidden) {
 		t.Errorf("redirect out of the allow-list: %v", err)
 	}
-	if _, err := c.Get(ctx, s.URL+"/private", Validators{}, 10); !errors.Is(err, ErrForbidden) {
-		t.Errorf("redirect to a denied address: %v", err)
+	for _, p := range []string{"/private", "/zone"} {
+		if _, err := c.Get(ctx, s.URL+p, Validators{}, 10); !errors.Is(err, ErrForbidden) {
+			t.Errorf("redirect %s to a denied address: %v", p, err)
+		}
 	}
 }
 
@@ -216,5 +221,17 @@ func TestProxy(t *testing.T) {
 	}
 	if hits.Load() != 1 {
 		t.Fatalf("the proxy got %d requests, want 1", hits.Load())
+	}
+}
+
+// TestUnmapPrefix: IPv4-mapped ranges become the IPv4 ranges they map.
+func TestUnmapPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"::ffff:169.254.0.0/112": "169.254.0.0/16", "::ffff:10.1.2.3/128": "10.1.2.3/32",
+		"10.0.0.0/8": "10.0.0.0/8", "fd00::/8": "fd00::/8", "10.1.2.3/8": "10.0.0.0/8",
+	} {
+		if got := UnmapPrefix(netip.MustParsePrefix(in)).String(); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
 	}
 }

@@ -23,7 +23,8 @@ var ErrForbidden = errors.New("outbound: destination not allowed")
 type Policy struct {
 	// AllowHosts, when not empty, lists the only hosts requests may name:
 	// exact names, or "*.example.com" for any name under example.com.
-	// Matching is case-insensitive; an IP literal is matched as written.
+	// Matching is case-insensitive; an IPv4 literal is matched as written
+	// (IPv6 literals cannot be listed: allow their range instead).
 	AllowHosts []string
 	// AllowNets are ranges allowed although denied by default, e.g. the
 	// private network of an internal PKI.
@@ -41,8 +42,8 @@ var DefaultDenied = mustPrefixes(
 	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 	"192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
 	"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-	"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001:db8::/32",
-	"fc00::/7", "fe80::/10", "ff00::/8",
+	"::/128", "::1/128", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2001:db8::/32",
+	"2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
 )
 
 func mustPrefixes(ss ...string) []netip.Prefix {
@@ -51,6 +52,15 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 		out[i] = netip.MustParsePrefix(s)
 	}
 	return out
+}
+
+// UnmapPrefix turns an IPv4-mapped IPv6 range (::ffff:10.0.0.0/104) into
+// the IPv4 range it maps, as addresses are compared unmapped.
+func UnmapPrefix(n netip.Prefix) netip.Prefix {
+	if n.Addr().Is4In6() && n.Bits() >= 96 {
+		return netip.PrefixFrom(n.Addr().Unmap(), n.Bits()-96).Masked()
+	}
+	return n.Masked()
 }
 
 // Validate checks the policy's entries.
@@ -83,8 +93,13 @@ func (p Policy) hostAllowed(host string) error {
 	return fmt.Errorf("%w: host %q is not in the allow-list", ErrForbidden, host)
 }
 
-// addrAllowed tells whether an address may be dialled.
+// addrAllowed tells whether an address may be dialled. An address with
+// a zone ("fe80::1%eth0", "::1%lo") is refused: no range contains it, and
+// the kernel ignores the zone of a non-link-local address.
 func (p Policy) addrAllowed(a netip.Addr) error {
+	if a.Zone() != "" {
+		return fmt.Errorf("%w: address %s has a zone", ErrForbidden, a)
+	}
 	a = a.Unmap()
 	if contains(p.DenyNets, a) {
 		return fmt.Errorf("%w: address %s is in a denied range", ErrForbidden, a)

@@ -62,7 +62,7 @@ func defaultRevocationConfig() RevocationConfig {
 
 func (r RevocationConfig) validate() error {
 	f := r.Fetch
-	if f.RefreshAt <= 0 || f.RefreshAt >= 1 {
+	if !(f.RefreshAt > 0 && f.RefreshAt < 1) { // NaN too
 		return fmt.Errorf("config: revocation.fetch.refresh_at: %v is not between 0 and 1", f.RefreshAt)
 	}
 	if f.MinInterval <= 0 || f.MaxInterval < f.MinInterval {
@@ -94,7 +94,7 @@ func (o OutboundConfig) policy() (outbound.Policy, *url.URL, error) {
 			if err != nil {
 				return p, nil, fmt.Errorf("config: revocation.outbound.%s: %q is not an address range like 10.0.0.0/8", l.name, s)
 			}
-			*l.out = append(*l.out, n.Masked())
+			*l.out = append(*l.out, outbound.UnmapPrefix(n))
 		}
 	}
 	if err := p.Validate(); err != nil {
