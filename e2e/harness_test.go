@@ -99,15 +99,19 @@ func (in *instance) dump(t *testing.T, why string) {
 	t.Fatalf("%s; server log and goroutines:\n%s", why, in.logs)
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for a clean exit; a process that already
+// exited (killed, dumped, stopped before) is left alone. The exit status
+// stays in done for the next caller: reading cmd.ProcessState instead
+// would race with the goroutine waiting for the process.
 func (in *instance) stop(t *testing.T) {
 	t.Helper()
-	if in.cmd.ProcessState != nil || in.dumped() {
+	if in.dumped() {
 		return
 	}
 	_ = in.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-in.done:
+		in.done <- err
 		if err != nil {
 			t.Errorf("mtlsgate exited with %v after SIGTERM\n%s", err, in.logs)
 		}

@@ -112,6 +112,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad pprof env", nil, map[string]string{"MTLSGATE_DEBUG_PPROF": "maybe"}, "MTLSGATE_DEBUG_PPROF"},
 		{"bad pprof key", []string{"--config", write("debug:\n  pprof: maybe\n")}, nil, ".yaml"},
 		{"refresh_at out of range", []string{"--config", write("revocation:\n  fetch:\n    refresh_at: 1.5\n")}, nil, "revocation.fetch.refresh_at"},
+		{"refresh_at NaN", []string{"--config", write("revocation:\n  fetch:\n    refresh_at: .nan\n")}, nil, "revocation.fetch.refresh_at"},
 		{"min over max interval", []string{"--config", write("revocation:\n  fetch:\n    min_interval: 2h\n    max_interval: 1h\n")}, nil, "min_interval"},
 		{"bad retry", []string{"--config", write("revocation:\n  fetch:\n    retry_min: 0s\n")}, nil, "retry_min"},
 		{"bad allowed range", []string{"--config", write("revocation:\n  outbound:\n    allow_nets: [10.0.0.0]\n")}, nil, "allow_nets"},
