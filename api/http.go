@@ -45,6 +45,7 @@ var routes = []route{
 	{pattern: "POST /v1/cas", method: "CreateClientCA", rawBody: "bundle"},
 	{pattern: "GET /v1/cas", method: "ListClientCAs"},
 	{pattern: "GET /v1/cas/{id}", method: "GetClientCA"},
+	{pattern: "PATCH /v1/cas/{id}", method: "UpdateClientCA"},
 	{pattern: "DELETE /v1/cas/{id}", method: "DeleteClientCA"},
 	{pattern: "POST /v1/cas/{id}/assign", method: "AssignClientCA"},
 	{pattern: "POST /v1/cas/{id}/unassign", method: "UnassignClientCA"},

@@ -76,6 +76,16 @@ func TestHTTPWalkthrough(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), "https://10.1.2.3") {
 		t.Fatalf("update site: %d %s", code, body)
 	}
+	code, _, body = e.do(t, e.admin, "PATCH", "/v1/cas/"+ca.GetId(), "application/json",
+		[]byte(`{"crl_urls": ["http://pki.example/issuing.crl"], "update_mask": ["crl_urls"]}`))
+	if code != 200 || !strings.Contains(string(body), "http://pki.example/issuing.crl") || !strings.Contains(string(body), `"web-clients"`) {
+		t.Fatalf("set CRL URLs: %d %s", code, body)
+	}
+	code, _, body = e.do(t, e.admin, "PATCH", "/v1/cas/"+ca.GetId(), "application/json",
+		[]byte(`{"crl_urls": ["ldap://dir.example/cn=ca"], "update_mask": ["crl_urls"]}`))
+	if code != 400 || !strings.Contains(string(body), "crl_urls") {
+		t.Fatalf("an ldap CRL URL: %d %s", code, body)
+	}
 	crl := root.CRL(t, 1, time.Now(), time.Now().Add(time.Hour))
 	code, _, body = e.do(t, e.admin, "POST", "/v1/crls", "application/pkix-crl", crl)
 	if code != 200 || !strings.Contains(string(body), ca.GetId()) {

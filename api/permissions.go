@@ -54,6 +54,7 @@ var rules = map[string]rule{
 	"ListClientCAs":    {roles: everyone},
 	"GetClientCA":      {roles: everyone},
 	"DeleteClientCA":   {mutation: true, roles: caWriters, object: idOf(store.CARef)},
+	"UpdateClientCA":   {mutation: true, roles: caWriters, object: idOf(store.CARef)},
 	"AssignClientCA":   {mutation: true, roles: caWriters, sites: sitesOf, object: idOf(store.CARef)},
 	"UnassignClientCA": {mutation: true, roles: caWriters, sites: sitesOf, object: idOf(store.CARef)},
 

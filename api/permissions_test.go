@@ -41,6 +41,7 @@ var matrix = map[string][]string{
 	"ListClientCAs":         allRoles,
 	"GetClientCA":           allRoles,
 	"DeleteClientCA":        {admin, caMgr},
+	"UpdateClientCA":        {admin, caMgr},
 	"AssignClientCA":        {admin, caMgr, smMine},
 	"UnassignClientCA":      {admin, caMgr, smMine},
 	"CreateSite":            {admin},
@@ -73,6 +74,8 @@ func request(t *testing.T, method, host, caID string) proto.Message {
 		return &pb.CreateClientCARequest{Name: "m-" + host, Bundle: testpki.NewRoot(t, "M", testpki.Options{}).PEM(), Sites: []string{host}}
 	case "GetClientCA", "DeleteClientCA":
 		return &pb.GetClientCARequest{Id: "feedfacefeedface"}
+	case "UpdateClientCA":
+		return &pb.UpdateClientCARequest{Id: caID, CrlUrls: []string{"http://crl.example/" + host}, UpdateMask: []string{"crl_urls"}}
 	case "AssignClientCA", "UnassignClientCA":
 		return &pb.AssignClientCARequest{Id: caID, Sites: []string{host}}
 	case "CreateSite":

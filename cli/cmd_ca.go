@@ -11,8 +11,9 @@ import (
 // caAdd is "ca add --name NAME FILE [--site HOST ...]".
 func caAdd(fs *flag.FlagSet) action {
 	name := fs.String("name", "", "CA name")
-	var sites stringList
+	var sites, urls stringList
 	fs.Var(&sites, "site", "site to assign the CA to (repeatable)")
+	fs.Var(&urls, "crl-url", "CRL distribution point to fetch for the CA (repeatable)")
 	return func(ctx context.Context, s *session, args []string) error {
 		if *name == "" {
 			return usagef("--name is required")
@@ -28,7 +29,39 @@ func caAdd(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		ca, err := c.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: *name, Bundle: bundle, Sites: sites})
+		ca, err := c.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: *name, Bundle: bundle, Sites: sites, CrlUrls: urls})
+		if err != nil {
+			return err
+		}
+		return s.printFields(ca, caFields(ca, s.now()))
+	}
+}
+
+// caSet is "ca set ID [--name NAME] [--crl-url URL ... | --no-crl-urls]".
+func caSet(fs *flag.FlagSet) action {
+	name := fs.String("name", "", "new name")
+	noURLs := fs.Bool("no-crl-urls", false, "remove every CRL URL")
+	var urls stringList
+	fs.Var(&urls, "crl-url", "CRL distribution point to fetch for the CA (repeatable; replaces the list)")
+	return func(ctx context.Context, s *session, args []string) error {
+		req := &pb.UpdateClientCARequest{Id: args[0], Name: *name, CrlUrls: urls}
+		if *name != "" {
+			req.UpdateMask = append(req.UpdateMask, "name")
+		}
+		switch {
+		case *noURLs && len(urls) > 0:
+			return usagef("--crl-url and --no-crl-urls exclude each other")
+		case *noURLs || len(urls) > 0:
+			req.UpdateMask = append(req.UpdateMask, "crl_urls")
+		}
+		if len(req.UpdateMask) == 0 {
+			return usagef("nothing to change: give --name, --crl-url or --no-crl-urls")
+		}
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		ca, err := c.UpdateClientCA(ctx, req)
 		if err != nil {
 			return err
 		}

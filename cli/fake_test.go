@@ -62,6 +62,9 @@ func (f *fakeAPI) GetClientCA(ctx context.Context, in *pb.GetClientCARequest, _ 
 func (f *fakeAPI) DeleteClientCA(ctx context.Context, in *pb.DeleteClientCARequest, _ ...grpc.CallOption) (*pb.DeleteClientCAResponse, error) {
 	return handle[*pb.DeleteClientCAResponse](ctx, f, "DeleteClientCA", in)
 }
+func (f *fakeAPI) UpdateClientCA(ctx context.Context, in *pb.UpdateClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
+	return handle[*pb.ClientCA](ctx, f, "UpdateClientCA", in)
+}
 func (f *fakeAPI) AssignClientCA(ctx context.Context, in *pb.AssignClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	return handle[*pb.ClientCA](ctx, f, "AssignClientCA", in)
 }

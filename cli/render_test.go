@@ -30,6 +30,7 @@ ca-empty  new   -                          0      -                     -
 Name:          corp
 Certificates:  2
 Sites:         a.example.com, *.example.org
+CRL URLs:      -
 Uploaded by:   tok-1
 Uploaded at:   2026-05-20T08:00:00Z
 Certificate 1:

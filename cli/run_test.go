@@ -218,6 +218,34 @@ func TestInterspersedFlags(t *testing.T) {
 	}
 }
 
+// TestCASet: ca set sends the fields it was given, and only those, in the
+// update mask; a call with nothing to change, or both --crl-url and
+// --no-crl-urls, is a usage error.
+func TestCASet(t *testing.T) {
+	ca := &pb.ClientCA{Id: "ca1"}
+	for _, tt := range []struct {
+		args []string
+		want *pb.UpdateClientCARequest
+	}{
+		{[]string{"ca", "set", "ca1", "--crl-url", "http://a/1.crl", "--crl-url", "http://a/2.crl"},
+			&pb.UpdateClientCARequest{Id: "ca1", CrlUrls: []string{"http://a/1.crl", "http://a/2.crl"}, UpdateMask: []string{"crl_urls"}}},
+		{[]string{"ca", "set", "ca1", "--no-crl-urls", "--name", "new"},
+			&pb.UpdateClientCARequest{Id: "ca1", Name: "new", UpdateMask: []string{"name", "crl_urls"}}},
+	} {
+		f := (&fakeAPI{}).on("UpdateClientCA", reply(ca))
+		if code, _, errOut := runFake(f, testEnv{}, tt.args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, code, errOut)
+		}
+		assertProto(t, f.reqs[0], tt.want)
+	}
+	for _, args := range [][]string{{"ca", "set", "ca1"}, {"ca", "set", "ca1", "--no-crl-urls", "--crl-url", "http://a/"}} {
+		f := &fakeAPI{}
+		if code, _, _ := runFake(f, testEnv{}, args...); code != 2 || len(f.reqs) != 0 {
+			t.Errorf("%v: exit %d, %d requests; want a usage error and none", args, code, len(f.reqs))
+		}
+	}
+}
+
 func TestBoolFlagAndVariadicArgs(t *testing.T) {
 	f := (&fakeAPI{}).on("DeleteClientCA", reply(&pb.DeleteClientCAResponse{})).
 		on("UnassignSiteCAs", reply(&pb.Site{Hostname: "h"}))
@@ -245,7 +273,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"no command", nil, nil, 2, "no command given"},
 		{"unknown command", nil, []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"serve is not ours", nil, []string{"serve"}, 2, `unknown command "serve"`},
-		{"missing subcommand", nil, []string{"ca"}, 2, "ca: missing subcommand, want one of: add, list, show, rm, assign, unassign"},
+		{"missing subcommand", nil, []string{"ca"}, 2, "ca: missing subcommand, want one of: add, set, list, show, rm, assign, unassign"},
 		{"unknown subcommand", nil, []string{"site", "nuke"}, 2, `unknown command "site nuke"`},
 		{"help", nil, []string{"help"}, 0, ""},
 		{"-h", nil, []string{"-h"}, 0, ""},

@@ -29,6 +29,7 @@ func caFields(ca *pb.ClientCA, now time.Time) []field {
 		{key: "Name", value: ca.GetName()},
 		{key: "Certificates", value: strconv.Itoa(int(ca.GetCertificateCount()))},
 		{key: "Sites", value: joinList(ca.GetSites())},
+		{key: "CRL URLs", value: joinList(ca.GetCrlUrls())},
 		{key: "Uploaded by", value: ca.GetUploadedBy()},
 		{key: "Uploaded at", value: fmtTime(ca.GetUploadedAt())},
 	}

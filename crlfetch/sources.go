@@ -19,19 +19,21 @@ import (
 // Source is one URL a CRL is fetched from, and where it was found.
 type Source struct {
 	URL string
-	// From names the certificates that list it: "ca <id> certificate
-	// <fingerprint>", the first in CA id and bundle order.
+	// From names where it was found: "ca <id> crl_urls" (set by the
+	// operator), or "ca <id> certificate <fingerprint>" (a distribution
+	// point); the first in CA id order, operator URLs first.
 	From string
 }
 
 // maxURLLength bounds the distribution point URLs taken from certificates.
 const maxURLLength = 2048
 
-// Sources returns the distribution points of m's client CAs, sorted by URL:
-// the http and https URIs of the cRLDistributionPoints of every uploaded
-// certificate whose issuer is uploaded too (a CRL of an issuer that is not
-// uploaded could not be verified). Certificates are operator uploads, so
-// their URLs are the operator's; outbound still holds them to its policy.
+// Sources returns the CRL URLs of m's client CAs, sorted by URL: the
+// crl_urls the operator set on each CA, and the http and https URIs of
+// the cRLDistributionPoints of every uploaded certificate whose issuer is
+// uploaded too (a CRL of an issuer that is not uploaded could not be
+// verified). Certificates are operator uploads, so their URLs are the
+// operator's; outbound still holds them to its policy.
 func Sources(m *model.Model) []Source {
 	if m == nil {
 		return nil
@@ -47,6 +49,14 @@ func Sources(m *model.Model) []Source {
 	slices.Sort(ids)
 	seen := map[string]bool{}
 	var out []Source
+	for _, id := range ids {
+		for _, u := range m.CAs[id].Msg.GetCrlUrls() {
+			if !seen[u] && fetchable(u) {
+				seen[u] = true
+				out = append(out, Source{URL: u, From: "ca " + id + " crl_urls"})
+			}
+		}
+	}
 	for _, id := range ids {
 		for _, c := range m.CAs[id].Certs {
 			if !subjects[string(c.X509.RawIssuer)] {

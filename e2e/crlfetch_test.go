@@ -129,6 +129,30 @@ func TestCRLFetchedFromDistributionPoint(t *testing.T) {
 	}
 }
 
+// TestCRLURLSetByOperator: a CA whose certificates name no distribution
+// point gets its CRL fetched from the URL set with the CLI, and a client
+// certificate it lists is denied.
+func TestCRLURLSetByOperator(t *testing.T) {
+	dir := t.TempDir()
+	in := serveArgs(t, filepath.Join(dir, "data"), "--config", fetchConfig(t, dir, ""),
+		"--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
+	root := testpki.NewRoot(t, "Issuing Without DP", testpki.Options{})
+	bob, carol := root.Leaf(t, "bob", testpki.Options{}), root.Leaf(t, "carol", testpki.Options{})
+	now := time.Now()
+	d := newDistributionPoint(t, root.CRL(t, 1, now.Add(-time.Minute), now.Add(time.Hour), bob.Cert.SerialNumber))
+	srv := root.Server(t, "app.example.com")
+	caID := in.cli(t, "ca", "add", "--name", "issuing", writeFile(t, dir, "ca.pem", root.PEM()), "-o", "id")
+	in.cli(t, "site", "put", "app.example.com", "--cert", writeFile(t, dir, "srv.pem", srv.PEM()),
+		"--key", writeFile(t, dir, "srv.key", srv.KeyPEM()), "--origin", "http://127.0.0.1:8080", "--mode", "enforce")
+	in.cli(t, "site", "assign", "app.example.com", caID)
+	in.cli(t, "site", "set", "app.example.com", "revocation.crl=leaf")
+	if out := in.cli(t, "ca", "set", caID, "--crl-url", d.URL+"/issuing.crl"); !strings.Contains(out, d.URL+"/issuing.crl") {
+		t.Fatalf("ca set: %s", out)
+	}
+	check := checkAs(t, in, in.issueNode(t, nodeid.Identity{Fleet: "default", Node: "edge-1"}))
+	eventually(t, 10*time.Second, "bob denied by the fetched CRL", func() bool { return !check(bob) && check(carol) })
+}
+
 // TestElectedReplicaFetches: of two replicas on etcd, one fetches; when
 // it stops, the other takes over and keeps the CRL current.
 func TestElectedReplicaFetches(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode"
@@ -35,6 +36,26 @@ func checkName(field, name string) error {
 
 // CreateCA uploads a client CA bundle and assigns it to sites, atomically.
 func (s *Store) CreateCA(ctx context.Context, a Actor, name string, bundle []byte, sites []string) (*pb.ClientCA, error) {
+	return s.AddCA(ctx, a, NewCA{Name: name, Bundle: bundle, Sites: sites})
+}
+
+// NewCA is a client CA to upload.
+type NewCA struct {
+	Name   string
+	Bundle []byte
+	// Sites the CA is assigned to in the same write.
+	Sites []string
+	// CRLURLs are the CA's CRL distribution points (checkCRLURLs).
+	CRLURLs []string
+}
+
+// AddCA uploads a client CA bundle, with its CRL URLs, and assigns it to
+// sites, atomically.
+func (s *Store) AddCA(ctx context.Context, a Actor, n NewCA) (*pb.ClientCA, error) {
+	name, bundle, sites := n.Name, n.Bundle, n.Sites
+	if err := checkCRLURLs("crl_urls", n.CRLURLs); err != nil {
+		return nil, err
+	}
 	if len(bundle) > s.limits.MaxObjectBytes {
 		return nil, fmt.Errorf("%w: bundle is %d bytes, more than the %d-byte cap", ErrLimit, len(bundle), s.limits.MaxObjectBytes)
 	}
@@ -53,6 +74,7 @@ func (s *Store) CreateCA(ctx context.Context, a Actor, name string, bundle []byt
 		CertificateCount: int32(len(certs)),
 		UploadedBy:       a.TokenID,
 		UploadedAt:       timestamppb.New(s.now()),
+		CrlUrls:          n.CRLURLs,
 	}
 	for _, c := range certs {
 		ca.Certificates = append(ca.Certificates, pki.Info(c))
@@ -71,6 +93,77 @@ func (s *Store) CreateCA(ctx context.Context, a Actor, name string, bundle []byt
 		return nil, err
 	}
 	return ca, nil
+}
+
+// caMaskPaths are the fields UpdateCA changes.
+var caMaskPaths = []string{"name", "crl_urls"}
+
+// UpdateCA renames a client CA or sets its CRL URLs, as mask names (the
+// fields of in: name, crl_urls); nothing else changes.
+func (s *Store) UpdateCA(ctx context.Context, a Actor, id string, in *pb.ClientCA, mask []string) (*pb.ClientCA, error) {
+	if len(mask) == 0 {
+		return nil, errMaskRequired(strings.Join(caMaskPaths, ", "))
+	}
+	var out *pb.ClientCA
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		cur := st.CA(id)
+		if cur == nil {
+			return nil, notFound("client CA", id)
+		}
+		ca := proto.Clone(cur).(*pb.ClientCA)
+		if err := applyMask(ca, in, mask, caMaskPaths); err != nil {
+			return nil, err
+		}
+		if err := checkName("name", ca.GetName()); err != nil {
+			return nil, err
+		}
+		if err := checkCRLURLs("crl_urls", ca.GetCrlUrls()); err != nil {
+			return nil, err
+		}
+		for _, other := range st.cas {
+			if other.GetId() != id && other.GetName() == ca.GetName() {
+				return nil, fmt.Errorf("%w: a client CA named %q exists (id %s)", ErrAlreadyExists, ca.GetName(), other.GetId())
+			}
+		}
+		out = ca
+		return s.withAudit(a, CARef(id), nil, caPrefix+id, ca)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// maxCRLURLs and maxURLLen bound a CA's CRL URLs.
+const (
+	maxCRLURLs = 4
+	maxURLLen  = 2048
+)
+
+// checkCRLURLs validates CRL URLs set by an operator: at most maxCRLURLs
+// distinct http or https URLs with a host and no credentials or fragment.
+// (Where they may lead is the outbound policy's business, at fetch time.)
+func checkCRLURLs(field string, urls []string) error {
+	if len(urls) > maxCRLURLs {
+		return invalid(field, "has %d URLs, at most %d", len(urls), maxCRLURLs)
+	}
+	for i, raw := range urls {
+		if len(raw) > maxURLLen {
+			return invalid(field, "URL %d is longer than %d bytes", i+1, maxURLLen)
+		}
+		u, err := url.Parse(raw)
+		switch {
+		case err != nil || strings.ContainsAny(raw, " \t\r\n"):
+			return invalid(field, "%q is not a URL", raw)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return invalid(field, "%q: want an http:// or https:// URL", raw)
+		case u.Host == "" || u.User != nil || u.Fragment != "":
+			return invalid(field, "%q: want a host, and no credentials or fragment", raw)
+		case slices.Contains(urls[:i], raw):
+			return invalid(field, "%q is listed twice", raw)
+		}
+	}
+	return nil
 }
 
 // checkNewCA enforces the account limit and uniqueness of name and bundle.

@@ -21,6 +21,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
 	"github.com/mtlsgate/mtlsgate/pki/crlset"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -160,5 +161,45 @@ func TestPutFetchedCRL(t *testing.T) {
 	unchanged(t, f.s, before)
 	if up, err := f.s.CreateCRL(ctx, admin, f.root.CRL(t, 3, now, now.Add(time.Hour))); err != nil || up.GetFetchedFrom() != "" {
 		t.Fatalf("an upload after a fetch: %v %+v", err, up)
+	}
+}
+
+// TestCACRLURLs: CRL URLs set on upload and by UpdateCA are validated;
+// a refused update changes nothing; the mask decides what changes.
+func TestCACRLURLs(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, store.Limits{})
+	ca, err := f.s.AddCA(ctx, admin, store.NewCA{Name: "issuing", Bundle: testpki.NewRoot(t, "Issuing", testpki.Options{}).PEM(),
+		CRLURLs: []string{"http://pki.example/a.crl"}})
+	if err != nil || len(ca.GetCrlUrls()) != 1 {
+		t.Fatalf("upload with a URL: %v %+v", err, ca)
+	}
+	for _, bad := range [][]string{
+		{"ldap://dir.example/cn=x"}, {"file:///etc/passwd"}, {"http://u:p@pki.example/"}, {"http:///x"},
+		{"http://pki.example/a.crl#f"}, {"http://a.example/", "http://a.example/"}, {"http://pki.example/a b"},
+		{"http://1/", "http://2/", "http://3/", "http://4/", "http://5/"}, {"http://x/" + strings.Repeat("a", 2100)},
+	} {
+		before := f.s.Current()
+		if _, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{CrlUrls: bad}, []string{"crl_urls"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%q: %v, want ErrInvalid", bad, err)
+		}
+		unchanged(t, f.s, before)
+	}
+	got, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{Name: "ignored", CrlUrls: []string{"https://pki.example/b.crl"}}, []string{"crl_urls"})
+	if err != nil || got.GetName() != "issuing" || got.GetCrlUrls()[0] != "https://pki.example/b.crl" {
+		t.Fatalf("update URLs: %v %+v", err, got)
+	}
+	if _, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{Name: "root"}, []string{"name"}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("rename onto another CA's name: %v", err)
+	}
+	if _, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{}, []string{"bundle_pem"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("update the bundle: %v", err)
+	}
+	if _, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{}, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("no mask: %v", err)
+	}
+	cleared, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{}, []string{"crl_urls"})
+	if err != nil || len(cleared.GetCrlUrls()) != 0 {
+		t.Fatalf("clear URLs: %v %+v", err, cleared)
 	}
 }

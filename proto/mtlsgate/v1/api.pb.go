@@ -30,7 +30,9 @@ type CreateClientCARequest struct {
 	// One or more PEM certificates concatenated, or a single DER certificate.
 	Bundle []byte `protobuf:"bytes,2,opt,name=bundle,proto3" json:"bundle,omitempty"`
 	// Sites to assign the new CA to, atomically with the upload.
-	Sites         []string `protobuf:"bytes,3,rep,name=sites,proto3" json:"sites,omitempty"`
+	Sites []string `protobuf:"bytes,3,rep,name=sites,proto3" json:"sites,omitempty"`
+	// CRL distribution points to fetch for the CA (ClientCA.crl_urls).
+	CrlUrls       []string `protobuf:"bytes,4,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -82,6 +84,13 @@ func (x *CreateClientCARequest) GetBundle() []byte {
 func (x *CreateClientCARequest) GetSites() []string {
 	if x != nil {
 		return x.Sites
+	}
+	return nil
+}
+
+func (x *CreateClientCARequest) GetCrlUrls() []string {
+	if x != nil {
+		return x.CrlUrls
 	}
 	return nil
 }
@@ -395,6 +404,77 @@ func (x *CreateSiteRequest) GetSite() *Site {
 	return nil
 }
 
+type UpdateClientCARequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The new name, with "name" in update_mask.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The new CRL URLs (empty: none), with "crl_urls" in update_mask.
+	CrlUrls []string `protobuf:"bytes,3,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
+	// Fields to change: name, crl_urls. Required.
+	UpdateMask    []string `protobuf:"bytes,4,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateClientCARequest) Reset() {
+	*x = UpdateClientCARequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateClientCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateClientCARequest) ProtoMessage() {}
+
+func (x *UpdateClientCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateClientCARequest.ProtoReflect.Descriptor instead.
+func (*UpdateClientCARequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateClientCARequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateClientCARequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateClientCARequest) GetCrlUrls() []string {
+	if x != nil {
+		return x.CrlUrls
+	}
+	return nil
+}
+
+func (x *UpdateClientCARequest) GetUpdateMask() []string {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
 type UpdateSiteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Site  *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
@@ -410,7 +490,7 @@ type UpdateSiteRequest struct {
 
 func (x *UpdateSiteRequest) Reset() {
 	*x = UpdateSiteRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +502,7 @@ func (x *UpdateSiteRequest) String() string {
 func (*UpdateSiteRequest) ProtoMessage() {}
 
 func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +515,7 @@ func (x *UpdateSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSiteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSiteRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateSiteRequest) GetSite() *Site {
@@ -460,7 +540,7 @@ type ListSitesRequest struct {
 
 func (x *ListSitesRequest) Reset() {
 	*x = ListSitesRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +552,7 @@ func (x *ListSitesRequest) String() string {
 func (*ListSitesRequest) ProtoMessage() {}
 
 func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +565,7 @@ func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
 func (*ListSitesRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 type ListSitesResponse struct {
@@ -497,7 +577,7 @@ type ListSitesResponse struct {
 
 func (x *ListSitesResponse) Reset() {
 	*x = ListSitesResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +589,7 @@ func (x *ListSitesResponse) String() string {
 func (*ListSitesResponse) ProtoMessage() {}
 
 func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +602,7 @@ func (x *ListSitesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSitesResponse.ProtoReflect.Descriptor instead.
 func (*ListSitesResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListSitesResponse) GetSites() []*Site {
@@ -541,7 +621,7 @@ type GetSiteRequest struct {
 
 func (x *GetSiteRequest) Reset() {
 	*x = GetSiteRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +633,7 @@ func (x *GetSiteRequest) String() string {
 func (*GetSiteRequest) ProtoMessage() {}
 
 func (x *GetSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +646,7 @@ func (x *GetSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSiteRequest.ProtoReflect.Descriptor instead.
 func (*GetSiteRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSiteRequest) GetHostname() string {
@@ -585,7 +665,7 @@ type DeleteSiteRequest struct {
 
 func (x *DeleteSiteRequest) Reset() {
 	*x = DeleteSiteRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +677,7 @@ func (x *DeleteSiteRequest) String() string {
 func (*DeleteSiteRequest) ProtoMessage() {}
 
 func (x *DeleteSiteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +690,7 @@ func (x *DeleteSiteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSiteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSiteRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSiteRequest) GetHostname() string {
@@ -628,7 +708,7 @@ type DeleteSiteResponse struct {
 
 func (x *DeleteSiteResponse) Reset() {
 	*x = DeleteSiteResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +720,7 @@ func (x *DeleteSiteResponse) String() string {
 func (*DeleteSiteResponse) ProtoMessage() {}
 
 func (x *DeleteSiteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +733,7 @@ func (x *DeleteSiteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSiteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSiteResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 type SiteCAsRequest struct {
@@ -666,7 +746,7 @@ type SiteCAsRequest struct {
 
 func (x *SiteCAsRequest) Reset() {
 	*x = SiteCAsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +758,7 @@ func (x *SiteCAsRequest) String() string {
 func (*SiteCAsRequest) ProtoMessage() {}
 
 func (x *SiteCAsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +771,7 @@ func (x *SiteCAsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteCAsRequest.ProtoReflect.Descriptor instead.
 func (*SiteCAsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SiteCAsRequest) GetHostname() string {
@@ -722,7 +802,7 @@ type UpdateSiteSettingsRequest struct {
 
 func (x *UpdateSiteSettingsRequest) Reset() {
 	*x = UpdateSiteSettingsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +814,7 @@ func (x *UpdateSiteSettingsRequest) String() string {
 func (*UpdateSiteSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateSiteSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +827,7 @@ func (x *UpdateSiteSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSiteSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSiteSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateSiteSettingsRequest) GetHostname() string {
@@ -781,7 +861,7 @@ type CreateCRLRequest struct {
 
 func (x *CreateCRLRequest) Reset() {
 	*x = CreateCRLRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +873,7 @@ func (x *CreateCRLRequest) String() string {
 func (*CreateCRLRequest) ProtoMessage() {}
 
 func (x *CreateCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +886,7 @@ func (x *CreateCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateCRLRequest.ProtoReflect.Descriptor instead.
 func (*CreateCRLRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateCRLRequest) GetCrl() []byte {
@@ -824,7 +904,7 @@ type ListCRLsRequest struct {
 
 func (x *ListCRLsRequest) Reset() {
 	*x = ListCRLsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +916,7 @@ func (x *ListCRLsRequest) String() string {
 func (*ListCRLsRequest) ProtoMessage() {}
 
 func (x *ListCRLsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +929,7 @@ func (x *ListCRLsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCRLsRequest.ProtoReflect.Descriptor instead.
 func (*ListCRLsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 type ListCRLsResponse struct {
@@ -862,7 +942,7 @@ type ListCRLsResponse struct {
 
 func (x *ListCRLsResponse) Reset() {
 	*x = ListCRLsResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +954,7 @@ func (x *ListCRLsResponse) String() string {
 func (*ListCRLsResponse) ProtoMessage() {}
 
 func (x *ListCRLsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +967,7 @@ func (x *ListCRLsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCRLsResponse.ProtoReflect.Descriptor instead.
 func (*ListCRLsResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListCRLsResponse) GetCrls() []*CRL {
@@ -908,7 +988,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[19]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +1000,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[19]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1013,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetCRLRequest) GetId() string {
@@ -959,7 +1039,7 @@ type DeleteCRLRequest struct {
 
 func (x *DeleteCRLRequest) Reset() {
 	*x = DeleteCRLRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1051,7 @@ func (x *DeleteCRLRequest) String() string {
 func (*DeleteCRLRequest) ProtoMessage() {}
 
 func (x *DeleteCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1064,7 @@ func (x *DeleteCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCRLRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCRLRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteCRLRequest) GetId() string {
@@ -1002,7 +1082,7 @@ type DeleteCRLResponse struct {
 
 func (x *DeleteCRLResponse) Reset() {
 	*x = DeleteCRLResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1094,7 @@ func (x *DeleteCRLResponse) String() string {
 func (*DeleteCRLResponse) ProtoMessage() {}
 
 func (x *DeleteCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1107,7 @@ func (x *DeleteCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCRLResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCRLResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 type CreateTokenRequest struct {
@@ -1042,7 +1122,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1134,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1147,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -1102,7 +1182,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1194,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1207,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -1152,7 +1232,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1244,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1257,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 type ListTokensResponse struct {
@@ -1189,7 +1269,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1201,7 +1281,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1214,7 +1294,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1233,7 +1313,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1325,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1338,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1282,7 +1362,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1374,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1387,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAuditEventsRequest) GetLimit() int32 {
@@ -1342,7 +1422,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1434,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1447,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1403,7 +1483,7 @@ type IssueNodeCertificateRequest struct {
 
 func (x *IssueNodeCertificateRequest) Reset() {
 	*x = IssueNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1495,7 @@ func (x *IssueNodeCertificateRequest) String() string {
 func (*IssueNodeCertificateRequest) ProtoMessage() {}
 
 func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1508,7 @@ func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *IssueNodeCertificateRequest) GetNodeId() string {
@@ -1472,7 +1552,7 @@ type IssueNodeCertificateResponse struct {
 
 func (x *IssueNodeCertificateResponse) Reset() {
 	*x = IssueNodeCertificateResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1564,7 @@ func (x *IssueNodeCertificateResponse) String() string {
 func (*IssueNodeCertificateResponse) ProtoMessage() {}
 
 func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1577,7 @@ func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *IssueNodeCertificateResponse) GetCertificate() *NodeCertificate {
@@ -1531,7 +1611,7 @@ type ListNodeCertificatesRequest struct {
 
 func (x *ListNodeCertificatesRequest) Reset() {
 	*x = ListNodeCertificatesRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1623,7 @@ func (x *ListNodeCertificatesRequest) String() string {
 func (*ListNodeCertificatesRequest) ProtoMessage() {}
 
 func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1636,7 @@ func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListNodeCertificatesRequest) GetFleet() string {
@@ -1575,7 +1655,7 @@ type ListNodeCertificatesResponse struct {
 
 func (x *ListNodeCertificatesResponse) Reset() {
 	*x = ListNodeCertificatesResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1667,7 @@ func (x *ListNodeCertificatesResponse) String() string {
 func (*ListNodeCertificatesResponse) ProtoMessage() {}
 
 func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1680,7 @@ func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListNodeCertificatesResponse) GetCertificates() []*NodeCertificate {
@@ -1620,7 +1700,7 @@ type RevokeNodeCertificateRequest struct {
 
 func (x *RevokeNodeCertificateRequest) Reset() {
 	*x = RevokeNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1712,7 @@ func (x *RevokeNodeCertificateRequest) String() string {
 func (*RevokeNodeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1725,7 @@ func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeNodeCertificateRequest) GetSerial() string {
@@ -1663,7 +1743,7 @@ type ExportBackupRequest struct {
 
 func (x *ExportBackupRequest) Reset() {
 	*x = ExportBackupRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1675,7 +1755,7 @@ func (x *ExportBackupRequest) String() string {
 func (*ExportBackupRequest) ProtoMessage() {}
 
 func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1688,7 +1768,7 @@ func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
 func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 // BackupChunk is the next part of a backup file, in order.
@@ -1701,7 +1781,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1793,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1806,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -1740,11 +1820,12 @@ var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"Y\n" +
+	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"t\n" +
 	"\x15CreateClientCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x14\n" +
-	"\x05sites\x18\x03 \x03(\tR\x05sites\"\x16\n" +
+	"\x05sites\x18\x03 \x03(\tR\x05sites\x12\x19\n" +
+	"\bcrl_urls\x18\x04 \x03(\tR\acrlUrls\"\x16\n" +
 	"\x14ListClientCAsRequest\"@\n" +
 	"\x15ListClientCAsResponse\x12'\n" +
 	"\x03cas\x18\x01 \x03(\v2\x15.mtlsgate.v1.ClientCAR\x03cas\"$\n" +
@@ -1758,7 +1839,13 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05sites\x18\x02 \x03(\tR\x05sites\":\n" +
 	"\x11CreateSiteRequest\x12%\n" +
-	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"[\n" +
+	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"w\n" +
+	"\x15UpdateClientCARequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
+	"\bcrl_urls\x18\x03 \x03(\tR\acrlUrls\x12\x1f\n" +
+	"\vupdate_mask\x18\x04 \x03(\tR\n" +
+	"updateMask\"[\n" +
 	"\x11UpdateSiteRequest\x12%\n" +
 	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\x12\x1f\n" +
 	"\vupdate_mask\x18\x02 \x03(\tR\n" +
@@ -1828,12 +1915,13 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xe2\x10\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xaf\x11\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
 	"\vGetClientCA\x12\x1f.mtlsgate.v1.GetClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12Y\n" +
 	"\x0eDeleteClientCA\x12\".mtlsgate.v1.DeleteClientCARequest\x1a#.mtlsgate.v1.DeleteClientCAResponse\x12K\n" +
+	"\x0eUpdateClientCA\x12\".mtlsgate.v1.UpdateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12K\n" +
 	"\x0eAssignClientCA\x12\".mtlsgate.v1.AssignClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12M\n" +
 	"\x10UnassignClientCA\x12\".mtlsgate.v1.AssignClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12?\n" +
 	"\n" +
@@ -1874,7 +1962,7 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
 	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
@@ -1884,112 +1972,115 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*DeleteClientCAResponse)(nil),       // 5: mtlsgate.v1.DeleteClientCAResponse
 	(*AssignClientCARequest)(nil),        // 6: mtlsgate.v1.AssignClientCARequest
 	(*CreateSiteRequest)(nil),            // 7: mtlsgate.v1.CreateSiteRequest
-	(*UpdateSiteRequest)(nil),            // 8: mtlsgate.v1.UpdateSiteRequest
-	(*ListSitesRequest)(nil),             // 9: mtlsgate.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),            // 10: mtlsgate.v1.ListSitesResponse
-	(*GetSiteRequest)(nil),               // 11: mtlsgate.v1.GetSiteRequest
-	(*DeleteSiteRequest)(nil),            // 12: mtlsgate.v1.DeleteSiteRequest
-	(*DeleteSiteResponse)(nil),           // 13: mtlsgate.v1.DeleteSiteResponse
-	(*SiteCAsRequest)(nil),               // 14: mtlsgate.v1.SiteCAsRequest
-	(*UpdateSiteSettingsRequest)(nil),    // 15: mtlsgate.v1.UpdateSiteSettingsRequest
-	(*CreateCRLRequest)(nil),             // 16: mtlsgate.v1.CreateCRLRequest
-	(*ListCRLsRequest)(nil),              // 17: mtlsgate.v1.ListCRLsRequest
-	(*ListCRLsResponse)(nil),             // 18: mtlsgate.v1.ListCRLsResponse
-	(*GetCRLRequest)(nil),                // 19: mtlsgate.v1.GetCRLRequest
-	(*DeleteCRLRequest)(nil),             // 20: mtlsgate.v1.DeleteCRLRequest
-	(*DeleteCRLResponse)(nil),            // 21: mtlsgate.v1.DeleteCRLResponse
-	(*CreateTokenRequest)(nil),           // 22: mtlsgate.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 23: mtlsgate.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),            // 24: mtlsgate.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),           // 25: mtlsgate.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 26: mtlsgate.v1.RevokeTokenRequest
-	(*ListAuditEventsRequest)(nil),       // 27: mtlsgate.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 28: mtlsgate.v1.ListAuditEventsResponse
-	(*IssueNodeCertificateRequest)(nil),  // 29: mtlsgate.v1.IssueNodeCertificateRequest
-	(*IssueNodeCertificateResponse)(nil), // 30: mtlsgate.v1.IssueNodeCertificateResponse
-	(*ListNodeCertificatesRequest)(nil),  // 31: mtlsgate.v1.ListNodeCertificatesRequest
-	(*ListNodeCertificatesResponse)(nil), // 32: mtlsgate.v1.ListNodeCertificatesResponse
-	(*RevokeNodeCertificateRequest)(nil), // 33: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*ExportBackupRequest)(nil),          // 34: mtlsgate.v1.ExportBackupRequest
-	(*BackupChunk)(nil),                  // 35: mtlsgate.v1.BackupChunk
-	(*ClientCA)(nil),                     // 36: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 37: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 38: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 39: mtlsgate.v1.CRL
-	(Role)(0),                            // 40: mtlsgate.v1.Role
-	(*Token)(nil),                        // 41: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 42: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 43: mtlsgate.v1.NodeCertificate
+	(*UpdateClientCARequest)(nil),        // 8: mtlsgate.v1.UpdateClientCARequest
+	(*UpdateSiteRequest)(nil),            // 9: mtlsgate.v1.UpdateSiteRequest
+	(*ListSitesRequest)(nil),             // 10: mtlsgate.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),            // 11: mtlsgate.v1.ListSitesResponse
+	(*GetSiteRequest)(nil),               // 12: mtlsgate.v1.GetSiteRequest
+	(*DeleteSiteRequest)(nil),            // 13: mtlsgate.v1.DeleteSiteRequest
+	(*DeleteSiteResponse)(nil),           // 14: mtlsgate.v1.DeleteSiteResponse
+	(*SiteCAsRequest)(nil),               // 15: mtlsgate.v1.SiteCAsRequest
+	(*UpdateSiteSettingsRequest)(nil),    // 16: mtlsgate.v1.UpdateSiteSettingsRequest
+	(*CreateCRLRequest)(nil),             // 17: mtlsgate.v1.CreateCRLRequest
+	(*ListCRLsRequest)(nil),              // 18: mtlsgate.v1.ListCRLsRequest
+	(*ListCRLsResponse)(nil),             // 19: mtlsgate.v1.ListCRLsResponse
+	(*GetCRLRequest)(nil),                // 20: mtlsgate.v1.GetCRLRequest
+	(*DeleteCRLRequest)(nil),             // 21: mtlsgate.v1.DeleteCRLRequest
+	(*DeleteCRLResponse)(nil),            // 22: mtlsgate.v1.DeleteCRLResponse
+	(*CreateTokenRequest)(nil),           // 23: mtlsgate.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 24: mtlsgate.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),            // 25: mtlsgate.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),           // 26: mtlsgate.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 27: mtlsgate.v1.RevokeTokenRequest
+	(*ListAuditEventsRequest)(nil),       // 28: mtlsgate.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 29: mtlsgate.v1.ListAuditEventsResponse
+	(*IssueNodeCertificateRequest)(nil),  // 30: mtlsgate.v1.IssueNodeCertificateRequest
+	(*IssueNodeCertificateResponse)(nil), // 31: mtlsgate.v1.IssueNodeCertificateResponse
+	(*ListNodeCertificatesRequest)(nil),  // 32: mtlsgate.v1.ListNodeCertificatesRequest
+	(*ListNodeCertificatesResponse)(nil), // 33: mtlsgate.v1.ListNodeCertificatesResponse
+	(*RevokeNodeCertificateRequest)(nil), // 34: mtlsgate.v1.RevokeNodeCertificateRequest
+	(*ExportBackupRequest)(nil),          // 35: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                  // 36: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                     // 37: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 38: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 39: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 40: mtlsgate.v1.CRL
+	(Role)(0),                            // 41: mtlsgate.v1.Role
+	(*Token)(nil),                        // 42: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 43: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 44: mtlsgate.v1.NodeCertificate
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	36, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	37, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	37, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	37, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	38, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	39, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	40, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	41, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	41, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	42, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	43, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	43, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	37, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	38, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	38, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	38, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	39, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	40, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	41, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	42, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	42, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	43, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	44, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	44, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
 	0,  // 12: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
 	1,  // 13: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
 	3,  // 14: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
 	4,  // 15: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	6,  // 16: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 17: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 18: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	8,  // 19: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	9,  // 20: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	11, // 21: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	12, // 22: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	14, // 23: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	14, // 24: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	11, // 25: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	15, // 26: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	16, // 27: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	17, // 28: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	19, // 29: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	20, // 30: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	22, // 31: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	24, // 32: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	26, // 33: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	29, // 34: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
-	31, // 35: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
-	33, // 36: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
-	27, // 37: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	34, // 38: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
-	36, // 39: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 40: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	36, // 41: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 42: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	36, // 43: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	36, // 44: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	37, // 45: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	37, // 46: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	10, // 47: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	37, // 48: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	13, // 49: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	37, // 50: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	37, // 51: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	38, // 52: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	38, // 53: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	39, // 54: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	18, // 55: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	39, // 56: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	21, // 57: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	23, // 58: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	25, // 59: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	41, // 60: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	30, // 61: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	32, // 62: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	43, // 63: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	28, // 64: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	35, // 65: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
-	39, // [39:66] is the sub-list for method output_type
-	12, // [12:39] is the sub-list for method input_type
+	8,  // 16: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
+	6,  // 17: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 18: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 19: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	9,  // 20: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	10, // 21: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	12, // 22: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	13, // 23: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	15, // 24: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	15, // 25: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	12, // 26: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	16, // 27: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	17, // 28: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	18, // 29: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	20, // 30: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	21, // 31: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	23, // 32: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	25, // 33: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	27, // 34: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	30, // 35: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	32, // 36: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	34, // 37: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	28, // 38: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	35, // 39: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	37, // 40: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 41: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	37, // 42: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 43: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	37, // 44: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
+	37, // 45: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	37, // 46: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	38, // 47: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	38, // 48: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	11, // 49: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	38, // 50: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	14, // 51: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	38, // 52: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	38, // 53: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	39, // 54: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	39, // 55: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	40, // 56: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	19, // 57: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	40, // 58: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	22, // 59: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	24, // 60: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	26, // 61: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	42, // 62: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	31, // 63: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	33, // 64: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	44, // 65: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	29, // 66: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	36, // 67: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	40, // [40:68] is the sub-list for method output_type
+	12, // [12:40] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -2007,7 +2098,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

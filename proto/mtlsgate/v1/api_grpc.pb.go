@@ -26,6 +26,7 @@ const (
 	CertificateManagerService_ListClientCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListClientCAs"
 	CertificateManagerService_GetClientCA_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/GetClientCA"
 	CertificateManagerService_DeleteClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/DeleteClientCA"
+	CertificateManagerService_UpdateClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/UpdateClientCA"
 	CertificateManagerService_AssignClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/AssignClientCA"
 	CertificateManagerService_UnassignClientCA_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/UnassignClientCA"
 	CertificateManagerService_CreateSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/CreateSite"
@@ -63,6 +64,8 @@ type CertificateManagerServiceClient interface {
 	ListClientCAs(ctx context.Context, in *ListClientCAsRequest, opts ...grpc.CallOption) (*ListClientCAsResponse, error)
 	GetClientCA(ctx context.Context, in *GetClientCARequest, opts ...grpc.CallOption) (*ClientCA, error)
 	DeleteClientCA(ctx context.Context, in *DeleteClientCARequest, opts ...grpc.CallOption) (*DeleteClientCAResponse, error)
+	// Renames a client CA or sets its CRL URLs; the bundle never changes.
+	UpdateClientCA(ctx context.Context, in *UpdateClientCARequest, opts ...grpc.CallOption) (*ClientCA, error)
 	// Assignment from the CA side.
 	AssignClientCA(ctx context.Context, in *AssignClientCARequest, opts ...grpc.CallOption) (*ClientCA, error)
 	UnassignClientCA(ctx context.Context, in *AssignClientCARequest, opts ...grpc.CallOption) (*ClientCA, error)
@@ -142,6 +145,16 @@ func (c *certificateManagerServiceClient) DeleteClientCA(ctx context.Context, in
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteClientCAResponse)
 	err := c.cc.Invoke(ctx, CertificateManagerService_DeleteClientCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) UpdateClientCA(ctx context.Context, in *UpdateClientCARequest, opts ...grpc.CallOption) (*ClientCA, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClientCA)
+	err := c.cc.Invoke(ctx, CertificateManagerService_UpdateClientCA_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -399,6 +412,8 @@ type CertificateManagerServiceServer interface {
 	ListClientCAs(context.Context, *ListClientCAsRequest) (*ListClientCAsResponse, error)
 	GetClientCA(context.Context, *GetClientCARequest) (*ClientCA, error)
 	DeleteClientCA(context.Context, *DeleteClientCARequest) (*DeleteClientCAResponse, error)
+	// Renames a client CA or sets its CRL URLs; the bundle never changes.
+	UpdateClientCA(context.Context, *UpdateClientCARequest) (*ClientCA, error)
 	// Assignment from the CA side.
 	AssignClientCA(context.Context, *AssignClientCARequest) (*ClientCA, error)
 	UnassignClientCA(context.Context, *AssignClientCARequest) (*ClientCA, error)
@@ -455,6 +470,9 @@ func (UnimplementedCertificateManagerServiceServer) GetClientCA(context.Context,
 }
 func (UnimplementedCertificateManagerServiceServer) DeleteClientCA(context.Context, *DeleteClientCARequest) (*DeleteClientCAResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteClientCA not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) UpdateClientCA(context.Context, *UpdateClientCARequest) (*ClientCA, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateClientCA not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) AssignClientCA(context.Context, *AssignClientCARequest) (*ClientCA, error) {
 	return nil, status.Error(codes.Unimplemented, "method AssignClientCA not implemented")
@@ -615,6 +633,24 @@ func _CertificateManagerService_DeleteClientCA_Handler(srv interface{}, ctx cont
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CertificateManagerServiceServer).DeleteClientCA(ctx, req.(*DeleteClientCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_UpdateClientCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateClientCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).UpdateClientCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_UpdateClientCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).UpdateClientCA(ctx, req.(*UpdateClientCARequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1048,6 +1084,10 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteClientCA",
 			Handler:    _CertificateManagerService_DeleteClientCA_Handler,
+		},
+		{
+			MethodName: "UpdateClientCA",
+			Handler:    _CertificateManagerService_UpdateClientCA_Handler,
 		},
 		{
 			MethodName: "AssignClientCA",

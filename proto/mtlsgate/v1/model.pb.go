@@ -548,8 +548,14 @@ type ClientCA struct {
 	// Hostnames of the sites this CA is assigned to (output only).
 	Sites []string `protobuf:"bytes,7,rep,name=sites,proto3" json:"sites,omitempty"`
 	// Token id of the uploader (output only).
-	UploadedBy    string                 `protobuf:"bytes,8,opt,name=uploaded_by,json=uploadedBy,proto3" json:"uploaded_by,omitempty"`
-	UploadedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
+	UploadedBy string                 `protobuf:"bytes,8,opt,name=uploaded_by,json=uploadedBy,proto3" json:"uploaded_by,omitempty"`
+	UploadedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=uploaded_at,json=uploadedAt,proto3" json:"uploaded_at,omitempty"`
+	// CRL distribution points the operator sets for this CA: http or https
+	// URLs, at most 4, fetched as the distribution points named by its
+	// certificates are (docs/revocation.md). For the CRL an issuing CA
+	// publishes for its client certificates, which only those certificates
+	// name.
+	CrlUrls       []string `protobuf:"bytes,10,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -643,6 +649,13 @@ func (x *ClientCA) GetUploadedBy() string {
 func (x *ClientCA) GetUploadedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UploadedAt
+	}
+	return nil
+}
+
+func (x *ClientCA) GetCrlUrls() []string {
+	if x != nil {
+		return x.CrlUrls
 	}
 	return nil
 }
@@ -2024,7 +2037,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
 	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x13\n" +
 	"\x05is_ca\x18\a \x01(\bR\x04isCa\x12\x1b\n" +
-	"\tdns_names\x18\b \x03(\tR\bdnsNames\"\xe2\x02\n" +
+	"\tdns_names\x18\b \x03(\tR\bdnsNames\"\xfd\x02\n" +
 	"\bClientCA\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
@@ -2037,7 +2050,9 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_by\x18\b \x01(\tR\n" +
 	"uploadedBy\x12;\n" +
 	"\vuploaded_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"uploadedAt\"t\n" +
+	"uploadedAt\x12\x19\n" +
+	"\bcrl_urls\x18\n" +
+	" \x03(\tR\acrlUrls\"t\n" +
 	"\n" +
 	"Revocation\x12'\n" +
 	"\x03crl\x18\x01 \x01(\x0e2\x15.mtlsgate.v1.CRLCheckR\x03crl\x12=\n" +
