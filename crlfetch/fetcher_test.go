@@ -177,7 +177,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // published there replaces it.
 func TestFetchStoreAndRefresh(t *testing.T) {
 	e := newEnv(t, Options{}, 2*time.Second)
-	eventually(t, "the first CRL stored", func() bool { return e.fetched() != nil })
+	// The status is published after the write: wait for both.
+	eventually(t, "the first CRL stored", func() bool { return e.fetched() != nil && e.status(t).Result == ResultStored })
 	first := e.fetched()
 	if first.GetNumber() != "1" || first.GetUploadedBy() != Actor.TokenID || !strings.HasPrefix(first.GetIssuer(), "CN=Fetch Root") {
 		t.Fatalf("stored CRL: %+v", first)
@@ -240,10 +241,10 @@ func TestFailedFetchChangesNothing(t *testing.T) {
 		}
 	}
 	e.srv.serve(e.root.CRL(t, 6, time.Now(), time.Now().Add(time.Hour)), http.StatusOK)
-	eventually(t, "a good CRL after the failures", func() bool { return e.fetched().GetNumber() == "6" })
-	if st := e.status(t); st.Failures != 0 || st.Result != ResultStored {
-		t.Fatalf("status after recovery: %+v", st)
-	}
+	eventually(t, "a good CRL after the failures", func() bool {
+		st := e.status(t)
+		return e.fetched().GetNumber() == "6" && st.Failures == 0 && st.Result == ResultStored
+	})
 }
 
 // TestDeletedCRLFetchedAgain: when the CRL a source gave is deleted, the
@@ -256,10 +257,10 @@ func TestDeletedCRLFetchedAgain(t *testing.T) {
 	if err := e.st.DeleteCRL(context.Background(), admin, first.GetId()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the CRL stored again", func() bool { c := e.fetched(); return c != nil && c.GetId() != first.GetId() })
-	if st := e.status(t); st.Result != ResultStored || st.Failures != 0 {
-		t.Fatalf("status: %+v", st)
-	}
+	eventually(t, "the CRL stored again", func() bool {
+		c, st := e.fetched(), e.status(t)
+		return c != nil && c.GetId() != first.GetId() && st.CRLID == c.GetId() && st.Result == ResultStored && st.Failures == 0
+	})
 }
 
 // TestTakeOverWithoutRefetching: a fetcher that starts (a replica just
