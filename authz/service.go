@@ -33,6 +33,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/originhdr"
+	"github.com/mtlsgate/mtlsgate/pki"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -62,6 +63,11 @@ type Options struct {
 	// their fleet (see nodes.go). Off, any caller is answered about any
 	// site: the plaintext opt-out.
 	RequireNodeIdentity bool
+	// LearnDistributionPoints, when set, is called with the
+	// cRLDistributionPoints of each client certificate whose chain to an
+	// uploaded CA was just verified (a cache miss), with its issuer and
+	// fingerprint. It runs on the Check path and must not block.
+	LearnDistributionPoints func(urls []string, issuer pki.IssuerKey, fingerprint string)
 }
 
 // Service answers Check. It is safe for concurrent use.
@@ -101,6 +107,7 @@ func New(opts Options) *Service {
 	}
 	s := &Service{cache: newVerdictCache(opts.CacheSize), log: opts.Logger,
 		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics, requireNode: opts.RequireNodeIdentity}
+	s.cache.learn = opts.LearnDistributionPoints
 	empty := model.Compile(store.NewState(0, nil, nil, nil), nil)
 	s.table.Store(&Table{sites: map[string]*sitePolicy{}, model: empty, Errors: empty.Errors})
 	if !s.requireNode {

@@ -87,6 +87,9 @@ type cacheKey struct {
 type verdictCache struct {
 	lru  *lru.Cache[cacheKey, *verdict]
 	seed maphash.Seed
+	// learn, when set, is offered the distribution points of each leaf
+	// newly verified (Options.LearnDistributionPoints).
+	learn func(urls []string, issuer pki.IssuerKey, fingerprint string)
 }
 
 func newVerdictCache(size int) *verdictCache {
@@ -106,6 +109,9 @@ func (c *verdictCache) verdictFor(p *sitePolicy, encoded string, now time.Time) 
 	}
 	v = computeVerdict(p, encoded, now)
 	c.lru.Add(k, v)
+	if c.learn != nil && v.reason == "" && len(v.leaf.crlDPs) > 0 && len(v.issuerKeys) > 0 {
+		c.learn(v.leaf.crlDPs, v.issuerKeys[0], v.fp)
+	}
 	return v, false
 }
 

@@ -14,14 +14,17 @@ import (
 	"strings"
 
 	"github.com/mtlsgate/mtlsgate/model"
+	"github.com/mtlsgate/mtlsgate/pki"
 )
 
 // Source is one URL a CRL is fetched from, and where it was found.
 type Source struct {
 	URL string
 	// From names where it was found: "ca <id> crl_urls" (set by the
-	// operator), or "ca <id> certificate <fingerprint>" (a distribution
-	// point); the first in CA id order, operator URLs first.
+	// operator), "ca <id> certificate <fingerprint>" (a distribution
+	// point of an uploaded certificate), or "learned from certificate
+	// <fingerprint>" (of a verified client certificate); the first in that
+	// order, then CA id order.
 	From string
 }
 
@@ -29,21 +32,25 @@ type Source struct {
 const maxURLLength = 2048
 
 // Sources returns the CRL URLs of m's client CAs, sorted by URL: the
-// crl_urls the operator set on each CA, and the http and https URIs of
-// the cRLDistributionPoints of every uploaded certificate whose issuer is
+// crl_urls the operator set on each CA, the http and https URIs of the
+// cRLDistributionPoints of every uploaded certificate whose issuer is
 // uploaded too (a CRL of an issuer that is not uploaded could not be
-// verified). Certificates are operator uploads, so their URLs are the
-// operator's; outbound still holds them to its policy.
+// verified), and those learned from verified client certificates whose
+// issuer is still uploaded. Every one comes from an operator upload or a
+// certificate an uploaded CA signed; outbound still holds them to its
+// policy.
 func Sources(m *model.Model) []Source {
 	if m == nil {
 		return nil
 	}
 	subjects := map[string]bool{}
+	issuers := map[pki.IssuerKey]bool{}
 	ids := make([]string, 0, len(m.CAs))
 	for id, ca := range m.CAs {
 		ids = append(ids, id)
 		for _, c := range ca.Certs {
 			subjects[string(c.X509.RawSubject)] = true
+			issuers[c.Key] = true
 		}
 	}
 	slices.Sort(ids)
@@ -69,6 +76,13 @@ func Sources(m *model.Model) []Source {
 				seen[u] = true
 				out = append(out, Source{URL: u, From: "ca " + id + " certificate " + c.Fingerprint})
 			}
+		}
+	}
+	for _, src := range m.State.CRLSources() {
+		key := pki.IssuerKey{Name: string(src.GetIssuerNameDer()), SPKI: src.GetIssuerSpkiSha256()}
+		if u := src.GetUrl(); issuers[key] && !seen[u] && fetchable(u) {
+			seen[u] = true
+			out = append(out, Source{URL: u, From: "learned from certificate " + src.GetLearnedFrom()})
 		}
 	}
 	slices.SortFunc(out, func(a, b Source) int { return strings.Compare(a.URL, b.URL) })

@@ -153,6 +153,38 @@ func TestCRLURLSetByOperator(t *testing.T) {
 	eventually(t, 10*time.Second, "bob denied by the fetched CRL", func() bool { return !check(bob) && check(carol) })
 }
 
+// TestDistributionPointLearnedFromClientCertificate: the CRL an issuing
+// CA publishes for its client certificates, named only by them, is
+// fetched once a Check has seen one: alice's Check teaches the URL, and
+// carol, listed on that CRL, is denied.
+func TestDistributionPointLearnedFromClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	in := serveArgs(t, filepath.Join(dir, "data"), "--config", fetchConfig(t, dir, ""),
+		"--admin-addr", "127.0.0.1:0", "--authz-addr", "127.0.0.1:0", "--xds-addr", "127.0.0.1:0")
+	root := testpki.NewRoot(t, "Learning Root", testpki.Options{})
+	inter := root.Intermediate(t, "Learning Issuing", testpki.Options{})
+	d := newDistributionPoint(t, nil)
+	dp := testpki.Options{CRLDPs: []string{d.URL + "/issuing.crl"}}
+	alice, carol := inter.Leaf(t, "alice", dp), inter.Leaf(t, "carol", dp)
+	now := time.Now()
+	d.publish(inter.CRL(t, 1, now.Add(-time.Minute), now.Add(time.Hour), carol.Cert.SerialNumber))
+	srv := root.Server(t, "app.example.com")
+	caID := in.cli(t, "ca", "add", "--name", "learning", writeFile(t, dir, "bundle.pem", testpki.Bundle(root, inter)), "-o", "id")
+	in.cli(t, "site", "put", "app.example.com", "--cert", writeFile(t, dir, "srv.pem", srv.PEM()),
+		"--key", writeFile(t, dir, "srv.key", srv.KeyPEM()), "--origin", "http://127.0.0.1:8080", "--mode", "enforce")
+	in.cli(t, "site", "assign", "app.example.com", caID)
+	in.cli(t, "site", "set", "app.example.com", "revocation.crl=leaf")
+	check := checkAs(t, in, in.issueNode(t, nodeid.Identity{Fleet: "default", Node: "edge-1"}))
+	eventually(t, 5*time.Second, "alice allowed", func() bool { return check(alice) })
+	eventually(t, 10*time.Second, "carol denied once alice's Check taught the distribution point", func() bool { return !check(carol) })
+	if !check(alice) {
+		t.Fatal("alice denied by her issuer's CRL")
+	}
+	if !strings.Contains(in.logs.String(), "CRL distribution point learned from a client certificate") {
+		t.Error("the learning was not logged")
+	}
+}
+
 // TestElectedReplicaFetches: of two replicas on etcd, one fetches; when
 // it stops, the other takes over and keeps the CRL current.
 func TestElectedReplicaFetches(t *testing.T) {

@@ -63,6 +63,7 @@ type Server struct {
 	xdsLn   net.Listener
 	fetcher *crlfetch.Fetcher // nil when CRL fetching is off
 	fetchC  *outbound.Client  // the fetcher's, closed when Serve ends
+	learner *crlfetch.Learner // nil when CRL fetching is off
 	sec     security
 	// first is the model both faces start with; Serve's follower
 	// compiles the next ones from it.
@@ -99,6 +100,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = s.ln.Close()
 		_ = st.Close()
 		return nil, err
+	}
+	if s.fetcher != nil {
+		s.learner = crlfetch.NewLearner(st, log.With("part", "crl-learner"))
 	}
 	s.first = model.Compile(st.Current(), nil)
 	if err := s.listenAuthz(); err != nil {
@@ -169,13 +173,17 @@ func (s *Server) siteStatus(host string) *pb.SiteStatus {
 
 // listenAuthz binds the ext_authz gRPC server, with health and reflection.
 func (s *Server) listenAuthz() error {
-	s.authz = authz.New(authz.Options{
+	opts := authz.Options{
 		CacheSize:           s.cfg.Authz.CacheSize,
 		DecisionLog:         authz.DecisionLog(s.cfg.Authz.DecisionLog),
 		Logger:              s.log,
 		Metrics:             authz.NewMetrics(s.metrics),
 		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
-	})
+	}
+	if s.learner != nil {
+		opts.LearnDistributionPoints = s.learner.Offer
+	}
+	s.authz = authz.New(opts)
 	s.metrics.MustRegister(s.authz.Collector())
 	s.authz.Load(s.first)
 	s.authzG = authz.NewGRPCServer(s.authz, grpc.Creds(s.nodeCreds()), envoyKeepalive, checkWorkers())
@@ -302,6 +310,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		consumers = append(consumers, s.fetcher.Load)
 		s.fetcher.Load(s.first)
 		workers.Go(func() { s.store.Lead(wctx, "crl-fetch", s.fetcher.Run) })
+		// Every replica records what its Checks learn.
+		workers.Go(func() { s.learner.Run(wctx) })
 	}
 	workers.Go(func() { model.Follow(wctx, s.store, s.first, consumers...) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)

@@ -15,6 +15,9 @@ type Limits struct {
 	MaxObjectBytes int `yaml:"max_object_bytes"`
 	// MaxCRLBytes caps one uploaded CRL.
 	MaxCRLBytes int `yaml:"max_crl_bytes"`
+	// MaxCRLSources caps the CRL distribution points learned from client
+	// certificates (LearnCRLSource): each is a URL the fetcher requests.
+	MaxCRLSources int `yaml:"max_crl_sources"`
 }
 
 // DefaultLimits are the limits the edge platforms document.
@@ -25,6 +28,7 @@ func DefaultLimits() Limits {
 		MaxPinsPerIdentity: 5,
 		MaxObjectBytes:     1 << 20,
 		MaxCRLBytes:        64 << 20,
+		MaxCRLSources:      1000,
 	}
 }
 
@@ -45,6 +49,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxCRLBytes <= 0 {
 		l.MaxCRLBytes = d.MaxCRLBytes
+	}
+	if l.MaxCRLSources <= 0 {
+		l.MaxCRLSources = d.MaxCRLSources
 	}
 	return l
 }

@@ -20,6 +20,9 @@ func CRLRef(id string) Ref { return Ref("crl/" + id) }
 // TokenRef is the reference of the API token with that id.
 func TokenRef(id string) Ref { return Ref("token/" + id) }
 
+// CRLSourceRef names a learned CRL distribution point.
+func CRLSourceRef(id string) Ref { return Ref("crl-source/" + id) }
+
 // NodeRef is the reference of an Envoy node of a fleet.
 func NodeRef(fleet, node string) Ref { return Ref("node/" + fleet + "/" + node) }
 

@@ -21,6 +21,9 @@ const (
 	crlPrefix    = configPrefix + "crl/"
 	tokenPrefix  = configPrefix + "token/"
 	nodePrefix   = configPrefix + "node/"
+	// crlSourcePrefix holds the CRL distribution points learned from
+	// client certificates (LearnCRLSource).
+	crlSourcePrefix = configPrefix + "crlsource/"
 	// internalCAKey holds the internal CA (nodes.go).
 	internalCAKey = configPrefix + "internal-ca"
 	// serialKey is written by every configuration transaction and compared
@@ -44,6 +47,7 @@ type State struct {
 	tokens    map[string]*pb.Token
 	// nodes holds node certificates by serial.
 	nodes      map[string]*pb.NodeCertificate
+	crlSources map[string]*pb.CRLSource
 	internalCA *pb.InternalCA
 	// caSites maps a CA id to the sorted hostnames of its sites. apply
 	// replaces a slice that changes rather than editing it: readers of
@@ -67,6 +71,7 @@ func emptyState() *State {
 		tokens:  map[string]*pb.Token{},
 		nodes:   map[string]*pb.NodeCertificate{},
 		caSites: map[string][]string{},
+		// crlSources starts nil: own makes it on the first learned source.
 		next:    make(chan struct{}),
 	}
 }
@@ -91,6 +96,10 @@ func (s *State) Sites() []*pb.Site { return sortedValues(s.sites) }
 
 // CRLs returns every CRL, sorted by id.
 func (s *State) CRLs() []*pb.CRL { return sortedValues(s.crls) }
+
+// CRLSources returns the CRL distribution points learned from client
+// certificates, sorted by id.
+func (s *State) CRLSources() []*pb.CRLSource { return sortedValues(s.crlSources) }
 
 // Tokens returns every token, sorted by id.
 func (s *State) Tokens() []*pb.Token { return sortedValues(s.tokens) }
@@ -135,6 +144,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		crls:       s.crls,
 		tokens:     s.tokens,
 		nodes:      s.nodes,
+		crlSources: s.crlSources,
 		internalCA: s.internalCA,
 		caSites:    s.caSites,
 		crlSlots:   s.crlSlots,
@@ -171,7 +181,7 @@ type builder struct {
 	st    *State
 	ring  *seal.Keyring
 	plain []string // keys of records holding a plaintext secret
-	owned struct{ cas, sites, crls, tokens, nodes bool }
+	owned struct{ cas, sites, crls, tokens, nodes, crlSources bool }
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
@@ -203,6 +213,8 @@ func (b *builder) set(kv KV, del bool) error {
 		return setMsg(b, &st.tokens, &b.owned.tokens, kv, del, tokenPrefix, func() *pb.Token { return new(pb.Token) })
 	case strings.HasPrefix(kv.Key, nodePrefix):
 		return setMsg(b, &st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
+	case strings.HasPrefix(kv.Key, crlSourcePrefix):
+		return setMsg(b, &st.crlSources, &b.owned.crlSources, kv, del, crlSourcePrefix, func() *pb.CRLSource { return new(pb.CRLSource) })
 	case kv.Key == internalCAKey:
 		return b.setInternalCA(kv, del)
 	}

@@ -1621,6 +1621,98 @@ func (x *CRL) GetFetchedFrom() string {
 	return ""
 }
 
+// CRLSource is a CRL distribution point mtlsgate learned from a verified
+// client certificate (output only): the URL its cRLDistributionPoints
+// name, for the CRL of its issuer, an uploaded CA. The fetcher fetches it
+// while that issuer is uploaded (docs/revocation.md).
+type CRLSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned identifier: a hash of the URL.
+	Id  string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The issuer the certificate named it for: subject Name DER and
+	// lowercase hex SHA-256 of its SubjectPublicKeyInfo.
+	IssuerNameDer    []byte `protobuf:"bytes,3,opt,name=issuer_name_der,json=issuerNameDer,proto3" json:"issuer_name_der,omitempty"`
+	IssuerSpkiSha256 string `protobuf:"bytes,4,opt,name=issuer_spki_sha256,json=issuerSpkiSha256,proto3" json:"issuer_spki_sha256,omitempty"`
+	// Lowercase hex SHA-256 of the certificate it was learned from.
+	LearnedFrom   string                 `protobuf:"bytes,5,opt,name=learned_from,json=learnedFrom,proto3" json:"learned_from,omitempty"`
+	LearnedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=learned_at,json=learnedAt,proto3" json:"learned_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CRLSource) Reset() {
+	*x = CRLSource{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CRLSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CRLSource) ProtoMessage() {}
+
+func (x *CRLSource) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CRLSource.ProtoReflect.Descriptor instead.
+func (*CRLSource) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CRLSource) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CRLSource) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CRLSource) GetIssuerNameDer() []byte {
+	if x != nil {
+		return x.IssuerNameDer
+	}
+	return nil
+}
+
+func (x *CRLSource) GetIssuerSpkiSha256() string {
+	if x != nil {
+		return x.IssuerSpkiSha256
+	}
+	return ""
+}
+
+func (x *CRLSource) GetLearnedFrom() string {
+	if x != nil {
+		return x.LearnedFrom
+	}
+	return ""
+}
+
+func (x *CRLSource) GetLearnedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LearnedAt
+	}
+	return nil
+}
+
 // Token is an API bearer credential. Only a hash of its secret is stored.
 type Token struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1641,7 +1733,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1745,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1758,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Token) GetId() string {
@@ -1747,7 +1839,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1851,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1864,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1848,7 +1940,7 @@ type InternalCA struct {
 
 func (x *InternalCA) Reset() {
 	*x = InternalCA{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1952,7 @@ func (x *InternalCA) String() string {
 func (*InternalCA) ProtoMessage() {}
 
 func (x *InternalCA) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1965,7 @@ func (x *InternalCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
 func (*InternalCA) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *InternalCA) GetCertificatePem() string {
@@ -1925,7 +2017,7 @@ type NodeCertificate struct {
 
 func (x *NodeCertificate) Reset() {
 	*x = NodeCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2029,7 @@ func (x *NodeCertificate) String() string {
 func (*NodeCertificate) ProtoMessage() {}
 
 func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2042,7 @@ func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
 func (*NodeCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeCertificate) GetSerial() string {
@@ -2154,7 +2246,15 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x12issuer_spki_sha256\x18\x0f \x01(\tR\x10issuerSpkiSha256\x12+\n" +
 	"\x05scope\x18\x10 \x01(\x0e2\x15.mtlsgate.v1.CRLScopeR\x05scope\x12/\n" +
 	"\x13distribution_points\x18\x11 \x03(\tR\x12distributionPoints\x12!\n" +
-	"\ffetched_from\x18\x12 \x01(\tR\vfetchedFrom\"\xa2\x02\n" +
+	"\ffetched_from\x18\x12 \x01(\tR\vfetchedFrom\"\xe1\x01\n" +
+	"\tCRLSource\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12&\n" +
+	"\x0fissuer_name_der\x18\x03 \x01(\fR\rissuerNameDer\x12,\n" +
+	"\x12issuer_spki_sha256\x18\x04 \x01(\tR\x10issuerSpkiSha256\x12!\n" +
+	"\flearned_from\x18\x05 \x01(\tR\vlearnedFrom\x129\n" +
+	"\n" +
+	"learned_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tlearnedAt\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -2252,7 +2352,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -2273,26 +2373,27 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*Site)(nil),                  // 16: mtlsgate.v1.Site
 	(*SiteStatus)(nil),            // 17: mtlsgate.v1.SiteStatus
 	(*CRL)(nil),                   // 18: mtlsgate.v1.CRL
-	(*Token)(nil),                 // 19: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 20: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 21: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 22: mtlsgate.v1.NodeCertificate
-	nil,                           // 23: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*CRLSource)(nil),             // 19: mtlsgate.v1.CRLSource
+	(*Token)(nil),                 // 20: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 21: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 22: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 23: mtlsgate.v1.NodeCertificate
+	nil,                           // 24: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	24, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	24, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	25, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	25, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	7,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	7,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	24, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	25, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
 	0,  // 7: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
 	9,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	10, // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	11, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	23, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	24, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	3,  // 12: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	4,  // 13: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	7,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
@@ -2300,28 +2401,29 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	14, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	15, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	12, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	24, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	24, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	25, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	25, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	17, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	24, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	24, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	24, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	24, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	25, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	25, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	25, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	25, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
 	5,  // 26: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	6,  // 27: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	24, // 28: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	24, // 29: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	24, // 30: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	24, // 31: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	24, // 32: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	24, // 33: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	24, // 34: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	24, // 35: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	25, // 27: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	6,  // 28: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	25, // 29: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	25, // 30: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	25, // 31: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 32: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	25, // 33: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	25, // 34: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	25, // 35: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	25, // 36: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -2340,7 +2442,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mtlsgate/mtlsgate/pki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// CRLSourceID is the id of the learned source of url: a hash of it.
+func CRLSourceID(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(sum[:16])
+}
+
+// LearnCRLSource records url, named by the cRLDistributionPoints of the
+// verified certificate fingerprint fp for the CRL of issuer, so that the
+// fetcher fetches it. A URL already known writes nothing and returns
+// false; the URL is validated as an operator's CRL URL is, and past
+// Limits.MaxCRLSources it is refused (ErrLimit). The caller has verified the
+// certificate's chain to an uploaded CA.
+func (s *Store) LearnCRLSource(ctx context.Context, a Actor, url string, issuer pki.IssuerKey, fp string) (bool, error) {
+	if err := checkCRLURLs("url", []string{url}); err != nil {
+		return false, err
+	}
+	id := CRLSourceID(url)
+	if s.Current().crlSources[id] != nil {
+		return false, nil
+	}
+	src := &pb.CRLSource{Id: id, Url: url, IssuerNameDer: []byte(issuer.Name), IssuerSpkiSha256: issuer.SPKI,
+		LearnedFrom: fp, LearnedAt: timestamppb.New(s.now())}
+	learned := false
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.crlSources[id] != nil {
+			learned = false
+			return nil, nil
+		}
+		if len(st.crlSources) >= s.limits.MaxCRLSources {
+			return nil, fmt.Errorf("%w: %d CRL distribution points learned already (limits.max_crl_sources %d)", ErrLimit, len(st.crlSources), s.limits.MaxCRLSources)
+		}
+		learned = true
+		return s.withAudit(a, CRLSourceRef(id), nil, crlSourcePrefix+id, src)
+	})
+	return learned, err
+}
