@@ -72,7 +72,7 @@ func emptyState() *State {
 		nodes:   map[string]*pb.NodeCertificate{},
 		caSites: map[string][]string{},
 		// crlSources starts nil: own makes it on the first learned source.
-		next:    make(chan struct{}),
+		next: make(chan struct{}),
 	}
 }
 
