@@ -26,6 +26,10 @@ type offer struct {
 	issuer           pki.IssuerKey
 }
 
+// maxOfferedPerCertificate bounds the distribution points taken from one
+// certificate.
+const maxOfferedPerCertificate = 4
+
 // Learner records the distribution points of verified client
 // certificates in the store, where the fetcher finds them: the CRL an
 // issuing CA publishes for its client certificates is named only by
@@ -54,9 +58,10 @@ func NewLearner(rec SourceRecorder, log *slog.Logger) *Learner {
 // Offer hands the Learner the distribution points of a certificate whose
 // chain to an uploaded CA was verified (authz.Options
 // .LearnDistributionPoints). Only fetchable URLs not seen before are
-// queued.
+// queued, from the first maxOfferedPerCertificate of a certificate (it is
+// signed by an uploaded CA, but may list any number).
 func (l *Learner) Offer(urls []string, issuer pki.IssuerKey, fingerprint string) {
-	for _, u := range urls {
+	for _, u := range urls[:min(len(urls), maxOfferedPerCertificate)] {
 		if l.seen.Contains(u) || !fetchable(u) {
 			continue
 		}

@@ -34,10 +34,13 @@ func TestLearnerRecordsSources(t *testing.T) {
 		l.Offer([]string{"http://pki.example/issuing.crl", "ldap://dir.example/cn=x"}, uploaded, "fp-alice")
 	}
 	l.Offer([]string{"http://elsewhere.example/x.crl"}, stranger, "fp-mallory")
-	eventually(t, "two sources recorded", func() bool { return len(st.Current().CRLSources()) == 2 })
+	// One certificate naming six: the first four are taken.
+	many := []string{"http://m.example/1", "http://m.example/2", "http://m.example/3", "http://m.example/4", "http://m.example/5", "http://m.example/6"}
+	l.Offer(many, stranger, "fp-many")
+	eventually(t, "six sources recorded", func() bool { return len(st.Current().CRLSources()) == 6 })
 	time.Sleep(50 * time.Millisecond)
-	if n := len(st.Current().CRLSources()); n != 2 {
-		t.Fatalf("%d sources recorded, want 2", n)
+	if n := len(st.Current().CRLSources()); n != 6 {
+		t.Fatalf("%d sources recorded, want 6", n)
 	}
 	var got []string
 	for _, s := range Sources(model.Compile(st.Current(), nil)) {
