@@ -1,15 +1,18 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mtlsgate/mtlsgate/crlfetch"
+	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/outbound"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -110,22 +113,51 @@ func (o OutboundConfig) policy() (outbound.Policy, *url.URL, error) {
 	return p, u, nil
 }
 
-// newFetcher builds the CRL fetcher of the config and its HTTP client,
-// which the caller closes (both nil when fetching is off).
-func newFetcher(c Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (*crlfetch.Fetcher, *outbound.Client, error) {
+// revocation is the server's CRL fetching: the fetcher, its HTTP client
+// and the learner of distribution points (all nil when it is off).
+type revocation struct {
+	fetcher *crlfetch.Fetcher
+	client  *outbound.Client
+	learner *crlfetch.Learner
+}
+
+// newRevocation builds the CRL fetching of the config.
+func newRevocation(c Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (revocation, error) {
 	if !c.Revocation.Fetch.Enabled {
-		return nil, nil, nil
+		return revocation{}, nil
 	}
 	p, proxy, err := c.Revocation.Outbound.policy()
 	if err != nil {
-		return nil, nil, err
+		return revocation{}, err
 	}
 	client, err := outbound.New(p, outbound.Options{Timeout: c.Revocation.Outbound.Timeout, Proxy: proxy, UserAgent: "mtlsgate-crl-fetcher"})
 	if err != nil {
-		return nil, nil, err
+		return revocation{}, err
 	}
 	f := c.Revocation.Fetch
-	return crlfetch.New(crlfetch.Options{Client: client, Store: st, MaxBytes: int64(c.Limits.MaxCRLBytes),
+	fetcher := crlfetch.New(crlfetch.Options{Client: client, Store: st, MaxBytes: int64(c.Limits.MaxCRLBytes),
 		RefreshAt: f.RefreshAt, MinInterval: f.MinInterval, MaxInterval: f.MaxInterval, RetryMin: f.RetryMin, RetryMax: f.RetryMax,
-		Concurrency: f.Concurrency, Log: log.With("part", "crl-fetcher"), Metrics: crlfetch.NewMetrics(reg)}), client, nil
+		Concurrency: f.Concurrency, Log: log.With("part", "crl-fetcher"), Metrics: crlfetch.NewMetrics(reg)})
+	return revocation{fetcher: fetcher, client: client, learner: crlfetch.NewLearner(st, log.With("part", "crl-learner"))}, nil
+}
+
+// start runs, on workers until ctx ends, the learner (every replica
+// records what its Checks learn) and the fetcher (one replica, elected),
+// and returns the fetcher's model consumer (none when fetching is off).
+func (r revocation) start(ctx context.Context, st *store.Store, first *model.Model, workers *sync.WaitGroup) []func(*model.Model) {
+	if r.fetcher == nil {
+		return nil
+	}
+	r.fetcher.Load(first)
+	workers.Go(func() { st.Lead(ctx, "crl-fetch", r.fetcher.Run) })
+	workers.Go(func() { r.learner.Run(ctx) })
+	return []func(*model.Model){r.fetcher.Load}
+}
+
+// close releases the HTTP client's idle connections, once the workers
+// have ended.
+func (r revocation) close() {
+	if r.client != nil {
+		r.client.Close()
+	}
 }

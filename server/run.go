@@ -30,9 +30,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/api"
 	"github.com/mtlsgate/mtlsgate/authz"
-	"github.com/mtlsgate/mtlsgate/crlfetch"
 	"github.com/mtlsgate/mtlsgate/model"
-	"github.com/mtlsgate/mtlsgate/outbound"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 	"github.com/mtlsgate/mtlsgate/xds"
@@ -61,9 +59,7 @@ type Server struct {
 	xds     *xds.Server
 	xdsG    *grpc.Server
 	xdsLn   net.Listener
-	fetcher *crlfetch.Fetcher // nil when CRL fetching is off
-	fetchC  *outbound.Client  // the fetcher's, closed when Serve ends
-	learner *crlfetch.Learner // nil when CRL fetching is off
+	revoc   revocation // CRL fetching
 	sec     security
 	// first is the model both faces start with; Serve's follower
 	// compiles the next ones from it.
@@ -96,13 +92,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	if s.fetcher, s.fetchC, err = newFetcher(cfg, st, log, s.metrics); err != nil {
+	if s.revoc, err = newRevocation(cfg, st, log, s.metrics); err != nil {
 		_ = s.ln.Close()
 		_ = st.Close()
 		return nil, err
-	}
-	if s.fetcher != nil {
-		s.learner = crlfetch.NewLearner(st, log.With("part", "crl-learner"))
 	}
 	s.first = model.Compile(st.Current(), nil)
 	if err := s.listenAuthz(); err != nil {
@@ -180,8 +173,8 @@ func (s *Server) listenAuthz() error {
 		Metrics:             authz.NewMetrics(s.metrics),
 		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	}
-	if s.learner != nil {
-		opts.LearnDistributionPoints = s.learner.Offer
+	if s.revoc.learner != nil {
+		opts.LearnDistributionPoints = s.revoc.learner.Offer
 	}
 	s.authz = authz.New(opts)
 	s.metrics.MustRegister(s.authz.Collector())
@@ -304,15 +297,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopWorkers()
 	// One replica prunes (under election on etcd; always with bbolt).
 	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })
-	consumers := []func(*model.Model){s.authz.Load, s.xds.Update}
-	if s.fetcher != nil {
-		// One replica fetches CRLs; every replica follows the models.
-		consumers = append(consumers, s.fetcher.Load)
-		s.fetcher.Load(s.first)
-		workers.Go(func() { s.store.Lead(wctx, "crl-fetch", s.fetcher.Run) })
-		// Every replica records what its Checks learn.
-		workers.Go(func() { s.learner.Run(wctx) })
-	}
+	consumers := append([]func(*model.Model){s.authz.Load, s.xds.Update}, s.revoc.start(wctx, s.store, s.first, &workers)...)
 	workers.Go(func() { model.Follow(wctx, s.store, s.first, consumers...) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
 	var serveErr error
@@ -325,9 +310,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	servers.Wait()
 	stopWorkers()
 	workers.Wait() // they read the store: it closes after them
-	if s.fetchC != nil {
-		s.fetchC.Close()
-	}
+	s.revoc.close()
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
