@@ -57,9 +57,11 @@ type sitePolicy struct {
 	crl          pb.CRLCheck
 	// allowStaleCRL: a CRL past its nextUpdate does not fail a check.
 	allowStaleCRL bool
-	pins          map[string]string
-	rules         []model.Rule
-	names         *originhdr.Names
+	// staleGrace: a CRL past its nextUpdate by less than this is fresh.
+	staleGrace time.Duration
+	pins       map[string]string
+	rules      []model.Rule
+	names      *originhdr.Names
 	// badCertStatus and noCertStatus are the HTTP statuses an enforcing
 	// site denies with: a certificate that fails, or none at all.
 	badCertStatus, noCertStatus uint32
@@ -124,6 +126,7 @@ func buildSite(ms *model.Site) *sitePolicy {
 		caKey: strings.Join(ms.Msg.GetCaIds(), ","), requireEKU: s.GetRequireClientAuthEku(),
 		allowExpired: s.GetAllowExpired(), crl: s.GetRevocation().GetCrl(),
 		allowStaleCRL: s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
+		staleGrace:    s.GetRevocation().GetStaleCrlGrace().AsDuration(),
 		pins:          ms.Pins, rules: ms.Rules, names: ms.Names,
 		badCertStatus: s.GetBadCertificateStatus(), noCertStatus: s.GetMissingCertificateStatus(),
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -246,6 +247,13 @@ func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 	e.site("leaf.example.com", &pb.ClientCertSettings{Mode: enforce}, ca)
 	e.site("other.example.com", &pb.ClientCertSettings{Mode: enforce}, otherCA)
 	e.site("other-chain.example.com", chain, otherCA)
+	// Partition B's CRL is an hour past its nextUpdate: within a 2 h grace,
+	// not within 30 min.
+	graced := func(d time.Duration) *pb.ClientCertSettings {
+		return &pb.ClientCertSettings{Mode: enforce, Revocation: &pb.Revocation{StaleCrlGrace: durationpb.New(d)}}
+	}
+	e.site("graced.example.com", graced(2*time.Hour), ca)
+	e.site("short-grace.example.com", graced(30*time.Minute), ca)
 	e.waitLoaded()
 	cases := []struct {
 		site string
@@ -261,6 +269,9 @@ func TestReviewFinding2_ScopedAndPartitionedCRLs(t *testing.T) {
 		{"leaf.example.com", inA, want{status: 403, reason: "revoked"}},
 		{"leaf.example.com", goodA, want{allow: true, verify: "SUCCESS"}},
 		{"leaf.example.com", inB, want{status: 403, reason: "crl_stale"}},
+		{"graced.example.com", inB, want{allow: true, verify: "SUCCESS"}},
+		{"short-grace.example.com", inB, want{status: 403, reason: "crl_stale"}},
+		{"graced.example.com", inA, want{status: 403, reason: "revoked"}},
 		// A user-only partition covers its own users; the stale ARL covers
 		// only the root (chain mode), not the leaves.
 		{"other.example.com", userB, want{status: 403, reason: "revoked"}},

@@ -274,7 +274,7 @@ func (t *Table) checkRevocation(p *sitePolicy, v *verdict, now time.Time) (_ con
 			if e.Set.Contains(serial) {
 				return contract.ReasonRevoked, uncovered
 			}
-			covered, stale = true, stale || e.Stale(now)
+			covered, stale = true, stale || e.Stale(now.Add(-p.staleGrace))
 		}
 		uncovered = uncovered || (len(crls) > 0 && !covered)
 	}

@@ -81,6 +81,7 @@ Settings:
   allow_expired:               false
   revocation.crl:              leaf
   revocation.on_stale_crl:     deny
+  revocation.stale_crl_grace:  0s
   cert_encoding:               rfc9440
   bad_certificate_status:      403
   missing_certificate_status:  496
@@ -113,6 +114,7 @@ Settings:
   allow_expired:               false
   revocation.crl:              unspecified
   revocation.on_stale_crl:     unspecified
+  revocation.stale_crl_grace:  0s
   cert_encoding:               unspecified
   bad_certificate_status:      -
   missing_certificate_status:  -
@@ -128,6 +130,7 @@ require_client_auth_eku:     true
 allow_expired:               false
 revocation.crl:              leaf
 revocation.on_stale_crl:     deny
+revocation.stale_crl_grace:  0s
 cert_encoding:               rfc9440
 bad_certificate_status:      403
 missing_certificate_status:  496

@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"gopkg.in/yaml.v3"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -50,6 +52,14 @@ var settingKeys = []settingKey{
 	}},
 	{"revocation.on_stale_crl", choices[pb.StaleCRLAction](), func(s *pb.ClientCertSettings, v string, _ loader) error {
 		return setEnum(&revocation(s).OnStaleCrl, v)
+	}},
+	{"revocation.stale_crl_grace", "DURATION (e.g. 6h; 0 for none)", func(s *pb.ClientCertSettings, v string, _ loader) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 6h or 90m", v)
+		}
+		revocation(s).StaleCrlGrace = durationpb.New(d)
+		return nil
 	}},
 	{"cert_encoding", choices[pb.CertEncoding](), func(s *pb.ClientCertSettings, v string, _ loader) error {
 		return setEnum(&s.CertEncoding, v)

@@ -3,8 +3,10 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
@@ -48,6 +50,8 @@ func TestSiteSetKeys(t *testing.T) {
 		{[]string{"revocation.crl=off", "revocation.on_stale_crl=allow"},
 			&pb.ClientCertSettings{Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_OFF, OnStaleCrl: pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW}},
 			[]string{"revocation.crl", "revocation.on_stale_crl"}},
+		{[]string{"revocation.stale_crl_grace=6h"}, &pb.ClientCertSettings{Revocation: &pb.Revocation{StaleCrlGrace: durationpb.New(6 * time.Hour)}},
+			[]string{"revocation.stale_crl_grace"}},
 		{[]string{"cert_encoding=url-pem"}, &pb.ClientCertSettings{CertEncoding: pb.CertEncoding_CERT_ENCODING_URL_PEM}, []string{"cert_encoding"}},
 		{[]string{"cert_encoding=base64-der"}, &pb.ClientCertSettings{CertEncoding: pb.CertEncoding_CERT_ENCODING_BASE64_DER}, []string{"cert_encoding"}},
 		{[]string{"bad_certificate_status=495"}, &pb.ClientCertSettings{BadCertificateStatus: 495}, []string{"bad_certificate_status"}},
@@ -88,6 +92,7 @@ func TestSiteSetBadValues(t *testing.T) {
 		{"allow_expired=1", []string{"allow_expired", "true|false"}},
 		{"revocation.crl=full", []string{"revocation.crl", "off|leaf|chain"}},
 		{"revocation.on_stale_crl=ignore", []string{"revocation.on_stale_crl", "deny|allow"}},
+		{"revocation.stale_crl_grace=soon", []string{"revocation.stale_crl_grace", "not a duration"}},
 		{"cert_encoding=pem", []string{"cert_encoding", "rfc9440|base64-der|url-pem|none"}},
 		{"bad_certificate_status=500", []string{"bad_certificate_status", "403|495"}},
 		{"missing_certificate_status=x", []string{"missing_certificate_status", "403|496"}},

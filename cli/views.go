@@ -191,6 +191,7 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "allow_expired", value: strconv.FormatBool(s.GetAllowExpired())},
 		{key: "revocation.crl", value: enumName(s.GetRevocation().GetCrl())},
 		{key: "revocation.on_stale_crl", value: enumName(s.GetRevocation().GetOnStaleCrl())},
+		{key: "revocation.stale_crl_grace", value: s.GetRevocation().GetStaleCrlGrace().AsDuration().String()},
 		{key: "cert_encoding", value: enumName(s.GetCertEncoding())},
 		{key: "bad_certificate_status", value: httpStatus(s.GetBadCertificateStatus())},
 		{key: "missing_certificate_status", value: httpStatus(s.GetMissingCertificateStatus())},

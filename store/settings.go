@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
@@ -37,6 +38,9 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 	if err := normalizeEnums(s); err != nil {
 		return err
 	}
+	if err := checkGrace(s.Revocation); err != nil {
+		return err
+	}
 	if s.RequireClientAuthEku == nil {
 		t := true
 		s.RequireClientAuthEku = &t
@@ -58,6 +62,26 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 		return err
 	}
 	return checkAccessRules(s.GetAccessRules())
+}
+
+// maxStaleCRLGrace bounds revocation.stale_crl_grace: past a week a CRL
+// is no longer late, it is abandoned.
+const maxStaleCRLGrace = 7 * 24 * time.Hour
+
+// checkGrace validates revocation.stale_crl_grace (normalizeEnums has
+// made Revocation).
+func checkGrace(r *pb.Revocation) error {
+	g := r.GetStaleCrlGrace()
+	if g == nil {
+		return nil
+	}
+	if err := g.CheckValid(); err != nil || g.AsDuration() < 0 || g.AsDuration() > maxStaleCRLGrace {
+		return invalid("revocation.stale_crl_grace", "must be between 0s and %s, got %s", maxStaleCRLGrace, g.AsDuration())
+	}
+	if g.AsDuration() == 0 {
+		r.StaleCrlGrace = nil // one way to say none
+	}
+	return nil
 }
 
 func normalizeEnums(s *pb.ClientCertSettings) error {

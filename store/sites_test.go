@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -43,6 +45,15 @@ func TestCreateSiteRefusesBadInput(t *testing.T) {
 		{"origin port", func(s *pb.Site) { s.OriginUrl = "http://x:99999" }, store.ErrInvalid, nil, "port"},
 		{"unknown CA", func(s *pb.Site) { s.CaIds = []string{"feedfacefeedface"} }, store.ErrNotFound, nil, "feedfacefeedface"},
 		{"bad status", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{BadCertificateStatus: 500} }, store.ErrInvalid, nil, "bad_certificate_status"},
+		{"negative grace", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{Revocation: &pb.Revocation{StaleCrlGrace: durationpb.New(-time.Second)}}
+		}, store.ErrInvalid, nil, "revocation.stale_crl_grace"},
+		{"grace over a week", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{Revocation: &pb.Revocation{StaleCrlGrace: durationpb.New(169 * time.Hour)}}
+		}, store.ErrInvalid, nil, "revocation.stale_crl_grace"},
+		{"invalid duration", func(s *pb.Site) {
+			s.Settings = &pb.ClientCertSettings{Revocation: &pb.Revocation{StaleCrlGrace: &durationpb.Duration{Seconds: 1, Nanos: -1}}}
+		}, store.ErrInvalid, nil, "revocation.stale_crl_grace"},
 		{"bad missing status", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{MissingCertificateStatus: 495} }, store.ErrInvalid, nil, "missing_certificate_status"},
 		{"enum out of range", func(s *pb.Site) { s.Settings = &pb.ClientCertSettings{Mode: 42} }, store.ErrInvalid, nil, "mode"},
 		{"unknown header field", func(s *pb.Site) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -34,17 +35,23 @@ func TestReviewFinding2_SplitRevocationStaysInExtAuthz(t *testing.T) {
 		name   string
 		crls   []*pb.CRL
 		pushed bool
+		grace  time.Duration // the site's revocation.stale_crl_grace
 	}{
-		{"one CRL for the whole issuer", []*pb.CRL{whole}, true},
-		{"whole CRL and an ARL", []*pb.CRL{whole, crl("crl-arl", testpki.CRLScope{CACerts: true})}, false},
-		{"end-entity CRL alone", []*pb.CRL{crl("crl-users", testpki.CRLScope{UserCerts: true})}, false},
-		{"ARL alone", []*pb.CRL{crl("crl-arl", testpki.CRLScope{CACerts: true})}, false},
-		{"one partition", []*pb.CRL{crl("crl-a", testpki.CRLScope{URIs: []string{"http://crl.example.com/a.crl"}})}, false},
+		{"one CRL for the whole issuer", []*pb.CRL{whole}, true, 0},
+		{"whole CRL and an ARL", []*pb.CRL{whole, crl("crl-arl", testpki.CRLScope{CACerts: true})}, false, 0},
+		{"end-entity CRL alone", []*pb.CRL{crl("crl-users", testpki.CRLScope{UserCerts: true})}, false, 0},
+		{"ARL alone", []*pb.CRL{crl("crl-arl", testpki.CRLScope{CACerts: true})}, false, 0},
+		{"one partition", []*pb.CRL{crl("crl-a", testpki.CRLScope{URIs: []string{"http://crl.example.com/a.crl"}})}, false, 0},
+		// Envoy has no grace: it would fail handshakes at nextUpdate.
+		{"one CRL, a site with a stale-CRL grace", []*pb.CRL{whole}, false, time.Hour},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			site := &pb.Site{Hostname: "app.example.com", OriginUrl: "http://127.0.0.1:8080", CaIds: []string{"ca-1"},
 				Settings: &pb.ClientCertSettings{Mode: pb.Mode_MODE_ENFORCE}}
+			if tc.grace > 0 {
+				site.Settings.Revocation = &pb.Revocation{StaleCrlGrace: durationpb.New(tc.grace)}
+			}
 			if err := store.NormalizeSettings(site.Settings, store.Limits{}); err != nil {
 				t.Fatal(err)
 			}

@@ -62,11 +62,12 @@ func validationContext(s *pb.Site, trust *model.Trust, crls []*model.CRL) *tlsv3
 }
 
 // mayGetCRLs reports whether the site's settings let Envoy check CRLs:
-// revocation is on and a stale CRL denies (Envoy fails handshakes once a
-// CRL is past its nextUpdate).
+// revocation is on and a stale CRL denies at once (Envoy fails handshakes
+// once a CRL is past its nextUpdate: no grace).
 func mayGetCRLs(s *pb.Site) bool {
 	rev := s.GetSettings().GetRevocation()
-	return rev.GetCrl() != pb.CRLCheck_CRL_CHECK_OFF && rev.GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_DENY
+	return rev.GetCrl() != pb.CRLCheck_CRL_CHECK_OFF && rev.GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_DENY &&
+		rev.GetStaleCrlGrace().AsDuration() <= 0
 }
 
 // crlPEMs returns the PEM of every distinct CRL, in order, or nil when one

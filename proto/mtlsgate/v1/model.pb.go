@@ -15,6 +15,7 @@ package mtlsgatev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -662,9 +663,15 @@ func (x *ClientCA) GetCrlUrls() []string {
 
 // Revocation configures CRL checking for a site.
 type Revocation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Crl           CRLCheck               `protobuf:"varint,1,opt,name=crl,proto3,enum=mtlsgate.v1.CRLCheck" json:"crl,omitempty"`
-	OnStaleCrl    StaleCRLAction         `protobuf:"varint,2,opt,name=on_stale_crl,json=onStaleCrl,proto3,enum=mtlsgate.v1.StaleCRLAction" json:"on_stale_crl,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Crl        CRLCheck               `protobuf:"varint,1,opt,name=crl,proto3,enum=mtlsgate.v1.CRLCheck" json:"crl,omitempty"`
+	OnStaleCrl StaleCRLAction         `protobuf:"varint,2,opt,name=on_stale_crl,json=onStaleCrl,proto3,enum=mtlsgate.v1.StaleCRLAction" json:"on_stale_crl,omitempty"`
+	// A CRL past its nextUpdate by less than this still counts as fresh
+	// for the site (default 0: none; at most 168h). With a grace, CRLs are
+	// kept from Envoy, whose handshakes would fail at nextUpdate: ext_authz
+	// alone checks revocation. An explicit choice of availability over
+	// strictness, for a publisher that is sometimes late.
+	StaleCrlGrace *durationpb.Duration `protobuf:"bytes,3,opt,name=stale_crl_grace,json=staleCrlGrace,proto3" json:"stale_crl_grace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -711,6 +718,13 @@ func (x *Revocation) GetOnStaleCrl() StaleCRLAction {
 		return x.OnStaleCrl
 	}
 	return StaleCRLAction_STALE_CRL_ACTION_UNSPECIFIED
+}
+
+func (x *Revocation) GetStaleCrlGrace() *durationpb.Duration {
+	if x != nil {
+		return x.StaleCrlGrace
+	}
+	return nil
 }
 
 // Pin admits one client certificate by fingerprint.
@@ -2119,7 +2133,7 @@ var File_mtlsgate_v1_model_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\n" +
-	"\x17mtlsgate/v1/model.proto\x12\vmtlsgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x02\n" +
+	"\x17mtlsgate/v1/model.proto\x12\vmtlsgate.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\x02\n" +
 	"\x0fCertificateInfo\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06issuer\x18\x02 \x01(\tR\x06issuer\x12-\n" +
@@ -2144,12 +2158,13 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"uploadedAt\x12\x19\n" +
 	"\bcrl_urls\x18\n" +
-	" \x03(\tR\acrlUrls\"t\n" +
+	" \x03(\tR\acrlUrls\"\xb7\x01\n" +
 	"\n" +
 	"Revocation\x12'\n" +
 	"\x03crl\x18\x01 \x01(\x0e2\x15.mtlsgate.v1.CRLCheckR\x03crl\x12=\n" +
 	"\fon_stale_crl\x18\x02 \x01(\x0e2\x1b.mtlsgate.v1.StaleCRLActionR\n" +
-	"onStaleCrl\"P\n" +
+	"onStaleCrl\x12A\n" +
+	"\x0fstale_crl_grace\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rstaleCrlGrace\"P\n" +
 	"\x03Pin\x12-\n" +
 	"\x12sha256_fingerprint\x18\x01 \x01(\tR\x11sha256Fingerprint\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\"\xb2\x01\n" +
@@ -2380,6 +2395,7 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*NodeCertificate)(nil),       // 23: mtlsgate.v1.NodeCertificate
 	nil,                           // 24: mtlsgate.v1.ClientCertSettings.HeadersEntry
 	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	25, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
@@ -2389,41 +2405,42 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	25, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	0,  // 7: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
-	9,  // 8: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
-	10, // 9: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
-	11, // 10: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	24, // 11: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
-	3,  // 12: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
-	4,  // 13: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
-	7,  // 14: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
-	13, // 15: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
-	14, // 16: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
-	15, // 17: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
-	12, // 18: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	25, // 19: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	25, // 20: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	17, // 21: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	25, // 22: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	25, // 23: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	25, // 24: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	25, // 25: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	25, // 27: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	6,  // 28: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	25, // 29: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	25, // 30: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	25, // 31: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	25, // 32: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	25, // 33: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	25, // 34: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	25, // 35: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	25, // 36: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	26, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	0,  // 8: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
+	9,  // 9: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
+	10, // 10: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
+	11, // 11: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
+	24, // 12: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	3,  // 13: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
+	4,  // 14: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
+	7,  // 15: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
+	13, // 16: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
+	14, // 17: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
+	15, // 18: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
+	12, // 19: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	25, // 20: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	25, // 21: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	17, // 22: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	25, // 23: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	25, // 24: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	25, // 25: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	25, // 26: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 27: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	25, // 28: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	6,  // 29: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	25, // 30: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	25, // 31: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	25, // 32: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 33: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	25, // 34: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	25, // 35: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	25, // 36: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	25, // 37: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
