@@ -60,6 +60,7 @@ var routes = []route{
 	{pattern: "PATCH /v1/sites/{hostname}/settings", method: "UpdateSiteSettings"},
 	{pattern: "POST /v1/crls", method: "CreateCRL", rawBody: "crl"},
 	{pattern: "GET /v1/crls", method: "ListCRLs"},
+	{pattern: "GET /v1/crl-sources", method: "ListCRLSources"},
 	{pattern: "GET /v1/crls/{id}", method: "GetCRL"},
 	{pattern: "DELETE /v1/crls/{id}", method: "DeleteCRL"},
 	{pattern: "POST /v1/tokens", method: "CreateToken"},

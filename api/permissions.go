@@ -68,10 +68,11 @@ var rules = map[string]rule{
 	"GetSiteSettings":    {roles: readers, sites: oneHost},
 	"UpdateSiteSettings": {mutation: true, roles: admins, sites: oneHost, object: hostOf},
 
-	"CreateCRL": {mutation: true, roles: caWriters, object: constant("crl")},
-	"ListCRLs":  {roles: everyone},
-	"GetCRL":    {roles: everyone},
-	"DeleteCRL": {mutation: true, roles: caWriters, object: idOf(store.CRLRef)},
+	"CreateCRL":      {mutation: true, roles: caWriters, object: constant("crl")},
+	"ListCRLs":       {roles: everyone},
+	"ListCRLSources": {roles: everyone},
+	"GetCRL":         {roles: everyone},
+	"DeleteCRL":      {mutation: true, roles: caWriters, object: idOf(store.CRLRef)},
 
 	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
 	"ListTokens":  {roles: admins},

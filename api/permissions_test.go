@@ -55,6 +55,7 @@ var matrix = map[string][]string{
 	"UpdateSiteSettings":    {admin, smMine},
 	"CreateCRL":             {admin, caMgr},
 	"ListCRLs":              allRoles,
+	"ListCRLSources":        allRoles,
 	"GetCRL":                allRoles,
 	"DeleteCRL":             {admin, caMgr},
 	"CreateToken":           {admin},

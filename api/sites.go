@@ -115,6 +115,16 @@ func (s *Server) ListCRLs(ctx context.Context, _ *pb.ListCRLsRequest) (*pb.ListC
 	return out, nil
 }
 
+// ListCRLSources lists what the CRL fetcher last did with each source,
+// as the fetching replica stored it.
+func (s *Server) ListCRLSources(ctx context.Context, _ *pb.ListCRLSourcesRequest) (*pb.ListCRLSourcesResponse, error) {
+	sources, err := s.store.CRLFetchStatuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.ListCRLSourcesResponse{Sources: sources}, nil
+}
+
 // GetCRL shows one CRL.
 func (s *Server) GetCRL(ctx context.Context, r *pb.GetCRLRequest) (*pb.CRL, error) {
 	crl := s.store.Current().CRL(r.GetId())

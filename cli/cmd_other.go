@@ -32,6 +32,21 @@ func crlAdd(*flag.FlagSet) action {
 }
 
 // crlList is "crl list".
+// crlSources is "crl sources".
+func crlSources(*flag.FlagSet) action {
+	return func(ctx context.Context, s *session, _ []string) error {
+		c, err := s.api()
+		if err != nil {
+			return err
+		}
+		resp, err := c.ListCRLSources(ctx, &pb.ListCRLSourcesRequest{})
+		if err != nil {
+			return err
+		}
+		return s.print(resp, tableOf(resp, crlSourcesTable))
+	}
+}
+
 func crlList(*flag.FlagSet) action {
 	return func(ctx context.Context, s *session, _ []string) error {
 		c, err := s.api()

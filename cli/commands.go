@@ -40,6 +40,7 @@ var commands = []*command{
 	{"site set", "HOST KEY=VALUE...", "change client-certificate settings (keys below)", 2, -1, siteSet},
 	{"crl add", "FILE", "upload a CRL (PEM or DER; FILE - reads stdin)", 1, 1, crlAdd},
 	{"crl list", "", "list CRLs", 0, 0, crlList},
+	{"crl sources", "", "list the CRL URLs mtlsgate fetches and how the last fetch went", 0, 0, crlSources},
 	{"crl show", "ID", "show a CRL", 1, 1, crlShow},
 	{"crl rm", "ID", "delete a CRL", 1, 1, crlRm},
 	{"token create", "--role ROLE [--name NAME] [--site HOST ...]",

@@ -65,6 +65,9 @@ func (f *fakeAPI) DeleteClientCA(ctx context.Context, in *pb.DeleteClientCAReque
 func (f *fakeAPI) UpdateClientCA(ctx context.Context, in *pb.UpdateClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	return handle[*pb.ClientCA](ctx, f, "UpdateClientCA", in)
 }
+func (f *fakeAPI) ListCRLSources(ctx context.Context, in *pb.ListCRLSourcesRequest, _ ...grpc.CallOption) (*pb.ListCRLSourcesResponse, error) {
+	return handle[*pb.ListCRLSourcesResponse](ctx, f, "ListCRLSources", in)
+}
 func (f *fakeAPI) AssignClientCA(ctx context.Context, in *pb.AssignClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	return handle[*pb.ClientCA](ctx, f, "AssignClientCA", in)
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
@@ -23,6 +25,20 @@ func TestTables(t *testing.T) {
 		}, `ID        NAME  SUBJECT                    CERTS  NOT AFTER             SITES
 ca-7f3a   corp  CN=Example Root,O=Example  2      2035-01-01T00:00:00Z  a.example.com, *.example.org
 ca-empty  new   -                          0      -                     -
+`},
+		{"crlSources", func(w io.Writer) error {
+			return crlSourcesTable(w, &pb.ListCRLSourcesResponse{Sources: []*pb.CRLFetchStatus{
+				{Url: "http://a.example/a.crl", From: "ca ca-7f3a crl_urls", Result: "stored", CrlId: "crl-1",
+					LastSuccess: timestamppb.New(testNow), NextAttempt: timestamppb.New(testNow.Add(time.Hour)),
+					CrlNextUpdate: timestamppb.New(testNow.Add(2 * time.Hour))},
+				{Url: "http://b.example/b.crl", From: "learned from certificate ab12", Result: "fetch_error", Failures: 3,
+					NextAttempt: timestamppb.New(testNow.Add(time.Minute))},
+				{Url: "http://c.example/c.crl", From: "ca ca-1 certificate cd34"},
+			}})
+		}, `URL                     RESULT                  LAST SUCCESS          NEXT ATTEMPT          CRL    CRL NEXT UPDATE       FROM
+http://a.example/a.crl  stored                  2026-06-01T00:00:00Z  2026-06-01T01:00:00Z  crl-1  2026-06-01T02:00:00Z  ca ca-7f3a crl_urls
+http://b.example/b.crl  fetch_error (3 failed)  -                     2026-06-01T00:01:00Z  -      -                     learned from certificate ab12
+http://c.example/c.crl  pending                 -                     -                     -      -                     ca ca-1 certificate cd34
 `},
 		{"caShow", func(w io.Writer) error {
 			return writeFields(w, caFields(sampleCA, testNow))

@@ -27,6 +27,32 @@ func crlListTable(w io.Writer, resp *pb.ListCRLsResponse, now time.Time) error {
 	return writeTable(w, []string{"ID", "ISSUER", "CA", "COVERS", "ENTRIES", "NEXT UPDATE", "SIZE"}, rows)
 }
 
+// crlSourcesTable renders the fetcher's sources: where each URL came
+// from, how the last attempt went, and the CRL it gave.
+func crlSourcesTable(w io.Writer, resp *pb.ListCRLSourcesResponse) error {
+	rows := make([][]string, 0, len(resp.GetSources()))
+	for _, s := range resp.GetSources() {
+		result := s.GetResult()
+		if result == "" {
+			result = "pending"
+		}
+		if s.GetFailures() > 0 {
+			result += fmt.Sprintf(" (%d failed)", s.GetFailures())
+		}
+		rows = append(rows, []string{s.GetUrl(), result, fmtTime(s.GetLastSuccess()), fmtTime(s.GetNextAttempt()),
+			dashIfEmpty(s.GetCrlId()), fmtTime(s.GetCrlNextUpdate()), s.GetFrom()})
+	}
+	return writeTable(w, []string{"URL", "RESULT", "LAST SUCCESS", "NEXT ATTEMPT", "CRL", "CRL NEXT UPDATE", "FROM"}, rows)
+}
+
+// dashIfEmpty is v, or "-" for an empty cell.
+func dashIfEmpty(v string) string {
+	if v == "" {
+		return "-"
+	}
+	return v
+}
+
 // crlScope names the certificates of its issuer a CRL covers.
 func crlScope(c *pb.CRL) string {
 	switch c.GetScope() {

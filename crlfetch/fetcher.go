@@ -53,6 +53,9 @@ type Options struct {
 	Concurrency int
 	Log         *slog.Logger
 	Metrics     *Metrics
+	// Statuses, when set, keeps each source's status for every replica's
+	// API, and gives a replica taking over its predecessor's.
+	Statuses StatusStore
 	// Now and Rand (in [0, 1)) are the clock and the jitter (defaults:
 	// time.Now, math/rand/v2).
 	Now  func() time.Time
@@ -100,12 +103,13 @@ type Fetcher struct {
 
 	mu     sync.Mutex
 	status map[string]Status // by URL, while Run runs
+	name   string            // this replica, in stored statuses
 }
 
 // New returns a Fetcher.
 func New(o Options) *Fetcher {
 	o.defaults()
-	return &Fetcher{o: o, notify: make(chan struct{}, 1), status: map[string]Status{}}
+	return &Fetcher{o: o, notify: make(chan struct{}, 1), status: map[string]Status{}, name: replicaName()}
 }
 
 // Load hands the Fetcher a new model; it never blocks.
@@ -136,11 +140,12 @@ func (f *Fetcher) Statuses() []Status {
 func (f *Fetcher) Run(ctx context.Context) {
 	sched := map[string]*source{}
 	defer f.clear()
+	stored := f.loadStored(ctx)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		if m := f.latest.Load(); m != nil {
-			f.sync(sched, m)
+			f.sync(ctx, sched, m, stored)
 		}
 		f.fetchDue(ctx, sched)
 		if ctx.Err() != nil {

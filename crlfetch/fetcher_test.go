@@ -39,6 +39,7 @@ type crlServer struct {
 	status   int
 	requests atomic.Int64
 	notMod   atomic.Int64
+	full     atomic.Int64 // 200 answers with a body
 }
 
 func newCRLServer(t *testing.T) *crlServer {
@@ -62,6 +63,7 @@ func newCRLServer(t *testing.T) *crlServer {
 		}
 		w.Header().Set("ETag", etag)
 		w.Write(body)
+		s.full.Add(1)
 	}))
 	t.Cleanup(s.Close)
 	return s
@@ -118,7 +120,7 @@ func newEnv(t *testing.T, o Options, life time.Duration) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	o.Client, o.Store, o.MaxBytes = client, st, 1<<20
+	o.Client, o.Store, o.Statuses, o.MaxBytes = client, st, st, 1<<20
 	if o.RetryMin == 0 {
 		o.RetryMin, o.RetryMax = 20*time.Millisecond, 100*time.Millisecond
 	}
@@ -261,6 +263,36 @@ func TestDeletedCRLFetchedAgain(t *testing.T) {
 		c, st := e.fetched(), e.status(t)
 		return c != nil && c.GetId() != first.GetId() && st.CRLID == c.GetId() && st.Result == ResultStored && st.Failures == 0
 	})
+}
+
+// TestStatusesSurviveTakeOver: the fetcher stores each source's status for
+// every replica's API; a fetcher taking over starts from it, so that its
+// first request is conditional (answered 304, nothing downloaded).
+func TestStatusesSurviveTakeOver(t *testing.T) {
+	e := newEnv(t, Options{}, 2*time.Second)
+	eventually(t, "the status stored", func() bool {
+		all, err := e.st.CRLFetchStatuses(context.Background())
+		return err == nil && len(all) == 1 && all[0].GetResult() == ResultStored && all[0].GetEtag() != ""
+	})
+	all, _ := e.st.CRLFetchStatuses(context.Background())
+	if s := all[0]; s.GetCrlId() != e.fetched().GetId() || s.GetFetchedBy() == "" || s.GetFrom() == "" || s.GetCrlNextUpdate() == nil {
+		t.Fatalf("stored status: %+v", s)
+	}
+	e.stop()
+	notMod, full := e.srv.notMod.Load(), e.srv.full.Load()
+	f := New(Options{Client: e.f.o.Client, Store: e.st, Statuses: e.st, MaxBytes: 1 << 20, MinInterval: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { f.Run(ctx) })
+	f.Load(model.Compile(e.st.Current(), nil))
+	eventually(t, "the new fetcher's first request answered 304", func() bool {
+		st := f.Statuses()
+		return e.srv.notMod.Load() > notMod && len(st) == 1 && st[0].Result == ResultNotModified
+	})
+	if e.srv.full.Load() != full {
+		t.Fatal("the new fetcher downloaded the CRL again: its first request was not conditional")
+	}
 }
 
 // TestTakeOverWithoutRefetching: a fetcher that starts (a replica just

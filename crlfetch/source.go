@@ -53,13 +53,16 @@ type source struct {
 	status Status
 	next   time.Time
 	cond   outbound.Validators // of the last body received
+	// written is what the stored status last said (persist).
+	written written
 }
 
 // sync brings the schedule to m's sources: new ones are due at once,
 // unless m holds a CRL fetched from them (then they are due when it needs
 // refreshing: a replica taking over does not fetch everything again);
-// sources no longer listed go.
-func (f *Fetcher) sync(sched map[string]*source, m *model.Model) {
+// sources no longer listed go. A new source takes over its stored status
+// (stored, from a previous fetcher).
+func (f *Fetcher) sync(ctx context.Context, sched map[string]*source, m *model.Model, stored map[string]*pb.CRLFetchStatus) {
 	now := f.o.Now()
 	want := map[string]Source{}
 	for _, s := range Sources(m) {
@@ -69,6 +72,7 @@ func (f *Fetcher) sync(sched map[string]*source, m *model.Model) {
 		if _, ok := want[u]; !ok {
 			delete(sched, u)
 			f.o.Metrics.forget(u)
+			f.forget(ctx, u)
 			f.mu.Lock()
 			delete(f.status, u)
 			f.mu.Unlock()
@@ -86,6 +90,7 @@ func (f *Fetcher) sync(sched map[string]*source, m *model.Model) {
 			continue
 		}
 		s := &source{status: Status{Source: src}, next: now}
+		s.restore(stored[u])
 		if c := held[u]; c != nil {
 			s.setCRL(c)
 			s.next = f.refreshTime(now, s.status.ThisUpdate, s.status.NextUpdate)
@@ -93,6 +98,7 @@ func (f *Fetcher) sync(sched map[string]*source, m *model.Model) {
 		s.status.NextAttempt = s.next
 		sched[u] = s
 		f.publish(s)
+		f.persist(ctx, s)
 	}
 }
 
@@ -133,6 +139,7 @@ func (f *Fetcher) fetch(ctx context.Context, s *source) {
 	}
 	s.status.NextAttempt = s.next
 	f.publish(s)
+	f.persist(ctx, s)
 }
 
 // attempt fetches s and stores what came back.

@@ -201,6 +201,13 @@ func TestElectedReplicaFetches(t *testing.T) {
 	eventually(t, 10*time.Second, "the CRL fetched", func() bool {
 		return strings.Contains(b.cli(t, "crl", "list", "-o", "json"), p.d.URL+"/root.crl")
 	})
+	// Both replicas' APIs show what the fetching one did.
+	for _, in := range []*instance{a, b} {
+		eventually(t, 10*time.Second, "the source's status in the API", func() bool {
+			out := in.cli(t, "crl", "sources", "-o", "json")
+			return strings.Contains(out, p.d.URL+"/root.crl") && strings.Contains(out, `"crl_id"`) && !strings.Contains(out, `"failures"`)
+		})
+	}
 	var leader, other *instance
 	eventually(t, 10*time.Second, "one replica fetching", func() bool {
 		sa, sb := metricValue(t, a, "mtlsgate_crl_fetch_sources"), metricValue(t, b, "mtlsgate_crl_fetch_sources")

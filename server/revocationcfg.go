@@ -137,7 +137,7 @@ func newRevocation(c Config, st *store.Store, log *slog.Logger, reg prometheus.R
 	f := c.Revocation.Fetch
 	fetcher := crlfetch.New(crlfetch.Options{Client: client, Store: st, MaxBytes: int64(c.Limits.MaxCRLBytes),
 		RefreshAt: f.RefreshAt, MinInterval: f.MinInterval, MaxInterval: f.MaxInterval, RetryMin: f.RetryMin, RetryMax: f.RetryMax,
-		Concurrency: f.Concurrency, Log: log.With("part", "crl-fetcher"), Metrics: crlfetch.NewMetrics(reg)})
+		Concurrency: f.Concurrency, Log: log.With("part", "crl-fetcher"), Metrics: crlfetch.NewMetrics(reg), Statuses: st})
 	return revocation{fetcher: fetcher, client: client, learner: crlfetch.NewLearner(st, log.With("part", "crl-learner"))}, nil
 }
 

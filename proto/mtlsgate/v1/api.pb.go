@@ -977,6 +977,87 @@ func (x *ListCRLsResponse) GetCrls() []*CRL {
 	return nil
 }
 
+type ListCRLSourcesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCRLSourcesRequest) Reset() {
+	*x = ListCRLSourcesRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCRLSourcesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCRLSourcesRequest) ProtoMessage() {}
+
+func (x *ListCRLSourcesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCRLSourcesRequest.ProtoReflect.Descriptor instead.
+func (*ListCRLSourcesRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{20}
+}
+
+type ListCRLSourcesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by URL.
+	Sources       []*CRLFetchStatus `protobuf:"bytes,1,rep,name=sources,proto3" json:"sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCRLSourcesResponse) Reset() {
+	*x = ListCRLSourcesResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCRLSourcesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCRLSourcesResponse) ProtoMessage() {}
+
+func (x *ListCRLSourcesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCRLSourcesResponse.ProtoReflect.Descriptor instead.
+func (*ListCRLSourcesResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListCRLSourcesResponse) GetSources() []*CRLFetchStatus {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
 type GetCRLRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -988,7 +1069,7 @@ type GetCRLRequest struct {
 
 func (x *GetCRLRequest) Reset() {
 	*x = GetCRLRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1081,7 @@ func (x *GetCRLRequest) String() string {
 func (*GetCRLRequest) ProtoMessage() {}
 
 func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1094,7 @@ func (x *GetCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCRLRequest.ProtoReflect.Descriptor instead.
 func (*GetCRLRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetCRLRequest) GetId() string {
@@ -1039,7 +1120,7 @@ type DeleteCRLRequest struct {
 
 func (x *DeleteCRLRequest) Reset() {
 	*x = DeleteCRLRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1132,7 @@ func (x *DeleteCRLRequest) String() string {
 func (*DeleteCRLRequest) ProtoMessage() {}
 
 func (x *DeleteCRLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1145,7 @@ func (x *DeleteCRLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCRLRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCRLRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeleteCRLRequest) GetId() string {
@@ -1082,7 +1163,7 @@ type DeleteCRLResponse struct {
 
 func (x *DeleteCRLResponse) Reset() {
 	*x = DeleteCRLResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1175,7 @@ func (x *DeleteCRLResponse) String() string {
 func (*DeleteCRLResponse) ProtoMessage() {}
 
 func (x *DeleteCRLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1188,7 @@ func (x *DeleteCRLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCRLResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCRLResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 type CreateTokenRequest struct {
@@ -1122,7 +1203,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1215,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[23]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1228,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTokenRequest) GetName() string {
@@ -1182,7 +1263,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1275,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[24]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1288,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -1232,7 +1313,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1325,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[25]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1338,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 type ListTokensResponse struct {
@@ -1269,7 +1350,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1362,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[26]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1375,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1313,7 +1394,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1406,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[27]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1419,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1362,7 +1443,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1455,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1468,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAuditEventsRequest) GetLimit() int32 {
@@ -1422,7 +1503,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1515,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1528,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1483,7 +1564,7 @@ type IssueNodeCertificateRequest struct {
 
 func (x *IssueNodeCertificateRequest) Reset() {
 	*x = IssueNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1576,7 @@ func (x *IssueNodeCertificateRequest) String() string {
 func (*IssueNodeCertificateRequest) ProtoMessage() {}
 
 func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1589,7 @@ func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *IssueNodeCertificateRequest) GetNodeId() string {
@@ -1552,7 +1633,7 @@ type IssueNodeCertificateResponse struct {
 
 func (x *IssueNodeCertificateResponse) Reset() {
 	*x = IssueNodeCertificateResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1645,7 @@ func (x *IssueNodeCertificateResponse) String() string {
 func (*IssueNodeCertificateResponse) ProtoMessage() {}
 
 func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1658,7 @@ func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IssueNodeCertificateResponse) GetCertificate() *NodeCertificate {
@@ -1611,7 +1692,7 @@ type ListNodeCertificatesRequest struct {
 
 func (x *ListNodeCertificatesRequest) Reset() {
 	*x = ListNodeCertificatesRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1704,7 @@ func (x *ListNodeCertificatesRequest) String() string {
 func (*ListNodeCertificatesRequest) ProtoMessage() {}
 
 func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1717,7 @@ func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListNodeCertificatesRequest) GetFleet() string {
@@ -1655,7 +1736,7 @@ type ListNodeCertificatesResponse struct {
 
 func (x *ListNodeCertificatesResponse) Reset() {
 	*x = ListNodeCertificatesResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1748,7 @@ func (x *ListNodeCertificatesResponse) String() string {
 func (*ListNodeCertificatesResponse) ProtoMessage() {}
 
 func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1761,7 @@ func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListNodeCertificatesResponse) GetCertificates() []*NodeCertificate {
@@ -1700,7 +1781,7 @@ type RevokeNodeCertificateRequest struct {
 
 func (x *RevokeNodeCertificateRequest) Reset() {
 	*x = RevokeNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1793,7 @@ func (x *RevokeNodeCertificateRequest) String() string {
 func (*RevokeNodeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1806,7 @@ func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RevokeNodeCertificateRequest) GetSerial() string {
@@ -1743,7 +1824,7 @@ type ExportBackupRequest struct {
 
 func (x *ExportBackupRequest) Reset() {
 	*x = ExportBackupRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1836,7 @@ func (x *ExportBackupRequest) String() string {
 func (*ExportBackupRequest) ProtoMessage() {}
 
 func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1849,7 @@ func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
 func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 // BackupChunk is the next part of a backup file, in order.
@@ -1781,7 +1862,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1793,7 +1874,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1806,7 +1887,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -1870,7 +1951,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x03crl\x18\x01 \x01(\fR\x03crl\"\x11\n" +
 	"\x0fListCRLsRequest\"8\n" +
 	"\x10ListCRLsResponse\x12$\n" +
-	"\x04crls\x18\x01 \x03(\v2\x10.mtlsgate.v1.CRLR\x04crls\"@\n" +
+	"\x04crls\x18\x01 \x03(\v2\x10.mtlsgate.v1.CRLR\x04crls\"\x17\n" +
+	"\x15ListCRLSourcesRequest\"O\n" +
+	"\x16ListCRLSourcesResponse\x125\n" +
+	"\asources\x18\x01 \x03(\v2\x1b.mtlsgate.v1.CRLFetchStatusR\asources\"@\n" +
 	"\rGetCRLRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vinclude_der\x18\x02 \x01(\bR\n" +
@@ -1915,7 +1999,7 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xaf\x11\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x8a\x12\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -1939,7 +2023,8 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\tCreateCRL\x12\x1d.mtlsgate.v1.CreateCRLRequest\x1a\x10.mtlsgate.v1.CRL\x12G\n" +
 	"\bListCRLs\x12\x1c.mtlsgate.v1.ListCRLsRequest\x1a\x1d.mtlsgate.v1.ListCRLsResponse\x126\n" +
 	"\x06GetCRL\x12\x1a.mtlsgate.v1.GetCRLRequest\x1a\x10.mtlsgate.v1.CRL\x12J\n" +
-	"\tDeleteCRL\x12\x1d.mtlsgate.v1.DeleteCRLRequest\x1a\x1e.mtlsgate.v1.DeleteCRLResponse\x12P\n" +
+	"\tDeleteCRL\x12\x1d.mtlsgate.v1.DeleteCRLRequest\x1a\x1e.mtlsgate.v1.DeleteCRLResponse\x12Y\n" +
+	"\x0eListCRLSources\x12\".mtlsgate.v1.ListCRLSourcesRequest\x1a#.mtlsgate.v1.ListCRLSourcesResponse\x12P\n" +
 	"\vCreateToken\x12\x1f.mtlsgate.v1.CreateTokenRequest\x1a .mtlsgate.v1.CreateTokenResponse\x12M\n" +
 	"\n" +
 	"ListTokens\x12\x1e.mtlsgate.v1.ListTokensRequest\x1a\x1f.mtlsgate.v1.ListTokensResponse\x12B\n" +
@@ -1962,7 +2047,7 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
 	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
@@ -1984,106 +2069,112 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateCRLRequest)(nil),             // 17: mtlsgate.v1.CreateCRLRequest
 	(*ListCRLsRequest)(nil),              // 18: mtlsgate.v1.ListCRLsRequest
 	(*ListCRLsResponse)(nil),             // 19: mtlsgate.v1.ListCRLsResponse
-	(*GetCRLRequest)(nil),                // 20: mtlsgate.v1.GetCRLRequest
-	(*DeleteCRLRequest)(nil),             // 21: mtlsgate.v1.DeleteCRLRequest
-	(*DeleteCRLResponse)(nil),            // 22: mtlsgate.v1.DeleteCRLResponse
-	(*CreateTokenRequest)(nil),           // 23: mtlsgate.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 24: mtlsgate.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),            // 25: mtlsgate.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),           // 26: mtlsgate.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 27: mtlsgate.v1.RevokeTokenRequest
-	(*ListAuditEventsRequest)(nil),       // 28: mtlsgate.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 29: mtlsgate.v1.ListAuditEventsResponse
-	(*IssueNodeCertificateRequest)(nil),  // 30: mtlsgate.v1.IssueNodeCertificateRequest
-	(*IssueNodeCertificateResponse)(nil), // 31: mtlsgate.v1.IssueNodeCertificateResponse
-	(*ListNodeCertificatesRequest)(nil),  // 32: mtlsgate.v1.ListNodeCertificatesRequest
-	(*ListNodeCertificatesResponse)(nil), // 33: mtlsgate.v1.ListNodeCertificatesResponse
-	(*RevokeNodeCertificateRequest)(nil), // 34: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*ExportBackupRequest)(nil),          // 35: mtlsgate.v1.ExportBackupRequest
-	(*BackupChunk)(nil),                  // 36: mtlsgate.v1.BackupChunk
-	(*ClientCA)(nil),                     // 37: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 38: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 39: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 40: mtlsgate.v1.CRL
-	(Role)(0),                            // 41: mtlsgate.v1.Role
-	(*Token)(nil),                        // 42: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 43: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 44: mtlsgate.v1.NodeCertificate
+	(*ListCRLSourcesRequest)(nil),        // 20: mtlsgate.v1.ListCRLSourcesRequest
+	(*ListCRLSourcesResponse)(nil),       // 21: mtlsgate.v1.ListCRLSourcesResponse
+	(*GetCRLRequest)(nil),                // 22: mtlsgate.v1.GetCRLRequest
+	(*DeleteCRLRequest)(nil),             // 23: mtlsgate.v1.DeleteCRLRequest
+	(*DeleteCRLResponse)(nil),            // 24: mtlsgate.v1.DeleteCRLResponse
+	(*CreateTokenRequest)(nil),           // 25: mtlsgate.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),          // 26: mtlsgate.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),            // 27: mtlsgate.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),           // 28: mtlsgate.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 29: mtlsgate.v1.RevokeTokenRequest
+	(*ListAuditEventsRequest)(nil),       // 30: mtlsgate.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 31: mtlsgate.v1.ListAuditEventsResponse
+	(*IssueNodeCertificateRequest)(nil),  // 32: mtlsgate.v1.IssueNodeCertificateRequest
+	(*IssueNodeCertificateResponse)(nil), // 33: mtlsgate.v1.IssueNodeCertificateResponse
+	(*ListNodeCertificatesRequest)(nil),  // 34: mtlsgate.v1.ListNodeCertificatesRequest
+	(*ListNodeCertificatesResponse)(nil), // 35: mtlsgate.v1.ListNodeCertificatesResponse
+	(*RevokeNodeCertificateRequest)(nil), // 36: mtlsgate.v1.RevokeNodeCertificateRequest
+	(*ExportBackupRequest)(nil),          // 37: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                  // 38: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                     // 39: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 40: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 41: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 42: mtlsgate.v1.CRL
+	(*CRLFetchStatus)(nil),               // 43: mtlsgate.v1.CRLFetchStatus
+	(Role)(0),                            // 44: mtlsgate.v1.Role
+	(*Token)(nil),                        // 45: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 46: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 47: mtlsgate.v1.NodeCertificate
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	37, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	38, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	38, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	38, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	39, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	40, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	41, // 6: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	42, // 7: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	42, // 8: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	43, // 9: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	44, // 10: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	44, // 11: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
-	0,  // 12: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
-	1,  // 13: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
-	3,  // 14: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
-	4,  // 15: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	8,  // 16: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
-	6,  // 17: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 18: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 19: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	9,  // 20: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	10, // 21: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	12, // 22: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	13, // 23: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	15, // 24: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	15, // 25: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	12, // 26: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	16, // 27: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	17, // 28: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	18, // 29: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	20, // 30: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	21, // 31: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	23, // 32: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	25, // 33: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	27, // 34: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	30, // 35: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
-	32, // 36: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
-	34, // 37: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
-	28, // 38: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	35, // 39: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
-	37, // 40: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 41: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	37, // 42: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 43: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	37, // 44: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
-	37, // 45: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	37, // 46: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	38, // 47: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	38, // 48: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	11, // 49: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	38, // 50: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	14, // 51: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	38, // 52: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	38, // 53: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	39, // 54: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	39, // 55: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	40, // 56: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	19, // 57: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	40, // 58: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	22, // 59: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	24, // 60: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	26, // 61: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	42, // 62: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	31, // 63: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	33, // 64: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	44, // 65: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	29, // 66: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	36, // 67: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
-	40, // [40:68] is the sub-list for method output_type
-	12, // [12:40] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	39, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	40, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	40, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	40, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	41, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	42, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	43, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
+	44, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	45, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	45, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	46, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	47, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	47, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	0,  // 13: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
+	1,  // 14: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
+	3,  // 15: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
+	4,  // 16: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
+	8,  // 17: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
+	6,  // 18: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 19: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 20: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	9,  // 21: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	10, // 22: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	12, // 23: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	13, // 24: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	15, // 25: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	15, // 26: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	12, // 27: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	16, // 28: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	17, // 29: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	18, // 30: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	22, // 31: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	23, // 32: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	20, // 33: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
+	25, // 34: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	27, // 35: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	29, // 36: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	32, // 37: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	34, // 38: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	36, // 39: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	30, // 40: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	37, // 41: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	39, // 42: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 43: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	39, // 44: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 45: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	39, // 46: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
+	39, // 47: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	39, // 48: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	40, // 49: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	40, // 50: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	11, // 51: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	40, // 52: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	14, // 53: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	40, // 54: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	40, // 55: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	41, // 56: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	41, // 57: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	42, // 58: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	19, // 59: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	42, // 60: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	24, // 61: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	21, // 62: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
+	26, // 63: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	28, // 64: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	45, // 65: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	33, // 66: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	35, // 67: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	47, // 68: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	31, // 69: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	38, // 70: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	42, // [42:71] is the sub-list for method output_type
+	13, // [13:42] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_api_proto_init() }
@@ -2098,7 +2189,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

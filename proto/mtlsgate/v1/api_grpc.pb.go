@@ -42,6 +42,7 @@ const (
 	CertificateManagerService_ListCRLs_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/ListCRLs"
 	CertificateManagerService_GetCRL_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/GetCRL"
 	CertificateManagerService_DeleteCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/DeleteCRL"
+	CertificateManagerService_ListCRLSources_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/ListCRLSources"
 	CertificateManagerService_CreateToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/CreateToken"
 	CertificateManagerService_ListTokens_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ListTokens"
 	CertificateManagerService_RevokeToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
@@ -86,6 +87,8 @@ type CertificateManagerServiceClient interface {
 	ListCRLs(ctx context.Context, in *ListCRLsRequest, opts ...grpc.CallOption) (*ListCRLsResponse, error)
 	GetCRL(ctx context.Context, in *GetCRLRequest, opts ...grpc.CallOption) (*CRL, error)
 	DeleteCRL(ctx context.Context, in *DeleteCRLRequest, opts ...grpc.CallOption) (*DeleteCRLResponse, error)
+	// The CRL sources the fetcher knows and what it last did with each.
+	ListCRLSources(ctx context.Context, in *ListCRLSourcesRequest, opts ...grpc.CallOption) (*ListCRLSourcesResponse, error)
 	// Tokens.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
@@ -311,6 +314,16 @@ func (c *certificateManagerServiceClient) DeleteCRL(ctx context.Context, in *Del
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) ListCRLSources(ctx context.Context, in *ListCRLSourcesRequest, opts ...grpc.CallOption) (*ListCRLSourcesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCRLSourcesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListCRLSources_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateManagerServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateTokenResponse)
@@ -434,6 +447,8 @@ type CertificateManagerServiceServer interface {
 	ListCRLs(context.Context, *ListCRLsRequest) (*ListCRLsResponse, error)
 	GetCRL(context.Context, *GetCRLRequest) (*CRL, error)
 	DeleteCRL(context.Context, *DeleteCRLRequest) (*DeleteCRLResponse, error)
+	// The CRL sources the fetcher knows and what it last did with each.
+	ListCRLSources(context.Context, *ListCRLSourcesRequest) (*ListCRLSourcesResponse, error)
 	// Tokens.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
@@ -518,6 +533,9 @@ func (UnimplementedCertificateManagerServiceServer) GetCRL(context.Context, *Get
 }
 func (UnimplementedCertificateManagerServiceServer) DeleteCRL(context.Context, *DeleteCRLRequest) (*DeleteCRLResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteCRL not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListCRLSources(context.Context, *ListCRLSourcesRequest) (*ListCRLSourcesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCRLSources not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateToken not implemented")
@@ -925,6 +943,24 @@ func _CertificateManagerService_DeleteCRL_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_ListCRLSources_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCRLSourcesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListCRLSources(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListCRLSources_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListCRLSources(ctx, req.(*ListCRLSourcesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateManagerService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateTokenRequest)
 	if err := dec(in); err != nil {
@@ -1148,6 +1184,10 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteCRL",
 			Handler:    _CertificateManagerService_DeleteCRL_Handler,
+		},
+		{
+			MethodName: "ListCRLSources",
+			Handler:    _CertificateManagerService_ListCRLSources_Handler,
 		},
 		{
 			MethodName: "CreateToken",

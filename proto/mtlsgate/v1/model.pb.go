@@ -1727,6 +1727,167 @@ func (x *CRLSource) GetLearnedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// CRLFetchStatus is what the CRL fetcher last did with one source
+// (output only): written by the fetching replica, read by every replica's
+// API (docs/revocation.md).
+type CRLFetchStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Url   string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Where the URL was found: "ca <id> crl_urls", "ca <id> certificate
+	// <fingerprint>", "learned from certificate <fingerprint>".
+	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	// stored, unchanged, not_modified, fetch_error, invalid, stale,
+	// store_error; empty before the first attempt.
+	Result string `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
+	// Why the last attempt failed.
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// Failed attempts since the last success.
+	Failures    int32                  `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`
+	LastAttempt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=last_attempt,json=lastAttempt,proto3" json:"last_attempt,omitempty"`
+	LastSuccess *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_success,json=lastSuccess,proto3" json:"last_success,omitempty"`
+	NextAttempt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_attempt,json=nextAttempt,proto3" json:"next_attempt,omitempty"`
+	// The CRL the source last gave, and its thisUpdate and nextUpdate.
+	CrlId         string                 `protobuf:"bytes,9,opt,name=crl_id,json=crlId,proto3" json:"crl_id,omitempty"`
+	CrlThisUpdate *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=crl_this_update,json=crlThisUpdate,proto3" json:"crl_this_update,omitempty"`
+	CrlNextUpdate *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=crl_next_update,json=crlNextUpdate,proto3" json:"crl_next_update,omitempty"`
+	// The validators of the last answer, so that a replica taking over
+	// asks conditionally too.
+	Etag         string `protobuf:"bytes,12,opt,name=etag,proto3" json:"etag,omitempty"`
+	LastModified string `protobuf:"bytes,13,opt,name=last_modified,json=lastModified,proto3" json:"last_modified,omitempty"`
+	// The replica that wrote this status (host:pid).
+	FetchedBy     string `protobuf:"bytes,14,opt,name=fetched_by,json=fetchedBy,proto3" json:"fetched_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CRLFetchStatus) Reset() {
+	*x = CRLFetchStatus{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CRLFetchStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CRLFetchStatus) ProtoMessage() {}
+
+func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CRLFetchStatus.ProtoReflect.Descriptor instead.
+func (*CRLFetchStatus) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CRLFetchStatus) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *CRLFetchStatus) GetLastAttempt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttempt
+	}
+	return nil
+}
+
+func (x *CRLFetchStatus) GetLastSuccess() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSuccess
+	}
+	return nil
+}
+
+func (x *CRLFetchStatus) GetNextAttempt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttempt
+	}
+	return nil
+}
+
+func (x *CRLFetchStatus) GetCrlId() string {
+	if x != nil {
+		return x.CrlId
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetCrlThisUpdate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CrlThisUpdate
+	}
+	return nil
+}
+
+func (x *CRLFetchStatus) GetCrlNextUpdate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CrlNextUpdate
+	}
+	return nil
+}
+
+func (x *CRLFetchStatus) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetLastModified() string {
+	if x != nil {
+		return x.LastModified
+	}
+	return ""
+}
+
+func (x *CRLFetchStatus) GetFetchedBy() string {
+	if x != nil {
+		return x.FetchedBy
+	}
+	return ""
+}
+
 // Token is an API bearer credential. Only a hash of its secret is stored.
 type Token struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1747,7 +1908,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1920,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1933,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Token) GetId() string {
@@ -1853,7 +2014,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2026,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2039,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -1954,7 +2115,7 @@ type InternalCA struct {
 
 func (x *InternalCA) Reset() {
 	*x = InternalCA{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2127,7 @@ func (x *InternalCA) String() string {
 func (*InternalCA) ProtoMessage() {}
 
 func (x *InternalCA) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2140,7 @@ func (x *InternalCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
 func (*InternalCA) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InternalCA) GetCertificatePem() string {
@@ -2031,7 +2192,7 @@ type NodeCertificate struct {
 
 func (x *NodeCertificate) Reset() {
 	*x = NodeCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2204,7 @@ func (x *NodeCertificate) String() string {
 func (*NodeCertificate) ProtoMessage() {}
 
 func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2217,7 @@ func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
 func (*NodeCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeCertificate) GetSerial() string {
@@ -2269,7 +2430,24 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x12issuer_spki_sha256\x18\x04 \x01(\tR\x10issuerSpkiSha256\x12!\n" +
 	"\flearned_from\x18\x05 \x01(\tR\vlearnedFrom\x129\n" +
 	"\n" +
-	"learned_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tlearnedAt\"\xa2\x02\n" +
+	"learned_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tlearnedAt\"\xb4\x04\n" +
+	"\x0eCRLFetchStatus\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\tR\x06result\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1a\n" +
+	"\bfailures\x18\x05 \x01(\x05R\bfailures\x12=\n" +
+	"\flast_attempt\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vlastAttempt\x12=\n" +
+	"\flast_success\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vlastSuccess\x12=\n" +
+	"\fnext_attempt\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vnextAttempt\x12\x15\n" +
+	"\x06crl_id\x18\t \x01(\tR\x05crlId\x12B\n" +
+	"\x0fcrl_this_update\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\rcrlThisUpdate\x12B\n" +
+	"\x0fcrl_next_update\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rcrlNextUpdate\x12\x12\n" +
+	"\x04etag\x18\f \x01(\tR\x04etag\x12#\n" +
+	"\rlast_modified\x18\r \x01(\tR\flastModified\x12\x1d\n" +
+	"\n" +
+	"fetched_by\x18\x0e \x01(\tR\tfetchedBy\"\xa2\x02\n" +
 	"\x05Token\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -2367,7 +2545,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -2389,28 +2567,29 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*SiteStatus)(nil),            // 17: mtlsgate.v1.SiteStatus
 	(*CRL)(nil),                   // 18: mtlsgate.v1.CRL
 	(*CRLSource)(nil),             // 19: mtlsgate.v1.CRLSource
-	(*Token)(nil),                 // 20: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 21: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 22: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 23: mtlsgate.v1.NodeCertificate
-	nil,                           // 24: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
+	(*CRLFetchStatus)(nil),        // 20: mtlsgate.v1.CRLFetchStatus
+	(*Token)(nil),                 // 21: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 22: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 23: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 24: mtlsgate.v1.NodeCertificate
+	nil,                           // 25: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	25, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	25, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	26, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	26, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	7,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	7,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	25, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	26, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	26, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	27, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
 	0,  // 8: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
 	9,  // 9: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	10, // 10: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	11, // 11: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	24, // 12: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	25, // 12: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	3,  // 13: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	4,  // 14: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	7,  // 15: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
@@ -2418,29 +2597,34 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	14, // 17: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	15, // 18: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	12, // 19: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	25, // 20: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	25, // 21: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 20: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	26, // 21: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	17, // 22: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	25, // 23: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	25, // 24: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	25, // 25: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	25, // 26: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	26, // 23: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	26, // 24: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	26, // 25: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	26, // 26: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
 	5,  // 27: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	25, // 28: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	6,  // 29: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	25, // 30: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	25, // 31: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	25, // 32: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	25, // 33: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	25, // 34: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	25, // 35: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	25, // 36: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	25, // 37: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	26, // 28: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	26, // 29: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	26, // 30: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	26, // 31: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	26, // 32: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	26, // 33: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	6,  // 34: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	26, // 35: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	26, // 36: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 37: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	26, // 38: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	26, // 39: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	26, // 40: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	26, // 41: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	26, // 42: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	43, // [43:43] is the sub-list for method output_type
+	43, // [43:43] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -2459,7 +2643,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
