@@ -1,0 +1,142 @@
+// Package ocspcheck builds OCSP requests and verifies OCSP responses for
+// one certificate (RFC 6960, RFC 5019), on top of golang.org/x/crypto/ocsp,
+// adding the checks it leaves to its caller: that the response speaks of
+// this issuer's certificate (the CertID's issuer name and key hashes, not
+// only the serial), that a delegated responder certificate carries
+// id-kp-OCSPSigning and is within its validity, and that the answer is
+// current (thisUpdate not in the future, nextUpdate not past).
+package ocspcheck
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+)
+
+// Status is what a responder says of a certificate.
+type Status int
+
+// The statuses of RFC 6960 4.2.1.
+const (
+	Good Status = iota
+	Revoked
+	Unknown
+)
+
+func (s Status) String() string {
+	return [...]string{"good", "revoked", "unknown"}[s]
+}
+
+// Answer is a verified response about one certificate.
+type Answer struct {
+	Status Status
+	// RevokedAt and Reason (an RFC 5280 CRLReason code) when Revoked.
+	RevokedAt time.Time
+	Reason    int
+	// ThisUpdate, NextUpdate (zero when the responder gave none) and
+	// ProducedAt as the response says.
+	ThisUpdate, NextUpdate, ProducedAt time.Time
+	// Delegated is set when a responder certificate issued by the issuer
+	// signed the response, rather than the issuer itself.
+	Delegated bool
+}
+
+// Errors a caller decides on; each is wrapped with the detail.
+var (
+	// ErrResponder: the responder answered with an error status
+	// (malformedRequest, internalError, tryLater, sigRequired,
+	// unauthorized).
+	ErrResponder = errors.New("ocsp: the responder refused the request")
+	// ErrMalformed: the bytes are not an OCSP response.
+	ErrMalformed = errors.New("ocsp: malformed response")
+	// ErrSignature: the response is not signed by the issuer or by a
+	// responder certificate the issuer issued.
+	ErrSignature = errors.New("ocsp: response not signed by the issuer or its responder")
+	// ErrDelegate: the responder certificate may not sign OCSP responses
+	// (no id-kp-OCSPSigning) or is outside its validity.
+	ErrDelegate = errors.New("ocsp: the responder certificate may not answer")
+	// ErrWrongCertificate: the response speaks of another certificate.
+	ErrWrongCertificate = errors.New("ocsp: the response is about another certificate")
+	// ErrNotYetValid: thisUpdate is in the future.
+	ErrNotYetValid = errors.New("ocsp: the response is not yet valid")
+	// ErrStale: nextUpdate has passed.
+	ErrStale = errors.New("ocsp: the response is past its nextUpdate")
+)
+
+// NewRequest is the DER request about leaf, issued by issuer, with a
+// SHA-1 CertID (the one every responder supports, RFC 5019).
+func NewRequest(leaf, issuer *x509.Certificate) ([]byte, error) {
+	return ocsp.CreateRequest(leaf, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
+}
+
+// Verify checks der as the answer about leaf, issued by issuer, at now,
+// allowing skew between the responder's clock and ours.
+func Verify(der []byte, leaf, issuer *x509.Certificate, now time.Time, skew time.Duration) (*Answer, error) {
+	r, err := ocsp.ParseResponseForCert(der, leaf, issuer)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	if err := checkCertID(der, leaf, issuer); err != nil {
+		return nil, err
+	}
+	a := &Answer{ThisUpdate: r.ThisUpdate, NextUpdate: r.NextUpdate, ProducedAt: r.ProducedAt}
+	if r.Certificate != nil && !bytes.Equal(r.Certificate.Raw, issuer.Raw) {
+		if err := checkDelegate(r.Certificate, now, skew); err != nil {
+			return nil, err
+		}
+		a.Delegated = true
+	}
+	if r.ThisUpdate.After(now.Add(skew)) {
+		return nil, fmt.Errorf("%w: thisUpdate %s", ErrNotYetValid, r.ThisUpdate.UTC().Format(time.RFC3339))
+	}
+	if !r.NextUpdate.IsZero() && now.After(r.NextUpdate.Add(skew)) {
+		return nil, fmt.Errorf("%w: nextUpdate %s", ErrStale, r.NextUpdate.UTC().Format(time.RFC3339))
+	}
+	switch r.Status {
+	case ocsp.Good:
+		a.Status = Good
+	case ocsp.Revoked:
+		a.Status, a.RevokedAt, a.Reason = Revoked, r.RevokedAt, r.RevocationReason
+	default:
+		a.Status = Unknown
+	}
+	return a, nil
+}
+
+// parseError sorts x/crypto/ocsp's errors.
+func parseError(err error) error {
+	var re ocsp.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%w: %s", ErrResponder, re.Status)
+	}
+	var pe ocsp.ParseError
+	if errors.As(err, &pe) {
+		switch msg := string(pe); {
+		case msg == "no response matching the supplied certificate":
+			return fmt.Errorf("%w: %s", ErrWrongCertificate, msg)
+		case len(msg) >= 13 && (msg[:13] == "bad OCSP sign" || msg[:13] == "bad signature"):
+			return fmt.Errorf("%w: %s", ErrSignature, msg)
+		}
+		return fmt.Errorf("%w: %s", ErrMalformed, pe)
+	}
+	return fmt.Errorf("%w: %v", ErrMalformed, err)
+}
+
+// checkDelegate holds a delegated responder certificate (already checked
+// to be signed by the issuer) to RFC 6960 4.2.2.2.
+func checkDelegate(c *x509.Certificate, now time.Time, skew time.Duration) error {
+	if !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return fmt.Errorf("%w: %s lacks the id-kp-OCSPSigning extended key usage", ErrDelegate, c.Subject)
+	}
+	if now.Add(skew).Before(c.NotBefore) || now.Add(-skew).After(c.NotAfter) {
+		return fmt.Errorf("%w: %s is valid from %s to %s", ErrDelegate, c.Subject,
+			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package ocspcheck
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+)
+
+// respond is a response about serial, with issuer's CertID, signed by
+// signer (embedded when it is not the issuer).
+func respond(t *testing.T, issuer, signer *testpki.Cert, serial *big.Int, status int, this, next time.Time) []byte {
+	t.Helper()
+	tmpl := ocsp.Response{SerialNumber: serial, Status: status, ThisUpdate: this, NextUpdate: next}
+	if status == ocsp.Revoked {
+		tmpl.RevokedAt, tmpl.RevocationReason = this.Add(-time.Hour), ocsp.KeyCompromise
+	}
+	if signer != issuer {
+		tmpl.Certificate = signer.Cert
+	}
+	der, err := ocsp.CreateResponse(issuer.Cert, signer.Cert, tmpl, signer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestVerify: answers signed by the issuer or a delegated responder are
+// read; a response signed by anyone else, by a responder certificate
+// without id-kp-OCSPSigning, about another certificate (another serial,
+// or the same serial of another issuer), outside its time window, an
+// error status or garbage is refused with the error that says so.
+func TestVerify(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	root := testpki.NewRoot(t, "OCSP Root", testpki.Options{})
+	other := testpki.NewRoot(t, "Other Root", testpki.Options{})
+	leaf := root.Leaf(t, "alice", testpki.Options{})
+	delegate := root.Leaf(t, "OCSP responder", testpki.Options{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
+	notDelegate := root.Leaf(t, "not a responder", testpki.Options{})
+	strangerDelegate := other.Leaf(t, "stranger responder", testpki.Options{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
+	expiredDelegate := root.Leaf(t, "old responder", testpki.Options{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning},
+		NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-24 * time.Hour)})
+	this, next := now.Add(-time.Minute), now.Add(time.Hour)
+	cases := []struct {
+		name      string
+		der       []byte
+		want      Status
+		delegated bool
+		err       error
+	}{
+		{"good, by the issuer", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Good, this, next), Good, false, nil},
+		{"revoked", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Revoked, this, next), Revoked, false, nil},
+		{"unknown", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Unknown, this, next), Unknown, false, nil},
+		{"good, by a delegated responder", respond(t, root, delegate, leaf.Cert.SerialNumber, ocsp.Good, this, next), Good, true, nil},
+		{"no nextUpdate", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Good, this, time.Time{}), Good, false, nil},
+		{"responder certificate without OCSPSigning", respond(t, root, notDelegate, leaf.Cert.SerialNumber, ocsp.Good, this, next), 0, false, ErrDelegate},
+		{"expired responder certificate", respond(t, root, expiredDelegate, leaf.Cert.SerialNumber, ocsp.Good, this, next), 0, false, ErrDelegate},
+		{"responder of another CA", respond(t, root, strangerDelegate, leaf.Cert.SerialNumber, ocsp.Good, this, next), 0, false, ErrSignature},
+		{"signed by another CA", respond(t, root, other, leaf.Cert.SerialNumber, ocsp.Good, this, next), 0, false, ErrSignature},
+		{"another serial", respond(t, root, root, big.NewInt(424242), ocsp.Good, this, next), 0, false, ErrWrongCertificate},
+		{"the same serial of another issuer", respond(t, other, delegate, leaf.Cert.SerialNumber, ocsp.Good, this, next), 0, false, ErrWrongCertificate},
+		{"past nextUpdate", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Good, now.Add(-2*time.Hour), now.Add(-time.Hour)), 0, false, ErrStale},
+		{"thisUpdate in the future", respond(t, root, root, leaf.Cert.SerialNumber, ocsp.Good, now.Add(time.Hour), now.Add(2*time.Hour)), 0, false, ErrNotYetValid},
+		{"tryLater", ocsp.TryLaterErrorResponse, 0, false, ErrResponder},
+		{"garbage", []byte("<html>proxy error</html>"), 0, false, ErrMalformed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := Verify(tc.der, leaf.Cert, root.Cert, now, 5*time.Minute)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil || a.Status != tc.want || a.Delegated != tc.delegated {
+				t.Fatalf("%+v %v, want %s delegated %t", a, err, tc.want, tc.delegated)
+			}
+			if a.Status == Revoked && (a.Reason != ocsp.KeyCompromise || a.RevokedAt.IsZero()) {
+				t.Fatalf("revocation details: %+v", a)
+			}
+		})
+	}
+}
+
+// TestVerifyOpenSSLResponder: responses from an independent responder,
+// `openssl ocsp` answering the requests NewRequest makes, verify.
+func TestVerifyOpenSSLResponder(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	root := testpki.NewRoot(t, "OpenSSL OCSP Root", testpki.Options{})
+	good, revoked := root.Leaf(t, "good", testpki.Options{}), root.Leaf(t, "revoked", testpki.Options{})
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	exp := good.Cert.NotAfter.UTC().Format("060102150405Z")
+	index := fmt.Sprintf("V\t%s\t\t%X\tunknown\t/CN=good\nR\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=revoked\n",
+		exp, good.Cert.SerialNumber, exp, time.Now().Add(-time.Hour).UTC().Format("060102150405Z"), revoked.Cert.SerialNumber)
+	caFile, keyFile, indexFile := write("ca.pem", root.PEM()), write("ca.key", root.KeyPEM()), write("index.txt", []byte(index))
+	for _, tc := range []struct {
+		leaf   *testpki.Cert
+		status Status
+	}{{good, Good}, {revoked, Revoked}} {
+		req, err := NewRequest(tc.leaf.Cert, root.Cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqFile, respFile := write("req.der", req), filepath.Join(dir, "resp.der")
+		out, err := exec.Command(openssl, "ocsp", "-index", indexFile, "-rsigner", caFile, "-rkey", keyFile, "-CA", caFile,
+			"-reqin", reqFile, "-respout", respFile, "-ndays", "1").CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl ocsp: %v\n%s", err, out)
+		}
+		der, err := os.ReadFile(respFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Verify(der, tc.leaf.Cert, root.Cert, time.Now(), time.Minute)
+		if err != nil || a.Status != tc.status {
+			t.Fatalf("%s: %+v %v, want %s", tc.leaf.Cert.Subject.CommonName, a, err, tc.status)
+		}
+	}
+}
