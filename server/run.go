@@ -370,6 +370,11 @@ func (s *Server) pruneAudit(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("pruned records of expired node certificates", "count", n)
 		}
+		if n, err = s.store.PruneCRLSources(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("CRL source prune failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned CRL distribution points learned for CAs no longer uploaded", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,4 +48,58 @@ func (s *Store) LearnCRLSource(ctx context.Context, a Actor, url string, issuer 
 		return s.withAudit(a, CRLSourceRef(id), nil, crlSourcePrefix+id, src)
 	})
 	return learned, err
+}
+
+// PruneCRLSources deletes the learned distribution points whose issuer is
+// no longer uploaded (their CRL could not be verified, and the fetcher
+// skips them), in batches that fit one transaction; it returns how many
+// went.
+func (s *Store) PruneCRLSources(ctx context.Context) (int, error) {
+	a := Actor{TokenID: "system", Action: "PruneCRLSources"}
+	total := 0
+	for {
+		n := 0
+		_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+			uploaded, err := uploadedIssuers(st)
+			if err != nil {
+				return nil, err
+			}
+			var ops []Op
+			for id, src := range st.crlSources {
+				if len(ops) == pruneBatch {
+					break
+				}
+				if !uploaded[pki.IssuerKey{Name: string(src.GetIssuerNameDer()), SPKI: src.GetIssuerSpkiSha256()}] {
+					ops = append(ops, Op{Key: crlSourcePrefix + id, Delete: true})
+				}
+			}
+			if n = len(ops); n == 0 {
+				return nil, errNothingToPrune
+			}
+			return s.withAudit(a, CRLSourceRef("orphaned"), ops, "", nil)
+		})
+		if errors.Is(err, errNothingToPrune) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+}
+
+// uploadedIssuers are the issuer identities of every uploaded CA
+// certificate.
+func uploadedIssuers(st *State) (map[pki.IssuerKey]bool, error) {
+	byCA, err := caCertificates(st)
+	if err != nil {
+		return nil, err
+	}
+	out := map[pki.IssuerKey]bool{}
+	for _, certs := range byCA {
+		for _, c := range certs {
+			out[pki.IssuerKeyOf(c)] = true
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/pki"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -44,4 +45,33 @@ func TestLearnCRLSource(t *testing.T) {
 		}
 	}
 	unchanged(t, f.s, before)
+}
+
+// TestPruneCRLSources: learned distribution points go when their issuer
+// is no longer uploaded, and only then.
+func TestPruneCRLSources(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, store.Limits{})
+	other := testpki.NewRoot(t, "Gone Root", testpki.Options{})
+	ca, err := f.s.CreateCA(ctx, admin, "gone", other.PEM(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for url, issuer := range map[string]*testpki.Cert{"http://kept.example/a.crl": f.root, "http://gone.example/b.crl": other} {
+		if _, err := f.s.LearnCRLSource(ctx, admin, url, pki.IssuerKeyOf(issuer.Cert), "fp"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := f.s.PruneCRLSources(ctx); err != nil || n != 0 {
+		t.Fatalf("prune with both issuers uploaded: %d %v", n, err)
+	}
+	if err := f.s.DeleteCA(ctx, admin, ca.GetId(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.s.PruneCRLSources(ctx); err != nil || n != 1 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if srcs := f.s.Current().CRLSources(); len(srcs) != 1 || srcs[0].GetUrl() != "http://kept.example/a.crl" {
+		t.Fatalf("left: %+v", srcs)
+	}
 }

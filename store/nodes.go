@@ -131,8 +131,11 @@ func (s *Store) RevokeNodeCertificate(ctx context.Context, a Actor, serial strin
 	return st.NodeCertificate(serial), nil
 }
 
-// nodePruneBatch bounds the records one pruning transaction deletes.
-const nodePruneBatch = 1000
+// pruneBatch bounds the records one pruning transaction deletes: with its
+// audit event and the serial key it fits etcd's default --max-txn-ops
+// (128), which a batch of 1,000 did not (the transaction was refused as
+// too large and nothing was pruned).
+const pruneBatch = 100
 
 // PruneNodeCertificates deletes the records of node certificates that
 // expired before cutoff: they can no longer authenticate, revoked or not.
@@ -145,7 +148,7 @@ func (s *Store) PruneNodeCertificates(ctx context.Context, cutoff time.Time) (in
 		_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 			var ops []Op
 			for serial, nc := range st.nodes {
-				if len(ops) == nodePruneBatch {
+				if len(ops) == pruneBatch {
 					break
 				}
 				if nc.GetNotAfter() != nil && nc.GetNotAfter().AsTime().Before(cutoff) {
