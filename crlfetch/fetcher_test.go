@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,13 +16,12 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/outbound"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
-	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
-	"github.com/mtlsgate/mtlsgate/store/bolt"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -76,19 +74,7 @@ func (s *crlServer) serve(body []byte, status int) {
 }
 
 // openStore opens a store on a new bbolt file, closed when the test ends.
-func openStore(t *testing.T) *store.Store {
-	t.Helper()
-	bk, err := bolt.Open(filepath.Join(t.TempDir(), "db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(context.Background(), bk, store.Options{Keyring: seal.MustGenerate()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
+func openStore(t *testing.T) *store.Store { return nodetest.Store(t) }
 
 // env is a store holding a root and, in one bundle, an intermediate whose
 // cRLDistributionPoints name the root's CRL on the test server; a fetcher

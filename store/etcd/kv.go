@@ -105,18 +105,7 @@ func (b *Backend) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op)
 			thens[i] = clientv3.OpPut(b.o.Prefix+op.Key, string(op.Value))
 		}
 	}
-	var rev int64
-	err := b.call(ctx, func(ctx context.Context) error {
-		resp, err := b.cli.Txn(ctx).If(ifs...).Then(thens...).Commit()
-		if err != nil {
-			return err
-		}
-		if !resp.Succeeded {
-			return store.ErrConflict
-		}
-		rev = resp.Header.Revision
-		return nil
-	})
+	rev, err := b.commit(ctx, ifs, thens)
 	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return 0, err
@@ -130,6 +119,24 @@ func (b *Backend) Txn(ctx context.Context, cmps []store.Compare, ops []store.Op)
 		return 0, fmt.Errorf("etcd: txn of %d ops: %w", len(ops), err)
 	}
 	return rev, nil
+}
+
+// commit runs one transaction (with b.call's retries) and returns its
+// revision, or store.ErrConflict when a compare failed.
+func (b *Backend) commit(ctx context.Context, ifs []clientv3.Cmp, thens []clientv3.Op) (int64, error) {
+	var rev int64
+	err := b.call(ctx, func(ctx context.Context) error {
+		resp, err := b.cli.Txn(ctx).If(ifs...).Then(thens...).Commit()
+		if err != nil {
+			return err
+		}
+		if !resp.Succeeded {
+			return store.ErrConflict
+		}
+		rev = resp.Header.Revision
+		return nil
+	})
+	return rev, err
 }
 
 // compares turns the store's compares into etcd's: each key's
@@ -165,19 +172,7 @@ func lastPerKey(ops []store.Op) []store.Op {
 // a stale revision (the three-member conformance run caught it); a
 // linearizable range makes the whole transaction linearizable.
 func (b *Backend) currentRev(ctx context.Context, cmps []store.Compare) (int64, error) {
-	ifs := b.compares(cmps)
-	var rev int64
-	err := b.call(ctx, func(ctx context.Context) error {
-		resp, err := b.cli.Txn(ctx).If(ifs...).Then(clientv3.OpGet(b.o.Prefix, clientv3.WithCountOnly())).Commit()
-		if err != nil {
-			return err
-		}
-		if !resp.Succeeded {
-			return store.ErrConflict
-		}
-		rev = resp.Header.Revision
-		return nil
-	})
+	rev, err := b.commit(ctx, b.compares(cmps), []clientv3.Op{clientv3.OpGet(b.o.Prefix, clientv3.WithCountOnly())})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return 0, fmt.Errorf("etcd: txn: %w", err)
 	}
