@@ -116,16 +116,19 @@ func tokenOut(t *pb.Token) *pb.Token {
 
 // CreateClientCA uploads a client CA bundle.
 func (s *Server) CreateClientCA(ctx context.Context, r *pb.CreateClientCARequest) (*pb.ClientCA, error) {
-	ca, err := s.store.AddCA(ctx, actor(ctx), store.NewCA{Name: r.GetName(), Bundle: r.GetBundle(), Sites: r.GetSites(), CRLURLs: r.GetCrlUrls()})
+	ca, err := s.store.AddCA(ctx, actor(ctx), store.NewCA{Name: r.GetName(), Bundle: r.GetBundle(), Sites: r.GetSites(),
+		CRLURLs: r.GetCrlUrls(), OCSPURL: r.GetOcspUrl(), OCSPNonce: r.GetOcspNonce()})
 	if err != nil {
 		return nil, err
 	}
 	return s.caOut(ctx, s.store.Current(), ca), nil
 }
 
-// UpdateClientCA renames a client CA or sets its CRL URLs.
+// UpdateClientCA renames a client CA or sets its CRL URLs or OCSP
+// settings.
 func (s *Server) UpdateClientCA(ctx context.Context, r *pb.UpdateClientCARequest) (*pb.ClientCA, error) {
-	ca, err := s.store.UpdateCA(ctx, actor(ctx), r.GetId(), &pb.ClientCA{Name: r.GetName(), CrlUrls: r.GetCrlUrls()}, r.GetUpdateMask())
+	in := &pb.ClientCA{Name: r.GetName(), CrlUrls: r.GetCrlUrls(), OcspUrl: r.GetOcspUrl(), OcspNonce: r.GetOcspNonce()}
+	ca, err := s.store.UpdateCA(ctx, actor(ctx), r.GetId(), in, r.GetUpdateMask())
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ func caAdd(fs *flag.FlagSet) action {
 	var sites, urls stringList
 	fs.Var(&sites, "site", "site to assign the CA to (repeatable)")
 	fs.Var(&urls, "crl-url", "CRL distribution point to fetch for the CA (repeatable)")
+	ocspURL := fs.String("ocsp-url", "", "OCSP responder for the certificates the CA issues (default: theirs)")
+	nonce := fs.Bool("ocsp-nonce", false, "send nonces to the OCSP responder and require them back")
 	return func(ctx context.Context, s *session, args []string) error {
 		if *name == "" {
 			return usagef("--name is required")
@@ -29,7 +31,8 @@ func caAdd(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		ca, err := c.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: *name, Bundle: bundle, Sites: sites, CrlUrls: urls})
+		ca, err := c.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: *name, Bundle: bundle, Sites: sites,
+			CrlUrls: urls, OcspUrl: *ocspURL, OcspNonce: *nonce})
 		if err != nil {
 			return err
 		}
@@ -37,14 +40,19 @@ func caAdd(fs *flag.FlagSet) action {
 	}
 }
 
-// caSet is "ca set ID [--name NAME] [--crl-url URL ... | --no-crl-urls]".
+// caSet is "ca set ID [--name NAME] [--crl-url URL ... | --no-crl-urls]
+// [--ocsp-url URL | --no-ocsp-url] [--ocsp-nonce=BOOL]".
 func caSet(fs *flag.FlagSet) action {
 	name := fs.String("name", "", "new name")
 	noURLs := fs.Bool("no-crl-urls", false, "remove every CRL URL")
 	var urls stringList
 	fs.Var(&urls, "crl-url", "CRL distribution point to fetch for the CA (repeatable; replaces the list)")
+	ocspURL := fs.String("ocsp-url", "", "OCSP responder for the certificates the CA issues")
+	noOCSP := fs.Bool("no-ocsp-url", false, "use the responders the certificates name")
+	var nonce optBool
+	fs.Var(&nonce, "ocsp-nonce", "send nonces to the OCSP responder and require them back (true|false)")
 	return func(ctx context.Context, s *session, args []string) error {
-		req := &pb.UpdateClientCARequest{Id: args[0], Name: *name, CrlUrls: urls}
+		req := &pb.UpdateClientCARequest{Id: args[0], Name: *name, CrlUrls: urls, OcspUrl: *ocspURL, OcspNonce: nonce.v}
 		if *name != "" {
 			req.UpdateMask = append(req.UpdateMask, "name")
 		}
@@ -54,8 +62,17 @@ func caSet(fs *flag.FlagSet) action {
 		case *noURLs || len(urls) > 0:
 			req.UpdateMask = append(req.UpdateMask, "crl_urls")
 		}
+		switch {
+		case *noOCSP && *ocspURL != "":
+			return usagef("--ocsp-url and --no-ocsp-url exclude each other")
+		case *noOCSP || *ocspURL != "":
+			req.UpdateMask = append(req.UpdateMask, "ocsp_url")
+		}
+		if nonce.set {
+			req.UpdateMask = append(req.UpdateMask, "ocsp_nonce")
+		}
 		if len(req.UpdateMask) == 0 {
-			return usagef("nothing to change: give --name, --crl-url or --no-crl-urls")
+			return usagef("nothing to change: give --name, --crl-url, --no-crl-urls, --ocsp-url, --no-ocsp-url or --ocsp-nonce")
 		}
 		c, err := s.api()
 		if err != nil {

@@ -22,8 +22,8 @@ type command struct {
 
 // commands lists every client command in usage order.
 var commands = []*command{
-	{"ca add", "--name NAME FILE [--site HOST ...] [--crl-url URL ...]", "upload a client CA bundle (PEM or DER; FILE - reads stdin)", 1, 1, caAdd},
-	{"ca set", "ID [--name NAME] [--crl-url URL ... | --no-crl-urls]", "rename a client CA or set the CRL URLs mtlsgate fetches for it", 1, 1, caSet},
+	{"ca add", "--name NAME FILE [--site HOST ...] [--crl-url URL ...] [--ocsp-url URL] [--ocsp-nonce]", "upload a client CA bundle (PEM or DER; FILE - reads stdin)", 1, 1, caAdd},
+	{"ca set", "ID [--name NAME] [--crl-url URL ... | --no-crl-urls] [--ocsp-url URL | --no-ocsp-url] [--ocsp-nonce=BOOL]", "rename a client CA, or set the CRL URLs mtlsgate fetches or the OCSP responder it asks for it", 1, 1, caSet},
 	{"ca list", "", "list client CAs", 0, 0, caList},
 	{"ca show", "ID", "show a client CA and its certificates", 1, 1, caShow},
 	{"ca rm", "ID [--force]", "delete a client CA (--force: even when assigned)", 1, 1, caRm},

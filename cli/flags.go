@@ -2,7 +2,9 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +45,25 @@ func (o *optString) String() string { return o.val }
 
 // Set records the value as given.
 func (o *optString) Set(v string) error { o.val, o.set = v, true; return nil }
+
+// optBool is a boolean flag that remembers whether it was given; it
+// needs a value (--flag=true), so that leaving it out changes nothing.
+type optBool struct {
+	v, set bool
+}
+
+// String returns the value.
+func (o *optBool) String() string { return strconv.FormatBool(o.v) }
+
+// Set parses true or false and records it as given.
+func (o *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false, got %q", s)
+	}
+	o.v, o.set = v, true
+	return nil
+}
 
 // optDuration is a duration flag that remembers whether it was given.
 type optDuration struct {

@@ -47,6 +47,8 @@ Name:          corp
 Certificates:  2
 Sites:         a.example.com, *.example.org
 CRL URLs:      -
+OCSP URL:      -
+OCSP nonce:    false
 Uploaded by:   tok-1
 Uploaded at:   2026-05-20T08:00:00Z
 Certificate 1:
@@ -92,24 +94,27 @@ Server certificate (inline):
   Covers hostname:  yes
   Not after:        2026-07-30T00:00:00Z (expires in 59 days)
 Settings:
-  mode:                        enforce
-  require_client_auth_eku:     true
-  allow_expired:               false
-  revocation.crl:              leaf
-  revocation.on_stale_crl:     deny
-  revocation.stale_crl_grace:  0s
-  cert_encoding:               rfc9440
-  bad_certificate_status:      403
-  missing_certificate_status:  496
-  http_redirect:               false
-  min_tls_version:             1.2
-  pins:                        aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
-                               0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-  headers.cert:                Client-Cert
-  headers.subject:             (off)
-  headers.verify:              X-Client-Verify
-  access_rules:                /admin subjects=["CN=alice,O=Example"] identities=["ops"]
-                               /
+  mode:                            enforce
+  require_client_auth_eku:         true
+  allow_expired:                   false
+  revocation.crl:                  leaf
+  revocation.on_stale_crl:         deny
+  revocation.stale_crl_grace:      0s
+  revocation.ocsp:                 unspecified
+  revocation.on_ocsp_unavailable:  unspecified
+  revocation.on_ocsp_unknown:      unspecified
+  cert_encoding:                   rfc9440
+  bad_certificate_status:          403
+  missing_certificate_status:      496
+  http_redirect:                   false
+  min_tls_version:                 1.2
+  pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
+                                   0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+  headers.cert:                    Client-Cert
+  headers.subject:                 (off)
+  headers.verify:                  X-Client-Verify
+  access_rules:                    /admin subjects=["CN=alice,O=Example"] identities=["ops"]
+                                   /
 `},
 		{"siteShowFiles", func(w io.Writer) error {
 			return writeFields(w, siteFields(sampleFilesSite, testNow))
@@ -125,40 +130,46 @@ Server certificate (files on the proxy host):
   Chain path:  /etc/envoy/b.pem
   Key path:    /etc/envoy/b.key
 Settings:
-  mode:                        permissive
-  require_client_auth_eku:     -
-  allow_expired:               false
-  revocation.crl:              unspecified
-  revocation.on_stale_crl:     unspecified
-  revocation.stale_crl_grace:  0s
-  cert_encoding:               unspecified
-  bad_certificate_status:      -
-  missing_certificate_status:  -
-  http_redirect:               -
-  min_tls_version:             unspecified
-  pins:                        -
-  access_rules:                -
+  mode:                            permissive
+  require_client_auth_eku:         -
+  allow_expired:                   false
+  revocation.crl:                  unspecified
+  revocation.on_stale_crl:         unspecified
+  revocation.stale_crl_grace:      0s
+  revocation.ocsp:                 unspecified
+  revocation.on_ocsp_unavailable:  unspecified
+  revocation.on_ocsp_unknown:      unspecified
+  cert_encoding:                   unspecified
+  bad_certificate_status:          -
+  missing_certificate_status:      -
+  http_redirect:                   -
+  min_tls_version:                 unspecified
+  pins:                            -
+  access_rules:                    -
 `},
 		{"settings", func(w io.Writer) error {
 			return writeFields(w, settingsFields(sampleSettings))
-		}, `mode:                        enforce
-require_client_auth_eku:     true
-allow_expired:               false
-revocation.crl:              leaf
-revocation.on_stale_crl:     deny
-revocation.stale_crl_grace:  0s
-cert_encoding:               rfc9440
-bad_certificate_status:      403
-missing_certificate_status:  496
-http_redirect:               false
-min_tls_version:             1.2
-pins:                        aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
-                             0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
-headers.cert:                Client-Cert
-headers.subject:             (off)
-headers.verify:              X-Client-Verify
-access_rules:                /admin subjects=["CN=alice,O=Example"] identities=["ops"]
-                             /
+		}, `mode:                            enforce
+require_client_auth_eku:         true
+allow_expired:                   false
+revocation.crl:                  leaf
+revocation.on_stale_crl:         deny
+revocation.stale_crl_grace:      0s
+revocation.ocsp:                 unspecified
+revocation.on_ocsp_unavailable:  unspecified
+revocation.on_ocsp_unknown:      unspecified
+cert_encoding:                   rfc9440
+bad_certificate_status:          403
+missing_certificate_status:      496
+http_redirect:                   false
+min_tls_version:                 1.2
+pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
+                                 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+headers.cert:                    Client-Cert
+headers.subject:                 (off)
+headers.verify:                  X-Client-Verify
+access_rules:                    /admin subjects=["CN=alice,O=Example"] identities=["ops"]
+                                 /
 `},
 		{"crlList", func(w io.Writer) error {
 			return crlListTable(w, &pb.ListCRLsResponse{Crls: []*pb.CRL{sampleCRL}}, testNow)

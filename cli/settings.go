@@ -61,6 +61,15 @@ var settingKeys = []settingKey{
 		revocation(s).StaleCrlGrace = durationpb.New(d)
 		return nil
 	}},
+	{"revocation.ocsp", choices[pb.OCSPCheck](), func(s *pb.ClientCertSettings, v string, _ loader) error {
+		return setEnum(&revocation(s).Ocsp, v)
+	}},
+	{"revocation.on_ocsp_unavailable", choices[pb.OCSPFailureAction](), func(s *pb.ClientCertSettings, v string, _ loader) error {
+		return setEnum(&revocation(s).OnOcspUnavailable, v)
+	}},
+	{"revocation.on_ocsp_unknown", choices[pb.OCSPFailureAction](), func(s *pb.ClientCertSettings, v string, _ loader) error {
+		return setEnum(&revocation(s).OnOcspUnknown, v)
+	}},
 	{"cert_encoding", choices[pb.CertEncoding](), func(s *pb.ClientCertSettings, v string, _ loader) error {
 		return setEnum(&s.CertEncoding, v)
 	}},

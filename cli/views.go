@@ -30,6 +30,8 @@ func caFields(ca *pb.ClientCA, now time.Time) []field {
 		{key: "Certificates", value: strconv.Itoa(int(ca.GetCertificateCount()))},
 		{key: "Sites", value: joinList(ca.GetSites())},
 		{key: "CRL URLs", value: joinList(ca.GetCrlUrls())},
+		{key: "OCSP URL", value: ca.GetOcspUrl()},
+		{key: "OCSP nonce", value: strconv.FormatBool(ca.GetOcspNonce())},
 		{key: "Uploaded by", value: ca.GetUploadedBy()},
 		{key: "Uploaded at", value: fmtTime(ca.GetUploadedAt())},
 	}
@@ -192,6 +194,9 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "revocation.crl", value: enumName(s.GetRevocation().GetCrl())},
 		{key: "revocation.on_stale_crl", value: enumName(s.GetRevocation().GetOnStaleCrl())},
 		{key: "revocation.stale_crl_grace", value: s.GetRevocation().GetStaleCrlGrace().AsDuration().String()},
+		{key: "revocation.ocsp", value: enumName(s.GetRevocation().GetOcsp())},
+		{key: "revocation.on_ocsp_unavailable", value: enumName(s.GetRevocation().GetOnOcspUnavailable())},
+		{key: "revocation.on_ocsp_unknown", value: enumName(s.GetRevocation().GetOnOcspUnknown())},
 		{key: "cert_encoding", value: enumName(s.GetCertEncoding())},
 		{key: "bad_certificate_status", value: httpStatus(s.GetBadCertificateStatus())},
 		{key: "missing_certificate_status", value: httpStatus(s.GetMissingCertificateStatus())},

@@ -47,13 +47,17 @@ type NewCA struct {
 	Sites []string
 	// CRLURLs are the CA's CRL distribution points (checkCRLURLs).
 	CRLURLs []string
+	// OCSPURL is the responder for the certificates it issues ("": their
+	// own); OCSPNonce asks that responder for nonces (ClientCA fields).
+	OCSPURL   string
+	OCSPNonce bool
 }
 
 // AddCA uploads a client CA bundle, with its CRL URLs, and assigns it to
 // sites, atomically.
 func (s *Store) AddCA(ctx context.Context, a Actor, n NewCA) (*pb.ClientCA, error) {
 	name, bundle, sites := n.Name, n.Bundle, n.Sites
-	if err := checkCRLURLs("crl_urls", n.CRLURLs); err != nil {
+	if err := checkCAURLs(n.CRLURLs, n.OCSPURL); err != nil {
 		return nil, err
 	}
 	if len(bundle) > s.limits.MaxObjectBytes {
@@ -75,6 +79,8 @@ func (s *Store) AddCA(ctx context.Context, a Actor, n NewCA) (*pb.ClientCA, erro
 		UploadedBy:       a.TokenID,
 		UploadedAt:       timestamppb.New(s.now()),
 		CrlUrls:          n.CRLURLs,
+		OcspUrl:          n.OCSPURL,
+		OcspNonce:        n.OCSPNonce,
 	}
 	for _, c := range certs {
 		ca.Certificates = append(ca.Certificates, pki.Info(c))
@@ -96,10 +102,11 @@ func (s *Store) AddCA(ctx context.Context, a Actor, n NewCA) (*pb.ClientCA, erro
 }
 
 // caMaskPaths are the fields UpdateCA changes.
-var caMaskPaths = []string{"name", "crl_urls"}
+var caMaskPaths = []string{"name", "crl_urls", "ocsp_url", "ocsp_nonce"}
 
-// UpdateCA renames a client CA or sets its CRL URLs, as mask names (the
-// fields of in: name, crl_urls); nothing else changes.
+// UpdateCA renames a client CA or sets its CRL URLs or OCSP settings, as
+// mask names (the fields of in: name, crl_urls, ocsp_url, ocsp_nonce);
+// nothing else changes.
 func (s *Store) UpdateCA(ctx context.Context, a Actor, id string, in *pb.ClientCA, mask []string) (*pb.ClientCA, error) {
 	if len(mask) == 0 {
 		return nil, errMaskRequired(strings.Join(caMaskPaths, ", "))
@@ -117,7 +124,7 @@ func (s *Store) UpdateCA(ctx context.Context, a Actor, id string, in *pb.ClientC
 		if err := checkName("name", ca.GetName()); err != nil {
 			return nil, err
 		}
-		if err := checkCRLURLs("crl_urls", ca.GetCrlUrls()); err != nil {
+		if err := checkCAURLs(ca.GetCrlUrls(), ca.GetOcspUrl()); err != nil {
 			return nil, err
 		}
 		for _, other := range st.cas {
@@ -139,6 +146,18 @@ const (
 	maxCRLURLs = 4
 	maxURLLen  = 2048
 )
+
+// checkCAURLs validates the URLs of a CA: its CRL URLs and its OCSP
+// responder, which follows the same rules.
+func checkCAURLs(crlURLs []string, ocspURL string) error {
+	if err := checkCRLURLs("crl_urls", crlURLs); err != nil {
+		return err
+	}
+	if ocspURL == "" {
+		return nil
+	}
+	return checkCRLURLs("ocsp_url", []string{ocspURL})
+}
 
 // checkCRLURLs validates CRL URLs set by an operator: at most maxCRLURLs
 // distinct http or https URLs with a host and no credentials or fragment.

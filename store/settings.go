@@ -98,6 +98,9 @@ func normalizeEnums(s *pb.ClientCertSettings) error {
 		{"mode", (*int32)(&s.Mode), int32(pb.Mode_MODE_DISABLED), int32(pb.Mode_MODE_ENFORCE)},
 		{"revocation.crl", (*int32)(&r.Crl), int32(pb.CRLCheck_CRL_CHECK_LEAF), int32(pb.CRLCheck_CRL_CHECK_CHAIN)},
 		{"revocation.on_stale_crl", (*int32)(&r.OnStaleCrl), int32(pb.StaleCRLAction_STALE_CRL_ACTION_DENY), int32(pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW)},
+		{"revocation.ocsp", (*int32)(&r.Ocsp), int32(pb.OCSPCheck_OCSP_CHECK_OFF), int32(pb.OCSPCheck_OCSP_CHECK_CHAIN)},
+		{"revocation.on_ocsp_unavailable", (*int32)(&r.OnOcspUnavailable), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW)},
+		{"revocation.on_ocsp_unknown", (*int32)(&r.OnOcspUnknown), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW)},
 		{"cert_encoding", (*int32)(&s.CertEncoding), int32(pb.CertEncoding_CERT_ENCODING_RFC9440), int32(pb.CertEncoding_CERT_ENCODING_NONE)},
 		{"min_tls_version", (*int32)(&s.MinTlsVersion), int32(pb.TLSVersion_TLS_VERSION_1_2), int32(pb.TLSVersion_TLS_VERSION_1_3)},
 	} {

@@ -6,7 +6,6 @@ import (
 	_ "crypto/sha1" // CertID hashes
 	_ "crypto/sha256"
 	_ "crypto/sha512"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
@@ -36,7 +35,7 @@ type (
 		ResponderID asn1.RawValue
 		ProducedAt  time.Time `asn1:"generalized"`
 		Responses   []singleResponseASN1
-		Extensions  asn1.RawValue `asn1:"optional,explicit,tag:1"`
+		Extensions  []pkix.Extension `asn1:"optional,explicit,tag:1"`
 	}
 	singleResponseASN1 struct {
 		CertID     certIDASN1
@@ -65,12 +64,13 @@ var certIDHashes = map[string]crypto.Hash{
 	"2.16.840.1.101.3.4.2.3": crypto.SHA512,
 }
 
-// checkCertID checks that the single response about leaf's serial (the
-// first, as x/crypto/ocsp takes it) names issuer: the hashes of its
-// subject and of its public key. A serial alone names no certificate: a
-// responder answering for several CAs would otherwise speak for another
-// CA's certificate of the same serial.
-func checkCertID(der []byte, leaf, issuer *x509.Certificate) error {
+// checkResponseData checks what x/crypto/ocsp leaves unchecked in the
+// response data: that the single response about q's serial (the first, as
+// x/crypto/ocsp takes it) names q's issuer, by the hashes of its subject
+// and of its public key (a serial alone names no certificate: a responder
+// answering for several CAs would otherwise speak for another CA's
+// certificate of the same serial), and that q's nonce, if any, came back.
+func checkResponseData(der []byte, q *Query) error {
 	var resp responseASN1
 	if _, err := asn1.Unmarshal(der, &resp); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -79,9 +79,33 @@ func checkCertID(der []byte, leaf, issuer *x509.Certificate) error {
 	if _, err := asn1.Unmarshal(resp.Bytes.Response, &basic); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	for _, single := range basic.TBS.Responses {
+	if err := checkCertID(basic.TBS.Responses, q); err != nil {
+		return err
+	}
+	if q.Nonce == nil {
+		return nil
+	}
+	want, err := asn1.Marshal(q.Nonce)
+	if err != nil {
+		return fmt.Errorf("ocsp: nonce: %w", err)
+	}
+	for _, e := range basic.TBS.Extensions {
+		if e.Id.Equal(oidNonce) {
+			if !bytes.Equal(e.Value, want) {
+				return fmt.Errorf("%w: the nonce differs from the one sent", ErrNonce)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the response carries no nonce", ErrNonce)
+}
+
+// checkCertID finds the single response about q's serial and checks its
+// issuer hashes.
+func checkCertID(responses []singleResponseASN1, q *Query) error {
+	for _, single := range responses {
 		id := single.CertID
-		if id.Serial == nil || id.Serial.Cmp(leaf.SerialNumber) != 0 {
+		if id.Serial == nil || id.Serial.Cmp(q.Serial) != 0 {
 			continue
 		}
 		h, ok := certIDHashes[id.HashAlgorithm.Algorithm.String()]
@@ -89,15 +113,15 @@ func checkCertID(der []byte, leaf, issuer *x509.Certificate) error {
 			return fmt.Errorf("%w: CertID hash algorithm %s", ErrMalformed, id.HashAlgorithm.Algorithm)
 		}
 		var spki spkiASN1
-		if _, err := asn1.Unmarshal(issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
+		if _, err := asn1.Unmarshal(q.Issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
 			return fmt.Errorf("ocsp: issuer public key: %w", err)
 		}
-		if !bytes.Equal(id.NameHash, digest(h, issuer.RawSubject)) || !bytes.Equal(id.KeyHash, digest(h, spki.PublicKey.RightAlign())) {
-			return fmt.Errorf("%w: serial %X of another issuer than %s", ErrWrongCertificate, leaf.SerialNumber, issuer.Subject)
+		if !bytes.Equal(id.NameHash, digest(h, q.Issuer.RawSubject)) || !bytes.Equal(id.KeyHash, digest(h, spki.PublicKey.RightAlign())) {
+			return fmt.Errorf("%w: serial %X of another issuer than %s", ErrWrongCertificate, q.Serial, q.Issuer.Subject)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: no answer for serial %X", ErrWrongCertificate, leaf.SerialNumber)
+	return fmt.Errorf("%w: no answer for serial %X", ErrWrongCertificate, q.Serial)
 }
 
 func digest(h crypto.Hash, b []byte) []byte {

@@ -9,7 +9,6 @@ package ocspcheck
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -67,26 +66,26 @@ var (
 	ErrNotYetValid = errors.New("ocsp: the response is not yet valid")
 	// ErrStale: nextUpdate has passed.
 	ErrStale = errors.New("ocsp: the response is past its nextUpdate")
+	// ErrNonce: a nonce was sent and the response does not carry it back.
+	ErrNonce = errors.New("ocsp: nonce mismatch")
 )
 
-// NewRequest is the DER request about leaf, issued by issuer, with a
-// SHA-1 CertID (the one every responder supports, RFC 5019).
-func NewRequest(leaf, issuer *x509.Certificate) ([]byte, error) {
-	return ocsp.CreateRequest(leaf, issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
-}
-
-// Verify checks der as the answer about leaf, issued by issuer, at now,
-// allowing skew between the responder's clock and ours.
-func Verify(der []byte, leaf, issuer *x509.Certificate, now time.Time, skew time.Duration) (*Answer, error) {
-	r, err := ocsp.ParseResponseForCert(der, leaf, issuer)
+// Verify checks der as the answer to q at now, allowing skew between the
+// responder's clock and ours.
+func (q *Query) Verify(der []byte, now time.Time, skew time.Duration) (*Answer, error) {
+	if q.Serial == nil || q.Issuer == nil {
+		return nil, fmt.Errorf("ocsp: a query needs a serial and an issuer")
+	}
+	// x/crypto/ocsp reads only the serial of the certificate it is given.
+	r, err := ocsp.ParseResponseForCert(der, &x509.Certificate{SerialNumber: q.Serial}, q.Issuer)
 	if err != nil {
 		return nil, parseError(err)
 	}
-	if err := checkCertID(der, leaf, issuer); err != nil {
+	if err := checkResponseData(der, q); err != nil {
 		return nil, err
 	}
 	a := &Answer{ThisUpdate: r.ThisUpdate, NextUpdate: r.NextUpdate, ProducedAt: r.ProducedAt}
-	if r.Certificate != nil && !bytes.Equal(r.Certificate.Raw, issuer.Raw) {
+	if r.Certificate != nil && !bytes.Equal(r.Certificate.Raw, q.Issuer.Raw) {
 		if err := checkDelegate(r.Certificate, now, skew); err != nil {
 			return nil, err
 		}

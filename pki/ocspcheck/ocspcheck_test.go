@@ -1,6 +1,8 @@
 package ocspcheck
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -73,9 +75,16 @@ func TestVerify(t *testing.T) {
 		{"tryLater", ocsp.TryLaterErrorResponse, 0, false, ErrResponder},
 		{"garbage", []byte("<html>proxy error</html>"), 0, false, ErrMalformed},
 	}
+	t.Run("a nonce asked for and not sent back", func(t *testing.T) {
+		q := &Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: []byte("0123456789abcdef")}
+		if _, err := q.Verify(cases[0].der, now, time.Minute); !errors.Is(err, ErrNonce) {
+			t.Fatalf("err %v, want ErrNonce", err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := Verify(tc.der, leaf.Cert, root.Cert, now, 5*time.Minute)
+			q := &Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert}
+			a, err := q.Verify(tc.der, now, 5*time.Minute)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err %v, want %v", err, tc.err)
@@ -93,7 +102,8 @@ func TestVerify(t *testing.T) {
 }
 
 // TestVerifyOpenSSLResponder: responses from an independent responder,
-// `openssl ocsp` answering the requests NewRequest makes, verify.
+// `openssl ocsp` answering the requests Query.Request makes, verify, with
+// and without a nonce; a nonce that comes back changed does not.
 func TestVerifyOpenSSLResponder(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
@@ -113,11 +123,23 @@ func TestVerifyOpenSSLResponder(t *testing.T) {
 	index := fmt.Sprintf("V\t%s\t\t%X\tunknown\t/CN=good\nR\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=revoked\n",
 		exp, good.Cert.SerialNumber, exp, time.Now().Add(-time.Hour).UTC().Format("060102150405Z"), revoked.Cert.SerialNumber)
 	caFile, keyFile, indexFile := write("ca.pem", root.PEM()), write("ca.key", root.KeyPEM()), write("index.txt", []byte(index))
+	nonce, err := NewNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
-		leaf   *testpki.Cert
-		status Status
-	}{{good, Good}, {revoked, Revoked}} {
-		req, err := NewRequest(tc.leaf.Cert, root.Cert)
+		leaf         *testpki.Cert
+		nonce, check []byte
+		status       Status
+		err          error
+	}{
+		{good, nil, nil, Good, nil},
+		{revoked, nil, nil, Revoked, nil},
+		{good, nonce, nonce, Good, nil},
+		{good, nonce, []byte("another nonce"), 0, ErrNonce},
+	} {
+		q := &Query{Serial: tc.leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: tc.nonce}
+		req, err := q.Request()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,9 +153,50 @@ func TestVerifyOpenSSLResponder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := Verify(der, tc.leaf.Cert, root.Cert, time.Now(), time.Minute)
+		q.Nonce = tc.check
+		a, err := q.Verify(der, time.Now(), time.Minute)
+		if tc.err != nil {
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("%s: err %v, want %v", tc.leaf.Cert.Subject.CommonName, err, tc.err)
+			}
+			continue
+		}
 		if err != nil || a.Status != tc.status {
 			t.Fatalf("%s: %+v %v, want %s", tc.leaf.Cert.Subject.CommonName, a, err, tc.status)
+		}
+	}
+}
+
+// TestRequest: the requests Query.Request writes are what x/crypto/ocsp
+// writes and reads (SHA-1 CertID of the serial and the issuer's name and
+// key), with or without a nonce; a bad nonce or a missing part is refused.
+func TestRequest(t *testing.T) {
+	root := testpki.NewRoot(t, "Request Root", testpki.Options{})
+	leaf := root.Leaf(t, "alice", testpki.Options{})
+	theirs, err := ocsp.CreateRequest(leaf.Cert, root.Cert, &ocsp.RequestOptions{Hash: crypto.SHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := (&Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert}).Request()
+	if err != nil || !bytes.Equal(ours, theirs) {
+		t.Fatalf("request %x (%v), x/crypto/ocsp writes %x", ours, err, theirs)
+	}
+	withNonce, err := (&Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: []byte("n0nce")}).Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ocsp.ParseRequest(withNonce)
+	if err != nil || r.SerialNumber.Cmp(leaf.Cert.SerialNumber) != 0 || !bytes.Contains(withNonce, []byte("n0nce")) {
+		t.Fatalf("request with a nonce: %+v %v", r, err)
+	}
+	for name, q := range map[string]*Query{
+		"empty nonce":   {Serial: leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: []byte{}},
+		"33-byte nonce": {Serial: leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: make([]byte, 33)},
+		"no issuer":     {Serial: leaf.Cert.SerialNumber},
+		"no serial":     {Issuer: root.Cert},
+	} {
+		if _, err := q.Request(); err == nil {
+			t.Errorf("%s: request written", name)
 		}
 	}
 }

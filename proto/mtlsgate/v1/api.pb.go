@@ -32,7 +32,11 @@ type CreateClientCARequest struct {
 	// Sites to assign the new CA to, atomically with the upload.
 	Sites []string `protobuf:"bytes,3,rep,name=sites,proto3" json:"sites,omitempty"`
 	// CRL distribution points to fetch for the CA (ClientCA.crl_urls).
-	CrlUrls       []string `protobuf:"bytes,4,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
+	CrlUrls []string `protobuf:"bytes,4,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
+	// OCSP responder for the certificates the CA issues (ClientCA.ocsp_url).
+	OcspUrl string `protobuf:"bytes,5,opt,name=ocsp_url,json=ocspUrl,proto3" json:"ocsp_url,omitempty"`
+	// ClientCA.ocsp_nonce.
+	OcspNonce     bool `protobuf:"varint,6,opt,name=ocsp_nonce,json=ocspNonce,proto3" json:"ocsp_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -93,6 +97,20 @@ func (x *CreateClientCARequest) GetCrlUrls() []string {
 		return x.CrlUrls
 	}
 	return nil
+}
+
+func (x *CreateClientCARequest) GetOcspUrl() string {
+	if x != nil {
+		return x.OcspUrl
+	}
+	return ""
+}
+
+func (x *CreateClientCARequest) GetOcspNonce() bool {
+	if x != nil {
+		return x.OcspNonce
+	}
+	return false
 }
 
 type ListClientCAsRequest struct {
@@ -411,8 +429,13 @@ type UpdateClientCARequest struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The new CRL URLs (empty: none), with "crl_urls" in update_mask.
 	CrlUrls []string `protobuf:"bytes,3,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
-	// Fields to change: name, crl_urls. Required.
-	UpdateMask    []string `protobuf:"bytes,4,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Fields to change: name, crl_urls, ocsp_url, ocsp_nonce. Required.
+	UpdateMask []string `protobuf:"bytes,4,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// The new OCSP responder URL (empty: the certificates' own), with
+	// "ocsp_url" in update_mask.
+	OcspUrl string `protobuf:"bytes,5,opt,name=ocsp_url,json=ocspUrl,proto3" json:"ocsp_url,omitempty"`
+	// With "ocsp_nonce" in update_mask.
+	OcspNonce     bool `protobuf:"varint,6,opt,name=ocsp_nonce,json=ocspNonce,proto3" json:"ocsp_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +496,20 @@ func (x *UpdateClientCARequest) GetUpdateMask() []string {
 		return x.UpdateMask
 	}
 	return nil
+}
+
+func (x *UpdateClientCARequest) GetOcspUrl() string {
+	if x != nil {
+		return x.OcspUrl
+	}
+	return ""
+}
+
+func (x *UpdateClientCARequest) GetOcspNonce() bool {
+	if x != nil {
+		return x.OcspNonce
+	}
+	return false
 }
 
 type UpdateSiteRequest struct {
@@ -1901,12 +1938,15 @@ var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"t\n" +
+	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"\xae\x01\n" +
 	"\x15CreateClientCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x14\n" +
 	"\x05sites\x18\x03 \x03(\tR\x05sites\x12\x19\n" +
-	"\bcrl_urls\x18\x04 \x03(\tR\acrlUrls\"\x16\n" +
+	"\bcrl_urls\x18\x04 \x03(\tR\acrlUrls\x12\x19\n" +
+	"\bocsp_url\x18\x05 \x01(\tR\aocspUrl\x12\x1d\n" +
+	"\n" +
+	"ocsp_nonce\x18\x06 \x01(\bR\tocspNonce\"\x16\n" +
 	"\x14ListClientCAsRequest\"@\n" +
 	"\x15ListClientCAsResponse\x12'\n" +
 	"\x03cas\x18\x01 \x03(\v2\x15.mtlsgate.v1.ClientCAR\x03cas\"$\n" +
@@ -1920,13 +1960,16 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05sites\x18\x02 \x03(\tR\x05sites\":\n" +
 	"\x11CreateSiteRequest\x12%\n" +
-	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"w\n" +
+	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\"\xb1\x01\n" +
 	"\x15UpdateClientCARequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x19\n" +
 	"\bcrl_urls\x18\x03 \x03(\tR\acrlUrls\x12\x1f\n" +
 	"\vupdate_mask\x18\x04 \x03(\tR\n" +
-	"updateMask\"[\n" +
+	"updateMask\x12\x19\n" +
+	"\bocsp_url\x18\x05 \x01(\tR\aocspUrl\x12\x1d\n" +
+	"\n" +
+	"ocsp_nonce\x18\x06 \x01(\bR\tocspNonce\"[\n" +
 	"\x11UpdateSiteRequest\x12%\n" +
 	"\x04site\x18\x01 \x01(\v2\x11.mtlsgate.v1.SiteR\x04site\x12\x1f\n" +
 	"\vupdate_mask\x18\x02 \x03(\tR\n" +

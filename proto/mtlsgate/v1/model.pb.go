@@ -141,6 +141,117 @@ func (CRLCheck) EnumDescriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{1}
 }
 
+// OCSPCheck says which certificates of a chain ext_authz checks with
+// their issuer's OCSP responder.
+type OCSPCheck int32
+
+const (
+	OCSPCheck_OCSP_CHECK_UNSPECIFIED OCSPCheck = 0
+	OCSPCheck_OCSP_CHECK_OFF         OCSPCheck = 1
+	// The leaf.
+	OCSPCheck_OCSP_CHECK_LEAF OCSPCheck = 2
+	// Every certificate of the chain whose issuer is uploaded, roots apart.
+	OCSPCheck_OCSP_CHECK_CHAIN OCSPCheck = 3
+)
+
+// Enum value maps for OCSPCheck.
+var (
+	OCSPCheck_name = map[int32]string{
+		0: "OCSP_CHECK_UNSPECIFIED",
+		1: "OCSP_CHECK_OFF",
+		2: "OCSP_CHECK_LEAF",
+		3: "OCSP_CHECK_CHAIN",
+	}
+	OCSPCheck_value = map[string]int32{
+		"OCSP_CHECK_UNSPECIFIED": 0,
+		"OCSP_CHECK_OFF":         1,
+		"OCSP_CHECK_LEAF":        2,
+		"OCSP_CHECK_CHAIN":       3,
+	}
+)
+
+func (x OCSPCheck) Enum() *OCSPCheck {
+	p := new(OCSPCheck)
+	*p = x
+	return p
+}
+
+func (x OCSPCheck) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OCSPCheck) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[2].Descriptor()
+}
+
+func (OCSPCheck) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[2]
+}
+
+func (x OCSPCheck) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OCSPCheck.Descriptor instead.
+func (OCSPCheck) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{2}
+}
+
+// OCSPFailureAction says what happens when OCSP cannot say "good" or
+// "revoked": the responder is unreachable or its answer unusable, or it
+// answers "unknown". Either way the reason reaches the verify header.
+type OCSPFailureAction int32
+
+const (
+	OCSPFailureAction_OCSP_FAILURE_ACTION_UNSPECIFIED OCSPFailureAction = 0
+	// The certificate fails verification (FAILED:<reason>).
+	OCSPFailureAction_OCSP_FAILURE_ACTION_DENY OCSPFailureAction = 1
+	// Soft-fail: the request passes as a verified one would, and the
+	// verify header still reports FAILED:<reason>.
+	OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW OCSPFailureAction = 2
+)
+
+// Enum value maps for OCSPFailureAction.
+var (
+	OCSPFailureAction_name = map[int32]string{
+		0: "OCSP_FAILURE_ACTION_UNSPECIFIED",
+		1: "OCSP_FAILURE_ACTION_DENY",
+		2: "OCSP_FAILURE_ACTION_ALLOW",
+	}
+	OCSPFailureAction_value = map[string]int32{
+		"OCSP_FAILURE_ACTION_UNSPECIFIED": 0,
+		"OCSP_FAILURE_ACTION_DENY":        1,
+		"OCSP_FAILURE_ACTION_ALLOW":       2,
+	}
+)
+
+func (x OCSPFailureAction) Enum() *OCSPFailureAction {
+	p := new(OCSPFailureAction)
+	*p = x
+	return p
+}
+
+func (x OCSPFailureAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OCSPFailureAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[3].Descriptor()
+}
+
+func (OCSPFailureAction) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[3]
+}
+
+func (x OCSPFailureAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OCSPFailureAction.Descriptor instead.
+func (OCSPFailureAction) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{3}
+}
+
 // StaleCRLAction says what happens when a needed CRL is past its nextUpdate.
 type StaleCRLAction int32
 
@@ -175,11 +286,11 @@ func (x StaleCRLAction) String() string {
 }
 
 func (StaleCRLAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[2].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[4].Descriptor()
 }
 
 func (StaleCRLAction) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[2]
+	return &file_mtlsgate_v1_model_proto_enumTypes[4]
 }
 
 func (x StaleCRLAction) Number() protoreflect.EnumNumber {
@@ -188,7 +299,7 @@ func (x StaleCRLAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StaleCRLAction.Descriptor instead.
 func (StaleCRLAction) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{2}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{4}
 }
 
 // CertEncoding selects how the full client certificate is sent to the origin.
@@ -235,11 +346,11 @@ func (x CertEncoding) String() string {
 }
 
 func (CertEncoding) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[3].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[5].Descriptor()
 }
 
 func (CertEncoding) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[3]
+	return &file_mtlsgate_v1_model_proto_enumTypes[5]
 }
 
 func (x CertEncoding) Number() protoreflect.EnumNumber {
@@ -248,7 +359,7 @@ func (x CertEncoding) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CertEncoding.Descriptor instead.
 func (CertEncoding) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{3}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{5}
 }
 
 // TLSVersion is a minimum TLS protocol version.
@@ -291,11 +402,11 @@ func (x TLSVersion) String() string {
 }
 
 func (TLSVersion) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[4].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[6].Descriptor()
 }
 
 func (TLSVersion) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[4]
+	return &file_mtlsgate_v1_model_proto_enumTypes[6]
 }
 
 func (x TLSVersion) Number() protoreflect.EnumNumber {
@@ -304,7 +415,7 @@ func (x TLSVersion) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TLSVersion.Descriptor instead.
 func (TLSVersion) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{4}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
 }
 
 // CRLScope is the kind of certificate a CRL covers (RFC 5280 5.2.5).
@@ -347,11 +458,11 @@ func (x CRLScope) String() string {
 }
 
 func (CRLScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[5].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[7].Descriptor()
 }
 
 func (CRLScope) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[5]
+	return &file_mtlsgate_v1_model_proto_enumTypes[7]
 }
 
 func (x CRLScope) Number() protoreflect.EnumNumber {
@@ -360,7 +471,7 @@ func (x CRLScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CRLScope.Descriptor instead.
 func (CRLScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{5}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
 }
 
 // Role is what a token may do.
@@ -407,11 +518,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[6].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[8].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[6]
+	return &file_mtlsgate_v1_model_proto_enumTypes[8]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -420,7 +531,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
 }
 
 // CertificateInfo holds the facts derived from one X.509 certificate.
@@ -556,7 +667,15 @@ type ClientCA struct {
 	// certificates are (docs/revocation.md). For the CRL an issuing CA
 	// publishes for its client certificates, which only those certificates
 	// name.
-	CrlUrls       []string `protobuf:"bytes,10,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
+	CrlUrls []string `protobuf:"bytes,10,rep,name=crl_urls,json=crlUrls,proto3" json:"crl_urls,omitempty"`
+	// OCSP responder the operator sets for the certificates this CA issues:
+	// an http or https URL used instead of the one their Authority
+	// Information Access names (docs/revocation.md). Empty: theirs.
+	OcspUrl string `protobuf:"bytes,11,opt,name=ocsp_url,json=ocspUrl,proto3" json:"ocsp_url,omitempty"`
+	// Send a nonce in OCSP requests about the certificates this CA issues
+	// and require the responder to echo it (RFC 8954). Off by default: many
+	// responders serve pre-signed answers without one.
+	OcspNonce     bool `protobuf:"varint,12,opt,name=ocsp_nonce,json=ocspNonce,proto3" json:"ocsp_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -661,7 +780,21 @@ func (x *ClientCA) GetCrlUrls() []string {
 	return nil
 }
 
-// Revocation configures CRL checking for a site.
+func (x *ClientCA) GetOcspUrl() string {
+	if x != nil {
+		return x.OcspUrl
+	}
+	return ""
+}
+
+func (x *ClientCA) GetOcspNonce() bool {
+	if x != nil {
+		return x.OcspNonce
+	}
+	return false
+}
+
+// Revocation configures CRL and OCSP checking for a site.
 type Revocation struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Crl        CRLCheck               `protobuf:"varint,1,opt,name=crl,proto3,enum=mtlsgate.v1.CRLCheck" json:"crl,omitempty"`
@@ -672,6 +805,12 @@ type Revocation struct {
 	// alone checks revocation. An explicit choice of availability over
 	// strictness, for a publisher that is sometimes late.
 	StaleCrlGrace *durationpb.Duration `protobuf:"bytes,3,opt,name=stale_crl_grace,json=staleCrlGrace,proto3" json:"stale_crl_grace,omitempty"`
+	// OCSP checking by ext_authz. Default off.
+	Ocsp OCSPCheck `protobuf:"varint,4,opt,name=ocsp,proto3,enum=mtlsgate.v1.OCSPCheck" json:"ocsp,omitempty"`
+	// What an unreachable responder or an unusable answer does. Default deny.
+	OnOcspUnavailable OCSPFailureAction `protobuf:"varint,5,opt,name=on_ocsp_unavailable,json=onOcspUnavailable,proto3,enum=mtlsgate.v1.OCSPFailureAction" json:"on_ocsp_unavailable,omitempty"`
+	// What an "unknown" answer does. Default deny.
+	OnOcspUnknown OCSPFailureAction `protobuf:"varint,6,opt,name=on_ocsp_unknown,json=onOcspUnknown,proto3,enum=mtlsgate.v1.OCSPFailureAction" json:"on_ocsp_unknown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +864,27 @@ func (x *Revocation) GetStaleCrlGrace() *durationpb.Duration {
 		return x.StaleCrlGrace
 	}
 	return nil
+}
+
+func (x *Revocation) GetOcsp() OCSPCheck {
+	if x != nil {
+		return x.Ocsp
+	}
+	return OCSPCheck_OCSP_CHECK_UNSPECIFIED
+}
+
+func (x *Revocation) GetOnOcspUnavailable() OCSPFailureAction {
+	if x != nil {
+		return x.OnOcspUnavailable
+	}
+	return OCSPFailureAction_OCSP_FAILURE_ACTION_UNSPECIFIED
+}
+
+func (x *Revocation) GetOnOcspUnknown() OCSPFailureAction {
+	if x != nil {
+		return x.OnOcspUnknown
+	}
+	return OCSPFailureAction_OCSP_FAILURE_ACTION_UNSPECIFIED
 }
 
 // Pin admits one client certificate by fingerprint.
@@ -2304,7 +2464,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
 	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x13\n" +
 	"\x05is_ca\x18\a \x01(\bR\x04isCa\x12\x1b\n" +
-	"\tdns_names\x18\b \x03(\tR\bdnsNames\"\xfd\x02\n" +
+	"\tdns_names\x18\b \x03(\tR\bdnsNames\"\xb7\x03\n" +
 	"\bClientCA\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
@@ -2319,13 +2479,19 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\vuploaded_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"uploadedAt\x12\x19\n" +
 	"\bcrl_urls\x18\n" +
-	" \x03(\tR\acrlUrls\"\xb7\x01\n" +
+	" \x03(\tR\acrlUrls\x12\x19\n" +
+	"\bocsp_url\x18\v \x01(\tR\aocspUrl\x12\x1d\n" +
+	"\n" +
+	"ocsp_nonce\x18\f \x01(\bR\tocspNonce\"\xfb\x02\n" +
 	"\n" +
 	"Revocation\x12'\n" +
 	"\x03crl\x18\x01 \x01(\x0e2\x15.mtlsgate.v1.CRLCheckR\x03crl\x12=\n" +
 	"\fon_stale_crl\x18\x02 \x01(\x0e2\x1b.mtlsgate.v1.StaleCRLActionR\n" +
 	"onStaleCrl\x12A\n" +
-	"\x0fstale_crl_grace\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rstaleCrlGrace\"P\n" +
+	"\x0fstale_crl_grace\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rstaleCrlGrace\x12*\n" +
+	"\x04ocsp\x18\x04 \x01(\x0e2\x16.mtlsgate.v1.OCSPCheckR\x04ocsp\x12N\n" +
+	"\x13on_ocsp_unavailable\x18\x05 \x01(\x0e2\x1e.mtlsgate.v1.OCSPFailureActionR\x11onOcspUnavailable\x12F\n" +
+	"\x0fon_ocsp_unknown\x18\x06 \x01(\x0e2\x1e.mtlsgate.v1.OCSPFailureActionR\ronOcspUnknown\"P\n" +
 	"\x03Pin\x12-\n" +
 	"\x12sha256_fingerprint\x18\x01 \x01(\tR\x11sha256Fingerprint\x12\x1a\n" +
 	"\bidentity\x18\x02 \x01(\tR\bidentity\"\xb2\x01\n" +
@@ -2501,7 +2667,16 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x15CRL_CHECK_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCRL_CHECK_OFF\x10\x01\x12\x12\n" +
 	"\x0eCRL_CHECK_LEAF\x10\x02\x12\x13\n" +
-	"\x0fCRL_CHECK_CHAIN\x10\x03*i\n" +
+	"\x0fCRL_CHECK_CHAIN\x10\x03*f\n" +
+	"\tOCSPCheck\x12\x1a\n" +
+	"\x16OCSP_CHECK_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eOCSP_CHECK_OFF\x10\x01\x12\x13\n" +
+	"\x0fOCSP_CHECK_LEAF\x10\x02\x12\x14\n" +
+	"\x10OCSP_CHECK_CHAIN\x10\x03*u\n" +
+	"\x11OCSPFailureAction\x12#\n" +
+	"\x1fOCSP_FAILURE_ACTION_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18OCSP_FAILURE_ACTION_DENY\x10\x01\x12\x1d\n" +
+	"\x19OCSP_FAILURE_ACTION_ALLOW\x10\x02*i\n" +
 	"\x0eStaleCRLAction\x12 \n" +
 	"\x1cSTALE_CRL_ACTION_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15STALE_CRL_ACTION_DENY\x10\x01\x12\x1a\n" +
@@ -2544,87 +2719,92 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_model_proto_rawDescData
 }
 
-var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
 var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
-	(StaleCRLAction)(0),           // 2: mtlsgate.v1.StaleCRLAction
-	(CertEncoding)(0),             // 3: mtlsgate.v1.CertEncoding
-	(TLSVersion)(0),               // 4: mtlsgate.v1.TLSVersion
-	(CRLScope)(0),                 // 5: mtlsgate.v1.CRLScope
-	(Role)(0),                     // 6: mtlsgate.v1.Role
-	(*CertificateInfo)(nil),       // 7: mtlsgate.v1.CertificateInfo
-	(*ClientCA)(nil),              // 8: mtlsgate.v1.ClientCA
-	(*Revocation)(nil),            // 9: mtlsgate.v1.Revocation
-	(*Pin)(nil),                   // 10: mtlsgate.v1.Pin
-	(*AccessRule)(nil),            // 11: mtlsgate.v1.AccessRule
-	(*ClientCertSettings)(nil),    // 12: mtlsgate.v1.ClientCertSettings
-	(*InlineCertificate)(nil),     // 13: mtlsgate.v1.InlineCertificate
-	(*CertificateFiles)(nil),      // 14: mtlsgate.v1.CertificateFiles
-	(*ServerCertificate)(nil),     // 15: mtlsgate.v1.ServerCertificate
-	(*Site)(nil),                  // 16: mtlsgate.v1.Site
-	(*SiteStatus)(nil),            // 17: mtlsgate.v1.SiteStatus
-	(*CRL)(nil),                   // 18: mtlsgate.v1.CRL
-	(*CRLSource)(nil),             // 19: mtlsgate.v1.CRLSource
-	(*CRLFetchStatus)(nil),        // 20: mtlsgate.v1.CRLFetchStatus
-	(*Token)(nil),                 // 21: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 22: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 23: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 24: mtlsgate.v1.NodeCertificate
-	nil,                           // 25: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(OCSPCheck)(0),                // 2: mtlsgate.v1.OCSPCheck
+	(OCSPFailureAction)(0),        // 3: mtlsgate.v1.OCSPFailureAction
+	(StaleCRLAction)(0),           // 4: mtlsgate.v1.StaleCRLAction
+	(CertEncoding)(0),             // 5: mtlsgate.v1.CertEncoding
+	(TLSVersion)(0),               // 6: mtlsgate.v1.TLSVersion
+	(CRLScope)(0),                 // 7: mtlsgate.v1.CRLScope
+	(Role)(0),                     // 8: mtlsgate.v1.Role
+	(*CertificateInfo)(nil),       // 9: mtlsgate.v1.CertificateInfo
+	(*ClientCA)(nil),              // 10: mtlsgate.v1.ClientCA
+	(*Revocation)(nil),            // 11: mtlsgate.v1.Revocation
+	(*Pin)(nil),                   // 12: mtlsgate.v1.Pin
+	(*AccessRule)(nil),            // 13: mtlsgate.v1.AccessRule
+	(*ClientCertSettings)(nil),    // 14: mtlsgate.v1.ClientCertSettings
+	(*InlineCertificate)(nil),     // 15: mtlsgate.v1.InlineCertificate
+	(*CertificateFiles)(nil),      // 16: mtlsgate.v1.CertificateFiles
+	(*ServerCertificate)(nil),     // 17: mtlsgate.v1.ServerCertificate
+	(*Site)(nil),                  // 18: mtlsgate.v1.Site
+	(*SiteStatus)(nil),            // 19: mtlsgate.v1.SiteStatus
+	(*CRL)(nil),                   // 20: mtlsgate.v1.CRL
+	(*CRLSource)(nil),             // 21: mtlsgate.v1.CRLSource
+	(*CRLFetchStatus)(nil),        // 22: mtlsgate.v1.CRLFetchStatus
+	(*Token)(nil),                 // 23: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 24: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 25: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 26: mtlsgate.v1.NodeCertificate
+	nil,                           // 27: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	26, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	26, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
-	7,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
-	7,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	26, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	28, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	28, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	9,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
+	9,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
+	28, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
-	2,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	27, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
-	0,  // 8: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
-	9,  // 9: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
-	10, // 10: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
-	11, // 11: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	25, // 12: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
-	3,  // 13: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
-	4,  // 14: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
-	7,  // 15: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
-	13, // 16: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
-	14, // 17: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
-	15, // 18: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
-	12, // 19: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	26, // 20: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	26, // 21: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	17, // 22: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	26, // 23: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	26, // 24: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	26, // 25: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	26, // 26: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 27: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	26, // 28: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	26, // 29: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
-	26, // 30: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
-	26, // 31: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
-	26, // 32: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
-	26, // 33: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
-	6,  // 34: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	26, // 35: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	26, // 36: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	26, // 37: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	26, // 38: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	26, // 39: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	26, // 40: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	26, // 41: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	26, // 42: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	43, // [43:43] is the sub-list for method output_type
-	43, // [43:43] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	4,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
+	29, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	2,  // 8: mtlsgate.v1.Revocation.ocsp:type_name -> mtlsgate.v1.OCSPCheck
+	3,  // 9: mtlsgate.v1.Revocation.on_ocsp_unavailable:type_name -> mtlsgate.v1.OCSPFailureAction
+	3,  // 10: mtlsgate.v1.Revocation.on_ocsp_unknown:type_name -> mtlsgate.v1.OCSPFailureAction
+	0,  // 11: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
+	11, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
+	12, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
+	13, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
+	27, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	5,  // 16: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
+	6,  // 17: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
+	9,  // 18: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
+	15, // 19: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
+	16, // 20: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
+	17, // 21: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
+	14, // 22: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	28, // 23: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	28, // 24: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 25: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	28, // 26: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	28, // 27: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	28, // 28: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	28, // 29: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	7,  // 30: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	28, // 31: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	28, // 32: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	28, // 33: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	28, // 34: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	28, // 35: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	28, // 36: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	8,  // 37: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	28, // 38: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	28, // 39: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	28, // 40: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 41: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	28, // 42: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	28, // 43: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	28, // 44: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	28, // 45: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	46, // [46:46] is the sub-list for method output_type
+	46, // [46:46] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -2642,7 +2822,7 @@ func file_mtlsgate_v1_model_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
-			NumEnums:      7,
+			NumEnums:      9,
 			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
