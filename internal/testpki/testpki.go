@@ -75,6 +75,8 @@ type Options struct {
 	Serial *big.Int
 	// CRLDPs are the certificate's cRLDistributionPoints URIs.
 	CRLDPs []string
+	// OCSP are the OCSP responder URLs of its Authority Information Access.
+	OCSP []string
 	// PublicKey, for a leaf, is certified instead of a fresh key, whose
 	// making dominates the cost of thousands of RSA leaves; the returned
 	// Cert then has no private key.
@@ -113,6 +115,7 @@ func template(cn string, o Options) *x509.Certificate {
 		EmailAddresses: o.Email,
 
 		CRLDistributionPoints: o.CRLDPs,
+		OCSPServer:            o.OCSP,
 	}
 	for _, ip := range o.IPs {
 		tpl.IPAddresses = append(tpl.IPAddresses, net.ParseIP(ip))

@@ -42,7 +42,7 @@ type (
 		CertStatus asn1.RawValue
 		ThisUpdate time.Time     `asn1:"generalized"`
 		NextUpdate time.Time     `asn1:"generalized,explicit,tag:0,optional"`
-		Extensions asn1.RawValue `asn1:"explicit,tag:1,optional"`
+		Extensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
 	}
 	certIDASN1 struct {
 		HashAlgorithm pkix.AlgorithmIdentifier
@@ -79,7 +79,8 @@ func checkResponseData(der []byte, q *Query) error {
 	if _, err := asn1.Unmarshal(resp.Bytes.Response, &basic); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if err := checkCertID(basic.TBS.Responses, q); err != nil {
+	single, err := checkCertID(basic.TBS.Responses, q)
+	if err != nil {
 		return err
 	}
 	if q.Nonce == nil {
@@ -89,7 +90,11 @@ func checkResponseData(der []byte, q *Query) error {
 	if err != nil {
 		return fmt.Errorf("ocsp: nonce: %w", err)
 	}
-	for _, e := range basic.TBS.Extensions {
+	// RFC 8954 puts the nonce in responseExtensions; some responders
+	// (x/crypto/ocsp's CreateResponse among them) can only write
+	// singleExtensions. Both are inside the signed data, so either proves
+	// the answer was made for this request.
+	for _, e := range append(basic.TBS.Extensions, single.Extensions...) {
 		if e.Id.Equal(oidNonce) {
 			if !bytes.Equal(e.Value, want) {
 				return fmt.Errorf("%w: the nonce differs from the one sent", ErrNonce)
@@ -102,26 +107,27 @@ func checkResponseData(der []byte, q *Query) error {
 
 // checkCertID finds the single response about q's serial and checks its
 // issuer hashes.
-func checkCertID(responses []singleResponseASN1, q *Query) error {
-	for _, single := range responses {
+func checkCertID(responses []singleResponseASN1, q *Query) (*singleResponseASN1, error) {
+	for i := range responses {
+		single := &responses[i]
 		id := single.CertID
 		if id.Serial == nil || id.Serial.Cmp(q.Serial) != 0 {
 			continue
 		}
 		h, ok := certIDHashes[id.HashAlgorithm.Algorithm.String()]
 		if !ok {
-			return fmt.Errorf("%w: CertID hash algorithm %s", ErrMalformed, id.HashAlgorithm.Algorithm)
+			return nil, fmt.Errorf("%w: CertID hash algorithm %s", ErrMalformed, id.HashAlgorithm.Algorithm)
 		}
 		var spki spkiASN1
 		if _, err := asn1.Unmarshal(q.Issuer.RawSubjectPublicKeyInfo, &spki); err != nil {
-			return fmt.Errorf("ocsp: issuer public key: %w", err)
+			return nil, fmt.Errorf("ocsp: issuer public key: %w", err)
 		}
 		if !bytes.Equal(id.NameHash, digest(h, q.Issuer.RawSubject)) || !bytes.Equal(id.KeyHash, digest(h, spki.PublicKey.RightAlign())) {
-			return fmt.Errorf("%w: serial %X of another issuer than %s", ErrWrongCertificate, q.Serial, q.Issuer.Subject)
+			return nil, fmt.Errorf("%w: serial %X of another issuer than %s", ErrWrongCertificate, q.Serial, q.Issuer.Subject)
 		}
-		return nil
+		return single, nil
 	}
-	return fmt.Errorf("%w: no answer for serial %X", ErrWrongCertificate, q.Serial)
+	return nil, fmt.Errorf("%w: no answer for serial %X", ErrWrongCertificate, q.Serial)
 }
 
 func digest(h crypto.Hash, b []byte) []byte {
