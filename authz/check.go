@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -33,6 +34,13 @@ type Decision struct {
 	// CRLs in force, none of which covers it (a partition or scope not
 	// uploaded), so that certificate was not checked.
 	Uncovered bool
+	// OCSPUnchecked: OCSP should have checked a certificate of the chain
+	// that names no responder (and its CA sets none).
+	OCSPUnchecked bool
+	// SoftFail: the certificate passed every check but OCSP, which gave
+	// no usable answer (Reason) on a site that lets that pass: the request
+	// is treated as verified, and the verify header says FAILED:<reason>.
+	SoftFail bool
 
 	set    []originhdr.Header
 	remove []string
@@ -40,8 +48,16 @@ type Decision struct {
 	shared *answer
 }
 
+// checker is what a check uses besides the table: the verdict cache and
+// OCSP, with the budget a check may wait for OCSP answers.
+type checker struct {
+	cache  *verdictCache
+	ocsp   OCSP // nil: OCSP is not configured
+	budget time.Duration
+}
+
 // decide runs the whole check for one request against table t.
-func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.Time) *Decision {
+func (t *Table) decide(ctx context.Context, req *authv3.CheckRequest, chk *checker, now time.Time) *Decision {
 	attrs := req.GetAttributes()
 	httpReq := attrs.GetRequest().GetHttp()
 	if httpReq == nil {
@@ -68,7 +84,7 @@ func (t *Table) decide(req *authv3.CheckRequest, cache *verdictCache, now time.T
 	d := &Decision{Site: site.key}
 	var v *verdict
 	if site.mode != pb.Mode_MODE_DISABLED {
-		v = t.verifyRequest(d, site, cert, cache, now)
+		v = t.verifyRequest(ctx, d, site, cert, chk, now)
 	}
 	rule := -1
 	if len(site.rules) > 0 {
@@ -116,12 +132,12 @@ func (t *Table) weakens(site *sitePolicy, sni, host string) bool {
 
 // verifyRequest fills d's verify result and returns the certificate's
 // verdict (nil when none was sent or it was unreadable).
-func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache *verdictCache, now time.Time) *verdict {
+func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, encoded string, chk *checker, now time.Time) *verdict {
 	if encoded == "" {
 		d.Verify, d.Reason = contract.VerifyNone, contract.ReasonNoCertificate
 		return nil
 	}
-	v, hit := cache.verdictFor(p, encoded, now)
+	v, hit := chk.cache.verdictFor(p, encoded, now)
 	d.CacheHit = hit
 	if v.parsed {
 		d.Fingerprint, d.Subject = v.fp, v.fields.Subject
@@ -145,9 +161,18 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
 		reason = contract.ReasonNotPinned
 	}
-	if reason != "" {
+	// OCSP last: only a certificate that passed everything else may cost
+	// a responder request.
+	var soft contract.Reason
+	if reason == "" && p.ocsp > pb.OCSPCheck_OCSP_CHECK_OFF {
+		reason, soft, d.OCSPUnchecked = t.checkOCSP(ctx, chk, p, v, now)
+	}
+	switch {
+	case reason != "":
 		d.Verify, d.Reason = contract.Failed(reason), reason
-	} else {
+	case soft != "":
+		d.Verify, d.Reason, d.SoftFail = contract.Failed(soft), soft, true
+	default:
 		d.Verify = contract.VerifySuccess
 	}
 	if v.reason == contract.ReasonMalformed {
@@ -159,7 +184,7 @@ func (t *Table) verifyRequest(d *Decision, p *sitePolicy, encoded string, cache 
 // finish applies the mode, the access rule governing the path (the index
 // of one of p.rules, -1 for none) and the headers.
 func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decision {
-	ok := d.Verify == contract.VerifySuccess
+	ok := d.Verify == contract.VerifySuccess || d.SoftFail
 	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
 		status := p.badCertStatus
 		if d.Verify == contract.VerifyNone {
@@ -175,7 +200,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 		return deny(p.key, 403, contract.ReasonNotAllowed).with(d)
 	}
 	d.Allow, d.Status = true, 200
-	if ok {
+	if ok && !d.SoftFail {
 		d.Reason = ""
 		d.shared = v.allowedAnswer(p, identity)
 		return d
@@ -236,7 +261,7 @@ func deny(site string, status uint32, r contract.Reason) *Decision {
 // with keeps what verification learnt (for logs and metrics) on a denial.
 func (d *Decision) with(from *Decision) *Decision {
 	d.Verify, d.Fingerprint, d.Subject, d.CacheHit = from.Verify, from.Fingerprint, from.Subject, from.CacheHit
-	d.Uncovered = from.Uncovered
+	d.Uncovered, d.OCSPUnchecked, d.SoftFail = from.Uncovered, from.OCSPUnchecked, from.SoftFail
 	return d
 }
 

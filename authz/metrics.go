@@ -26,6 +26,7 @@ type Metrics struct {
 	buildTime   prometheus.Histogram
 	refused     *prometheus.CounterVec
 	uncovered   *prometheus.CounterVec
+	unchecked   *prometheus.CounterVec
 
 	// hits and misses are the cache counters; counters caches the
 	// decisions children by decisionKey (WithLabelValues hashes and locks
@@ -73,12 +74,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "mtlsgate_authz_revocation_uncovered_total",
 			Help: "Checks in which a certificate's issuer had CRLs in force but none covered it (a partition or scope not uploaded), so it was not checked for revocation, by site.",
 		}, []string{"site"}),
+		unchecked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_authz_ocsp_unchecked_total",
+			Help: "Checks in which OCSP should have checked a certificate that names no responder (and whose CA sets none), so it was not checked by OCSP, by site.",
+		}, []string{"site"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlsgate_authz_refused_calls_total", Help: "Check calls refused with a gRPC error because the caller is not an unrevoked Envoy node, by reason.",
 		}, []string{"reason"}),
 	}
 	m.hits, m.misses = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.uncovered, m.refused)
+	reg.MustRegister(m.decisions, m.latency, m.cache, m.generation, m.revision, m.buildErrors, m.inError, m.buildTime, m.uncovered, m.unchecked, m.refused)
 	return m
 }
 
@@ -96,6 +101,9 @@ func (m *Metrics) observeCheck(d *Decision, took time.Duration) {
 	m.latency.Observe(took.Seconds())
 	if d.Uncovered {
 		m.uncovered.WithLabelValues(d.Site).Inc() // rare: no cached counter
+	}
+	if d.OCSPUnchecked {
+		m.unchecked.WithLabelValues(d.Site).Inc()
 	}
 	if d.Fingerprint != "" || d.Reason == contract.ReasonMalformed {
 		if d.CacheHit {
@@ -151,6 +159,7 @@ func (m *Metrics) forgetSites(hosts []string) {
 	for _, h := range hosts {
 		m.decisions.DeletePartialMatch(prometheus.Labels{"site": h})
 		m.uncovered.DeleteLabelValues(h)
+		m.unchecked.DeleteLabelValues(h)
 	}
 }
 

@@ -59,9 +59,13 @@ type sitePolicy struct {
 	allowStaleCRL bool
 	// staleGrace: a CRL past its nextUpdate by less than this is fresh.
 	staleGrace time.Duration
-	pins       map[string]string
-	rules      []model.Rule
-	names      *originhdr.Names
+	// ocsp says which certificates OCSP checks; ocspUnavailableAllow and
+	// ocspUnknownAllow make those answers soft failures.
+	ocsp                                   pb.OCSPCheck
+	ocspUnavailableAllow, ocspUnknownAllow bool
+	pins                                   map[string]string
+	rules                                  []model.Rule
+	names                                  *originhdr.Names
 	// badCertStatus and noCertStatus are the HTTP statuses an enforcing
 	// site denies with: a certificate that fails, or none at all.
 	badCertStatus, noCertStatus uint32
@@ -125,9 +129,12 @@ func buildSite(ms *model.Site) *sitePolicy {
 		key: ms.Host, mode: s.GetMode(), pool: x509.NewCertPool(), links: issuerLinks(ms.Links),
 		caKey: strings.Join(ms.Msg.GetCaIds(), ","), requireEKU: s.GetRequireClientAuthEku(),
 		allowExpired: s.GetAllowExpired(), crl: s.GetRevocation().GetCrl(),
-		allowStaleCRL: s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
-		staleGrace:    s.GetRevocation().GetStaleCrlGrace().AsDuration(),
-		pins:          ms.Pins, rules: ms.Rules, names: ms.Names,
+		allowStaleCRL:        s.GetRevocation().GetOnStaleCrl() == pb.StaleCRLAction_STALE_CRL_ACTION_ALLOW,
+		staleGrace:           s.GetRevocation().GetStaleCrlGrace().AsDuration(),
+		ocsp:                 s.GetRevocation().GetOcsp(),
+		ocspUnavailableAllow: s.GetRevocation().GetOnOcspUnavailable() == pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW,
+		ocspUnknownAllow:     s.GetRevocation().GetOnOcspUnknown() == pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW,
+		pins:                 ms.Pins, rules: ms.Rules, names: ms.Names,
 		badCertStatus: s.GetBadCertificateStatus(), noCertStatus: s.GetMissingCertificateStatus(),
 	}
 	for _, c := range ms.Certs {

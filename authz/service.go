@@ -68,13 +68,20 @@ type Options struct {
 	// uploaded CA was just verified (a cache miss), with its issuer and
 	// fingerprint. It runs on the Check path and must not block.
 	LearnDistributionPoints func(urls []string, issuer pki.IssuerKey, fingerprint string)
+	// OCSP answers the OCSP lookups of sites that check OCSP; nil means
+	// OCSP is not configured, and such sites get no usable answer.
+	OCSP OCSP
+	// OCSPBudget is the longest a Check waits for OCSP answers that are
+	// not cached (default 100 ms): keep it well inside Envoy's ext_authz
+	// timeout.
+	OCSPBudget time.Duration
 }
 
 // Service answers Check. It is safe for concurrent use.
 type Service struct {
 	authv3.UnimplementedAuthorizationServer
 	table   atomic.Pointer[Table]
-	cache   *verdictCache
+	chk     checker
 	log     *slog.Logger
 	dlog    DecisionLog
 	now     func() time.Time
@@ -105,9 +112,12 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Service{cache: newVerdictCache(opts.CacheSize), log: opts.Logger,
-		dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics, requireNode: opts.RequireNodeIdentity}
-	s.cache.learn = opts.LearnDistributionPoints
+	if opts.OCSPBudget <= 0 {
+		opts.OCSPBudget = 100 * time.Millisecond
+	}
+	s := &Service{log: opts.Logger, dlog: opts.DecisionLog, now: opts.Now, metrics: opts.Metrics, requireNode: opts.RequireNodeIdentity,
+		chk: checker{cache: newVerdictCache(opts.CacheSize), ocsp: opts.OCSP, budget: opts.OCSPBudget}}
+	s.chk.cache.learn = opts.LearnDistributionPoints
 	empty := model.Compile(store.NewState(0, nil, nil, nil), nil)
 	s.table.Store(&Table{sites: map[string]*sitePolicy{}, model: empty, Errors: empty.Errors})
 	if !s.requireNode {
@@ -185,7 +195,7 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 		s.metrics.observeCheck(d, time.Since(start))
 		s.logDecision(ctx, d)
 	}()
-	d = t.fleetDenial(t.decide(req, s.cache, s.now()), fleet)
+	d = t.fleetDenial(t.decide(ctx, req, &s.chk, s.now()), fleet)
 	return response(d), nil
 }
 

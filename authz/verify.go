@@ -45,6 +45,9 @@ type verdict struct {
 	topFP string
 	eku   bool     // the leaf carries id-kp-clientAuth explicitly
 	names []string // access-rule names: "subject:...", "dns:...", ...
+	// ocsp are its chain's OCSP queries under the latest model that
+	// needed them (ocsp.go).
+	ocsp atomic.Pointer[ocspQueries]
 	// allowed is the answer to an allowed request whose certificate
 	// verified, built on first use: it depends only on the verdict and its
 	// site policy (a verdict belongs to one policy generation), so every
@@ -74,6 +77,9 @@ type leafFacts struct {
 	// crlDPs are the leaf's cRLDistributionPoints URIs: they pick which
 	// partitioned CRLs of its issuer cover it (crlset.Set.Covers).
 	crlDPs []string
+	// ocspURLs are the OCSP responders its Authority Information Access
+	// names.
+	ocspURLs []string
 }
 
 type cacheKey struct {
@@ -132,7 +138,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	}
 	v.parsed, v.fp = true, pki.Fingerprint(der)
 	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber,
-		isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints}
+		isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints, ocspURLs: leaf.OCSPServer}
 	v.fields = p.names.Fields(leaf)
 	v.eku = slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	v.names = ruleNames(leaf)

@@ -48,6 +48,12 @@ const (
 	ReasonRevoked     Reason = "revoked"
 	ReasonMissingEKU  Reason = "missing_client_auth_eku"
 	ReasonCRLStale    Reason = "crl_stale"
+	// ReasonOCSPUnavailable: OCSP gave no usable answer (responder
+	// unreachable, refusing, answering something that fails
+	// verification, or not within the check's budget).
+	ReasonOCSPUnavailable Reason = "ocsp_unavailable"
+	// ReasonOCSPUnknown: the responder does not know the certificate.
+	ReasonOCSPUnknown Reason = "ocsp_unknown"
 	ReasonNotPinned   Reason = "not_pinned"
 	// ReasonCACertificate: the certificate is a CA (basicConstraints
 	// CA:TRUE), which is never accepted as a client certificate.

@@ -35,8 +35,9 @@ func Compile(st *store.State, prev *Model) *Model {
 	}
 	if linksStale {
 		m.compileLinks(order, prev)
+		m.compileIssuers(order)
 	} else {
-		m.links, m.issuerOf, m.checked = prev.links, prev.issuerOf, prev.checked
+		m.links, m.issuerOf, m.checked, m.issuers = prev.links, prev.issuerOf, prev.checked, prev.issuers
 	}
 	if crlsStale {
 		m.compileCRLs(st, prev, order)

@@ -58,6 +58,9 @@ type Model struct {
 	// of its issuer, when known: itself when self-signed, else the first
 	// CA certificate (by CA id, then bundle order) whose key verifies it.
 	issuerOf map[string]pki.IssuerKey
+	// issuers maps every issuer identity of an uploaded CA certificate to
+	// a certificate of it and its CA's OCSP settings (issuers.go).
+	issuers map[pki.IssuerKey]*Issuer
 	// links are the verified issuer links among every CA certificate;
 	// checked remembers the outcome of every CA-to-CA signature checked,
 	// for the next compilation.

@@ -136,7 +136,9 @@ func (c *Cache) begin(e *entry, q *Query, now time.Time) (cl *call, res Result, 
 		return nil, a.res, false
 	}
 	if e.q.URL != q.URL || e.q.Nonce != q.Nonce {
-		e.q = q // the operator changed the responder or the nonce setting
+		// The operator changed the responder or the nonce setting: the
+		// backoff was the old responder's.
+		e.q, e.failures, e.retryAt = q, 0, time.Time{}
 	}
 	if e.call != nil {
 		return e.call, Result{}, true // coalesced

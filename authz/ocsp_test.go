@@ -1,0 +1,169 @@
+package authz_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/internal/ocsptest"
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/ocspcache"
+	"github.com/mtlsgate/mtlsgate/outbound"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// newOCSPCache is a cache that may reach loopback responders.
+func newOCSPCache(t *testing.T) *ocspcache.Cache {
+	t.Helper()
+	client, err := outbound.New(outbound.Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, outbound.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	c, err := ocspcache.New(ocspcache.Options{Client: client, RetryMin: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func ocspSettings(mode pb.Mode, check pb.OCSPCheck, unavailable, unknown pb.OCSPFailureAction) *pb.ClientCertSettings {
+	return &pb.ClientCertSettings{Mode: mode, Revocation: &pb.Revocation{Ocsp: check, OnOcspUnavailable: unavailable, OnOcspUnknown: unknown}}
+}
+
+const (
+	deny  = pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY
+	allow = pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW
+	leaf  = pb.OCSPCheck_OCSP_CHECK_LEAF
+	chain = pb.OCSPCheck_OCSP_CHECK_CHAIN
+	off   = pb.OCSPCheck_OCSP_CHECK_OFF
+)
+
+// TestOCSP: Check asks the responder each certificate names (or its CA
+// sets) and applies the site's choices: revoked denies, as a CRL would;
+// unknown and unavailable deny, or pass as soft failures reported in the
+// verify header; chain mode asks about the intermediate too; a
+// certificate that names no responder is not checked and is counted.
+func TestOCSP(t *testing.T) {
+	root := testpki.NewRoot(t, "OCSP Root", testpki.Options{})
+	rootResponder := ocsptest.Start(t, root)
+	inter := root.Intermediate(t, "OCSP Issuing", testpki.Options{OCSP: []string{rootResponder.URL}})
+	responder, down := ocsptest.Start(t, inter), ocsptest.Start(t, inter)
+	down.Lock()
+	down.FailWith = 503
+	down.Unlock()
+	at := func(url string) testpki.Options { return testpki.Options{OCSP: []string{url}} }
+	good, revoked, unknown := inter.Leaf(t, "good", at(responder.URL)), inter.Leaf(t, "revoked", at(responder.URL)), inter.Leaf(t, "unknown", at(responder.URL))
+	unreachable, silent := inter.Leaf(t, "unreachable", at(down.URL)), inter.Leaf(t, "no responder", testpki.Options{})
+	responder.Set(revoked.Cert.SerialNumber, ocsp.Revoked)
+	responder.Set(unknown.Cert.SerialNumber, ocsp.Unknown)
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t), Metrics: authz.NewMetrics(reg)})
+	ca := e.ca("ocsp", inter, root)
+	sites := map[string]*pb.ClientCertSettings{
+		"leaf.example.com":       ocspSettings(enforce, leaf, deny, deny),
+		"soft.example.com":       ocspSettings(enforce, leaf, allow, allow),
+		"chain.example.com":      ocspSettings(enforce, chain, deny, deny),
+		"permissive.example.com": ocspSettings(permissive, leaf, deny, deny),
+		"off.example.com":        ocspSettings(enforce, off, deny, deny),
+	}
+	for host, set := range sites {
+		e.site(host, set, ca)
+	}
+	e.waitLoaded()
+	cases := []struct {
+		site string
+		cert *testpki.Cert
+		want want
+	}{
+		{"leaf.example.com", good, want{allow: true, verify: "SUCCESS"}},
+		{"leaf.example.com", revoked, want{status: 403, reason: "revoked"}},
+		{"leaf.example.com", unknown, want{status: 403, reason: "ocsp_unknown"}},
+		{"leaf.example.com", unreachable, want{status: 403, reason: "ocsp_unavailable"}},
+		{"leaf.example.com", silent, want{allow: true, verify: "SUCCESS"}},
+		{"soft.example.com", revoked, want{status: 403, reason: "revoked"}},
+		{"soft.example.com", unknown, want{allow: true, verify: "FAILED:ocsp_unknown"}},
+		{"soft.example.com", unreachable, want{allow: true, verify: "FAILED:ocsp_unavailable"}},
+		{"permissive.example.com", revoked, want{allow: true, verify: "FAILED:revoked"}},
+		{"off.example.com", revoked, want{allow: true, verify: "SUCCESS"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.site+"/"+tc.cert.Cert.Subject.CommonName, func(t *testing.T) {
+			assertResponse(t, e.check(req{sni: tc.site, host: tc.site, cert: tc.cert}), tc.want)
+		})
+	}
+	rootResponder.Set(inter.Cert.SerialNumber, ocsp.Revoked) // not yet asked: nothing cached about it
+	assertResponse(t, e.check(req{sni: "chain.example.com", host: "chain.example.com", cert: good}), want{status: 403, reason: "revoked"})
+	assertResponse(t, e.check(req{sni: "leaf.example.com", host: "leaf.example.com", cert: good}), want{allow: true, verify: "SUCCESS"})
+	if n := promtest.Value(t, reg, "mtlsgate_authz_ocsp_unchecked_total", map[string]string{"site": "leaf.example.com"}); n != 1 {
+		t.Errorf("unchecked count %v, want 1 (the certificate naming no responder)", n)
+	}
+	if n := promtest.Value(t, reg, "mtlsgate_authz_decisions_total", map[string]string{"site": "soft.example.com", "result": "allow", "reason": "ocsp_unavailable"}); n != 1 {
+		t.Errorf("soft failures counted %v, want 1", n)
+	}
+}
+
+// TestOCSPResponderSetOnCA: a responder set on the CA is asked instead of
+// the one the certificate names; without OCSP configured on the server, a
+// site checking OCSP gets no usable answer.
+func TestOCSPResponderSetOnCA(t *testing.T) {
+	root := testpki.NewRoot(t, "CA Responder Root", testpki.Options{})
+	down, up := ocsptest.Start(t, root), ocsptest.Start(t, root)
+	down.Lock()
+	down.FailWith = 500
+	down.Unlock()
+	alice := root.Leaf(t, "alice", testpki.Options{OCSP: []string{down.URL}})
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t)})
+	ca := e.ca("root", root)
+	e.site("a.example.com", ocspSettings(enforce, leaf, deny, deny), ca)
+	e.waitLoaded()
+	r := req{sni: "a.example.com", host: "a.example.com", cert: alice}
+	assertResponse(t, e.check(r), want{status: 403, reason: "ocsp_unavailable"})
+	if _, err := e.st.UpdateCA(context.Background(), admin, ca, &pb.ClientCA{OcspUrl: up.URL, OcspNonce: true}, []string{"ocsp_url", "ocsp_nonce"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLoaded()
+	assertResponse(t, e.check(r), want{allow: true, verify: "SUCCESS"})
+	if up.Requests.Load() != 1 || up.GETs.Load() != 0 {
+		t.Fatalf("the CA's responder got %d requests (%d GETs), want 1 POST (with a nonce)", up.Requests.Load(), up.GETs.Load())
+	}
+
+	bare := newEnv(t, authz.Options{})
+	bare.site("a.example.com", ocspSettings(enforce, leaf, deny, deny), bare.ca("root", root))
+	bare.waitLoaded()
+	assertResponse(t, bare.check(r), want{status: 403, reason: "ocsp_unavailable"})
+}
+
+// TestOCSPBudget: a Check waits for an answer no longer than the budget;
+// the answer arrives in the cache meanwhile, and later Checks read it
+// without asking again.
+func TestOCSPBudget(t *testing.T) {
+	root := testpki.NewRoot(t, "Budget Root", testpki.Options{})
+	slow := ocsptest.Start(t, root)
+	slow.Lock()
+	slow.Delay = 300 * time.Millisecond
+	slow.Unlock()
+	alice := root.Leaf(t, "alice", testpki.Options{OCSP: []string{slow.URL}})
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t), OCSPBudget: 20 * time.Millisecond})
+	e.site("a.example.com", ocspSettings(enforce, leaf, deny, deny), e.ca("root", root))
+	e.waitLoaded()
+	r := req{sni: "a.example.com", host: "a.example.com", cert: alice}
+	assertResponse(t, e.check(r), want{status: 403, reason: "ocsp_unavailable"})
+	deadline := time.Now().Add(5 * time.Second)
+	for e.check(r).GetOkResponse() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the answer never reached the cache")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := slow.Requests.Load(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
