@@ -44,7 +44,7 @@ type Config struct {
 	Limits store.Limits `yaml:"limits"`
 	// Authz tunes the ext_authz server.
 	Authz AuthzConfig `yaml:"authz"`
-	// Revocation is CRL fetching and the outbound request policy.
+	// Revocation is CRL fetching, OCSP and the outbound request policy.
 	Revocation RevocationConfig `yaml:"revocation"`
 	// XDS describes the Envoy side of the deployment.
 	XDS XDSConfig `yaml:"xds"`
@@ -300,7 +300,7 @@ func (c Config) Validate() error {
 	if err := c.validateStore(); err != nil {
 		return err
 	}
-	if err := c.Revocation.validate(); err != nil {
+	if err := c.Revocation.validate(c.XDS.AuthzTimeout); err != nil {
 		return err
 	}
 	if err := c.TLS.validate(map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr}); err != nil {

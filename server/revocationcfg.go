@@ -11,8 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/crlfetch"
 	"github.com/mtlsgate/mtlsgate/model"
+	"github.com/mtlsgate/mtlsgate/ocspcache"
 	"github.com/mtlsgate/mtlsgate/outbound"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -22,6 +24,8 @@ import (
 type RevocationConfig struct {
 	// Fetch is CRL fetching from distribution points.
 	Fetch CRLFetchConfig `yaml:"fetch"`
+	// OCSP is OCSP checking by ext_authz.
+	OCSP OCSPConfig `yaml:"ocsp"`
 	// Outbound holds every request mtlsgate sends on its own to a policy.
 	Outbound OutboundConfig `yaml:"outbound"`
 }
@@ -59,11 +63,16 @@ func defaultRevocationConfig() RevocationConfig {
 	return RevocationConfig{
 		Fetch: CRLFetchConfig{Enabled: true, RefreshAt: 0.5, MinInterval: time.Minute, MaxInterval: 24 * time.Hour,
 			RetryMin: 30 * time.Second, RetryMax: 30 * time.Minute, Concurrency: 4},
+		OCSP:     defaultOCSPConfig(),
 		Outbound: OutboundConfig{Timeout: 15 * time.Second},
 	}
 }
 
-func (r RevocationConfig) validate() error {
+// validate checks the section; authzTimeout is xds.authz_timeout.
+func (r RevocationConfig) validate(authzTimeout time.Duration) error {
+	if err := r.OCSP.validate(authzTimeout); err != nil {
+		return err
+	}
 	f := r.Fetch
 	if !(f.RefreshAt > 0 && f.RefreshAt < 1) { // NaN too
 		return fmt.Errorf("config: revocation.fetch.refresh_at: %v is not between 0 and 1", f.RefreshAt)
@@ -113,38 +122,55 @@ func (o OutboundConfig) policy() (outbound.Policy, *url.URL, error) {
 	return p, u, nil
 }
 
-// revocation is the server's CRL fetching: the fetcher, its HTTP client
-// and the learner of distribution points (all nil when it is off).
+// revocation is the server's CRL fetching (the fetcher, its HTTP client
+// and the learner of distribution points; nil when off) and its OCSP
+// cache and client (nil when off).
 type revocation struct {
-	fetcher *crlfetch.Fetcher
-	client  *outbound.Client
-	learner *crlfetch.Learner
+	fetcher    *crlfetch.Fetcher
+	client     *outbound.Client
+	learner    *crlfetch.Learner
+	ocsp       *ocspcache.Cache
+	ocspClient *outbound.Client
 }
 
-// newRevocation builds the CRL fetching of the config.
-func newRevocation(c Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (revocation, error) {
-	if !c.Revocation.Fetch.Enabled {
-		return revocation{}, nil
+// newRevocation builds the CRL fetching and the OCSP cache of the config.
+func newRevocation(c Config, st *store.Store, log *slog.Logger, reg prometheus.Registerer) (r revocation, err error) {
+	if r.ocsp, r.ocspClient, err = newOCSP(c, log, reg); err != nil || !c.Revocation.Fetch.Enabled {
+		return r, err
 	}
 	p, proxy, err := c.Revocation.Outbound.policy()
 	if err != nil {
-		return revocation{}, err
+		return r, err
 	}
-	client, err := outbound.New(p, outbound.Options{Timeout: c.Revocation.Outbound.Timeout, Proxy: proxy, UserAgent: "mtlsgate-crl-fetcher"})
-	if err != nil {
-		return revocation{}, err
+	if r.client, err = outbound.New(p, outbound.Options{Timeout: c.Revocation.Outbound.Timeout, Proxy: proxy, UserAgent: "mtlsgate-crl-fetcher"}); err != nil {
+		return r, err
 	}
 	f := c.Revocation.Fetch
-	fetcher := crlfetch.New(crlfetch.Options{Client: client, Store: st, MaxBytes: int64(c.Limits.MaxCRLBytes),
+	r.fetcher = crlfetch.New(crlfetch.Options{Client: r.client, Store: st, MaxBytes: int64(c.Limits.MaxCRLBytes),
 		RefreshAt: f.RefreshAt, MinInterval: f.MinInterval, MaxInterval: f.MaxInterval, RetryMin: f.RetryMin, RetryMax: f.RetryMax,
 		Concurrency: f.Concurrency, Log: log.With("part", "crl-fetcher"), Metrics: crlfetch.NewMetrics(reg), Statuses: st})
-	return revocation{fetcher: fetcher, client: client, learner: crlfetch.NewLearner(st, log.With("part", "crl-learner"))}, nil
+	r.learner = crlfetch.NewLearner(st, log.With("part", "crl-learner"))
+	return r, nil
 }
 
-// start runs, on workers until ctx ends, the learner (every replica
+// configure gives ext_authz the learner and the OCSP cache.
+func (r revocation) configure(o *authz.Options, c OCSPConfig) {
+	if r.learner != nil {
+		o.LearnDistributionPoints = r.learner.Offer
+	}
+	if r.ocsp != nil { // never a nil *Cache in the interface
+		o.OCSP, o.OCSPBudget = r.ocsp, c.Budget
+	}
+}
+
+// start runs, on workers until ctx ends, the OCSP cache's refreshes
+// (every replica: each has its own cache), the learner (every replica
 // records what its Checks learn) and the fetcher (one replica, elected),
 // and returns the fetcher's model consumer (none when fetching is off).
 func (r revocation) start(ctx context.Context, st *store.Store, first *model.Model, workers *sync.WaitGroup) []func(*model.Model) {
+	if r.ocsp != nil {
+		workers.Go(func() { r.ocsp.Run(ctx) })
+	}
 	if r.fetcher == nil {
 		return nil
 	}
@@ -154,9 +180,13 @@ func (r revocation) start(ctx context.Context, st *store.Store, first *model.Mod
 	return []func(*model.Model){r.fetcher.Load}
 }
 
-// close releases the HTTP client's idle connections, once the workers
-// have ended.
+// close stops the OCSP requests (Run has when it ran) and releases the
+// HTTP clients' idle connections, once the workers have ended.
 func (r revocation) close() {
+	if r.ocsp != nil {
+		r.ocsp.Close()
+		r.ocspClient.Close()
+	}
 	if r.client != nil {
 		r.client.Close()
 	}

@@ -59,7 +59,7 @@ type Server struct {
 	xds     *xds.Server
 	xdsG    *grpc.Server
 	xdsLn   net.Listener
-	revoc   revocation // CRL fetching
+	revoc   revocation // CRL fetching and OCSP
 	sec     security
 	// first is the model both faces start with; Serve's follower
 	// compiles the next ones from it.
@@ -173,9 +173,7 @@ func (s *Server) listenAuthz() error {
 		Metrics:             authz.NewMetrics(s.metrics),
 		RequireNodeIdentity: !s.cfg.TLS.InsecurePlaintext,
 	}
-	if s.revoc.learner != nil {
-		opts.LearnDistributionPoints = s.revoc.learner.Offer
-	}
+	s.revoc.configure(&opts, s.cfg.Revocation.OCSP)
 	s.authz = authz.New(opts)
 	s.metrics.MustRegister(s.authz.Collector())
 	s.authz.Load(s.first)

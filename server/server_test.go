@@ -118,6 +118,11 @@ func TestConfigErrors(t *testing.T) {
 		{"bad allowed range", []string{"--config", write("revocation:\n  outbound:\n    allow_nets: [10.0.0.0]\n")}, nil, "allow_nets"},
 		{"bad allowed host", []string{"--config", write("revocation:\n  outbound:\n    allow_hosts: [\"a/b\"]\n")}, nil, "allow_hosts"},
 		{"bad proxy", []string{"--config", write("revocation:\n  outbound:\n    proxy: socks5://p:1080\n")}, nil, "revocation.outbound.proxy"},
+		{"OCSP budget beyond half the authz timeout", []string{"--config", write("revocation:\n  ocsp:\n    budget: 200ms\n")}, nil, "revocation.ocsp.budget"},
+		{"OCSP refresh_at out of range", []string{"--config", write("revocation:\n  ocsp:\n    refresh_at: 0\n")}, nil, "revocation.ocsp.refresh_at"},
+		{"OCSP retry_max under retry_min", []string{"--config", write("revocation:\n  ocsp:\n    retry_min: 1m\n    retry_max: 1s\n")}, nil, "revocation.ocsp.retry_min"},
+		{"OCSP max_entries zero", []string{"--config", write("revocation:\n  ocsp:\n    max_entries: 0\n")}, nil, "revocation.ocsp.max_entries"},
+		{"OCSP idle zero", []string{"--config", write("revocation:\n  ocsp:\n    idle: 0s\n")}, nil, "revocation.ocsp.idle"},
 		{"bad outbound timeout", []string{"--config", write("revocation:\n  outbound:\n    timeout: 1h\n")}, nil, "revocation.outbound.timeout"},
 		{"bad crl fetch env", nil, map[string]string{"MTLSGATE_CRL_FETCH": "perhaps"}, "MTLSGATE_CRL_FETCH"},
 	}
