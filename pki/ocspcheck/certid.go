@@ -40,8 +40,8 @@ type (
 	singleResponseASN1 struct {
 		CertID     certIDASN1
 		CertStatus asn1.RawValue
-		ThisUpdate time.Time     `asn1:"generalized"`
-		NextUpdate time.Time     `asn1:"generalized,explicit,tag:0,optional"`
+		ThisUpdate time.Time        `asn1:"generalized"`
+		NextUpdate time.Time        `asn1:"generalized,explicit,tag:0,optional"`
 		Extensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
 	}
 	certIDASN1 struct {
