@@ -3,6 +3,7 @@ package authz_test
 import (
 	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,5 +166,37 @@ func TestOCSPBudget(t *testing.T) {
 	}
 	if n := slow.Requests.Load(); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+// TestOCSPBurstCoalesced: a burst of concurrent Checks of one certificate
+// not cached yet sends the responder one request, and every Check gets
+// its answer.
+func TestOCSPBurstCoalesced(t *testing.T) {
+	root := testpki.NewRoot(t, "Burst Root", testpki.Options{})
+	r := ocsptest.Start(t, root)
+	r.Lock()
+	r.Delay = 50 * time.Millisecond
+	r.Unlock()
+	alice := root.Leaf(t, "alice", testpki.Options{OCSP: []string{r.URL}})
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t), OCSPBudget: 2 * time.Second})
+	e.site("a.example.com", ocspSettings(enforce, leaf, deny, deny), e.ca("root", root))
+	e.waitLoaded()
+	var wg sync.WaitGroup
+	allowed := make([]bool, 32)
+	for i := range allowed {
+		wg.Go(func() {
+			resp, err := e.client.Check(context.Background(), envoyRequest(req{sni: "a.example.com", host: "a.example.com", cert: alice}))
+			allowed[i] = err == nil && resp.GetOkResponse() != nil
+		})
+	}
+	wg.Wait()
+	for i, ok := range allowed {
+		if !ok {
+			t.Fatalf("Check %d denied", i)
+		}
+	}
+	if n := r.Requests.Load(); n != 1 {
+		t.Fatalf("%d responder requests for a burst of %d Checks, want 1", n, len(allowed))
 	}
 }
