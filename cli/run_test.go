@@ -219,8 +219,9 @@ func TestInterspersedFlags(t *testing.T) {
 }
 
 // TestCASet: ca set sends the fields it was given, and only those, in the
-// update mask; a call with nothing to change, or both --crl-url and
-// --no-crl-urls, is a usage error.
+// update mask; a call with nothing to change, both --crl-url and
+// --no-crl-urls, both --ocsp-url and --no-ocsp-url, or --ocsp-nonce
+// without a boolean is a usage error.
 func TestCASet(t *testing.T) {
 	ca := &pb.ClientCA{Id: "ca1"}
 	for _, tt := range []struct {
@@ -231,6 +232,10 @@ func TestCASet(t *testing.T) {
 			&pb.UpdateClientCARequest{Id: "ca1", CrlUrls: []string{"http://a/1.crl", "http://a/2.crl"}, UpdateMask: []string{"crl_urls"}}},
 		{[]string{"ca", "set", "ca1", "--no-crl-urls", "--name", "new"},
 			&pb.UpdateClientCARequest{Id: "ca1", Name: "new", UpdateMask: []string{"name", "crl_urls"}}},
+		{[]string{"ca", "set", "ca1", "--ocsp-url", "http://ocsp.a/", "--ocsp-nonce=true"},
+			&pb.UpdateClientCARequest{Id: "ca1", OcspUrl: "http://ocsp.a/", OcspNonce: true, UpdateMask: []string{"ocsp_url", "ocsp_nonce"}}},
+		{[]string{"ca", "set", "ca1", "--no-ocsp-url", "--ocsp-nonce=false"},
+			&pb.UpdateClientCARequest{Id: "ca1", UpdateMask: []string{"ocsp_url", "ocsp_nonce"}}},
 	} {
 		f := (&fakeAPI{}).on("UpdateClientCA", reply(ca))
 		if code, _, errOut := runFake(f, testEnv{}, tt.args...); code != 0 {
@@ -238,7 +243,8 @@ func TestCASet(t *testing.T) {
 		}
 		assertProto(t, f.reqs[0], tt.want)
 	}
-	for _, args := range [][]string{{"ca", "set", "ca1"}, {"ca", "set", "ca1", "--no-crl-urls", "--crl-url", "http://a/"}} {
+	for _, args := range [][]string{{"ca", "set", "ca1"}, {"ca", "set", "ca1", "--no-crl-urls", "--crl-url", "http://a/"},
+		{"ca", "set", "ca1", "--no-ocsp-url", "--ocsp-url", "http://a/"}, {"ca", "set", "ca1", "--ocsp-nonce=maybe"}} {
 		f := &fakeAPI{}
 		if code, _, _ := runFake(f, testEnv{}, args...); code != 2 || len(f.reqs) != 0 {
 			t.Errorf("%v: exit %d, %d requests; want a usage error and none", args, code, len(f.reqs))

@@ -203,3 +203,34 @@ func TestCACRLURLs(t *testing.T) {
 		t.Fatalf("clear URLs: %v %+v", err, cleared)
 	}
 }
+
+// TestCAOCSPSettings: a CA's OCSP responder follows the rules of a CRL
+// URL, on upload and on update; a refused write changes nothing; the
+// nonce setting changes only with its mask path.
+func TestCAOCSPSettings(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, store.Limits{})
+	root := testpki.NewRoot(t, "OCSP Issuing", testpki.Options{})
+	if _, err := f.s.AddCA(ctx, admin, store.NewCA{Name: "bad", Bundle: root.PEM(), OCSPURL: "ldap://dir.example/"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("upload with an ldap responder: %v", err)
+	}
+	ca, err := f.s.AddCA(ctx, admin, store.NewCA{Name: "issuing", Bundle: root.PEM(), OCSPURL: "http://ocsp.example", OCSPNonce: true})
+	if err != nil || ca.GetOcspUrl() != "http://ocsp.example" || !ca.GetOcspNonce() {
+		t.Fatalf("upload with a responder: %v %+v", err, ca)
+	}
+	for _, bad := range []string{"file:///etc/passwd", "http://u:p@ocsp.example/", "http:///x", "http://ocsp.example/ x"} {
+		before := f.s.Current()
+		if _, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{OcspUrl: bad}, []string{"ocsp_url"}); !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "ocsp_url") {
+			t.Errorf("%q: %v, want ErrInvalid naming ocsp_url", bad, err)
+		}
+		unchanged(t, f.s, before)
+	}
+	got, err := f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{OcspUrl: "https://ocsp2.example/x"}, []string{"ocsp_url"})
+	if err != nil || got.GetOcspUrl() != "https://ocsp2.example/x" || !got.GetOcspNonce() {
+		t.Fatalf("update the responder: %v %+v", err, got)
+	}
+	got, err = f.s.UpdateCA(ctx, admin, ca.GetId(), &pb.ClientCA{}, []string{"ocsp_url", "ocsp_nonce"})
+	if err != nil || got.GetOcspUrl() != "" || got.GetOcspNonce() {
+		t.Fatalf("clear: %v %+v", err, got)
+	}
+}

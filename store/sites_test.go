@@ -225,3 +225,34 @@ func TestUnassignAndDeleteSite(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 }
+
+// TestOCSPSettings: the OCSP settings default to off and deny, are set by
+// their mask paths, and unknown values are refused naming the field.
+func TestOCSPSettings(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, store.Limits{})
+	got, err := f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{}, []string{"mode"})
+	if r := got.GetRevocation(); err != nil || r.GetOcsp() != pb.OCSPCheck_OCSP_CHECK_OFF ||
+		r.GetOnOcspUnavailable() != pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY || r.GetOnOcspUnknown() != pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY {
+		t.Fatalf("defaults: %v %v", r, err)
+	}
+	got, err = f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{Revocation: &pb.Revocation{
+		Ocsp: pb.OCSPCheck_OCSP_CHECK_CHAIN, OnOcspUnavailable: pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW,
+	}}, []string{"revocation.ocsp", "revocation.on_ocsp_unavailable"})
+	if r := got.GetRevocation(); err != nil || r.GetOcsp() != pb.OCSPCheck_OCSP_CHECK_CHAIN ||
+		r.GetOnOcspUnavailable() != pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW || r.GetOnOcspUnknown() != pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY {
+		t.Fatalf("set: %v %v", r, err)
+	}
+	before := f.s.Current()
+	for path, r := range map[string]*pb.Revocation{
+		"revocation.ocsp":                {Ocsp: 7},
+		"revocation.on_ocsp_unavailable": {OnOcspUnavailable: 3},
+		"revocation.on_ocsp_unknown":     {OnOcspUnknown: -1},
+	} {
+		_, err := f.s.UpdateSettings(ctx, admin, "app.example.com", &pb.ClientCertSettings{Revocation: r}, []string{path})
+		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: %v, want ErrInvalid naming it", path, err)
+		}
+	}
+	unchanged(t, f.s, before)
+}
