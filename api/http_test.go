@@ -86,6 +86,16 @@ func TestHTTPWalkthrough(t *testing.T) {
 	if code != 400 || !strings.Contains(string(body), "crl_urls") {
 		t.Fatalf("an ldap CRL URL: %d %s", code, body)
 	}
+	code, _, body = e.do(t, e.admin, "PATCH", "/v1/cas/"+ca.GetId(), "application/json",
+		[]byte(`{"ocsp_url": "http://ocsp.pki.example", "ocsp_nonce": true, "update_mask": ["ocsp_url", "ocsp_nonce"]}`))
+	if code != 200 || !strings.Contains(string(body), `"ocsp_url": "http://ocsp.pki.example"`) || !strings.Contains(string(body), `"ocsp_nonce": true`) {
+		t.Fatalf("set the OCSP responder: %d %s", code, body)
+	}
+	code, _, body = e.do(t, e.admin, "PATCH", "/v1/sites/app.example.com/settings", "application/json",
+		[]byte(`{"settings": {"revocation": {"ocsp": "OCSP_CHECK_LEAF", "on_ocsp_unavailable": "OCSP_FAILURE_ACTION_ALLOW"}}, "update_mask": ["revocation.ocsp", "revocation.on_ocsp_unavailable"]}`))
+	if code != 200 || !strings.Contains(string(body), `"ocsp": "OCSP_CHECK_LEAF"`) || !strings.Contains(string(body), `"on_ocsp_unknown": "OCSP_FAILURE_ACTION_DENY"`) {
+		t.Fatalf("OCSP settings: %d %s", code, body)
+	}
 	crl := root.CRL(t, 1, time.Now(), time.Now().Add(time.Hour))
 	code, _, body = e.do(t, e.admin, "POST", "/v1/crls", "application/pkix-crl", crl)
 	if code != 200 || !strings.Contains(string(body), ca.GetId()) {
