@@ -37,6 +37,8 @@ type Decision struct {
 	// OCSPUnchecked: OCSP should have checked a certificate of the chain
 	// that names no responder (and its CA sets none).
 	OCSPUnchecked bool
+	// Detail says why OCSP gave no usable answer, for the decision log.
+	Detail error
 	// SoftFail: the certificate passed every check but OCSP, which gave
 	// no usable answer (Reason) on a site that lets that pass: the request
 	// is treated as verified, and the verify header says FAILED:<reason>.
@@ -165,7 +167,7 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, e
 	// a responder request.
 	var soft contract.Reason
 	if reason == "" && p.ocsp > pb.OCSPCheck_OCSP_CHECK_OFF {
-		reason, soft, d.OCSPUnchecked = t.checkOCSP(ctx, chk, p, v, now)
+		reason, soft, d.OCSPUnchecked, d.Detail = t.checkOCSP(ctx, chk, p, v, now)
 	}
 	switch {
 	case reason != "":
@@ -261,7 +263,7 @@ func deny(site string, status uint32, r contract.Reason) *Decision {
 // with keeps what verification learnt (for logs and metrics) on a denial.
 func (d *Decision) with(from *Decision) *Decision {
 	d.Verify, d.Fingerprint, d.Subject, d.CacheHit = from.Verify, from.Fingerprint, from.Subject, from.CacheHit
-	d.Uncovered, d.OCSPUnchecked, d.SoftFail = from.Uncovered, from.OCSPUnchecked, from.SoftFail
+	d.Uncovered, d.OCSPUnchecked, d.SoftFail, d.Detail = from.Uncovered, from.OCSPUnchecked, from.SoftFail, from.Detail
 	return d
 }
 

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
@@ -15,12 +16,11 @@ import (
 )
 
 // OCSP answers OCSP status lookups; *ocspcache.Cache is one. Cached is
-// the hot path and must not block; Prefetch starts a lookup without
-// waiting; Lookup waits for one until ctx ends.
+// the hot path and must not block; Start begins a lookup without
+// waiting, and its Pending waits for the answer.
 type OCSP interface {
 	Cached(q *ocspcache.Query, now time.Time) (ocspcache.Result, bool)
-	Prefetch(q *ocspcache.Query, now time.Time)
-	Lookup(ctx context.Context, q *ocspcache.Query, now time.Time) ocspcache.Result
+	Start(q *ocspcache.Query, now time.Time) *ocspcache.Pending
 }
 
 // ocspQueries are the OCSP queries of a verdict's chain under one model:
@@ -30,24 +30,27 @@ type OCSP interface {
 type ocspQueries struct {
 	m  *model.Model
 	qs []*ocspcache.Query
+	// silent marks the certificates (same index) that name no responder,
+	// on a CA that sets none: OCSP cannot check them.
+	silent []bool
 }
 
 // ocspQueries returns v's queries under t's model, built on first use:
 // the responders and nonce settings come from the CAs of the model.
-func (t *Table) ocspQueries(v *verdict) []*ocspcache.Query {
+func (t *Table) ocspQueries(v *verdict) *ocspQueries {
 	if q := v.ocsp.Load(); q != nil && q.m == t.model {
-		return q.qs
+		return q
 	}
-	qs := buildQueries(t.model, v)
-	v.ocsp.Store(&ocspQueries{m: t.model, qs: qs})
-	return qs
+	q := buildQueries(t.model, v)
+	v.ocsp.Store(q)
+	return q
 }
 
 // buildQueries makes the query of each certificate of v's chain.
-func buildQueries(m *model.Model, v *verdict) []*ocspcache.Query {
+func buildQueries(m *model.Model, v *verdict) *ocspQueries {
 	n := len(v.issuers)
-	qs := make([]*ocspcache.Query, n+1)
-	for i := range qs {
+	out := &ocspQueries{m: m, qs: make([]*ocspcache.Query, n+1), silent: make([]bool, n+1)}
+	for i := range out.qs {
 		serial, aia, fp := v.leaf.serial, v.leaf.ocspURLs, v.fp
 		if i > 0 {
 			c := v.issuers[i-1]
@@ -68,10 +71,12 @@ func buildQueries(m *model.Model, v *verdict) []*ocspcache.Query {
 			issuer = is.Cert
 		}
 		if url := responder(is, aia); url != "" {
-			qs[i] = ocspcache.NewQuery(serial, issuer, url, is != nil && is.OCSPNonce)
+			out.qs[i] = ocspcache.NewQuery(serial, issuer, url, is != nil && is.OCSPNonce)
+		} else {
+			out.silent[i] = true
 		}
 	}
-	return qs
+	return out
 }
 
 // responder is where a certificate's status is asked: the responder set
@@ -89,10 +94,11 @@ func responder(is *model.Issuer, aia []string) string {
 	return ""
 }
 
-// ocspVerdict is what OCSP said of a chain: the worst answer of each kind.
+// ocspVerdict is what OCSP said of a chain: the worst answer of each
+// kind, and why there was no usable answer.
 type ocspVerdict struct {
 	revoked, unknown, unavailable bool
-	unchecked                     bool // a certificate had no responder
+	detail                        error
 }
 
 func (o *ocspVerdict) add(r ocspcache.Result) {
@@ -103,71 +109,83 @@ func (o *ocspVerdict) add(r ocspcache.Result) {
 		o.unknown = true
 	case ocspcache.Unavailable:
 		o.unavailable = true
+		if o.detail == nil {
+			o.detail = r.Err
+		}
 	}
 }
+
+// Errors of certificates OCSP cannot check.
+var (
+	errNoResponder = errors.New("ocsp: the certificate names no responder and its CA sets none")
+	errNoOCSP      = errors.New("ocsp: OCSP is off on this server (revocation.ocsp.enabled)")
+)
 
 // checkOCSP asks OCSP about v's leaf, or in chain mode every certificate
 // of its chain. Cached answers are read without waiting; the others are
-// looked up together, for at most the budget. It returns the reason the
-// certificate fails for (revoked, or an unusable answer the site denies
-// on), or soft, the reason of an unusable answer the site lets pass.
-func (t *Table) checkOCSP(ctx context.Context, chk *checker, p *sitePolicy, v *verdict, now time.Time) (hard, soft contract.Reason, unchecked bool) {
-	qs := t.ocspQueries(v)
+// started together and waited for at most the budget. A certificate that
+// names no responder (on a CA that sets none) has no usable answer. It
+// returns the reason the certificate fails for (revoked, or a missing
+// answer the site denies on), or soft, the reason of a missing answer the
+// site lets pass, with why the answer is missing.
+func (t *Table) checkOCSP(ctx context.Context, chk *checker, p *sitePolicy, v *verdict, now time.Time) (hard, soft contract.Reason, unchecked bool, detail error) {
+	oq := t.ocspQueries(v)
+	qs, silent := oq.qs, oq.silent
 	if p.ocsp == pbOCSPLeaf {
-		qs = qs[:1]
+		qs, silent = qs[:1], silent[:1]
 	}
 	var o ocspVerdict
+	for _, s := range silent {
+		if s {
+			unchecked = true
+			o.add(ocspcache.Result{Status: ocspcache.Unavailable, Err: errNoResponder})
+		}
+	}
 	if chk.ocsp == nil {
 		for _, q := range qs {
-			o.unavailable = o.unavailable || q != nil // OCSP is not configured on this server
+			if q != nil {
+				o.add(ocspcache.Result{Status: ocspcache.Unavailable, Err: errNoOCSP})
+			}
 		}
-	} else if !chk.cached(qs, now, &o) {
-		o = ocspVerdict{}
+	} else {
 		chk.lookup(ctx, qs, now, &o)
 	}
-	for _, q := range qs {
-		o.unchecked = o.unchecked || q == nil
-	}
-	return p.ocspReasons(o)
+	hard, soft = p.ocspReasons(o)
+	return hard, soft, unchecked, o.detail
 }
 
-// cached adds the cached answers of qs to o, and reports whether all were.
-func (c *checker) cached(qs []*ocspcache.Query, now time.Time, o *ocspVerdict) bool {
+// lookup adds the answers of qs to o: the cached ones at once; the others
+// started together, then waited for, within the budget when any must be.
+func (c *checker) lookup(ctx context.Context, qs []*ocspcache.Query, now time.Time, o *ocspVerdict) {
+	var pending []*ocspcache.Pending // nil on the hot path
+	wait := false
 	for _, q := range qs {
 		if q == nil {
 			continue
 		}
-		r, ok := c.ocsp.Cached(q, now)
-		if !ok {
-			return false
+		if r, ok := c.ocsp.Cached(q, now); ok {
+			o.add(r)
+			continue
 		}
-		o.add(r)
+		p := c.ocsp.Start(q, now)
+		pending = append(pending, p)
+		wait = wait || !p.Ready()
 	}
-	return true
-}
-
-// lookup looks every query of qs up, started together, for at most the
-// budget.
-func (c *checker) lookup(ctx context.Context, qs []*ocspcache.Query, now time.Time, o *ocspVerdict) {
-	ctx, cancel := context.WithTimeout(ctx, c.budget)
-	defer cancel()
-	for _, q := range qs {
-		if q != nil {
-			c.ocsp.Prefetch(q, now)
-		}
+	if wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.budget)
+		defer cancel()
 	}
-	for _, q := range qs {
-		if q != nil {
-			o.add(c.ocsp.Lookup(ctx, q, now))
-		}
+	for _, p := range pending {
+		o.add(p.Wait(ctx))
 	}
 }
 
 // ocspReasons applies the site's choices to what OCSP said: revoked
 // fails; unknown and unavailable fail, or pass as soft failures.
-func (p *sitePolicy) ocspReasons(o ocspVerdict) (hard, soft contract.Reason, unchecked bool) {
+func (p *sitePolicy) ocspReasons(o ocspVerdict) (hard, soft contract.Reason) {
 	if o.revoked {
-		return contract.ReasonRevoked, "", o.unchecked
+		return contract.ReasonRevoked, ""
 	}
 	for _, c := range []struct {
 		on    bool
@@ -176,12 +194,12 @@ func (p *sitePolicy) ocspReasons(o ocspVerdict) (hard, soft contract.Reason, unc
 	}{{o.unknown, p.ocspUnknownAllow, contract.ReasonOCSPUnknown}, {o.unavailable, p.ocspUnavailableAllow, contract.ReasonOCSPUnavailable}} {
 		switch {
 		case c.on && !c.allow:
-			return c.r, "", o.unchecked
+			return c.r, ""
 		case c.on && soft == "":
 			soft = c.r
 		}
 	}
-	return "", soft, o.unchecked
+	return "", soft
 }
 
 const pbOCSPLeaf = pb.OCSPCheck_OCSP_CHECK_LEAF

@@ -50,8 +50,9 @@ const (
 // TestOCSP: Check asks the responder each certificate names (or its CA
 // sets) and applies the site's choices: revoked denies, as a CRL would;
 // unknown and unavailable deny, or pass as soft failures reported in the
-// verify header; chain mode asks about the intermediate too; a
-// certificate that names no responder is not checked and is counted.
+// verify header, also under access rules; chain mode asks about the
+// intermediate too; a certificate that names no responder has no usable
+// answer, and is counted.
 func TestOCSP(t *testing.T) {
 	root := testpki.NewRoot(t, "OCSP Root", testpki.Options{})
 	rootResponder := ocsptest.Start(t, root)
@@ -74,7 +75,9 @@ func TestOCSP(t *testing.T) {
 		"chain.example.com":      ocspSettings(enforce, chain, deny, deny),
 		"permissive.example.com": ocspSettings(permissive, leaf, deny, deny),
 		"off.example.com":        ocspSettings(enforce, off, deny, deny),
+		"rules.example.com":      ocspSettings(enforce, leaf, allow, allow),
 	}
+	sites["rules.example.com"].AccessRules = []*pb.AccessRule{{PathPrefix: "/admin", Subjects: []string{"CN=unreachable,O=mtlsgate test"}}}
 	for host, set := range sites {
 		e.site(host, set, ca)
 	}
@@ -88,7 +91,9 @@ func TestOCSP(t *testing.T) {
 		{"leaf.example.com", revoked, want{status: 403, reason: "revoked"}},
 		{"leaf.example.com", unknown, want{status: 403, reason: "ocsp_unknown"}},
 		{"leaf.example.com", unreachable, want{status: 403, reason: "ocsp_unavailable"}},
-		{"leaf.example.com", silent, want{allow: true, verify: "SUCCESS"}},
+		{"leaf.example.com", silent, want{status: 403, reason: "ocsp_unavailable"}},
+		{"soft.example.com", silent, want{allow: true, verify: "FAILED:ocsp_unavailable"}},
+		{"chain.example.com", good, want{allow: true, verify: "SUCCESS"}},
 		{"soft.example.com", revoked, want{status: 403, reason: "revoked"}},
 		{"soft.example.com", unknown, want{allow: true, verify: "FAILED:ocsp_unknown"}},
 		{"soft.example.com", unreachable, want{allow: true, verify: "FAILED:ocsp_unavailable"}},
@@ -100,14 +105,30 @@ func TestOCSP(t *testing.T) {
 			assertResponse(t, e.check(req{sni: tc.site, host: tc.site, cert: tc.cert}), tc.want)
 		})
 	}
-	rootResponder.Set(inter.Cert.SerialNumber, ocsp.Revoked) // not yet asked: nothing cached about it
-	assertResponse(t, e.check(req{sni: "chain.example.com", host: "chain.example.com", cert: good}), want{status: 403, reason: "revoked"})
+	admin := func(c *testpki.Cert) req {
+		return req{sni: "rules.example.com", host: "rules.example.com", path: "/admin/x", cert: c}
+	}
+	assertResponse(t, e.check(admin(unreachable)), want{allow: true, verify: "FAILED:ocsp_unavailable"})
+	assertResponse(t, e.check(admin(unknown)), want{status: 403, reason: "not_allowed"})
+	if n := promtest.Value(t, reg, "mtlsgate_authz_ocsp_unchecked_total", map[string]string{"site": "chain.example.com"}); n != 0 {
+		t.Errorf("chain checks counted as unchecked: %v (a root is not asked about itself)", n)
+	}
+	// The intermediate revoked at its issuer's responder: a chain site with
+	// nothing cached yet denies, a leaf site does not care.
+	rootResponder.Set(inter.Cert.SerialNumber, ocsp.Revoked)
+	fresh := newEnvPKI(t, authz.Options{OCSP: newOCSPCache(t)}, e.pki)
+	freshCA := fresh.ca("ocsp", inter, root)
+	fresh.site("chain.example.com", ocspSettings(enforce, chain, deny, deny), freshCA)
+	fresh.site("leaf.example.com", ocspSettings(enforce, leaf, deny, deny), freshCA)
+	fresh.waitLoaded()
+	assertResponse(t, fresh.check(req{sni: "chain.example.com", host: "chain.example.com", cert: good}), want{status: 403, reason: "revoked"})
+	assertResponse(t, fresh.check(req{sni: "leaf.example.com", host: "leaf.example.com", cert: good}), want{allow: true, verify: "SUCCESS"})
 	assertResponse(t, e.check(req{sni: "leaf.example.com", host: "leaf.example.com", cert: good}), want{allow: true, verify: "SUCCESS"})
 	if n := promtest.Value(t, reg, "mtlsgate_authz_ocsp_unchecked_total", map[string]string{"site": "leaf.example.com"}); n != 1 {
 		t.Errorf("unchecked count %v, want 1 (the certificate naming no responder)", n)
 	}
-	if n := promtest.Value(t, reg, "mtlsgate_authz_decisions_total", map[string]string{"site": "soft.example.com", "result": "allow", "reason": "ocsp_unavailable"}); n != 1 {
-		t.Errorf("soft failures counted %v, want 1", n)
+	if n := promtest.Value(t, reg, "mtlsgate_authz_decisions_total", map[string]string{"site": "soft.example.com", "result": "allow", "reason": "ocsp_unavailable"}); n != 2 {
+		t.Errorf("soft failures counted %v, want 2 (a responder down, none named)", n)
 	}
 }
 

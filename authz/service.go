@@ -207,10 +207,13 @@ func (s *Service) logDecision(ctx context.Context, d *Decision) {
 	if d.Allow {
 		result = "allow"
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "decision",
-		slog.String("site", d.Site), slog.String("result", result), slog.Int("status", int(d.Status)),
+	attrs := []slog.Attr{slog.String("site", d.Site), slog.String("result", result), slog.Int("status", int(d.Status)),
 		slog.String("reason", string(d.Reason)), slog.String("verify", d.Verify),
-		slog.String("fingerprint", d.Fingerprint), slog.String("subject", d.Subject))
+		slog.String("fingerprint", d.Fingerprint), slog.String("subject", d.Subject)}
+	if d.Detail != nil {
+		attrs = append(attrs, slog.String("detail", d.Detail.Error()))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
 }
 
 // response turns a decision into Envoy's answer. Allowed requests get the

@@ -55,6 +55,7 @@ const (
 	Unavailable
 )
 
+// String is the status as a metric label and in messages.
 func (s Status) String() string {
 	return [...]string{"good", "revoked", "unknown", "unavailable"}[s]
 }
@@ -218,6 +219,7 @@ func New(o Options) (*Cache, error) {
 	c := &Cache{o: o, trim: make(chan struct{}, 1)}
 	c.sched.wake = make(chan struct{}, 1)
 	c.base, c.cancel = context.WithCancel(context.Background())
+	o.Metrics.track(c.count.Load)
 	return c, nil
 }
 

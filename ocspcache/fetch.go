@@ -18,9 +18,20 @@ import (
 // request each time), are POSTed.
 const maxGETRequest = 255
 
-// withoutNextUpdate is how long an answer without nextUpdate is used (at
-// most MaxAge): the responder says newer information is always available.
+// withoutNextUpdate is how long after its thisUpdate an answer without
+// nextUpdate is used (at most MaxAge after it was fetched): the responder
+// says newer information is always available.
 const withoutNextUpdate = time.Hour
+
+// forever is when a permanent revocation expires.
+var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// certificateHold is the one CRLReason a revocation may be undone for
+// (RFC 5280 5.3.1); every other revocation is permanent.
+const certificateHold = 6
+
+// errTooOld: a verified answer already past the time it may be used.
+var errTooOld = errors.New("ocsp: the answer is too old to use")
 
 // outcome is what one request gave: an answer, or why there is none.
 type outcome struct {
@@ -59,13 +70,17 @@ func (c *Cache) ask(q *Query) outcome {
 		out.err = fmt.Errorf("responder %s: %w", q.URL, err)
 		return out
 	}
-	out.ans = c.cacheable(a, now)
+	if out.ans = c.cacheable(a, now); !now.Before(out.ans.expires) {
+		out.ans, out.err = nil, fmt.Errorf("responder %s: %w (thisUpdate %s, nextUpdate %s)", q.URL, errTooOld,
+			a.ThisUpdate.UTC().Format(time.RFC3339), a.NextUpdate.UTC().Format(time.RFC3339))
+	}
 	return out
 }
 
 // send is the HTTP exchange of RFC 6960 A.1.
 func (c *Cache) send(ctx context.Context, responder string, der []byte, nonce bool) (*outbound.Response, error) {
-	if enc := base64.StdEncoding.EncodeToString(der); !nonce && len(enc) <= maxGETRequest {
+	// A responder URL with a query cannot take the request as a path.
+	if enc := base64.StdEncoding.EncodeToString(der); !nonce && len(enc) <= maxGETRequest && !strings.Contains(responder, "?") {
 		seg := strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(enc)
 		return c.o.Client.Get(ctx, strings.TrimSuffix(responder, "/")+"/"+seg, outbound.Validators{}, c.o.MaxBytes)
 	}
@@ -73,21 +88,28 @@ func (c *Cache) send(ctx context.Context, responder string, der []byte, nonce bo
 }
 
 // cacheable turns a verified answer into a cache entry's: its result and
-// until when it is used.
+// until when it is used. That is its nextUpdate, with the clock skew
+// Verify allows (an answer it accepts is never expired on arrival), or an
+// hour after its thisUpdate when it has none; at most MaxAge after now. A
+// permanent revocation is kept for good: no later answer can undo it, and
+// a responder down must not turn a revoked certificate into an
+// unavailable one that a soft-failing site lets pass.
 func (c *Cache) cacheable(a *ocspcheck.Answer, now time.Time) *answer {
 	res := Result{Status: Good}
 	switch a.Status {
 	case ocspcheck.Revoked:
 		res = Result{Status: Revoked, Reason: a.Reason}
+		if a.Reason != certificateHold {
+			return &answer{res: res, fetched: now, expires: forever}
+		}
 	case ocspcheck.Unknown:
 		res = Result{Status: Unknown}
 	}
-	expires := a.NextUpdate
-	if expires.IsZero() {
-		expires = now.Add(min(withoutNextUpdate, c.o.MaxAge))
+	expires := a.NextUpdate.Add(c.o.Skew)
+	if a.NextUpdate.IsZero() {
+		expires = a.ThisUpdate.Add(withoutNextUpdate + c.o.Skew)
 	}
-	expires = minTime(expires, now.Add(c.o.MaxAge))
-	return &answer{res: res, fetched: now, expires: expires}
+	return &answer{res: res, fetched: now, expires: minTime(expires, now.Add(c.o.MaxAge))}
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -108,7 +130,7 @@ func (c *Cache) complete(e *entry, cl *call, out outcome) {
 		e.ans.Store(out.ans)
 		e.failures, e.lastErr, e.retryAt = 0, nil, time.Time{}
 		cl.res = out.ans.res
-		if !e.gone {
+		if !e.gone && out.ans.expires != forever {
 			c.sched.add(e, c.refreshTime(now, out.ans.expires))
 		}
 	} else {
@@ -128,15 +150,17 @@ func (c *Cache) complete(e *entry, cl *call, out outcome) {
 }
 
 // refreshTime is when an answer fetched at now and used until expires is
-// asked for again: at RefreshAt of that time, ±5%, no sooner than
-// MinRefresh and no later than its expiry.
+// asked for again: at RefreshAt of that time, ±5%, before it expires, but
+// never sooner than MinRefresh (an answer that lives less than that then
+// lapses, and the next lookup asks again).
 func (c *Cache) refreshTime(now, expires time.Time) time.Time {
 	life := expires.Sub(now)
 	at := now.Add(time.Duration(c.o.RefreshAt*float64(life) + (c.o.Rand()-0.5)*0.1*float64(life)))
+	at = minTime(at, expires)
 	if floor := now.Add(c.o.MinRefresh); at.Before(floor) {
 		at = floor
 	}
-	return minTime(at, expires)
+	return at
 }
 
 // retryAfter is the backoff after the n-th failure in a row.
@@ -173,6 +197,10 @@ func requestResult(out outcome) string {
 		return out.ans.res.Status.String()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled" // the cache closed
+	case errors.Is(err, errTooOld):
+		return "invalid"
 	case errors.As(err, &se), errors.Is(err, outbound.ErrTooLarge):
 		return "http_error"
 	case errors.Is(err, outbound.ErrForbidden):

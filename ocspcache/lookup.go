@@ -13,22 +13,23 @@ type entry struct {
 	key  any
 	ans  atomic.Pointer[answer] // the latest verified answer; nil before the first
 	used atomic.Int64           // unix seconds of the last lookup
+	q    atomic.Pointer[Query]  // the latest query: its URL and nonce setting are used
 
 	mu       sync.Mutex // guards the fields below
-	q        *Query     // the latest query (its URL and nonce setting are used)
 	call     *call      // the request in flight
 	failures int        // failed requests in a row
 	retryAt  time.Time  // no new request before, after a failure
 	lastErr  error
-	sched    uint64 // generation of its pending refresh (schedule)
-	gone     bool   // removed from the cache
+	gone     bool // removed from the cache
+
+	hidx int // index in the refresh schedule's heap, -1 when not in it (guarded by schedule.mu)
 }
 
 // answer is a verified answer as cached.
 type answer struct {
 	res     Result
 	fetched time.Time
-	expires time.Time // nextUpdate bounded by MaxAge
+	expires time.Time // nextUpdate (with the clock skew allowed) bounded by MaxAge
 }
 
 // call is one request in flight; lookups of its certificate wait on done
@@ -52,6 +53,19 @@ func (e *entry) valid(now time.Time) (*answer, bool) {
 	return a, a != nil && now.Before(a.expires)
 }
 
+// follow makes q e's query when the operator changed the responder or
+// the nonce setting since e's was made: the next request goes there, and
+// the backoff, which was the old responder's, ends.
+func (e *entry) follow(q *Query) {
+	if cur := e.q.Load(); cur == q || (cur.URL == q.URL && cur.Nonce == q.Nonce) {
+		return
+	}
+	e.mu.Lock()
+	e.q.Store(q)
+	e.failures, e.retryAt = 0, time.Time{}
+	e.mu.Unlock()
+}
+
 // Cached returns q's answer when a valid one is cached, without waiting
 // or sending anything: the hot path.
 func (c *Cache) Cached(q *Query, now time.Time) (Result, bool) {
@@ -61,6 +75,7 @@ func (c *Cache) Cached(q *Query, now time.Time) (Result, bool) {
 	}
 	e := v.(*entry)
 	e.touch(now)
+	e.follow(q)
 	if a, ok := e.valid(now); ok {
 		c.o.Metrics.lookup(resultHit)
 		return a.res, true
@@ -68,39 +83,74 @@ func (c *Cache) Cached(q *Query, now time.Time) (Result, bool) {
 	return Result{}, false
 }
 
-// Prefetch starts the request for q's answer when none is cached or in
-// flight, without waiting: a caller with several certificates to look up
-// prefetches them all, then waits for each with Lookup.
-func (c *Cache) Prefetch(q *Query, now time.Time) {
-	c.begin(c.slot(q, now), q, now)
+// Pending is a lookup started by Start: its result is known at once, or
+// when the request it waits for ends.
+type Pending struct {
+	c    *Cache
+	call *call  // nil when res is known
+	res  Result // when call is nil
 }
 
-// Lookup returns q's answer: the cached one while valid; else it waits
-// for the request in flight for q's certificate, starting one if there is
-// none, until ctx ends (ErrBudget). A certificate whose last request
-// failed less than a backoff ago is Unavailable at once.
+// Ready reports whether Wait will return at once.
+func (p *Pending) Ready() bool {
+	if p.call == nil {
+		return true
+	}
+	select {
+	case <-p.call.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait returns the lookup's result, waiting for its request until ctx
+// ends (then Unavailable with ErrBudget: the request goes on, and its
+// answer is cached for the next lookup).
+func (p *Pending) Wait(ctx context.Context) Result {
+	if p.call == nil {
+		return p.res
+	}
+	select {
+	case <-p.call.done:
+	default:
+		select {
+		case <-p.call.done:
+		case <-ctx.Done():
+			p.c.o.Metrics.lookup(resultTimeout)
+			return Result{Status: Unavailable, Err: fmt.Errorf("%w (%v)", ErrBudget, context.Cause(ctx))}
+		}
+	}
+	if p.call.res.Status == Unavailable {
+		p.c.o.Metrics.lookup(resultFailed)
+	} else {
+		p.c.o.Metrics.lookup(resultFetched)
+	}
+	return p.call.res
+}
+
+// Start looks q up without waiting: the cached answer when valid, else
+// the request in flight for q's certificate, starting one if there is
+// none. A certificate whose last request failed less than a backoff ago
+// is Unavailable at once. A caller with several certificates starts them
+// all, then waits for each.
+func (c *Cache) Start(q *Query, now time.Time) *Pending {
+	for {
+		e := c.slot(q, now)
+		cl, res, gone := c.begin(e, q, now)
+		if !gone {
+			return &Pending{c: c, call: cl, res: res}
+		}
+		// Swept between slot and begin: a fresh slot is made.
+	}
+}
+
+// Lookup is Cached, else Start and Wait.
 func (c *Cache) Lookup(ctx context.Context, q *Query, now time.Time) Result {
 	if r, ok := c.Cached(q, now); ok {
 		return r
 	}
-	cl, res, wait := c.begin(c.slot(q, now), q, now)
-	if !wait {
-		return res
-	}
-	select {
-	case <-cl.done:
-		c.o.Metrics.lookup(resultFetched)
-		return cl.res
-	default:
-	}
-	select {
-	case <-cl.done:
-		c.o.Metrics.lookup(resultFetched)
-		return cl.res
-	case <-ctx.Done():
-		c.o.Metrics.lookup(resultTimeout)
-		return Result{Status: Unavailable, Err: fmt.Errorf("%w (%v)", ErrBudget, context.Cause(ctx))}
-	}
+	return c.Start(q, now).Wait(ctx)
 }
 
 // slot returns q's entry, adding it when missing.
@@ -108,42 +158,38 @@ func (c *Cache) slot(q *Query, now time.Time) *entry {
 	if v, ok := c.entries.Load(q.key); ok {
 		e := v.(*entry)
 		e.touch(now)
+		e.follow(q)
 		return e
 	}
-	e := &entry{key: q.key, q: q}
+	e := &entry{key: q.key, hidx: -1}
+	e.q.Store(q)
 	e.touch(now)
 	v, loaded := c.entries.LoadOrStore(q.key, e)
-	if !loaded {
-		n := c.count.Add(1)
-		c.o.Metrics.entries(n)
-		if n > int64(c.o.MaxEntries) {
-			select {
-			case c.trim <- struct{}{}:
-			default:
-			}
+	if !loaded && c.count.Add(1) > int64(c.o.MaxEntries) {
+		select {
+		case c.trim <- struct{}{}:
+		default:
 		}
 	}
 	return v.(*entry)
 }
 
-// begin returns the call to wait for (wait set), or the result when there
+// begin returns the call to wait for, or (call nil) the result when there
 // is nothing to wait for: a valid answer arrived meanwhile, the last
-// request failed within its backoff, or no request may start.
-func (c *Cache) begin(e *entry, q *Query, now time.Time) (cl *call, res Result, wait bool) {
+// request failed within its backoff, or no request may start. gone: e
+// was removed from the cache; nothing was done.
+func (c *Cache) begin(e *entry, q *Query, now time.Time) (cl *call, res Result, gone bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if a, ok := e.valid(now); ok {
+	switch a, ok := e.valid(now); {
+	case e.gone:
+		return nil, Result{}, true
+	case ok:
+		c.o.Metrics.lookup(resultHit)
 		return nil, a.res, false
-	}
-	if e.q.URL != q.URL || e.q.Nonce != q.Nonce {
-		// The operator changed the responder or the nonce setting: the
-		// backoff was the old responder's.
-		e.q, e.failures, e.retryAt = q, 0, time.Time{}
-	}
-	if e.call != nil {
-		return e.call, Result{}, true // coalesced
-	}
-	if now.Before(e.retryAt) {
+	case e.call != nil:
+		return e.call, Result{}, false // coalesced
+	case now.Before(e.retryAt):
 		c.o.Metrics.lookup(resultBackoff)
 		return nil, Result{Status: Unavailable, Err: e.lastErr}, false
 	}
@@ -157,7 +203,7 @@ func (c *Cache) begin(e *entry, q *Query, now time.Time) (cl *call, res Result, 
 		c.inflight.Add(-1)
 		return nil, Result{Status: Unavailable, Err: err}, false
 	}
-	return cl, Result{}, true
+	return cl, Result{}, false
 }
 
 // start sends a request for e in a new goroutine, which calls release
@@ -170,7 +216,7 @@ func (c *Cache) start(e *entry, release func()) (*call, error) {
 	}
 	cl := &call{done: make(chan struct{})}
 	e.call = cl
-	q := e.q
+	q := e.q.Load()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

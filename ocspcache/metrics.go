@@ -3,6 +3,7 @@ package ocspcache
 import (
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,13 +13,14 @@ import (
 const (
 	resultHit        = iota // a valid cached answer
 	resultFetched           // waited for a request, which answered
+	resultFailed            // waited for a request, which failed
 	resultTimeout           // the caller's budget ended first
 	resultBackoff           // the last request failed less than a backoff ago
 	resultOverloaded        // too many requests in flight
 	nResults
 )
 
-var resultNames = [nResults]string{"hit", "fetched", "timeout", "backoff", "overloaded"}
+var resultNames = [nResults]string{"hit", "fetched", "failed", "timeout", "backoff", "overloaded"}
 
 // maxResponderLabels bounds the responder label's values; responders past
 // it are counted as "other".
@@ -31,7 +33,7 @@ type Metrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	refreshes  prometheus.Counter
-	cached     prometheus.Gauge
+	size       atomic.Pointer[func() int64] // the cache's count, read at scrape time
 	mu         sync.Mutex
 	responders map[string]string // responder URL → label
 }
@@ -40,7 +42,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mtlsgate_ocsp_lookups_total",
-		Help: "OCSP status lookups by ext_authz, by result (hit, fetched, timeout, backoff, overloaded).",
+		Help: "OCSP status lookups by ext_authz, by result (hit, fetched, failed, timeout, backoff, overloaded).",
 	}, []string{"result"})
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -54,15 +56,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		refreshes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mtlsgate_ocsp_refreshes_total", Help: "Cached OCSP answers asked for again before they expire.",
 		}),
-		cached: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mtlsgate_ocsp_cache_entries", Help: "Certificates in the OCSP answer cache.",
-		}),
 		responders: map[string]string{},
 	}
+	cached := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mtlsgate_ocsp_cache_entries", Help: "Certificates in the OCSP answer cache.",
+	}, func() float64 {
+		if f := m.size.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
 	for i, n := range resultNames {
 		m.lookups[i] = lookups.WithLabelValues(n)
 	}
-	reg.MustRegister(lookups, m.requests, m.duration, m.refreshes, m.cached)
+	reg.MustRegister(lookups, m.requests, m.duration, m.refreshes, cached)
 	return m
 }
 
@@ -78,9 +85,10 @@ func (m *Metrics) refresh() {
 	}
 }
 
-func (m *Metrics) entries(n int64) {
+// track makes size the source of the cache entries gauge.
+func (m *Metrics) track(size func() int64) {
 	if m != nil {
-		m.cached.Set(float64(n))
+		m.size.Store(&size)
 	}
 }
 

@@ -73,9 +73,11 @@ func startOpenSSL(t *testing.T, root *testpki.Cert, index string) string {
 }
 
 // TestOpenSSLResponder: an independent responder, `openssl ocsp`,
-// answers the cache's GET requests and its POSTed requests with a nonce.
+// answers the cache's GET requests and its POSTed requests with a nonce,
+// for an intermediate issuer signing with its own key (OpenSSL embeds its
+// certificate in every answer).
 func TestOpenSSLResponder(t *testing.T) {
-	root := testpki.NewRoot(t, "OpenSSL Responder Root", testpki.Options{})
+	root := testpki.NewRoot(t, "OpenSSL Responder Root", testpki.Options{}).Intermediate(t, "OpenSSL Responder Issuing", testpki.Options{})
 	good, revoked := root.Leaf(t, "good", testpki.Options{}), root.Leaf(t, "revoked", testpki.Options{})
 	exp := good.Cert.NotAfter.UTC().Format("060102150405Z")
 	url := startOpenSSL(t, root, fmt.Sprintf("V\t%s\t\t%X\tunknown\t/CN=good\nR\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=revoked\n",

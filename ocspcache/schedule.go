@@ -9,9 +9,8 @@ import (
 	"time"
 )
 
-// schedule orders the refreshes due: a min-heap of (time, entry). An
-// entry rescheduled leaves its older item in the heap; the generation
-// tells it apart when it comes out.
+// schedule orders the refreshes due: a min-heap of entries by refresh
+// time, each entry at most once (entry.hidx is its place).
 type schedule struct {
 	mu   sync.Mutex
 	h    itemHeap
@@ -19,36 +18,55 @@ type schedule struct {
 }
 
 type item struct {
-	at  time.Time
-	e   *entry
-	gen uint64
+	at time.Time
+	e  *entry
 }
 
 type itemHeap []item
 
 func (h itemHeap) Len() int           { return len(h) }
 func (h itemHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h itemHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *itemHeap) Push(x any)        { *h = append(*h, x.(item)) }
+func (h itemHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].e.hidx, h[j].e.hidx = i, j
+}
+func (h *itemHeap) Push(x any) {
+	it := x.(item)
+	it.e.hidx = len(*h)
+	*h = append(*h, it)
+}
 func (h *itemHeap) Pop() any {
 	old := *h
 	it := old[len(old)-1]
 	old[len(old)-1] = item{}
 	*h = old[:len(old)-1]
+	it.e.hidx = -1
 	return it
 }
 
-// add schedules e's refresh at at, replacing any earlier schedule of it.
-// e.mu is held.
+// add schedules e's refresh at at, replacing its schedule if it had one.
 func (s *schedule) add(e *entry, at time.Time) {
-	e.sched++
 	s.mu.Lock()
-	heap.Push(&s.h, item{at: at, e: e, gen: e.sched})
-	first := s.h[0].e == e && s.h[0].gen == e.sched
+	if e.hidx >= 0 {
+		s.h[e.hidx].at = at
+		heap.Fix(&s.h, e.hidx)
+	} else {
+		heap.Push(&s.h, item{at: at, e: e})
+	}
+	first := s.h[0].e == e
 	s.mu.Unlock()
 	if first {
 		s.poke()
 	}
+}
+
+// drop unschedules e.
+func (s *schedule) drop(e *entry) {
+	s.mu.Lock()
+	if e.hidx >= 0 {
+		heap.Remove(&s.h, e.hidx)
+	}
+	s.mu.Unlock()
 }
 
 // poke wakes Run.
@@ -59,18 +77,18 @@ func (s *schedule) poke() {
 	}
 }
 
-// due pops at most n items due at now.
-func (s *schedule) due(now time.Time, n int) []item {
+// due pops at most n entries due at now.
+func (s *schedule) due(now time.Time, n int) []*entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []item
+	var out []*entry
 	for len(out) < n && len(s.h) > 0 && !s.h[0].at.After(now) {
-		out = append(out, heap.Pop(&s.h).(item))
+		out = append(out, heap.Pop(&s.h).(item).e)
 	}
 	return out
 }
 
-// untilNext is the wait until the next item is due, at most limit.
+// untilNext is the wait until the next entry is due, at most limit.
 func (s *schedule) untilNext(now time.Time, limit time.Duration) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,19 +134,17 @@ func (c *Cache) refreshDue(now time.Time) {
 	if free <= 0 {
 		return
 	}
-	for _, it := range c.sched.due(now, free) {
-		c.refresh(it, now)
+	for _, e := range c.sched.due(now, free) {
+		c.refresh(e, now)
 	}
 }
 
-// refresh asks again for the answer of it's entry, unless the item is
-// outdated, a request is in flight, or the entry was not looked up for
-// Idle (it is then dropped once expired).
-func (c *Cache) refresh(it item, now time.Time) {
-	e := it.e
+// refresh asks again for e's answer, unless a request is in flight or e
+// was not looked up for Idle (it is then dropped once expired).
+func (c *Cache) refresh(e *entry, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.gone || it.gen != e.sched || e.call != nil || now.Unix()-e.used.Load() > int64(c.o.Idle/time.Second) {
+	if e.gone || e.call != nil || now.Unix()-e.used.Load() > int64(c.o.Idle/time.Second) {
 		return
 	}
 	c.refreshing.Add(1)
@@ -138,16 +154,16 @@ func (c *Cache) refresh(it item, now time.Time) {
 	}
 }
 
-// sweep drops the entries that have nothing to offer (no valid answer, no
-// request in flight, no backoff running), then, past MaxEntries, the
-// least recently looked up down to nine tenths of it.
+// sweep drops the entries that have nothing to offer (no valid answer,
+// no request in flight, no backoff running, nor one ended less than
+// RetryMax ago: a certificate whose responder keeps failing keeps its
+// growing backoff), then, past MaxEntries, the least recently looked up
+// down to nine tenths of it.
 func (c *Cache) sweep(now time.Time) {
 	var live []*entry
 	c.entries.Range(func(_, v any) bool {
 		e := v.(*entry)
-		if c.expendable(e, now) {
-			c.remove(e)
-		} else {
+		if !c.removeIf(e, func() bool { return c.expendable(e, now) }) {
 			live = append(live, e)
 		}
 		return true
@@ -157,24 +173,33 @@ func (c *Cache) sweep(now time.Time) {
 	}
 	slices.SortFunc(live, func(a, b *entry) int { return cmp.Compare(a.used.Load(), b.used.Load()) })
 	for _, e := range live[:len(live)-c.o.MaxEntries*9/10] {
-		c.remove(e)
+		c.removeIf(e, func() bool { return true })
 	}
 }
 
+// expendable: e.mu is held.
 func (c *Cache) expendable(e *entry, now time.Time) bool {
+	_, valid := e.valid(now)
+	backoff := e.retryAt
+	if e.failures > 0 {
+		backoff = backoff.Add(c.o.RetryMax)
+	}
+	return !valid && e.call == nil && !now.Before(backoff)
+}
+
+// removeIf takes e out of the cache when cond, decided under e's lock, so
+// that no lookup starts a request on it meanwhile (begin sees gone). A
+// request already in flight still answers its waiters.
+func (c *Cache) removeIf(e *entry, cond func() bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, valid := e.valid(now)
-	return !valid && e.call == nil && !now.Before(e.retryAt)
-}
-
-// remove takes e out of the cache. A request in flight for it still
-// answers its waiters.
-func (c *Cache) remove(e *entry) {
-	e.mu.Lock()
-	e.gone = true
-	e.mu.Unlock()
-	if c.entries.CompareAndDelete(e.key, e) {
-		c.o.Metrics.entries(c.count.Add(-1))
+	if e.gone || !cond() {
+		return e.gone
 	}
+	e.gone = true
+	if c.entries.CompareAndDelete(e.key, e) {
+		c.count.Add(-1)
+	}
+	c.sched.drop(e)
+	return true
 }

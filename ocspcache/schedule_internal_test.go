@@ -69,8 +69,7 @@ func (c *Cache) waitRefreshes(t *testing.T) {
 
 // TestRefreshSchedule: a refresh is due at RefreshAt of the answer's
 // life; an answer looked up within Idle is refreshed then, one not looked
-// up is not, and is swept once expired; an entry in its failure backoff
-// is kept.
+// up is not, and is swept once expired.
 func TestRefreshSchedule(t *testing.T) {
 	c, clk, r, root := fakeTimeCache(t, Options{Idle: 10 * time.Minute})
 	used := NewQuery(big.NewInt(1), root.Cert, r.URL, false)
@@ -125,5 +124,53 @@ func TestTrim(t *testing.T) {
 		if want := i >= 3; ok != want {
 			t.Errorf("entry %d kept %t, want %t (least recently used first)", i, ok, want)
 		}
+	}
+}
+
+// TestFailedRefreshKeepsAnswer: a refresh that fails keeps the answer held
+// until it expires and is retried after the backoff; a sweep keeps the
+// entry through its backoff.
+func TestFailedRefreshKeepsAnswer(t *testing.T) {
+	c, clk, r, root := fakeTimeCache(t, Options{RetryMin: time.Hour, RetryMax: time.Hour})
+	q := NewQuery(big.NewInt(7), root.Cert, r.URL, false)
+	c.mustLookup(t, q)
+	r.Lock()
+	r.FailWith = 500
+	r.Unlock()
+	clk.add(31 * time.Minute)
+	c.Cached(q, clk.now())
+	c.refreshDue(clk.now())
+	c.waitRefreshes(t)
+	if res, ok := c.Cached(q, clk.now()); !ok || res.Status != Good || r.Requests.Load() != 2 {
+		t.Fatalf("after a failed refresh: %+v %t, %d requests", res, ok, r.Requests.Load())
+	}
+	clk.add(40 * time.Minute) // expired, failing
+	c.sweep(clk.now())
+	if c.Len() != 1 {
+		t.Fatal("an entry in its backoff was swept")
+	}
+	clk.add(2 * time.Hour) // past the backoff and RetryMax
+	c.sweep(clk.now())
+	if c.Len() != 0 {
+		t.Fatal("an expired entry past its backoff was kept")
+	}
+}
+
+// TestResponderChangeFollowed: a cached certificate whose CA now names
+// another responder (a new query for it) is refreshed there.
+func TestResponderChangeFollowed(t *testing.T) {
+	c, clk, a, root := fakeTimeCache(t, Options{})
+	b := ocsptest.Start(t, root)
+	b.Validity = 24 * time.Hour
+	c.mustLookup(t, NewQuery(big.NewInt(8), root.Cert, a.URL, false))
+	moved := NewQuery(big.NewInt(8), root.Cert, b.URL, true)
+	clk.add(31 * time.Minute)
+	if _, ok := c.Cached(moved, clk.now()); !ok {
+		t.Fatal("the answer was dropped")
+	}
+	c.refreshDue(clk.now())
+	c.waitRefreshes(t)
+	if a.Requests.Load() != 1 || b.Requests.Load() != 1 || b.GETs.Load() != 0 {
+		t.Fatalf("requests: old responder %d, new %d (%d GETs), want 1, 1 (a POST with a nonce)", a.Requests.Load(), b.Requests.Load(), b.GETs.Load())
 	}
 }

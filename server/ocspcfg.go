@@ -28,14 +28,20 @@ type OCSPConfig struct {
 	MaxAge time.Duration `yaml:"max_age"`
 	// RefreshAt is when an answer in use is asked for again, as a
 	// fraction of its remaining life when fetched (default 0.5).
-	RefreshAt  float64       `yaml:"refresh_at"`
+	RefreshAt float64 `yaml:"refresh_at"`
+	// MinRefresh is the least time from an answer to the next request
+	// about its certificate (default 1 min).
 	MinRefresh time.Duration `yaml:"min_refresh"`
-	RetryMin   time.Duration `yaml:"retry_min"`
-	RetryMax   time.Duration `yaml:"retry_max"`
+	// RetryMin and RetryMax bound the backoff after a failed request
+	// (defaults 5 s and 5 min).
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
 	// Idle: answers not looked up for this long are not refreshed.
-	Idle        time.Duration `yaml:"idle"`
-	MaxEntries  int           `yaml:"max_entries"`
-	Concurrency int           `yaml:"concurrency"`
+	Idle time.Duration `yaml:"idle"`
+	// MaxEntries bounds the certificates cached (default 100,000).
+	MaxEntries int `yaml:"max_entries"`
+	// Concurrency is how many refreshes run at once (default 8).
+	Concurrency int `yaml:"concurrency"`
 }
 
 func defaultOCSPConfig() OCSPConfig {

@@ -291,7 +291,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	servers.Go(func() { errc <- s.authzG.Serve(s.authzLn) })
 	servers.Go(func() { errc <- s.xdsG.Serve(s.xdsLn) })
-	wctx, stopWorkers := context.WithCancel(ctx)
+	// Workers outlive ctx until the servers have stopped: Checks still
+	// draining read the policy they follow and the OCSP cache they run.
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorkers()
 	// One replica prunes (under election on etcd; always with bbolt).
 	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })

@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 )
 
@@ -83,6 +84,13 @@ func checkResponseData(der []byte, q *Query) error {
 	if err != nil {
 		return err
 	}
+	// RFC 5280 4.2 as RFC 6960 applies it: an extension marked critical
+	// that the client does not understand makes the answer unusable.
+	for _, e := range append(slices.Clip(basic.TBS.Extensions), single.Extensions...) {
+		if e.Critical && !e.Id.Equal(oidNonce) {
+			return fmt.Errorf("%w: unhandled critical extension %s", ErrMalformed, e.Id)
+		}
+	}
 	if q.Nonce == nil {
 		return nil
 	}
@@ -94,7 +102,7 @@ func checkResponseData(der []byte, q *Query) error {
 	// (x/crypto/ocsp's CreateResponse among them) can only write
 	// singleExtensions. Both are inside the signed data, so either proves
 	// the answer was made for this request.
-	for _, e := range append(basic.TBS.Extensions, single.Extensions...) {
+	for _, e := range append(slices.Clip(basic.TBS.Extensions), single.Extensions...) {
 		if e.Id.Equal(oidNonce) {
 			if !bytes.Equal(e.Value, want) {
 				return fmt.Errorf("%w: the nonce differs from the one sent", ErrNonce)

@@ -76,16 +76,15 @@ func (q *Query) Verify(der []byte, now time.Time, skew time.Duration) (*Answer, 
 	if q.Serial == nil || q.Issuer == nil {
 		return nil, fmt.Errorf("ocsp: a query needs a serial and an issuer")
 	}
-	// x/crypto/ocsp reads only the serial of the certificate it is given.
-	r, err := ocsp.ParseResponseForCert(der, &x509.Certificate{SerialNumber: q.Serial}, q.Issuer)
+	r, err := q.parse(der)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, err
 	}
 	if err := checkResponseData(der, q); err != nil {
 		return nil, err
 	}
 	a := &Answer{ThisUpdate: r.ThisUpdate, NextUpdate: r.NextUpdate, ProducedAt: r.ProducedAt}
-	if r.Certificate != nil && !bytes.Equal(r.Certificate.Raw, q.Issuer.Raw) {
+	if r.Certificate != nil && !sameEntity(r.Certificate, q.Issuer) {
 		if err := checkDelegate(r.Certificate, now, skew); err != nil {
 			return nil, err
 		}
@@ -106,6 +105,34 @@ func (q *Query) Verify(der []byte, now time.Time, skew time.Duration) (*Answer, 
 		a.Status = Unknown
 	}
 	return a, nil
+}
+
+// parse reads der with x/crypto/ocsp and checks its signature: by the
+// issuer, or by the first certificate it embeds, itself signed by the
+// issuer. x/crypto/ocsp requires an embedded certificate to be signed by
+// the issuer, which refuses an issuer that embeds its own certificate
+// (OpenSSL's responder does by default) unless it is self-signed: an
+// answer refused that way is read again without the issuer, and accepted
+// when the embedded certificate is the issuer (same name and key) and the
+// issuer's key verifies it.
+func (q *Query) parse(der []byte) (*ocsp.Response, error) {
+	// x/crypto/ocsp reads only the serial of the certificate it is given.
+	cert := &x509.Certificate{SerialNumber: q.Serial}
+	r, err := ocsp.ParseResponseForCert(der, cert, q.Issuer)
+	if err == nil {
+		return r, nil
+	}
+	if again, err2 := ocsp.ParseResponseForCert(der, cert, nil); err2 == nil && again.Certificate != nil &&
+		sameEntity(again.Certificate, q.Issuer) && again.CheckSignatureFrom(q.Issuer) == nil {
+		return again, nil
+	}
+	return nil, parseError(err)
+}
+
+// sameEntity reports whether a and b are the same CA: the same subject
+// and the same public key.
+func sameEntity(a, b *x509.Certificate) bool {
+	return bytes.Equal(a.RawSubject, b.RawSubject) && bytes.Equal(a.RawSubjectPublicKeyInfo, b.RawSubjectPublicKeyInfo)
 }
 
 // parseError sorts x/crypto/ocsp's errors.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"math/big"
@@ -75,6 +77,34 @@ func TestVerify(t *testing.T) {
 		{"tryLater", ocsp.TryLaterErrorResponse, 0, false, ErrResponder},
 		{"garbage", []byte("<html>proxy error</html>"), 0, false, ErrMalformed},
 	}
+	t.Run("an intermediate issuer embedding its own certificate", func(t *testing.T) {
+		inter := root.Intermediate(t, "OCSP Issuing", testpki.Options{})
+		bob := inter.Leaf(t, "bob", testpki.Options{})
+		for _, signer := range []*testpki.Cert{inter, root} {
+			der, err := ocsp.CreateResponse(inter.Cert, signer.Cert, ocsp.Response{SerialNumber: bob.Cert.SerialNumber,
+				Status: ocsp.Good, ThisUpdate: this, NextUpdate: next, Certificate: signer.Cert}, signer.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := (&Query{Serial: bob.Cert.SerialNumber, Issuer: inter.Cert}).Verify(der, now, time.Minute)
+			switch {
+			case signer == inter && (err != nil || a.Status != Good || a.Delegated):
+				t.Fatalf("signed by the issuer itself: %+v %v", a, err)
+			case signer == root && !errors.Is(err, ErrSignature):
+				t.Fatalf("signed by the issuer's issuer: %+v %v, want ErrSignature", a, err)
+			}
+		}
+	})
+	t.Run("an unhandled critical extension", func(t *testing.T) {
+		der, err := ocsp.CreateResponse(root.Cert, root.Cert, ocsp.Response{SerialNumber: leaf.Cert.SerialNumber, Status: ocsp.Good,
+			ThisUpdate: this, NextUpdate: next, ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3, 4}, Critical: true, Value: []byte{5, 0}}}}, root.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert}).Verify(der, now, time.Minute); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("err %v, want ErrMalformed", err)
+		}
+	})
 	t.Run("a nonce asked for and not sent back", func(t *testing.T) {
 		q := &Query{Serial: leaf.Cert.SerialNumber, Issuer: root.Cert, Nonce: []byte("0123456789abcdef")}
 		if _, err := q.Verify(cases[0].der, now, time.Minute); !errors.Is(err, ErrNonce) {
@@ -110,7 +140,9 @@ func TestVerifyOpenSSLResponder(t *testing.T) {
 		t.Skip("openssl not installed (.ci/run installs it)")
 	}
 	dir := t.TempDir()
-	root := testpki.NewRoot(t, "OpenSSL OCSP Root", testpki.Options{})
+	// The issuer is an intermediate, signing its answers itself: OpenSSL
+	// embeds the signer's certificate, here the issuer's own.
+	root := testpki.NewRoot(t, "OpenSSL OCSP Root", testpki.Options{}).Intermediate(t, "OpenSSL OCSP Issuing", testpki.Options{})
 	good, revoked := root.Leaf(t, "good", testpki.Options{}), root.Leaf(t, "revoked", testpki.Options{})
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
