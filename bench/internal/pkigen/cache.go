@@ -3,6 +3,7 @@ package pkigen
 import (
 	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -73,23 +74,47 @@ func writeAtomic(path string, data []byte) {
 }
 
 func makePool(name string, kt KeyType, intermediate bool, n int) (*Pool, error) {
+	chain, err := NewChain(name, kt, intermediate)
+	if err != nil {
+		return nil, err
+	}
+	return Leaves(chain, name, n, nil)
+}
+
+// NewChain returns a root CA called "Bench NAME Root" of key type kt and,
+// with intermediate, an issuing CA below it: the chain of a Pool, root
+// first.
+func NewChain(name string, kt KeyType, intermediate bool) ([]*Cert, error) {
 	root, err := NewRoot("Bench "+name+" Root", kt)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{Chain: []*Cert{root}, Leaves: make([]*x509.Certificate, n)}
+	chain := []*Cert{root}
 	if intermediate {
 		in, err := Intermediate(root, "Bench "+name+" Issuing", kt)
 		if err != nil {
 			return nil, err
 		}
-		p.Chain = append(p.Chain, in)
+		chain = append(chain, in)
+	}
+	return chain, nil
+}
+
+// Leaves returns a Pool of n leaves issued by the last CA of chain (on
+// every CPU), all sharing one fresh key of that CA's type, each naming
+// the OCSP responders ocsp in its Authority Information Access. It is not
+// cached: LoadPool caches pools without responders.
+func Leaves(chain []*Cert, name string, n int, ocsp []string) (*Pool, error) {
+	p := &Pool{Chain: chain, Leaves: make([]*x509.Certificate, n)}
+	iss := p.Issuer()
+	kt := ECDSA
+	if _, ok := iss.Key.Public().(*rsa.PublicKey); ok {
+		kt = RSA
 	}
 	leafKey, err := NewKey(kt)
 	if err != nil {
 		return nil, err
 	}
-	iss := p.Issuer()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -99,7 +124,7 @@ func makePool(name string, kt KeyType, intermediate bool, n int) (*Pool, error) 
 	for w := range workers {
 		wg.Go(func() {
 			for i := w; i < n; i += workers {
-				c, err := Leaf(iss, fmt.Sprintf("%s-%06d", name, i), leafKey.Public())
+				c, err := LeafOCSP(iss, fmt.Sprintf("%s-%06d", name, i), leafKey.Public(), ocsp)
 				if err != nil {
 					mu.Lock()
 					ferr = err

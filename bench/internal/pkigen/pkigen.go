@@ -92,8 +92,14 @@ func Intermediate(ca *Cert, cn string, kt KeyType) (*Cert, error) {
 // for pub, signed by ca. Leaves of one pool may share pub: verification
 // only ever checks the issuer's signature.
 func Leaf(ca *Cert, cn string, pub crypto.PublicKey) (*Cert, error) {
+	return LeafOCSP(ca, cn, pub, nil)
+}
+
+// LeafOCSP is Leaf naming the OCSP responders ocsp in its Authority
+// Information Access.
+func LeafOCSP(ca *Cert, cn string, pub crypto.PublicKey, ocsp []string) (*Cert, error) {
 	return build(func(t testpki.TB) *Cert {
-		return ca.Leaf(t, cn, testpki.Options{PublicKey: pub, DNS: []string{cn + ".clients.bench.test"}})
+		return ca.Leaf(t, cn, testpki.Options{PublicKey: pub, DNS: []string{cn + ".clients.bench.test"}, OCSP: ocsp})
 	})
 }
 
