@@ -1,6 +1,6 @@
 // Command mtlsgate-bench measures mtlsgate: Check under load against the
 // real binary (with a no-op Check server as the machine's ceiling), the
-// control plane at scale, and revocation at scale. Each part writes JSON;
+// control plane at scale, and revocation at scale (CRLs and OCSP). Each part writes JSON;
 // `report` turns the parts and the micro-benchmarks into
 // bench/results/latest.md and latest.json. See docs/performance.md.
 //
@@ -12,6 +12,7 @@
 //	mtlsgate-bench noop-server  -addr ADDR       the ceiling: answers every Check OK
 //	mtlsgate-bench serve-profiled [serve flags]  mtlsgate serve, with CPU profiles on SIGUSR1/SIGUSR2
 //	mtlsgate-bench flood        -addr ADMIN      unauthenticated uploads to the admin port until SIGTERM
+//	mtlsgate-bench ocsp-responder -issuer FILE   an OCSP responder on loopback, its counts at /stats
 //
 // Every part takes -h for its flags.
 package main
@@ -36,6 +37,7 @@ func main() {
 		"serve-profiled": runServeProfiled,
 		"load":           runLoad,
 		"flood":          runFlood,
+		"ocsp-responder": runResponder,
 	}
 	f, ok := cmds[os.Args[1]]
 	if !ok {
@@ -49,7 +51,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|parsers|report|noop-server|serve-profiled|flood [flags]")
+	fmt.Fprintln(os.Stderr, "usage: mtlsgate-bench check|controlplane|revocation|parsers|report|noop-server|serve-profiled|flood|ocsp-responder [flags]")
 }
 
 // logf reports progress on stderr.

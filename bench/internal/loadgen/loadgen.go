@@ -75,6 +75,10 @@ type Config struct {
 	Warmup   time.Duration // sent, not measured
 	Duration time.Duration // measured
 	Rate     float64       // requests/s for an open-loop run; 0 for closed loop
+	// AtWindow, when set, is called at the start (end false) and the end
+	// of the measured window, right after the CPU counters are read: the
+	// caller reads its own counters at the same edges.
+	AtWindow func(end bool)
 }
 
 // worker holds one caller's samples, merged at the end.
@@ -100,8 +104,14 @@ func Run(ctx context.Context, conns []*grpc.ClientConn, w Workload, cfg Config, 
 	// CPU counters at the edges of the measured window.
 	time.Sleep(time.Until(mStart))
 	before, err0 := sampleCPU(pid)
+	if cfg.AtWindow != nil {
+		cfg.AtWindow(false)
+	}
 	time.Sleep(time.Until(mEnd))
 	after, err1 := sampleCPU(pid)
+	if cfg.AtWindow != nil {
+		cfg.AtWindow(true)
+	}
 	wg.Wait()
 	if err := errors.Join(err0, err1); err != nil {
 		return report.LoadRun{}, fmt.Errorf("loadgen: server CPU: %w", err)
