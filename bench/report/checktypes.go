@@ -61,6 +61,8 @@ type Check struct {
 	Flood *Flood `json:"flood,omitempty"`
 	// Backends is the hot-etcd scenario's detail (nil when not run).
 	Backends *Backends `json:"backends,omitempty"`
+	// OCSP is the OCSP scenarios' detail (nil when none ran).
+	OCSP *OCSPCheck `json:"ocsp,omitempty"`
 }
 
 // Backends compares hot Check on a second server whose store is etcd

@@ -34,6 +34,9 @@ func Markdown(r *Results) string {
 	if r.ControlPlane != nil {
 		profiles = append(profiles, r.ControlPlane.Profiles...)
 	}
+	if r.Revocation != nil {
+		profiles = append(profiles, r.Revocation.Profiles...)
+	}
 	profilesMarkdown(p, profiles)
 	return b.String()
 }
@@ -129,6 +132,9 @@ func checkMarkdown(p printer, c *Check) {
 	}
 	if b := c.Backends; b != nil {
 		backendsMarkdown(p, b)
+	}
+	if c.OCSP != nil {
+		ocspCheckMarkdown(p, c)
 	}
 	verifyMarkdown(p, c.Verify)
 	p("")
@@ -278,6 +284,9 @@ func revocationMarkdown(p printer, r *Revocation) {
 	}
 	p("")
 	p("Load average %s at start, %s at end.%s", r.LoadAvgStart, r.LoadAvgEnd, commitNote(r.Part))
+	if r.OCSPRefresh != nil {
+		ocspRefreshMarkdown(p, r.OCSPRefresh)
+	}
 }
 
 func microMarkdown(p printer, m *Micro) {

@@ -175,6 +175,10 @@ type Revocation struct {
 	StoreValidateS  float64            `json:"store_validate_s,omitempty"` // what an API upload parses first
 	LookupNS        map[string]float64 `json:"lookup_ns"`
 	AuthzLookupNote string             `json:"authz_lookup_note,omitempty"`
+	// OCSPRefresh is the cost of refreshing cached OCSP answers (nil when
+	// not measured).
+	OCSPRefresh *OCSPRefresh `json:"ocsp_refresh,omitempty"`
+	Profiles    []Profile    `json:"profiles,omitempty"`
 }
 
 // Micro is part 4: go test -bench.

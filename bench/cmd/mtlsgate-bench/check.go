@@ -26,6 +26,8 @@ type checkFlags struct {
 	floodConc                  int
 	floodSize                  int64
 	floodRate                  float64
+	ocspCache                  int
+	responderCPUs              string
 }
 
 // Sites of the Check scenarios.
@@ -65,7 +67,9 @@ func runCheck(args []string) error {
 	fs.IntVar(&f.verifyCerts, "verify-certs", 2000, "certificates for the bare x509 Verify measurement")
 	fs.StringVar(&f.serverCPUs, "server-cpus", "1", "CPUs of the server processes (taskset; \"\" for none)")
 	fs.StringVar(&f.clientCPUs, "client-cpus", "0", "CPUs of the load generator (\"\" for none)")
-	fs.StringVar(&f.scenarios, "scenarios", "hot,hot-etcd,admin-flood,cold-ecdsa,cold-rsa,crl-1m,permissive-none,enforce-deny", "scenarios to run")
+	fs.StringVar(&f.scenarios, "scenarios", "hot,hot-etcd,admin-flood,cold-ecdsa,cold-rsa,crl-1m,hot-ocsp,cold-ocsp,cold-no-ocsp,permissive-none,enforce-deny", "scenarios to run")
+	fs.IntVar(&f.ocspCache, "ocsp-cache", 0, "revocation.ocsp.max_entries of the server (default: twice -hot-certs; it must keep the hot certificates' answers and be far below -cold-certs)")
+	fs.StringVar(&f.responderCPUs, "responder-cpus", "0", "CPUs of the OCSP responder process (\"\" for none)")
 	fs.IntVar(&f.floodConc, "flood-conc", 12, "admin-flood: concurrent unauthenticated uploaders")
 	fs.Int64Var(&f.floodSize, "flood-size", 64<<20, "admin-flood: body bytes of each upload")
 	fs.Float64Var(&f.floodRate, "flood-rate", 20, "admin-flood: uploads per second per uploader, at most")
@@ -76,7 +80,7 @@ func runCheck(args []string) error {
 		f.cold = f.cache + 2000
 	}
 	if runtime.NumCPU() < 2 {
-		f.serverCPUs, f.clientCPUs = "", ""
+		f.serverCPUs, f.clientCPUs, f.responderCPUs = "", "", ""
 	}
 	res := &report.Check{}
 	res.Begin()

@@ -17,8 +17,11 @@ import (
 // material is every certificate the Check scenarios use.
 type material struct {
 	ecdsa, rsa, crl, untrusted *pkigen.Pool
-	crlDER                     []byte
-	serverCA                   *pkigen.Cert
+	// ocsp is the OCSP scenarios' pool, made by checkRun.startOCSP (nil
+	// when none runs).
+	ocsp     *pkigen.Pool
+	crlDER   []byte
+	serverCA *pkigen.Cert
 }
 
 func makeMaterial(f checkFlags) (*material, error) {
@@ -105,45 +108,59 @@ func configureSites(api *harness.API, m *material) error {
 		{siteOpen, "ecdsa", pb.Mode_MODE_PERMISSIVE},
 	}
 	for _, s := range sites {
-		srv, err := pkigen.Server(m.serverCA, s.host)
-		if err != nil {
+		settings := &pb.ClientCertSettings{Mode: s.mode, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_LEAF}}
+		if err := createSite(api, m.serverCA, s.host, ids[s.ca], settings); err != nil {
 			return err
-		}
-		ctx, cancel := api.Ctx(time.Minute)
-		_, err = api.CreateSite(ctx, &pb.CreateSiteRequest{Site: &pb.Site{
-			Hostname: s.host, OriginUrl: "http://127.0.0.1:8080", CaIds: []string{ids[s.ca]},
-			Settings: &pb.ClientCertSettings{Mode: s.mode, Revocation: &pb.Revocation{Crl: pb.CRLCheck_CRL_CHECK_LEAF}},
-			ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
-				CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}},
-		}})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("create site %s: %w", s.host, err)
 		}
 	}
 	return nil
 }
 
+// createSite creates a site trusting the CA caID, with a server
+// certificate of its own signed by serverCA.
+func createSite(api *harness.API, serverCA *pkigen.Cert, host, caID string, settings *pb.ClientCertSettings) error {
+	srv, err := pkigen.Server(serverCA, host)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := api.Ctx(time.Minute)
+	defer cancel()
+	_, err = api.CreateSite(ctx, &pb.CreateSiteRequest{Site: &pb.Site{
+		Hostname: host, OriginUrl: "http://127.0.0.1:8080", CaIds: []string{caID}, Settings: settings,
+		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
+			CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}},
+	}})
+	if err != nil {
+		return fmt.Errorf("create site %s: %w", host, err)
+	}
+	return nil
+}
+
+// certs returns leaves from to to of p as PEM.
+func certs(p *pkigen.Pool, from, to int) [][]byte {
+	out := make([][]byte, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, p.LeafPEM(i))
+	}
+	return out
+}
+
+// reqs encodes n Envoy requests for site, cycling through pems (none when
+// nil).
+func reqs(site string, pems [][]byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		var pem []byte
+		if pems != nil {
+			pem = pems[i%len(pems)]
+		}
+		out[i] = loadgen.Encode(loadgen.EnvoyRequest(site, pem, i))
+	}
+	return out
+}
+
 // scenarios builds the workloads (encoded once).
 func buildScenarios(f checkFlags, m *material) []scenario {
-	certs := func(p *pkigen.Pool, from, to int) [][]byte {
-		out := make([][]byte, 0, to-from)
-		for i := from; i < to; i++ {
-			out = append(out, p.LeafPEM(i))
-		}
-		return out
-	}
-	reqs := func(site string, pems [][]byte, n int) [][]byte {
-		out := make([][]byte, n)
-		for i := range out {
-			var pem []byte
-			if pems != nil {
-				pem = pems[i%len(pems)]
-			}
-			out[i] = loadgen.Encode(loadgen.EnvoyRequest(site, pem, i))
-		}
-		return out
-	}
 	hot := certs(m.ecdsa, 0, f.hot)
 	all := []scenario{
 		{"hot", fmt.Sprintf("enforce, ECDSA chain, %d certificates, verdicts cached", f.hot),
@@ -158,11 +175,14 @@ func buildScenarios(f checkFlags, m *material) []scenario {
 			loadgen.Workload{Requests: reqs(siteRSA, certs(m.rsa, 0, f.cold), f.cold)}},
 		{"crl-1m", fmt.Sprintf("enforce, issuer with a %d-entry CRL (leaf check), %d certificates, verdicts cached", f.crl, f.hot),
 			loadgen.Workload{Requests: reqs(siteCRL, certs(m.crl, 0, f.hot), f.hot)}},
+	}
+	all = append(all, ocspScenarios(f, m)...)
+	all = append(all, []scenario{
 		{"permissive-none", "permissive site, no client certificate",
 			loadgen.Workload{Requests: reqs(siteOpen, nil, 1000)}},
 		{"enforce-deny", fmt.Sprintf("enforce, %d untrusted certificates (403 untrusted, decision logged), verdicts cached", f.hot),
 			loadgen.Workload{Requests: reqs(siteHot, certs(m.untrusted, 0, f.hot), f.hot), Expect: 7}},
-	}
+	}...)
 	want := strings.Split(f.scenarios, ",")
 	var out []scenario
 	for _, s := range all {

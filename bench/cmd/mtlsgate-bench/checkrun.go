@@ -45,6 +45,10 @@ type checkRun struct {
 	eserving  harness.Serving
 	econns    []*grpc.ClientConn
 	memberCPU map[int]float64
+	// resp is the OCSP scenarios' responder (nil when none runs); api is
+	// the server's API, for its metrics.
+	resp      *responder
+	api       *harness.API
 	scenarios []scenario
 	verifiers map[string]*verifier
 	undo      []func()
@@ -115,6 +119,11 @@ func (c *checkRun) setUp() error {
 		}
 		c.undo = append(c.undo, func() { os.RemoveAll(c.work) })
 	}
+	if wantsOCSP(c.f.scenarios) {
+		if err := c.startOCSP(); err != nil {
+			return err
+		}
+	}
 	nodeTLS, err := c.startServer()
 	if err != nil {
 		return err
@@ -164,7 +173,11 @@ func (c *checkRun) setUp() error {
 // an Envoy node, with a node certificate, speaking mTLS to ext_authz.
 func (c *checkRun) startServer() (*tls.Config, error) {
 	var err error
-	if c.cfgPath, err = serveConfig(c.work, c.f.cache, ""); err != nil {
+	extra := ""
+	if c.m.ocsp != nil {
+		extra = ocspServerConfig(c.f.ocspMaxEntries())
+	}
+	if c.cfgPath, err = serveConfig(c.work, c.f.cache, extra); err != nil {
 		return nil, err
 	}
 	setupStart := time.Now()
@@ -177,10 +190,16 @@ func (c *checkRun) startServer() (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer api.Close()
+	c.api = api
+	c.undo = append(c.undo, func() { api.Close() })
 	crlUpload, err := configure(api, c.m)
 	if err != nil {
 		return nil, err
+	}
+	if c.m.ocsp != nil {
+		if err := configureOCSPSites(api, c.m); err != nil {
+			return nil, err
+		}
 	}
 	c.res.CRLUploadSeconds = crlUpload.Seconds()
 	c.res.SetupSeconds = time.Since(setupStart).Seconds()
@@ -251,6 +270,7 @@ func (c *checkRun) measureRounds() error {
 		}
 	}
 	c.res.DeriveVerify()
+	c.res.DeriveOCSP()
 	if c.etcd != nil {
 		c.res.DeriveBackends(c.etcdDescription(), c.memberCPU)
 	}
@@ -264,6 +284,13 @@ func (c *checkRun) measureScenario(r int, s scenario) error {
 	cfg := loadgen.Config{Callers: c.f.callers, Warmup: c.f.warmup, Duration: c.f.duration}
 	if v := c.verifiers[s.name]; v != nil {
 		if err := v.measure(); err != nil {
+			return err
+		}
+	}
+	var probe *ocspProbe
+	if c.resp != nil && isOCSP(s.name) {
+		var err error
+		if probe, err = c.warmOCSP(r, s); err != nil {
 			return err
 		}
 	}
@@ -284,6 +311,12 @@ func (c *checkRun) measureScenario(r int, s scenario) error {
 	if s.onEtcd() {
 		conns, pid, member = c.econns, c.esrv.PID(), c.memberCPUSeconds()
 	}
+	if probe != nil {
+		if err := probe.begin(); err != nil {
+			return err
+		}
+		cfg.AtWindow = probe.atWindow
+	}
 	run, err := loadgen.Run(ctx, conns, s.work, cfg, "mtlsgate", pid)
 	if s.onEtcd() {
 		c.memberCPU[r] = c.memberCPUSeconds() - member
@@ -299,6 +332,9 @@ func (c *checkRun) measureScenario(r int, s scenario) error {
 	run.Round, run.NoopRPS = r, base.RPS
 	c.res.Runs = append(c.res.Runs, run)
 	logRun(run)
+	if probe != nil {
+		return probe.finish(run, c.res.OCSP)
+	}
 	return nil
 }
 

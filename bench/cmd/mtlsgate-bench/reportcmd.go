@@ -37,6 +37,7 @@ func runReport(args []string) error {
 	}
 	if r.Check != nil {
 		r.Check.DeriveVerify()
+		r.Check.DeriveOCSP()
 	}
 	report.Evaluate(r)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
