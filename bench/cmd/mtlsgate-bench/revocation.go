@@ -29,6 +29,12 @@ func runRevocation(args []string) error {
 	lookups := fs.Int("lookups", 2_000_000, "lookups per lookup measurement")
 	baseline := fs.Bool("x509-baseline", true, "also time x509.ParseRevocationList (the baseline) and the store's upload validation")
 	poolCerts := fs.Int("pool-certs", 1000, "leaves of the CRL issuer's cached pool (the check part's -hot-certs: they share the cached CRL)")
+	var rf refreshFlags
+	fs.IntVar(&rf.answers, "ocsp-answers", 10000, "OCSP answers cached then refreshed once (0: not measured)")
+	fs.IntVar(&rf.reps, "ocsp-reps", 3, "repetitions of the OCSP refresh measurement")
+	fs.StringVar(&rf.cpus, "ocsp-cpus", "1", "CPUs of this process during the OCSP refresh measurement (\"\" for none)")
+	fs.StringVar(&rf.responderCPUs, "responder-cpus", "0", "CPUs of the OCSP responder process (\"\" for none)")
+	fs.StringVar(&rf.profiles, "profiles", "", "where the CPU profiles of one more OCSP repetition (bare exchanges, refresh round) go (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +61,12 @@ func runRevocation(args []string) error {
 	}
 	if *baseline {
 		measureX509(res, der, issuer)
+	}
+	// Last: it pins this process.
+	if rf.answers > 0 && rf.reps > 0 {
+		if err := measureOCSPRefresh(res, rf); err != nil {
+			return fmt.Errorf("OCSP refresh: %w", err)
+		}
 	}
 	res.End()
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
