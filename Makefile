@@ -37,8 +37,9 @@ lint:
 	$(TOOL) staticcheck ./...
 	$(TOOL) buf lint
 
-# Benchmarks (docs/performance.md): Check under load against the real binary,
-# the control plane at scale, revocation at scale and the micro-benchmarks,
+# Benchmarks (docs/performance.md): Check under load against the real binary
+# (OCSP sites included), the control plane at scale, revocation at scale (a
+# million-entry CRL, refreshing 10,000 cached OCSP answers) and the micro-benchmarks,
 # into bench/results/ (latest.md, latest.json, micro.txt, profiles/). Each
 # part takes flags (./bin/mtlsgate-bench PART -h) through BENCH_CHECK,
 # BENCH_CONTROLPLANE, BENCH_REVOCATION and BENCH_PARSERS. benchstat is run with go run at a
@@ -59,7 +60,7 @@ bench: build etcd
 	$(GO) build -o bin/mtlsgate-bench ./bench/cmd/mtlsgate-bench
 	rm -rf $(BENCH_PARTS) $(BENCH_RESULTS)/profiles && mkdir -p $(BENCH_PARTS) $(BENCH_RESULTS)/profiles
 	./bin/mtlsgate-bench check -out $(BENCH_PARTS)/check.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_CHECK)
-	./bin/mtlsgate-bench revocation -out $(BENCH_PARTS)/revocation.json $(BENCH_REVOCATION)
+	./bin/mtlsgate-bench revocation -out $(BENCH_PARTS)/revocation.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_REVOCATION)
 	./bin/mtlsgate-bench parsers -out $(BENCH_PARTS)/parsers.json $(BENCH_PARSERS)
 	./bin/mtlsgate-bench controlplane -out $(BENCH_PARTS)/controlplane.json -profiles $(BENCH_RESULTS)/profiles $(BENCH_CONTROLPLANE)
 	@if [ -f $(BENCH_RESULTS)/micro.txt ]; then cp $(BENCH_RESULTS)/micro.txt $(BENCH_PARTS)/micro-old.txt; fi
@@ -76,9 +77,9 @@ bench-quick: build etcd
 	rm -rf $(BENCH_QUICK_OUT) && mkdir -p $(BENCH_QUICK_OUT)/parts
 	./bin/mtlsgate-bench check -out $(BENCH_QUICK_OUT)/parts/check.json -profiles $(BENCH_QUICK_OUT)/profiles \
 	  -duration 1s -warmup 300ms -rounds 1 -paced-duration 1s -profile-duration 0 \
-	  -hot-certs 200 -authz-cache 300 -cold-certs 400 -crl-entries 20000 -verify-certs 100
+	  -hot-certs 200 -authz-cache 300 -cold-certs 1200 -ocsp-cache 250 -crl-entries 20000 -verify-certs 100
 	./bin/mtlsgate-bench revocation -out $(BENCH_QUICK_OUT)/parts/revocation.json \
-	  -entries 20000 -reps 1 -lookups 200000 -pool-certs 200
+	  -entries 20000 -reps 1 -lookups 200000 -pool-certs 200 -ocsp-answers 2000 -ocsp-reps 1
 	./bin/mtlsgate-bench parsers -out $(BENCH_QUICK_OUT)/parts/parsers.json -sizes 65536,262144 -min-time 30ms
 	./bin/mtlsgate-bench controlplane -out $(BENCH_QUICK_OUT)/parts/controlplane.json -profiles $(BENCH_QUICK_OUT)/profiles \
 	  -sizes 100,500 -reps 1 -ca-pool 100 -ads-sites 200 -changes 5
