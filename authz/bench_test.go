@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"math/big"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,8 +18,11 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
+	"github.com/mtlsgate/mtlsgate/internal/ocsptest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/model"
+	"github.com/mtlsgate/mtlsgate/ocspcache"
+	"github.com/mtlsgate/mtlsgate/outbound"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -31,6 +35,9 @@ type benchEnv struct {
 	st                       *store.Store
 	ecdsa, ecdsa2, rsa, rsa2 *testpki.Cert
 	bigLeaf                  *testpki.Cert
+	// inter issued the ECDSA leaves; ocsp.example.com checks their
+	// status by OCSP.
+	inter *testpki.Cert
 }
 
 var (
@@ -58,7 +65,7 @@ func setupBench(b *testing.B) *benchEnv {
 		e := &benchEnv{st: st,
 			ecdsa: inter.Leaf(b, "e1", testpki.Options{}), ecdsa2: inter.Leaf(b, "e2", testpki.Options{}),
 			rsa: rsaInter.Leaf(b, "r1", testpki.Options{Key: testpki.RSA}), rsa2: rsaInter.Leaf(b, "r2", testpki.Options{Key: testpki.RSA}),
-			bigLeaf: bigCA.Leaf(b, "big", testpki.Options{}),
+			bigLeaf: bigCA.Leaf(b, "big", testpki.Options{}), inter: inter,
 		}
 		var ids []string
 		for name, certs := range map[string][]*testpki.Cert{"ecdsa": {root, inter}, "rsa": {rsaRoot, rsaInter}, "big": {bigCA}} {
@@ -75,10 +82,13 @@ func setupBench(b *testing.B) *benchEnv {
 		if _, err := st.CreateCRL(ctx, store.Actor{}, bigCA.CRL(b, 1, time.Now(), time.Now().Add(24*time.Hour), serials...)); err != nil {
 			b.Fatal(err)
 		}
-		for host, mode := range map[string]pb.Mode{"bench.example.com": pb.Mode_MODE_ENFORCE, "open.example.com": pb.Mode_MODE_PERMISSIVE} {
+		for host, set := range map[string]*pb.ClientCertSettings{
+			"bench.example.com": {Mode: pb.Mode_MODE_ENFORCE}, "open.example.com": {Mode: pb.Mode_MODE_PERMISSIVE},
+			"ocsp.example.com": {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
+		} {
 			srv := root.Server(b, host)
 			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
-				CaIds: ids, Settings: &pb.ClientCertSettings{Mode: mode},
+				CaIds: ids, Settings: set,
 				ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
 					CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}}}); err != nil {
 				b.Fatal(err)
@@ -101,9 +111,11 @@ func BenchmarkCheck(b *testing.B) {
 	e := setupBench(b)
 	// ctx is the calls' context; fromNode, whether it names a node (and
 	// the service requires one).
+	// ocsp answers the OCSP lookups (nil: OCSP not configured).
 	ctx, fromNode := context.Background(), false
+	var ocsp authz.OCSP
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
-		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode})
+		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode, OCSP: ocsp})
 		svc.Load(model.Compile(e.st.Current(), nil))
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
 		for i := range reqs {
@@ -128,11 +140,36 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("miss/ecdsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.ecdsa, e.ecdsa2) })
 	b.Run("miss/rsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.rsa, e.rsa2) })
 	b.Run("hit/crl-1M", func(b *testing.B) { run(b, 10000, "bench.example.com", e.bigLeaf) })
+	// As hit/ecdsa on a site that checks OCSP for the leaf, whose answer
+	// (from a responder on loopback, fetched by the first call) is cached:
+	// what reading it adds to a call.
+	b.Run("hit/ocsp", func(b *testing.B) {
+		ocsp = benchOCSP(b)
+		defer func() { ocsp = nil }()
+		leaf := e.inter.Leaf(b, "ocsp", testpki.Options{OCSP: []string{ocsptest.Start(b, e.inter).URL}})
+		run(b, 10000, "ocsp.example.com", leaf)
+	})
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
 	// As hit/ecdsa, from an Envoy node over a verified TLS connection:
 	// what reading the node and its revocation adds to a call.
 	ctx, fromNode = nodePeer(b, e.st), true
 	b.Run("hit/ecdsa/node-identity", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
+}
+
+// benchOCSP is an OCSP cache that may reach loopback responders, closed
+// when b ends.
+func benchOCSP(b *testing.B) *ocspcache.Cache {
+	client, err := outbound.New(outbound.Policy{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, outbound.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(client.Close)
+	c, err := ocspcache.New(ocspcache.Options{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	return c
 }
 
 // nodePeer is the context of a call from a node whose certificate the
