@@ -18,18 +18,12 @@ const (
 	pbCRLChain = pb.CRLCheck_CRL_CHECK_CHAIN
 )
 
-// Decision is the outcome of one Check.
+// Decision is the outcome of one Check. (Its fields are ordered to pack:
+// one is allocated per Check, and 160 bytes is a size class.)
 type Decision struct {
-	Site   string // site key; "" when unknown
-	Allow  bool
-	Status uint32          // HTTP status of a denial
-	Reason contract.Reason // why it was denied, or why verification failed
-	// Verify is the verify header value: SUCCESS, FAILED:<reason> or NONE
-	// ("" in disabled mode).
-	Verify      string
-	Fingerprint string
-	Subject     string
-	CacheHit    bool
+	Site     string // site key; "" when unknown
+	Allow    bool
+	CacheHit bool
 	// Uncovered: the issuer of a certificate that revocation checks has
 	// CRLs in force, none of which covers it (a partition or scope not
 	// uploaded), so that certificate was not checked.
@@ -37,17 +31,34 @@ type Decision struct {
 	// OCSPUnchecked: OCSP should have checked a certificate of the chain
 	// that names no responder (and its CA sets none).
 	OCSPUnchecked bool
-	// Detail says why OCSP gave no usable answer, for the decision log.
-	Detail error
+	Status        uint32          // HTTP status of a denial
+	Reason        contract.Reason // why it was denied, or why verification failed
+	// Verify is the verify header value: SUCCESS, FAILED:<reason> or NONE
+	// ("" in disabled mode).
+	Verify      string
+	Fingerprint string
+	Subject     string
 	// SoftFail: the certificate passed every check but OCSP, which gave
 	// no usable answer (Reason) on a site that lets that pass: the request
 	// is treated as verified, and the verify header says FAILED:<reason>.
 	SoftFail bool
+	// detail says why OCSP gave no usable answer (Detail); nil on the
+	// hot path.
+	detail *error
 
 	set    []originhdr.Header
 	remove []string
 	// shared, when set, is the whole answer, shared between requests.
 	shared *answer
+}
+
+// Detail says why OCSP gave no usable answer, for the decision log; nil
+// when it did, or was not asked.
+func (d *Decision) Detail() error {
+	if d.detail == nil {
+		return nil
+	}
+	return *d.detail
 }
 
 // checker is what a check uses besides the table: the verdict cache and
@@ -167,7 +178,12 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, e
 	// a responder request.
 	var soft contract.Reason
 	if reason == "" && p.ocsp > pb.OCSPCheck_OCSP_CHECK_OFF {
-		reason, soft, d.OCSPUnchecked, d.Detail = t.checkOCSP(ctx, chk, p, v, now)
+		var detail error
+		reason, soft, d.OCSPUnchecked, detail = t.checkOCSP(ctx, chk, p, v, now)
+		if detail != nil {
+			kept := detail // escapes only here: the hot path allocates nothing
+			d.detail = &kept
+		}
 	}
 	switch {
 	case reason != "":
@@ -263,7 +279,7 @@ func deny(site string, status uint32, r contract.Reason) *Decision {
 // with keeps what verification learnt (for logs and metrics) on a denial.
 func (d *Decision) with(from *Decision) *Decision {
 	d.Verify, d.Fingerprint, d.Subject, d.CacheHit = from.Verify, from.Fingerprint, from.Subject, from.CacheHit
-	d.Uncovered, d.OCSPUnchecked, d.SoftFail, d.Detail = from.Uncovered, from.OCSPUnchecked, from.SoftFail, from.Detail
+	d.Uncovered, d.OCSPUnchecked, d.SoftFail, d.detail = from.Uncovered, from.OCSPUnchecked, from.SoftFail, from.detail
 	return d
 }
 

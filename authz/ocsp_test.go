@@ -2,7 +2,9 @@ package authz_test
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,12 +144,16 @@ func TestOCSPResponderSetOnCA(t *testing.T) {
 	down.FailWith = 500
 	down.Unlock()
 	alice := root.Leaf(t, "alice", testpki.Options{OCSP: []string{down.URL}})
-	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t)})
+	var logs lockedBuffer
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ca := e.ca("root", root)
 	e.site("a.example.com", ocspSettings(enforce, leaf, deny, deny), ca)
 	e.waitLoaded()
 	r := req{sni: "a.example.com", host: "a.example.com", cert: alice}
 	assertResponse(t, e.check(r), want{status: 403, reason: "ocsp_unavailable"})
+	if l := logs.String(); !strings.Contains(l, "reason=ocsp_unavailable") || !strings.Contains(l, "500 Internal Server Error") {
+		t.Errorf("the decision log does not say why OCSP had no answer:\n%s", l)
+	}
 	if _, err := e.st.UpdateCA(context.Background(), admin, ca, &pb.ClientCA{OcspUrl: up.URL, OcspNonce: true}, []string{"ocsp_url", "ocsp_nonce"}); err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +225,46 @@ func TestOCSPBurstCoalesced(t *testing.T) {
 	}
 	if n := r.Requests.Load(); n != 1 {
 		t.Fatalf("%d responder requests for a burst of %d Checks, want 1", n, len(allowed))
+	}
+}
+
+// lockedBuffer is a log destination safe for the handlers' goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestOCSPHotCheckAllocatesNothingMore: a Check whose OCSP answer is
+// cached allocates no more than the same Check on a site without OCSP.
+func TestOCSPHotCheckAllocatesNothingMore(t *testing.T) {
+	root := testpki.NewRoot(t, "Alloc Root", testpki.Options{})
+	r := ocsptest.Start(t, root)
+	alice := root.Leaf(t, "alice", testpki.Options{OCSP: []string{r.URL}})
+	e := newEnv(t, authz.Options{OCSP: newOCSPCache(t), DecisionLog: authz.LogOff})
+	ca := e.ca("root", root)
+	e.site("ocsp.example.com", ocspSettings(enforce, leaf, deny, deny), ca)
+	e.site("plain.example.com", ocspSettings(enforce, off, deny, deny), ca)
+	e.waitLoaded()
+	allocs := func(host string) float64 {
+		cr := envoyRequest(req{sni: host, host: host, cert: alice, newEnc: true})
+		if resp, _ := e.svc.Check(context.Background(), cr); resp.GetOkResponse() == nil {
+			t.Fatalf("%s: %v", host, resp)
+		}
+		return testing.AllocsPerRun(200, func() { _, _ = e.svc.Check(context.Background(), cr) })
+	}
+	if with, without := allocs("ocsp.example.com"), allocs("plain.example.com"); with > without {
+		t.Fatalf("a hot Check allocates %v times with OCSP, %v without", with, without)
 	}
 }

@@ -210,8 +210,8 @@ func (s *Service) logDecision(ctx context.Context, d *Decision) {
 	attrs := []slog.Attr{slog.String("site", d.Site), slog.String("result", result), slog.Int("status", int(d.Status)),
 		slog.String("reason", string(d.Reason)), slog.String("verify", d.Verify),
 		slog.String("fingerprint", d.Fingerprint), slog.String("subject", d.Subject)}
-	if d.Detail != nil {
-		attrs = append(attrs, slog.String("detail", d.Detail.Error()))
+	if err := d.Detail(); err != nil {
+		attrs = append(attrs, slog.String("detail", err.Error()))
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
 }

@@ -90,7 +90,8 @@ type Query struct {
 	// Nonce: send a nonce and require it back.
 	Nonce bool
 
-	key any // id, boxed once so that lookups do not allocate
+	key any                    // id, boxed once so that lookups do not allocate
+	der atomic.Pointer[[]byte] // the request without a nonce, once made
 }
 
 // id is a certificate's cache key: SHA-256 over its issuer's subject and

@@ -140,7 +140,7 @@ func TestFailures(t *testing.T) {
 		{"expired answer", func(r *ocsptest.Responder) { r.Age = 2 * time.Hour }, false, ocspcheck.ErrStale},
 		{"signed by another CA", func(r *ocsptest.Responder) { r.Signer = other }, false, ocspcheck.ErrSignature},
 		{"nonce not sent back", func(r *ocsptest.Responder) { r.NoNonce = true }, true, ocspcheck.ErrNonce},
-		{"no nextUpdate, produced two hours ago", func(r *ocsptest.Responder) { r.Validity, r.Age = 0, 2 * time.Hour }, false, errors.New("too old")},
+		{"no nextUpdate, produced two hours ago", func(r *ocsptest.Responder) { r.Validity, r.Age = 0, 2*time.Hour }, false, errors.New("too old")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ocsptest.Start(t, root)

@@ -53,7 +53,7 @@ func (c *Cache) ask(q *Query) outcome {
 			return out
 		}
 	}
-	der, err := oq.Request()
+	der, err := q.request(oq)
 	if err != nil {
 		out.err = err
 		return out
@@ -75,6 +75,22 @@ func (c *Cache) ask(q *Query) outcome {
 			a.ThisUpdate.UTC().Format(time.RFC3339), a.NextUpdate.UTC().Format(time.RFC3339))
 	}
 	return out
+}
+
+// request is q's DER request: made once and kept when it has no nonce
+// (every refresh sends the same bytes), made anew with each nonce.
+func (q *Query) request(oq *ocspcheck.Query) ([]byte, error) {
+	if oq.Nonce != nil {
+		return oq.Request()
+	}
+	if p := q.der.Load(); p != nil {
+		return *p, nil
+	}
+	der, err := oq.Request()
+	if err == nil {
+		q.der.Store(&der)
+	}
+	return der, err
 }
 
 // send is the HTTP exchange of RFC 6960 A.1.

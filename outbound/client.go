@@ -33,6 +33,10 @@ type Options struct {
 	// Resolver resolves names for the destination check behind a proxy
 	// (default net.DefaultResolver).
 	Resolver *net.Resolver
+	// MaxIdlePerHost is how many idle connections are kept per host
+	// (default 2): as many as requests a client sends one host at once,
+	// or each request beyond opens (and leaves behind) a connection.
+	MaxIdlePerHost int
 }
 
 // Client sends GET and POST requests held to a Policy. It is safe for
@@ -57,13 +61,16 @@ func New(p Policy, o Options) (*Client, error) {
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
+	if o.MaxIdlePerHost <= 0 {
+		o.MaxIdlePerHost = 2
+	}
 	c := &Client{policy: p, o: o}
 	dialer := &net.Dialer{Timeout: o.Timeout, Control: c.control}
 	tr := &http.Transport{
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   o.Timeout,
 		ResponseHeaderTimeout: o.Timeout,
-		MaxIdleConnsPerHost:   2,
+		MaxIdleConnsPerHost:   o.MaxIdlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}

@@ -3,13 +3,16 @@ package outbound
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -233,5 +236,68 @@ func TestUnmapPrefix(t *testing.T) {
 		if got := UnmapPrefix(netip.MustParsePrefix(in)).String(); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestIdleConnectionsKept: a client keeps MaxIdlePerHost connections to a
+// host after a burst, so that the next burst of that many requests opens
+// none; with the default of two, the others are closed.
+func TestIdleConnectionsKept(t *testing.T) {
+	const burst = 8
+	for _, idle := range []int{burst, 0} {
+		var opened, closed, held atomic.Int64
+		release := make(chan struct{})
+		var holding atomic.Bool
+		holding.Store(true)
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if holding.Load() {
+				held.Add(1)
+				<-release
+			}
+			w.Write([]byte("ok"))
+		}))
+		s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				opened.Add(1)
+			case http.StateClosed:
+				closed.Add(1)
+			}
+		}
+		s.Start()
+		c := client(t, Policy{AllowNets: loopback}, Options{MaxIdlePerHost: idle})
+		send := func() {
+			var wg sync.WaitGroup
+			for range burst {
+				wg.Go(func() {
+					if _, err := c.Get(context.Background(), s.URL, Validators{}, 10); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			for holding.Load() && held.Load() < burst { // every request on a connection of its own
+				time.Sleep(time.Millisecond)
+			}
+			if holding.Swap(false) {
+				close(release)
+			}
+			wg.Wait()
+		}
+		send()
+		if idle == 0 {
+			for deadline := time.Now().Add(5 * time.Second); closed.Load() < burst-2 && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+			if closed.Load() != burst-2 {
+				t.Errorf("default: %d connections closed after the burst, want %d", closed.Load(), burst-2)
+			}
+		} else {
+			before := opened.Load()
+			send()
+			if n := opened.Load() - before; n != 0 {
+				t.Errorf("MaxIdlePerHost %d: the second burst opened %d connections, want none", idle, n)
+			}
+		}
+		s.Close()
 	}
 }

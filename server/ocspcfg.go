@@ -90,7 +90,11 @@ func newOCSP(c Config, log *slog.Logger, reg prometheus.Registerer) (*ocspcache.
 	if err != nil {
 		return nil, nil, err
 	}
-	client, err := outbound.New(p, outbound.Options{Timeout: min(o.Timeout, c.Revocation.Outbound.Timeout), Proxy: proxy, UserAgent: "mtlsgate-ocsp"})
+	// Refreshes and the lookups of Checks share the responders'
+	// connections: keep as many idle as refreshes run at once, and more
+	// for bursts of cold lookups.
+	client, err := outbound.New(p, outbound.Options{Timeout: min(o.Timeout, c.Revocation.Outbound.Timeout), Proxy: proxy,
+		UserAgent: "mtlsgate-ocsp", MaxIdlePerHost: max(64, o.Concurrency)})
 	if err != nil {
 		return nil, nil, err
 	}
