@@ -1,0 +1,167 @@
+package xfcc
+
+import (
+	"fmt"
+	"strings"
+)
+
+// parser walks the header once, left to right.
+type parser struct {
+	s string
+	i int
+}
+
+func (p *parser) done() bool { return p.i >= len(p.s) }
+
+func (p *parser) fail(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format+" at byte %d", append([]any{ErrMalformed}, append(args, p.i)...)...)
+}
+
+// skipSpace skips the optional whitespace allowed around separators.
+func (p *parser) skipSpace() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
+		p.i++
+	}
+}
+
+// element reads pairs up to the "," that ends the element, or the end.
+func (p *parser) element() (Element, error) {
+	var e Element
+	seen := 0
+	for n := 0; ; n++ {
+		if n == MaxPairs {
+			return e, p.fail("more than %d pairs in an element", MaxPairs)
+		}
+		p.skipSpace()
+		key, err := p.key()
+		if err != nil {
+			return e, err
+		}
+		val, err := p.value()
+		if err != nil {
+			return e, err
+		}
+		if err := e.set(key, val, &seen); err != nil {
+			return e, p.fail("%v", err)
+		}
+		p.skipSpace()
+		if p.done() || p.s[p.i] == ',' {
+			return e, nil
+		}
+		if p.s[p.i] != ';' {
+			return e, p.fail("unexpected %q after a value", p.s[p.i])
+		}
+		p.i++
+	}
+}
+
+// key reads KEY= (letters, digits, "-" and "_").
+func (p *parser) key() (string, error) {
+	start := p.i
+	for p.i < len(p.s) && isKeyByte(p.s[p.i]) {
+		p.i++
+	}
+	if p.i == start {
+		return "", p.fail("a key was expected")
+	}
+	if p.done() || p.s[p.i] != '=' {
+		return "", p.fail("no \"=\" after key %q", p.s[start:p.i])
+	}
+	key := p.s[start:p.i]
+	p.i++
+	return key, nil
+}
+
+func isKeyByte(c byte) bool {
+	return c|0x20 >= 'a' && c|0x20 <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+}
+
+// value reads a quoted value (its content, escapes kept) or an unquoted
+// one, which may be empty.
+func (p *parser) value() (string, error) {
+	if p.done() || p.s[p.i] != '"' {
+		start := p.i
+		for p.i < len(p.s) && p.s[p.i] != ';' && p.s[p.i] != ',' {
+			if p.s[p.i] == '"' {
+				return "", p.fail("a double quote inside an unquoted value")
+			}
+			p.i++
+		}
+		return strings.Trim(p.s[start:p.i], " \t"), nil
+	}
+	p.i++
+	start := p.i
+	for ; p.i < len(p.s); p.i++ {
+		switch p.s[p.i] {
+		case '\\':
+			p.i++ // the next byte is not a closing quote
+		case '"':
+			v := p.s[start:p.i]
+			p.i++
+			return v, nil
+		}
+	}
+	p.i = start - 1
+	return "", p.fail("unterminated quoted value")
+}
+
+// Keys that name one thing, each a bit of an element's seen set.
+const (
+	seenHash = 1 << iota
+	seenCert
+	seenChain
+	seenSubject
+	seenIssuer
+)
+
+// set records one pair. Keys are matched without regard to case;
+// unknown keys (other proxies' additions) are ignored; a key that names
+// one thing may appear once.
+func (e *Element) set(key, val string, seen *int) error {
+	var dst *string
+	bit := 0
+	switch strings.ToLower(key) {
+	case "by":
+		e.By = append(e.By, val)
+	case "uri":
+		if val != "" { // Envoy writes "URI=" for a certificate without one
+			e.URI = append(e.URI, val)
+		}
+	case "dns":
+		e.DNS = append(e.DNS, val)
+	case "hash":
+		if !isHash(val) {
+			return fmt.Errorf("Hash is not 64 lowercase hex digits")
+		}
+		dst, bit = &e.Hash, seenHash
+	case "cert":
+		dst, bit = &e.Cert, seenCert
+	case "chain":
+		dst, bit = &e.Chain, seenChain
+	case "subject":
+		dst, bit = &e.Subject, seenSubject
+	case "issuer":
+		dst, bit = &e.Issuer, seenIssuer
+	}
+	if dst == nil {
+		return nil
+	}
+	if *seen&bit != 0 {
+		return fmt.Errorf("%s twice in one element", key)
+	}
+	*seen |= bit
+	*dst = val
+	return nil
+}
+
+func isHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
