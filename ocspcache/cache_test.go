@@ -302,8 +302,10 @@ func TestOverloadedAndClosed(t *testing.T) {
 	go func() {
 		waiting <- c.Lookup(context.Background(), query(root.Leaf(t, "first", testpki.Options{}), root, r.URL, false), time.Now())
 	}()
-	for r.Requests.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); r.Requests.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request never reached the responder")
+		}
 	}
 	if res := c.Lookup(within(5*time.Second), query(root.Leaf(t, "second", testpki.Options{}), root, r.URL, false), time.Now()); !errors.Is(res.Err, ocspcache.ErrOverloaded) {
 		t.Fatalf("%+v, want overloaded", res)
