@@ -298,7 +298,7 @@ func TestOverloadedAndClosed(t *testing.T) {
 	r.Delay = 10 * time.Second
 	r.Unlock()
 	c := newCache(t, ocspcache.Options{MaxInflight: 1})
-	waiting := make(chan ocspcache.Result)
+	waiting := make(chan ocspcache.Result, 1)
 	go func() {
 		waiting <- c.Lookup(context.Background(), query(root.Leaf(t, "first", testpki.Options{}), root, r.URL, false), time.Now())
 	}()
