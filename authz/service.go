@@ -18,7 +18,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,13 +196,17 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 			a, err = response(d), nil
 		}
 		s.metrics.observeCheck(d, time.Since(start))
-		s.logDecision(ctx, d)
+		s.logDecision(ctx, d, req)
 	}()
 	d = t.fleetDenial(t.decide(ctx, req, &s.chk, s.now()), fleet)
 	return response(d), nil
 }
 
-func (s *Service) logDecision(ctx context.Context, d *Decision) {
+// logDecision logs d, with what ties it to Envoy's own logs: the
+// request id, the peer and the path, and for a request no site answers,
+// the SNI and host it named. Values from the request are cut to
+// maxLogValue bytes (the handler escapes what they hold).
+func (s *Service) logDecision(ctx context.Context, d *Decision, req *authv3.CheckRequest) {
 	if s.dlog == LogOff || (s.dlog == LogFailures && d.Allow && (d.Verify == contract.VerifySuccess || d.Verify == "")) {
 		return
 	}
@@ -213,7 +220,38 @@ func (s *Service) logDecision(ctx context.Context, d *Decision) {
 	if err := d.Detail(); err != nil {
 		attrs = append(attrs, slog.String("detail", err.Error()))
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
+	s.log.LogAttrs(ctx, slog.LevelInfo, "decision", append(attrs, requestAttrs(req, d.Site == "")...)...)
+}
+
+// maxLogValue bounds each request value a decision line carries.
+const maxLogValue = 256
+
+// requestAttrs are the decision log's attributes of req; named adds the
+// SNI and host a request for no known site named.
+func requestAttrs(req *authv3.CheckRequest, named bool) []slog.Attr {
+	a := req.GetAttributes()
+	h := a.GetRequest().GetHttp()
+	peer := a.GetSource().GetAddress().GetSocketAddress()
+	out := []slog.Attr{slog.String("request_id", cut(h.GetId())), slog.String("path", cut(h.GetPath()))}
+	if peer != nil {
+		out = append(out, slog.String("peer", cut(net.JoinHostPort(peer.GetAddress(), strconv.Itoa(int(peer.GetPortValue()))))))
+	}
+	if named {
+		out = append(out, slog.String("sni", cut(a.GetTlsSession().GetSni())), slog.String("host", cut(authority(h))))
+	}
+	return out
+}
+
+// cut is s at most maxLogValue bytes long, cut at a character boundary.
+func cut(s string) string {
+	if len(s) <= maxLogValue {
+		return s
+	}
+	i := maxLogValue
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
 
 // response turns a decision into Envoy's answer. Allowed requests get the
