@@ -131,7 +131,7 @@ func (e *Element) set(key, val string, seen *int) error {
 		e.DNS = append(e.DNS, val)
 	case "hash":
 		if !isHash(val) {
-			return fmt.Errorf("Hash is not 64 lowercase hex digits")
+			return fmt.Errorf("the Hash value is not 64 lowercase hex digits")
 		}
 		dst, bit = &e.Hash, seenHash
 	case "cert":
