@@ -43,7 +43,7 @@ func (r *runner) main(ctx context.Context, args []string) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errHelp):
-		fmt.Fprint(r.stdout, usageText())
+		fmt.Fprint(r.stdout, helpText(args))
 		return 0
 	}
 	fmt.Fprintln(r.stderr, errorLine(err, r.server))

@@ -414,3 +414,34 @@ func TestErrorFromServerIsOneLine(t *testing.T) {
 		t.Errorf("stderr %q", errOut)
 	}
 }
+
+// TestCommandHelp: --help after a command prints that command's own
+// help: its synopsis, what it does and its flags with their defaults;
+// anywhere else, the whole usage.
+func TestCommandHelp(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"ca", "set", "--help"}, []string{"Usage: mtlsgate ca set ID [--name NAME]", "Rename a client CA", "--ocsp-url STRING",
+			"OCSP responder for the certificates the CA issues", "--ocsp-nonce VALUE", "Global flags"}, []string{"site put"}},
+		{[]string{"-h", "audit"}, []string{"Usage: mtlsgate audit", "--limit"}, []string{"ca add"}},
+		{[]string{"crl", "rm", "ID", "--help"}, []string{"Usage: mtlsgate crl rm"}, []string{"Flags:"}},
+		{[]string{"bogus", "--help"}, []string{"Usage: mtlsgate [global flags] COMMAND", "site put"}, nil},
+	} {
+		code, out, errOut := runFake(&fakeAPI{}, testEnv{}, tc.args...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: help lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(out, n) {
+				t.Errorf("%v: help has %q:\n%s", tc.args, n, out)
+			}
+		}
+	}
+}
