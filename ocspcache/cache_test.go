@@ -41,6 +41,14 @@ func newCache(t *testing.T, o ocspcache.Options) *ocspcache.Cache {
 	return c
 }
 
+// run runs c's refreshes until the test ends.
+func run(t *testing.T, c *ocspcache.Cache) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 func query(leaf, issuer *testpki.Cert, url string, nonce bool) *ocspcache.Query {
 	return ocspcache.NewQuery(leaf.Cert.SerialNumber, issuer.Cert, url, nonce)
 }
@@ -215,10 +223,7 @@ func TestRefreshAhead(t *testing.T) {
 	r.Unlock()
 	leaf := root.Leaf(t, "refreshed", testpki.Options{})
 	c := newCache(t, ocspcache.Options{MinRefresh: 100 * time.Millisecond, Skew: 100 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	run(t, c)
 	q := query(leaf, root, r.URL, false)
 	if res := c.Lookup(within(5*time.Second), q, time.Now()); res.Status != ocspcache.Good {
 		t.Fatalf("%+v", res)
@@ -253,10 +258,7 @@ func TestAnswerNearItsNextUpdate(t *testing.T) {
 	r.Validity, r.Age = time.Hour, time.Hour+30*time.Second // nextUpdate 30 s ago
 	r.Unlock()
 	c := newCache(t, ocspcache.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	run(t, c)
 	q := query(root.Leaf(t, "late", testpki.Options{}), root, r.URL, false)
 	for range 200 {
 		if res := c.Lookup(within(5*time.Second), q, time.Now()); res.Status != ocspcache.Good {
