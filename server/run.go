@@ -133,6 +133,7 @@ func (s *Server) listenXDS() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.xds = xds.NewServer(ctx, s.cfg.xdsOptions(), s.log, xds.NewMetrics(s.metrics))
+	s.metrics.MustRegister(s.xds.Collector())
 	s.xds.Update(s.first)
 	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
