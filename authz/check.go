@@ -52,13 +52,47 @@ type Decision struct {
 	shared *answer
 }
 
-// Detail says why OCSP gave no usable answer, for the decision log; nil
-// when it did, or was not asked.
+// Detail says why OCSP gave no usable answer, or why no certificate was
+// read from the x-forwarded-client-cert header, for the decision log; nil
+// when there is nothing to say.
 func (d *Decision) Detail() error {
 	if d.detail == nil {
 		return nil
 	}
 	return *d.detail
+}
+
+// explain keeps err (when not nil) as d's Detail.
+func (d *Decision) explain(err error) {
+	if err != nil {
+		kept := err // escapes only here: the hot path allocates nothing
+		d.detail = &kept
+	}
+}
+
+// verifyWithout fills d's verify result for a request whose source gave
+// no certificate to verify: none (NONE), a malformed XFCC header
+// (FAILED:malformed), or an XFCC element with only a Hash, which a pin
+// admits. It returns the verdict of the pinned certificate, or nil.
+func verifyWithout(d *Decision, p *sitePolicy, in presented) *verdict {
+	d.explain(in.why)
+	switch {
+	case in.bad:
+		d.Verify, d.Reason = contract.Failed(contract.ReasonMalformed), contract.ReasonMalformed
+	case in.hash == "":
+		d.Verify, d.Reason = contract.VerifyNone, contract.ReasonNoCertificate
+	default:
+		d.Fingerprint = in.hash
+		if _, pinned := p.pins[in.hash]; !pinned {
+			d.Verify, d.Reason = contract.Failed(contract.ReasonUntrusted), contract.ReasonUntrusted
+			return nil
+		}
+		// The gateway verified the handshake; the operator pinned this
+		// very certificate. Nothing else of it can be checked.
+		d.Verify, d.detail = contract.VerifySuccess, nil
+		return &verdict{parsed: true, fp: in.hash, fields: &originhdr.Fields{Fingerprint: in.hash}}
+	}
+	return nil
 }
 
 // checker is what a check uses besides the table: the verdict cache and
@@ -77,9 +111,9 @@ func (t *Table) decide(ctx context.Context, req *authv3.CheckRequest, chk *check
 		return deny("", 403, contract.ReasonBadRequest)
 	}
 	sni := extract.Host(attrs.GetTlsSession().GetSni())
-	cert := attrs.GetSource().GetCertificate()
-	if attrs.GetContextExtensions()[contract.ListenerExtension] == contract.ListenerHTTP {
-		sni, cert = "", ""
+	plain := attrs.GetContextExtensions()[contract.ListenerExtension] == contract.ListenerHTTP
+	if plain {
+		sni = ""
 	}
 	host := extract.Host(authority(httpReq))
 	site := t.pickSite(attrs.GetContextExtensions(), sni, host)
@@ -97,7 +131,11 @@ func (t *Table) decide(ctx context.Context, req *authv3.CheckRequest, chk *check
 	d := &Decision{Site: site.key}
 	var v *verdict
 	if site.mode != pb.Mode_MODE_DISABLED {
-		v = t.verifyRequest(ctx, d, site, cert, chk, now)
+		var in presented // plain HTTP carries no certificate
+		if !plain {
+			in = site.presented(attrs)
+		}
+		v = t.verifyRequest(ctx, d, site, in, chk, now)
 	}
 	rule := -1
 	if len(site.rules) > 0 {
@@ -143,19 +181,31 @@ func (t *Table) weakens(site *sitePolicy, sni, host string) bool {
 	return false
 }
 
+// presented is the client certificate of a request to p, from the site's
+// certificate source.
+func (p *sitePolicy) presented(attrs *authv3.AttributeContext) presented {
+	if p.xfcc != nil {
+		return p.xfcc.read(attrs)
+	}
+	return presented{encoded: attrs.GetSource().GetCertificate()}
+}
+
 // verifyRequest fills d's verify result and returns the certificate's
 // verdict (nil when none was sent or it was unreadable).
-func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, encoded string, chk *checker, now time.Time) *verdict {
-	if encoded == "" {
-		d.Verify, d.Reason = contract.VerifyNone, contract.ReasonNoCertificate
-		return nil
+func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, in presented, chk *checker, now time.Time) *verdict {
+	if in.encoded == "" {
+		return verifyWithout(d, p, in)
 	}
-	v, hit := chk.cache.verdictFor(p, encoded, now)
+	v, hit := chk.cache.verdictFor(p, in.encoded, now)
 	d.CacheHit = hit
 	if v.parsed {
 		d.Fingerprint, d.Subject = v.fp, v.fields.Subject
 	}
 	reason := v.reason
+	if in.hash != "" && v.parsed && in.hash != v.fp {
+		reason = contract.ReasonMalformed
+		d.explain(errXFCCMismatch)
+	}
 	if reason == "" && !p.allowExpired {
 		reason = checkTime(v, now)
 	}
@@ -180,10 +230,7 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, e
 	if reason == "" && p.ocsp > pb.OCSPCheck_OCSP_CHECK_OFF {
 		var detail error
 		reason, soft, d.OCSPUnchecked, detail = t.checkOCSP(ctx, chk, p, v, now)
-		if detail != nil {
-			kept := detail // escapes only here: the hot path allocates nothing
-			d.detail = &kept
-		}
+		d.explain(detail)
 	}
 	switch {
 	case reason != "":

@@ -23,6 +23,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/contract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -169,7 +170,7 @@ func originNames() []string {
 	for _, n := range store.DefaultHeaders {
 		out = append(out, n)
 	}
-	return out
+	return append(out, originhdr.XFCC) // forwarded by no site in these tests
 }
 
 func assertResponse(t *testing.T, resp *authv3.CheckResponse, w want) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -136,6 +137,7 @@ type req struct {
 	raw     string // source.certificate verbatim, instead of cert
 	newEnc  bool   // newer Envoy's encoding
 	headers map[string]string
+	peer    string // source address (the downstream of the Envoy asking); "" for none
 }
 
 // envoyRequest builds the CheckRequest Envoy sends with
@@ -166,6 +168,10 @@ func envoyRequest(r req) *authv3.CheckRequest {
 	}}
 	if r.ext != "" {
 		cr.Attributes.ContextExtensions = map[string]string{"site": r.ext}
+	}
+	if r.peer != "" {
+		cr.Attributes.Source.Address = &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: r.peer, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 41000}}}}
 	}
 	return cr
 }

@@ -69,6 +69,9 @@ type sitePolicy struct {
 	// badCertStatus and noCertStatus are the HTTP statuses an enforcing
 	// site denies with: a certificate that fails, or none at all.
 	badCertStatus, noCertStatus uint32
+	// xfcc, when set, is where the client certificate comes from: the
+	// x-forwarded-client-cert header (nil: Envoy's source.certificate).
+	xfcc *xfccTrust
 	// err, when set, makes every request to the site fail closed.
 	err error
 	// noCertAnswer and disabledAnswer are the shared answers to allowed
@@ -139,6 +142,9 @@ func buildSite(ms *model.Site) *sitePolicy {
 	}
 	for _, c := range ms.Certs {
 		p.pool.AddCert(c.X509)
+	}
+	if s.GetCertificateSource() == pb.CertificateSource_CERTIFICATE_SOURCE_XFCC {
+		p.xfcc, p.err = newXFCCTrust(s.GetXfcc())
 	}
 	return p
 }

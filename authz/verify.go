@@ -3,6 +3,7 @@ package authz
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"math/big"
 	"slices"
@@ -35,7 +36,8 @@ type verdict struct {
 	fields  *originhdr.Fields
 	leaf    leafFacts
 	// issuers is the chain above the leaf, nearest first: certificates of
-	// the site's CAs, shared with the policy. nil unless reason == "".
+	// the site's CAs, shared with the policy, and intermediates an XFCC
+	// Chain brought. nil unless reason == "".
 	issuers []*x509.Certificate
 	// issuerKeys are the identities of issuers (same index): the issuer of
 	// the leaf, then of each issuer in turn, whose CRLs apply.
@@ -127,16 +129,12 @@ func (c *verdictCache) verdictFor(p *sitePolicy, encoded string, now time.Time) 
 // time check) rather than as untrusted.
 func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	v := &verdict{encoded: encoded}
-	der, err := extract.LeafDER(encoded)
-	var leaf *x509.Certificate
-	if err == nil {
-		leaf, err = x509.ParseCertificate(der)
-	}
+	leaf, intermediates, err := p.parse(encoded)
 	if err != nil {
 		v.reason = contract.ReasonMalformed
 		return v
 	}
-	v.parsed, v.fp = true, pki.Fingerprint(der)
+	v.parsed, v.fp = true, pki.Fingerprint(leaf.Raw)
 	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber,
 		isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints, ocspURLs: leaf.OCSPServer}
 	v.fields = p.names.Fields(leaf)
@@ -149,8 +147,9 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		at = leaf.NotAfter
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{
-		Roots:       p.pool, // every assigned certificate is an anchor: see chain.go
-		CurrentTime: at,
+		Roots:         p.pool, // every assigned certificate is an anchor: see chain.go
+		Intermediates: intermediates,
+		CurrentTime:   at,
 		// EKU is checked on the leaf alone, explicitly: Go's own check
 		// treats a leaf without the extension as good for any purpose.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
@@ -170,6 +169,39 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		v.topFP = pki.Fingerprint(v.issuers[n-1].Raw)
 	}
 	return v
+}
+
+// parse reads a request's certificate: the leaf alone, from Envoy's
+// source.certificate, or, from an XFCC element, a chain whose
+// certificates after the first are offered as intermediates (untrusted:
+// they help build a chain to the site's anchors).
+func (p *sitePolicy) parse(encoded string) (leaf *x509.Certificate, intermediates *x509.CertPool, err error) {
+	if p.xfcc == nil {
+		der, err := extract.LeafDER(encoded)
+		if err != nil {
+			return nil, nil, err
+		}
+		leaf, err = x509.ParseCertificate(der)
+		return leaf, nil, err
+	}
+	ders, err := extract.ChainDER(encoded)
+	if err != nil {
+		return nil, nil, err
+	}
+	if leaf, err = x509.ParseCertificate(ders[0]); err != nil {
+		return nil, nil, err
+	}
+	for i, der := range ders[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, fmt.Errorf("chain certificate %d: %w", i+1, err)
+		}
+		if intermediates == nil {
+			intermediates = x509.NewCertPool()
+		}
+		intermediates.AddCert(c)
+	}
+	return leaf, intermediates, nil
 }
 
 // longest extends every chain Go built (leaf, anchor) through the site's CA

@@ -118,7 +118,7 @@ func (env *siteEnv) fill(s *Site) error {
 func (env *siteEnv) namesOf(set *pb.ClientCertSettings) (*originhdr.Names, error) {
 	var buf [1024]byte
 	key, ok := namesKey(buf[:0], set)
-	mk := func() (*originhdr.Names, error) { return originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding()) }
+	mk := func() (*originhdr.Names, error) { return originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding(), set.GetXfcc().GetForward()) }
 	if !ok {
 		return mk() // an unknown field: NewNames says which
 	}
@@ -175,6 +175,7 @@ var headerFields = slices.Sorted(maps.Keys(store.DefaultHeaders))
 func namesKey(b []byte, set *pb.ClientCertSettings) ([]byte, bool) {
 	headers := set.GetHeaders()
 	b = strconv.AppendInt(b, int64(set.GetCertEncoding()), 10)
+	b = strconv.AppendBool(append(b, ' '), set.GetXfcc().GetForward())
 	known := 0
 	for _, k := range headerFields {
 		v, ok := headers[k]

@@ -136,7 +136,7 @@ func TestInjection(t *testing.T) {
 	if want := `CN=evil\0D\0AX-Injected: 1,O=mtlsgate test`; f.Subject != want {
 		t.Fatalf("Subject = %q, want %q", f.Subject, want)
 	}
-	n, _ := NewNames(nil, encRFC9440)
+	n, _ := NewNames(nil, encRFC9440, false)
 	set, _ := n.Build(nil, nil, "SUCCESS", f, "")
 	req := "GET / HTTP/1.1\r\nHost: origin\r\n"
 	for _, h := range set {
@@ -284,7 +284,7 @@ func TestBuild(t *testing.T) {
 			map[string]string{"x-client-cert-verify": `NONE\0D\0AX: 1`, "x-client-cert-identity": `\20id\00`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewNames(tc.headers, tc.enc)
+			n, err := NewNames(tc.headers, tc.enc, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,7 +307,7 @@ func TestBuild(t *testing.T) {
 // every answer and never sets it, so a client's copy never reaches an
 // origin that reads the defaults.
 func TestFinding5_RenamedAndDisabledDefaultsOwned(t *testing.T) {
-	n, err := NewNames(map[string]string{"verify": "x-tls-verify", "subject": "", "issuer": "", "cert": ""}, encRFC9440)
+	n, err := NewNames(map[string]string{"verify": "x-tls-verify", "subject": "", "issuer": "", "cert": ""}, encRFC9440, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +316,8 @@ func TestFinding5_RenamedAndDisabledDefaultsOwned(t *testing.T) {
 			t.Errorf("%s is not in All() %v", name, n.All())
 		}
 	}
-	if len(n.All()) != len(fieldKeys)+1 {
-		t.Errorf("All() has %d names, want %d", len(n.All()), len(fieldKeys)+1)
+	if len(n.All()) != len(fieldKeys)+2 { // + x-tls-verify and XFCC
+		t.Errorf("All() has %d names, want %d", len(n.All()), len(fieldKeys)+2)
 	}
 	f := FieldsOf(goldenLeaf(t))
 	for _, verify := range []string{"SUCCESS", "NONE", ""} {
@@ -334,17 +334,17 @@ func TestFinding5_RenamedAndDisabledDefaultsOwned(t *testing.T) {
 }
 
 func TestBuildAppends(t *testing.T) {
-	n, _ := NewNames(nil, encRFC9440)
+	n, _ := NewNames(nil, encRFC9440, false)
 	set := []Header{{"keep", "1"}}
 	remove := []string{"keep-too"}
 	set, remove = n.Build(set, remove, "NONE", nil, "")
-	if set[0].Name != "keep" || remove[0] != "keep-too" || len(set) != 2 || len(remove) != len(fieldKeys) {
+	if set[0].Name != "keep" || remove[0] != "keep-too" || len(set) != 2 || len(remove) != len(fieldKeys)+1 { // + XFCC
 		t.Fatalf("Build did not append: %v %v", set, remove)
 	}
 }
 
 func TestBuildAllocs(t *testing.T) {
-	n, _ := NewNames(nil, encRFC9440)
+	n, _ := NewNames(nil, encRFC9440, false)
 	f := FieldsOf(goldenLeaf(t))
 	set := make([]Header, 0, len(fieldKeys))
 	remove := make([]string, 0, len(fieldKeys))
@@ -375,7 +375,7 @@ func BenchmarkFieldsOf(b *testing.B) {
 }
 
 func BenchmarkBuild(b *testing.B) {
-	n, _ := NewNames(nil, encRFC9440)
+	n, _ := NewNames(nil, encRFC9440, false)
 	f := FieldsOf(goldenLeaf(b))
 	set := make([]Header, 0, len(fieldKeys))
 	remove := make([]string, 0, len(fieldKeys))
@@ -412,7 +412,7 @@ func TestNamesFieldsBuildLikeFieldsOf(t *testing.T) {
 		{"no cert header", map[string]string{"cert": ""}, encURLPEM, func(*Fields) string { return "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewNames(tc.headers, tc.enc)
+			n, err := NewNames(tc.headers, tc.enc, false)
 			if err != nil {
 				t.Fatal(err)
 			}

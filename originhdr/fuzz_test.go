@@ -35,7 +35,7 @@ func FuzzBuild(f *testing.F) {
 				headers[k] = ""
 			}
 		}
-		n, err := NewNames(headers, mtlsgatev1.CertEncoding(enc%5))
+		n, err := NewNames(headers, mtlsgatev1.CertEncoding(enc%5), false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -88,6 +88,12 @@ type entry struct {
 	field int
 }
 
+// XFCC is the x-forwarded-client-cert header: a Names removes it from
+// every request unless the site forwards it (NewNames' forwardXFCC), so
+// that what a gateway told mtlsgate, or what a client made up, reaches
+// the origin only when the operator asks for it.
+const XFCC = "x-forwarded-client-cert"
+
 // NewNames validates a site's header settings and returns its Names.
 //
 // headers maps a field key ("verify", "fingerprint_sha256", "subject",
@@ -97,8 +103,10 @@ type entry struct {
 // gives all defaults). Names must be lowercase HTTP tokens (RFC 9110) and
 // used once. enc selects the encoding of the cert header;
 // CERT_ENCODING_UNSPECIFIED means the default, RFC 9440. Whether a name is
-// reserved (host, cookie, ...) is the store's rule, not checked here.
-func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding) (*Names, error) {
+// reserved (host, cookie, ...) is the store's rule, not checked here,
+// apart from XFCC. Unless forwardXFCC, XFCC is owned too: All lists it,
+// and Build removes it from every request.
+func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding, forwardXFCC bool) (*Names, error) {
 	for k := range headers {
 		if !slices.Contains(fieldKeys[:], k) {
 			return nil, fmt.Errorf("%w: unknown header field %q", ErrInvalid, k)
@@ -119,6 +127,13 @@ func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding) (*Names, e
 		}
 	}
 	n.own()
+	if slices.Contains(n.all, XFCC) {
+		return nil, fmt.Errorf("%w: header name %q is reserved", ErrInvalid, XFCC)
+	}
+	if !forwardXFCC {
+		n.entries = append(n.entries, entry{name: XFCC, field: fieldOwned})
+		n.all = append(n.all, XFCC)
+	}
 	slices.SortFunc(n.entries, func(a, b entry) int { return cmp.Compare(a.name, b.name) })
 	slices.Sort(n.all)
 	n.all = slices.Clip(n.all)
@@ -195,7 +210,8 @@ func isTokenSymbol(c byte) bool {
 
 // All returns every header name the site owns, sorted: the enabled names
 // and the default name of every field (renamed or turned off ones
-// included). Each is removed from every request before the origin sees it,
+// included), and XFCC unless the site forwards it. Each is removed from
+// every request before the origin sees it,
 // whatever the mode, so that a client cannot smuggle its own values. The
 // cert header's name is included whatever the encoding, CERT_ENCODING_NONE
 // included. The slice is shared and must not be modified.

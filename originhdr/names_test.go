@@ -19,9 +19,10 @@ func TestFieldKeysAreTheStores(t *testing.T) {
 }
 
 func TestNewNames(t *testing.T) {
-	defaults := slices.Sorted(maps.Values(store.DefaultHeaders))
+	forwarded := slices.Sorted(maps.Values(store.DefaultHeaders))
+	defaults := slices.Sorted(slices.Values(append(slices.Clone(forwarded), XFCC)))
 	// owned is the names a site owns with these changes: the configured
-	// ones and every default name.
+	// ones, every default name and XFCC.
 	owned := func(change map[string]string) []string {
 		m := maps.Clone(store.DefaultHeaders)
 		maps.Copy(m, change)
@@ -34,25 +35,27 @@ func TestNewNames(t *testing.T) {
 		headers map[string]string
 		enc     mtlsgatev1.CertEncoding
 		wantAll []string
+		forward bool
 	}{
-		{"nil map", nil, 0, defaults},
-		{"store defaults", store.DefaultHeaders, mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM, defaults},
+		{"nil map", nil, 0, defaults, false},
+		{"forwarding XFCC", nil, 0, forwarded, true},
+		{"store defaults", store.DefaultHeaders, mtlsgatev1.CertEncoding_CERT_ENCODING_URL_PEM, defaults, false},
 		{"partial map takes defaults", map[string]string{"verify": "x-verify"},
-			0, owned(map[string]string{"verify": "x-verify"})},
+			0, owned(map[string]string{"verify": "x-verify"}), false},
 		{"all off", map[string]string{"verify": "", "fingerprint_sha256": "", "subject": "", "issuer": "",
 			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
-			"identity": "", "cert": ""}, 0, defaults},
+			"identity": "", "cert": ""}, 0, defaults, false},
 		{"only two", map[string]string{"verify": "v", "fingerprint_sha256": "", "subject": "", "issuer": "",
 			"serial": "", "not_before": "", "not_after": "", "san_dns": "", "san_uri": "", "san_email": "",
-			"identity": "", "cert": "a"}, 0, owned(map[string]string{"verify": "v", "cert": "a"})},
+			"identity": "", "cert": "a"}, 0, owned(map[string]string{"verify": "v", "cert": "a"}), false},
 		{"a default name moved to another field", map[string]string{"issuer": "x-issuer", "subject": "x-client-cert-issuer"},
-			0, owned(map[string]string{"issuer": "x-issuer", "subject": "x-client-cert-issuer"})},
+			0, owned(map[string]string{"issuer": "x-issuer", "subject": "x-client-cert-issuer"}), false},
 		{"token symbols", map[string]string{"verify": "x!#$%&'*+-.^_`|~1"}, 0,
-			owned(map[string]string{"verify": "x!#$%&'*+-.^_`|~1"})},
-		{"encoding none keeps the cert name", nil, mtlsgatev1.CertEncoding_CERT_ENCODING_NONE, defaults},
+			owned(map[string]string{"verify": "x!#$%&'*+-.^_`|~1"}), false},
+		{"encoding none keeps the cert name", nil, mtlsgatev1.CertEncoding_CERT_ENCODING_NONE, defaults, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewNames(tc.headers, tc.enc)
+			n, err := NewNames(tc.headers, tc.enc, tc.forward)
 			if err != nil {
 				t.Fatalf("NewNames: %v", err)
 			}
@@ -81,9 +84,10 @@ func TestNewNamesErrors(t *testing.T) {
 		{"duplicate of a default", map[string]string{"subject": "x-client-cert-issuer"}, 0},
 		{"unknown encoding", nil, 99},
 		{"negative encoding", nil, -1},
+		{"XFCC as a field's name", map[string]string{"verify": XFCC}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			n, err := NewNames(tc.headers, tc.enc)
+			n, err := NewNames(tc.headers, tc.enc, false)
 			if !errors.Is(err, ErrInvalid) || n != nil {
 				t.Fatalf("NewNames = %v, %v; want ErrInvalid", n, err)
 			}

@@ -61,6 +61,9 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 	if err := normalizePins(s, l); err != nil {
 		return err
 	}
+	if err := normalizeXFCC(s); err != nil {
+		return err
+	}
 	return checkAccessRules(s.GetAccessRules())
 }
 
@@ -103,6 +106,7 @@ func normalizeEnums(s *pb.ClientCertSettings) error {
 		{"revocation.on_ocsp_unknown", (*int32)(&r.OnOcspUnknown), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_DENY), int32(pb.OCSPFailureAction_OCSP_FAILURE_ACTION_ALLOW)},
 		{"cert_encoding", (*int32)(&s.CertEncoding), int32(pb.CertEncoding_CERT_ENCODING_RFC9440), int32(pb.CertEncoding_CERT_ENCODING_NONE)},
 		{"min_tls_version", (*int32)(&s.MinTlsVersion), int32(pb.TLSVersion_TLS_VERSION_1_2), int32(pb.TLSVersion_TLS_VERSION_1_3)},
+		{"certificate_source", (*int32)(&s.CertificateSource), int32(pb.CertificateSource_CERTIFICATE_SOURCE_PEER), int32(pb.CertificateSource_CERTIFICATE_SOURCE_XFCC)},
 	} {
 		if *e.val == 0 {
 			*e.val = e.def

@@ -101,6 +101,59 @@ func LeafDER(encoded string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeBody(body)
+}
+
+// MaxChainLen bounds the certificates ChainDER accepts.
+const MaxChainLen = 8
+
+var errChainLen = malformed("more than %d certificates", MaxChainLen)
+
+// ChainDER decodes a URL-encoded PEM chain, leaf first, as Envoy writes
+// the Chain of an x-forwarded-client-cert element: one or more
+// CERTIFICATE blocks, each as LeafDER accepts one, with only whitespace
+// between them. It returns the DER of each, in order (at most
+// MaxChainLen). Errors are LeafDER's.
+func ChainDER(encoded string) ([][]byte, error) {
+	switch {
+	case encoded == "":
+		return nil, ErrNoCertificate
+	case len(encoded) > MaxEncodedLen:
+		return nil, errTooLong
+	}
+	decoded, ok := pathUnescape(make([]byte, 0, len(encoded)), encoded)
+	if !ok {
+		return nil, errEscape
+	}
+	var ders [][]byte
+	for rest := bytes.TrimLeft(decoded, " \t\r\n"); len(rest) > 0; rest = bytes.TrimLeft(rest, " \t\r\n") {
+		if len(ders) == MaxChainLen {
+			return nil, errChainLen
+		}
+		block := rest
+		if i := bytes.Index(rest, pemEndCert); i >= 0 {
+			block, rest = rest[:i+len(pemEndCert)], rest[i+len(pemEndCert):]
+		} else {
+			rest = nil
+		}
+		body, err := certificateBody(block)
+		if err != nil {
+			return nil, err
+		}
+		der, err := decodeBody(body)
+		if err != nil {
+			return nil, err
+		}
+		ders = append(ders, der)
+	}
+	if len(ders) == 0 {
+		return nil, errBlank
+	}
+	return ders, nil
+}
+
+// decodeBody decodes a certificate body certificateBody returned.
+func decodeBody(body []byte) ([]byte, error) {
 	der := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
 	n, err := strictBase64.Decode(der, body)
 	switch {

@@ -418,6 +418,62 @@ func (TLSVersion) EnumDescriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
 }
 
+// CertificateSource says where ext_authz reads a site's client certificate.
+type CertificateSource int32
+
+const (
+	CertificateSource_CERTIFICATE_SOURCE_UNSPECIFIED CertificateSource = 0
+	// The certificate the client presented to the Envoy calling ext_authz,
+	// as its ext_authz filter forwards it (include_peer_certificate): an
+	// Envoy mtlsgate configures, or one configured the same way.
+	CertificateSource_CERTIFICATE_SOURCE_PEER CertificateSource = 1
+	// The x-forwarded-client-cert element a trusted proxy added (xfcc): for
+	// gateways whose ext_authz cannot forward the peer certificate (Istio,
+	// Envoy Gateway). Without a trusted element the request has none.
+	CertificateSource_CERTIFICATE_SOURCE_XFCC CertificateSource = 2
+)
+
+// Enum value maps for CertificateSource.
+var (
+	CertificateSource_name = map[int32]string{
+		0: "CERTIFICATE_SOURCE_UNSPECIFIED",
+		1: "CERTIFICATE_SOURCE_PEER",
+		2: "CERTIFICATE_SOURCE_XFCC",
+	}
+	CertificateSource_value = map[string]int32{
+		"CERTIFICATE_SOURCE_UNSPECIFIED": 0,
+		"CERTIFICATE_SOURCE_PEER":        1,
+		"CERTIFICATE_SOURCE_XFCC":        2,
+	}
+)
+
+func (x CertificateSource) Enum() *CertificateSource {
+	p := new(CertificateSource)
+	*p = x
+	return p
+}
+
+func (x CertificateSource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CertificateSource) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[7].Descriptor()
+}
+
+func (CertificateSource) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[7]
+}
+
+func (x CertificateSource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CertificateSource.Descriptor instead.
+func (CertificateSource) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+}
+
 // CRLScope is the kind of certificate a CRL covers (RFC 5280 5.2.5).
 type CRLScope int32
 
@@ -458,11 +514,11 @@ func (x CRLScope) String() string {
 }
 
 func (CRLScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[7].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[8].Descriptor()
 }
 
 func (CRLScope) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[7]
+	return &file_mtlsgate_v1_model_proto_enumTypes[8]
 }
 
 func (x CRLScope) Number() protoreflect.EnumNumber {
@@ -471,7 +527,7 @@ func (x CRLScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CRLScope.Descriptor instead.
 func (CRLScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
 }
 
 // Role is what a token may do.
@@ -518,11 +574,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[8].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[9].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[8]
+	return &file_mtlsgate_v1_model_proto_enumTypes[9]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -531,7 +587,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
 }
 
 // CertificateInfo holds the facts derived from one X.509 certificate.
@@ -1061,6 +1117,12 @@ type ClientCertSettings struct {
 	HttpRedirect *bool `protobuf:"varint,11,opt,name=http_redirect,json=httpRedirect,proto3,oneof" json:"http_redirect,omitempty"`
 	// Default TLS_VERSION_1_2.
 	MinTlsVersion TLSVersion `protobuf:"varint,12,opt,name=min_tls_version,json=minTlsVersion,proto3,enum=mtlsgate.v1.TLSVersion" json:"min_tls_version,omitempty"`
+	// Where ext_authz reads the client certificate. Default
+	// CERTIFICATE_SOURCE_PEER.
+	CertificateSource CertificateSource `protobuf:"varint,13,opt,name=certificate_source,json=certificateSource,proto3,enum=mtlsgate.v1.CertificateSource" json:"certificate_source,omitempty"`
+	// Which x-forwarded-client-cert element ext_authz trusts, and whether
+	// the header reaches the origin (docs/meshes.md).
+	Xfcc          *XFCCSettings `protobuf:"bytes,14,opt,name=xfcc,proto3" json:"xfcc,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1179,6 +1241,102 @@ func (x *ClientCertSettings) GetMinTlsVersion() TLSVersion {
 	return TLSVersion_TLS_VERSION_UNSPECIFIED
 }
 
+func (x *ClientCertSettings) GetCertificateSource() CertificateSource {
+	if x != nil {
+		return x.CertificateSource
+	}
+	return CertificateSource_CERTIFICATE_SOURCE_UNSPECIFIED
+}
+
+func (x *ClientCertSettings) GetXfcc() *XFCCSettings {
+	if x != nil {
+		return x.Xfcc
+	}
+	return nil
+}
+
+// XFCCSettings say which element of the x-forwarded-client-cert header
+// carries the client certificate. An element is trusted only when every
+// condition set here holds; otherwise the request has no certificate.
+type XFCCSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which element, counted from the last: 1 (default) is the element the
+	// Envoy calling ext_authz added; 2 the one before it (a front proxy's,
+	// when the Envoy calling ext_authz appends its own). At most 16.
+	Hop uint32 `protobuf:"varint,1,opt,name=hop,proto3" json:"hop,omitempty"`
+	// When non-empty, the element's By must name one of these URIs (a URI
+	// SAN of the certificate of the proxy that added it), compared exactly.
+	TrustedBy []string `protobuf:"bytes,2,rep,name=trusted_by,json=trustedBy,proto3" json:"trusted_by,omitempty"`
+	// When non-empty, the peer of the Envoy calling ext_authz (the address
+	// it reports as the request's source) must be in one of these networks:
+	// for an Envoy behind the front proxy that added the element. CIDRs or
+	// addresses, stored in canonical form.
+	TrustedPeers []string `protobuf:"bytes,3,rep,name=trusted_peers,json=trustedPeers,proto3" json:"trusted_peers,omitempty"`
+	// Forward the header to the origin. Default false: ext_authz has Envoy
+	// remove it, whichever the certificate source.
+	Forward       bool `protobuf:"varint,4,opt,name=forward,proto3" json:"forward,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XFCCSettings) Reset() {
+	*x = XFCCSettings{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XFCCSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XFCCSettings) ProtoMessage() {}
+
+func (x *XFCCSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XFCCSettings.ProtoReflect.Descriptor instead.
+func (*XFCCSettings) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *XFCCSettings) GetHop() uint32 {
+	if x != nil {
+		return x.Hop
+	}
+	return 0
+}
+
+func (x *XFCCSettings) GetTrustedBy() []string {
+	if x != nil {
+		return x.TrustedBy
+	}
+	return nil
+}
+
+func (x *XFCCSettings) GetTrustedPeers() []string {
+	if x != nil {
+		return x.TrustedPeers
+	}
+	return nil
+}
+
+func (x *XFCCSettings) GetForward() bool {
+	if x != nil {
+		return x.Forward
+	}
+	return false
+}
+
 // InlineCertificate is a server certificate and key held by the store.
 type InlineCertificate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1194,7 +1352,7 @@ type InlineCertificate struct {
 
 func (x *InlineCertificate) Reset() {
 	*x = InlineCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1364,7 @@ func (x *InlineCertificate) String() string {
 func (*InlineCertificate) ProtoMessage() {}
 
 func (x *InlineCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1377,7 @@ func (x *InlineCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineCertificate.ProtoReflect.Descriptor instead.
 func (*InlineCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InlineCertificate) GetCertificateChainPem() string {
@@ -1254,7 +1412,7 @@ type CertificateFiles struct {
 
 func (x *CertificateFiles) Reset() {
 	*x = CertificateFiles{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1424,7 @@ func (x *CertificateFiles) String() string {
 func (*CertificateFiles) ProtoMessage() {}
 
 func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1437,7 @@ func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateFiles.ProtoReflect.Descriptor instead.
 func (*CertificateFiles) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CertificateFiles) GetCertificateChainPath() string {
@@ -1310,7 +1468,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1480,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1493,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServerCertificate) GetSource() isServerCertificate_Source {
@@ -1406,7 +1564,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1576,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1589,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Site) GetHostname() string {
@@ -1522,7 +1680,7 @@ type SiteStatus struct {
 
 func (x *SiteStatus) Reset() {
 	*x = SiteStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1692,7 @@ func (x *SiteStatus) String() string {
 func (*SiteStatus) ProtoMessage() {}
 
 func (x *SiteStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1705,7 @@ func (x *SiteStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteStatus.ProtoReflect.Descriptor instead.
 func (*SiteStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SiteStatus) GetXdsError() string {
@@ -1641,7 +1799,7 @@ type CRL struct {
 
 func (x *CRL) Reset() {
 	*x = CRL{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1811,7 @@ func (x *CRL) String() string {
 func (*CRL) ProtoMessage() {}
 
 func (x *CRL) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1824,7 @@ func (x *CRL) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRL.ProtoReflect.Descriptor instead.
 func (*CRL) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CRL) GetId() string {
@@ -1817,7 +1975,7 @@ type CRLSource struct {
 
 func (x *CRLSource) Reset() {
 	*x = CRLSource{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1987,7 @@ func (x *CRLSource) String() string {
 func (*CRLSource) ProtoMessage() {}
 
 func (x *CRLSource) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2000,7 @@ func (x *CRLSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLSource.ProtoReflect.Descriptor instead.
 func (*CRLSource) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CRLSource) GetId() string {
@@ -1922,7 +2080,7 @@ type CRLFetchStatus struct {
 
 func (x *CRLFetchStatus) Reset() {
 	*x = CRLFetchStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1934,7 +2092,7 @@ func (x *CRLFetchStatus) String() string {
 func (*CRLFetchStatus) ProtoMessage() {}
 
 func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1947,7 +2105,7 @@ func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLFetchStatus.ProtoReflect.Descriptor instead.
 func (*CRLFetchStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CRLFetchStatus) GetUrl() string {
@@ -2068,7 +2226,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2080,7 +2238,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2251,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Token) GetId() string {
@@ -2174,7 +2332,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2344,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2357,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -2275,7 +2433,7 @@ type InternalCA struct {
 
 func (x *InternalCA) Reset() {
 	*x = InternalCA{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2287,7 +2445,7 @@ func (x *InternalCA) String() string {
 func (*InternalCA) ProtoMessage() {}
 
 func (x *InternalCA) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2300,7 +2458,7 @@ func (x *InternalCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
 func (*InternalCA) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *InternalCA) GetCertificatePem() string {
@@ -2352,7 +2510,7 @@ type NodeCertificate struct {
 
 func (x *NodeCertificate) Reset() {
 	*x = NodeCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2522,7 @@ func (x *NodeCertificate) String() string {
 func (*NodeCertificate) ProtoMessage() {}
 
 func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2535,7 @@ func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
 func (*NodeCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeCertificate) GetSerial() string {
@@ -2505,7 +2663,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x06emails\x18\x05 \x03(\tR\x06emails\x12\x1e\n" +
 	"\n" +
 	"identities\x18\x06 \x03(\tR\n" +
-	"identities\"\x88\x06\n" +
+	"identities\"\x86\a\n" +
 	"\x12ClientCertSettings\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mtlsgate.v1.ModeR\x04mode\x12:\n" +
 	"\x17require_client_auth_eku\x18\x02 \x01(\bH\x00R\x14requireClientAuthEku\x88\x01\x01\x12#\n" +
@@ -2521,12 +2679,20 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x1amissing_certificate_status\x18\n" +
 	" \x01(\rR\x18missingCertificateStatus\x12(\n" +
 	"\rhttp_redirect\x18\v \x01(\bH\x01R\fhttpRedirect\x88\x01\x01\x12?\n" +
-	"\x0fmin_tls_version\x18\f \x01(\x0e2\x17.mtlsgate.v1.TLSVersionR\rminTlsVersion\x1a:\n" +
+	"\x0fmin_tls_version\x18\f \x01(\x0e2\x17.mtlsgate.v1.TLSVersionR\rminTlsVersion\x12M\n" +
+	"\x12certificate_source\x18\r \x01(\x0e2\x1e.mtlsgate.v1.CertificateSourceR\x11certificateSource\x12-\n" +
+	"\x04xfcc\x18\x0e \x01(\v2\x19.mtlsgate.v1.XFCCSettingsR\x04xfcc\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1a\n" +
 	"\x18_require_client_auth_ekuB\x10\n" +
-	"\x0e_http_redirect\"\xa1\x01\n" +
+	"\x0e_http_redirect\"~\n" +
+	"\fXFCCSettings\x12\x10\n" +
+	"\x03hop\x18\x01 \x01(\rR\x03hop\x12\x1d\n" +
+	"\n" +
+	"trusted_by\x18\x02 \x03(\tR\ttrustedBy\x12#\n" +
+	"\rtrusted_peers\x18\x03 \x03(\tR\ftrustedPeers\x12\x18\n" +
+	"\aforward\x18\x04 \x01(\bR\aforward\"\xa1\x01\n" +
 	"\x11InlineCertificate\x122\n" +
 	"\x15certificate_chain_pem\x18\x01 \x01(\tR\x13certificateChainPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x02 \x01(\tR\rprivateKeyPem\x120\n" +
@@ -2693,7 +2859,11 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x0fTLS_VERSION_1_0\x10\x01\x12\x13\n" +
 	"\x0fTLS_VERSION_1_1\x10\x02\x12\x13\n" +
 	"\x0fTLS_VERSION_1_2\x10\x03\x12\x13\n" +
-	"\x0fTLS_VERSION_1_3\x10\x04*j\n" +
+	"\x0fTLS_VERSION_1_3\x10\x04*q\n" +
+	"\x11CertificateSource\x12\"\n" +
+	"\x1eCERTIFICATE_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17CERTIFICATE_SOURCE_PEER\x10\x01\x12\x1b\n" +
+	"\x17CERTIFICATE_SOURCE_XFCC\x10\x02*j\n" +
 	"\bCRLScope\x12\x19\n" +
 	"\x15CRL_SCOPE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCRL_SCOPE_ALL\x10\x01\x12\x18\n" +
@@ -2719,8 +2889,8 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_model_proto_rawDescData
 }
 
-var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -2729,82 +2899,86 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(StaleCRLAction)(0),           // 4: mtlsgate.v1.StaleCRLAction
 	(CertEncoding)(0),             // 5: mtlsgate.v1.CertEncoding
 	(TLSVersion)(0),               // 6: mtlsgate.v1.TLSVersion
-	(CRLScope)(0),                 // 7: mtlsgate.v1.CRLScope
-	(Role)(0),                     // 8: mtlsgate.v1.Role
-	(*CertificateInfo)(nil),       // 9: mtlsgate.v1.CertificateInfo
-	(*ClientCA)(nil),              // 10: mtlsgate.v1.ClientCA
-	(*Revocation)(nil),            // 11: mtlsgate.v1.Revocation
-	(*Pin)(nil),                   // 12: mtlsgate.v1.Pin
-	(*AccessRule)(nil),            // 13: mtlsgate.v1.AccessRule
-	(*ClientCertSettings)(nil),    // 14: mtlsgate.v1.ClientCertSettings
-	(*InlineCertificate)(nil),     // 15: mtlsgate.v1.InlineCertificate
-	(*CertificateFiles)(nil),      // 16: mtlsgate.v1.CertificateFiles
-	(*ServerCertificate)(nil),     // 17: mtlsgate.v1.ServerCertificate
-	(*Site)(nil),                  // 18: mtlsgate.v1.Site
-	(*SiteStatus)(nil),            // 19: mtlsgate.v1.SiteStatus
-	(*CRL)(nil),                   // 20: mtlsgate.v1.CRL
-	(*CRLSource)(nil),             // 21: mtlsgate.v1.CRLSource
-	(*CRLFetchStatus)(nil),        // 22: mtlsgate.v1.CRLFetchStatus
-	(*Token)(nil),                 // 23: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 24: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 25: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 26: mtlsgate.v1.NodeCertificate
-	nil,                           // 27: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
+	(CertificateSource)(0),        // 7: mtlsgate.v1.CertificateSource
+	(CRLScope)(0),                 // 8: mtlsgate.v1.CRLScope
+	(Role)(0),                     // 9: mtlsgate.v1.Role
+	(*CertificateInfo)(nil),       // 10: mtlsgate.v1.CertificateInfo
+	(*ClientCA)(nil),              // 11: mtlsgate.v1.ClientCA
+	(*Revocation)(nil),            // 12: mtlsgate.v1.Revocation
+	(*Pin)(nil),                   // 13: mtlsgate.v1.Pin
+	(*AccessRule)(nil),            // 14: mtlsgate.v1.AccessRule
+	(*ClientCertSettings)(nil),    // 15: mtlsgate.v1.ClientCertSettings
+	(*XFCCSettings)(nil),          // 16: mtlsgate.v1.XFCCSettings
+	(*InlineCertificate)(nil),     // 17: mtlsgate.v1.InlineCertificate
+	(*CertificateFiles)(nil),      // 18: mtlsgate.v1.CertificateFiles
+	(*ServerCertificate)(nil),     // 19: mtlsgate.v1.ServerCertificate
+	(*Site)(nil),                  // 20: mtlsgate.v1.Site
+	(*SiteStatus)(nil),            // 21: mtlsgate.v1.SiteStatus
+	(*CRL)(nil),                   // 22: mtlsgate.v1.CRL
+	(*CRLSource)(nil),             // 23: mtlsgate.v1.CRLSource
+	(*CRLFetchStatus)(nil),        // 24: mtlsgate.v1.CRLFetchStatus
+	(*Token)(nil),                 // 25: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 26: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 27: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 28: mtlsgate.v1.NodeCertificate
+	nil,                           // 29: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	28, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	28, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
-	9,  // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
-	9,  // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	28, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	30, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	30, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	10, // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
+	10, // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
+	30, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	4,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	29, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	31, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
 	2,  // 8: mtlsgate.v1.Revocation.ocsp:type_name -> mtlsgate.v1.OCSPCheck
 	3,  // 9: mtlsgate.v1.Revocation.on_ocsp_unavailable:type_name -> mtlsgate.v1.OCSPFailureAction
 	3,  // 10: mtlsgate.v1.Revocation.on_ocsp_unknown:type_name -> mtlsgate.v1.OCSPFailureAction
 	0,  // 11: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
-	11, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
-	12, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
-	13, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	27, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	12, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
+	13, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
+	14, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
+	29, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	5,  // 16: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	6,  // 17: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
-	9,  // 18: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
-	15, // 19: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
-	16, // 20: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
-	17, // 21: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
-	14, // 22: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	28, // 23: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	28, // 24: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 25: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	28, // 26: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	28, // 27: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	28, // 28: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	28, // 29: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	7,  // 30: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	28, // 31: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	28, // 32: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
-	28, // 33: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
-	28, // 34: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
-	28, // 35: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
-	28, // 36: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
-	8,  // 37: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	28, // 38: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	28, // 39: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	28, // 40: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 41: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	28, // 42: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	28, // 43: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	28, // 44: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	28, // 45: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	46, // [46:46] is the sub-list for method output_type
-	46, // [46:46] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	7,  // 18: mtlsgate.v1.ClientCertSettings.certificate_source:type_name -> mtlsgate.v1.CertificateSource
+	16, // 19: mtlsgate.v1.ClientCertSettings.xfcc:type_name -> mtlsgate.v1.XFCCSettings
+	10, // 20: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
+	17, // 21: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
+	18, // 22: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
+	19, // 23: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
+	15, // 24: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	30, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	30, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 27: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	30, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	30, // 29: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	30, // 30: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	30, // 31: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	8,  // 32: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	30, // 33: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	30, // 34: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	30, // 35: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	30, // 36: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	30, // 37: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	30, // 38: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	9,  // 39: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	30, // 40: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	30, // 41: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	30, // 42: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	30, // 43: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	30, // 44: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	30, // 45: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	30, // 46: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	30, // 47: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -2813,7 +2987,7 @@ func file_mtlsgate_v1_model_proto_init() {
 		return
 	}
 	file_mtlsgate_v1_model_proto_msgTypes[5].OneofWrappers = []any{}
-	file_mtlsgate_v1_model_proto_msgTypes[8].OneofWrappers = []any{
+	file_mtlsgate_v1_model_proto_msgTypes[9].OneofWrappers = []any{
 		(*ServerCertificate_Inline)(nil),
 		(*ServerCertificate_Files)(nil),
 	}
@@ -2822,8 +2996,8 @@ func file_mtlsgate_v1_model_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   19,
+			NumEnums:      10,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
