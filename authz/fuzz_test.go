@@ -14,7 +14,9 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/extract"
+	"github.com/mtlsgate/mtlsgate/authz/xfcc"
 	"github.com/mtlsgate/mtlsgate/model"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/store"
 )
 
@@ -36,7 +38,10 @@ var (
 //   - on rules.example.com, a request allowed without SUCCESS has a path
 //     that no reading puts under a rule (/admin, /ops: checked on the
 //     strict reading, ignoring case);
-//   - the verify header is one of its documented forms.
+//   - the verify header is one of its documented forms;
+//   - the same bytes in x-forwarded-client-cert never pass an enforcing
+//     site that reads XFCC (enforce.xfcc.example.com) unverified, and
+//     the header never reaches an origin.
 func FuzzCheck(f *testing.F) {
 	for _, s := range [][5]string{
 		{"enforce.example.com", "enforce.example.com", "/", "", ""},
@@ -45,6 +50,8 @@ func FuzzCheck(f *testing.F) {
 		{"rules.example.com", "rules.example.com", "/%2e%2e/admin", "", "rules.example.com"},
 		{"a.wild.example.com", "A.WILD.example.com.", "//admin", "-----BEGIN%20CERTIFICATE-----", ""},
 		{"renamed.example.com", "renamed.example.com", "/", "good", "renamed.example.com"},
+		{"enforce.xfcc.example.com", "enforce.xfcc.example.com", "/", "good", ""},
+		{"enforce.xfcc.example.com", "", "/", `Hash=` + strings.Repeat("0", 64) + `;Cert="%2D"`, ""},
 	} {
 		f.Add(s[0], s[1], s[2], s[3], s[4])
 	}
@@ -54,10 +61,12 @@ func FuzzCheck(f *testing.F) {
 			fuzzSvc = authz.New(authz.Options{DecisionLog: authz.LogOff})
 			fuzzSvc.Load(model.Compile(fuzzEnv.st.Current(), nil))
 		})
+		xfccValue := cert // the same bytes in XFCC, which only XFCC sites read
 		if cert == "good" {
 			cert = extract.EncodeNew(fuzzEnv.pki.good.PEM())
+			xfccValue = xfcc.Format([]xfcc.Element{element(fuzzEnv.pki.good, true, fuzzEnv.pki.inter)})
 		}
-		r := req{sni: sni, host: host, path: path, raw: cert, ext: ext}
+		r := req{sni: sni, host: host, path: path, raw: cert, ext: ext, headers: map[string]string{originhdr.XFCC: xfccValue}}
 		cr := envoyRequest(r)
 		cr.Attributes.Request.Http.Headers["x-client-cert-verify"] = "SUCCESS"
 		cr.Attributes.Request.Http.Headers["x-tls-verify"] = "SUCCESS"
@@ -88,7 +97,7 @@ func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckRe
 	if site == "" {
 		site = extract.Host(cr.GetAttributes().GetTlsSession().GetSni())
 	}
-	owned, verifyName := slices.Collect(maps.Values(store.DefaultHeaders)), "x-client-cert-verify"
+	owned, verifyName := append(slices.Collect(maps.Values(store.DefaultHeaders)), originhdr.XFCC), "x-client-cert-verify"
 	if strings.HasPrefix(site, "renamed.") {
 		owned, verifyName = append(owned, "x-tls-verify"), "x-tls-verify"
 		if _, isSet := set["x-client-cert-verify"]; isSet {
