@@ -202,7 +202,12 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "missing_certificate_status", value: httpStatus(s.GetMissingCertificateStatus())},
 		{key: "http_redirect", value: redirect},
 		{key: "min_tls_version", value: enumName(s.GetMinTlsVersion())},
+		{key: "certificate_source", value: enumName(s.GetCertificateSource())},
+		{key: "xfcc.hop", value: strconv.FormatUint(uint64(s.GetXfcc().GetHop()), 10)},
+		{key: "xfcc.forward", value: strconv.FormatBool(s.GetXfcc().GetForward())},
 	}
+	f = append(f, listFields("xfcc.trusted_by", s.GetXfcc().GetTrustedBy())...)
+	f = append(f, listFields("xfcc.trusted_peers", s.GetXfcc().GetTrustedPeers())...)
 	var pins []string
 	for _, p := range s.GetPins() {
 		pins = append(pins, strings.TrimSuffix(p.GetSha256Fingerprint()+"="+p.GetIdentity(), "="))
