@@ -17,11 +17,13 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/mtlsgate/mtlsgate/authz"
+	"github.com/mtlsgate/mtlsgate/authz/xfcc"
 	"github.com/mtlsgate/mtlsgate/internal/nodetest"
 	"github.com/mtlsgate/mtlsgate/internal/ocsptest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/ocspcache"
+	"github.com/mtlsgate/mtlsgate/originhdr"
 	"github.com/mtlsgate/mtlsgate/outbound"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
@@ -85,6 +87,7 @@ func setupBench(b *testing.B) *benchEnv {
 		for host, set := range map[string]*pb.ClientCertSettings{
 			"bench.example.com": {Mode: pb.Mode_MODE_ENFORCE}, "open.example.com": {Mode: pb.Mode_MODE_PERMISSIVE},
 			"ocsp.example.com": {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
+			"xfcc.example.com": {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
 		} {
 			srv := root.Server(b, host)
 			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
@@ -114,13 +117,21 @@ func BenchmarkCheck(b *testing.B) {
 	// ocsp answers the OCSP lookups (nil: OCSP not configured).
 	ctx, fromNode := context.Background(), false
 	var ocsp authz.OCSP
+	// inXFCC: the certificates come in an XFCC element (with their
+	// chain, as a gateway writes it), not in source.certificate.
+	inXFCC := false
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
 		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode, OCSP: ocsp})
 		svc.Load(model.Compile(e.st.Current(), nil))
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
 		for i := range reqs {
 			r := req{ext: host, sni: host, host: host, newEnc: true}
-			if len(certs) > 0 {
+			switch {
+			case len(certs) > 0 && inXFCC:
+				e := element(certs[i], true, bench.inter)
+				e.By, e.DNS = []string{"spiffe://cluster.local/ns/istio-system/sa/gateway"}, []string{"client.example"}
+				r.headers = map[string]string{originhdr.XFCC: xfcc.Format([]xfcc.Element{e})}
+			case len(certs) > 0:
 				r.cert = certs[i]
 			}
 			reqs[i] = envoyRequest(r)
@@ -150,6 +161,12 @@ func BenchmarkCheck(b *testing.B) {
 		run(b, 10000, "ocsp.example.com", leaf)
 	})
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
+	// As hit/ecdsa on a site that reads the certificate from XFCC (an
+	// element with Hash, Cert, Chain, Subject, By, URI and DNS): what
+	// parsing the header adds to a call.
+	inXFCC = true
+	b.Run("hit/xfcc", func(b *testing.B) { run(b, 10000, "xfcc.example.com", e.ecdsa) })
+	inXFCC = false
 	// As hit/ecdsa, from an Envoy node over a verified TLS connection:
 	// what reading the node and its revocation adds to a call.
 	ctx, fromNode = nodePeer(b, e.st), true

@@ -91,18 +91,25 @@ func (p *parser) value() (string, error) {
 	}
 	p.i++
 	start := p.i
-	for ; p.i < len(p.s); p.i++ {
-		switch p.s[p.i] {
-		case '\\':
-			p.i++ // the next byte is not a closing quote
-		case '"':
-			v := p.s[start:p.i]
-			p.i++
-			return v, nil
+	// Jump from quote to quote (a Cert or Chain is kilobytes long): a
+	// quote closes the value unless an odd run of backslashes escapes
+	// it. Each backslash is counted by one quote only: linear.
+	for i := start; ; {
+		j := strings.IndexByte(p.s[i:], '"')
+		if j < 0 {
+			return "", p.fail("unterminated quoted value")
 		}
+		q := i + j
+		n := 0
+		for q-n-1 >= start && p.s[q-n-1] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			p.i = q + 1
+			return p.s[start:q], nil
+		}
+		i = q + 1
 	}
-	p.i = start - 1
-	return "", p.fail("unterminated quoted value")
 }
 
 // Keys that name one thing, each a bit of an element's seen set.
@@ -120,27 +127,28 @@ const (
 func (e *Element) set(key, val string, seen *int) error {
 	var dst *string
 	bit := 0
-	switch strings.ToLower(key) {
-	case "by":
+	is := func(name string) bool { return strings.EqualFold(key, name) } // no lowercased copy
+	switch {
+	case is("by"):
 		e.By = append(e.By, val)
-	case "uri":
+	case is("uri"):
 		if val != "" { // Envoy writes "URI=" for a certificate without one
 			e.URI = append(e.URI, val)
 		}
-	case "dns":
+	case is("dns"):
 		e.DNS = append(e.DNS, val)
-	case "hash":
+	case is("hash"):
 		if !isHash(val) {
 			return fmt.Errorf("the Hash value is not 64 lowercase hex digits")
 		}
 		dst, bit = &e.Hash, seenHash
-	case "cert":
+	case is("cert"):
 		dst, bit = &e.Cert, seenCert
-	case "chain":
+	case is("chain"):
 		dst, bit = &e.Chain, seenChain
-	case "subject":
+	case is("subject"):
 		dst, bit = &e.Subject, seenSubject
-	case "issuer":
+	case is("issuer"):
 		dst, bit = &e.Issuer, seenIssuer
 	}
 	if dst == nil {

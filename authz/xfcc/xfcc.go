@@ -32,7 +32,6 @@ package xfcc
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Bounds on what Parse accepts. MaxLen holds a few elements each with a
@@ -67,7 +66,7 @@ func Parse(header string) ([]Element, error) {
 	if len(header) > MaxLen {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(header), MaxLen)
 	}
-	if i := strings.IndexFunc(header, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }); i >= 0 {
+	if i := controlByte(header); i >= 0 {
 		return nil, fmt.Errorf("%w: control character at byte %d", ErrMalformed, i)
 	}
 	p := parser{s: header}
@@ -86,4 +85,16 @@ func Parse(header string) ([]Element, error) {
 		}
 		p.i++ // the ","
 	}
+}
+
+// controlByte is the index of the first control byte of s (below 0x20
+// but tab, or 0x7f), -1 for none. Bytes from 0x80 up are left to the
+// reader of each value.
+func controlByte(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
