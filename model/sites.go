@@ -118,7 +118,9 @@ func (env *siteEnv) fill(s *Site) error {
 func (env *siteEnv) namesOf(set *pb.ClientCertSettings) (*originhdr.Names, error) {
 	var buf [1024]byte
 	key, ok := namesKey(buf[:0], set)
-	mk := func() (*originhdr.Names, error) { return originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding(), set.GetXfcc().GetForward()) }
+	mk := func() (*originhdr.Names, error) {
+		return originhdr.NewNames(set.GetHeaders(), set.GetCertEncoding(), set.GetXfcc().GetForward())
+	}
 	if !ok {
 		return mk() // an unknown field: NewNames says which
 	}
