@@ -23,6 +23,20 @@ const (
 	ListenerHTTP      = "http"
 )
 
+// Access logs: the log names (common_config.log_name) of the gRPC access
+// logs (envoy.service.accesslog.v3) Envoy streams to the control plane's
+// cluster, as the xDS configuration sets them and the access log server
+// reads them.
+const (
+	// AccessLogHTTP is the HTTP connection managers' log: requests that
+	// failed (a status from 400 up, or any response flag).
+	AccessLogHTTP = "mtlsgate_http"
+	// AccessLogConnections is the HTTPS listener's log: one entry per
+	// downstream connection as it closes, with the TLS failure reason
+	// of a handshake that failed.
+	AccessLogConnections = "mtlsgate_connections"
+)
+
 // Verify header values, as nginx's $ssl_client_verify: SUCCESS, NONE (no
 // certificate), or FAILED:<reason>.
 const (
