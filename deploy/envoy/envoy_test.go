@@ -12,8 +12,8 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"gopkg.in/yaml.v3"
 
@@ -107,7 +107,7 @@ func TestPlainEnvoyFilterIsMtlsgates(t *testing.T) {
 		t.Errorf("the recipe's ext_authz filter differs from mtlsgate's:\nrecipe:   %v\nmtlsgate: %v", text(a), text(b))
 	}
 	for _, f := range []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"forward_client_cert_details", mine.GetForwardClientCertDetails(), theirs.GetForwardClientCertDetails()},
