@@ -37,10 +37,32 @@ func backupCmd(fs *flag.FlagSet) action {
 		if err := writeFileAtomic(*out, raw); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(s.r.stdout, "wrote %s: revision %d, %d keys, %d bytes (private keys sealed: keep the seal key apart)\n",
-			*out, info.Revision, info.Keys, len(raw))
-		return err
+		return printBackup(s, backupWritten{File: *out, Revision: info.Revision, Keys: info.Keys, Bytes: len(raw)})
 	}
+}
+
+// backupWritten is what backup reports: with -o json as this object,
+// with -o id the file (what mtlsgate restore --in takes).
+type backupWritten struct {
+	File     string `json:"file"`
+	Revision int64  `json:"revision"`
+	Keys     int    `json:"keys"`
+	Bytes    int    `json:"bytes"`
+}
+
+// printBackup reports a written backup in the -o format.
+func printBackup(s *session, b backupWritten) error {
+	var err error
+	switch s.cfg.output {
+	case "json":
+		err = writePlainJSON(s.r.stdout, b)
+	case "id":
+		_, err = fmt.Fprintln(s.r.stdout, b.File)
+	default:
+		_, err = fmt.Fprintf(s.r.stdout, "wrote %s: revision %d, %d keys, %d bytes (private keys sealed: keep the seal key apart)\n",
+			b.File, b.Revision, b.Keys, b.Bytes)
+	}
+	return err
 }
 
 // download reads a whole ExportBackup stream.

@@ -128,7 +128,7 @@ func caRm(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printDone(resp, "Deleted client CA "+args[0]+".")
+		return s.printDone(resp, args[0], "Deleted client CA "+args[0]+".")
 	}
 }
 

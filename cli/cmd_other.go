@@ -89,78 +89,7 @@ func crlRm(*flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printDone(resp, "Deleted CRL "+args[0]+".")
-	}
-}
-
-// buildCreateToken checks and builds a token create request: --site is
-// required for site-manager and refused for every other role.
-func buildCreateToken(role, name string, sites []string) (*pb.CreateTokenRequest, error) {
-	if role == "" {
-		return nil, usagef("--role is required: want %s", choices[pb.Role]())
-	}
-	r, ok := parseEnum[pb.Role](role)
-	switch {
-	case !ok:
-		return nil, usagef("bad value %q for --role: want %s", role, choices[pb.Role]())
-	case r == pb.Role_ROLE_SITE_MANAGER && len(sites) == 0:
-		return nil, usagef("role site-manager needs at least one --site HOST")
-	case r != pb.Role_ROLE_SITE_MANAGER && len(sites) > 0:
-		return nil, usagef("--site is only for role site-manager")
-	}
-	return &pb.CreateTokenRequest{Name: name, Role: r, Sites: sites}, nil
-}
-
-// tokenCreate is "token create --role ROLE [--name NAME] [--site HOST ...]".
-func tokenCreate(fs *flag.FlagSet) action {
-	role := fs.String("role", "", "token role")
-	name := fs.String("name", "", "token name")
-	var sites stringList
-	fs.Var(&sites, "site", "site a site-manager token may touch (repeatable)")
-	return func(ctx context.Context, s *session, _ []string) error {
-		req, err := buildCreateToken(*role, *name, sites)
-		if err != nil {
-			return err
-		}
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		resp, err := c.CreateToken(ctx, req)
-		if err != nil {
-			return err
-		}
-		return s.print(resp, tableOf(resp, createdTokenText))
-	}
-}
-
-// tokenList is "token list".
-func tokenList(*flag.FlagSet) action {
-	return func(ctx context.Context, s *session, _ []string) error {
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		resp, err := c.ListTokens(ctx, &pb.ListTokensRequest{})
-		if err != nil {
-			return err
-		}
-		return s.print(resp, tableOf(resp, tokenListTable))
-	}
-}
-
-// tokenRevoke is "token revoke ID".
-func tokenRevoke(*flag.FlagSet) action {
-	return func(ctx context.Context, s *session, args []string) error {
-		c, err := s.api()
-		if err != nil {
-			return err
-		}
-		tok, err := c.RevokeToken(ctx, &pb.RevokeTokenRequest{Id: args[0]})
-		if err != nil {
-			return err
-		}
-		return s.printFields(tok, tokenFields(tok))
+		return s.printDone(resp, args[0], "Deleted CRL "+args[0]+".")
 	}
 }
 

@@ -49,7 +49,7 @@ func siteRm(*flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printDone(resp, "Deleted site "+args[0]+".")
+		return s.printDone(resp, args[0], "Deleted site "+args[0]+".")
 	}
 }
 
@@ -86,7 +86,7 @@ func siteSettings(*flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printSettings(settings)
+		return s.printSettings(args[0], settings)
 	}
 }
 
@@ -114,11 +114,12 @@ func siteSet(*flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return s.printSettings(settings)
+		return s.printSettings(args[0], settings)
 	}
 }
 
-// printSettings prints client-certificate settings.
-func (s *session) printSettings(settings *pb.ClientCertSettings) error {
-	return s.print(settings, func(w io.Writer) error { return writeFields(w, settingsFields(settings)) })
+// printSettings prints a site's client-certificate settings; -o id prints
+// the site's hostname.
+func (s *session) printSettings(host string, settings *pb.ClientCertSettings) error {
+	return s.printNamed(settings, host, func(w io.Writer) error { return writeFields(w, settingsFields(settings)) })
 }

@@ -43,8 +43,8 @@ var commands = []*command{
 	{"crl sources", "", "list the CRL URLs mtlsgate fetches and how the last fetch went", 0, 0, crlSources},
 	{"crl show", "ID", "show a CRL", 1, 1, crlShow},
 	{"crl rm", "ID", "delete a CRL", 1, 1, crlRm},
-	{"token create", "--role ROLE [--name NAME] [--site HOST ...]",
-		"create an API token; ROLE is admin, ca-manager, site-manager or viewer", 0, 0, tokenCreate},
+	{"token create", "--role ROLE [--name NAME] [--site HOST ...] [--secret-file FILE]",
+		"create an API token; ROLE is admin, ca-manager, site-manager or viewer; its secret is printed once, or written to a new file with --secret-file", 0, 0, tokenCreate},
 	{"token list", "", "list API tokens", 0, 0, tokenList},
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
 	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
@@ -57,6 +57,40 @@ var commands = []*command{
 		"write an Envoy bootstrap and the node's certificate (issued by the server; admin token) to DIR, " +
 			"again to renew it; --insecure-plaintext prints a plaintext bootstrap offline, for a plaintext server", 0, 0, envoyBootstrap},
 }
+
+// localCommands run on this machine and never call the API: no server
+// address is resolved for them, and --timeout bounds them only when given.
+// They are added to commands in init, because completion reads the table.
+var localCommands = []*command{
+	{"version", "", "print the version, commit, commit time and Go version this binary was built from (also --version)", 0, 0, versionCmd},
+	{"completion", "bash|zsh|fish", "print a shell completion script: source <(mtlsgate completion bash) in ~/.bashrc, " +
+		"likewise for zsh; mtlsgate completion fish > ~/.config/fish/completions/mtlsgate.fish", 1, 1, nil},
+	{"echo-origin", "[--addr ADDR]", "serve HTTP on ADDR, answering every request with its method, path and headers: " +
+		"an origin that shows what it receives (-o json: as JSON; else JSON only when asked by Accept)", 0, 0, echoOrigin},
+}
+
+func init() {
+	// completionCmd reads commands, so it cannot be in the table's
+	// initializer.
+	lookupLocal("completion").setup = completionCmd
+	commands = append(commands, localCommands...)
+}
+
+// lookupLocal finds a local command by its words.
+func lookupLocal(path string) *command {
+	for _, c := range localCommands {
+		if c.path == path {
+			return c
+		}
+	}
+	return nil
+}
+
+// isLocal reports whether c is one of localCommands.
+func (c *command) isLocal() bool { return lookupLocal(c.path) == c }
+
+// synopsis is the command's words and arguments, as usage lines show them.
+func (c *command) synopsis() string { return strings.TrimSpace(c.path + " " + c.args) }
 
 // lookupCommand finds a command by its words.
 func lookupCommand(path string) *command {
@@ -83,6 +117,12 @@ func subcommands(group string) []string {
 // around them into fs, and returns the command and the arguments after it.
 func findCommand(fs *flag.FlagSet, args []string) (*command, []string, error) {
 	word, rest, err := nextWord(fs, args)
+	if err == nil && versionFlag(fs) {
+		if word != "" {
+			return nil, nil, usagef("--version takes no command, got %q", word)
+		}
+		word = "version"
+	}
 	switch {
 	case err != nil:
 		return nil, nil, err
@@ -117,9 +157,9 @@ func findCommand(fs *flag.FlagSet, args []string) (*command, []string, error) {
 func (c *command) checkArgs(args []string) error {
 	switch {
 	case len(args) < c.min:
-		return usagef("%s: missing arguments (usage: mtlsgate %s %s)", c.path, c.path, c.args)
+		return usagef("%s: missing arguments (usage: mtlsgate %s)", c.path, c.synopsis())
 	case c.max >= 0 && len(args) > c.max:
-		return usagef("%s: unexpected argument %q (usage: mtlsgate %s %s)", c.path, args[c.max], c.path, c.args)
+		return usagef("%s: unexpected argument %q (usage: mtlsgate %s)", c.path, args[c.max], c.synopsis())
 	}
 	return nil
 }
@@ -144,7 +184,7 @@ command is a client of the server's Certificate Manager API.
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %s\n        %s\n", strings.TrimSpace(c.path+" "+c.args), c.summary)
+		fmt.Fprintf(&b, "  %s\n        %s\n", c.synopsis(), c.summary)
 	}
 	b.WriteString(`  help
         show this text (so do -h and --help anywhere)

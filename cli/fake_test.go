@@ -138,11 +138,30 @@ func (f *fakeAPI) ListAuditEvents(ctx context.Context, in *pb.ListAuditEventsReq
 	return handle[*pb.ListAuditEventsResponse](ctx, f, "ListAuditEvents", in)
 }
 
-// ExportBackup is recorded and refused: the CLI's backup is tested end to
-// end against the real server (e2e).
+// ExportBackup is recorded and refused, unless a handler is set: then the
+// stream is the one chunk the handler answers.
 func (f *fakeAPI) ExportBackup(ctx context.Context, in *pb.ExportBackupRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[pb.BackupChunk], error) {
-	_, err := handle[*pb.BackupChunk](ctx, f, "ExportBackup", in)
-	return nil, err
+	chunk, err := handle[*pb.BackupChunk](ctx, f, "ExportBackup", in)
+	if err != nil {
+		return nil, err
+	}
+	return &chunkStream{chunks: []*pb.BackupChunk{chunk}}, nil
+}
+
+// chunkStream is a backup stream of the chunks given.
+type chunkStream struct {
+	grpc.ClientStream
+	chunks []*pb.BackupChunk
+}
+
+// Recv returns the next chunk, then io.EOF.
+func (s *chunkStream) Recv() (*pb.BackupChunk, error) {
+	if len(s.chunks) == 0 {
+		return nil, io.EOF
+	}
+	c := s.chunks[0]
+	s.chunks = s.chunks[1:]
+	return c, nil
 }
 
 // on sets the handler of a method and returns f.
@@ -185,6 +204,13 @@ func fakeFiles(files map[string]string) func(string) ([]byte, error) {
 // runFake runs a command line against f and returns the exit code, stdout
 // and stderr. The token defaults to "tok" through MTLSGATE_TOKEN.
 func runFake(f *fakeAPI, te testEnv, args ...string) (int, string, string) {
+	r, stdout, stderr := testRunner(f, te)
+	code := r.main(context.Background(), args)
+	return code, stdout.String(), stderr.String()
+}
+
+// testRunner is the runner of runFake, and its outputs.
+func testRunner(f *fakeAPI, te testEnv) (*runner, *bytes.Buffer, *bytes.Buffer) {
 	env := map[string]string{envToken: "tok"}
 	if te.env != nil {
 		env = te.env
@@ -202,8 +228,7 @@ func runFake(f *fakeAPI, te testEnv, args ...string) (int, string, string) {
 			return f, io.NopCloser(nil), nil
 		},
 	}
-	code := r.main(context.Background(), args)
-	return code, stdout.String(), stderr.String()
+	return r, &stdout, &stderr
 }
 
 // withCA adds the CA file the CLI finds in ./data when files has none.

@@ -102,6 +102,21 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.Var(&g.timeout, "timeout", "deadline of the whole command")
 }
 
+// newTopFlagSet is the FlagSet of the words before the command: the
+// global flags, and --version (which stands for the version command).
+func newTopFlagSet(g *globals) *flag.FlagSet {
+	fs := newFlagSet("mtlsgate")
+	g.register(fs)
+	fs.Bool("version", false, "print the version")
+	return fs
+}
+
+// versionFlag reports whether --version was given to fs.
+func versionFlag(fs *flag.FlagSet) bool {
+	f := fs.Lookup("version")
+	return f != nil && f.Value.String() == "true"
+}
+
 // newFlagSet returns a silent FlagSet; Run reports errors itself.
 func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

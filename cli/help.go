@@ -20,9 +20,7 @@ func helpText(args []string) string {
 			rest = append(rest, a)
 		}
 	}
-	top := newFlagSet("mtlsgate")
-	(&globals{}).register(top)
-	cmd, _, err := findCommand(top, rest)
+	cmd, _, err := findCommand(newTopFlagSet(&globals{}), rest)
 	if err != nil {
 		return usageText()
 	}
@@ -33,7 +31,7 @@ func helpText(args []string) string {
 // flags of its own (the global ones are in the usage).
 func commandHelp(cmd *command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: mtlsgate %s %s\n\n%s.\n", cmd.path, cmd.args, capitalize(cmd.summary))
+	fmt.Fprintf(&b, "Usage: mtlsgate %s\n\n%s.\n", cmd.synopsis(), capitalize(cmd.summary))
 	fs := newFlagSet(cmd.path)
 	cmd.setup(fs)
 	n := 0

@@ -34,6 +34,17 @@ func writeJSON(w io.Writer, m proto.Message) error {
 	return err
 }
 
+// writePlainJSON writes v (not a protobuf message) as indented JSON, the
+// way writeJSON writes messages.
+func writePlainJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
 // newTabWriter aligns columns two spaces apart.
 func newTabWriter(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -155,8 +166,10 @@ func tableOf[M any](m M, render func(io.Writer, M) error) func(io.Writer) error 
 }
 
 // writeIDs prints, one per line, what a script needs from m to name it in
-// the next command: CA, CRL and token ids, site hostnames, audit event ids;
-// for a new token, its bearer secret (which embeds its id).
+// the next command: CA, CRL, token and audit event ids, site hostnames,
+// node certificate serials, CRL source URLs. A new token's secret is not an
+// id: token create --secret-file writes it. A message naming nothing is an
+// error, never silence (session.printNamed serves those).
 func writeIDs(w io.Writer, m proto.Message) error {
 	var ids []string
 	switch v := m.(type) {
@@ -179,7 +192,7 @@ func writeIDs(w io.Writer, m proto.Message) error {
 			ids = append(ids, x.GetId())
 		}
 	case *pb.CreateTokenResponse:
-		ids = []string{v.GetSecret()}
+		ids = []string{v.GetToken().GetId()}
 	case *pb.Token:
 		ids = []string{v.GetId()}
 	case *pb.ListTokensResponse:
@@ -196,8 +209,12 @@ func writeIDs(w io.Writer, m proto.Message) error {
 		for _, x := range v.GetEvents() {
 			ids = append(ids, x.GetId())
 		}
+	case *pb.ListCRLSourcesResponse:
+		for _, x := range v.GetSources() {
+			ids = append(ids, x.GetUrl())
+		}
 	default:
-		return nil // nothing to name (settings, deletes)
+		return fmt.Errorf("-o id: %s names nothing to print", m.ProtoReflect().Descriptor().Name())
 	}
 	for _, id := range ids {
 		if _, err := fmt.Fprintln(w, id); err != nil {

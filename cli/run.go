@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,7 +22,7 @@ import (
 // caller dispatches it before calling Run.
 func Run(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	r := &runner{env: env, stdin: stdin, stdout: stdout, stderr: stderr,
-		now: time.Now, readFile: os.ReadFile, dial: dialAPI}
+		now: time.Now, readFile: os.ReadFile, dial: dialAPI, buildInfo: debug.ReadBuildInfo}
 	return r.main(ctx, args)
 }
 
@@ -33,7 +34,8 @@ type runner struct {
 	now            func() time.Time
 	readFile       func(string) ([]byte, error)
 	dial           func(t transport, token string) (pb.CertificateManagerServiceClient, io.Closer, error)
-	server         string // resolved address, for error messages
+	buildInfo      func() (*debug.BuildInfo, bool) // nil: debug.ReadBuildInfo
+	server         string                          // resolved address, for error messages
 }
 
 // main runs args and turns the outcome into output and an exit code.
@@ -60,9 +62,7 @@ func (r *runner) run(ctx context.Context, args []string) error {
 		return errHelp
 	}
 	g := &globals{}
-	top := newFlagSet("mtlsgate")
-	g.register(top)
-	cmd, rest, err := findCommand(top, args)
+	cmd, rest, err := findCommand(newTopFlagSet(g), args)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (r *runner) run(ctx context.Context, args []string) error {
 	if err := cmd.checkArgs(pos); err != nil {
 		return err
 	}
-	cfg, err := g.resolve(r.env)
+	cfg, err := g.resolve(r.env, cmd.isLocal())
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func commandError(cmd *command, err error, synopsis bool) error {
 	case !ok:
 		return err
 	case synopsis:
-		return usagef("%s: %s (usage: mtlsgate %s %s)", cmd.path, ue.msg, cmd.path, cmd.args)
+		return usagef("%s: %s (usage: mtlsgate %s)", cmd.path, ue.msg, cmd.synopsis())
 	}
 	return usagef("%s: %s", cmd.path, ue.msg)
 }
@@ -160,7 +160,8 @@ func (s *session) load(path string) ([]byte, error) {
 // now is the time derived facts (expiry, staleness) are judged at.
 func (s *session) now() time.Time { return s.r.now() }
 
-// print writes m as JSON with -o json, its ids with -o id, else with table.
+// print writes m as JSON with -o json, what it names with -o id (see
+// writeIDs), else with table.
 func (s *session) print(m proto.Message, table func(io.Writer) error) error {
 	switch s.cfg.output {
 	case "json":
@@ -171,15 +172,38 @@ func (s *session) print(m proto.Message, table func(io.Writer) error) error {
 	return table(s.r.stdout)
 }
 
+// printNamed is print for a message that does not carry the name of what
+// it is about (a site's settings, a delete's empty answer): -o id prints
+// name.
+func (s *session) printNamed(m proto.Message, name string, table func(io.Writer) error) error {
+	if s.cfg.output == "id" {
+		_, err := fmt.Fprintln(s.r.stdout, name)
+		return err
+	}
+	return s.print(m, table)
+}
+
 // printFields prints m as JSON with -o json, else as key: value lines.
 func (s *session) printFields(m proto.Message, fields []field) error {
 	return s.print(m, func(w io.Writer) error { return writeFields(w, fields) })
 }
 
-// printDone prints m as JSON with -o json, else the sentence done.
-func (s *session) printDone(m proto.Message, done string) error {
-	return s.print(m, func(w io.Writer) error {
+// printDone prints what a delete answered: m as JSON with -o json, the
+// name of what was deleted with -o id, else the sentence done.
+func (s *session) printDone(m proto.Message, name, done string) error {
+	return s.printNamed(m, name, func(w io.Writer) error {
 		_, err := fmt.Fprintln(w, done)
 		return err
 	})
+}
+
+// refuseOutput returns a usage error when the -o format given is one the
+// command cannot print; commands call it before they do anything.
+func (s *session) refuseOutput(why string, formats ...string) error {
+	for _, f := range formats {
+		if s.cfg.output == f {
+			return usagef("-o %s is not supported: %s", f, why)
+		}
+	}
+	return nil
 }

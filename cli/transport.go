@@ -31,19 +31,16 @@ type config struct {
 	timeout   time.Duration
 }
 
-// resolve applies flags, then environment variables, then defaults.
-func (g *globals) resolve(env func(string) string) (config, error) {
-	raw := defaultServer
-	if g.server.set {
-		raw = g.server.val
-	} else if v := env(envServer); v != "" {
-		raw = v
-	}
-	addr, plaintext, err := parseServerAddr(raw)
-	if err != nil {
+// resolve applies flags, then environment variables, then defaults. For a
+// local command (one that never calls the API) the server address is not
+// resolved and there is no timeout unless --timeout is given.
+func (g *globals) resolve(env func(string) string, local bool) (config, error) {
+	c := config{output: defaultOutput, timeout: defaultTimeout}
+	if local {
+		c.timeout = 0
+	} else if err := g.resolveServer(env, &c); err != nil {
 		return config{}, err
 	}
-	c := config{server: addr, plaintext: plaintext, output: defaultOutput, timeout: defaultTimeout}
 	if g.output.set {
 		c.output = g.output.val
 	}
@@ -57,6 +54,23 @@ func (g *globals) resolve(env func(string) string) (config, error) {
 		return config{}, usagef("invalid --timeout %s: must not be negative", c.timeout)
 	}
 	return c, nil
+}
+
+// resolveServer sets the server address of c from --server, else
+// MTLSGATE_SERVER, else the default.
+func (g *globals) resolveServer(env func(string) string, c *config) error {
+	raw := defaultServer
+	if g.server.set {
+		raw = g.server.val
+	} else if v := env(envServer); v != "" {
+		raw = v
+	}
+	addr, plaintext, err := parseServerAddr(raw)
+	if err != nil {
+		return err
+	}
+	c.server, c.plaintext = addr, plaintext
+	return nil
 }
 
 // parseServerAddr accepts "host:port", "https://host:port" (both TLS) or

@@ -141,6 +141,13 @@ func createdTokenText(w io.Writer, resp *pb.CreateTokenResponse) error {
 	return err
 }
 
+// writtenTokenText renders token create --secret-file: the token and
+// where its secret is.
+func writtenTokenText(w io.Writer, resp *pb.CreateTokenResponse, path string) error {
+	f := append(tokenFields(resp.GetToken())[:4:4], field{key: "Secret", value: "in " + path + " (mode 0600)"})
+	return writeFields(w, f)
+}
+
 // auditTable renders audit events and, when there are more, how to page.
 func auditTable(w io.Writer, resp *pb.ListAuditEventsResponse) error {
 	rows := make([][]string, 0, len(resp.GetEvents()))

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -73,8 +74,14 @@ func TestCLIAgainstTheServer(t *testing.T) {
 	}
 	// A site-manager token: listed without its secret, revocable.
 	in.cli(t, "site", "put", "cli.example.com", "--cert", filepath.Join(dir, "s.pem"), "--key", filepath.Join(dir, "s.key"), "--origin", "http://127.0.0.1:8080")
-	secret := in.cli(t, "token", "create", "--role", "site-manager", "--site", "cli.example.com", "--name", "team", "-o", "id")
-	id := strings.Split(secret, ".")[1]
+	secretFile := filepath.Join(dir, "team.token")
+	id := in.cli(t, "token", "create", "--role", "site-manager", "--site", "cli.example.com", "--name", "team",
+		"--secret-file", secretFile, "-o", "id")
+	b, err := os.ReadFile(secretFile)
+	secret := strings.TrimSpace(string(b))
+	if parts := strings.Split(secret, "."); err != nil || len(parts) < 2 || parts[1] != id {
+		t.Fatalf("token create -o id printed %q; the secret file holds %q (%v)", id, secret, err)
+	}
 	if out := in.cli(t, "token", "list", "-o", "json"); !strings.Contains(out, id) || strings.Contains(out, "secret") {
 		t.Fatalf("token list: %s", out)
 	}

@@ -14,8 +14,7 @@ import (
 // markers of README.md.
 func readmeWalkthrough(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(file)), "README.md"))
+	b, err := os.ReadFile(filepath.Join(readmeDir(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,8 +28,17 @@ func readmeWalkthrough(t *testing.T) string {
 	return strings.TrimSuffix(block, "```")
 }
 
+// readmeDir is the repository root, where README.md is.
+func readmeDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
 // TestReadmeWalkthrough runs the README's walk-through, as written, against
-// the real binary: a user following it gets what it says.
+// the real binary: a user following it gets what it says. Then it starts
+// over the way the README says (server stopped, rm -rf data demo, server
+// started) and runs it again.
 func TestReadmeWalkthrough(t *testing.T) {
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl is not installed (.ci/run installs it): the walk-through makes its certificates with it")
@@ -43,10 +51,27 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := serve(t, filepath.Join(root, "data"))
+	runWalkthrough(t, root, in.admin)
 
+	const startOver = "rm -rf data demo"
+	if b, _ := os.ReadFile(filepath.Join(readmeDir(t), "README.md")); !strings.Contains(string(b), startOver+" && make run") {
+		t.Fatalf("the README no longer says how to start over with %q", startOver)
+	}
+	in.stop(t)
+	if out, err := exec.Command("bash", "-c", "cd "+root+" && "+startOver).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", startOver, err, out)
+	}
+	in = serve(t, filepath.Join(root, "data"))
+	runWalkthrough(t, root, in.admin)
+}
+
+// runWalkthrough runs the walk-through in root against the server at admin
+// and checks what it printed.
+func runWalkthrough(t *testing.T, root, admin string) {
+	t.Helper()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", readmeWalkthrough(t))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "MTLSGATE_SERVER="+in.admin)
+	cmd.Env = append(os.Environ(), "MTLSGATE_SERVER="+admin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -55,6 +80,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"app.example.com  enforce", // site list after site set
+		"Secret:  in viewer.token", // the viewer's token, kept off the terminal
 		"refused, as it should be", // the viewer's write
 		"permission_denied",        // ... in the audit log
 		"DeleteSite",               // ... as the action refused
