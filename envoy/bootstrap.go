@@ -104,6 +104,14 @@ type BootstrapOptions struct {
 	// Plaintext makes a bootstrap without TLS, for a server started with
 	// the plaintext opt-out; Dir must then be empty.
 	Plaintext bool
+	// MaxConnections bounds the node's downstream connections, all
+	// listeners together (Envoy's overload manager refuses more).
+	// Default DefaultMaxConnections.
+	MaxConnections int64
+	// MaxHeapBytes, when positive, is the memory Envoy's heap may use:
+	// at 95% of it Envoy returns free memory to the system, at 98% it
+	// stops accepting requests. Set it below the container's limit.
+	MaxHeapBytes int64
 }
 
 // Bootstrap returns the Envoy v3 bootstrap of a node of mtlsgate's control
@@ -124,11 +132,16 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 	if err != nil {
 		return nil, err
 	}
+	overload, err := overloadManager(o.MaxConnections, o.MaxHeapBytes)
+	if err != nil {
+		return nil, err
+	}
 	b := &bootstrapv3.Bootstrap{
 		Node:             &corev3.Node{Id: o.NodeID, Cluster: o.Cluster},
 		StaticResources:  &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{xds, authz}},
 		DynamicResources: dynamicResources(o.Delta),
 		Admin:            &bootstrapv3.Admin{Address: eps.admin.address()},
+		OverloadManager:  overload,
 	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy: generated bootstrap is invalid: %w", err)

@@ -45,6 +45,10 @@ var goldenCases = []struct {
 	{file: "testdata/bootstrap-replicas.yaml", opts: BootstrapOptions{NodeID: "edge-3", Cluster: "eu-west",
 		XDSAddr: "10.0.0.1:18000,10.0.0.2:18000,10.0.0.3:18000", AuthzAddr: "mtlsgate-1.internal:9191, 10.0.0.2:9191",
 		Dir: "/var/lib/envoy/edge-3"}},
+	// A container with 1 GiB for Envoy's heap and fewer connections: the
+	// heap monitor and its shrink and stop actions.
+	{file: "testdata/bootstrap-overload.yaml", opts: BootstrapOptions{NodeID: "edge-4", Dir: "/etc/envoy/mtlsgate",
+		MaxConnections: 10000, MaxHeapBytes: 1 << 30}},
 	// The example the README points at: every default.
 	{file: "example/bootstrap.yaml", opts: BootstrapOptions{NodeID: "envoy-1", Dir: exampleDir}},
 	{file: "example/sds/node.yaml", opts: BootstrapOptions{Dir: exampleDir}, secret: NodeSecret},
@@ -213,6 +217,9 @@ func TestBootstrapRefuses(t *testing.T) {
 		wantIn    string
 	}{
 		{"no node id", BootstrapOptions{}, "NodeID", "must not be empty"},
+		{"negative connections", with(func(o *BootstrapOptions) { o.MaxConnections = -1 }), "MaxConnections", "at least 1"},
+		{"tiny heap", with(func(o *BootstrapOptions) { o.MaxHeapBytes = 1 << 20 }), "MaxHeapBytes", "at least 64 MiB"},
+		{"negative heap", with(func(o *BootstrapOptions) { o.MaxHeapBytes = -1 }), "MaxHeapBytes", "0 (no heap monitor)"},
 		{"space in node id", with(func(o *BootstrapOptions) { o.NodeID = "edge 1" }), "NodeID", "spaces"},
 		{"newline in node id", with(func(o *BootstrapOptions) { o.NodeID = "edge-1\n" }), "NodeID", "control characters"},
 		{"tab in cluster", with(func(o *BootstrapOptions) { o.Cluster = "eu\twest" }), "Cluster", "spaces"},

@@ -45,6 +45,9 @@ func (o BootstrapOptions) withDefaults() BootstrapOptions {
 	if o.AdminAddr == "" {
 		o.AdminAddr = DefaultAdminAddr
 	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
 	return o
 }
 
@@ -65,6 +68,12 @@ func (o BootstrapOptions) check() (eps endpoints, err error) {
 	}
 	if err := o.checkDir(); err != nil {
 		return eps, err
+	}
+	if o.MaxConnections < 1 {
+		return eps, &OptionError{Field: "MaxConnections", Value: fmt.Sprint(o.MaxConnections), Reason: "must be at least 1"}
+	}
+	if o.MaxHeapBytes < 0 || (o.MaxHeapBytes > 0 && o.MaxHeapBytes < minHeap) {
+		return eps, &OptionError{Field: "MaxHeapBytes", Value: fmt.Sprint(o.MaxHeapBytes), Reason: "must be 0 (no heap monitor) or at least 64 MiB"}
 	}
 	if !o.Plaintext {
 		// The node's certificate names it: the names must be ones a

@@ -181,7 +181,7 @@ func (t *Translator) httpsListener(v *fleetView, chains []*listenerv3.FilterChai
 	}
 	// The chains were validated when built: the listener is validated
 	// without them.
-	l, err := httpsListener(t.opts.HTTPSAddr, nil)
+	l, err := httpsListener(t.opts.HTTPSAddr, nil, t.filters.logs.connections)
 	if err != nil {
 		return hashed[*listenerv3.Listener]{}, err
 	}

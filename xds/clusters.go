@@ -10,6 +10,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/mtlsgate/mtlsgate/model"
 )
@@ -22,10 +23,11 @@ func cluster(name, host string, port uint32, connectTimeout time.Duration) *clus
 		kind = clusterv3.Cluster_STATIC
 	}
 	return &clusterv3.Cluster{
-		Name:                 name,
-		ConnectTimeout:       durationpb.New(connectTimeout),
-		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: kind},
-		DnsLookupFamily:      clusterv3.Cluster_V4_PREFERRED,
+		Name:                          name,
+		ConnectTimeout:                durationpb.New(connectTimeout),
+		ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: kind},
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(bufferLimit),
+		DnsLookupFamily:               clusterv3.Cluster_V4_PREFERRED,
 		LoadAssignment: &endpointv3.ClusterLoadAssignment{
 			ClusterName: name,
 			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -27,11 +28,18 @@ const (
 	extAuthzName     = "envoy.filters.http.ext_authz"
 	routerName       = "envoy.filters.http.router"
 	tlsSocketName    = "envoy.transport_sockets.tls"
+	// The gRPC access loggers (envoy.extensions.access_loggers.grpc.v3).
+	httpGRPCLoggerName = "envoy.access_loggers.http_grpc"
+	tcpGRPCLoggerName  = "envoy.access_loggers.tcp_grpc"
 )
 
 // httpsListener holds one filter chain per site. There is no default
 // chain: a connection whose SNI names no site is closed.
-func httpsListener(addr string, chains []*listenerv3.FilterChain) (*listenerv3.Listener, error) {
+//
+// Every connection is logged to the control plane as it closes (log):
+// that is where Envoy reports a TLS handshake that failed, which reaches
+// neither ext_authz nor a request log.
+func httpsListener(addr string, chains []*listenerv3.FilterChain, log *accesslogv3.AccessLog) (*listenerv3.Listener, error) {
 	host, port, err := splitAddr(addr)
 	if err != nil {
 		return nil, err
@@ -46,7 +54,9 @@ func httpsListener(addr string, chains []*listenerv3.FilterChain) (*listenerv3.L
 		ListenerFilters: []*listenerv3.ListenerFilter{{
 			Name: tlsInspectorName, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
 		}},
-		FilterChains: chains,
+		FilterChains:                  chains,
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(bufferLimit),
+		AccessLog:                     []*accesslogv3.AccessLog{log},
 	}, nil
 }
 
@@ -59,14 +69,15 @@ func httpListener(addr string, f *httpFilters) (*listenerv3.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	hcm, err := connectionManager("http", HTTPRoute, f.https())
+	hcm, err := connectionManager("http", HTTPRoute, f.https(), f.logs.requests)
 	if err != nil {
 		return nil, err
 	}
 	return &listenerv3.Listener{
-		Name:         HTTPListener,
-		Address:      socketAddress(host, port),
-		FilterChains: []*listenerv3.FilterChain{{Name: HTTPListener, Filters: []*listenerv3.Filter{hcm}}},
+		Name:                          HTTPListener,
+		Address:                       socketAddress(host, port),
+		FilterChains:                  []*listenerv3.FilterChain{{Name: HTTPListener, Filters: []*listenerv3.Filter{hcm}}},
+		PerConnectionBufferLimitBytes: wrapperspb.UInt32(bufferLimit),
 	}, nil
 }
 
@@ -166,6 +177,8 @@ type httpFilters struct {
 	router *hcmv3.HttpFilter
 	// httpsManagers packs HTTPS chains' connection managers.
 	httpsManagers *httpsManagers
+	// logs are the access logs of the managers and the HTTPS listener.
+	logs *accessLogs
 }
 
 func newHTTPFilters(authzTimeout time.Duration) (*httpFilters, error) {
@@ -182,7 +195,10 @@ func newHTTPFilters(authzTimeout time.Duration) (*httpFilters, error) {
 	if f.authz, err = extAuthzFilter(authzTimeout); err != nil {
 		return nil, err
 	}
-	if f.httpsManagers, err = newHTTPSManagers(f.https()); err != nil {
+	if f.logs, err = newAccessLogs(); err != nil {
+		return nil, err
+	}
+	if f.httpsManagers, err = newHTTPSManagers(f.https(), f.logs.requests); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -198,8 +214,8 @@ func (f *httpFilters) https() []*hcmv3.HttpFilter {
 
 // connectionManager is the HTTP connection manager of a listener or chain,
 // packed.
-func connectionManager(statPrefix, routeName string, filters []*hcmv3.HttpFilter) (*listenerv3.Filter, error) {
-	hcm, err := typed(connectionManagerConfig(statPrefix, routeName, filters))
+func connectionManager(statPrefix, routeName string, filters []*hcmv3.HttpFilter, log *accesslogv3.AccessLog) (*listenerv3.Filter, error) {
+	hcm, err := typed(connectionManagerConfig(statPrefix, routeName, filters, log))
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +225,10 @@ func connectionManager(statPrefix, routeName string, filters []*hcmv3.HttpFilter
 // connectionManagerConfig is the configuration of an HTTP connection
 // manager running filters (on HTTPS chains: mtlsgate's ext_authz, then
 // the router). Client-sent XFCC is always sanitised, paths are normalised
-// before any filter sees them, and ports are stripped from Host for
-// virtual host matching.
-func connectionManagerConfig(statPrefix, routeName string, filters []*hcmv3.HttpFilter) *hcmv3.HttpConnectionManager {
-	return &hcmv3.HttpConnectionManager{
+// before any filter sees them, ports are stripped from Host for virtual
+// host matching, and the limits, timeouts and access log of harden apply.
+func connectionManagerConfig(statPrefix, routeName string, filters []*hcmv3.HttpFilter, log *accesslogv3.AccessLog) *hcmv3.HttpConnectionManager {
+	h := &hcmv3.HttpConnectionManager{
 		StatPrefix:                   statPrefix,
 		CodecType:                    hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier:               rds(routeName),
@@ -224,6 +240,8 @@ func connectionManagerConfig(statPrefix, routeName string, filters []*hcmv3.Http
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD,
 		StripPortMode:                &hcmv3.HttpConnectionManager_StripAnyHostPort{StripAnyHostPort: true},
 	}
+	harden(h, log)
+	return h
 }
 
 func rds(routeName string) *hcmv3.HttpConnectionManager_Rds {
@@ -261,8 +279,8 @@ const (
 	routeField      protowire.Number = 3
 )
 
-func newHTTPSManagers(filters []*hcmv3.HttpFilter) (*httpsManagers, error) {
-	packed, err := typed(connectionManagerConfig("https_template", httpsRouteName("template.invalid"), filters))
+func newHTTPSManagers(filters []*hcmv3.HttpFilter, log *accesslogv3.AccessLog) (*httpsManagers, error) {
+	packed, err := typed(connectionManagerConfig("https_template", httpsRouteName("template.invalid"), filters, log))
 	if err != nil {
 		return nil, err
 	}

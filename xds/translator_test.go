@@ -423,7 +423,7 @@ func TestHTTPSManagersAreTyped(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, host := range []string{"a.example", "*.wild.example.com", strings.Repeat("long-label.", 20) + "example"} {
-			want, err := typed(connectionManagerConfig("https_"+statName(host), httpsRouteName(host), f.https()))
+			want, err := typed(connectionManagerConfig("https_"+statName(host), httpsRouteName(host), f.https(), f.logs.requests))
 			if err != nil {
 				t.Fatal(err)
 			}
