@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -25,6 +28,9 @@ var envoyOptionFlags = map[string]string{
 	"AuthzAddr": "authz",
 	"AdminAddr": "admin",
 	"Dir":       "envoy-dir",
+	// Overload protection.
+	"MaxConnections": "max-connections",
+	"MaxHeapBytes":   "max-heap",
 }
 
 // envoyBootstrapFlags are the flags of envoy bootstrap.
@@ -57,6 +63,9 @@ func envoyBootstrap(fs *flag.FlagSet) action {
 	fs.StringVar(&f.envoyDir, "envoy-dir", "", "the --out directory as Envoy sees it, e.g. in a container (default: its absolute path)")
 	fs.DurationVar(&f.lifetime, "lifetime", 0, "node certificate lifetime (default: the server's tls.node_cert_lifetime)")
 	fs.BoolVar(&f.plaintext, "insecure-plaintext", false, "print a plaintext bootstrap, for a server started with the plaintext opt-out")
+	fs.Int64Var(&f.o.MaxConnections, "max-connections", envoy.DefaultMaxConnections, "downstream connections Envoy accepts, all listeners together")
+	fs.Func("max-heap", "memory Envoy's heap may use, e.g. 768Mi or 2Gi: at 95% Envoy frees memory, at 98% it refuses requests (default: no heap monitor)",
+		func(v string) (err error) { f.o.MaxHeapBytes, err = parseBytes(v); return err })
 	return func(ctx context.Context, s *session, _ []string) error {
 		if f.o.NodeID == "" {
 			return usagef("--node-id is required")
@@ -193,4 +202,20 @@ func envoyOptionError(err error) error {
 		return err
 	}
 	return usagef("invalid value %q for flag --%s: %s", oe.Value, envoyOptionFlags[oe.Field], oe.Reason)
+}
+
+// parseBytes reads a size such as 1073741824, 768Mi or 2Gi.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("want bytes, or a whole number with Ki, Mi or Gi")
+	}
+	return n * mult, nil
 }

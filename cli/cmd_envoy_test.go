@@ -307,3 +307,16 @@ func TestEnvoyBootstrapOutRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1073741824": 1 << 30, "768Mi": 768 << 20, "2Gi": 2 << 30, "64Ki": 64 << 10, "0": 0} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1G", "1.5Gi", "-1", "Gi", "9999999999Gi", "1 Gi"} {
+		if _, err := parseBytes(in); err == nil {
+			t.Errorf("parseBytes(%q) accepted", in)
+		}
+	}
+}
