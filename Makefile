@@ -5,7 +5,7 @@ TOOL   := $(GO) tool -modfile=tools/go.mod
 BIN    := bin/mtlsgate
 FUZZTIME ?= 20s
 
-.PHONY: build run test etcd proto proto-check lint bench fuzz clean
+.PHONY: build run test etcd proto proto-check lint bench fuzz clean image
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mtlsgate
@@ -16,6 +16,20 @@ run: build
 test: etcd
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(GO) vet -C deploy/image ./...
+	$(GO) test -C deploy/image -race -count=1 ./...
+
+# The container image, as an OCI image layout in IMAGE_DIR, built without a
+# Docker daemon or a base image by deploy/image (its own module, so that
+# go-containerregistry stays out of go.mod): a static binary FROM scratch,
+# run as 65532:65532, every timestamp the commit's (or SOURCE_DATE_EPOCH's).
+# IMAGE_PLATFORMS=linux/amd64,linux/arm64 builds both. Loading it into a
+# registry or a daemon: docs/deploy.md.
+IMAGE_DIR       ?= bin/image
+IMAGE_PLATFORMS ?= linux/amd64
+IMAGE_TAG       ?= latest
+image:
+	$(GO) run -C deploy/image . -go $(GO) -repo $(CURDIR) -out $(abspath $(IMAGE_DIR)) -platforms $(IMAGE_PLATFORMS) -tag $(IMAGE_TAG)
 
 # The etcd server the etcd backend's tests run (internal/etcdtest finds
 # bin/etcd), built from the version pinned in tools/go.mod.
