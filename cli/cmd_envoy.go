@@ -56,7 +56,8 @@ func envoyBootstrap(fs *flag.FlagSet) action {
 	fs.StringVar(&f.o.NodeID, "node-id", "", "node id, unique per Envoy")
 	fs.StringVar(&f.o.Cluster, "cluster", "", "fleet name (default "+envoy.DefaultCluster+")")
 	fs.StringVar(&f.o.XDSAddr, "xds", "", "mtlsgate xDS address; several replicas: comma-separated, health-checked with failover (default "+envoy.DefaultXDSAddr+")")
-	fs.StringVar(&f.o.AuthzAddr, "authz", "", "mtlsgate ext_authz address; several replicas: comma-separated, as --xds (default "+envoy.DefaultAuthzAddr+")")
+	fs.StringVar(&f.o.AuthzAddr, "authz", "", "mtlsgate ext_authz address as Envoy dials it (serve --authz-addr 0.0.0.0:9191 listens on every "+
+		"address: give one of them here, never 0.0.0.0); several replicas: comma-separated, as --xds (default "+envoy.DefaultAuthzAddr+")")
 	fs.BoolVar(&f.o.Delta, "delta", false, "use delta xDS")
 	fs.StringVar(&f.o.AdminAddr, "admin", "", "Envoy admin address (default "+envoy.DefaultAdminAddr+")")
 	fs.StringVar(&f.out, "out", "", "directory to write envoy.yaml and the node's credentials to")

@@ -129,6 +129,14 @@ func TestEnvoyBootstrapUsageErrors(t *testing.T) {
 		{"xds without port", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--xds", "localhost"}, `invalid value "localhost" for flag --xds: want host:port`},
 		{"xds unspecified", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--xds", "0.0.0.0:18000"}, "unspecified"},
 		{"authz without port", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--authz", "localhost"}, `for flag --authz: want host:port`},
+		// serve --authz-addr 0.0.0.0:9191 is a listen address; Envoy
+		// needs one it can dial, and the bootstrap is the only place the
+		// ext_authz address reaches Envoy (the control plane never sends it).
+		{"authz unspecified v4", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--authz", "0.0.0.0:9191"},
+			`invalid value "0.0.0.0:9191" for flag --authz: host is the unspecified address; give an address Envoy can connect to`},
+		{"authz unspecified v6", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--authz", "[::]:9191"}, "for flag --authz: host is the unspecified"},
+		{"authz no host", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--authz", ":9191"}, "for flag --authz: missing host"},
+		{"authz one replica unspecified", []string{"envoy", "bootstrap", "--node-id", "n", "--out", "d", "--authz", "10.0.0.1:9191,0.0.0.0:9191"}, "for flag --authz: host is the unspecified"},
 		{"admin name", []string{"envoy", "bootstrap", "--insecure-plaintext", "--node-id", "n", "--admin", "localhost:9901"}, "for flag --admin: host must be an IP address"},
 		{"positional", []string{"envoy", "bootstrap", "--node-id", "n", "extra"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"envoy", "bootstrap", "--node", "n"}, "unknown flag --node"},
