@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -62,7 +63,7 @@ func exported(t *testing.T) series {
 			exportedErr = err
 			return
 		}
-		if err := describePackages(s); err != "" {
+		if err := describePackages(s, maps.Clone(s)); err != "" {
 			exportedErr = err
 			return
 		}
@@ -172,18 +173,41 @@ func parseExposition(body string, s series) {
 }
 
 // describePackages adds the metrics each package registers, as their
-// descriptions give them, and returns what it could not read.
-func describePackages(s series) string {
-	d := &describer{s: s}
-	authz.NewMetrics(d)
-	d.MustRegister(authz.New(authz.Options{}).Collector())
-	xds.NewMetrics(d)
+// descriptions give them, and returns what it could not read, and which
+// package's metrics the real server does not serve (each package has a
+// metric with no labels, which has a series as soon as it is registered).
+func describePackages(s, served series) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d.MustRegister(xds.NewServer(ctx, xds.DefaultOptions(), nil, nil).Collector())
-	crlfetch.NewMetrics(d)
-	ocspcache.NewMetrics(d)
-	return strings.Join(d.errs, "\n")
+	var errs []string
+	for _, pkg := range []struct {
+		name     string
+		register func(prometheus.Registerer)
+	}{
+		{"authz", func(r prometheus.Registerer) {
+			authz.NewMetrics(r)
+			r.MustRegister(authz.New(authz.Options{}).Collector())
+		}},
+		{"xds", func(r prometheus.Registerer) {
+			xds.NewMetrics(r)
+			r.MustRegister(xds.NewServer(ctx, xds.DefaultOptions(), nil, nil).Collector())
+		}},
+		{"crlfetch", func(r prometheus.Registerer) { crlfetch.NewMetrics(r) }},
+		{"ocspcache", func(r prometheus.Registerer) { ocspcache.NewMetrics(r) }},
+	} {
+		d := &describer{s: series{}}
+		pkg.register(d)
+		errs = append(errs, d.errs...)
+		inServer := false
+		for name, labels := range d.s {
+			inServer = inServer || served[name] != nil
+			s.add(name, sortedKeys(labels)...)
+		}
+		if !inServer {
+			errs = append(errs, "no metric of package "+pkg.name+" is on the real server's /metrics: does serve register them?")
+		}
+	}
+	return strings.Join(errs, "\n")
 }
 
 // describer is a prometheus.Registerer that records what it is given.
