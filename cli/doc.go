@@ -1,8 +1,12 @@
 // Package cli is the mtlsgate command-line client: every mtlsgate subcommand
-// except serve and recover-admin. Each command makes one or a few calls to
-// the Certificate Manager API (proto/mtlsgate/v1) over plaintext gRPC to the
-// admin address, authenticated by a bearer token, and prints the result as a
-// table or, with -o json, as the protojson of the response message. envoy
+// except serve, recover-admin, keys and restore. Each API command makes one
+// or a few calls to the Certificate Manager API (proto/mtlsgate/v1) over gRPC
+// (TLS unless the server is plaintext) to the admin address, authenticated by
+// a bearer token, and prints the result as a table or, with -o json, as the
+// protojson of the response message; with -o id, the ids of what it showed
+// or changed. The local commands (version, completion, echo-origin) never
+// call the API. completion writes bash, zsh and fish scripts generated from
+// the command table, so they cannot drift from the commands. envoy
 // bootstrap --out DIR also makes the node's key locally and writes the
 // bootstrap and credentials to DIR; with --insecure-plaintext it prints a
 // plaintext bootstrap offline.

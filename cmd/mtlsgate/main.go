@@ -1,5 +1,7 @@
 // Command mtlsgate is the mTLS edge for Envoy. `mtlsgate serve` runs the
-// server; every other subcommand is a client of its Certificate Manager API.
+// server, and recover-admin, keys and restore work on a stopped server's
+// store; package cli runs the rest: the clients of the Certificate Manager
+// API, and version, completion and echo-origin, which work locally.
 package main
 
 import (
