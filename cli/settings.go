@@ -33,8 +33,8 @@ type settingKey struct {
 // errBadValue makes a setter's error name the allowed values.
 var errBadValue = errors.New("bad value")
 
-// settingKeys lists every settable key in usage order.
-var settingKeys = []settingKey{
+// baseSettingKeys are the keys of the certificate checks and headers.
+var baseSettingKeys = []settingKey{
 	{"mode", choices[pb.Mode](), func(s *pb.ClientCertSettings, v string, _ loader) error {
 		return setEnum(&s.Mode, v)
 	}},
@@ -94,49 +94,10 @@ var settingKeys = []settingKey{
 		return err
 	}},
 	{"access_rules", "@FILE (JSON or YAML list of rules, @- for stdin), empty to clear", setAccessRules},
-	{"certificate_source", choices[pb.CertificateSource](), func(s *pb.ClientCertSettings, v string, _ loader) error {
-		return setEnum(&s.CertificateSource, v)
-	}},
-	{"xfcc.hop", "1..16 (1: the element the Envoy calling ext_authz added)", func(s *pb.ClientCertSettings, v string, _ loader) error {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n < 1 || n > 16 {
-			return errBadValue
-		}
-		xfccOf(s).Hop = uint32(n)
-		return nil
-	}},
-	{"xfcc.trusted_by", "comma-separated URIs, empty to clear", func(s *pb.ClientCertSettings, v string, _ loader) error {
-		xfccOf(s).TrustedBy = splitList(v)
-		return nil
-	}},
-	{"xfcc.trusted_peers", "comma-separated CIDRs or addresses, empty to clear", func(s *pb.ClientCertSettings, v string, _ loader) error {
-		xfccOf(s).TrustedPeers = splitList(v)
-		return nil
-	}},
-	{"xfcc.forward", "true|false", func(s *pb.ClientCertSettings, v string, _ loader) (err error) {
-		xfccOf(s).Forward, err = parseBool(v)
-		return err
-	}},
 }
 
-// xfccOf returns s.Xfcc, creating it when nil.
-func xfccOf(s *pb.ClientCertSettings) *pb.XFCCSettings {
-	if s.Xfcc == nil {
-		s.Xfcc = &pb.XFCCSettings{}
-	}
-	return s.Xfcc
-}
-
-// splitList splits a comma-separated list, trimming spaces; "" is none.
-func splitList(v string) []string {
-	var out []string
-	for _, item := range strings.Split(v, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
+// settingKeys lists every settable key in usage order.
+var settingKeys = append(baseSettingKeys, xfccSettingKeys...)
 
 // headersKey is the prefix of the "headers.FIELD=NAME" keys.
 const headersKey = "headers"
