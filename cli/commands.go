@@ -53,7 +53,7 @@ var commands = []*command{
 	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
 		"mtlsgate restore reads it", 0, 0, backupCmd},
 	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR[,ADDR...]] [--authz ADDR[,ADDR...]] [--delta] [--admin ADDR] " +
-		"(--out DIR [--envoy-dir PATH] [--lifetime D] | --insecure-plaintext)",
+		"[--max-connections N] [--max-heap SIZE] (--out DIR [--envoy-dir PATH] [--lifetime D] | --insecure-plaintext)",
 		"write an Envoy bootstrap and the node's certificate (issued by the server; admin token) to DIR, " +
 			"again to renew it; --insecure-plaintext prints a plaintext bootstrap offline, for a plaintext server", 0, 0, envoyBootstrap},
 }
@@ -65,8 +65,8 @@ var localCommands = []*command{
 	{"version", "", "print the version, commit, commit time and Go version this binary was built from (also --version)", 0, 0, versionCmd},
 	{"completion", "bash|zsh|fish", "print a shell completion script: source <(mtlsgate completion bash) in ~/.bashrc, " +
 		"likewise for zsh; mtlsgate completion fish > ~/.config/fish/completions/mtlsgate.fish", 1, 1, nil},
-	{"echo-origin", "[--addr ADDR]", "serve HTTP on ADDR, answering every request with its method, path and headers: " +
-		"an origin that shows what it receives (-o json: as JSON; else JSON only when asked by Accept)", 0, 0, echoOrigin},
+	{"echo-origin", "[--addr ADDR]", "serve HTTP on ADDR until interrupted, answering every request with its method, path and " +
+		"headers: an origin that shows what it receives; as text, or as JSON with -o json or when the request accepts application/json", 0, 0, echoOrigin},
 }
 
 func init() {
@@ -178,8 +178,9 @@ rotates or shows the keyring sealing its private keys (server stopped), and
 into a new store (server stopped).
 "mtlsgate envoy bootstrap --out DIR" has the server issue a node
 certificate and writes it with an Envoy bootstrap; with
---insecure-plaintext it prints a plaintext bootstrap offline. Every other
-command is a client of the server's Certificate Manager API.
+--insecure-plaintext it prints a plaintext bootstrap offline. version,
+completion and echo-origin work locally. Every other command is a client
+of the server's Certificate Manager API.
 
 Commands:
 `)

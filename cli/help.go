@@ -50,7 +50,11 @@ func commandHelp(cmd *command) string {
 		}
 		b.WriteByte('\n')
 	})
-	b.WriteString("\nGlobal flags (--server, --token, --token-file, --ca-file, -o, --timeout): mtlsgate help.\n")
+	if cmd.isLocal() {
+		b.WriteString("\nGlobal flags (-o, --timeout; this command calls no server): mtlsgate help.\n")
+	} else {
+		b.WriteString("\nGlobal flags (--server, --token, --token-file, --ca-file, -o, --timeout): mtlsgate help.\n")
+	}
 	return b.String()
 }
 
