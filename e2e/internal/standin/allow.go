@@ -4,10 +4,12 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	// The typed configs the stand-in unpacks from Any must be registered.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/resource_monitors/downstream_connections/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 )
@@ -27,6 +29,9 @@ const (
 	authzPkg = "envoy.extensions.filters.http.ext_authz.v3."
 	disc     = "envoy.service.discovery.v3."
 	boot     = "envoy.config.bootstrap.v3."
+	alog     = "envoy.config.accesslog.v3."
+	grpcALS  = "envoy.extensions.access_loggers.grpc.v3."
+	overload = "envoy.config.overload.v3."
 )
 
 // configFields is every message type and field the stand-in implements in
@@ -35,7 +40,8 @@ const (
 // checked when the resource is compiled.
 var configFields = allowlist{
 	// Listeners.
-	lis + "Listener":       {"name": anyValue, "address": anyValue, "filter_chains": anyValue, "listener_filters": anyValue},
+	lis + "Listener": {"name": anyValue, "address": anyValue, "filter_chains": anyValue, "listener_filters": anyValue,
+		"per_connection_buffer_limit_bytes": anyValue, "access_log": anyValue},
 	core + "Address":       {"socket_address": anyValue},
 	core + "SocketAddress": {"address": anyValue, "port_value": anyValue},
 	lis + "ListenerFilter": {"name": anyValue, "typed_config": anyValue},
@@ -63,10 +69,6 @@ var configFields = allowlist{
 	core + "DataSource":                   {"filename": anyValue, "inline_string": anyValue},
 
 	// HTTP connection manager and HTTP filters.
-	hcmPkg + "HttpConnectionManager": {"stat_prefix": anyValue, "codec_type": {"AUTO"}, "rds": anyValue,
-		"http_filters": anyValue, "forward_client_cert_details": {"SANITIZE"}, "use_remote_address": anyValue,
-		"normalize_path": anyValue, "merge_slashes": {"true"},
-		"path_with_escaped_slashes_action": {"UNESCAPE_AND_FORWARD"}, "strip_any_host_port": {"true"}},
 	hcmPkg + "Rds":        {"config_source": anyValue, "route_config_name": anyValue},
 	hcmPkg + "HttpFilter": {"name": anyValue, "typed_config": anyValue},
 	"envoy.extensions.filters.http.router.v3.Router": {},
@@ -77,6 +79,30 @@ var configFields = allowlist{
 	"envoy.type.v3.HttpStatus":     {"code": anyValue},
 	authzPkg + "ExtAuthzPerRoute":  {"check_settings": anyValue, "disabled": {"true"}},
 	authzPkg + "CheckSettings":     {"context_extensions": anyValue},
+
+	// Connection managers: limits, timeouts and access logs (see
+	// compile_hardening.go for what each does here).
+	hcmPkg + "HttpConnectionManager": {"stat_prefix": anyValue, "codec_type": {"AUTO"}, "rds": anyValue,
+		"http_filters": anyValue, "forward_client_cert_details": {"SANITIZE"}, "use_remote_address": anyValue,
+		"normalize_path": anyValue, "merge_slashes": {"true"}, "path_with_escaped_slashes_action": {"UNESCAPE_AND_FORWARD"},
+		"strip_any_host_port": {"true"}, "max_request_headers_kb": anyValue, "request_headers_timeout": anyValue,
+		"request_timeout": anyValue, "stream_idle_timeout": anyValue, "common_http_protocol_options": anyValue,
+		"http2_protocol_options": anyValue, "access_log": anyValue},
+	core + "HttpProtocolOptions": {"idle_timeout": anyValue, "max_headers_count": anyValue,
+		"headers_with_underscores_action": {"DROP_HEADER"}},
+	core + "Http2ProtocolOptions": {"max_concurrent_streams": anyValue, "initial_stream_window_size": anyValue,
+		"initial_connection_window_size": anyValue},
+	alog + "AccessLog":                    {"name": anyValue, "filter": anyValue, "typed_config": anyValue},
+	alog + "AccessLogFilter":              {"or_filter": anyValue, "status_code_filter": anyValue, "response_flag_filter": anyValue},
+	alog + "OrFilter":                     {"filters": anyValue},
+	alog + "StatusCodeFilter":             {"comparison": anyValue},
+	alog + "ComparisonFilter":             {"op": {"GE"}, "value": anyValue},
+	core + "RuntimeUInt32":                {"default_value": anyValue, "runtime_key": anyValue},
+	alog + "ResponseFlagFilter":           {},
+	grpcALS + "HttpGrpcAccessLogConfig":   {"common_config": anyValue},
+	grpcALS + "TcpGrpcAccessLogConfig":    {"common_config": anyValue},
+	grpcALS + "CommonGrpcAccessLogConfig": {"log_name": anyValue, "grpc_service": anyValue, "transport_api_version": {"V3"}},
+	"google.protobuf.UInt32Value":         {"value": anyValue},
 
 	// Routes.
 	rte + "RouteConfiguration": {"name": anyValue, "virtual_hosts": anyValue},
@@ -91,14 +117,13 @@ var configFields = allowlist{
 	// Clusters.
 	clu + "Cluster": {"name": anyValue, "connect_timeout": anyValue, "type": {"STATIC", "STRICT_DNS"},
 		"dns_lookup_family": {"V4_PREFERRED"}, "load_assignment": anyValue, "transport_socket": anyValue,
-		"typed_extension_protocol_options": anyValue},
+		"typed_extension_protocol_options": anyValue, "per_connection_buffer_limit_bytes": anyValue},
 	ep + "ClusterLoadAssignment": {"cluster_name": anyValue, "endpoints": anyValue},
 	ep + "LocalityLbEndpoints":   {"lb_endpoints": anyValue},
 	ep + "LbEndpoint":            {"endpoint": anyValue},
 	ep + "Endpoint":              {"address": anyValue},
 	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions":                    {"explicit_http_config": anyValue},
 	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig": {"http2_protocol_options": anyValue},
-	core + "Http2ProtocolOptions":                                               {},
 
 	// Well-known types.
 	"google.protobuf.Duration":  {"seconds": anyValue, "nanos": anyValue},
@@ -138,7 +163,13 @@ var checkResponseFields = allowlist{
 // mtlsgate envoy bootstrap writes. Envoy's admin interface is accepted
 // but not served.
 var bootstrapFields = allowlist{
-	boot + "Bootstrap":                  {"node": anyValue, "static_resources": anyValue, "dynamic_resources": anyValue, "admin": anyValue},
+	boot + "Bootstrap": {"node": anyValue, "static_resources": anyValue, "dynamic_resources": anyValue, "admin": anyValue,
+		"overload_manager": anyValue},
+	// Overload: the downstream connection bound only (not a heap monitor,
+	// which means nothing for a Go process).
+	overload + "OverloadManager": {"refresh_interval": anyValue, "resource_monitors": anyValue},
+	overload + "ResourceMonitor": {"name": {connectionsMonitor}, "typed_config": anyValue},
+	"envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig": {"max_active_downstream_connections": anyValue},
 	core + "Node":                       {"id": anyValue, "cluster": anyValue},
 	boot + "Bootstrap.StaticResources":  {"clusters": anyValue},
 	boot + "Bootstrap.DynamicResources": {"lds_config": anyValue, "cds_config": anyValue, "ads_config": anyValue},

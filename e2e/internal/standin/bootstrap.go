@@ -30,6 +30,9 @@ type bootstrapCfg struct {
 	adsCluster string
 	static     map[string]*clusterCfg
 	secrets    []*fileSecret
+	// maxConns bounds the downstream connections of every listener
+	// together (the overload manager's connection monitor); 0: none.
+	maxConns int64
 }
 
 // readBootstrap reads and compiles the bootstrap at path, as Envoy does
@@ -115,7 +118,9 @@ func compileBootstrap(b *bootstrapv3.Bootstrap) (*bootstrapCfg, error) {
 	}
 	bc.delta = ads.GetApiType() == corev3.ApiConfigSource_DELTA_GRPC
 	bc.nodeOnce = ads.GetSetNodeOnFirstMessageOnly()
-	return bc, nil
+	var err error
+	bc.maxConns, err = compileOverload(b)
+	return bc, err
 }
 
 // compileStaticCluster compiles a bootstrap cluster: one endpoint or

@@ -42,6 +42,9 @@ type clusterCfg struct {
 	http2          bool
 	keepalive      *keepalive.ClientParameters // HTTP/2 connection_keepalive
 	tls            *upstreamTLS
+	// bufferLimit bounds the transport's read and write buffers
+	// (per_connection_buffer_limit_bytes); 0: Go's defaults (4 KiB).
+	bufferLimit int
 }
 
 // upstreamTLS is a compiled UpstreamTlsContext: from CDS, a static
@@ -79,6 +82,12 @@ func compileCluster(c *clusterv3.Cluster) (*clusterCfg, error) {
 	}
 	if err := cc.endpoint(c); err != nil {
 		return nil, err
+	}
+	if b := c.GetPerConnectionBufferLimitBytes(); b != nil {
+		if b.GetValue() < minBufferLimit {
+			return nil, fmt.Errorf("per_connection_buffer_limit_bytes below %d is not implemented", minBufferLimit)
+		}
+		cc.bufferLimit = int(b.GetValue())
 	}
 	if err := cc.protocolOptions(c); err != nil {
 		return nil, err
@@ -291,6 +300,8 @@ func newClusterRT(cfg *clusterCfg) *clusterRT {
 		DisableCompression:  true,
 		MaxIdleConnsPerHost: 16,
 		IdleConnTimeout:     time.Minute,
+		ReadBufferSize:      cfg.bufferLimit,
+		WriteBufferSize:     cfg.bufferLimit,
 	}
 	if cfg.tls != nil {
 		rt.transport.TLSClientConfig = cfg.tls.config()

@@ -33,6 +33,7 @@ type listenerCfg struct {
 	bindAddr string
 	tls      bool
 	chains   []*chainCfg
+	log      *alsCfg // every connection, as it closes; nil: none
 }
 
 // chainCfg is a compiled FilterChain.
@@ -58,6 +59,8 @@ type downstreamTLS struct {
 type hcmCfg struct {
 	routeName string
 	authz     *authzCfg // nil: no ext_authz filter
+	limits    limitsCfg
+	log       *alsCfg // failed requests; nil: none
 }
 
 // authzCfg is a compiled ExtAuthz filter.
@@ -79,6 +82,12 @@ func compileListener(l *listenerv3.Listener, addrs map[string]string) (*listener
 	if err != nil {
 		return nil, err
 	}
+	if b := l.GetPerConnectionBufferLimitBytes(); b != nil && b.GetValue() < minBufferLimit {
+		return nil, fmt.Errorf("per_connection_buffer_limit_bytes below %d is not implemented", minBufferLimit)
+	}
+	if c.log, err = compileAccessLog(l.GetAccessLog(), false); err != nil {
+		return nil, err
+	}
 	seen := map[string]string{}
 	for i, fc := range l.GetFilterChains() {
 		ch, err := compileChain(fc)
@@ -89,6 +98,9 @@ func compileListener(l *listenerv3.Listener, addrs map[string]string) (*listener
 			return nil, err
 		}
 		c.chains = append(c.chains, ch)
+	}
+	if c.log != nil && len(c.chains) > 0 && c.chains[0].tls == nil {
+		return nil, errors.New("a listener access log is implemented on TLS listeners only")
 	}
 	return c, checkChainMix(c, inspector)
 }
@@ -259,7 +271,11 @@ func compileHCM(h *hcmv3.HttpConnectionManager) (*hcmCfg, error) {
 	if err := checkADS(h.GetRds().GetConfigSource()); err != nil {
 		return nil, fmt.Errorf("rds: %w", err)
 	}
-	c := &hcmCfg{routeName: h.GetRds().GetRouteConfigName()}
+	c := &hcmCfg{routeName: h.GetRds().GetRouteConfigName(), limits: compileLimits(h)}
+	var err error
+	if c.log, err = compileAccessLog(h.GetAccessLog(), true); err != nil {
+		return nil, err
+	}
 	return c, compileHTTPFilters(c, h.GetHttpFilters())
 }
 

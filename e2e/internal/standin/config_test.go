@@ -10,6 +10,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
@@ -189,9 +190,28 @@ func TestRejections(t *testing.T) {
 		typeURL    string
 		m          func() proto.Message
 	}{
-		{"listener field", "per_connection_buffer_limit_bytes", ListenerType, func() proto.Message {
+		{"listener field", "tcp_backlog_size", ListenerType, func() proto.Message {
+			l := https()
+			l.TcpBacklogSize = wrapperspb.UInt32(1)
+			return l
+		}},
+		{"a buffer below a TLS record", "per_connection_buffer_limit_bytes below", ListenerType, func() proto.Message {
 			l := https()
 			l.PerConnectionBufferLimitBytes = wrapperspb.UInt32(1)
+			return l
+		}},
+		{"a request log filter other than failures", "only the filter", ListenerType, func() proto.Message {
+			return siteHCM(t, func(h *hcmv3.HttpConnectionManager) { h.GetAccessLog()[0].Filter = nil })
+		}},
+		{"headers with underscores rejected", "headers_with_underscores_action", ListenerType, func() proto.Message {
+			return siteHCM(t, func(h *hcmv3.HttpConnectionManager) {
+				h.CommonHttpProtocolOptions.HeadersWithUnderscoresAction = corev3.HttpProtocolOptions_REJECT_REQUEST
+			})
+		}},
+		{"a filter on the connection log", "without a filter", ListenerType, func() proto.Message {
+			l := https()
+			l.AccessLog[0].Filter = &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_ResponseFlagFilter{
+				ResponseFlagFilter: &accesslogv3.ResponseFlagFilter{}}}
 			return l
 		}},
 		{"health checks on a CDS cluster", "health_checks", ClusterType, func() proto.Message {

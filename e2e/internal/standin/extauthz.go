@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -30,6 +31,7 @@ func (h *hcmHandler) authorize(w http.ResponseWriter, r *http.Request, rq *reque
 		return false
 	case err != nil:
 		h.p.logf("standin: ext_authz: %v", err)
+		rq.flags, rq.details = unauthorized(), "ext_authz_error"
 		localReply(w, a.statusOnError, "")
 		return false
 	}
@@ -52,8 +54,15 @@ func (h *hcmHandler) authorize(w http.ResponseWriter, r *http.Request, rq *reque
 		localReply(w, h.violationStatus("ext_authz answer: denial with an ok_response"), "")
 		return false
 	}
+	rq.flags, rq.details = unauthorized(), "ext_authz_denied"
 	h.deny(w, resp.GetDeniedResponse())
 	return false
+}
+
+// unauthorized is the UAEX response flag: ext_authz refused the request.
+func unauthorized() *datav3.ResponseFlags {
+	return &datav3.ResponseFlags{UnauthorizedDetails: &datav3.ResponseFlags_Unauthorized{
+		Reason: datav3.ResponseFlags_Unauthorized_EXTERNAL_SERVICE}}
 }
 
 // check calls Authorization/Check on the filter's cluster.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	datav3 "github.com/envoyproxy/go-control-plane/envoy/data/accesslog/v3"
 )
 
 // routeTimeout is Envoy's default route timeout.
@@ -34,11 +36,17 @@ type request struct {
 	path                           string // normalised, with the query
 	pathOnly                       string // without the query, for route matching
 	header                         http.Header
+	// flags and details are what the access log says of the outcome
+	// (Envoy's response flags and response code details).
+	flags   *datav3.ResponseFlags
+	details string
 }
 
 // ServeHTTP runs the connection manager, ext_authz and the router.
-func (h *hcmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *hcmHandler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &recorder{ResponseWriter: rw, start: time.Now()}
 	rq, status := h.prepare(r)
+	defer func() { h.logRequest(r, rq, w) }()
 	if status != 0 {
 		localReply(w, status, "")
 		return
@@ -57,6 +65,7 @@ func (h *hcmHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if route == nil {
+		rq.flags, rq.details = &datav3.ResponseFlags{NoRouteFound: true}, "route_not_found"
 		localReply(w, http.StatusNotFound, "")
 		return
 	}
@@ -84,6 +93,8 @@ func (h *hcmHandler) prepare(r *http.Request) (*request, int) {
 		return nil, h.violationStatus("%s: %s upgrade/CONNECT requests are not implemented", h.chain.listener, r.Method)
 	case !strings.HasPrefix(r.RequestURI, "/"):
 		return nil, h.violationStatus("%s: request target %q is not origin-form", h.chain.listener, r.RequestURI)
+	case h.chain.cfg.hcm.limits.maxHeaders > 0 && countHeaders(r.Header) > h.chain.cfg.hcm.limits.maxHeaders:
+		return nil, http.StatusRequestHeaderFieldsTooLarge // max_headers_count
 	}
 	path, ok := normalizePath(r.RequestURI)
 	if !ok {
@@ -102,6 +113,13 @@ func (h *hcmHandler) prepare(r *http.Request) (*request, int) {
 		rq.header.Del(k)
 	}
 	rq.header.Del("X-Forwarded-Client-Cert") // forward_client_cert_details: SANITIZE
+	if h.chain.cfg.hcm.limits.dropUnderscores {
+		for k := range rq.header {
+			if strings.Contains(k, "_") {
+				delete(rq.header, k) // headers_with_underscores_action: DROP_HEADER
+			}
+		}
+	}
 	remoteAddress(rq.header, r)
 	return rq, 0
 }
@@ -221,8 +239,11 @@ func (h *hcmHandler) forward(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		h.p.logf("standin: upstream %s: %v", cluster, err)
 		if errors.Is(err, context.DeadlineExceeded) {
+			rq.flags, rq.details = &datav3.ResponseFlags{UpstreamRequestTimeout: true}, "response_timeout"
 			localReply(w, http.StatusGatewayTimeout, "upstream request timeout")
 		} else {
+			rq.flags = &datav3.ResponseFlags{UpstreamConnectionFailure: true}
+			rq.details = "upstream_reset_before_response_started{connection_failure}"
 			localReply(w, http.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers")
 		}
 		return
@@ -235,7 +256,7 @@ func (h *hcmHandler) forward(w http.ResponseWriter, r *http.Request, rq *request
 		w.Header().Del(k)
 	}
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	_, _ = io.Copy(w, idleBody(resp.Body, h.chain.cfg.hcm.limits.streamIdle, cancel))
 }
 
 // upstreamRequest is the request sent to the origin: the normalised path,

@@ -90,7 +90,9 @@ func (p *Proxy) newChainRT(l *boundListener, cc *chainCfg) *chainRT {
 		Handler:           &hcmHandler{p: p, chain: rt},
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		ConnState:         p.connState,
 	}
+	applyLimits(rt.srv, cc.hcm.limits)
 	if cc.tls == nil {
 		// codec AUTO on plaintext: HTTP/1.1 and prior-knowledge HTTP/2.
 		rt.srv.Protocols = new(http.Protocols)
@@ -99,6 +101,22 @@ func (p *Proxy) newChainRT(l *boundListener, cc *chainCfg) *chainRT {
 	}
 	p.wg.Go(func() { _ = rt.srv.Serve(rt.conns) })
 	return rt
+}
+
+// applyLimits sets a chain server's limits and timeouts from its
+// connection manager's: Go's server enforces each the way Envoy does.
+func applyLimits(srv *http.Server, l limitsCfg) {
+	if l.headersTimeout > 0 {
+		srv.ReadHeaderTimeout = l.headersTimeout
+	}
+	srv.ReadTimeout, srv.IdleTimeout = l.requestTimeout, l.idle
+	if l.headerBytes > 0 {
+		srv.MaxHeaderBytes = l.headerBytes
+	}
+	if l.h2Streams > 0 || l.h2StreamWindow > 0 || l.h2ConnWindow > 0 {
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: int(l.h2Streams),
+			MaxReceiveBufferPerStream: int(l.h2StreamWindow), MaxReceiveBufferPerConnection: int(l.h2ConnWindow)}
+	}
 }
 
 // shutdown stops the chain; gracefully lets in-flight requests finish
@@ -133,26 +151,36 @@ func (p *Proxy) serve(l *boundListener) {
 			if err != nil {
 				return
 			}
+			if !p.admit(c) {
+				continue
+			}
 			p.wg.Go(func() { p.handleConn(l, c) })
 		}
 	})
 }
 
 // handleConn selects the connection's filter chain (by SNI for TLS) and
-// hands the connection to it. No chain: the connection is closed.
+// hands the connection to it. No chain: the connection is closed. The
+// listener's access log gets every connection as it closes, with the
+// reason of a failed handshake.
 func (p *Proxy) handleConn(l *boundListener, raw net.Conn) {
+	ci := &connInfo{start: time.Now(), remote: raw.RemoteAddr(), local: raw.LocalAddr()}
 	act := l.active.Load()
 	if act == nil {
 		_ = raw.Close() // the first version is still warming
+		p.connClosed(ci)
 		return
 	}
+	ci.log = act.cfg.log
 	if !act.cfg.tls {
-		act.any.conns.push(raw)
+		p.hand(act.any, raw, ci)
 		return
 	}
 	var chosen *chainRT
 	conn := tls.Server(raw, &tls.Config{GetConfigForClient: func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		ci.sni = h.ServerName
 		if chosen = act.match(h.ServerName); chosen == nil {
+			ci.noChain = true
 			_ = raw.Close() // as Envoy: closed, no alert
 			return nil, errNoChain
 		}
@@ -163,9 +191,25 @@ func (p *Proxy) handleConn(l *boundListener, raw net.Conn) {
 	if err := conn.HandshakeContext(ctx); err != nil {
 		p.logf("standin: %s: TLS handshake from %s: %v", l.name, raw.RemoteAddr(), err)
 		_ = conn.Close()
+		if !ci.noChain {
+			ci.failure = transportFailure(err)
+		}
+		p.connClosed(ci)
 		return
 	}
-	chosen.conns.push(conn)
+	ci.tlsVer = conn.ConnectionState().Version
+	p.hand(chosen, conn, ci)
+}
+
+// hand gives c to a chain's server, which reports its end (connState);
+// if the server is gone, c is closed and its end recorded here.
+func (p *Proxy) hand(rt *chainRT, c net.Conn, ci *connInfo) {
+	p.served.Store(c, ci)
+	if !rt.conns.push(c) {
+		if _, ok := p.served.LoadAndDelete(c); ok {
+			p.connClosed(ci)
+		}
+	}
 }
 
 // chanListener hands accepted connections to an http.Server.
@@ -180,12 +224,15 @@ func newChanListener(addr net.Addr) *chanListener {
 	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
 }
 
-// push hands c to the server, or closes it when the server is gone.
-func (c *chanListener) push(conn net.Conn) {
+// push hands c to the server, or closes it when the server is gone
+// (false).
+func (c *chanListener) push(conn net.Conn) bool {
 	select {
 	case c.ch <- conn:
+		return true
 	case <-c.done:
 		_ = conn.Close()
+		return false
 	}
 }
 

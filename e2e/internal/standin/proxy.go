@@ -81,6 +81,14 @@ type Proxy struct {
 	state  *State
 	stWake chan struct{}
 
+	// als are the gRPC access log streams; conns counts the open
+	// downstream connections against boot.maxConns.
+	als   alsSinks
+	conns atomic.Int64
+	// served maps each connection handed to a chain's server to its
+	// *connInfo, until the server reports it closed (connState).
+	served sync.Map
+
 	wg sync.WaitGroup
 }
 

@@ -83,7 +83,7 @@ func TestInjected(t *testing.T) {
 
 // injectedVersions are the listener versions testNACK injects: "bad"
 // and the field it sets.
-var injectedVersions = []string{"badper_connection_buffer_limit_bytes", "badserver_name"}
+var injectedVersions = []string{"badtcp_backlog_size", "badserver_name"}
 
 // injectedRejection returns the version of an injected listener that err
 // rejects, and whether err is such a rejection naming the field.
@@ -365,8 +365,8 @@ func (h *harness) testNACK(t *testing.T) {
 		field  string
 		mutate func(*listenerv3.Listener)
 	}{
-		{"per_connection_buffer_limit_bytes", func(l *listenerv3.Listener) {
-			l.PerConnectionBufferLimitBytes = wrapperspb.UInt32(1 << 20)
+		{"tcp_backlog_size", func(l *listenerv3.Listener) {
+			l.TcpBacklogSize = wrapperspb.UInt32(1 << 10)
 		}},
 		{"server_name", func(l *listenerv3.Listener) {
 			f := l.GetFilterChains()[0].GetFilters()[0]
