@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -60,34 +61,20 @@ var commands = []*command{
 
 // localCommands run on this machine and never call the API: no server
 // address is resolved for them, and --timeout bounds them only when given.
-// They are added to commands in init, because completion reads the table.
+// init appends them to commands: completion reads commands, so the
+// table's initializer cannot hold them.
 var localCommands = []*command{
 	{"version", "", "print the version, commit, commit time and Go version this binary was built from (also --version)", 0, 0, versionCmd},
 	{"completion", "bash|zsh|fish", "print a shell completion script: source <(mtlsgate completion bash) in ~/.bashrc, " +
-		"likewise for zsh; mtlsgate completion fish > ~/.config/fish/completions/mtlsgate.fish", 1, 1, nil},
+		"likewise for zsh; mtlsgate completion fish > ~/.config/fish/completions/mtlsgate.fish", 1, 1, completionCmd},
 	{"echo-origin", "[--addr ADDR]", "serve HTTP on ADDR until interrupted, answering every request with its method, path and " +
 		"headers: an origin that shows what it receives; as text, or as JSON with -o json or when the request accepts application/json", 0, 0, echoOrigin},
 }
 
-func init() {
-	// completionCmd reads commands, so it cannot be in the table's
-	// initializer.
-	lookupLocal("completion").setup = completionCmd
-	commands = append(commands, localCommands...)
-}
-
-// lookupLocal finds a local command by its words.
-func lookupLocal(path string) *command {
-	for _, c := range localCommands {
-		if c.path == path {
-			return c
-		}
-	}
-	return nil
-}
+func init() { commands = append(commands, localCommands...) }
 
 // isLocal reports whether c is one of localCommands.
-func (c *command) isLocal() bool { return lookupLocal(c.path) == c }
+func (c *command) isLocal() bool { return slices.Contains(localCommands, c) }
 
 // synopsis is the command's words and arguments, as usage lines show them.
 func (c *command) synopsis() string { return strings.TrimSpace(c.path + " " + c.args) }
