@@ -113,7 +113,7 @@ func Classify(reason string) string {
 		for j < len(reason) && codeByte(reason[j]) {
 			j++
 		}
-		if c, ok := reasonClasses[reason[i:j]]; ok && precedence[c] > precedence[best] {
+		if c, ok := reasonClasses[reason[i:j]]; ok && reason[i] >= 'A' && precedence[c] > precedence[best] {
 			best = c
 		}
 		i = j
@@ -169,19 +169,28 @@ func FlagNames(f *datav3.ResponseFlags) string {
 	if f == nil {
 		return noFlags
 	}
-	var b strings.Builder
+	first := ""
+	var b strings.Builder // from the second flag on
 	for _, rf := range responseFlags {
-		if rf.set(f) {
-			if b.Len() > 0 {
-				b.WriteByte(',')
+		switch {
+		case !rf.set(f):
+		case first == "":
+			first = rf.name
+		default:
+			if b.Len() == 0 {
+				b.WriteString(first)
 			}
+			b.WriteByte(',')
 			b.WriteString(rf.name)
 		}
 	}
-	if b.Len() == 0 {
-		return noFlags
+	switch {
+	case b.Len() > 0:
+		return b.String()
+	case first != "":
+		return first
 	}
-	return b.String()
+	return noFlags
 }
 
 // statusLabels holds the labels of statuses 100 to 599.

@@ -15,19 +15,22 @@ import (
 // site.
 const unknownSite = "unknown"
 
+// maxHostLen is the longest host name ("example.com:65535." at most 253
+// bytes of name, a trailing dot and a port).
+const maxHostLen = 253 + 1 + 6
+
 // connection records a downstream connection that closed: counted by site
-// and result, logged when its handshake failed. Intermediate entries (a
-// connection still open) are skipped: the final one counts it.
+// and result, logged when its handshake failed.
 func (s *Server) connection(ctx context.Context, st *stream, e *datav3.TCPAccessLogEntry) {
 	c := e.GetCommonProperties()
-	if c.GetIntermediateLogEntry() {
+	if !final(c) {
 		return
 	}
 	reason := c.GetDownstreamTransportFailureReason()
 	sni := c.GetTlsProperties().GetTlsSniHostname()
 	result, site := Classify(reason), s.site(sni)
 	s.metrics.connection(site, result)
-	if result == ResultOK || s.dlog == LogOff {
+	if result == ResultOK || s.dlog == LogOff || !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "envoy connection",
@@ -42,7 +45,7 @@ func (s *Server) connection(ctx context.Context, st *stream, e *datav3.TCPAccess
 // :authority's.
 func (s *Server) request(ctx context.Context, st *stream, e *datav3.HTTPAccessLogEntry) {
 	c := e.GetCommonProperties()
-	if c.GetIntermediateLogEntry() {
+	if !final(c) {
 		return
 	}
 	req, resp := e.GetRequest(), e.GetResponse()
@@ -56,7 +59,7 @@ func (s *Server) request(ctx context.Context, st *stream, e *datav3.HTTPAccessLo
 	if failed {
 		s.metrics.request(site, statusLabel(code), flags)
 	}
-	if s.dlog == LogOff || !failed && s.dlog != LogAll {
+	if s.dlog == LogOff || !failed && s.dlog != LogAll || !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "envoy request",
@@ -66,10 +69,23 @@ func (s *Server) request(ctx context.Context, st *stream, e *datav3.HTTPAccessLo
 		slog.String("peer", address(c.GetDownstreamRemoteAddress())))
 }
 
+// final reports whether an entry is the last of its connection or
+// request, by its access_log_type (which replaced the deprecated
+// intermediate_log_entry). Intermediate entries (periodic logs, the start
+// of a connection or request, an upstream event) are skipped: the final
+// one counts it.
+func final(c *datav3.AccessLogCommon) bool {
+	switch c.GetAccessLogType() {
+	case datav3.AccessLogType_NotSet, datav3.AccessLogType_TcpConnectionEnd, datav3.AccessLogType_DownstreamEnd:
+		return true
+	}
+	return false
+}
+
 // site is the label of the site host names: its key, or unknownSite.
 func (s *Server) site(host string) string {
-	if host == "" {
-		return unknownSite
+	if host == "" || len(host) > maxHostLen {
+		return unknownSite // no site's name is longer: spare SiteOf the scan
 	}
 	if key := s.siteOf(host); key != "" {
 		return key
@@ -86,7 +102,7 @@ func address(a *corev3.Address) string {
 	if sa == nil {
 		return ""
 	}
-	return net.JoinHostPort(cut(sa.GetAddress()), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
+	return cut(net.JoinHostPort(cut(sa.GetAddress()), strconv.FormatUint(uint64(sa.GetPortValue()), 10)))
 }
 
 // cut is s at most maxLogValue bytes long, cut at a character boundary
