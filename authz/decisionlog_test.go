@@ -10,6 +10,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 
 	"github.com/mtlsgate/mtlsgate/authz"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
 // TestDecisionLogCorrelates: a decision line carries what ties it to
@@ -42,5 +43,21 @@ func TestDecisionLogCorrelates(t *testing.T) {
 	path, _ := line["path"].(string)
 	if !strings.HasPrefix(path, "/a/é") || !strings.HasSuffix(path, "…") || len(path) > 260 || strings.ContainsRune(path, '\uFFFD') {
 		t.Errorf("path not cut at a character boundary within the bound: %d bytes %q", len(path), path)
+	}
+}
+
+// TestDecisionLogSaysWhyXFCCGaveNothing: a request to an XFCC site whose
+// element is not trusted is logged with the condition that failed.
+func TestDecisionLogSaysWhyXFCCGaveNothing(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, authz.Options{DecisionLog: authz.LogAll, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	root := e.ca("root", e.pki.root, e.pki.inter)
+	e.site("by.example.com", &pb.ClientCertSettings{Mode: pb.Mode_MODE_PERMISSIVE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC,
+		Xfcc: &pb.XFCCSettings{TrustedBy: []string{gatewayBy}}}, root)
+	e.waitLoaded()
+	e.check(req{host: "by.example.com", headers: header(by(element(e.pki.good, true), "spiffe://elsewhere"))})
+	if s := logs.String(); !strings.Contains(s, `"reason":"no_certificate"`) || !strings.Contains(s, `not by a trusted_by URI`) ||
+		!strings.Contains(s, `spiffe://elsewhere`) {
+		t.Fatalf("decision log does not say why: %s", s)
 	}
 }
