@@ -137,6 +137,7 @@ func (s *Server) listenXDS() error {
 	s.xds.Update(s.first)
 	s.xdsG = grpc.NewServer(grpc.Creds(s.nodeCreds()), envoyKeepalive)
 	s.xds.Register(s.xdsG)
+	s.registerAccessLog() // accesslog.go
 	s.health = append(s.health, healthFor(s.xdsG, xdsService))
 	reflection.Register(s.xdsG)
 	ln, err := s.listen("xds_addr", s.cfg.XDSAddr)
