@@ -62,7 +62,7 @@ lint:
 # pinned version (tools/go.mod does not carry it). bench-quick is a short
 # smoke run of the same harness whose results stay in BENCH_QUICK_OUT.
 BENCHSTAT       := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
-BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./originhdr ./xds ./store/etcd
+BENCH_PKGS      := ./authz ./pki/crlset ./authz/extract ./originhdr ./xds ./store/etcd ./accesslog
 BENCH_RESULTS   := bench/results
 BENCH_TMP       ?= $(or $(TMPDIR),/tmp)
 BENCH_PARTS     ?= $(BENCH_TMP)/mtlsgate-bench-parts
