@@ -108,6 +108,11 @@ Settings:
   missing_certificate_status:      496
   http_redirect:                   false
   min_tls_version:                 1.2
+  certificate_source:              unspecified
+  xfcc.hop:                        -
+  xfcc.forward:                    false
+  xfcc.trusted_by:                 -
+  xfcc.trusted_peers:              -
   pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
                                    0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
   headers.cert:                    Client-Cert
@@ -144,6 +149,11 @@ Settings:
   missing_certificate_status:      -
   http_redirect:                   -
   min_tls_version:                 unspecified
+  certificate_source:              unspecified
+  xfcc.hop:                        -
+  xfcc.forward:                    false
+  xfcc.trusted_by:                 -
+  xfcc.trusted_peers:              -
   pins:                            -
   access_rules:                    -
 `},
@@ -163,6 +173,11 @@ bad_certificate_status:          403
 missing_certificate_status:      496
 http_redirect:                   false
 min_tls_version:                 1.2
+certificate_source:              unspecified
+xfcc.hop:                        -
+xfcc.forward:                    false
+xfcc.trusted_by:                 -
+xfcc.trusted_peers:              -
 pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
                                  0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 headers.cert:                    Client-Cert

@@ -53,3 +53,11 @@ func splitList(v string) []string {
 	}
 	return out
 }
+
+// xfccHop renders xfcc.hop, "-" when unset.
+func xfccHop(hop uint32) string {
+	if hop == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(uint64(hop), 10)
+}

@@ -203,7 +203,7 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "http_redirect", value: redirect},
 		{key: "min_tls_version", value: enumName(s.GetMinTlsVersion())},
 		{key: "certificate_source", value: enumName(s.GetCertificateSource())},
-		{key: "xfcc.hop", value: strconv.FormatUint(uint64(s.GetXfcc().GetHop()), 10)},
+		{key: "xfcc.hop", value: xfccHop(s.GetXfcc().GetHop())},
 		{key: "xfcc.forward", value: strconv.FormatBool(s.GetXfcc().GetForward())},
 	}
 	f = append(f, listFields("xfcc.trusted_by", s.GetXfcc().GetTrustedBy())...)
