@@ -8,7 +8,7 @@ FUZZTIME ?= 20s
 .PHONY: build run test etcd proto proto-check lint bench fuzz clean image
 
 build:
-	$(GO) build -o $(BIN) ./cmd/mtlsgate
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/mtlsgate
 
 run: build
 	./$(BIN) serve $(ARGS)
