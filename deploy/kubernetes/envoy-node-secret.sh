@@ -54,7 +54,8 @@ out="$tmp/node"
 
 set -- envoy bootstrap --node-id "$node" --cluster "$fleet" \
 	--xds "$xds" --authz "$authz" \
-	--admin 0.0.0.0:9901 --envoy-dir /etc/envoy/mtlsgate --out "$out"
+	--admin 0.0.0.0:9901 --envoy-dir /etc/envoy/mtlsgate --out "$out" \
+	--max-heap "${ENVOY_MAX_HEAP:-768Mi}"
 if [ -n "${LIFETIME:-}" ]; then
 	set -- "$@" --lifetime "$LIFETIME"
 fi
