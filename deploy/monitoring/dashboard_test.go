@@ -247,7 +247,9 @@ func TestDashboardReadsExportedMetrics(t *testing.T) {
 	for _, want := range []string{"mtlsgate_authz_decisions_total", "mtlsgate_authz_check_duration_seconds_bucket",
 		"mtlsgate_authz_verdict_cache_total", "mtlsgate_ocsp_requests_total", "mtlsgate_crl_next_update_seconds",
 		"mtlsgate_server_certificate_expiry_seconds", "mtlsgate_client_ca_expiry_seconds", "mtlsgate_xds_pushes_total",
-		"mtlsgate_xds_nacks_total", "mtlsgate_xds_connected_envoys", "mtlsgate_store_up"} {
+		"mtlsgate_xds_nacks_total", "mtlsgate_xds_connected_envoys", "mtlsgate_store_up",
+		"mtlsgate_envoy_connections_total", "mtlsgate_envoy_requests_failed_total",
+		"mtlsgate_envoy_access_log_refused_streams_total", "mtlsgate_envoy_access_log_dropped_entries_total"} {
 		if !strings.Contains(used, want) {
 			t.Errorf("no panel shows %s", want)
 		}

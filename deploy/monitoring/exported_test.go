@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mtlsgate/mtlsgate/accesslog"
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/crlfetch"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -194,6 +195,7 @@ func describePackages(s, served series) string {
 		}},
 		{"crlfetch", func(r prometheus.Registerer) { crlfetch.NewMetrics(r) }},
 		{"ocspcache", func(r prometheus.Registerer) { ocspcache.NewMetrics(r) }},
+		{"accesslog", func(r prometheus.Registerer) { accesslog.NewMetrics(r, nil) }},
 	} {
 		d := &describer{s: series{}}
 		pkg.register(d)

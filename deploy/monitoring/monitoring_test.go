@@ -132,6 +132,9 @@ func TestRulesReadExportedMetrics(t *testing.T) {
 	if !used["mtlsgate_server_certificate_expiry_seconds"] || !used["mtlsgate_client_ca_expiry_seconds"] || !used["mtlsgate_crl_next_update_seconds"] {
 		t.Error("an expiry gauge has no alert")
 	}
+	if !used["mtlsgate_envoy_connections_total"] || !used["mtlsgate_envoy_access_log_refused_streams_total"] || !used["mtlsgate_envoy_access_log_dropped_entries_total"] {
+		t.Error("Envoy's connections or its access log streams have no alert")
+	}
 }
 
 var (
