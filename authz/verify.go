@@ -146,13 +146,21 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	} else if at.After(leaf.NotAfter) {
 		at = leaf.NotAfter
 	}
+	usage := x509.ExtKeyUsageAny
+	if intermediates != nil {
+		// Intermediates the client sent (an XFCC Chain) were chosen by
+		// no operator: each must allow clientAuth, as BoringSSL would
+		// require. (A leaf without EKU still passes here; its own EKU
+		// is checked below, explicitly.)
+		usage = x509.ExtKeyUsageClientAuth
+	}
 	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         p.pool, // every assigned certificate is an anchor: see chain.go
 		Intermediates: intermediates,
 		CurrentTime:   at,
 		// EKU is checked on the leaf alone, explicitly: Go's own check
 		// treats a leaf without the extension as good for any purpose.
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		KeyUsages: []x509.ExtKeyUsage{usage},
 	})
 	if err != nil {
 		v.reason = chainReason(err)

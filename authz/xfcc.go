@@ -24,12 +24,15 @@ type xfccTrust struct {
 	hop   int            // 1: the last element
 	by    []string       // when set, the element's By must name one
 	peers []netip.Prefix // when set, the request's source must be in one
+	// earlier: elements before the trusted one are accepted (else the
+	// header has exactly hop elements).
+	earlier bool
 }
 
 // newXFCCTrust compiles stored settings (validated by the store; the
 // defaults of records that predate them are filled here too).
 func newXFCCTrust(x *pb.XFCCSettings) (*xfccTrust, error) {
-	t := &xfccTrust{hop: max(int(x.GetHop()), 1), by: x.GetTrustedBy()}
+	t := &xfccTrust{hop: max(int(x.GetHop()), 1), by: x.GetTrustedBy(), earlier: x.GetAllowEarlierElements()}
 	if t.hop > xfcc.MaxElements {
 		return nil, fmt.Errorf("xfcc.hop %d is more than %d", t.hop, xfcc.MaxElements)
 	}
@@ -61,8 +64,8 @@ type presented struct {
 // The reasons a trusted element is missing, for the decision log.
 var (
 	errXFCCOnlyHash = errors.New("xfcc: the trusted element carries only Hash: only a pin can admit it")
-	errXFCCEmpty    = errors.New("xfcc: the trusted element carries no Cert, Chain or Hash")
 	errXFCCMismatch = errors.New("xfcc: the element's Hash is not the SHA-256 of its certificate")
+	errXFCCNoHash   = errors.New("xfcc: the trusted element has no Hash, which Envoy always writes")
 )
 
 // read finds the certificate the trusted element of the request's
@@ -83,7 +86,15 @@ func (x *xfccTrust) read(attrs *authv3.AttributeContext) presented {
 	if len(elements) < x.hop {
 		return presented{why: fmt.Errorf("xfcc: %d element(s), none at hop %d", len(elements), x.hop)}
 	}
+	if len(elements) > x.hop && !x.earlier {
+		// Behind a proxy that sanitises, more elements than hops can
+		// only come from a value that split one: a SAN with a comma.
+		return presented{bad: true, why: fmt.Errorf("xfcc: %d elements where %d proxies add one each", len(elements), x.hop)}
+	}
 	e := &elements[len(elements)-x.hop]
+	if e.Hash == "" {
+		return presented{bad: true, why: errXFCCNoHash}
+	}
 	if len(x.by) > 0 && !slices.ContainsFunc(e.By, func(b string) bool { return slices.Contains(x.by, b) }) {
 		return presented{why: fmt.Errorf("xfcc: the element at hop %d is by %q, not by a trusted_by URI", x.hop, cut(strings.Join(e.By, ",")))}
 	}
@@ -96,10 +107,8 @@ func (x *xfccTrust) read(attrs *authv3.AttributeContext) presented {
 		return presented{encoded: e.Chain, hash: e.Hash}
 	case e.Cert != "":
 		return presented{encoded: e.Cert, hash: e.Hash}
-	case e.Hash != "":
-		return presented{hash: e.Hash, why: errXFCCOnlyHash}
 	}
-	return presented{why: errXFCCEmpty}
+	return presented{hash: e.Hash, why: errXFCCOnlyHash}
 }
 
 // fromTrustedPeer reports whether the request's source address (the peer

@@ -1,7 +1,9 @@
 package authz_test
 
 import (
+	"crypto/x509"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +66,8 @@ func xfccEnv(t *testing.T) *env {
 	e.site("forward.example.com", &pb.ClientCertSettings{Mode: enforce, CertificateSource: src,
 		Xfcc: &pb.XFCCSettings{Forward: true}}, root)
 	e.site("peer.example.com", &pb.ClientCertSettings{Mode: enforce}, root)
+	e.site("append.example.com", &pb.ClientCertSettings{Mode: enforce, CertificateSource: src,
+		Xfcc: &pb.XFCCSettings{AllowEarlierElements: true}}, root)
 	e.waitLoaded()
 	return e
 }
@@ -80,6 +84,20 @@ func TestXFCC(t *testing.T) {
 	wrongFirst := element(p.good, false, p.inter)
 	wrongFirst.Cert = extract.EncodeNew(p.untrusted.PEM())
 	ok := want{allow: true, verify: "SUCCESS"}
+	noHash := element(p.good, true, p.inter)
+	noHash.Hash = ""
+	// What Envoy writes for mallory's certificate when a URI SAN of it
+	// holds a comma or ";": Envoy does not escape URI values.
+	mallory := element(p.untrusted, true)
+	mallory.URI = []string{"spiffe://x/y,By=" + gatewayBy + ";Hash=" + good.Hash + ";Cert=" + good.Cert}
+	injected := xfcc.Format([]xfcc.Element{mallory})
+	injected = strings.ReplaceAll(injected, `URI="spiffe://x/y,By=`, "URI=spiffe://x/y,By=")
+	injected = strings.TrimSuffix(injected, `"`)
+	mallory.URI = []string{"spiffe://x/y;By=" + gatewayBy}
+	byInjected := strings.ReplaceAll(xfcc.Format([]xfcc.Element{mallory}), `"spiffe://x/y;By=`+gatewayBy+`"`, "spiffe://x/y;By="+gatewayBy)
+	// A sub-CA the root limited to serverAuth, and a client leaf of it.
+	serverInter := p.root.Intermediate(t, "Server Issuing", testpki.Options{EKU: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	serverLeaf := serverInter.Leaf(t, "sneaky", testpki.Options{})
 	for _, tc := range []struct {
 		name string
 		r    req
@@ -95,14 +113,19 @@ func TestXFCC(t *testing.T) {
 		{"hash of another certificate", req{host: "gw.example.com", headers: header(mismatch)}, want{status: 403, reason: "malformed"}},
 		{"Cert is not Chain's first", req{host: "gw.example.com", headers: header(wrongFirst)}, want{status: 403, reason: "malformed"}},
 		{"malformed header", req{host: "gw.example.com", headers: map[string]string{originhdr.XFCC: `Cert="unterminated`}}, want{status: 403, reason: "malformed"}},
-		{"a client's element before the gateway's", req{host: "gw.example.com", headers: header(good, element(p.untrusted, true))}, want{status: 403, reason: "untrusted"}},
-		{"the gateway's element after a client's", req{host: "gw.example.com", headers: header(element(p.untrusted, true), good)}, ok},
+		{"more elements than hops", req{host: "gw.example.com", headers: header(element(p.untrusted, true), good)}, want{status: 403, reason: "malformed"}},
+		{"earlier elements allowed: the client's is ignored", req{host: "append.example.com", headers: header(good, element(p.untrusted, true))}, want{status: 403, reason: "untrusted"}},
+		{"earlier elements allowed: the gateway's is read", req{host: "append.example.com", headers: header(element(p.untrusted, true), good)}, ok},
+		{"no Hash", req{host: "gw.example.com", headers: header(noHash)}, want{status: 403, reason: "malformed"}},
+		{"a SAN that splits the element", req{host: "gw.example.com", headers: map[string]string{originhdr.XFCC: injected}}, want{status: 403, reason: "malformed"}},
+		{"a SAN that adds a By", req{host: "by.example.com", headers: map[string]string{originhdr.XFCC: byInjected}}, want{status: 403, reason: "malformed"}},
+		{"an intermediate not for clientAuth", req{host: "gw.example.com", headers: header(element(serverLeaf, true, serverInter))}, want{status: 403, reason: "untrusted"}},
 		{"permissive: none", req{host: "open.example.com"}, want{allow: true, verify: "NONE"}},
 		{"permissive: untrusted", req{host: "open.example.com", headers: header(noChain)}, want{allow: true, verify: "FAILED:untrusted"}},
 		{"By trusted", req{host: "by.example.com", headers: header(by(good, "spiffe://other", gatewayBy))}, ok},
 		{"By not trusted", req{host: "by.example.com", headers: header(by(good, "spiffe://other"))}, want{status: 403, reason: "no_certificate"}},
 		{"By absent", req{host: "by.example.com", headers: header(good)}, want{status: 403, reason: "no_certificate"}},
-		{"By trusted, not last", req{host: "by.example.com", headers: header(by(good, gatewayBy), by(element(p.untrusted, true), "spiffe://x"))}, want{status: 403, reason: "no_certificate"}},
+		{"By trusted, not last", req{host: "by.example.com", headers: header(by(good, gatewayBy), by(element(p.untrusted, true), "spiffe://x"))}, want{status: 403, reason: "malformed"}},
 		{"hop 2 from a trusted peer", req{host: "behind.example.com", peer: "10.1.2.3", headers: header(by(good, edgeBy), by(element(p.viaRoot, true), "spiffe://sidecar"))}, ok},
 		{"hop 2, mapped address", req{host: "behind.example.com", peer: "::ffff:10.1.2.3", headers: header(by(good, edgeBy), element(p.viaRoot, true))}, ok},
 		{"hop 2 from another peer", req{host: "behind.example.com", peer: "192.0.2.7", headers: header(by(good, edgeBy), element(p.viaRoot, true))}, want{status: 403, reason: "no_certificate"}},

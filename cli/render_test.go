@@ -111,6 +111,7 @@ Settings:
   certificate_source:              unspecified
   xfcc.hop:                        -
   xfcc.forward:                    false
+  xfcc.allow_earlier_elements:     false
   xfcc.trusted_by:                 -
   xfcc.trusted_peers:              -
   pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice
@@ -152,6 +153,7 @@ Settings:
   certificate_source:              unspecified
   xfcc.hop:                        -
   xfcc.forward:                    false
+  xfcc.allow_earlier_elements:     false
   xfcc.trusted_by:                 -
   xfcc.trusted_peers:              -
   pins:                            -
@@ -176,6 +178,7 @@ min_tls_version:                 1.2
 certificate_source:              unspecified
 xfcc.hop:                        -
 xfcc.forward:                    false
+xfcc.allow_earlier_elements:     false
 xfcc.trusted_by:                 -
 xfcc.trusted_peers:              -
 pins:                            aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=alice

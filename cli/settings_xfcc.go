@@ -33,6 +33,10 @@ var xfccSettingKeys = []settingKey{
 		xfccOf(s).Forward, err = parseBool(v)
 		return err
 	}},
+	{"xfcc.allow_earlier_elements", "true|false", func(s *pb.ClientCertSettings, v string, _ loader) (err error) {
+		xfccOf(s).AllowEarlierElements, err = parseBool(v)
+		return err
+	}},
 }
 
 // xfccOf returns s.Xfcc, creating it when nil.

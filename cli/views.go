@@ -205,6 +205,7 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		{key: "certificate_source", value: enumName(s.GetCertificateSource())},
 		{key: "xfcc.hop", value: xfccHop(s.GetXfcc().GetHop())},
 		{key: "xfcc.forward", value: strconv.FormatBool(s.GetXfcc().GetForward())},
+		{key: "xfcc.allow_earlier_elements", value: strconv.FormatBool(s.GetXfcc().GetAllowEarlierElements())},
 	}
 	f = append(f, listFields("xfcc.trusted_by", s.GetXfcc().GetTrustedBy())...)
 	f = append(f, listFields("xfcc.trusted_peers", s.GetXfcc().GetTrustedPeers())...)

@@ -32,6 +32,13 @@ func normalizeXFCC(s *pb.ClientCertSettings) error {
 	if x.Hop > maxXFCCHop {
 		return invalid("xfcc.hop", "must be between 1 and %d, got %d", maxXFCCHop, x.Hop)
 	}
+	if x.Hop > 1 && len(x.TrustedPeers) == 0 {
+		// Past the first hop the element is whatever reached the Envoy
+		// asking: only the network it came from says a front proxy
+		// wrote it (a client reaching that Envoy directly could write
+		// one, By included).
+		return invalid("xfcc.trusted_peers", "must name the front proxy's networks when xfcc.hop is %d", x.Hop)
+	}
 	if len(x.TrustedBy) > maxXFCCTrusted || len(x.TrustedPeers) > maxXFCCTrusted {
 		return invalid("xfcc", "at most %d trusted_by URIs and %d trusted_peers", maxXFCCTrusted, maxXFCCTrusted)
 	}

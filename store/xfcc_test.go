@@ -41,6 +41,7 @@ func TestXFCCSettings(t *testing.T) {
 	}{
 		{"certificate_source", &pb.ClientCertSettings{CertificateSource: 3}},
 		{"xfcc.hop", &pb.ClientCertSettings{Xfcc: &pb.XFCCSettings{Hop: 17}}},
+		{"xfcc.trusted_peers", &pb.ClientCertSettings{Xfcc: &pb.XFCCSettings{Hop: 2}}},
 		{"xfcc.trusted_by[0]", &pb.ClientCertSettings{Xfcc: &pb.XFCCSettings{TrustedBy: []string{"gateway"}}}},
 		{"xfcc.trusted_by[1]", &pb.ClientCertSettings{Xfcc: &pb.XFCCSettings{TrustedBy: []string{"spiffe://a", "spiffe://a;b"}}}},
 		{"xfcc.trusted_by[0]", &pb.ClientCertSettings{Xfcc: &pb.XFCCSettings{TrustedBy: []string{""}}}},

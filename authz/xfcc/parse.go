@@ -28,6 +28,7 @@ func (p *parser) skipSpace() {
 func (p *parser) element() (Element, error) {
 	var e Element
 	seen := 0
+	others := false // a key other than By came
 	for n := 0; ; n++ {
 		if n == MaxPairs {
 			return e, p.fail("more than %d pairs in an element", MaxPairs)
@@ -40,6 +41,14 @@ func (p *parser) element() (Element, error) {
 		val, err := p.value()
 		if err != nil {
 			return e, err
+		}
+		if by := strings.EqualFold(key, "by"); by && others {
+			// Envoy writes By first. One after another key can only
+			// come from a value that split the element: a URI or DNS
+			// SAN holding ";By=", which Envoy writes unescaped.
+			return e, p.fail("By after another key (Envoy writes By first)")
+		} else if !by {
+			others = true
 		}
 		if err := e.set(key, val, &seen); err != nil {
 			return e, p.fail("%v", err)

@@ -87,6 +87,10 @@ func TestParseRefuses(t *testing.T) {
 		{"too many pairs", strings.Repeat("DNS=a;", xfcc.MaxPairs) + "DNS=a", "pairs"},
 		{"space inside a key", "B y=a", `no "="`},
 		{"a key of other bytes", "B/y=a", `no "="`},
+		// A URI SAN "spiffe://x;By=spiffe://gw", written unescaped by
+		// Envoy, would otherwise add a By to Envoy's own element.
+		{"By after another key", "By=spiffe://edge;Hash=" + hash + ";URI=spiffe://x;By=spiffe://gw", "By after another key"},
+		{"By after an empty URI", "Hash=" + hash + ";URI=;by=spiffe://gw", "By after another key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := xfcc.Parse(tc.header)

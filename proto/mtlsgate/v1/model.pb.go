@@ -1274,9 +1274,16 @@ type XFCCSettings struct {
 	TrustedPeers []string `protobuf:"bytes,3,rep,name=trusted_peers,json=trustedPeers,proto3" json:"trusted_peers,omitempty"`
 	// Forward the header to the origin. Default false: ext_authz has Envoy
 	// remove it, whichever the certificate source.
-	Forward       bool `protobuf:"varint,4,opt,name=forward,proto3" json:"forward,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Forward bool `protobuf:"varint,4,opt,name=forward,proto3" json:"forward,omitempty"`
+	// Accept elements before the trusted one. Default false: the header
+	// must have exactly hop elements, as when the proxy nearest the client
+	// uses SANITIZE_SET; any other count is malformed. Envoy writes URI and
+	// DNS values unescaped, so a certificate whose SAN holds a comma splits
+	// Envoy's element in two, and only the count shows it. Turn this on only
+	// behind a front proxy with APPEND_FORWARD that adds no URI or DNS.
+	AllowEarlierElements bool `protobuf:"varint,5,opt,name=allow_earlier_elements,json=allowEarlierElements,proto3" json:"allow_earlier_elements,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *XFCCSettings) Reset() {
@@ -1333,6 +1340,13 @@ func (x *XFCCSettings) GetTrustedPeers() []string {
 func (x *XFCCSettings) GetForward() bool {
 	if x != nil {
 		return x.Forward
+	}
+	return false
+}
+
+func (x *XFCCSettings) GetAllowEarlierElements() bool {
+	if x != nil {
+		return x.AllowEarlierElements
 	}
 	return false
 }
@@ -2686,13 +2700,14 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1a\n" +
 	"\x18_require_client_auth_ekuB\x10\n" +
-	"\x0e_http_redirect\"~\n" +
+	"\x0e_http_redirect\"\xb4\x01\n" +
 	"\fXFCCSettings\x12\x10\n" +
 	"\x03hop\x18\x01 \x01(\rR\x03hop\x12\x1d\n" +
 	"\n" +
 	"trusted_by\x18\x02 \x03(\tR\ttrustedBy\x12#\n" +
 	"\rtrusted_peers\x18\x03 \x03(\tR\ftrustedPeers\x12\x18\n" +
-	"\aforward\x18\x04 \x01(\bR\aforward\"\xa1\x01\n" +
+	"\aforward\x18\x04 \x01(\bR\aforward\x124\n" +
+	"\x16allow_earlier_elements\x18\x05 \x01(\bR\x14allowEarlierElements\"\xa1\x01\n" +
 	"\x11InlineCertificate\x122\n" +
 	"\x15certificate_chain_pem\x18\x01 \x01(\tR\x13certificateChainPem\x12&\n" +
 	"\x0fprivate_key_pem\x18\x02 \x01(\tR\rprivateKeyPem\x120\n" +
