@@ -30,6 +30,9 @@ const (
 	ResultProtocol = "protocol"
 	// ResultNotTLS: the client spoke plain HTTP to the TLS port.
 	ResultNotTLS = "not_tls"
+	// ResultNoFilterChain: the SNI named no site (or there was none):
+	// Envoy closed the connection before any handshake (flag NR).
+	ResultNoFilterChain = "no_filter_chain"
 	// ResultOther: any other failure (a secret not yet delivered by SDS,
 	// a reason this version does not know).
 	ResultOther = "other"

@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer, hasSite func(key string) bool) *Metri
 	m := &Metrics{
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlsgate_envoy_connections_total",
-			Help: "Downstream connections Envoy's HTTPS listener closed, by site (of the SNI; unknown when none) and result: ok, or why the TLS handshake failed (no_client_certificate, bad_client_certificate, server_certificate_rejected, protocol, not_tls, other).",
+			Help: "Downstream connections Envoy's HTTPS listener closed, by site (of the SNI; unknown when none) and result: ok, or why the TLS handshake failed (no_client_certificate, bad_client_certificate, server_certificate_rejected, protocol, not_tls, other), or no_filter_chain when its SNI named no site.",
 		}, []string{"site", "result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlsgate_envoy_requests_failed_total",

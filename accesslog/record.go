@@ -29,8 +29,12 @@ func (s *Server) connection(ctx context.Context, st *stream, e *datav3.TCPAccess
 	reason := c.GetDownstreamTransportFailureReason()
 	sni := c.GetTlsProperties().GetTlsSniHostname()
 	result, site := Classify(reason), s.site(sni)
+	if reason == "" && c.GetResponseFlags().GetNoRouteFound() {
+		result = ResultNoFilterChain // no handshake at all, so no reason
+	}
 	s.metrics.connection(site, result)
-	if result == ResultOK || s.dlog == LogOff || !s.log.Enabled(ctx, slog.LevelInfo) {
+	// Connections to no site (scanners, mostly) are counted, not logged.
+	if result == ResultOK || result == ResultNoFilterChain || s.dlog == LogOff || !s.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "envoy connection",

@@ -222,3 +222,22 @@ func seriesWith(t *testing.T, h *harness, name, site string) int {
 	}
 	return n
 }
+
+// TestNoFilterChain: a connection whose SNI named no site closes before
+// any handshake, with no failure reason but the NR flag: it is counted
+// as no_filter_chain, not as ok (found in review).
+func TestNoFilterChain(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	creds := h.pki.ClientCreds(h.node(t, "eu", "edge-1"))
+	scan := conn("203.0.113.20", "scanner.invalid", "")
+	scan.CommonProperties.ResponseFlags = &datav3.ResponseFlags{NoRouteFound: true}
+	if err := h.send(t, creds, tcpBatch(ident("eu", "edge-1", contract.AccessLogConnections), scan)); err != nil {
+		t.Fatal(err)
+	}
+	if got := promtest.Value(t, h.metrics, "mtlsgate_envoy_connections_total", map[string]string{"site": "unknown", "result": "no_filter_chain"}); got != 1 {
+		t.Fatalf("no_filter_chain = %v, want 1", got)
+	}
+	if got := promtest.Value(t, h.metrics, "mtlsgate_envoy_connections_total", map[string]string{"site": "unknown", "result": "ok"}); got != 0 {
+		t.Fatalf("counted as ok too: %v", got)
+	}
+}
