@@ -140,8 +140,10 @@ func Bootstrap(o BootstrapOptions) (*bootstrapv3.Bootstrap, error) {
 		Node:             &corev3.Node{Id: o.NodeID, Cluster: o.Cluster},
 		StaticResources:  &bootstrapv3.Bootstrap_StaticResources{Clusters: []*clusterv3.Cluster{xds, authz}},
 		DynamicResources: dynamicResources(o.Delta),
-		Admin:            &bootstrapv3.Admin{Address: eps.admin.address()},
-		OverloadManager:  overload,
+		// The admin listener (health probes) is not counted against the
+		// connection bound: at the bound, probes must still answer.
+		Admin:           &bootstrapv3.Admin{Address: eps.admin.address(), IgnoreGlobalConnLimit: true},
+		OverloadManager: overload,
 	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy: generated bootstrap is invalid: %w", err)

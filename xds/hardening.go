@@ -33,12 +33,17 @@ const (
 	http2ConnectionWindow = 1 << 20
 )
 
-// Timeouts of a downstream connection and its requests.
+// Timeouts of a downstream connection and its requests. There is no
+// request_timeout: it would cut uploads and client-streaming gRPC longer
+// than it, and the idle timeouts already end a stalled request.
 var (
+	handshakeTimeout      = 10 * time.Second // TCP accepted to TLS done (transport_socket_connect_timeout)
 	requestHeadersTimeout = 10 * time.Second // all headers, from the first byte
-	requestTimeout        = 5 * time.Minute  // the whole request (not the response)
 	streamIdleTimeout     = 5 * time.Minute  // no bytes either way on a stream
-	connectionIdleTimeout = time.Hour        // no stream on a connection
+	// connectionIdleTimeout ends a connection without streams. Short:
+	// with the overload manager's connection bound, idle connections
+	// hold slots other clients need.
+	connectionIdleTimeout = 5 * time.Minute
 )
 
 // accessLogStatus is the least status an access-logged request has,
@@ -55,7 +60,6 @@ const (
 func harden(h *hcmv3.HttpConnectionManager, log *accesslogv3.AccessLog) {
 	h.MaxRequestHeadersKb = wrapperspb.UInt32(maxRequestHeadersKB)
 	h.RequestHeadersTimeout = durationpb.New(requestHeadersTimeout)
-	h.RequestTimeout = durationpb.New(requestTimeout)
 	h.StreamIdleTimeout = durationpb.New(streamIdleTimeout)
 	h.CommonHttpProtocolOptions = &corev3.HttpProtocolOptions{
 		IdleTimeout:                  durationpb.New(connectionIdleTimeout),

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -105,7 +106,9 @@ func filterChain(s *pb.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs
 		Name:             filterChainName(host),
 		FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{host}},
 		TransportSocket:  &corev3.TransportSocket{Name: tlsSocketName, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: tlsCtx}},
-		Filters:          []*listenerv3.Filter{hcm},
+		// A handshake that does not finish in time frees its slot.
+		TransportSocketConnectTimeout: durationpb.New(handshakeTimeout),
+		Filters:                       []*listenerv3.Filter{hcm},
 	}, refs, nil
 }
 

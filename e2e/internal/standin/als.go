@@ -26,11 +26,18 @@ type alsEntry struct {
 type alsSinks struct {
 	mu    sync.Mutex
 	sinks map[alsCfg]chan alsEntry
+	// closed: the Proxy is closing; no sink starts any more (its
+	// goroutine would join the WaitGroup Close waits on).
+	closed bool
 }
 
 // log queues e for the access log c, starting its stream on first use.
 func (p *Proxy) log(c *alsCfg, e alsEntry) {
 	p.als.mu.Lock()
+	if p.als.closed {
+		p.als.mu.Unlock()
+		return
+	}
 	ch := p.als.sinks[*c]
 	if ch == nil {
 		if p.als.sinks == nil {
@@ -81,6 +88,7 @@ func (p *Proxy) streamLog(c alsCfg, ch chan alsEntry) {
 		}
 		if err := stream.Send(msg); err != nil {
 			p.logf("standin: access log %s: %v (%d entries dropped)", c.logName, err, len(batch))
+			_ = stream.CloseSend()
 			stream = nil
 		}
 	}

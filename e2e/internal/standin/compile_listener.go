@@ -43,6 +43,9 @@ type chainCfg struct {
 	serverNames []string
 	tls         *downstreamTLS // nil: plaintext
 	hcm         *hcmCfg
+	// handshake bounds the TLS handshake from the connection's accept
+	// (transport_socket_connect_timeout); 0: handshakeTimeout alone.
+	handshake time.Duration
 }
 
 // downstreamTLS is a compiled DownstreamTlsContext.
@@ -162,7 +165,7 @@ func compileChain(fc *listenerv3.FilterChain) (*chainCfg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	ch := &chainCfg{key: string(key), name: fc.GetName()}
+	ch := &chainCfg{key: string(key), name: fc.GetName(), handshake: fc.GetTransportSocketConnectTimeout().AsDuration()}
 	for _, n := range fc.GetFilterChainMatch().GetServerNames() {
 		if err := checkServerName(n); err != nil {
 			return nil, err

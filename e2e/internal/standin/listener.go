@@ -184,6 +184,9 @@ func (p *Proxy) handleConn(l *boundListener, raw net.Conn) {
 			_ = raw.Close() // as Envoy: closed, no alert
 			return nil, errNoChain
 		}
+		if d := chosen.cfg.handshake; d > 0 {
+			_ = raw.SetDeadline(ci.start.Add(d)) // transport_socket_connect_timeout
+		}
 		return chosen.tls.Load().config, nil
 	}})
 	ctx, cancel := context.WithTimeout(p.ctx, handshakeTimeout)
@@ -197,6 +200,7 @@ func (p *Proxy) handleConn(l *boundListener, raw net.Conn) {
 		p.connClosed(ci)
 		return
 	}
+	_ = raw.SetDeadline(time.Time{})
 	ci.tlsVer = conn.ConnectionState().Version
 	p.hand(chosen, conn, ci)
 }

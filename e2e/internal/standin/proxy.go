@@ -228,6 +228,9 @@ func (p *Proxy) violation(format string, args ...any) error {
 // connection. Closing again does nothing.
 func (p *Proxy) Close() error {
 	p.cancel()
+	p.als.mu.Lock()
+	p.als.closed = true
+	p.als.mu.Unlock()
 	<-p.done
 	p.mu.Lock()
 	if p.closed {
