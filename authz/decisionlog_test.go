@@ -20,7 +20,8 @@ func TestDecisionLogCorrelates(t *testing.T) {
 	var logs lockedBuffer
 	e := newEnv(t, authz.Options{DecisionLog: authz.LogAll, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	cr := envoyRequest(req{sni: "nosuch.example.com", host: "nosuch.example.com", path: "/a/" + strings.Repeat("é", 300)})
-	cr.Attributes.Request.Http.Id = "req-42"
+	cr.Attributes.Request.Http.Id = "8123456789"
+	cr.Attributes.Request.Http.Headers["x-request-id"] = "req-42"
 	cr.Attributes.Source.Address = &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 		Address: "2001:db8::7", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 40123}}}}
 	if _, err := e.svc.Check(context.Background(), cr); err != nil {
@@ -34,7 +35,7 @@ func TestDecisionLogCorrelates(t *testing.T) {
 			}
 		}
 	}
-	for k, want := range map[string]string{"reason": "unknown_site", "request_id": "req-42", "peer": "[2001:db8::7]:40123",
+	for k, want := range map[string]string{"reason": "unknown_site", "request_id": "req-42", "stream_id": "8123456789", "peer": "[2001:db8::7]:40123",
 		"sni": "nosuch.example.com", "host": "nosuch.example.com"} {
 		if line[k] != want {
 			t.Errorf("%s: %v, want %q", k, line[k], want)

@@ -232,7 +232,10 @@ func requestAttrs(req *authv3.CheckRequest, named bool) []slog.Attr {
 	a := req.GetAttributes()
 	h := a.GetRequest().GetHttp()
 	peer := a.GetSource().GetAddress().GetSocketAddress()
-	out := []slog.Attr{slog.String("request_id", cut(h.GetId())), slog.String("path", cut(h.GetPath()))}
+	// Envoy's http.id is its stream id; x-request-id is what its access
+	// logs (and the origin) see.
+	out := []slog.Attr{slog.String("request_id", cut(h.GetHeaders()["x-request-id"])), slog.String("stream_id", cut(h.GetId())),
+		slog.String("path", cut(h.GetPath()))}
 	if peer != nil {
 		out = append(out, slog.String("peer", cut(net.JoinHostPort(peer.GetAddress(), strconv.Itoa(int(peer.GetPortValue()))))))
 	}
