@@ -63,9 +63,10 @@ type Server struct {
 	sec     security
 	// first is the model both faces start with; Serve's follower
 	// compiles the next ones from it.
-	first  *model.Model
-	cancel context.CancelFunc
-	health []*health.Server
+	first   *model.Model
+	console *consoleLink // console.go: the web console's in-process API link
+	cancel  context.CancelFunc
+	health  []*health.Server
 }
 
 // Start opens the store, creates the first admin token when the store is
@@ -230,6 +231,7 @@ func (s *Server) listenAdmin() error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
+	s.console = s.mountConsole(mux, g)
 	mux.Handle("GET /metrics", metricsAuth(s.store, promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", readyz(s.store))
@@ -283,7 +285,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// one compiles each new State's model and hands it to ext_authz, then
 	// to xDS (Check has the change first; Envoy's configuration follows).
 	var servers, workers sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	servers.Go(func() {
 		if s.admin.TLSConfig != nil {
 			errc <- s.admin.ServeTLS(s.ln, "", "")
@@ -293,6 +295,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	servers.Go(func() { errc <- s.authzG.Serve(s.authzLn) })
 	servers.Go(func() { errc <- s.xdsG.Serve(s.xdsLn) })
+	servers.Go(func() { errc <- s.console.serve() })
 	// Workers outlive ctx until the servers have stopped: Checks still
 	// draining read the policy they follow and the OCSP cache they run.
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
@@ -337,6 +340,7 @@ func (s *Server) shutdown() error {
 	if err != nil {
 		_ = s.admin.Close() // the grace is over: cut the API calls still running
 	}
+	s.console.stop()
 	select {
 	case <-authzDone:
 	case <-sctx.Done():

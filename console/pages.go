@@ -1,0 +1,236 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// callTimeout bounds one API call of a page.
+const callTimeout = 10 * time.Second
+
+// errRevoked: the API no longer accepts the session's token.
+var errRevoked = errors.New("token no longer accepted")
+
+// withToken is a context for an API call made as token.
+func withToken(r *http.Request, token string) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), cancel
+}
+
+// signinReasons are the messages the sign-in page shows for ?why=.
+var signinReasons = map[string]string{
+	"expired": "Your session expired. Sign in again.",
+	"invalid": "Your session could not be read. Sign in again.",
+	"revoked": "The API no longer accepts your token. Sign in with a valid one.",
+	"out":     "You are signed out.",
+}
+
+// signinData is the sign-in page's data.
+type signinData struct {
+	Notice, TokenError string
+}
+
+func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, http.StatusOK, "signin", view{Title: "Sign in",
+		Data: signinData{Notice: signinReasons[r.URL.Query().Get("why")]}})
+}
+
+// signin checks the token with a call every role may make and starts a
+// session. Whether to offer CA uploads is learnt from a read with the
+// same permission (ListAuditEvents: admin and ca-manager, as uploads).
+func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	ctx, cancel := withToken(r, token)
+	defer cancel()
+	if _, err := c.api.ListClientCAs(ctx, &pb.ListClientCAsRequest{}); err != nil || token == "" {
+		msg := "The API refused this token."
+		if err != nil && status.Code(err) != codes.Unauthenticated {
+			msg = "The API could not be reached: " + status.Convert(err).Message()
+		}
+		c.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Data: signinData{TokenError: msg}})
+		return
+	}
+	s, err := newSession(token, c.now())
+	if err == nil {
+		_, perr := c.api.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{Limit: 1})
+		s.CanWriteCAs = perr == nil
+		err = c.setSession(w, r, s)
+	}
+	if err != nil {
+		c.log.Error("console sign-in failed", "err", err)
+		http.Error(w, "the session could not be created", http.StatusInternalServerError)
+		return
+	}
+	http.Redirect(w, r, prefix+"cas", http.StatusSeeOther)
+}
+
+func (c *Console) signout(w http.ResponseWriter, r *http.Request, _ *session) {
+	clearSession(w, r)
+	http.Redirect(w, r, prefix+"signin?why=out", http.StatusSeeOther)
+}
+
+// apiFailed handles an API error common to every page: a token the API
+// no longer accepts ends the session. It reports whether it answered.
+func (c *Console) apiFailed(w http.ResponseWriter, r *http.Request, err error) bool {
+	if status.Code(err) == codes.Unauthenticated {
+		c.toSignin(w, r, errRevoked)
+		return true
+	}
+	return false
+}
+
+// caRow is one client CA in the list.
+type caRow struct {
+	Name, Subject, Fingerprint string
+	NotAfter                   time.Time
+	// Expiry is "expired", "soon" (within expirySoon) or "".
+	Expiry string
+	Sites  int
+}
+
+// expirySoon is how near a CA's not-after the list warns.
+const expirySoon = 30 * 24 * time.Hour
+
+// casData is the client CA page's data.
+type casData struct {
+	CAs        []caRow
+	CanUpload  bool
+	UploadCSRF string
+	// Name is the name field's value after a refused upload; NameError
+	// and FileError the API's message next to the field it concerns.
+	Name, NameError, FileError string
+}
+
+func (c *Console) caList(w http.ResponseWriter, r *http.Request, s *session) {
+	c.caPage(w, r, s, http.StatusOK, casData{}, "")
+}
+
+// caPage renders the client CA list with the upload form state d.
+func (c *Console) caPage(w http.ResponseWriter, r *http.Request, s *session, code int, d casData, pageErr string) {
+	ctx, cancel := withToken(r, s.Token)
+	defer cancel()
+	resp, err := c.api.ListClientCAs(ctx, &pb.ListClientCAsRequest{})
+	if c.apiFailed(w, r, err) {
+		return
+	}
+	v := signedInView(s, "Client CAs", "cas")
+	if err != nil {
+		v.Error, code = status.Convert(err).Message(), http.StatusBadGateway
+	}
+	if pageErr != "" {
+		v.Error = pageErr
+	}
+	now := c.now()
+	for _, ca := range resp.GetCas() {
+		d.CAs = append(d.CAs, caRowOf(ca, now))
+	}
+	sort.Slice(d.CAs, func(i, j int) bool { return d.CAs[i].Name < d.CAs[j].Name })
+	d.CanUpload = s.CanWriteCAs
+	d.UploadCSRF = csrfToken(s, prefix+"cas")
+	v.Data = d
+	c.render(w, code, "cas", v)
+}
+
+func caRowOf(ca *pb.ClientCA, now time.Time) caRow {
+	info := ca.GetInfo()
+	row := caRow{Name: ca.GetName(), Subject: info.GetSubject(), Fingerprint: info.GetSha256Fingerprint(),
+		NotAfter: info.GetNotAfter().AsTime(), Sites: len(ca.GetSites())}
+	switch {
+	case !row.NotAfter.After(now):
+		row.Expiry = "expired"
+	case row.NotAfter.Sub(now) < expirySoon:
+		row.Expiry = "soon"
+	}
+	return row
+}
+
+// caUpload uploads a bundle with CreateClientCA; a refusal is shown next
+// to the field it concerns.
+func (c *Console) caUpload(w http.ResponseWriter, r *http.Request, s *session) {
+	d := casData{Name: strings.TrimSpace(r.PostFormValue("name"))}
+	bundle, err := formFile(r, "bundle")
+	if err != nil {
+		d.FileError = err.Error()
+		c.caPage(w, r, s, http.StatusUnprocessableEntity, d, "")
+		return
+	}
+	ctx, cancel := withToken(r, s.Token)
+	defer cancel()
+	_, err = c.api.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: d.Name, Bundle: bundle})
+	switch {
+	case err == nil:
+		http.Redirect(w, r, prefix+"cas", http.StatusSeeOther)
+	case c.apiFailed(w, r, err):
+	case status.Code(err) == codes.PermissionDenied:
+		c.caPage(w, r, s, http.StatusForbidden, casData{}, status.Convert(err).Message())
+	default:
+		msg := status.Convert(err).Message()
+		if strings.Contains(msg, "name") {
+			d.NameError = msg
+		} else {
+			d.FileError = msg
+		}
+		c.caPage(w, r, s, http.StatusUnprocessableEntity, d, "")
+	}
+}
+
+// formFile reads the uploaded file of field.
+func formFile(r *http.Request, field string) ([]byte, error) {
+	f, _, err := r.FormFile(field)
+	if err != nil {
+		return nil, errors.New("choose a certificate file (PEM, DER or a PEM bundle)")
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("the file could not be read: %w", err)
+	}
+	return b, nil
+}
+
+// siteRow is one site in the list.
+type siteRow struct {
+	Hostname, Mode string
+	CAs            int
+	Error          string
+}
+
+func (c *Console) siteList(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx, cancel := withToken(r, s.Token)
+	defer cancel()
+	resp, err := c.api.ListSites(ctx, &pb.ListSitesRequest{})
+	if c.apiFailed(w, r, err) {
+		return
+	}
+	v, code := signedInView(s, "Sites", "sites"), http.StatusOK
+	if err != nil {
+		v.Error, code = status.Convert(err).Message(), http.StatusBadGateway
+	}
+	var rows []siteRow
+	for _, site := range resp.GetSites() {
+		st := site.GetStatus()
+		rows = append(rows, siteRow{Hostname: site.GetHostname(), Mode: modeName(site.GetSettings().GetMode()),
+			CAs: len(site.GetCaIds()), Error: st.GetXdsError() + st.GetAuthzError()})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
+	v.Data = rows
+	c.render(w, code, "sites", v)
+}
+
+// modeName is a mode as the CLI writes it: "enforce".
+func modeName(m pb.Mode) string {
+	return strings.ToLower(strings.TrimPrefix(m.String(), "MODE_"))
+}
