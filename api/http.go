@@ -65,6 +65,7 @@ var routes = []route{
 	{pattern: "DELETE /v1/crls/{id}", method: "DeleteCRL"},
 	{pattern: "POST /v1/tokens", method: "CreateToken"},
 	{pattern: "GET /v1/tokens", method: "ListTokens"},
+	{pattern: "GET /v1/whoami", method: "WhoAmI"},
 	{pattern: "POST /v1/tokens/{id}/revoke", method: "RevokeToken"},
 	{pattern: "POST /v1/nodes", method: "IssueNodeCertificate"},
 	{pattern: "GET /v1/nodes", method: "ListNodeCertificates"},

@@ -76,6 +76,7 @@ var rules = map[string]rule{
 
 	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
 	"ListTokens":  {roles: admins},
+	"WhoAmI":      {roles: everyone},
 
 	"IssueNodeCertificate": {mutation: true, roles: admins, object: func(r any) store.Ref { return nodeObject(r.(*pb.IssueNodeCertificateRequest)) }},
 	"ListNodeCertificates": {roles: admins},

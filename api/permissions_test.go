@@ -61,6 +61,7 @@ var matrix = map[string][]string{
 	"CreateToken":           {admin},
 	"ListTokens":            {admin},
 	"RevokeToken":           {admin},
+	"WhoAmI":                allRoles,
 	"IssueNodeCertificate":  {admin},
 	"ListNodeCertificates":  {admin},
 	"RevokeNodeCertificate": {admin},

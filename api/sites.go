@@ -160,6 +160,11 @@ func (s *Server) ListTokens(ctx context.Context, _ *pb.ListTokensRequest) (*pb.L
 	return out, nil
 }
 
+// WhoAmI returns the token the call is made with, without its secret.
+func (s *Server) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest) (*pb.Token, error) {
+	return tokenOut(callerFrom(ctx).token), nil
+}
+
 // RevokeToken revokes a token.
 func (s *Server) RevokeToken(ctx context.Context, r *pb.RevokeTokenRequest) (*pb.Token, error) {
 	tok, err := s.store.RevokeToken(ctx, actor(ctx), r.GetId())

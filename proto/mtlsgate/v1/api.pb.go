@@ -1378,6 +1378,42 @@ func (*ListTokensRequest) Descriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
+}
+
 type ListTokensResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tokens        []*Token               `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
@@ -1387,7 +1423,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1435,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[28]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1412,7 +1448,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1431,7 +1467,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1443,7 +1479,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[29]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1456,7 +1492,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{29}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1480,7 +1516,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1528,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[30]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1541,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{30}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAuditEventsRequest) GetLimit() int32 {
@@ -1540,7 +1576,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1588,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[31]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1601,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{31}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1601,7 +1637,7 @@ type IssueNodeCertificateRequest struct {
 
 func (x *IssueNodeCertificateRequest) Reset() {
 	*x = IssueNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1613,7 +1649,7 @@ func (x *IssueNodeCertificateRequest) String() string {
 func (*IssueNodeCertificateRequest) ProtoMessage() {}
 
 func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[32]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1626,7 +1662,7 @@ func (x *IssueNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{32}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IssueNodeCertificateRequest) GetNodeId() string {
@@ -1670,7 +1706,7 @@ type IssueNodeCertificateResponse struct {
 
 func (x *IssueNodeCertificateResponse) Reset() {
 	*x = IssueNodeCertificateResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1718,7 @@ func (x *IssueNodeCertificateResponse) String() string {
 func (*IssueNodeCertificateResponse) ProtoMessage() {}
 
 func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[33]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1731,7 @@ func (x *IssueNodeCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueNodeCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueNodeCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{33}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *IssueNodeCertificateResponse) GetCertificate() *NodeCertificate {
@@ -1729,7 +1765,7 @@ type ListNodeCertificatesRequest struct {
 
 func (x *ListNodeCertificatesRequest) Reset() {
 	*x = ListNodeCertificatesRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1777,7 @@ func (x *ListNodeCertificatesRequest) String() string {
 func (*ListNodeCertificatesRequest) ProtoMessage() {}
 
 func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[34]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1790,7 @@ func (x *ListNodeCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{34}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListNodeCertificatesRequest) GetFleet() string {
@@ -1773,7 +1809,7 @@ type ListNodeCertificatesResponse struct {
 
 func (x *ListNodeCertificatesResponse) Reset() {
 	*x = ListNodeCertificatesResponse{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1821,7 @@ func (x *ListNodeCertificatesResponse) String() string {
 func (*ListNodeCertificatesResponse) ProtoMessage() {}
 
 func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[35]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1834,7 @@ func (x *ListNodeCertificatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeCertificatesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodeCertificatesResponse) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{35}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListNodeCertificatesResponse) GetCertificates() []*NodeCertificate {
@@ -1818,7 +1854,7 @@ type RevokeNodeCertificateRequest struct {
 
 func (x *RevokeNodeCertificateRequest) Reset() {
 	*x = RevokeNodeCertificateRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1866,7 @@ func (x *RevokeNodeCertificateRequest) String() string {
 func (*RevokeNodeCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[36]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1879,7 @@ func (x *RevokeNodeCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeNodeCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeNodeCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{36}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RevokeNodeCertificateRequest) GetSerial() string {
@@ -1861,7 +1897,7 @@ type ExportBackupRequest struct {
 
 func (x *ExportBackupRequest) Reset() {
 	*x = ExportBackupRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1909,7 @@ func (x *ExportBackupRequest) String() string {
 func (*ExportBackupRequest) ProtoMessage() {}
 
 func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[37]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1922,7 @@ func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
 func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{37}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{38}
 }
 
 // BackupChunk is the next part of a backup file, in order.
@@ -1899,7 +1935,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +1947,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +1960,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -2012,7 +2048,8 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x13CreateTokenResponse\x12(\n" +
 	"\x05token\x18\x01 \x01(\v2\x12.mtlsgate.v1.TokenR\x05token\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x13\n" +
-	"\x11ListTokensRequest\"@\n" +
+	"\x11ListTokensRequest\"\x0f\n" +
+	"\rWhoAmIRequest\"@\n" +
 	"\x12ListTokensResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x12.mtlsgate.v1.TokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
@@ -2042,7 +2079,7 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x06serial\x18\x01 \x01(\tR\x06serial\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\x8a\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xc4\x12\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -2071,7 +2108,8 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\vCreateToken\x12\x1f.mtlsgate.v1.CreateTokenRequest\x1a .mtlsgate.v1.CreateTokenResponse\x12M\n" +
 	"\n" +
 	"ListTokens\x12\x1e.mtlsgate.v1.ListTokensRequest\x1a\x1f.mtlsgate.v1.ListTokensResponse\x12B\n" +
-	"\vRevokeToken\x12\x1f.mtlsgate.v1.RevokeTokenRequest\x1a\x12.mtlsgate.v1.Token\x12k\n" +
+	"\vRevokeToken\x12\x1f.mtlsgate.v1.RevokeTokenRequest\x1a\x12.mtlsgate.v1.Token\x128\n" +
+	"\x06WhoAmI\x12\x1a.mtlsgate.v1.WhoAmIRequest\x1a\x12.mtlsgate.v1.Token\x12k\n" +
 	"\x14IssueNodeCertificate\x12(.mtlsgate.v1.IssueNodeCertificateRequest\x1a).mtlsgate.v1.IssueNodeCertificateResponse\x12k\n" +
 	"\x14ListNodeCertificates\x12(.mtlsgate.v1.ListNodeCertificatesRequest\x1a).mtlsgate.v1.ListNodeCertificatesResponse\x12`\n" +
 	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12\\\n" +
@@ -2090,7 +2128,7 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
 	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
@@ -2120,41 +2158,42 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateTokenRequest)(nil),           // 25: mtlsgate.v1.CreateTokenRequest
 	(*CreateTokenResponse)(nil),          // 26: mtlsgate.v1.CreateTokenResponse
 	(*ListTokensRequest)(nil),            // 27: mtlsgate.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),           // 28: mtlsgate.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 29: mtlsgate.v1.RevokeTokenRequest
-	(*ListAuditEventsRequest)(nil),       // 30: mtlsgate.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 31: mtlsgate.v1.ListAuditEventsResponse
-	(*IssueNodeCertificateRequest)(nil),  // 32: mtlsgate.v1.IssueNodeCertificateRequest
-	(*IssueNodeCertificateResponse)(nil), // 33: mtlsgate.v1.IssueNodeCertificateResponse
-	(*ListNodeCertificatesRequest)(nil),  // 34: mtlsgate.v1.ListNodeCertificatesRequest
-	(*ListNodeCertificatesResponse)(nil), // 35: mtlsgate.v1.ListNodeCertificatesResponse
-	(*RevokeNodeCertificateRequest)(nil), // 36: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*ExportBackupRequest)(nil),          // 37: mtlsgate.v1.ExportBackupRequest
-	(*BackupChunk)(nil),                  // 38: mtlsgate.v1.BackupChunk
-	(*ClientCA)(nil),                     // 39: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 40: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 41: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 42: mtlsgate.v1.CRL
-	(*CRLFetchStatus)(nil),               // 43: mtlsgate.v1.CRLFetchStatus
-	(Role)(0),                            // 44: mtlsgate.v1.Role
-	(*Token)(nil),                        // 45: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 46: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 47: mtlsgate.v1.NodeCertificate
+	(*WhoAmIRequest)(nil),                // 28: mtlsgate.v1.WhoAmIRequest
+	(*ListTokensResponse)(nil),           // 29: mtlsgate.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),           // 30: mtlsgate.v1.RevokeTokenRequest
+	(*ListAuditEventsRequest)(nil),       // 31: mtlsgate.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),      // 32: mtlsgate.v1.ListAuditEventsResponse
+	(*IssueNodeCertificateRequest)(nil),  // 33: mtlsgate.v1.IssueNodeCertificateRequest
+	(*IssueNodeCertificateResponse)(nil), // 34: mtlsgate.v1.IssueNodeCertificateResponse
+	(*ListNodeCertificatesRequest)(nil),  // 35: mtlsgate.v1.ListNodeCertificatesRequest
+	(*ListNodeCertificatesResponse)(nil), // 36: mtlsgate.v1.ListNodeCertificatesResponse
+	(*RevokeNodeCertificateRequest)(nil), // 37: mtlsgate.v1.RevokeNodeCertificateRequest
+	(*ExportBackupRequest)(nil),          // 38: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                  // 39: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                     // 40: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 41: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 42: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 43: mtlsgate.v1.CRL
+	(*CRLFetchStatus)(nil),               // 44: mtlsgate.v1.CRLFetchStatus
+	(Role)(0),                            // 45: mtlsgate.v1.Role
+	(*Token)(nil),                        // 46: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 47: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 48: mtlsgate.v1.NodeCertificate
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	39, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	40, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	40, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	40, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	41, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	42, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	43, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
-	44, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	45, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	45, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	46, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	47, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	47, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	40, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	41, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	41, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	41, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	42, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	43, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	44, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
+	45, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	46, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	46, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	47, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	48, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	48, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
 	0,  // 13: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
 	1,  // 14: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
 	3,  // 15: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
@@ -2178,43 +2217,45 @@ var file_mtlsgate_v1_api_proto_depIdxs = []int32{
 	20, // 33: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
 	25, // 34: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
 	27, // 35: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	29, // 36: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	32, // 37: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
-	34, // 38: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
-	36, // 39: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
-	30, // 40: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	37, // 41: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
-	39, // 42: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 43: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	39, // 44: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 45: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	39, // 46: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
-	39, // 47: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	39, // 48: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	40, // 49: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	40, // 50: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	11, // 51: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	40, // 52: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	14, // 53: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	40, // 54: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	40, // 55: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	41, // 56: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	41, // 57: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	42, // 58: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	19, // 59: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	42, // 60: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	24, // 61: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	21, // 62: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
-	26, // 63: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	28, // 64: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	45, // 65: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	33, // 66: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	35, // 67: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	47, // 68: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	31, // 69: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	38, // 70: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
-	42, // [42:71] is the sub-list for method output_type
-	13, // [13:42] is the sub-list for method input_type
+	30, // 36: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	28, // 37: mtlsgate.v1.CertificateManagerService.WhoAmI:input_type -> mtlsgate.v1.WhoAmIRequest
+	33, // 38: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	35, // 39: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	37, // 40: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	31, // 41: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	38, // 42: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	40, // 43: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 44: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	40, // 45: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 46: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	40, // 47: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
+	40, // 48: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	40, // 49: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	41, // 50: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	41, // 51: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	11, // 52: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	41, // 53: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	14, // 54: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	41, // 55: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	41, // 56: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	42, // 57: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	42, // 58: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	43, // 59: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	19, // 60: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	43, // 61: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	24, // 62: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	21, // 63: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
+	26, // 64: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	29, // 65: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	46, // 66: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	46, // 67: mtlsgate.v1.CertificateManagerService.WhoAmI:output_type -> mtlsgate.v1.Token
+	34, // 68: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	36, // 69: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	48, // 70: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	32, // 71: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	39, // 72: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	43, // [43:73] is the sub-list for method output_type
+	13, // [13:43] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -2232,7 +2273,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

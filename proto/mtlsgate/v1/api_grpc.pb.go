@@ -46,6 +46,7 @@ const (
 	CertificateManagerService_CreateToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/CreateToken"
 	CertificateManagerService_ListTokens_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ListTokens"
 	CertificateManagerService_RevokeToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
+	CertificateManagerService_WhoAmI_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/WhoAmI"
 	CertificateManagerService_IssueNodeCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/IssueNodeCertificate"
 	CertificateManagerService_ListNodeCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
 	CertificateManagerService_RevokeNodeCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
@@ -93,6 +94,10 @@ type CertificateManagerServiceClient interface {
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*Token, error)
+	// The token the call is made with (never its secret): its id, name,
+	// role and site scope. Any role; clients such as the console use it to
+	// offer only what the role may do (the server still decides).
+	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*Token, error)
 	// Envoy node certificates, issued by the internal CA.
 	IssueNodeCertificate(ctx context.Context, in *IssueNodeCertificateRequest, opts ...grpc.CallOption) (*IssueNodeCertificateResponse, error)
 	ListNodeCertificates(ctx context.Context, in *ListNodeCertificatesRequest, opts ...grpc.CallOption) (*ListNodeCertificatesResponse, error)
@@ -354,6 +359,16 @@ func (c *certificateManagerServiceClient) RevokeToken(ctx context.Context, in *R
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*Token, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Token)
+	err := c.cc.Invoke(ctx, CertificateManagerService_WhoAmI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateManagerServiceClient) IssueNodeCertificate(ctx context.Context, in *IssueNodeCertificateRequest, opts ...grpc.CallOption) (*IssueNodeCertificateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(IssueNodeCertificateResponse)
@@ -453,6 +468,10 @@ type CertificateManagerServiceServer interface {
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	RevokeToken(context.Context, *RevokeTokenRequest) (*Token, error)
+	// The token the call is made with (never its secret): its id, name,
+	// role and site scope. Any role; clients such as the console use it to
+	// offer only what the role may do (the server still decides).
+	WhoAmI(context.Context, *WhoAmIRequest) (*Token, error)
 	// Envoy node certificates, issued by the internal CA.
 	IssueNodeCertificate(context.Context, *IssueNodeCertificateRequest) (*IssueNodeCertificateResponse, error)
 	ListNodeCertificates(context.Context, *ListNodeCertificatesRequest) (*ListNodeCertificatesResponse, error)
@@ -545,6 +564,9 @@ func (UnimplementedCertificateManagerServiceServer) ListTokens(context.Context, 
 }
 func (UnimplementedCertificateManagerServiceServer) RevokeToken(context.Context, *RevokeTokenRequest) (*Token, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeToken not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) WhoAmI(context.Context, *WhoAmIRequest) (*Token, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) IssueNodeCertificate(context.Context, *IssueNodeCertificateRequest) (*IssueNodeCertificateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IssueNodeCertificate not implemented")
@@ -1015,6 +1037,24 @@ func _CertificateManagerService_RevokeToken_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhoAmIRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).WhoAmI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_WhoAmI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).WhoAmI(ctx, req.(*WhoAmIRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateManagerService_IssueNodeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IssueNodeCertificateRequest)
 	if err := dec(in); err != nil {
@@ -1200,6 +1240,10 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeToken",
 			Handler:    _CertificateManagerService_RevokeToken_Handler,
+		},
+		{
+			MethodName: "WhoAmI",
+			Handler:    _CertificateManagerService_WhoAmI_Handler,
 		},
 		{
 			MethodName: "IssueNodeCertificate",
