@@ -71,7 +71,7 @@ func (s *Server) Guard(next http.Handler) http.Handler {
 		isGRPC := r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 		method, isAPI := s.apiMethod(r, isGRPC)
 		if !isAPI {
-			r.Body = http.MaxBytesReader(w, r.Body, smallBody)
+			r.Body = http.MaxBytesReader(w, r.Body, s.otherBodyLimit(r))
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -105,6 +105,17 @@ func (s *Server) Guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// otherBodyLimit bounds the body of a request that is no API call: the
+// console's forms (POST under /ui/) may carry an upload as large as the
+// API takes, since the console checks its session cookie before reading
+// any body and bounds each form itself; everything else is small.
+func (s *Server) otherBodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/ui/") {
+		return s.bodyLimit("CreateSite")
+	}
+	return smallBody
 }
 
 // apiMethod names the Certificate Manager method r calls ("" for an
