@@ -142,11 +142,28 @@ func bearerToken(values []string) string {
 	return ""
 }
 
+// ConsoleRemoteKey is the metadata key in which the web console, calling
+// over its in-process connection, names the browser a call is made for.
+const ConsoleRemoteKey = "x-mtlsgate-console-remote"
+
+// inProcess is the network of the console's in-process connection
+// (bufconn): no peer from outside the process has it.
+const inProcess = "bufconn"
+
+// remoteAddr is who made the call: the peer's address, or for the
+// console's in-process calls the browser's, as "console <addr>".
 func remoteAddr(ctx context.Context) string {
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		return p.Addr.String()
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
 	}
-	return ""
+	if p.Addr.Network() == inProcess {
+		if v := metadata.ValueFromIncomingContext(ctx, ConsoleRemoteKey); len(v) == 1 {
+			return "console " + clip(v[0], 64)
+		}
+		return "console"
+	}
+	return p.Addr.String()
 }
 
 // toStatus maps store errors to gRPC status errors. An error of no known

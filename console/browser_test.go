@@ -60,6 +60,11 @@ func TestBrowserUploadCA(t *testing.T) {
 	if n := len(r.srv.Store().Current().CAs()); n != 1 {
 		t.Errorf("store holds %d CAs, want 1", n)
 	}
+	// The audit log names the browser, not the in-process connection.
+	evs, _, err := r.srv.Store().ListAudit(context.Background(), store.AuditQuery{Limit: 10})
+	if err != nil || len(evs) == 0 || evs[0].GetAction() != "CreateClientCA" || !strings.HasPrefix(evs[0].GetRemoteAddr(), "console 127.0.0.1:") {
+		t.Errorf("audit: %v %v", evs, err)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(".signout button")), chromedp.WaitVisible(chromedp.ID("notice"))); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/mtlsgate/mtlsgate/api"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -23,10 +24,12 @@ const callTimeout = 10 * time.Second
 // errRevoked: the API no longer accepts the session's token.
 var errRevoked = errors.New("token no longer accepted")
 
-// withToken is a context for an API call made as token.
+// withToken is a context for an API call made as token, naming the
+// browser's address for the audit log (the API trusts it only from the
+// in-process connection).
 func withToken(r *http.Request, token string) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(r.Context(), callTimeout)
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token), cancel
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token, api.ConsoleRemoteKey, r.RemoteAddr), cancel
 }
 
 // signinReasons are the messages the sign-in page shows for ?why=.
