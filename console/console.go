@@ -91,6 +91,13 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/cas", c.signedIn(c.caList))
 	m.HandleFunc("POST /ui/cas", c.signedIn(c.caUpload))
 	m.HandleFunc("GET /ui/sites", c.signedIn(c.siteList))
+	m.HandleFunc("GET /ui/crls", c.signedIn(c.crlList))
+	m.HandleFunc("POST /ui/crls", c.signedIn(c.crlUpload))
+	m.HandleFunc("GET /ui/tokens", c.signedIn(c.tokenList))
+	m.HandleFunc("POST /ui/tokens", c.signedIn(c.tokenCreate))
+	m.HandleFunc("GET /ui/tokens/{id}/revoke", c.signedIn(c.tokenRevokeConfirm))
+	m.HandleFunc("POST /ui/tokens/{id}/revoke", c.signedIn(c.tokenRevoke))
+	m.HandleFunc("GET /ui/audit", c.signedIn(c.auditList))
 	c.mux = m
 }
 

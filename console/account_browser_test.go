@@ -1,0 +1,226 @@
+package console_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// crlFile uploads a fresh CA to r's store (as a client CA named name) and
+// writes a CRL of it, PEM, with one revoked serial; it returns its path.
+func crlFile(t *testing.T, r *running, name string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if _, err := r.srv.Store().AddCA(context.Background(), store.Actor{Action: "test"}, store.NewCA{Name: name, Bundle: bundle}); err != nil {
+		t.Fatal(err)
+	}
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(7),
+		ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(7 * 24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(42), RevocationTime: time.Now().Add(-time.Hour)}},
+	}, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), name+".crl")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// uploadCRL signs in as admin and uploads a CRL of a fresh CA with the
+// file picker; it waits for the list.
+func uploadCRL(t *testing.T, ctx context.Context, r *running) {
+	t.Helper()
+	signIn(t, ctx, r, r.admin)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="/ui/crls"]`)),
+		chromedp.WaitVisible(chromedp.ID("crl-empty")),
+		chromedp.SetUploadFiles(chromedp.ID("crl"), []string{crlFile(t, r, "Partner Issuing CA")}),
+		chromedp.Click(chromedp.CSS("#crl-upload button")),
+		chromedp.WaitVisible(chromedp.ID("crl-list")),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowserUploadCRL: an admin uploads a CRL with the file picker and
+// sees it listed, fresh, as uploaded.
+func TestBrowserUploadCRL(t *testing.T) {
+	r := startServer(t)
+	ctx := tab(t)
+	uploadCRL(t, ctx, r)
+	row := text(t, ctx, "#crl-list tbody tr")
+	for _, want := range []string{"CN=Partner Issuing CA", "\t7\t", "fresh", "uploaded"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("CRL row %q lacks %q", row, want)
+		}
+	}
+	if n := len(r.srv.Store().Current().CRLs()); n != 1 {
+		t.Errorf("store holds %d CRLs, want 1", n)
+	}
+}
+
+// TestBrowserAuditFilter: after a CRL upload, the audit log filtered by
+// action CreateCRL shows the upload and nothing else.
+func TestBrowserAuditFilter(t *testing.T) {
+	r := startServer(t)
+	ctx := tab(t)
+	uploadCRL(t, ctx, r)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="/ui/audit"]`)),
+		chromedp.WaitVisible(chromedp.ID("audit-list")),
+		chromedp.SendKeys(chromedp.ID("f-action"), "CreateCRL"),
+		chromedp.Click(chromedp.CSS("#audit-filter button")),
+		chromedp.WaitVisible(chromedp.CSS(`#f-action[value="CreateCRL"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#audit-list tbody tr")].map(r => r.innerText)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || !strings.Contains(rows[0], "CreateCRL") || !strings.Contains(rows[0], "ok") {
+		t.Errorf("filtered audit rows: %q", rows)
+	}
+}
+
+// TestBrowserTokens: an admin creates a viewer token, sees its secret once
+// (not cached, not on the list), revokes it through the confirmation
+// page, and signing in with it then fails.
+func TestBrowserTokens(t *testing.T) {
+	r := startServer(t)
+	ctx := tab(t)
+	signIn(t, ctx, r, r.admin)
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`nav a[href="/ui/crls"]`)),
+		chromedp.WaitVisible(chromedp.ID("crl-empty")),
+		chromedp.Click(chromedp.CSS(`nav a[href="/ui/tokens"]`)),
+		chromedp.WaitVisible(chromedp.ID("token-create")),
+		chromedp.SendKeys(chromedp.ID("token-name"), "auditor"),
+		chromedp.SetValue(chromedp.ID("token-role"), "viewer"),
+		chromedp.Click(chromedp.CSS("#token-create button")),
+		chromedp.WaitVisible(chromedp.ID("secret")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text(t, ctx, "#secret-heading"), "Copy the secret now") || len(secret) < 20 {
+		t.Fatalf("secret page: heading %q, secret %d bytes", text(t, ctx, "#secret-heading"), len(secret))
+	}
+	signInWith(t, r, secret) // the secret works
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("back")), chromedp.WaitVisible(chromedp.ID("token-list"))); err != nil {
+		t.Fatal(err)
+	}
+	html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, secret) {
+		t.Fatal("the token list shows the secret again")
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#token-list a.revoke[href*="/revoke"]:not([href*="`+adminID(t, r)+`"])`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-revoke")),
+		chromedp.Click(chromedp.ID("confirm-revoke")),
+		chromedp.WaitVisible(chromedp.ID("notice")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#notice"); !strings.Contains(got, "revoked") {
+		t.Errorf("notice %q", got)
+	}
+	// Signing in with the revoked token fails (in another browser context).
+	other := tab(t)
+	if err := chromedp.Do(other,
+		chromedp.Navigate(r.base+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), secret), chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("token-error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, other, "#token-error"); !strings.Contains(got, "refused") {
+		t.Errorf("sign-in with a revoked token: %q", got)
+	}
+}
+
+// adminID is the id of r's admin token.
+func adminID(t *testing.T, r *running) string {
+	t.Helper()
+	for _, tok := range r.srv.Store().Current().Tokens() {
+		if tok.GetRole() == pb.Role_ROLE_ADMIN {
+			return tok.GetId()
+		}
+	}
+	t.Fatal("no admin token")
+	return ""
+}
+
+// signInWith checks that token signs in, in a browser context of its own.
+func signInWith(t *testing.T, r *running, token string) {
+	t.Helper()
+	signIn(t, tab(t), r, token)
+}
+
+// TestBrowserViewerAccount: a viewer sees the CRL list without an upload
+// form and no Tokens or Audit entry, and the token page shows the API's
+// refusal.
+func TestBrowserViewerAccount(t *testing.T) {
+	r := startServer(t)
+	_, viewer, err := r.srv.Store().CreateToken(context.Background(), store.Actor{Action: "test"}, "auditor", pb.Role_ROLE_VIEWER, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := tab(t)
+	signIn(t, ctx, r, viewer)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`nav a[href="/ui/crls"]`)), chromedp.WaitVisible(chromedp.ID("crl-empty"))); err != nil {
+		t.Fatal(err)
+	}
+	q := `document.querySelectorAll('#crl-upload, input[type=file], a[href="/ui/tokens"], a[href="/ui/audit"]').length`
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](q)); err != nil || n != 0 {
+		t.Fatalf("viewer is offered %d CRL upload, token or audit controls (%v)", n, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/tokens"), chromedp.WaitVisible(chromedp.ID("page-error"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#page-error"); !strings.Contains(got, "role viewer may not call ListTokens") {
+		t.Errorf("token page for a viewer: %q", got)
+	}
+	// Go back to the CRL page for the screenshot.
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/crls"), chromedp.WaitVisible(chromedp.ID("crl-empty"))); err != nil {
+		t.Fatal(err)
+	}
+}
