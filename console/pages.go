@@ -204,35 +204,6 @@ func formFile(r *http.Request, field string) ([]byte, error) {
 	return b, nil
 }
 
-// siteRow is one site in the list.
-type siteRow struct {
-	Hostname, Mode string
-	CAs            int
-	Error          string
-}
-
-func (c *Console) siteList(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := withToken(r, s.Token)
-	defer cancel()
-	resp, err := c.api.ListSites(ctx, &pb.ListSitesRequest{})
-	if c.apiFailed(w, r, err) {
-		return
-	}
-	v, code := signedInView(s, "Sites", "sites"), http.StatusOK
-	if err != nil {
-		v.Error, code = status.Convert(err).Message(), http.StatusBadGateway
-	}
-	var rows []siteRow
-	for _, site := range resp.GetSites() {
-		st := site.GetStatus()
-		rows = append(rows, siteRow{Hostname: site.GetHostname(), Mode: modeName(site.GetSettings().GetMode()),
-			CAs: len(site.GetCaIds()), Error: st.GetXdsError() + st.GetAuthzError()})
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
-	v.Data = rows
-	c.render(w, code, "sites", v)
-}
-
 // modeName is a mode as the CLI writes it: "enforce".
 func modeName(m pb.Mode) string {
 	return strings.ToLower(strings.TrimPrefix(m.String(), "MODE_"))
