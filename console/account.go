@@ -28,6 +28,8 @@ func init() {
 // log to the roles that may read it. The API decides either way.
 type navFlags struct {
 	Admin, Auditor bool
+	// Me is the id of the session's token ("" when unknown).
+	Me string
 }
 
 func (f navFlags) navOf() navFlags { return f }
@@ -47,14 +49,14 @@ func (v view) ShowAudit() bool {
 	return ok && d.navOf().Auditor
 }
 
-// navFor learns the session's nav flags: ListTokens is for admins only
-// (a read: not audited); ListAuditEvents has the role set of CA uploads,
-// which the session already knows.
+// navFor learns the session's nav flags: its role from WhoAmI (any role
+// may call it); whether it may read the audit log the session already
+// knows (ListAuditEvents has the role set of CA uploads).
 func (c *Console) navFor(r *http.Request, s *session) navFlags {
 	ctx, cancel := withToken(r, s.Token)
 	defer cancel()
-	_, err := c.api.ListTokens(ctx, &pb.ListTokensRequest{})
-	return navFlags{Admin: err == nil, Auditor: s.CanWriteCAs}
+	me, err := c.api.WhoAmI(ctx, &pb.WhoAmIRequest{})
+	return navFlags{Admin: err == nil && me.GetRole() == pb.Role_ROLE_ADMIN, Auditor: s.CanWriteCAs, Me: me.GetId()}
 }
 
 // stamp is a timestamp as the pages show it (UTC, to the minute); ""

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,29 @@ func TestBrowserViewerAccount(t *testing.T) {
 	}
 	if got := text(t, ctx, "#page-error"); !strings.Contains(got, "role viewer may not call ListTokens") {
 		t.Errorf("token page for a viewer: %q", got)
+	}
+	// A forged form creating an admin token, with a valid CSRF token of the
+	// viewer's session, is refused by the API.
+	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/crls"), chromedp.WaitVisible(chromedp.ID("crl-empty"))); err != nil {
+		t.Fatal(err)
+	}
+	forge := `(() => {
+		const f = document.createElement("form"); f.method = "post"; f.action = "/ui/tokens";
+		for (const [n, v] of [["csrf", ` + strconv.Quote(csrfFor(t, ctx, r, "/ui/tokens")) + `], ["name", "mine"], ["role", "admin"]]) {
+			const i = document.createElement("input"); i.name = n; i.value = v; f.append(i);
+		}
+		document.body.append(f); f.submit(); return true; })()`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](forge)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#page-error`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#page-error"); !strings.Contains(got, "role viewer may not call CreateToken") {
+		t.Errorf("forged token creation: %q", got)
+	}
+	if n := len(r.srv.Store().Current().Tokens()); n != 2 {
+		t.Errorf("store holds %d tokens after a viewer's forged creation, want 2", n)
 	}
 	// Go back to the CRL page for the screenshot.
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/crls"), chromedp.WaitVisible(chromedp.ID("crl-empty"))); err != nil {

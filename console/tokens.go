@@ -104,7 +104,7 @@ func (c *Console) tokenList(w http.ResponseWriter, r *http.Request, s *session) 
 // tokenPage renders the token list and the create form state d.
 func (c *Console) tokenPage(w http.ResponseWriter, r *http.Request, s *session, code int, d tokensData) {
 	rows, err := c.listTokens(r, s)
-	d.navFlags = navFlags{Admin: err == nil, Auditor: s.CanWriteCAs}
+	d.navFlags = c.navFor(r, s)
 	if err != nil {
 		c.apiRefused(w, r, s, "API tokens", "tokens", "tokens", d, err)
 		return
@@ -154,7 +154,7 @@ func splitSites(v string) []string {
 // tokenRevokeConfirm asks, without script, whether to revoke the token.
 func (c *Console) tokenRevokeConfirm(w http.ResponseWriter, r *http.Request, s *session) {
 	rows, err := c.listTokens(r, s)
-	d := tokenRevokeData{navFlags: navFlags{Admin: err == nil, Auditor: s.CanWriteCAs}}
+	d := tokenRevokeData{navFlags: c.navFor(r, s)}
 	if err != nil {
 		c.apiRefused(w, r, s, "Revoke a token", "token-revoke", "tokens", d, err)
 		return
