@@ -91,6 +91,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/cas", c.signedIn(c.caList))
 	m.HandleFunc("POST /ui/cas", c.signedIn(c.caUpload))
 	m.HandleFunc("GET /ui/sites", c.signedIn(c.siteList))
+	m.HandleFunc("POST /ui/sites", c.signedIn(c.siteCreate))
 	m.HandleFunc("GET /ui/sites/{host}", c.signedIn(c.siteShow))
 	m.HandleFunc("POST /ui/sites/{host}/settings", c.signedIn(c.siteSettings))
 	m.HandleFunc("POST /ui/sites/{host}/assign", c.signedIn(c.siteAssign))

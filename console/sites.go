@@ -24,26 +24,6 @@ type siteRow struct {
 	Health, Problem string
 }
 
-func (c *Console) siteList(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx, cancel := withToken(r, s.Token)
-	defer cancel()
-	resp, err := c.api.ListSites(ctx, &pb.ListSitesRequest{})
-	if c.apiFailed(w, r, err) {
-		return
-	}
-	v, code := signedInView(s, "Sites", "sites"), http.StatusOK
-	if err != nil {
-		v.Error, code = status.Convert(err).Message(), http.StatusBadGateway
-	}
-	var rows []siteRow
-	for _, site := range resp.GetSites() {
-		rows = append(rows, siteRowOf(site))
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].Hostname < rows[j].Hostname })
-	v.Data = rows
-	c.render(w, code, "sites", v)
-}
-
 func siteRowOf(site *pb.Site) siteRow {
 	st := site.GetStatus()
 	row := siteRow{Hostname: site.GetHostname(), Path: sitePath(site.GetHostname()),
