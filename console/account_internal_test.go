@@ -1,13 +1,21 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/seal"
 )
 
 // fakeLog is an audit log of n events, ids "e<n-1>" (newest) down to "e0",
@@ -132,5 +140,66 @@ func TestRoleNames(t *testing.T) {
 	}
 	if got := splitSites("a.example, b.example\nc.example"); fmt.Sprint(got) != "[a.example b.example c.example]" {
 		t.Errorf("sites %v", got)
+	}
+}
+
+func TestCRLRowStaleAndSource(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	fetched := crlRowOf(&pb.CRL{Issuer: "CN=A", NextUpdate: timestamppb.New(now.Add(-time.Second)), FetchedFrom: "http://crl.example/a.crl"}, now)
+	if !fetched.Stale || fetched.FetchedFrom != "http://crl.example/a.crl" {
+		t.Errorf("past next update, fetched: %+v", fetched)
+	}
+	uploaded := crlRowOf(&pb.CRL{Issuer: "CN=A", NextUpdate: timestamppb.New(now.Add(time.Hour)), UploadedBy: "t1"}, now)
+	if uploaded.Stale || uploaded.FetchedFrom != "" || uploaded.UploadedBy != "t1" {
+		t.Errorf("fresh, uploaded: %+v", uploaded)
+	}
+}
+
+// auditAPI serves a log of 120 events through ListAuditEvents and records
+// the requests.
+type auditAPI struct {
+	*fakeAPI
+	log  auditFetch
+	reqs []*pb.ListAuditEventsRequest
+}
+
+func (f *auditAPI) ListAuditEvents(ctx context.Context, r *pb.ListAuditEventsRequest, _ ...grpc.CallOption) (*pb.ListAuditEventsResponse, error) {
+	f.reqs = append(f.reqs, r)
+	if err := authorised(ctx); err != nil || r.GetLimit() == 1 { // the sign-in probe
+		return &pb.ListAuditEventsResponse{}, err
+	}
+	evs, next, err := f.log(r.GetBefore())
+	return &pb.ListAuditEventsResponse{Events: evs, NextBefore: next}, err
+}
+
+func (f *auditAPI) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest, _ ...grpc.CallOption) (*pb.Token, error) {
+	return &pb.Token{Id: "me", Role: pb.Role_ROLE_CA_MANAGER}, authorised(ctx)
+}
+
+func TestAuditPageFiltersAndPages(t *testing.T) {
+	log, _ := fakeLog(120, auditBatch)
+	api := &auditAPI{fakeAPI: &fakeAPI{}, log: log}
+	c, err := New(Options{API: api, Sealer: seal.MustGenerate()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := signedIn(t, c)
+	w := do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA", "", ck)
+	body := w.Body.String()
+	if w.Code != http.StatusOK || strings.Count(body, "<td>CreateClientCA</td>") != auditPageSize || strings.Contains(body, "<td>CreateCRL</td>") {
+		t.Fatalf("first page: %d", w.Code)
+	}
+	last := api.reqs[len(api.reqs)-1]
+	if last.GetActor() != "t1" || last.GetLimit() != auditBatch {
+		t.Errorf("API asked %v", last)
+	}
+	// 80 of the 120 are CreateClientCA: the first page ends at e46, the next
+	// holds the other 30.
+	if !strings.Contains(body, `href="/ui/audit?action=CreateClientCA&amp;actor=t1&amp;before=e46"`) || !strings.Contains(body, `id="next-page"`) {
+		t.Errorf("no next-page link to before=e46")
+	}
+	w = do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA&before=e46", "", ck)
+	if body := w.Body.String(); strings.Count(body, "<td>CreateClientCA</td>") != 30 || strings.Contains(body, `id="next-page"`) || !strings.Contains(body, `id="first-page"`) {
+		t.Errorf("last page: %d rows", strings.Count(body, "<td>CreateClientCA</td>"))
 	}
 }
