@@ -248,3 +248,31 @@ func TestBrowserViewerAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBrowserBadCRL: a file that is no CRL is refused, with the API's
+// message next to the file field.
+func TestBrowserBadCRL(t *testing.T) {
+	r := startServer(t)
+	ctx := tab(t)
+	signIn(t, ctx, r, r.admin)
+	bad := filepath.Join(t.TempDir(), "notes.crl")
+	if err := os.WriteFile(bad, []byte("this is not a CRL\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(r.base+"/ui/crls"),
+		chromedp.SetUploadFiles(chromedp.ID("crl"), []string{bad}),
+		chromedp.Click(chromedp.CSS("#crl-upload button")),
+		chromedp.WaitVisible(chromedp.ID("crl-error")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	got := text(t, ctx, "#crl-error")
+	_, want := r.srv.Store().CreateCRL(context.Background(), store.Actor{}, []byte("this is not a CRL\n"))
+	if want == nil || got == "" || !strings.Contains(want.Error(), got) {
+		t.Errorf("field error %q is not the API's message (%v)", got, want)
+	}
+	if v, _ := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("crl"), "aria-describedby")); v.Value != "crl-error" {
+		t.Errorf("file field not described by its error: %+v", v)
+	}
+}
