@@ -53,15 +53,24 @@ func (c *Console) siteSettings(w http.ResponseWriter, r *http.Request, s *sessio
 		c.sitePage(w, r, s, httpCode(err), pageState{pageError: status.Convert(err).Message()})
 		return
 	}
+	// Changed means changed from what the form showed (its base), so a
+	// field someone else changed meanwhile is left as they set it.
+	base := r.PostFormValue("base")
+	if shown, ok := settingsOfBase(base); ok {
+		current = shown
+	} else {
+		base = ""
+	}
 	vals := postedValues(r)
 	next, mask, errs := parseSettingsForm(vals, current)
+	form := &formState{vals: vals, errs: errs, base: base}
 	switch {
 	case len(errs) > 0:
-		c.sitePage(w, r, s, http.StatusUnprocessableEntity, pageState{form: &formState{vals, errs},
+		c.sitePage(w, r, s, http.StatusUnprocessableEntity, pageState{form: form,
 			pageError: "Some settings could not be read; nothing was saved."})
 		return
 	case len(mask) == 0:
-		c.sitePage(w, r, s, http.StatusOK, pageState{form: &formState{vals, errs}, notice: "Nothing changed."})
+		c.sitePage(w, r, s, http.StatusOK, pageState{form: form, notice: "Nothing changed."})
 		return
 	}
 	_, err = c.api.UpdateSiteSettings(ctx, &pb.UpdateSiteSettingsRequest{Hostname: host, Settings: next, UpdateMask: mask})
@@ -73,7 +82,7 @@ func (c *Console) siteSettings(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	msg := status.Convert(err).Message()
-	st := pageState{form: &formState{vals, errs}, pageError: msg}
+	st := pageState{form: form, pageError: msg}
 	if status.Code(err) == codes.PermissionDenied {
 		st.form = nil // show what is in force, not what was refused
 	}

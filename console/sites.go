@@ -83,22 +83,22 @@ type siteData struct {
 	Assignable                            []option
 	CanAssign, CanEdit                    bool
 	AssignCSRF, UnassignCSRF, SaveCSRF    string
-	AssignError, Notice                   string
-	Groups                                []groupView
-	Pins, Rules                           []string
+	// Base is the settings form's hidden base (baseOf).
+	Base                string
+	AssignError, Notice string
+	Groups              []groupView
+	Pins, Rules         []string
 }
 
 // formState is the settings form as posted, when it is shown again.
 type formState struct {
 	vals, errs map[string]string
+	// base is the form's hidden base, kept for the next save.
+	base string
 }
 
 func (c *Console) siteShow(w http.ResponseWriter, r *http.Request, s *session) {
-	notice := ""
-	if saved := r.URL.Query().Get("saved"); saved != "" {
-		notice = "Saved: " + strings.ReplaceAll(saved, ",", ", ") + "."
-	}
-	c.sitePage(w, r, s, http.StatusOK, pageState{notice: notice})
+	c.sitePage(w, r, s, http.StatusOK, pageState{notice: savedNotice(r.URL.Query().Get("saved"))})
 }
 
 // pageState is what a POST hands back to the site page.
@@ -136,8 +136,12 @@ func (c *Console) sitePage(w http.ResponseWriter, r *http.Request, s *session, c
 	d.AssignCSRF, d.UnassignCSRF = csrfToken(s, prefix+"sites/"+host+"/assign"), csrfToken(s, prefix+"sites/"+host+"/unassign")
 	d.SaveCSRF = csrfToken(s, prefix+"sites/"+host+"/settings")
 	vals, errs := settingValues(site.GetSettings()), map[string]string{}
+	d.Base = baseOf(site.GetSettings())
 	if st.form != nil {
 		vals, errs = st.form.vals, st.form.errs
+		if st.form.base != "" {
+			d.Base = st.form.base
+		}
 	}
 	d.Groups = formView(vals, errs)
 	v.Data = d

@@ -2,6 +2,9 @@ package console
 
 import (
 	"context"
+	"html"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,11 +85,22 @@ func TestFieldOfError(t *testing.T) {
 	}
 }
 
-// siteAPI serves one site and says the caller is who.
+// siteAPI serves one site and says the caller is who; it records the
+// last settings update.
 type siteAPI struct {
 	fakeAPI
-	site *pb.Site
-	who  *pb.Token
+	site   *pb.Site
+	who    *pb.Token
+	update *pb.UpdateSiteSettingsRequest
+}
+
+func (f *siteAPI) GetSiteSettings(ctx context.Context, _ *pb.GetSiteRequest, _ ...grpc.CallOption) (*pb.ClientCertSettings, error) {
+	return f.site.GetSettings(), authorised(ctx)
+}
+
+func (f *siteAPI) UpdateSiteSettings(ctx context.Context, r *pb.UpdateSiteSettingsRequest, _ ...grpc.CallOption) (*pb.ClientCertSettings, error) {
+	f.update = r
+	return r.GetSettings(), authorised(ctx)
 }
 
 func (f *siteAPI) GetSite(ctx context.Context, _ *pb.GetSiteRequest, _ ...grpc.CallOption) (*pb.Site, error) {
@@ -126,5 +140,41 @@ func TestSiteStatusAndScope(t *testing.T) {
 	api.who = &pb.Token{Role: pb.Role_ROLE_SITE_MANAGER, Sites: []string{"other.example.com"}}
 	if page := do(c, "GET", "/ui/sites/app.example.com", "", ck).Body.String(); strings.Contains(page, `id="save"`) || !strings.Contains(page, "settings-readonly") {
 		t.Error("a site-manager of another site is offered the settings form")
+	}
+}
+
+// TestSettingsSaveKeepsOthersChanges: the mask names the fields the user
+// changed from what the form showed, not every field that differs from
+// the settings in force (another user's change meanwhile is kept).
+func TestSettingsSaveKeepsOthersChanges(t *testing.T) {
+	api := &siteAPI{site: &pb.Site{Hostname: "app.example.com", Settings: current()}, who: &pb.Token{Role: pb.Role_ROLE_ADMIN}}
+	c, err := New(Options{API: api, Sealer: seal.MustGenerate()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := signedIn(t, c)
+	page := do(c, "GET", "/ui/sites/app.example.com", "", ck).Body.String()
+	form := url.Values{}
+	for _, re := range []string{`name="(base)" value="([^"]*)"`, `name="([^"]+)" type="text" value="([^"]*)"`,
+		`name="([^"]+)" type="checkbox" value="(true)" checked`} {
+		for _, m := range regexp.MustCompile(re).FindAllStringSubmatch(page, -1) {
+			form.Set(m[1], html.UnescapeString(m[2]))
+		}
+	}
+	for _, m := range regexp.MustCompile(`<select id="[^"]+" name="([^"]+)"[\s\S]*?<option value="([^"]+)" selected>`).FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], m[2])
+	}
+	form.Set("csrf", regexp.MustCompile(`name="csrf" value="([^"]+)">\n<input type="hidden" name="base"`).FindStringSubmatch(page)[1])
+	api.site.Settings.AllowExpired = true // someone else, meanwhile
+	form.Set("mode", "MODE_ENFORCE")
+	w := do(c, "POST", "/ui/sites/app.example.com/settings", form.Encode(), ck)
+	if w.Code != 303 || api.update == nil || !slices.Equal(api.update.GetUpdateMask(), []string{"mode"}) {
+		t.Fatalf("answer %d, update %v", w.Code, api.update)
+	}
+	if loc := w.Header().Get("Location"); loc != "/ui/sites/app.example.com?saved=mode" {
+		t.Errorf("redirect %q", loc)
+	}
+	if n := savedNotice("mode,<b>,headers"); n != "Saved: mode, headers." {
+		t.Errorf("notice %q", n)
 	}
 }
