@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -92,6 +94,22 @@ type siteAPI struct {
 	site   *pb.Site
 	who    *pb.Token
 	update *pb.UpdateSiteSettingsRequest
+}
+
+func (f *siteAPI) AssignSiteCAs(ctx context.Context, r *pb.SiteCAsRequest, _ ...grpc.CallOption) (*pb.Site, error) {
+	if err := authorised(ctx); err != nil {
+		return nil, err
+	}
+	if r.GetCaIds()[0] != "ca1" {
+		return nil, status.Errorf(codes.NotFound, "client CA %q not found", r.GetCaIds()[0])
+	}
+	f.site.CaIds = append(f.site.CaIds, "ca1")
+	return f.site, nil
+}
+
+func (f *siteAPI) UnassignSiteCAs(ctx context.Context, r *pb.SiteCAsRequest, _ ...grpc.CallOption) (*pb.Site, error) {
+	f.site.CaIds = slices.DeleteFunc(f.site.CaIds, func(id string) bool { return id == r.GetCaIds()[0] })
+	return f.site, authorised(ctx)
 }
 
 func (f *siteAPI) GetSiteSettings(ctx context.Context, _ *pb.GetSiteRequest, _ ...grpc.CallOption) (*pb.ClientCertSettings, error) {
@@ -176,5 +194,38 @@ func TestSettingsSaveKeepsOthersChanges(t *testing.T) {
 	}
 	if n := savedNotice("mode,<b>,headers"); n != "Saved: mode, headers." {
 		t.Errorf("notice %q", n)
+	}
+}
+
+// TestSiteAssignUnassign: assign and unassign post to the API with their
+// own form's CSRF token; a refusal is shown above the assign form.
+func TestSiteAssignUnassign(t *testing.T) {
+	api := &siteAPI{site: &pb.Site{Hostname: "app.example.com", Settings: current()}, who: &pb.Token{Role: pb.Role_ROLE_CA_MANAGER}}
+	c, err := New(Options{API: api, Sealer: seal.MustGenerate()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := signedIn(t, c)
+	sess, err := openSession(c.sealer, ck.Value, time.Now(), time.Hour, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assign := "csrf=" + url.QueryEscape(csrfToken(sess, "/ui/sites/app.example.com/assign"))
+	if w := do(c, "POST", "/ui/sites/app.example.com/unassign", assign+"&ca_id=ca1", ck); w.Code != 403 {
+		t.Errorf("unassign with the assign form's token: %d", w.Code)
+	}
+	if w := do(c, "POST", "/ui/sites/app.example.com/assign", assign+"&ca_id=ca1", ck); w.Code != 303 || !slices.Equal(api.site.CaIds, []string{"ca1"}) {
+		t.Fatalf("assign: %d, CAs %v", w.Code, api.site.CaIds)
+	}
+	w := do(c, "POST", "/ui/sites/app.example.com/assign", assign+"&ca_id=nope", ck)
+	if w.Code != 404 || !strings.Contains(w.Body.String(), `id="assign-error" role="alert">client CA &#34;nope&#34; not found`) {
+		t.Errorf("refused assign: %d\n%s", w.Code, w.Body.String())
+	}
+	if page := w.Body.String(); !strings.Contains(page, "settings-readonly") || strings.Contains(page, `id="save"`) {
+		t.Error("a ca-manager is offered the settings form")
+	}
+	unassign := "csrf=" + url.QueryEscape(csrfToken(sess, "/ui/sites/app.example.com/unassign"))
+	if w := do(c, "POST", "/ui/sites/app.example.com/unassign", unassign+"&ca_id=ca1", ck); w.Code != 303 || len(api.site.CaIds) != 0 {
+		t.Errorf("unassign: %d, CAs %v", w.Code, api.site.CaIds)
 	}
 }
