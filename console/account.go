@@ -37,16 +37,18 @@ func (f navFlags) navOf() navFlags { return f }
 // navData is page data that carries navFlags.
 type navData interface{ navOf() navFlags }
 
-// ShowTokens says whether the layout offers the Tokens entry.
+// ShowTokens says whether the layout offers the Tokens entry: on every
+// page of an admin's session.
 func (v view) ShowTokens() bool {
 	d, ok := v.Data.(navData)
-	return ok && d.navOf().Admin
+	return v.Role == pb.Role_ROLE_ADMIN || ok && d.navOf().Admin
 }
 
-// ShowAudit says whether the layout offers the audit log entry.
+// ShowAudit says whether the layout offers the audit log entry (admin and
+// ca-manager, who may read it).
 func (v view) ShowAudit() bool {
 	d, ok := v.Data.(navData)
-	return ok && d.navOf().Auditor
+	return v.Role == pb.Role_ROLE_ADMIN || v.Role == pb.Role_ROLE_CA_MANAGER || ok && d.navOf().Auditor
 }
 
 // navFor learns the session's nav flags: its role from WhoAmI (any role

@@ -51,6 +51,10 @@ func TestBrowserUploadCA(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	// An admin's navigation offers Tokens and the audit log on every page.
+	if nav := text(t, ctx, "nav[aria-label=Sections]"); !strings.Contains(nav, "Tokens") || !strings.Contains(nav, "Audit log") {
+		t.Errorf("navigation on the CA page: %q", nav)
+	}
 	row := text(t, ctx, "#ca-list tbody tr")
 	for _, want := range []string{"partner-root", "CN=Partner Root CA", "expires soon"} {
 		if !strings.Contains(row, want) {

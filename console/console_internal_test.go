@@ -40,6 +40,10 @@ func (f *fakeAPI) ListAuditEvents(ctx context.Context, _ *pb.ListAuditEventsRequ
 	return &pb.ListAuditEventsResponse{}, authorised(ctx)
 }
 
+func (f *fakeAPI) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest, _ ...grpc.CallOption) (*pb.Token, error) {
+	return &pb.Token{Id: "good-id", Role: pb.Role_ROLE_ADMIN}, authorised(ctx)
+}
+
 func (f *fakeAPI) CreateClientCA(ctx context.Context, _ *pb.CreateClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	f.uploads++
 	return &pb.ClientCA{}, authorised(ctx)

@@ -51,8 +51,8 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // signin checks the token with a call every role may make and starts a
-// session. Whether to offer CA uploads is learnt from a read with the
-// same permission (ListAuditEvents: admin and ca-manager, as uploads).
+// session, with the token's role from WhoAmI: it decides what the pages
+// offer (the API decides what is done).
 func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	token := strings.TrimSpace(r.PostFormValue("token"))
@@ -68,9 +68,12 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := newSession(token, c.now())
 	if err == nil {
-		_, perr := c.api.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{Limit: 1})
-		s.CanWriteCAs = perr == nil
-		err = c.setSession(w, r, s)
+		var me *pb.Token
+		if me, err = c.api.WhoAmI(ctx, &pb.WhoAmIRequest{}); err == nil {
+			role := me.GetRole()
+			s.Role, s.CanWriteCAs = int32(role), role == pb.Role_ROLE_ADMIN || role == pb.Role_ROLE_CA_MANAGER
+			err = c.setSession(w, r, s)
+		}
 	}
 	if err != nil {
 		c.log.Error("console sign-in failed", "err", err)

@@ -1,6 +1,8 @@
 package console
 
 import (
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+
 	"bytes"
 	"crypto/sha256"
 	"embed"
@@ -93,6 +95,8 @@ type view struct {
 	Error string
 	// Data is the page's own.
 	Data any
+	// Role is the signed-in token's, for the navigation.
+	Role pb.Role
 }
 
 // render writes page with v and status code.
@@ -110,5 +114,5 @@ func (c *Console) render(w http.ResponseWriter, code int, page string, v view) {
 
 // signedInView starts the view of a signed-in page.
 func signedInView(s *session, title, nav string) view {
-	return view{Title: title, Nav: nav, SignoutCSRF: csrfToken(s, prefix+"signout")}
+	return view{Title: title, Nav: nav, SignoutCSRF: csrfToken(s, prefix+"signout"), Role: pb.Role(s.Role)}
 }

@@ -36,6 +36,10 @@ type session struct {
 	CSRFKey []byte `json:"k"`
 	// CanWriteCAs says whether to offer CA uploads (the API decides).
 	CanWriteCAs bool `json:"w,omitempty"`
+	// Role is the token's role from WhoAmI at sign-in, for the
+	// navigation (a token's role never changes; a revoked token ends
+	// the session at its next call).
+	Role int32 `json:"r,omitempty"`
 }
 
 // Reasons a session is refused, shown on the sign-in page.

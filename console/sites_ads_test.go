@@ -95,7 +95,16 @@ func nackOnce(conn *grpc.ClientConn, node *core.Node, host string) error {
 		ErrorDetail: &statuspb.Status{Code: 3, Message: "Error adding/updating listener(s) https: filter chain site/" + host + ": bad"}}); err != nil {
 		return err
 	}
-	return stream.CloseSend()
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	// Wait for the server to end the stream: it has then read the NACK
+	// (cancelling at once could drop it before it is handled).
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return nil
+		}
+	}
 }
 
 // TestBrowserSiteNack: an Envoy (an ADS client) rejects the site's
