@@ -119,6 +119,9 @@ func (f *fakeAPI) CreateToken(ctx context.Context, in *pb.CreateTokenRequest, _ 
 func (f *fakeAPI) ListTokens(ctx context.Context, in *pb.ListTokensRequest, _ ...grpc.CallOption) (*pb.ListTokensResponse, error) {
 	return handle[*pb.ListTokensResponse](ctx, f, "ListTokens", in)
 }
+func (f *fakeAPI) WhoAmI(ctx context.Context, in *pb.WhoAmIRequest, _ ...grpc.CallOption) (*pb.Token, error) {
+	return handle[*pb.Token](ctx, f, "WhoAmI", in)
+}
 func (f *fakeAPI) IssueNodeCertificate(ctx context.Context, in *pb.IssueNodeCertificateRequest, _ ...grpc.CallOption) (*pb.IssueNodeCertificateResponse, error) {
 	return handle[*pb.IssueNodeCertificateResponse](ctx, f, "IssueNodeCertificate", in)
 }
