@@ -2,11 +2,6 @@ package console_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -18,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
 )
@@ -26,34 +22,13 @@ import (
 // writes a CRL of it, PEM, with one revoked serial; it returns its path.
 func crlFile(t *testing.T, r *running, name string) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	ca := testpki.NewRoot(t, name, testpki.Options{})
+	if _, err := r.srv.Store().AddCA(context.Background(), store.Actor{Action: "test"}, store.NewCA{Name: name, Bundle: ca.PEM()}); err != nil {
 		t.Fatal(err)
 	}
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
-	der, err := x509.CreateCertificate(rand.Reader, ca, ca, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if _, err := r.srv.Store().AddCA(context.Background(), store.Actor{Action: "test"}, store.NewCA{Name: name, Bundle: bundle}); err != nil {
-		t.Fatal(err)
-	}
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(7),
-		ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(7 * 24 * time.Hour),
-		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(42), RevocationTime: time.Now().Add(-time.Hour)}},
-	}, cert, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der := ca.CRL(t, 7, time.Now().Add(-time.Minute), time.Now().Add(7*24*time.Hour), big.NewInt(42))
 	p := filepath.Join(t.TempDir(), name+".crl")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}), 0o600); err != nil {
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
