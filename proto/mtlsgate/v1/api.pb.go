@@ -1509,7 +1509,14 @@ type ListAuditEventsRequest struct {
 	// Only events older than this event id (for paging).
 	Before string `protobuf:"bytes,2,opt,name=before,proto3" json:"before,omitempty"`
 	// Only events by this token id.
-	Actor         string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// Only events of this API method (exact, any case), e.g. "CreateSite".
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// Only events whose object contains this text, e.g. "site/" or a CA id.
+	Object string `protobuf:"bytes,5,opt,name=object,proto3" json:"object,omitempty"`
+	// Only events with this result: "ok", a status code in snake case
+	// ("permission_denied"), or "failed" for any result but "ok".
+	Result        string `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1565,10 +1572,34 @@ func (x *ListAuditEventsRequest) GetActor() string {
 	return ""
 }
 
+func (x *ListAuditEventsRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 type ListAuditEventsResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	// Pass as "before" for the next page; empty on the last page.
+	// Pass as "before" for the next page; empty on the last page. With a
+	// filter, a page may hold fewer than limit events (even none) when the
+	// server stopped after reading its bound of events (10000 per call):
+	// next_before then continues the search.
 	NextBefore    string `protobuf:"bytes,2,opt,name=next_before,json=nextBefore,proto3" json:"next_before,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2053,11 +2084,14 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x12ListTokensResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x03(\v2\x12.mtlsgate.v1.TokenR\x06tokens\"$\n" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\\\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa4\x01\n" +
 	"\x16ListAuditEventsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\tR\x06before\x12\x14\n" +
-	"\x05actor\x18\x03 \x01(\tR\x05actor\"k\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06object\x18\x05 \x01(\tR\x06object\x12\x16\n" +
+	"\x06result\x18\x06 \x01(\tR\x06result\"k\n" +
 	"\x17ListAuditEventsResponse\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.mtlsgate.v1.AuditEventR\x06events\x12\x1f\n" +
 	"\vnext_before\x18\x02 \x01(\tR\n" +

@@ -1685,11 +1685,23 @@ type SiteStatus struct {
 	// are denied meanwhile ("" when fine).
 	AuthzError string `protobuf:"bytes,2,opt,name=authz_error,json=authzError,proto3" json:"authz_error,omitempty"`
 	// The last configuration rejection (NACK) from an Envoy naming the site.
-	LastNack      string                 `protobuf:"bytes,3,opt,name=last_nack,json=lastNack,proto3" json:"last_nack,omitempty"`
-	LastNackAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_nack_at,json=lastNackAt,proto3" json:"last_nack_at,omitempty"`
-	LastNackNode  string                 `protobuf:"bytes,5,opt,name=last_nack_node,json=lastNackNode,proto3" json:"last_nack_node,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LastNack     string                 `protobuf:"bytes,3,opt,name=last_nack,json=lastNack,proto3" json:"last_nack,omitempty"`
+	LastNackAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_nack_at,json=lastNackAt,proto3" json:"last_nack_at,omitempty"`
+	LastNackNode string                 `protobuf:"bytes,5,opt,name=last_nack_node,json=lastNackNode,proto3" json:"last_nack_node,omitempty"`
+	// The fleets that serve the site, with their Envoy nodes connected to
+	// the replica that answered (each replica knows only its own ADS
+	// streams), sorted by fleet. A site on every fleet lists each fleet
+	// with a node connected.
+	Fleets []*FleetStatus `protobuf:"bytes,6,rep,name=fleets,proto3" json:"fleets,omitempty"`
+	// The store revision whose configuration the answering replica serves
+	// to Envoy (0 before its first translation).
+	ConfigRevision int64 `protobuf:"varint,7,opt,name=config_revision,json=configRevision,proto3" json:"config_revision,omitempty"`
+	// The Check decisions the answering replica's ext_authz made for the
+	// site in the last recent_window, by result and reason, most first.
+	RecentDecisions []*DecisionCount     `protobuf:"bytes,8,rep,name=recent_decisions,json=recentDecisions,proto3" json:"recent_decisions,omitempty"`
+	RecentWindow    *durationpb.Duration `protobuf:"bytes,9,opt,name=recent_window,json=recentWindow,proto3" json:"recent_window,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SiteStatus) Reset() {
@@ -1757,6 +1769,264 @@ func (x *SiteStatus) GetLastNackNode() string {
 	return ""
 }
 
+func (x *SiteStatus) GetFleets() []*FleetStatus {
+	if x != nil {
+		return x.Fleets
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetConfigRevision() int64 {
+	if x != nil {
+		return x.ConfigRevision
+	}
+	return 0
+}
+
+func (x *SiteStatus) GetRecentDecisions() []*DecisionCount {
+	if x != nil {
+		return x.RecentDecisions
+	}
+	return nil
+}
+
+func (x *SiteStatus) GetRecentWindow() *durationpb.Duration {
+	if x != nil {
+		return x.RecentWindow
+	}
+	return nil
+}
+
+// FleetStatus is one fleet's Envoy nodes as one replica sees them.
+type FleetStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Fleet string                 `protobuf:"bytes,1,opt,name=fleet,proto3" json:"fleet,omitempty"`
+	// Nodes with an ADS stream open to this replica.
+	Connected int32 `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	// Of those, the nodes that acknowledged the current configuration of
+	// every resource type they asked for.
+	Current int32 `protobuf:"varint,3,opt,name=current,proto3" json:"current,omitempty"`
+	// The connected nodes, at most 20: those not current first, then by
+	// node id.
+	Nodes         []*NodeStatus `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FleetStatus) Reset() {
+	*x = FleetStatus{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FleetStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FleetStatus) ProtoMessage() {}
+
+func (x *FleetStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FleetStatus.ProtoReflect.Descriptor instead.
+func (*FleetStatus) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *FleetStatus) GetFleet() string {
+	if x != nil {
+		return x.Fleet
+	}
+	return ""
+}
+
+func (x *FleetStatus) GetConnected() int32 {
+	if x != nil {
+		return x.Connected
+	}
+	return 0
+}
+
+func (x *FleetStatus) GetCurrent() int32 {
+	if x != nil {
+		return x.Current
+	}
+	return 0
+}
+
+func (x *FleetStatus) GetNodes() []*NodeStatus {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+// NodeStatus is one connected Envoy node's ADS stream.
+type NodeStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Envoy's node.id.
+	Node        string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	ConnectedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=connected_at,json=connectedAt,proto3" json:"connected_at,omitempty"`
+	// The store revision whose configuration the node acknowledged last:
+	// the newest revision with that very configuration, as versions are
+	// content hashes (0 when unknown: nothing acknowledged yet, or older
+	// than the revisions the replica remembers).
+	AcknowledgedRevision int64                  `protobuf:"varint,3,opt,name=acknowledged_revision,json=acknowledgedRevision,proto3" json:"acknowledged_revision,omitempty"`
+	AcknowledgedAt       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=acknowledged_at,json=acknowledgedAt,proto3" json:"acknowledged_at,omitempty"`
+	// The node acknowledged the current configuration of every type it
+	// asked for.
+	Current bool `protobuf:"varint,5,opt,name=current,proto3" json:"current,omitempty"`
+	// "sotw" (state of the world) or "delta".
+	Protocol      string `protobuf:"bytes,6,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeStatus) Reset() {
+	*x = NodeStatus{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeStatus) ProtoMessage() {}
+
+func (x *NodeStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
+func (*NodeStatus) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *NodeStatus) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetConnectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConnectedAt
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetAcknowledgedRevision() int64 {
+	if x != nil {
+		return x.AcknowledgedRevision
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetAcknowledgedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AcknowledgedAt
+	}
+	return nil
+}
+
+func (x *NodeStatus) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+func (x *NodeStatus) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+// DecisionCount is a number of Check decisions with one result and reason.
+type DecisionCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "allow" or "deny".
+	Result string `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// The decision log's reason ("ok" when none).
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Count         int64  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecisionCount) Reset() {
+	*x = DecisionCount{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecisionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecisionCount) ProtoMessage() {}
+
+func (x *DecisionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecisionCount.ProtoReflect.Descriptor instead.
+func (*DecisionCount) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DecisionCount) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *DecisionCount) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DecisionCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // CRL is an uploaded certificate revocation list. A CRL belongs to its
 // issuer, identified by name and key (issuer_name_der, issuer_spki_sha256),
 // not to one CA certificate: it applies to every uploaded certificate with
@@ -1813,7 +2083,7 @@ type CRL struct {
 
 func (x *CRL) Reset() {
 	*x = CRL{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1825,7 +2095,7 @@ func (x *CRL) String() string {
 func (*CRL) ProtoMessage() {}
 
 func (x *CRL) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1838,7 +2108,7 @@ func (x *CRL) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRL.ProtoReflect.Descriptor instead.
 func (*CRL) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CRL) GetId() string {
@@ -1989,7 +2259,7 @@ type CRLSource struct {
 
 func (x *CRLSource) Reset() {
 	*x = CRLSource{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2271,7 @@ func (x *CRLSource) String() string {
 func (*CRLSource) ProtoMessage() {}
 
 func (x *CRLSource) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2284,7 @@ func (x *CRLSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLSource.ProtoReflect.Descriptor instead.
 func (*CRLSource) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CRLSource) GetId() string {
@@ -2094,7 +2364,7 @@ type CRLFetchStatus struct {
 
 func (x *CRLFetchStatus) Reset() {
 	*x = CRLFetchStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2106,7 +2376,7 @@ func (x *CRLFetchStatus) String() string {
 func (*CRLFetchStatus) ProtoMessage() {}
 
 func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2119,7 +2389,7 @@ func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLFetchStatus.ProtoReflect.Descriptor instead.
 func (*CRLFetchStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CRLFetchStatus) GetUrl() string {
@@ -2240,7 +2510,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2522,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2535,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Token) GetId() string {
@@ -2346,7 +2616,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2628,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2641,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -2447,7 +2717,7 @@ type InternalCA struct {
 
 func (x *InternalCA) Reset() {
 	*x = InternalCA{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2459,7 +2729,7 @@ func (x *InternalCA) String() string {
 func (*InternalCA) ProtoMessage() {}
 
 func (x *InternalCA) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2472,7 +2742,7 @@ func (x *InternalCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
 func (*InternalCA) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *InternalCA) GetCertificatePem() string {
@@ -2524,7 +2794,7 @@ type NodeCertificate struct {
 
 func (x *NodeCertificate) Reset() {
 	*x = NodeCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2536,7 +2806,7 @@ func (x *NodeCertificate) String() string {
 func (*NodeCertificate) ProtoMessage() {}
 
 func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2549,7 +2819,7 @@ func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
 func (*NodeCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{18}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NodeCertificate) GetSerial() string {
@@ -2734,7 +3004,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12/\n" +
 	"\x06status\x18\t \x01(\v2\x17.mtlsgate.v1.SiteStatusR\x06status\x12\x16\n" +
 	"\x06fleets\x18\n" +
-	" \x03(\tR\x06fleets\"\xcb\x01\n" +
+	" \x03(\tR\x06fleets\"\xad\x03\n" +
 	"\n" +
 	"SiteStatus\x12\x1b\n" +
 	"\txds_error\x18\x01 \x01(\tR\bxdsError\x12\x1f\n" +
@@ -2743,7 +3013,28 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\tlast_nack\x18\x03 \x01(\tR\blastNack\x12<\n" +
 	"\flast_nack_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastNackAt\x12$\n" +
-	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\"\xc6\x05\n" +
+	"\x0elast_nack_node\x18\x05 \x01(\tR\flastNackNode\x120\n" +
+	"\x06fleets\x18\x06 \x03(\v2\x18.mtlsgate.v1.FleetStatusR\x06fleets\x12'\n" +
+	"\x0fconfig_revision\x18\a \x01(\x03R\x0econfigRevision\x12E\n" +
+	"\x10recent_decisions\x18\b \x03(\v2\x1a.mtlsgate.v1.DecisionCountR\x0frecentDecisions\x12>\n" +
+	"\rrecent_window\x18\t \x01(\v2\x19.google.protobuf.DurationR\frecentWindow\"\x8a\x01\n" +
+	"\vFleetStatus\x12\x14\n" +
+	"\x05fleet\x18\x01 \x01(\tR\x05fleet\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\x05R\tconnected\x12\x18\n" +
+	"\acurrent\x18\x03 \x01(\x05R\acurrent\x12-\n" +
+	"\x05nodes\x18\x04 \x03(\v2\x17.mtlsgate.v1.NodeStatusR\x05nodes\"\x8f\x02\n" +
+	"\n" +
+	"NodeStatus\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12=\n" +
+	"\fconnected_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectedAt\x123\n" +
+	"\x15acknowledged_revision\x18\x03 \x01(\x03R\x14acknowledgedRevision\x12C\n" +
+	"\x0facknowledged_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0eacknowledgedAt\x12\x18\n" +
+	"\acurrent\x18\x05 \x01(\bR\acurrent\x12\x1a\n" +
+	"\bprotocol\x18\x06 \x01(\tR\bprotocol\"U\n" +
+	"\rDecisionCount\x12\x16\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x03R\x05count\"\xc6\x05\n" +
 	"\x03CRL\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03der\x18\x02 \x01(\fR\x03der\x12\x16\n" +
@@ -2905,7 +3196,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -2929,26 +3220,29 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*ServerCertificate)(nil),     // 19: mtlsgate.v1.ServerCertificate
 	(*Site)(nil),                  // 20: mtlsgate.v1.Site
 	(*SiteStatus)(nil),            // 21: mtlsgate.v1.SiteStatus
-	(*CRL)(nil),                   // 22: mtlsgate.v1.CRL
-	(*CRLSource)(nil),             // 23: mtlsgate.v1.CRLSource
-	(*CRLFetchStatus)(nil),        // 24: mtlsgate.v1.CRLFetchStatus
-	(*Token)(nil),                 // 25: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 26: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 27: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 28: mtlsgate.v1.NodeCertificate
-	nil,                           // 29: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
+	(*FleetStatus)(nil),           // 22: mtlsgate.v1.FleetStatus
+	(*NodeStatus)(nil),            // 23: mtlsgate.v1.NodeStatus
+	(*DecisionCount)(nil),         // 24: mtlsgate.v1.DecisionCount
+	(*CRL)(nil),                   // 25: mtlsgate.v1.CRL
+	(*CRLSource)(nil),             // 26: mtlsgate.v1.CRLSource
+	(*CRLFetchStatus)(nil),        // 27: mtlsgate.v1.CRLFetchStatus
+	(*Token)(nil),                 // 28: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 29: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 30: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 31: mtlsgate.v1.NodeCertificate
+	nil,                           // 32: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	30, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	30, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	33, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	33, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	10, // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	10, // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	30, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	33, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	4,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	31, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	34, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
 	2,  // 8: mtlsgate.v1.Revocation.ocsp:type_name -> mtlsgate.v1.OCSPCheck
 	3,  // 9: mtlsgate.v1.Revocation.on_ocsp_unavailable:type_name -> mtlsgate.v1.OCSPFailureAction
 	3,  // 10: mtlsgate.v1.Revocation.on_ocsp_unknown:type_name -> mtlsgate.v1.OCSPFailureAction
@@ -2956,7 +3250,7 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	12, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	13, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	14, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	29, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	32, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	5,  // 16: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	6,  // 17: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	7,  // 18: mtlsgate.v1.ClientCertSettings.certificate_source:type_name -> mtlsgate.v1.CertificateSource
@@ -2966,34 +3260,40 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	18, // 22: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	19, // 23: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	15, // 24: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	30, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	30, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	33, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	21, // 27: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	30, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	30, // 29: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	30, // 30: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	30, // 31: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	8,  // 32: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	30, // 33: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	30, // 34: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
-	30, // 35: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
-	30, // 36: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
-	30, // 37: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
-	30, // 38: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
-	9,  // 39: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	30, // 40: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	30, // 41: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	30, // 42: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	30, // 43: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	30, // 44: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	30, // 45: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	30, // 46: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	30, // 47: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	33, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	22, // 29: mtlsgate.v1.SiteStatus.fleets:type_name -> mtlsgate.v1.FleetStatus
+	24, // 30: mtlsgate.v1.SiteStatus.recent_decisions:type_name -> mtlsgate.v1.DecisionCount
+	34, // 31: mtlsgate.v1.SiteStatus.recent_window:type_name -> google.protobuf.Duration
+	23, // 32: mtlsgate.v1.FleetStatus.nodes:type_name -> mtlsgate.v1.NodeStatus
+	33, // 33: mtlsgate.v1.NodeStatus.connected_at:type_name -> google.protobuf.Timestamp
+	33, // 34: mtlsgate.v1.NodeStatus.acknowledged_at:type_name -> google.protobuf.Timestamp
+	33, // 35: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	33, // 36: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	33, // 37: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	8,  // 38: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	33, // 39: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	33, // 40: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	33, // 41: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	33, // 42: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	33, // 43: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	33, // 44: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	9,  // 45: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	33, // 46: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	33, // 47: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	33, // 48: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	33, // 49: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	33, // 50: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	33, // 51: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	33, // 52: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	33, // 53: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -3012,7 +3312,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
