@@ -78,8 +78,12 @@ var funcs = template.FuncMap{
 func parsePages(names ...string) map[string]*template.Template {
 	out := map[string]*template.Template{}
 	for _, n := range names {
+		// A page's partials (templates/_<page>-*.html) are parsed with it:
+		// each part of a page that grows on its own lives in its own file.
+		files := []string{"templates/layout.html", "templates/" + n + ".html"}
+		parts, _ := fs.Glob(templateFS, "templates/_"+n+"-*.html")
 		out[n] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html"))
+			ParseFS(templateFS, append(files, parts...)...))
 	}
 	return out
 }

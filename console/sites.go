@@ -87,7 +87,8 @@ type siteData struct {
 	Base                string
 	AssignError, Notice string
 	Groups              []groupView
-	Pins, Rules         []string
+	// Policy is the pins and access rules part (site_policy.go).
+	Policy policyView
 }
 
 // formState is the settings form as posted, when it is shown again.
@@ -181,12 +182,7 @@ func siteDataOf(site *pb.Site, cas []*pb.ClientCA, now time.Time) siteData {
 	}
 	sort.Slice(d.CAs, func(i, j int) bool { return d.CAs[i].Name < d.CAs[j].Name })
 	sort.Slice(d.Assignable, func(i, j int) bool { return d.Assignable[i].Label < d.Assignable[j].Label })
-	for _, p := range site.GetSettings().GetPins() {
-		d.Pins = append(d.Pins, strings.TrimSuffix(p.GetSha256Fingerprint()+" = "+p.GetIdentity(), " = "))
-	}
-	for _, rule := range site.GetSettings().GetAccessRules() {
-		d.Rules = append(d.Rules, ruleText(rule))
-	}
+	d.Policy = policyViewOf(site)
 	return d
 }
 
@@ -215,19 +211,4 @@ func expiryOf(t, now time.Time, soon time.Duration) string {
 		return "soon"
 	}
 	return ""
-}
-
-// ruleText is an access rule in one line.
-func ruleText(r *pb.AccessRule) string {
-	parts := []string{r.GetPathPrefix()}
-	for _, l := range []struct {
-		name   string
-		values []string
-	}{{"subjects", r.GetSubjects()}, {"DNS names", r.GetDnsNames()}, {"URIs", r.GetUris()},
-		{"emails", r.GetEmails()}, {"identities", r.GetIdentities()}} {
-		if len(l.values) > 0 {
-			parts = append(parts, l.name+": "+strings.Join(l.values, ", "))
-		}
-	}
-	return strings.Join(parts, "; ")
 }
