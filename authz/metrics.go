@@ -120,15 +120,23 @@ func (m *Metrics) decisionCounter(d *Decision) prometheus.Counter {
 	if c, ok := m.counters.Load(k); ok {
 		return c.(prometheus.Counter)
 	}
-	result, reason := "deny", string(d.Reason)
-	if d.Allow {
+	result, reason := decisionLabels(k)
+	c, _ := m.counters.LoadOrStore(k, m.decisions.WithLabelValues(d.Site, result, reason))
+	return c.(prometheus.Counter)
+}
+
+// decisionLabels are the result and reason labels of k: "allow" or
+// "deny", and the reason, "ok" when none. RecentDecisions reports the
+// same.
+func decisionLabels(k decisionKey) (result, reason string) {
+	result, reason = "deny", string(k.reason)
+	if k.allow {
 		result = "allow"
 	}
 	if reason == "" {
 		reason = "ok"
 	}
-	c, _ := m.counters.LoadOrStore(k, m.decisions.WithLabelValues(d.Site, result, reason))
-	return c.(prometheus.Counter)
+	return result, reason
 }
 
 func (m *Metrics) observeBuild(t *Table, took time.Duration) {

@@ -89,6 +89,8 @@ type Service struct {
 	dlog    DecisionLog
 	now     func() time.Time
 	metrics *Metrics
+	// recent counts the decisions of the last minutes (RecentDecisions).
+	recent recentCounts
 
 	requireNode bool
 	peers       peerCache
@@ -148,9 +150,16 @@ func (s *Service) Load(m *model.Model) {
 	s.table.Store(t)
 	// A Check that started on the previous Table may record a deleted
 	// site's decision after its series were dropped: drop them again at
-	// the next load.
+	// the next load, unless the site is back.
 	gone := goneSites(prev, t)
-	s.metrics.forgetSites(append(gone, s.lastGone...))
+	forget := gone
+	for _, key := range s.lastGone {
+		if t.sites[key] == nil {
+			forget = append(forget, key)
+		}
+	}
+	s.metrics.forgetSites(forget)
+	s.recent.forget(forget)
 	s.lastGone = gone
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
@@ -187,7 +196,7 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start, now := time.Now(), s.now()
 	d := &Decision{Status: 500, Reason: contract.ReasonPolicyError}
 	defer func() {
 		if r := recover(); r != nil {
@@ -195,10 +204,11 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 			d = &Decision{Status: 500, Reason: contract.ReasonPolicyError}
 			a, err = response(d), nil
 		}
+		s.recent.record(decisionKey{d.Site, d.Allow, d.Reason}, now)
 		s.metrics.observeCheck(d, time.Since(start))
 		s.logDecision(ctx, d, req)
 	}()
-	d = t.fleetDenial(t.decide(ctx, req, &s.chk, s.now()), fleet)
+	d = t.fleetDenial(t.decide(ctx, req, &s.chk, now), fleet)
 	return response(d), nil
 }
 

@@ -1,0 +1,169 @@
+package authz
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Recent decisions: what the console's site page and the API's SiteStatus
+// show of the Check decisions this Service made for a site lately. They
+// are counted here, in the Service, not in Metrics, which may be nil or
+// shared by several Services; the labels are the metrics' own
+// (decisionLabels), so that the console and Prometheus agree.
+
+// DecisionCount is the number of Check decisions with one result and
+// reason.
+type DecisionCount struct {
+	Result string // "allow" or "deny"
+	// Reason is the decision log's reason, "ok" when none: the labels of
+	// mtlsgate_authz_decisions_total. An allowed request may carry one
+	// (permissive mode: why its certificate did not verify).
+	Reason string
+	Count  int64
+}
+
+// RecentWindow is the span RecentDecisions covers (15 minutes).
+const RecentWindow = 15 * time.Minute
+
+// RecentDecisions returns the decisions this Service made in the last
+// RecentWindow for the site with key host (the key HasSite takes and the
+// decision metrics' site label; "" for the requests that named no known
+// site), most first (ties: result, then reason), nil when none.
+//
+// Counts are kept per whole minute of the Service's clock: the window is
+// the current, partial minute and the 15 full minutes before it, so it
+// reaches between 15 and 16 minutes back.
+func (s *Service) RecentDecisions(host string) []DecisionCount {
+	return s.recent.counts(host, s.now())
+}
+
+// The counts of one decision label set are a ring of recentSlots
+// per-minute slots, indexed by minute modulo recentSlots. Each slot is one
+// atomic word holding the minute it counts (its stamp, in the high
+// stampBits) and its count (the low countBits), so that a slot moves on to
+// a new minute and restarts its count in one compare-and-swap: no count
+// is lost to a reset race, and a reader never sees a new stamp with an
+// old count. Slots are reset lazily, by the first decision of a minute
+// that finds a stale stamp; a reader ignores slots whose stamp is out of
+// the window.
+const (
+	recentSlots = 16 // the current, partial minute and 15 full ones
+	countBits   = 36 // 68 billion decisions per minute, label set and replica
+	stampBits   = 64 - countBits
+	// maxStamp is the last minute a slot can hold: in the year 2480.
+	maxStamp = 1<<stampBits - 1
+)
+
+// minuteRing counts the decisions of one label set by minute.
+type minuteRing [recentSlots]atomic.Uint64
+
+// add counts one decision in minute (unix minutes, 0..maxStamp).
+//
+// The common case, a slot already stamped with min, is one load and one
+// atomic add. The add is not conditional on the stamp it loaded: if
+// another recorder moved the slot on in between (a minute recentSlots
+// later: only a recorder stalled for a quarter of an hour sees that), the
+// count lands in the newer minute. A decision timed before the minute its
+// slot holds (the clock stepped back across minutes) is dropped.
+func (r *minuteRing) add(minute uint64) {
+	slot := &r[minute%recentSlots]
+	for {
+		v := slot.Load()
+		switch stamp := v >> countBits; {
+		case stamp == minute:
+			slot.Add(1)
+			return
+		case stamp > minute:
+			return
+		}
+		if slot.CompareAndSwap(v, minute<<countBits|1) {
+			return
+		}
+	}
+}
+
+// sum is the number of decisions counted in minutes first..last.
+func (r *minuteRing) sum(first, last uint64) int64 {
+	var n uint64
+	for i := range r {
+		v := r[i].Load()
+		if stamp := v >> countBits; stamp >= first && stamp <= last {
+			n += v & (1<<countBits - 1)
+		}
+	}
+	return int64(n)
+}
+
+// minuteOf is t in unix minutes, clamped to what a slot can hold.
+func minuteOf(t time.Time) uint64 {
+	m := t.Unix() / 60
+	switch {
+	case m < 0:
+		return 0
+	case m > maxStamp:
+		return maxStamp
+	}
+	return uint64(m)
+}
+
+// recentCounts is a Service's recent decisions: a minuteRing per decision
+// label set (decisionKey). The keys are bounded as the decision metrics'
+// are: a site key of the policy, or "" for requests naming no known site;
+// a result; a reason from a fixed list. Deleted sites' rings are dropped
+// at the next policy load (forget). The zero value is ready to use.
+type recentCounts struct {
+	rings sync.Map // decisionKey → *minuteRing
+}
+
+// record counts a decision with labels k made at now. In steady state it
+// takes no lock and allocates nothing: sync.Map's Load of a key already
+// stored is lock-free, and the key does not escape.
+func (c *recentCounts) record(k decisionKey, now time.Time) {
+	r, ok := c.rings.Load(k)
+	if !ok {
+		r, _ = c.rings.LoadOrStore(k, new(minuteRing))
+	}
+	r.(*minuteRing).add(minuteOf(now))
+}
+
+// counts are the decisions for site in the window ending at now, most
+// first (ties: result, then reason); nil when none.
+func (c *recentCounts) counts(site string, now time.Time) []DecisionCount {
+	last := minuteOf(now)
+	first := last - min(last, recentSlots-1)
+	var out []DecisionCount
+	c.rings.Range(func(key, r any) bool {
+		k := key.(decisionKey)
+		if k.site != site {
+			return true
+		}
+		if n := r.(*minuteRing).sum(first, last); n > 0 {
+			result, reason := decisionLabels(k)
+			out = append(out, DecisionCount{Result: result, Reason: reason, Count: n})
+		}
+		return true
+	})
+	slices.SortFunc(out, func(a, b DecisionCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Result, b.Result), cmp.Compare(a.Reason, b.Reason))
+	})
+	return out
+}
+
+// forget drops the counts of the sites that are gone. A Check still
+// deciding on the previous policy may record a gone site afterwards; the
+// Service forgets those sites again at the next load, as it does their
+// metrics.
+func (c *recentCounts) forget(sites []string) {
+	if len(sites) == 0 {
+		return
+	}
+	c.rings.Range(func(key, _ any) bool {
+		if slices.Contains(sites, key.(decisionKey).site) {
+			c.rings.Delete(key)
+		}
+		return true
+	})
+}
