@@ -103,10 +103,55 @@ type AuditQuery struct {
 	Before string
 	// Actor, when set, returns only this token's events.
 	Actor string
+	// Action, when set, returns only events of this API method, in any
+	// case ("createsite" finds CreateSite).
+	Action string
+	// Object, when set, returns only events whose object contains it.
+	Object string
+	// Result, when set, returns only events with this result, or with
+	// any result but AuditResultOK for AuditResultFailed.
+	Result string
 }
 
-// ListAudit returns one page of events, newest first, and the id to pass as
-// Before for the next page ("" on the last page).
+// AuditResultFailed is the Result filter standing for every result but
+// AuditResultOK. No event has it as its own result.
+const AuditResultFailed = "failed"
+
+// auditScanBound is how many events one ListAudit call reads at most. A
+// filter that matches little could otherwise make one call read the
+// whole log (a year of events); with the bound a call costs at most this
+// many reads, and a search that reaches it returns the id of the last
+// event read as the next page's Before, so the caller continues from
+// there. A variable so that tests can lower it.
+var auditScanBound = 10000
+
+// auditMaxBatch bounds one read of a filtered scan. Batches start at the
+// page size and double, so a filter that matches often reads little more
+// than the page, and one that matches rarely reads in large batches.
+const auditMaxBatch = 1000
+
+// match reports whether ev passes every filter of q.
+func (q AuditQuery) match(ev *pb.AuditEvent) bool {
+	switch {
+	case q.Actor != "" && ev.GetActor() != q.Actor,
+		q.Action != "" && !strings.EqualFold(ev.GetAction(), q.Action),
+		q.Object != "" && !strings.Contains(ev.GetObject(), q.Object):
+		return false
+	}
+	switch q.Result {
+	case "":
+		return true
+	case AuditResultFailed:
+		return ev.GetResult() != AuditResultOK
+	}
+	return ev.GetResult() == q.Result
+}
+
+// ListAudit returns one page of the events q selects, newest first, and
+// the id to pass as Before for the next page ("" when the log's end was
+// reached). It reads at most auditScanBound events: when it stops there,
+// the page may hold fewer than Limit events (even none) and the id is
+// that of the last event read.
 func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]*pb.AuditEvent, string, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -119,8 +164,9 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]*pb.AuditEvent, 
 	}
 	hi := s.auditTimeOf(q.Before)
 	var out []*pb.AuditEvent
-	for len(out) < limit {
-		kvs, err := s.newestAudit(ctx, end, hi, limit)
+	for read, batch := 0, limit; read < auditScanBound; batch = min(2*batch, max(limit, auditMaxBatch)) {
+		n := min(batch, auditScanBound-read)
+		kvs, err := s.newestAudit(ctx, end, hi, n)
 		if err != nil {
 			return nil, "", fmt.Errorf("store: list audit: %w", err)
 		}
@@ -129,20 +175,20 @@ func (s *Store) ListAudit(ctx context.Context, q AuditQuery) ([]*pb.AuditEvent, 
 			if err := proto.Unmarshal(kv.Value, ev); err != nil {
 				return nil, "", fmt.Errorf("store: decode %s: %w", kv.Key, err)
 			}
-			if q.Actor == "" || ev.GetActor() == q.Actor {
-				out = append(out, ev)
-				if len(out) == limit {
+			read++
+			end = kv.Key
+			if q.match(ev) {
+				if out = append(out, ev); len(out) == limit {
 					return out, ev.GetId(), nil
 				}
 			}
-			end = kv.Key
 		}
-		if len(kvs) < limit {
-			break
+		if len(kvs) < n {
+			return out, "", nil
 		}
 		hi = s.auditTimeOf(end[len(auditPrefix):])
 	}
-	return out, "", nil
+	return out, end[len(auditPrefix):], nil
 }
 
 // PruneAudit deletes events older than cutoff and returns how many.
