@@ -25,8 +25,6 @@ import (
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mtlsgate/mtlsgate/api"
 	"github.com/mtlsgate/mtlsgate/authz"
@@ -152,20 +150,6 @@ func (s *Server) listenXDS() error {
 
 // XDSAddr is the address the xDS server listens on.
 func (s *Server) XDSAddr() string { return s.xdsLn.Addr().String() }
-
-// siteStatus merges what xDS and ext_authz know about a site.
-func (s *Server) siteStatus(host string) *pb.SiteStatus {
-	x := s.xds.SiteStatus(host)
-	out := &pb.SiteStatus{XdsError: x.TranslationError, AuthzError: s.authz.SiteError(host),
-		LastNack: x.LastNack, LastNackNode: x.LastNackNode}
-	if !x.LastNackAt.IsZero() {
-		out.LastNackAt = timestamppb.New(x.LastNackAt)
-	}
-	if proto.Equal(out, &pb.SiteStatus{}) {
-		return nil
-	}
-	return out
-}
 
 // listenAuthz binds the ext_authz gRPC server, with health and reflection.
 func (s *Server) listenAuthz() error {

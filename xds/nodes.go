@@ -51,6 +51,9 @@ type stream struct {
 	// Set on the stream's own goroutine (go-control-plane's callbacks).
 	fleet   string // once the first request is in
 	checked bool   // a request has named the node
+
+	// live is what the stream was sent and acknowledged, for the API.
+	live liveStream
 }
 
 // streamBook tracks the open streams by certificate serial, so that a
@@ -76,6 +79,19 @@ func (b *streamBook) add(sm *stream) {
 		b.bySerial[sm.serial] = m
 	}
 	m[sm.id] = sm
+}
+
+// all returns every open stream.
+func (b *streamBook) all() []*stream {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*stream
+	for _, m := range b.bySerial {
+		for _, sm := range m {
+			out = append(out, sm)
+		}
+	}
+	return out
 }
 
 func (b *streamBook) remove(sm *stream) {
@@ -123,7 +139,7 @@ type adsService struct{ s *Server }
 
 // StreamAggregatedResources serves a state-of-the-world ADS stream.
 func (a adsService) StreamAggregatedResources(st discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	sm, ctx, err := a.s.open(st.Context())
+	sm, ctx, err := a.s.open(st.Context(), protocolSotW)
 	if err != nil {
 		return err
 	}
@@ -134,7 +150,7 @@ func (a adsService) StreamAggregatedResources(st discovery.AggregatedDiscoverySe
 
 // DeltaAggregatedResources serves a delta ADS stream.
 func (a adsService) DeltaAggregatedResources(st discovery.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	sm, ctx, err := a.s.open(st.Context())
+	sm, ctx, err := a.s.open(st.Context(), protocolDelta)
 	if err != nil {
 		return err
 	}
@@ -162,8 +178,8 @@ func ended(ctx context.Context, err error) error {
 // registered before revocation is read, so that a State revoking it
 // either is read here or, arriving later, cuts it (Update stores the
 // State before it looks for streams to cut).
-func (s *Server) open(ctx context.Context) (*stream, context.Context, error) {
-	sm := &stream{}
+func (s *Server) open(ctx context.Context, protocol string) (*stream, context.Context, error) {
+	sm := &stream{live: liveStream{protocol: protocol, connectedAt: time.Now()}}
 	var notAfter time.Time
 	if s.requireIdentity {
 		id, cert, err := nodeid.FromPeer(ctx)
@@ -200,6 +216,7 @@ func (s *Server) open(ctx context.Context) (*stream, context.Context, error) {
 // end forgets a stream and releases its context.
 func (s *Server) end(sm *stream) {
 	s.streams.remove(sm)
+	s.liveGen.Add(1)
 	sm.stop()
 	if sm.expiry != nil {
 		sm.expiry.Stop()

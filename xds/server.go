@@ -66,6 +66,15 @@ type Server struct {
 	fleets  map[string]bool // every fleet a node has asked for
 
 	streams streamBook
+
+	// currentRev is the store revision of current, and history the
+	// fleets' recent configurations (both guarded by pub). liveGen moves
+	// whenever a stream, an acknowledgement or a publication changes what
+	// Fleets reports; liveCache is the report at a generation.
+	currentRev int64
+	history    revHistory
+	liveGen    atomic.Int64
+	liveCache  atomic.Pointer[nodeSummary]
 }
 
 // fleetSnapshots are one translation's snapshots.
@@ -89,7 +98,7 @@ func NewServer(ctx context.Context, o Options, log *slog.Logger, m *Metrics) *Se
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{tr: NewTranslator(o), log: log, metrics: m, status: newStatusBook(), ctx: ctx,
-		requireIdentity: o.RequireNodeIdentity, fleets: map[string]bool{}, streams: newStreamBook()}
+		requireIdentity: o.RequireNodeIdentity, fleets: map[string]bool{}, streams: newStreamBook(), history: revHistory{}}
 	s.cache = cachev3.NewSnapshotCache(true, fleetHash{}, cacheLogger{log})
 	s.watcher = resumingCache{s.cache}
 	if !s.requireIdentity {
@@ -127,7 +136,7 @@ func (s *Server) Update(m *model.Model) {
 		s.log.Error("site could not be translated; the other sites are served", "site", host, "err", e)
 	}
 	s.pub.Lock()
-	s.current = snaps
+	s.current, s.currentRev = snaps, st.Rev
 	fleets := slices.Sorted(maps.Keys(s.fleets))
 	for _, f := range fleets {
 		s.publish(f, snaps.For(f))
@@ -157,7 +166,10 @@ func snapshots(res *Resources) (*fleetSnapshots, error) {
 func (s *Server) publish(fleet string, snap *cachev3.Snapshot) {
 	if err := s.cache.SetSnapshot(context.Background(), fleet, snap); err != nil {
 		s.log.Error("set xDS snapshot", "fleet", fleet, "err", err)
+		return
 	}
+	s.history.record(fleet, s.currentRev, snap)
+	s.liveGen.Add(1)
 }
 
 // ensureFleet gives a fleet seen for the first time the current snapshot
@@ -175,8 +187,15 @@ func (s *Server) ensureFleet(fleet string) {
 }
 
 // SiteStatus returns what the data plane made of a site: why it was left
-// out of the configuration, and the last rejection naming it.
-func (s *Server) SiteStatus(host string) SiteStatus { return s.status.get(host) }
+// out of the configuration, the last rejection naming it, and the nodes
+// of its fleets.
+func (s *Server) SiteStatus(host string) SiteStatus {
+	out := s.status.get(host)
+	if st := s.state.Load(); st != nil && st.Site(host) != nil {
+		out.Fleets, out.Revision = s.Fleets(st.Site(host).GetFleets())
+	}
+	return out
+}
 
 // join records the fleet of a stream on its first request; a fleet seen
 // for the first time gets its snapshot at once. An authenticated node's
@@ -189,6 +208,10 @@ func (s *Server) join(sm *stream, n *core.Node) {
 	if sm.authenticated {
 		sm.fleet = sm.ident.Fleet
 	}
+	sm.live.mu.Lock()
+	sm.live.node, sm.live.fleet = n.GetId(), sm.fleet
+	sm.live.mu.Unlock()
+	s.liveGen.Add(1)
 	s.metrics.connected(sm.fleet, 1)
 	s.log.Info("Envoy connected", "node", n.GetId(), "fleet", sm.fleet, "stream", sm.id, "serial", sm.serial)
 	s.ensureFleet(sm.fleet)
@@ -238,6 +261,9 @@ func (s *Server) callbacks(sm *stream) serverv3.Callbacks {
 			if e := r.GetErrorDetail(); e != nil {
 				s.nack(r.GetNode(), r.GetTypeUrl(), r.GetVersionInfo(), e.GetMessage())
 			}
+			if sm.live.requestSotW(r, time.Now()) {
+				s.liveGen.Add(1)
+			}
 			return nil
 		},
 		StreamDeltaRequestFunc: func(_ int64, r *discovery.DeltaDiscoveryRequest) error {
@@ -250,14 +276,21 @@ func (s *Server) callbacks(sm *stream) serverv3.Callbacks {
 			if e := r.GetErrorDetail(); e != nil {
 				s.nack(r.GetNode(), r.GetTypeUrl(), r.GetResponseNonce(), e.GetMessage())
 			}
+			if sm.live.requestDelta(r, time.Now()) {
+				s.liveGen.Add(1)
+			}
 			return nil
 		},
 		StreamClosedFunc:      func(_ int64, n *core.Node) { s.leave(sm, n) },
 		DeltaStreamClosedFunc: func(_ int64, n *core.Node) { s.leave(sm, n) },
 		StreamResponseFunc: func(_ context.Context, _ int64, _ *discovery.DiscoveryRequest, r *discovery.DiscoveryResponse) {
+			sm.live.sentSotW(r)
+			s.liveGen.Add(1)
 			s.metrics.pushed(r.GetTypeUrl(), len(r.GetResources()))
 		},
 		StreamDeltaResponseFunc: func(_ int64, _ *discovery.DeltaDiscoveryRequest, r *discovery.DeltaDiscoveryResponse) {
+			sm.live.sentDelta(r)
+			s.liveGen.Add(1)
 			s.metrics.pushed(r.GetTypeUrl(), len(r.GetResources()))
 		},
 	}

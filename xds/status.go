@@ -15,6 +15,10 @@ type SiteStatus struct {
 	LastNack     string
 	LastNackAt   time.Time
 	LastNackNode string
+	// Fleets are the fleets serving the site with their connected nodes
+	// (Server.Fleets), and Revision the store revision served now.
+	Fleets   []FleetStatus
+	Revision int64
 }
 
 // statusBook keeps site statuses for the API.

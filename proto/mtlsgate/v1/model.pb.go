@@ -1878,9 +1878,11 @@ type NodeStatus struct {
 	Node        string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	ConnectedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=connected_at,json=connectedAt,proto3" json:"connected_at,omitempty"`
 	// The store revision whose configuration the node acknowledged last:
-	// the newest revision with that very configuration, as versions are
-	// content hashes (0 when unknown: nothing acknowledged yet, or older
-	// than the revisions the replica remembers).
+	// the served revision when the node is current; else the newest
+	// revision with the very configuration it acknowledged, as versions are
+	// content hashes (with delta xDS, that of the last response it
+	// acknowledged). 0 when unknown: nothing acknowledged yet, or older
+	// than the 32 configurations per fleet the replica remembers.
 	AcknowledgedRevision int64                  `protobuf:"varint,3,opt,name=acknowledged_revision,json=acknowledgedRevision,proto3" json:"acknowledged_revision,omitempty"`
 	AcknowledgedAt       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=acknowledged_at,json=acknowledgedAt,proto3" json:"acknowledged_at,omitempty"`
 	// The node acknowledged the current configuration of every type it
