@@ -101,7 +101,9 @@ func (c *Console) apiFailed(w http.ResponseWriter, r *http.Request, err error) b
 // caRow is one client CA in the list.
 type caRow struct {
 	Name, Subject, Fingerprint string
-	NotAfter                   time.Time
+	// Path is the CA's own page (ca_detail.go).
+	Path     string
+	NotAfter time.Time
 	// Expiry is "expired", "soon" (within expirySoon) or "".
 	Expiry string
 	Sites  int
@@ -118,10 +120,16 @@ type casData struct {
 	// Name is the name field's value after a refused upload; NameError
 	// and FileError the API's message next to the field it concerns.
 	Name, NameError, FileError string
+	// Notice says a CA was deleted (from the CA page).
+	Notice string
 }
 
 func (c *Console) caList(w http.ResponseWriter, r *http.Request, s *session) {
-	c.caPage(w, r, s, http.StatusOK, casData{}, "")
+	d := casData{}
+	if name := r.URL.Query().Get("deleted"); name != "" {
+		d.Notice = "Client CA " + name + " is deleted."
+	}
+	c.caPage(w, r, s, http.StatusOK, d, "")
 }
 
 // caPage renders the client CA list with the upload form state d.
@@ -152,7 +160,7 @@ func (c *Console) caPage(w http.ResponseWriter, r *http.Request, s *session, cod
 
 func caRowOf(ca *pb.ClientCA, now time.Time) caRow {
 	info := ca.GetInfo()
-	row := caRow{Name: ca.GetName(), Subject: info.GetSubject(), Fingerprint: info.GetSha256Fingerprint(),
+	row := caRow{Name: ca.GetName(), Path: caPath(ca.GetId()), Subject: info.GetSubject(), Fingerprint: info.GetSha256Fingerprint(),
 		NotAfter: info.GetNotAfter().AsTime(), Sites: len(ca.GetSites())}
 	switch {
 	case !row.NotAfter.After(now):
