@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/contract"
 )
 
 // Recent decisions: what the console's site page and the API's SiteStatus
@@ -109,43 +111,99 @@ func minuteOf(t time.Time) uint64 {
 	return uint64(m)
 }
 
-// recentCounts is a Service's recent decisions: a minuteRing per decision
-// label set (decisionKey). The keys are bounded as the decision metrics'
-// are: a site key of the policy, or "" for requests naming no known site;
-// a result; a reason from a fixed list. Deleted sites' rings are dropped
-// at the next policy load (forget). The zero value is ready to use.
+// recentCounts is a Service's recent decisions: per site key, a
+// minuteRing per result and reason. The keys are bounded as the decision
+// metrics' are: a site key of the policy, or "" for requests naming no
+// known site; a result; a reason from a fixed list. Deleted sites' rings
+// are dropped at the next policy load (forget). The zero value is ready
+// to use.
+//
+// The sites are a sync.Map keyed by the site's key alone, and each site's
+// label sets a short list scanned in order: hashing a string is cheap,
+// while hashing a decisionKey (a struct inside an interface) took most
+// of a record's time.
 type recentCounts struct {
-	rings sync.Map // decisionKey → *minuteRing
+	sites sync.Map // site key → *siteRecent
+}
+
+// siteRecent is one site's rings, one per result and reason seen. The
+// list is copied on write (a new label set is rare) and read without a
+// lock; mu serialises the writers.
+type siteRecent struct {
+	mu    sync.Mutex
+	rings atomic.Pointer[[]*labelRing]
+}
+
+// labelRing is the ring of one result and reason.
+type labelRing struct {
+	allow  bool
+	reason contract.Reason
+	minuteRing
 }
 
 // record counts a decision with labels k made at now. In steady state it
 // takes no lock and allocates nothing: sync.Map's Load of a key already
 // stored is lock-free, and the key does not escape.
 func (c *recentCounts) record(k decisionKey, now time.Time) {
-	r, ok := c.rings.Load(k)
+	s, ok := c.sites.Load(k.site)
 	if !ok {
-		r, _ = c.rings.LoadOrStore(k, new(minuteRing))
+		s, _ = c.sites.LoadOrStore(k.site, new(siteRecent))
 	}
-	r.(*minuteRing).add(minuteOf(now))
+	s.(*siteRecent).ring(k.allow, k.reason).add(minuteOf(now))
+}
+
+// find is the ring of allow and reason in l; nil when none.
+func find(l *[]*labelRing, allow bool, reason contract.Reason) *minuteRing {
+	if l == nil {
+		return nil
+	}
+	for _, r := range *l {
+		if r.allow == allow && r.reason == reason {
+			return &r.minuteRing
+		}
+	}
+	return nil
+}
+
+// ring returns the ring of allow and reason, adding it when it is new.
+func (s *siteRecent) ring(allow bool, reason contract.Reason) *minuteRing {
+	if r := find(s.rings.Load(), allow, reason); r != nil {
+		return r
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.rings.Load()
+	if r := find(cur, allow, reason); r != nil {
+		return r
+	}
+	var next []*labelRing
+	if cur != nil {
+		next = slices.Clone(*cur)
+	}
+	r := &labelRing{allow: allow, reason: reason}
+	next = append(next, r)
+	s.rings.Store(&next)
+	return &r.minuteRing
 }
 
 // counts are the decisions for site in the window ending at now, most
 // first (ties: result, then reason); nil when none.
 func (c *recentCounts) counts(site string, now time.Time) []DecisionCount {
+	s, ok := c.sites.Load(site)
+	if !ok {
+		return nil
+	}
 	last := minuteOf(now)
 	first := last - min(last, recentSlots-1)
 	var out []DecisionCount
-	c.rings.Range(func(key, r any) bool {
-		k := key.(decisionKey)
-		if k.site != site {
-			return true
+	if l := s.(*siteRecent).rings.Load(); l != nil {
+		for _, r := range *l {
+			if n := r.sum(first, last); n > 0 {
+				result, reason := decisionLabels(decisionKey{site, r.allow, r.reason})
+				out = append(out, DecisionCount{Result: result, Reason: reason, Count: n})
+			}
 		}
-		if n := r.(*minuteRing).sum(first, last); n > 0 {
-			result, reason := decisionLabels(k)
-			out = append(out, DecisionCount{Result: result, Reason: reason, Count: n})
-		}
-		return true
-	})
+	}
 	slices.SortFunc(out, func(a, b DecisionCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Result, b.Result), cmp.Compare(a.Reason, b.Reason))
 	})
@@ -157,13 +215,7 @@ func (c *recentCounts) counts(site string, now time.Time) []DecisionCount {
 // Service forgets those sites again at the next load, as it does their
 // metrics.
 func (c *recentCounts) forget(sites []string) {
-	if len(sites) == 0 {
-		return
+	for _, site := range sites {
+		c.sites.Delete(site)
 	}
-	c.rings.Range(func(key, _ any) bool {
-		if slices.Contains(sites, key.(decisionKey).site) {
-			c.rings.Delete(key)
-		}
-		return true
-	})
 }

@@ -3,8 +3,8 @@ package authz
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +168,7 @@ func TestRecentConcurrent(t *testing.T) {
 // nothing.
 func TestRecentRecordAllocs(t *testing.T) {
 	var rc recentCounts
-	site := fmt.Sprint("a.example.com") // not a constant: as on the Check path
+	site := strings.Clone("a.example.com") // not a constant: as on the Check path
 	now := at(0, 0)
 	rc.record(decisionKey{site, false, contract.ReasonUntrusted}, now)
 	if n := testing.AllocsPerRun(1000, func() {
