@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -176,8 +178,8 @@ func (s *Server) RevokeToken(ctx context.Context, r *pb.RevokeTokenRequest) (*pb
 
 // ListAuditEvents reads the audit log, newest first.
 func (s *Server) ListAuditEvents(ctx context.Context, r *pb.ListAuditEventsRequest) (*pb.ListAuditEventsResponse, error) {
-	if r.GetLimit() < 0 || r.GetLimit() > 1000 {
-		return nil, status.Errorf(codes.InvalidArgument, "limit: must be between 1 and 1000, got %d", r.GetLimit())
+	if err := checkAuditRequest(r); err != nil {
+		return nil, err
 	}
 	evs, next, err := s.store.ListAudit(ctx, storeAuditQuery(r))
 	if err != nil {
@@ -186,6 +188,40 @@ func (s *Server) ListAuditEvents(ctx context.Context, r *pb.ListAuditEventsReque
 	return &pb.ListAuditEventsResponse{Events: evs, NextBefore: next}, nil
 }
 
+// maxAuditAction bounds the action filter: API method names are shorter.
+const maxAuditAction = 64
+
+// auditResults are the values of the result filter: "ok", "failed" (any
+// result but ok) and every status code but OK as the audit log writes
+// it (codeName), from codes.Canceled to the last code gRPC names.
+var auditResults = func() []string {
+	out := []string{store.AuditResultOK, store.AuditResultFailed}
+	for c := codes.Canceled; !strings.HasPrefix(c.String(), "Code("); c++ {
+		out = append(out, codeName(c))
+	}
+	return out
+}()
+
+// checkAuditRequest refuses a page size or a filter ListAuditEvents does
+// not take, naming the field.
+func checkAuditRequest(r *pb.ListAuditEventsRequest) error {
+	if r.GetLimit() < 0 || r.GetLimit() > 1000 {
+		return status.Errorf(codes.InvalidArgument, "limit: must be between 1 and 1000, got %d", r.GetLimit())
+	}
+	notLetter := func(c rune) bool { return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') }
+	if a := r.GetAction(); len(a) > maxAuditAction || strings.IndexFunc(a, notLetter) >= 0 {
+		return status.Errorf(codes.InvalidArgument, "action: must be an API method name (at most %d letters, e.g. CreateSite)", maxAuditAction)
+	}
+	if o := r.GetObject(); len(o) > store.MaxAuditObject || !utf8.ValidString(o) {
+		return status.Errorf(codes.InvalidArgument, "object: must be valid UTF-8 of at most %d bytes", store.MaxAuditObject)
+	}
+	if res := r.GetResult(); res != "" && !slices.Contains(auditResults, res) {
+		return status.Errorf(codes.InvalidArgument, "result: must be one of %s", strings.Join(auditResults, ", "))
+	}
+	return nil
+}
+
 func storeAuditQuery(r *pb.ListAuditEventsRequest) store.AuditQuery {
-	return store.AuditQuery{Limit: int(r.GetLimit()), Before: r.GetBefore(), Actor: r.GetActor()}
+	return store.AuditQuery{Limit: int(r.GetLimit()), Before: r.GetBefore(), Actor: r.GetActor(),
+		Action: r.GetAction(), Object: r.GetObject(), Result: r.GetResult()}
 }
