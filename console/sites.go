@@ -22,13 +22,15 @@ type siteRow struct {
 	// configuration or its policy failed) or "nack" (an Envoy rejected
 	// its configuration); Problem says what.
 	Health, Problem string
+	// Envoys sums up the fleets' connected nodes (envoysText).
+	Envoys string
 }
 
 func siteRowOf(site *pb.Site) siteRow {
 	st := site.GetStatus()
 	row := siteRow{Hostname: site.GetHostname(), Path: sitePath(site.GetHostname()),
 		Mode: modeName(site.GetSettings().GetMode()), Fleets: fleetsText(site.GetFleets()),
-		CAs: len(site.GetCaIds()), Health: "ok"}
+		CAs: len(site.GetCaIds()), Health: "ok", Envoys: envoysText(st.GetFleets())}
 	switch {
 	case st.GetXdsError() != "" || st.GetAuthzError() != "":
 		row.Health, row.Problem = "error", strings.TrimSpace(st.GetXdsError()+" "+st.GetAuthzError())
@@ -58,12 +60,6 @@ type certView struct {
 	NotAfter                     time.Time
 	Expiry                       string
 	ChainPath, KeyPath           string
-}
-
-// statusView is what the data plane made of a site.
-type statusView struct {
-	XDSError, AuthzError, Nack, NackNode string
-	NackAt                               time.Time
 }
 
 // assignedCA is one CA assigned to the site.
@@ -168,9 +164,7 @@ func siteDataOf(site *pb.Site, cas []*pb.ClientCA, now time.Time) siteData {
 		Fleets: fleetsText(site.GetFleets()), UpdatedBy: site.GetUpdatedBy(),
 		Created: site.GetCreatedAt().AsTime(), Updated: site.GetUpdatedAt().AsTime(),
 		Cert: certViewOf(site.GetServerCertificate(), now)}
-	st := site.GetStatus()
-	d.Status = statusView{XDSError: st.GetXdsError(), AuthzError: st.GetAuthzError(), Nack: st.GetLastNack(),
-		NackNode: st.GetLastNackNode(), NackAt: st.GetLastNackAt().AsTime()}
+	d.Status = statusViewOf(site.GetStatus()) // site_status.go
 	for _, ca := range cas {
 		if slices.Contains(site.GetCaIds(), ca.GetId()) {
 			row := caRowOf(ca, now)
