@@ -129,6 +129,7 @@ func statusFields(st *pb.SiteStatus) []field {
 		f = append(f, field{key: "Last rejection", value: st.GetLastNack()},
 			field{key: "Rejected by", value: st.GetLastNackNode() + " at " + fmtTime(st.GetLastNackAt())})
 	}
+	f = append(f, liveFields(st)...) // views_live.go
 	if len(f) == 0 {
 		return nil
 	}
