@@ -102,6 +102,7 @@ func (c *Console) siteShow(w http.ResponseWriter, r *http.Request, s *session) {
 type pageState struct {
 	form                         *formState
 	notice, assignErr, pageError string
+	policy                       *policyState
 }
 
 // sitePage renders the site page of r's host with st.
@@ -129,6 +130,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *http.Request, s *session, c
 	rt := c.rights(ctx, host)
 	d := siteDataOf(site, cas.GetCas(), c.now())
 	d.CanAssign, d.CanEdit = rt.assign, rt.settings
+	d.Policy.fill(r, s, rt.settings, st.policy) // site_policy.go
 	d.Notice, d.AssignError = st.notice, st.assignErr
 	d.AssignCSRF, d.UnassignCSRF = csrfToken(s, prefix+"sites/"+host+"/assign"), csrfToken(s, prefix+"sites/"+host+"/unassign")
 	d.SaveCSRF = csrfToken(s, prefix+"sites/"+host+"/settings")
