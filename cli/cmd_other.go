@@ -93,21 +93,33 @@ func crlRm(*flag.FlagSet) action {
 	}
 }
 
+// auditFilters are audit's filter flags, passed to ListAuditEvents as
+// they are: the server checks them and says which is wrong.
+type auditFilters struct {
+	actor, action, object, result string
+}
+
 // buildAuditRequest checks and builds an audit request.
-func buildAuditRequest(limit int, actor, before string) (*pb.ListAuditEventsRequest, error) {
+func buildAuditRequest(limit int, before string, f auditFilters) (*pb.ListAuditEventsRequest, error) {
 	if limit < 0 || limit > 1000 {
 		return nil, usagef("bad value %d for --limit: want 1 to 1000", limit)
 	}
-	return &pb.ListAuditEventsRequest{Limit: int32(limit), Actor: actor, Before: before}, nil
+	return &pb.ListAuditEventsRequest{Limit: int32(limit), Before: before,
+		Actor: f.actor, Action: f.action, Object: f.object, Result: f.result}, nil
 }
 
-// audit is "audit [--limit N] [--actor ID] [--before ID]".
+// audit is "audit [--limit N] [--before ID] [--actor ID] [--action METHOD]
+// [--object TEXT] [--result RESULT]".
 func audit(fs *flag.FlagSet) action {
 	limit := fs.Int("limit", 0, "at most this many events (server default 100)")
-	actor := fs.String("actor", "", "only events by this token id")
-	before := fs.String("before", "", "only events older than this event id")
+	before := fs.String("before", "", "only events older than this event id (a previous next_before)")
+	var f auditFilters
+	fs.StringVar(&f.actor, "actor", "", "only events by this token id")
+	fs.StringVar(&f.action, "action", "", "only events of this API method, any case (e.g. CreateSite)")
+	fs.StringVar(&f.object, "object", "", "only events whose object contains this text (e.g. site/ or a CA id)")
+	fs.StringVar(&f.result, "result", "", "only events with this result: ok, failed (any but ok) or a code such as permission_denied")
 	return func(ctx context.Context, s *session, _ []string) error {
-		req, err := buildAuditRequest(*limit, *actor, *before)
+		req, err := buildAuditRequest(*limit, *before, f)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ var commands = []*command{
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
 	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
 	{"node revoke", "SERIAL", "revoke a node certificate: xDS and ext_authz refuse the node at once", 1, 1, nodeRevoke},
-	{"audit", "[--limit N] [--actor ID] [--before ID]", "list audit events, newest first", 0, 0, audit},
+	{"audit", "[--limit N] [--before ID] [--actor ID] [--action METHOD] [--object TEXT] [--result RESULT]", "list audit events, newest first, filtered by token, API method, object or result", 0, 0, audit},
 	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
 		"mtlsgate restore reads it", 0, 0, backupCmd},
 	{"envoy bootstrap", "--node-id ID [--cluster FLEET] [--xds ADDR[,ADDR...]] [--authz ADDR[,ADDR...]] [--delta] [--admin ADDR] " +
