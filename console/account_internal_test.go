@@ -2,121 +2,22 @@ package console
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/seal"
 )
-
-// fakeLog is an audit log of n events, ids "e<n-1>" (newest) down to "e0",
-// served in pages of size like the API: events older than before.
-func fakeLog(n, size int) (auditFetch, *int) {
-	calls := 0
-	return func(before string) ([]*pb.AuditEvent, string, error) {
-		calls++
-		start := n - 1
-		if before != "" {
-			b, err := strconv.Atoi(before[1:])
-			if err != nil {
-				return nil, "", errors.New("bad token")
-			}
-			start = b - 1
-		}
-		var out []*pb.AuditEvent
-		for i := start; i >= 0 && len(out) < size; i-- {
-			action := "CreateClientCA"
-			if i%3 == 0 {
-				action = "CreateCRL"
-			}
-			result := "ok"
-			if i%5 == 0 {
-				result = "permission_denied"
-			}
-			out = append(out, &pb.AuditEvent{Id: fmt.Sprintf("e%d", i), Action: action, Result: result, Object: fmt.Sprintf("ca/%d", i)})
-		}
-		next := ""
-		if len(out) == size && start-size >= 0 {
-			next = out[len(out)-1].GetId()
-		}
-		return out, next, nil
-	}, &calls
-}
-
-func TestCollectAuditPages(t *testing.T) {
-	fetch, _ := fakeLog(30, 7)
-	f := auditFilter{Action: "createcrl"} // ids 27, 24, ..., 0: 10 events
-	var got []string
-	before, pages := "", 0
-	for {
-		p, err := collectAudit(fetch, f, before, 4, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		for _, ev := range p.Events {
-			got = append(got, ev.GetId())
-		}
-		if p.Next == "" {
-			break
-		}
-		before = p.Next
-	}
-	want := "[e27 e24 e21 e18 e15 e12 e9 e6 e3 e0]"
-	if fmt.Sprint(got) != want || pages != 3 {
-		t.Errorf("pages %d, events %v; want 3 pages of %s", pages, got, want)
-	}
-}
-
-func TestCollectAuditLastPageHasNoNext(t *testing.T) {
-	fetch, _ := fakeLog(8, 4)
-	p, err := collectAudit(fetch, auditFilter{}, "", 8, 1000)
-	if err != nil || len(p.Events) != 8 || p.Next != "" {
-		t.Errorf("got %d events, next %q, %v; want all 8 and no next page", len(p.Events), p.Next, err)
-	}
-	p, _ = collectAudit(fetch, auditFilter{}, "", 4, 1000)
-	if p.Next != "e4" {
-		t.Errorf("a full first page: next %q, want e4", p.Next)
-	}
-}
-
-func TestCollectAuditScanCap(t *testing.T) {
-	fetch, calls := fakeLog(100, 10)
-	p, err := collectAudit(fetch, auditFilter{Action: "NoSuchAction"}, "", 5, 25)
-	if err != nil || len(p.Events) != 0 || p.Scanned != 25 || p.Next != "e75" || *calls != 3 {
-		t.Errorf("events %d, scanned %d, next %q, calls %d, %v", len(p.Events), p.Scanned, p.Next, *calls, err)
-	}
-}
-
-func TestAuditFilterMatch(t *testing.T) {
-	ev := &pb.AuditEvent{Action: "CreateCRL", Object: "crl", Result: "permission_denied"}
-	for _, c := range []struct {
-		f    auditFilter
-		want bool
-	}{
-		{auditFilter{}, true},
-		{auditFilter{Action: "createcrl"}, true},
-		{auditFilter{Action: "CreateClientCA"}, false},
-		{auditFilter{Object: "cr"}, true},
-		{auditFilter{Object: "ca/"}, false},
-		{auditFilter{Result: "failed"}, true},
-		{auditFilter{Result: "ok"}, false},
-		{auditFilter{Result: "permission_denied", Action: "CreateCRL"}, true},
-	} {
-		if got := c.f.match(ev); got != c.want {
-			t.Errorf("%+v: %v, want %v", c.f, got, c.want)
-		}
-	}
-}
 
 func TestAuditURLKeepsFilter(t *testing.T) {
 	u := auditURL(auditFilter{Action: "CreateCRL", Result: "ok"}, "e5")
@@ -155,51 +56,115 @@ func TestCRLRowStaleAndSource(t *testing.T) {
 	}
 }
 
-// auditAPI serves a log of 120 events through ListAuditEvents and records
-// the requests.
+// auditAPI answers ListAuditEvents with the page it holds for the
+// request's before (or err), and records the requests: the API's own
+// filtering and paging are tested in packages store and api.
 type auditAPI struct {
 	*fakeAPI
-	log  auditFetch
-	reqs []*pb.ListAuditEventsRequest
+	pages map[string]*pb.ListAuditEventsResponse
+	err   error
+	reqs  []*pb.ListAuditEventsRequest
 }
 
 func (f *auditAPI) ListAuditEvents(ctx context.Context, r *pb.ListAuditEventsRequest, _ ...grpc.CallOption) (*pb.ListAuditEventsResponse, error) {
 	f.reqs = append(f.reqs, r)
-	if err := authorised(ctx); err != nil || r.GetLimit() == 1 { // the sign-in probe
-		return &pb.ListAuditEventsResponse{}, err
+	if err := authorised(ctx); err != nil {
+		return nil, err
 	}
-	evs, next, err := f.log(r.GetBefore())
-	return &pb.ListAuditEventsResponse{Events: evs, NextBefore: next}, err
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.pages[r.GetBefore()], nil
 }
 
 func (f *auditAPI) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest, _ ...grpc.CallOption) (*pb.Token, error) {
 	return &pb.Token{Id: "me", Role: pb.Role_ROLE_CA_MANAGER}, authorised(ctx)
 }
 
-func TestAuditPageFiltersAndPages(t *testing.T) {
-	log, _ := fakeLog(120, auditBatch)
-	api := &auditAPI{fakeAPI: &fakeAPI{}, log: log}
+// auditEvents are n CreateClientCA events, ids e<from> down.
+func auditEvents(from, n int) []*pb.AuditEvent {
+	var out []*pb.AuditEvent
+	for i := range n {
+		out = append(out, &pb.AuditEvent{Id: fmt.Sprint("e", from-i), Action: "CreateClientCA", Result: "ok",
+			Object: fmt.Sprint("ca/", from-i), Time: timestamppb.New(time.Unix(1_800_000_000, 0))})
+	}
+	return out
+}
+
+// auditConsole is a console on api, and its session cookie.
+func auditConsole(t *testing.T, api *auditAPI) (*Console, *http.Cookie) {
+	t.Helper()
 	c, err := New(Options{API: api, Sealer: seal.MustGenerate()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ck := signedIn(t, c)
-	w := do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA", "", ck)
+	return c, signedIn(t, c)
+}
+
+// TestAuditPageFiltersAndPages: the page passes every filter to the API
+// with a limit of one page, shows what it returns, and links the older
+// events with the filter kept and the API's next_before; the last page
+// links only back to the newest.
+func TestAuditPageFiltersAndPages(t *testing.T) {
+	api := &auditAPI{fakeAPI: &fakeAPI{}, pages: map[string]*pb.ListAuditEventsResponse{
+		"":    {Events: auditEvents(119, auditPageSize), NextBefore: "e70"},
+		"e70": {Events: auditEvents(69, 30)},
+	}}
+	c, ck := auditConsole(t, api)
+	w := do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA&object=+ca/+&result=ok", "", ck)
 	body := w.Body.String()
-	if w.Code != http.StatusOK || strings.Count(body, "<td>CreateClientCA</td>") != auditPageSize || strings.Contains(body, "<td>CreateCRL</td>") {
-		t.Fatalf("first page: %d", w.Code)
+	if w.Code != http.StatusOK || strings.Count(body, "<td>CreateClientCA</td>") != auditPageSize {
+		t.Fatalf("first page: %d, %d rows", w.Code, strings.Count(body, "<td>CreateClientCA</td>"))
 	}
-	last := api.reqs[len(api.reqs)-1]
-	if last.GetActor() != "t1" || last.GetLimit() != auditBatch {
+	want := &pb.ListAuditEventsRequest{Limit: auditPageSize, Actor: "t1", Action: "CreateClientCA", Object: "ca/", Result: "ok"}
+	if last := api.reqs[len(api.reqs)-1]; !proto.Equal(last, want) {
+		t.Errorf("API asked %v, want %v", last, want)
+	}
+	if !strings.Contains(body, `href="/ui/audit?action=CreateClientCA&amp;actor=t1&amp;before=e70&amp;object=ca%2F&amp;result=ok"`) ||
+		strings.Contains(body, `id="first-page"`) || strings.Contains(body, `id="audit-capped"`) {
+		t.Errorf("first page: no next-page link to before=e70, or a link or notice too many")
+	}
+	w = do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA&object=ca/&result=ok&before=e70", "", ck)
+	body = w.Body.String()
+	if last := api.reqs[len(api.reqs)-1]; last.GetBefore() != "e70" || last.GetResult() != "ok" {
 		t.Errorf("API asked %v", last)
 	}
-	// 80 of the 120 are CreateClientCA: the first page ends at e46, the next
-	// holds the other 30.
-	if !strings.Contains(body, `href="/ui/audit?action=CreateClientCA&amp;actor=t1&amp;before=e46"`) || !strings.Contains(body, `id="next-page"`) {
-		t.Errorf("no next-page link to before=e46")
-	}
-	w = do(c, "GET", "/ui/audit?actor=t1&action=CreateClientCA&before=e46", "", ck)
-	if body := w.Body.String(); strings.Count(body, "<td>CreateClientCA</td>") != 30 || strings.Contains(body, `id="next-page"`) || !strings.Contains(body, `id="first-page"`) {
+	if strings.Count(body, "<td>CreateClientCA</td>") != 30 || strings.Contains(body, `id="next-page"`) ||
+		!strings.Contains(body, `id="first-page" href="/ui/audit?action=CreateClientCA&amp;actor=t1&amp;object=ca%2F&amp;result=ok"`) {
 		t.Errorf("last page: %d rows", strings.Count(body, "<td>CreateClientCA</td>"))
+	}
+}
+
+// TestAuditPageCutShort: a page the API's bound of events read cut short
+// (fewer events than a page, a next_before all the same) says so and
+// links on, empty or not.
+func TestAuditPageCutShort(t *testing.T) {
+	api := &auditAPI{fakeAPI: &fakeAPI{}, pages: map[string]*pb.ListAuditEventsResponse{
+		"":     {NextBefore: "e900"},
+		"e900": {Events: auditEvents(850, 2), NextBefore: "e300"},
+	}}
+	c, ck := auditConsole(t, api)
+	body := do(c, "GET", "/ui/audit?result=failed", "", ck).Body.String()
+	if !strings.Contains(body, `id="audit-empty">No event matches among the events read for this page.`) ||
+		!strings.Contains(body, `id="audit-capped"`) || !strings.Contains(body, `href="/ui/audit?before=e900&amp;result=failed"`) {
+		t.Errorf("empty page cut short:\n%s", body)
+	}
+	body = do(c, "GET", "/ui/audit?result=failed&before=e900", "", ck).Body.String()
+	if strings.Count(body, "<td>CreateClientCA</td>") != 2 || !strings.Contains(body, `id="audit-capped"`) ||
+		!strings.Contains(body, `href="/ui/audit?before=e300&amp;result=failed"`) {
+		t.Errorf("page of 2 cut short:\n%s", body)
+	}
+}
+
+// TestAuditPageBadFilter: a filter the API refuses is a 400 showing the
+// API's message, the form keeping what was typed.
+func TestAuditPageBadFilter(t *testing.T) {
+	api := &auditAPI{fakeAPI: &fakeAPI{}, err: status.Error(codes.InvalidArgument, "action: must be an API method name")}
+	c, ck := auditConsole(t, api)
+	w := do(c, "GET", "/ui/audit?action=Create+Site", "", ck)
+	body := w.Body.String()
+	if w.Code != http.StatusBadRequest || !strings.Contains(body, "action: must be an API method name") ||
+		!strings.Contains(body, `id="f-action" name="action" type="text" value="Create Site"`) {
+		t.Errorf("bad filter: %d\n%s", w.Code, body)
 	}
 }
