@@ -52,7 +52,7 @@ func TestBrowserSitePolicy(t *testing.T) {
 	}
 	if err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`#pins tbody tr:first-child button`)),
-		chromedp.WaitVisible(chromedp.ID("policy-notice")),
+		chromedp.WaitNotPresent(chromedp.CSS(`#pins tbody tr:nth-child(2)`)),
 	); err != nil {
 		t.Fatal(err)
 	}
