@@ -11,6 +11,7 @@ import (
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
@@ -147,6 +148,17 @@ func TestBrowserSiteEnforceReachesEnvoy(t *testing.T) {
 	if !strings.Contains(row, "eu") || !strings.Contains(row, "edge-1") || !strings.Contains(row, "sotw") {
 		t.Errorf("Envoys row %q", row)
 	}
+	// A request without a certificate is denied, and the page counts it.
+	checkUntilDenied(t, r, "app.example.com")
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("site-decisions"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := text(t, ctx, "#site-decisions tbody"); !strings.Contains(got, "deny\tno_certificate\t1") {
+		t.Errorf("recent decisions %q, want one deny no_certificate", got)
+	}
+	if got := text(t, ctx, "#decisions-heading"); got != "Recent decisions (last 15 minutes)" {
+		t.Errorf("decisions heading %q", got)
+	}
 	// The sites list sums it up.
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/sites"), chromedp.WaitVisible(chromedp.ID("site-list"))); err != nil {
 		t.Fatal(err)
@@ -156,5 +168,28 @@ func TestBrowserSiteEnforceReachesEnvoy(t *testing.T) {
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.base+"/ui/sites/app.example.com"), chromedp.WaitVisible(chromedp.ID("site-envoys"))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkUntilDenied sends Checks without a client certificate for host
+// until ext_authz, which follows the store a moment behind the API,
+// denies one.
+func checkUntilDenied(t *testing.T, r *running, host string) {
+	t.Helper()
+	client := authv3.NewAuthorizationClient(authzConn(t, r))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+			Source:            &authv3.AttributeContext_Peer{},
+			TlsSession:        &authv3.AttributeContext_TLSSession{Sni: host},
+			ContextExtensions: map[string]string{"site": host},
+			Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+				Host: host, Path: "/", Method: "GET"}},
+		}})
+		if err == nil && resp.GetDeniedResponse() != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no denial: %v %v", resp, err)
+		}
 	}
 }

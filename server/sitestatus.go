@@ -2,8 +2,10 @@ package server
 
 import (
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mtlsgate/mtlsgate/authz"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/xds"
 )
@@ -20,6 +22,12 @@ func (s *Server) siteStatus(host string) *pb.SiteStatus {
 	}
 	for _, f := range x.Fleets {
 		out.Fleets = append(out.Fleets, fleetStatusOut(f))
+	}
+	if ds := s.authz.RecentDecisions(host); len(ds) > 0 {
+		out.RecentWindow = durationpb.New(authz.RecentWindow)
+		for _, d := range ds {
+			out.RecentDecisions = append(out.RecentDecisions, &pb.DecisionCount{Result: d.Result, Reason: d.Reason, Count: d.Count})
+		}
 	}
 	if proto.Equal(out, &pb.SiteStatus{}) {
 		return nil
