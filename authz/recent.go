@@ -112,18 +112,41 @@ func minuteOf(t time.Time) uint64 {
 }
 
 // recentCounts is a Service's recent decisions: per site key, a
-// minuteRing per result and reason. The keys are bounded as the decision
-// metrics' are: a site key of the policy, or "" for requests naming no
-// known site; a result; a reason from a fixed list. Deleted sites' rings
-// are dropped at the next policy load (forget). The zero value is ready
-// to use.
+// minuteRing per result and reason. Its sites are those of the policy in
+// use and "" (requests naming no known site), set by follow at each
+// policy load before the policy is published: a Check never adds a site,
+// a deleted site's counts go at the load that drops it, and a Check still
+// deciding on the previous policy finds no entry for a deleted site and
+// is not counted. Result and reason come from a fixed list, so every key
+// is bounded as the decision metrics' are.
 //
-// The sites are a sync.Map keyed by the site's key alone, and each site's
-// label sets a short list scanned in order: hashing a string is cheap,
-// while hashing a decisionKey (a struct inside an interface) took most
-// of a record's time.
+// The sites are a plain map, copied at each load and read through an
+// atomic pointer: one string hash on the Check path (a sync.Map keyed by
+// decisionKey spent most of a record hashing the struct in an
+// interface). Each site's result and reason pairs are a short list
+// scanned in order.
 type recentCounts struct {
-	sites sync.Map // site key → *siteRecent
+	sites atomic.Pointer[map[string]*siteRecent]
+}
+
+// follow makes sites (and "") the sites counted, keeping the counts of
+// those already counted. Loads call it one at a time.
+func (c *recentCounts) follow(sites map[string]*sitePolicy) {
+	var old map[string]*siteRecent
+	if p := c.sites.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[string]*siteRecent, len(sites)+1)
+	for key := range sites {
+		next[key] = old[key]
+	}
+	next[""] = old[""]
+	for key, s := range next {
+		if s == nil {
+			next[key] = new(siteRecent)
+		}
+	}
+	c.sites.Store(&next)
 }
 
 // siteRecent is one site's rings, one per result and reason seen. The
@@ -141,15 +164,21 @@ type labelRing struct {
 	minuteRing
 }
 
-// record counts a decision with labels k made at now. In steady state it
-// takes no lock and allocates nothing: sync.Map's Load of a key already
-// stored is lock-free, and the key does not escape.
+// record counts a decision with labels k made at now; a site not
+// counted (deleted since the decision's policy) is not. In steady state
+// it takes no lock and allocates nothing.
 func (c *recentCounts) record(k decisionKey, now time.Time) {
-	s, ok := c.sites.Load(k.site)
-	if !ok {
-		s, _ = c.sites.LoadOrStore(k.site, new(siteRecent))
+	if s := c.site(k.site); s != nil {
+		s.ring(k.allow, k.reason).add(minuteOf(now))
 	}
-	s.(*siteRecent).ring(k.allow, k.reason).add(minuteOf(now))
+}
+
+// site is the counts of the site with key; nil when it is not counted.
+func (c *recentCounts) site(key string) *siteRecent {
+	if p := c.sites.Load(); p != nil {
+		return (*p)[key]
+	}
+	return nil
 }
 
 // find is the ring of allow and reason in l; nil when none.
@@ -189,14 +218,14 @@ func (s *siteRecent) ring(allow bool, reason contract.Reason) *minuteRing {
 // counts are the decisions for site in the window ending at now, most
 // first (ties: result, then reason); nil when none.
 func (c *recentCounts) counts(site string, now time.Time) []DecisionCount {
-	s, ok := c.sites.Load(site)
-	if !ok {
+	s := c.site(site)
+	if s == nil {
 		return nil
 	}
 	last := minuteOf(now)
 	first := last - min(last, recentSlots-1)
 	var out []DecisionCount
-	if l := s.(*siteRecent).rings.Load(); l != nil {
+	if l := s.rings.Load(); l != nil {
 		for _, r := range *l {
 			if n := r.sum(first, last); n > 0 {
 				result, reason := decisionLabels(decisionKey{site, r.allow, r.reason})
@@ -208,14 +237,4 @@ func (c *recentCounts) counts(site string, now time.Time) []DecisionCount {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Result, b.Result), cmp.Compare(a.Reason, b.Reason))
 	})
 	return out
-}
-
-// forget drops the counts of the sites that are gone. A Check still
-// deciding on the previous policy may record a gone site afterwards; the
-// Service forgets those sites again at the next load, as it does their
-// metrics.
-func (c *recentCounts) forget(sites []string) {
-	for _, site := range sites {
-		c.sites.Delete(site)
-	}
 }

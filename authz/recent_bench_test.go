@@ -11,7 +11,7 @@ import (
 // already seen, what every Check adds: from one goroutine, and from all
 // of them on one label set (the worst contention: one slot).
 func BenchmarkRecentRecord(b *testing.B) {
-	var rc recentCounts
+	rc := counting("a.example.com", "b.example.com", "c.example.com")
 	for _, site := range []string{"a.example.com", "b.example.com", "c.example.com"} {
 		for _, r := range []contract.Reason{"", contract.ReasonUntrusted, contract.ReasonNoCertificate} {
 			rc.record(decisionKey{site, r == "", r}, time.Now())

@@ -29,6 +29,17 @@ func at(minutes, seconds int) time.Time {
 	return recentBase.Add(time.Duration(minutes)*time.Minute + time.Duration(seconds)*time.Second)
 }
 
+// counting is a recentCounts counting sites (and "").
+func counting(sites ...string) *recentCounts {
+	m := map[string]*sitePolicy{}
+	for _, s := range sites {
+		m[s] = &sitePolicy{key: s}
+	}
+	rc := new(recentCounts)
+	rc.follow(m)
+	return rc
+}
+
 // TestRecentWindow: a decision counts from its minute until 15 full
 // minutes have passed after it, and no longer; a slot reused for a later
 // minute restarts its count; a decision older than the minute its slot
@@ -57,7 +68,7 @@ func TestRecentWindow(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var rc recentCounts
+			rc := counting("a.example.com")
 			k := decisionKey{"a.example.com", true, ""}
 			for _, when := range c.record {
 				rc.record(k, when)
@@ -80,7 +91,7 @@ func TestRecentWindow(t *testing.T) {
 // with the metrics' labels; other sites' decisions are left out; nil when
 // there are none.
 func TestRecentOrder(t *testing.T) {
-	var rc recentCounts
+	rc := counting("a.example.com", "b.example.com", "c.example.com")
 	now := at(3, 0)
 	record := func(site string, allow bool, r contract.Reason, n int) {
 		for range n {
@@ -113,17 +124,19 @@ func TestRecentOrder(t *testing.T) {
 	}
 }
 
-// TestRecentForget: forgetting sites drops their counts only.
-func TestRecentForget(t *testing.T) {
-	var rc recentCounts
+// TestRecentFollow: a policy load keeps the counts of the sites it
+// keeps, and of requests naming no known site, and drops the others'; a
+// decision for a site not counted (deleted since) is not counted.
+func TestRecentFollow(t *testing.T) {
+	rc := counting("a.example.com", "b.example.com", "c.example.com")
 	now := at(0, 0)
-	for _, site := range []string{"a.example.com", "b.example.com", "c.example.com"} {
+	for _, site := range []string{"a.example.com", "b.example.com", "c.example.com", "", "d.example.com"} {
 		rc.record(decisionKey{site, true, ""}, now)
 		rc.record(decisionKey{site, false, contract.ReasonUntrusted}, now)
 	}
-	rc.forget(nil)
-	rc.forget([]string{"a.example.com", "c.example.com"})
-	for site, want := range map[string]int{"a.example.com": 0, "b.example.com": 2, "c.example.com": 0} {
+	rc.follow(map[string]*sitePolicy{"b.example.com": {}, "d.example.com": {}})
+	rc.record(decisionKey{"a.example.com", true, ""}, now)
+	for site, want := range map[string]int{"a.example.com": 0, "b.example.com": 2, "c.example.com": 0, "": 2, "d.example.com": 0} {
 		if got := rc.counts(site, now); len(got) != want {
 			t.Errorf("%s: %+v, want %d counts", site, got, want)
 		}
@@ -131,14 +144,15 @@ func TestRecentForget(t *testing.T) {
 }
 
 // TestRecentConcurrent: decisions recorded at once from many goroutines
-// within one minute, while others read, are all counted.
+// within one minute, while another reads, are all counted, including
+// those that raced to add a label set's ring.
 func TestRecentConcurrent(t *testing.T) {
-	const goroutines, each = 8, 5000
-	var rc recentCounts
-	keys := []decisionKey{{"a.example.com", true, ""}, {"a.example.com", false, contract.ReasonUntrusted}}
+	const goroutines, each = 8, 20000
+	rc := counting("a.example.com")
+	allow, deny := decisionKey{"a.example.com", true, ""}, decisionKey{"a.example.com", false, contract.ReasonUntrusted}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	go func() { // a reader, for the race detector
+	wg.Go(func() { // a reader, for the race detector
 		for {
 			select {
 			case <-stop:
@@ -147,18 +161,26 @@ func TestRecentConcurrent(t *testing.T) {
 				rc.counts("a.example.com", at(7, 59))
 			}
 		}
-	}()
-	for g := range goroutines {
-		wg.Go(func() {
+	})
+	var writers sync.WaitGroup
+	start := make(chan struct{}) // all at once: they race to add the rings
+	for range goroutines {
+		writers.Go(func() {
+			<-start
 			for i := range each {
 				// Every second of one minute: no minute boundary.
-				rc.record(keys[(g+i)%2], at(7, i%60))
+				rc.record(allow, at(7, i%60))
+				if i%2 == 0 {
+					rc.record(deny, at(7, i%60))
+				}
 			}
 		})
 	}
-	wg.Wait()
+	close(start)
+	writers.Wait()
 	close(stop)
-	want := []DecisionCount{{"allow", "ok", goroutines * each / 2}, {"deny", "untrusted", goroutines * each / 2}}
+	wg.Wait()
+	want := []DecisionCount{{"allow", "ok", goroutines * each}, {"deny", "untrusted", goroutines * each / 2}}
 	if got := rc.counts("a.example.com", at(8, 0)); !slices.Equal(got, want) {
 		t.Fatalf("counts = %+v, want %+v", got, want)
 	}
@@ -167,8 +189,8 @@ func TestRecentConcurrent(t *testing.T) {
 // TestRecentRecordAllocs: recording a label set already seen allocates
 // nothing.
 func TestRecentRecordAllocs(t *testing.T) {
-	var rc recentCounts
 	site := strings.Clone("a.example.com") // not a constant: as on the Check path
+	rc := counting(site)
 	now := at(0, 0)
 	rc.record(decisionKey{site, false, contract.ReasonUntrusted}, now)
 	if n := testing.AllocsPerRun(1000, func() {
@@ -324,42 +346,32 @@ func TestRecentDecisions(t *testing.T) {
 
 // TestRecentDecisionsDeletedSite: a site deleted from the store loses its
 // counts when the next policy is loaded, and counts from zero when it
-// comes back; a count recorded for it after that load (a Check deciding
-// on the previous policy) is dropped at the load after, unless the site
-// is back by then.
+// comes back; a Check for it deciding on the previous policy after that
+// load is not counted.
 func TestRecentDecisionsDeletedSite(t *testing.T) {
 	e := newRecentEnv(t)
 	load := func() { e.svc.Load(model.Compile(e.st.Current(), nil)) }
 	e.check(t, e.enforce, e.good)
 	e.check(t, e.per, e.good)
+	e.check(t, "nowhere.example.com", e.good)
 	if err := e.st.DeleteSite(context.Background(), nodetest.Admin, e.per); err != nil {
 		t.Fatal(err)
 	}
 	load()
+	// A Check deciding on the previous policy.
+	e.svc.recent.record(decisionKey{e.per, true, ""}, e.clock.Now())
 	if got := e.svc.RecentDecisions(e.per); got != nil {
 		t.Fatalf("deleted site: %+v, want nil", got)
 	}
-	if got := e.svc.RecentDecisions(e.enforce); len(got) != 1 {
-		t.Fatalf("kept site: %+v, want its one count", got)
+	for _, site := range []string{e.enforce, ""} {
+		if got := e.svc.RecentDecisions(site); len(got) != 1 || got[0].Count != 1 {
+			t.Fatalf("%q, kept: %+v, want its one count", site, got)
+		}
 	}
-	// A late Check on the previous policy.
-	e.svc.recent.record(decisionKey{e.per, true, ""}, e.clock.Now())
+	nodetest.Site(t, e.st, e.per, pb.Mode_MODE_DISABLED)
 	load()
-	if got := e.svc.RecentDecisions(e.per); got != nil {
-		t.Fatalf("late count of the deleted site after the next load: %+v, want nil", got)
-	}
-	// Deleted, then back at the next load: what it counts since stays.
-	if err := e.st.DeleteSite(context.Background(), nodetest.Admin, e.enforce); err != nil {
-		t.Fatal(err)
-	}
-	load()
-	nodetest.Site(t, e.st, e.enforce, pb.Mode_MODE_DISABLED)
-	// A Check on the new policy while Load still forgets the sites gone
-	// at the previous load.
-	e.svc.recent.record(decisionKey{e.enforce, true, ""}, e.clock.Now())
-	load()
-	e.check(t, e.enforce, nil)
-	if got, w := e.svc.RecentDecisions(e.enforce), []DecisionCount{{"allow", "ok", 2}}; !slices.Equal(got, w) {
+	e.check(t, e.per, nil)
+	if got, w := e.svc.RecentDecisions(e.per), []DecisionCount{{"allow", "ok", 1}}; !slices.Equal(got, w) {
 		t.Fatalf("site back: %+v, want %+v", got, w)
 	}
 }

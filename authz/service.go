@@ -124,6 +124,7 @@ func New(opts Options) *Service {
 		chk: checker{cache: newVerdictCache(opts.CacheSize), ocsp: opts.OCSP, budget: opts.OCSPBudget}}
 	s.chk.cache.learn = opts.LearnDistributionPoints
 	empty := model.Compile(store.NewState(0, nil, nil, nil), nil)
+	s.recent.follow(nil)
 	s.table.Store(&Table{sites: map[string]*sitePolicy{}, model: empty, Errors: empty.Errors})
 	if !s.requireNode {
 		s.log.Warn("ext_authz answers any caller: node identities are not required (plaintext opt-out)")
@@ -147,19 +148,13 @@ func (s *Service) Load(m *model.Model) {
 	prev := s.table.Load()
 	t := Compile(m, prev, s.now())
 	t.nodes = newNodeView(m.State)
+	s.recent.follow(t.sites) // before t is published: see recentCounts
 	s.table.Store(t)
 	// A Check that started on the previous Table may record a deleted
 	// site's decision after its series were dropped: drop them again at
-	// the next load, unless the site is back.
+	// the next load.
 	gone := goneSites(prev, t)
-	forget := gone
-	for _, key := range s.lastGone {
-		if t.sites[key] == nil {
-			forget = append(forget, key)
-		}
-	}
-	s.metrics.forgetSites(forget)
-	s.recent.forget(forget)
+	s.metrics.forgetSites(append(gone, s.lastGone...))
 	s.lastGone = gone
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
