@@ -228,6 +228,11 @@ func TestPolicyRules(t *testing.T) {
 		!strings.Contains(body, `value="admin/x"`) || !strings.Contains(body, "a@example.com</textarea>") {
 		t.Errorf("refused prefix: %d, field error %q", code, got)
 	}
+	code, body = u.post("rules/save", url.Values{"base": {base}, "path_prefix": {"/nobody"}}, "", nil)
+	if got := regexp.MustCompile(`id="rule-error">([^<]*)<`).FindStringSubmatch(body); code != 422 || got == nil ||
+		!strings.HasPrefix(html.UnescapeString(got[1]), "access_rules[1]: allows nobody") {
+		t.Errorf("a rule naming nobody: %d, %v", code, got)
+	}
 	if code, _ := u.post("rules/save", rule, "", nil); code != 409 {
 		t.Errorf("stale base: %d", code)
 	}
