@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -122,12 +124,27 @@ type casData struct {
 	Name, NameError, FileError string
 	// Notice says a CA was deleted (from the CA page).
 	Notice string
+	// Sites are the sites the upload may assign the CA to at once, with
+	// those chosen in a refused upload checked; SitesError is the API's
+	// message about them.
+	Sites      []siteChoice
+	SitesError string
+	chosen     []string
+}
+
+// siteChoice is one site offered to an upload.
+type siteChoice struct {
+	Host    string
+	Checked bool
 }
 
 func (c *Console) caList(w http.ResponseWriter, r *http.Request, s *session) {
 	d := casData{}
 	if name := r.URL.Query().Get("deleted"); name != "" {
 		d.Notice = "Client CA " + name + " is deleted."
+	}
+	if name := r.URL.Query().Get("uploaded"); name != "" {
+		d.Notice = "Client CA " + name + " is uploaded."
 	}
 	c.caPage(w, r, s, http.StatusOK, d, "")
 }
@@ -154,6 +171,16 @@ func (c *Console) caPage(w http.ResponseWriter, r *http.Request, s *session, cod
 	sort.Slice(d.CAs, func(i, j int) bool { return d.CAs[i].Name < d.CAs[j].Name })
 	d.CanUpload = s.CanWriteCAs
 	d.UploadCSRF = csrfToken(s, prefix+"cas")
+	if d.CanUpload {
+		sites, err := c.api.ListSites(ctx, &pb.ListSitesRequest{})
+		if err != nil && v.Error == "" {
+			v.Error = status.Convert(err).Message()
+		}
+		for _, site := range sites.GetSites() {
+			h := site.GetHostname()
+			d.Sites = append(d.Sites, siteChoice{Host: h, Checked: slices.Contains(d.chosen, h)})
+		}
+	}
 	v.Data = d
 	c.render(w, code, "cas", v)
 }
@@ -174,7 +201,7 @@ func caRowOf(ca *pb.ClientCA, now time.Time) caRow {
 // caUpload uploads a bundle with CreateClientCA; a refusal is shown next
 // to the field it concerns.
 func (c *Console) caUpload(w http.ResponseWriter, r *http.Request, s *session) {
-	d := casData{Name: strings.TrimSpace(r.PostFormValue("name"))}
+	d := casData{Name: strings.TrimSpace(r.PostFormValue("name")), chosen: r.PostForm["sites"]}
 	bundle, err := formFile(r, "bundle")
 	if err != nil {
 		d.FileError = err.Error()
@@ -183,18 +210,21 @@ func (c *Console) caUpload(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	ctx, cancel := withToken(r, s.Token)
 	defer cancel()
-	_, err = c.api.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: d.Name, Bundle: bundle})
+	ca, err := c.api.CreateClientCA(ctx, &pb.CreateClientCARequest{Name: d.Name, Bundle: bundle, Sites: d.chosen})
 	switch {
 	case err == nil:
-		http.Redirect(w, r, prefix+"cas", http.StatusSeeOther)
+		http.Redirect(w, r, prefix+"cas?uploaded="+url.QueryEscape(ca.GetName()), http.StatusSeeOther)
 	case c.apiFailed(w, r, err):
 	case status.Code(err) == codes.PermissionDenied:
 		c.caPage(w, r, s, http.StatusForbidden, casData{}, status.Convert(err).Message())
 	default:
 		msg := status.Convert(err).Message()
-		if strings.Contains(msg, "name") {
+		switch {
+		case status.Code(err) == codes.NotFound || strings.Contains(msg, "site "):
+			d.SitesError = msg
+		case strings.Contains(msg, "name"):
 			d.NameError = msg
-		} else {
+		default:
 			d.FileError = msg
 		}
 		c.caPage(w, r, s, http.StatusUnprocessableEntity, d, "")
