@@ -39,7 +39,8 @@ func TestBrowserCADetails(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("name"), "partner"),
 		chromedp.SetUploadFiles(chromedp.ID("bundle"), []string{bundle}),
 		chromedp.Click(chromedp.CSS("#upload button")),
-		chromedp.WaitVisible(chromedp.ID("ca-list")),
+		// legacy-root and the upload.
+		chromedp.WaitVisible(chromedp.CSS("#ca-list tbody tr:nth-child(2)")),
 	); err != nil {
 		t.Fatal(err)
 	}

@@ -98,6 +98,10 @@ func (c *Console) caEdit(w http.ResponseWriter, r *http.Request, s *session) {
 		if c.apiFailed(w, r, err) {
 			return
 		}
+		if err != nil {
+			c.caDetailPage(w, r, s, httpCode(err), caState{pageError: status.Convert(err).Message()})
+			return
+		}
 		base = caValuesOf(ca)
 		b, _ := json.Marshal(base)
 		form.Base = string(b)
