@@ -104,8 +104,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /ui/tokens/{id}/revoke", c.signedIn(c.tokenRevokeConfirm))
 	m.HandleFunc("POST /ui/tokens/{id}/revoke", c.signedIn(c.tokenRevoke))
 	m.HandleFunc("GET /ui/audit", c.signedIn(c.auditList))
-	c.caRoutes(m)     // ca_detail.go
-	c.policyRoutes(m) // site_policy.go
+	c.caRoutes(m)       // ca_detail.go
+	c.policyRoutes(m)   // site_policy.go
+	c.siteEditRoutes(m) // site_edit.go
 	c.mux = m
 }
 
