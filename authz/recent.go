@@ -64,12 +64,13 @@ type minuteRing [recentSlots]atomic.Uint64
 
 // add counts one decision in minute (unix minutes, 0..maxStamp).
 //
-// The common case, a slot already stamped with min, is one load and one
-// atomic add. The add is not conditional on the stamp it loaded: if
-// another recorder moved the slot on in between (a minute recentSlots
+// The common case, a slot already stamped with minute, is one load and
+// one atomic add. The add is not conditional on the stamp it loaded: if
+// another recorder moved the slot on in between (to a minute recentSlots
 // later: only a recorder stalled for a quarter of an hour sees that), the
-// count lands in the newer minute. A decision timed before the minute its
-// slot holds (the clock stepped back across minutes) is dropped.
+// count lands in the newer minute. A decision whose slot already holds a
+// later minute (the clock stepped back by recentSlots minutes or more) is
+// dropped: it is out of the window anyway.
 func (r *minuteRing) add(minute uint64) {
 	slot := &r[minute%recentSlots]
 	for {
