@@ -80,7 +80,7 @@ func TestPolicyPinEnforced(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := newUIClient(t, r, r.admin)
-	form := url.Values{"base": {baseOf(t, u.page(), "pins/add")}, "identity": {"alice"}}
+	form := url.Values{"list_base": {baseOf(t, u.page(), "pins/add")}, "identity": {"alice"}}
 	if code, loc := u.post("pins/add", form, "alice.pem", alice.PEM()); code != 303 {
 		t.Fatalf("add pin: %d %s", code, loc)
 	}

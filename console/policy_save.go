@@ -65,7 +65,7 @@ func (c *Console) policySave(w http.ResponseWriter, r *http.Request, s *session,
 		c.sitePage(w, r, s, httpCode(err), pageState{pageError: status.Convert(err).Message()})
 		return
 	}
-	if r.PostFormValue("base") != policyBase(e.mask, cur) {
+	if r.PostFormValue("list_base") != policyBase(e.mask, cur) {
 		e.errs["list"] = staleMessage(e.mask)
 		c.sitePage(w, r, s, http.StatusConflict, pageState{policy: e.state})
 		return

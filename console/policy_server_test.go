@@ -118,7 +118,7 @@ func (u *uiClient) post(action string, form url.Values, fileName string, file []
 // baseOf is the hidden base of the form posting to action in page.
 func baseOf(t *testing.T, page, action string) string {
 	t.Helper()
-	m := regexp.MustCompile(`action="/ui/sites/app.example.com/` + action + `"[^>]*>[\s\S]*?name="base" value="([^"]*)"`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`action="/ui/sites/app.example.com/` + action + `"[^>]*>[\s\S]*?name="list_base" value="([^"]*)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("no %s form in the page", action)
 	}
@@ -151,11 +151,11 @@ func TestPolicyPins(t *testing.T) {
 	typed := strings.ToUpper(strings.Repeat("ab:", 31) + "ab")
 	page := u.page()
 	oldBase := baseOf(t, page, "pins/add")
-	if code, loc := u.post("pins/add", url.Values{"base": {oldBase}, "fingerprint": {" " + typed + " "}, "identity": {"alice"}}, "", nil); code != 303 || !strings.Contains(loc, "policy=pin-added") {
+	if code, loc := u.post("pins/add", url.Values{"list_base": {oldBase}, "fingerprint": {" " + typed + " "}, "identity": {"alice"}}, "", nil); code != 303 || !strings.Contains(loc, "policy=pin-added") {
 		t.Fatalf("add by fingerprint: %d %s", code, loc)
 	}
 	page = u.page()
-	if code, loc := u.post("pins/add", url.Values{"base": {baseOf(t, page, "pins/add")}, "identity": {"alice"}}, "alice.pem", alice.PEM()); code != 303 {
+	if code, loc := u.post("pins/add", url.Values{"list_base": {baseOf(t, page, "pins/add")}, "identity": {"alice"}}, "alice.pem", alice.PEM()); code != 303 {
 		t.Fatalf("add by file: %d %s", code, loc)
 	}
 	want := []string{strings.Repeat("ab", 32) + "=alice", fileFP + "=alice"}
@@ -167,22 +167,22 @@ func TestPolicyPins(t *testing.T) {
 		t.Error("the page does not show the pins added")
 	}
 	base := baseOf(t, page, "pins/add")
-	code, body := u.post("pins/add", url.Values{"base": {base}, "fingerprint": {"abc"}}, "", nil)
+	code, body := u.post("pins/add", url.Values{"list_base": {base}, "fingerprint": {"abc"}}, "", nil)
 	if got := fieldError(body, "pin-fingerprint"); code != 422 || got != `pins[2]: sha256_fingerprint must be 64 hex digits, got "abc"` || !strings.Contains(body, `value="abc"`) {
 		t.Errorf("bad fingerprint: %d, field error %q", code, got)
 	}
-	code, body = u.post("pins/add", url.Values{"base": {base}}, "junk.pem", []byte("not a certificate"))
+	code, body = u.post("pins/add", url.Values{"list_base": {base}}, "junk.pem", []byte("not a certificate"))
 	if got := fieldError(body, "pin-file"); code != 422 || !strings.Contains(got, "not a PEM or DER certificate") {
 		t.Errorf("junk file: %d, field error %q", code, got)
 	}
-	code, body = u.post("pins/add", url.Values{"base": {oldBase}, "fingerprint": {strings.Repeat("cd", 32)}}, "", nil)
+	code, body = u.post("pins/add", url.Values{"list_base": {oldBase}, "fingerprint": {strings.Repeat("cd", 32)}}, "", nil)
 	if code != 409 || !strings.Contains(html.UnescapeString(body), "The pins changed since you loaded the page; nothing was saved") {
 		t.Errorf("stale base: %d", code)
 	}
 	if got := pinsOf(settingsNow(r)); !slices.Equal(got, want) {
 		t.Fatalf("refused changes were saved: %v", got)
 	}
-	if code, loc := u.post("pins/remove", url.Values{"base": {base}, "fingerprint": {strings.Repeat("ab", 32)}}, "", nil); code != 303 || !strings.Contains(loc, "pin-removed") {
+	if code, loc := u.post("pins/remove", url.Values{"list_base": {base}, "fingerprint": {strings.Repeat("ab", 32)}}, "", nil); code != 303 || !strings.Contains(loc, "pin-removed") {
 		t.Fatalf("remove: %d %s", code, loc)
 	}
 	if got := pinsOf(settingsNow(r)); !slices.Equal(got, want[1:]) {
@@ -208,7 +208,7 @@ func TestPolicyRules(t *testing.T) {
 	u := newUIClient(t, r, r.admin)
 	page := u.page()
 	oldBase := baseOf(t, page, "rules/save")
-	rule := url.Values{"base": {oldBase}, "path_prefix": {"/admin"}, "subjects": {"CN=alice,O=Example\r\n\r\nCN=bob,O=Example\r\n"},
+	rule := url.Values{"list_base": {oldBase}, "path_prefix": {"/admin"}, "subjects": {"CN=alice,O=Example\r\n\r\nCN=bob,O=Example\r\n"},
 		"identities": {"alice"}}
 	if code, loc := u.post("rules/save", rule, "", nil); code != 303 || !strings.Contains(loc, "rule-saved") {
 		t.Fatalf("add: %d %s", code, loc)
@@ -223,12 +223,12 @@ func TestPolicyRules(t *testing.T) {
 		t.Error("the page does not show the rule and its identity")
 	}
 	base := baseOf(t, page, "rules/save")
-	code, body := u.post("rules/save", url.Values{"base": {base}, "path_prefix": {"admin/x"}, "emails": {"a@example.com"}}, "", nil)
+	code, body := u.post("rules/save", url.Values{"list_base": {base}, "path_prefix": {"admin/x"}, "emails": {"a@example.com"}}, "", nil)
 	if got := fieldError(body, "rule-path-prefix"); code != 422 || !strings.HasPrefix(got, `access_rules[1].path_prefix: "admin/x" must start with '/'`) ||
 		!strings.Contains(body, `value="admin/x"`) || !strings.Contains(body, "a@example.com</textarea>") {
 		t.Errorf("refused prefix: %d, field error %q", code, got)
 	}
-	code, body = u.post("rules/save", url.Values{"base": {base}, "path_prefix": {"/nobody"}}, "", nil)
+	code, body = u.post("rules/save", url.Values{"list_base": {base}, "path_prefix": {"/nobody"}}, "", nil)
 	if got := regexp.MustCompile(`id="rule-error">([^<]*)<`).FindStringSubmatch(body); code != 422 || got == nil ||
 		!strings.HasPrefix(html.UnescapeString(got[1]), "access_rules[1]: allows nobody") {
 		t.Errorf("a rule naming nobody: %d, %v", code, got)
@@ -242,14 +242,14 @@ func TestPolicyRules(t *testing.T) {
 	if edit := u.get("/ui/sites/app.example.com?rule=0"); !strings.Contains(edit, "CN=alice,O=Example\nCN=bob,O=Example</textarea>") {
 		t.Error("?rule=0 does not fill the form with the rule")
 	}
-	edited := url.Values{"base": {base}, "index": {"0"}, "path_prefix": {"/admin/"}, "dns_names": {"ops.example.com"}}
+	edited := url.Values{"list_base": {base}, "index": {"0"}, "path_prefix": {"/admin/"}, "dns_names": {"ops.example.com"}}
 	if code, _ := u.post("rules/save", edited, "", nil); code != 303 {
 		t.Fatalf("edit: %d", code)
 	}
 	if rules := settingsNow(r).GetAccessRules(); len(rules) != 1 || rules[0].GetPathPrefix() != "/admin/" || len(rules[0].GetSubjects()) != 0 {
 		t.Fatalf("edited rules %v", rules)
 	}
-	if code, _ := u.post("rules/remove", url.Values{"base": {baseOf(t, u.page(), "rules/remove")}, "index": {"0"}}, "", nil); code != 303 {
+	if code, _ := u.post("rules/remove", url.Values{"list_base": {baseOf(t, u.page(), "rules/remove")}, "index": {"0"}}, "", nil); code != 303 {
 		t.Fatalf("remove: %d", code)
 	}
 	if n := len(settingsNow(r).GetAccessRules()); n != 0 {
@@ -278,7 +278,7 @@ func TestPolicyViewer(t *testing.T) {
 		t.Fatal("a viewer is offered the pins and rules forms")
 	}
 	admin := newUIClient(t, r, r.admin)
-	form := url.Values{"base": {baseOf(t, admin.page(), "pins/add")}, "fingerprint": {strings.Repeat("ab", 32)}}
+	form := url.Values{"list_base": {baseOf(t, admin.page(), "pins/add")}, "fingerprint": {strings.Repeat("ab", 32)}}
 	code, body := u.post("pins/add", form, "", nil)
 	if code != 403 || !strings.Contains(body, "role viewer may not call UpdateSiteSettings") {
 		t.Errorf("forged add: %d", code)

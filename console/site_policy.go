@@ -127,7 +127,8 @@ func identitiesOf(s *pb.ClientCertSettings) []identityRow {
 }
 
 // policyBase is the hidden base of the pins or access_rules forms: a
-// digest of that list as shown.
+// digest of that list as shown, posted as list_base (the settings form
+// on the same page has its own "base").
 func policyBase(mask string, s *pb.ClientCertSettings) string {
 	var list [][]string
 	if mask == "pins" {
