@@ -70,7 +70,7 @@ type minuteRing [recentSlots]atomic.Uint64
 // later: only a recorder stalled for a quarter of an hour sees that), the
 // count lands in the newer minute. A decision whose slot already holds a
 // later minute (the clock stepped back by recentSlots minutes or more) is
-// dropped: it is out of the window anyway.
+// dropped, until the clock reaches that minute again.
 func (r *minuteRing) add(minute uint64) {
 	slot := &r[minute%recentSlots]
 	for {
