@@ -44,6 +44,10 @@ func (f *fakeAPI) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest, _ ...grpc.Cal
 	return &pb.Token{Id: "good-id", Role: pb.Role_ROLE_ADMIN}, authorised(ctx)
 }
 
+func (f *fakeAPI) ListSites(ctx context.Context, _ *pb.ListSitesRequest, _ ...grpc.CallOption) (*pb.ListSitesResponse, error) {
+	return &pb.ListSitesResponse{}, authorised(ctx)
+}
+
 func (f *fakeAPI) CreateClientCA(ctx context.Context, _ *pb.CreateClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	f.uploads++
 	return &pb.ClientCA{}, authorised(ctx)
