@@ -28,6 +28,8 @@ type sitesData struct {
 	Form       createForm
 	// F are the form's text and file fields by name.
 	F map[string]fieldView
+	// Notice says a site was deleted (site_delete.go).
+	Notice string
 }
 
 // createLabels are the labels of the create form's fields.
@@ -77,6 +79,7 @@ func (c *Console) sitesPage(w http.ResponseWriter, r *http.Request, s *session, 
 		d.Rows = append(d.Rows, siteRowOf(site))
 	}
 	sort.Slice(d.Rows, func(i, j int) bool { return d.Rows[i].Hostname < d.Rows[j].Hostname })
+	d.Notice = deletedNotice(r.URL.Query().Get("deleted"), d.Rows)
 	tok, err := c.api.WhoAmI(ctx, &pb.WhoAmIRequest{})
 	d.CanCreate = err == nil && tok.GetRole() == pb.Role_ROLE_ADMIN
 	v.Data = d

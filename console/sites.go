@@ -85,6 +85,7 @@ type siteData struct {
 	Groups              []groupView
 	// Policy is the pins and access rules part (site_policy.go).
 	Policy policyView
+	Edit   siteEditView // site_edit.go
 }
 
 // formState is the settings form as posted, when it is shown again.
@@ -131,6 +132,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *http.Request, s *session, c
 	d := siteDataOf(site, cas.GetCas(), c.now())
 	d.CanAssign, d.CanEdit = rt.assign, rt.settings
 	d.Policy.fill(r, s, rt.settings, st.policy) // site_policy.go
+	d.Edit = c.siteEditViewOf(ctx, r, s, site)  // site_edit.go
 	d.Notice, d.AssignError = st.notice, st.assignErr
 	d.AssignCSRF, d.UnassignCSRF = csrfToken(s, prefix+"sites/"+host+"/assign"), csrfToken(s, prefix+"sites/"+host+"/unassign")
 	d.SaveCSRF = csrfToken(s, prefix+"sites/"+host+"/settings")
