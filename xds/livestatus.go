@@ -89,19 +89,26 @@ func (h revHistory) revisionOf(fleet string, acked [numTypes]string, asked [numT
 // nodeSummary is every fleet's status at one generation of the streams.
 type nodeSummary struct {
 	gen    int64
+	at     time.Time // when it was computed
 	rev    int64
 	fleets map[string]*FleetStatus
 }
 
+// summaryMaxAge is how long a summary is reused although streams changed
+// since: during a storm of acknowledgements (every Envoy answering a
+// publication) a list of many sites computes it once, not once per site.
+const summaryMaxAge = time.Second
+
 // summary returns the fleets' status, computed again only when a stream,
 // an acknowledgement or a publication changed something since the last
-// one: the API asks once per site, and a list of sites asks many times.
+// one, and that one is older than summaryMaxAge: the API asks once per
+// site, and a list of sites asks many times.
 func (s *Server) summary() *nodeSummary {
 	gen := s.liveGen.Load()
-	if c := s.liveCache.Load(); c != nil && c.gen == gen {
+	if c := s.liveCache.Load(); c != nil && (c.gen == gen || time.Since(c.at) < summaryMaxAge) {
 		return c
 	}
-	out := &nodeSummary{gen: gen, fleets: map[string]*FleetStatus{}}
+	out := &nodeSummary{gen: gen, at: time.Now(), fleets: map[string]*FleetStatus{}}
 	s.pub.Lock()
 	out.rev = s.currentRev
 	for _, sm := range s.streams.all() {
