@@ -44,8 +44,8 @@ func staleMessage(mask string) string {
 	if mask == "access_rules" {
 		what = "access rules"
 	}
-	return "The " + what + " changed since you loaded the page; nothing was saved. Reload the page: " +
-		"the list below is the one in force now; check it and try again."
+	return "The " + what + " changed since you loaded the page; nothing was saved. " +
+		"The list below is the one in force now (as a reload would show it): check it and try again."
 }
 
 // policySave makes e on the site of r: it reads the settings, refuses a
