@@ -69,7 +69,7 @@ func caExpiries(cas []*pb.ClientCA, now time.Time) []expiryRow {
 		for _, cert := range ca.GetCertificates() {
 			t := cert.GetNotAfter().AsTime()
 			out = append(out, expiryRow{Kind: "Client CA certificate", Name: ca.GetName(), Detail: cert.GetSubject(),
-				Link: prefix + "cas", When: t, Warn: expiryOf(t, now, expirySoon)})
+				Link: caPath(ca.GetId()), When: t, Warn: expiryOf(t, now, expirySoon)})
 		}
 	}
 	return out

@@ -71,8 +71,9 @@ func serveStatic(w http.ResponseWriter, r *http.Request) {
 var pages = parsePages("signin", "cas", "sites")
 
 var funcs = template.FuncMap{
-	"asset": assetURL,
-	"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"asset":  assetURL,
+	"caPath": caPath,
+	"date":   func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 }
 
 func parsePages(names ...string) map[string]*template.Template {
