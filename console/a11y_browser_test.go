@@ -44,7 +44,8 @@ func TestBrowserEveryPageIsLabelled(t *testing.T) {
 	ctx := tab(t)
 	signIn(t, ctx, r, r.admin)
 	for _, p := range []string{"/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
-		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com", "/ui/expiry"} {
+		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com",
+		"/ui/sites/app.example.com/delete", "/ui/expiry"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.base+p), chromedp.WaitReady("body")); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
