@@ -155,7 +155,8 @@ func (c *Console) siteEdit(w http.ResponseWriter, r *http.Request, s *session) {
 	case status.Code(err) == codes.PermissionDenied:
 		c.siteEditShow(w, r, s, http.StatusForbidden, nil, status.Convert(err).Message())
 	default:
-		msg, pageErr := status.Convert(err).Message(), status.Convert(err).Message()
+		msg := status.Convert(err).Message()
+		pageErr := msg
 		if field := editFieldOf(err, source); field != "" {
 			f.errs[field], pageErr = msg, "The API refused the change; nothing was saved."
 		}
