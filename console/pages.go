@@ -220,7 +220,11 @@ func (c *Console) caUpload(w http.ResponseWriter, r *http.Request, s *session) {
 	default:
 		msg := status.Convert(err).Message()
 		switch {
-		case status.Code(err) == codes.NotFound || strings.Contains(msg, "site "):
+		case status.Code(err) == codes.NotFound:
+			// The API says what it did not find ("site \"x\""), the
+			// code says the rest.
+			d.SitesError = msg + " was not found (deleted since the page was loaded?): nothing was uploaded"
+		case strings.Contains(msg, "site "):
 			d.SitesError = msg
 		case strings.Contains(msg, "name"):
 			d.NameError = msg

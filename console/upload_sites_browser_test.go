@@ -48,7 +48,7 @@ func TestBrowserUploadAssignsSites(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("sites-error"))); err != nil {
 		t.Fatal(err)
 	}
-	if got := text(t, ctx, "#sites-error"); !strings.Contains(got, "shop.example.com") {
+	if got := text(t, ctx, "#sites-error"); !strings.Contains(got, `site "shop.example.com" was not found`) {
 		t.Errorf("sites error %q", got)
 	}
 	if n := len(r.srv.Store().Current().CAs()); n != before {
