@@ -17,6 +17,8 @@ import (
 // offered: the API checks every call.
 type siteRights struct {
 	assign, settings bool
+	// change: UpdateSite and DeleteSite (admins only, api/permissions.go).
+	change bool
 }
 
 // rights asks the API who the session's token is (WhoAmI) and derives
@@ -28,7 +30,7 @@ func (c *Console) rights(ctx context.Context, host string) siteRights {
 	}
 	switch tok.GetRole() {
 	case pb.Role_ROLE_ADMIN:
-		return siteRights{assign: true, settings: true}
+		return siteRights{assign: true, settings: true, change: true}
 	case pb.Role_ROLE_CA_MANAGER:
 		return siteRights{assign: true}
 	case pb.Role_ROLE_SITE_MANAGER:

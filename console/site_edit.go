@@ -185,8 +185,9 @@ func (c *Console) siteEditShow(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 // siteEditViewOf is the edit form of site on r's page: the form posted
-// (siteEditShow), or the site as it is with the notice of ?edited=.
-func (c *Console) siteEditViewOf(ctx context.Context, r *http.Request, s *session, site *pb.Site) siteEditView {
+// (siteEditShow), or the site as it is with the notice of ?edited=;
+// canEdit offers it (siteRights.change).
+func siteEditViewOf(r *http.Request, s *session, site *pb.Site, canEdit bool) siteEditView {
 	host := site.GetHostname()
 	f := editFormOf(site)
 	if posted, _ := r.Context().Value(siteEditKey{}).(*siteEditForm); posted != nil {
@@ -195,7 +196,7 @@ func (c *Console) siteEditViewOf(ctx context.Context, r *http.Request, s *sessio
 		f.notice = editedNotice(r.URL.Query().Get("edited"))
 	}
 	v := siteEditView{Path: sitePath(host), EditCSRF: csrfToken(s, prefix+"sites/"+host+"/edit"),
-		CanEdit: c.mayChangeSites(ctx), Notice: f.notice, Base: f.base, F: map[string]fieldView{}}
+		CanEdit: canEdit, Notice: f.notice, Base: f.base, F: map[string]fieldView{}}
 	for _, name := range append(slices.Clone(editTextFields), editFileFields...) {
 		v.F[name] = fieldView{Name: name, ID: "edit-" + strings.ReplaceAll(name, "_", "-"), Label: createLabels[name],
 			Value: f.vals[name], Error: f.errs[name]}

@@ -131,8 +131,8 @@ func (c *Console) sitePage(w http.ResponseWriter, r *http.Request, s *session, c
 	rt := c.rights(ctx, host)
 	d := siteDataOf(site, cas.GetCas(), c.now())
 	d.CanAssign, d.CanEdit = rt.assign, rt.settings
-	d.Policy.fill(r, s, rt.settings, st.policy) // site_policy.go
-	d.Edit = c.siteEditViewOf(ctx, r, s, site)  // site_edit.go
+	d.Policy.fill(r, s, rt.settings, st.policy)    // site_policy.go
+	d.Edit = siteEditViewOf(r, s, site, rt.change) // site_edit.go
 	d.Notice, d.AssignError = st.notice, st.assignErr
 	d.AssignCSRF, d.UnassignCSRF = csrfToken(s, prefix+"sites/"+host+"/assign"), csrfToken(s, prefix+"sites/"+host+"/unassign")
 	d.SaveCSRF = csrfToken(s, prefix+"sites/"+host+"/settings")
