@@ -103,4 +103,3 @@ func BenchmarkFleetStatus(b *testing.B) {
 		}
 	})
 }
-
