@@ -17,8 +17,16 @@ const (
 // maxPendingDelta bounds the delta responses of one type a stream keeps
 // until Envoy acknowledges or rejects them. Envoy answers each in order;
 // one pushed out unanswered makes the node's state of that type unknown
-// (not current) until its next full answer.
-const maxPendingDelta = 8
+// (never current) for the rest of the stream: delta xDS has no full
+// answer to start again from. go-control-plane answers a delta request
+// with at most one response, so more than a few are never outstanding.
+const maxPendingDelta = 64
+
+// maxDeltaNames bounds the resource names of one type a delta stream
+// keeps (subscribed, or held from before the stream): past it, the
+// node's state of that type is unknown rather than the memory unbounded.
+// It is well above what a fleet is served (two secrets per site).
+const maxDeltaNames = 1 << 17
 
 // liveStream is what one ADS stream has been sent and has acknowledged.
 // The stream's goroutine writes it (go-control-plane's callbacks); the
@@ -39,8 +47,9 @@ type typeAck struct {
 	// node acknowledged.
 	sentNonce, sentVersion, acked string
 	// Delta: responses not answered yet, the resources the node holds
-	// (acknowledged, by name: version), the names it subscribed to, and
-	// whether a response went unanswered (its state is then unknown).
+	// (acknowledged, or held from before the stream, by name: version),
+	// the names it subscribed to, and whether its state is unknown (a
+	// response went unanswered, or a bound was passed).
 	pending []deltaSent
 	have    map[string]string
 	subs    map[string]bool
@@ -77,8 +86,11 @@ func (l *liveStream) sentSotW(r *discovery.DiscoveryResponse) {
 	l.types[t].sentNonce, l.types[t].sentVersion = r.GetNonce(), r.GetVersionInfo()
 }
 
-// requestSotW records a state-of-the-world request; one without an error
-// that answers the last response acknowledges its version.
+// requestSotW records a state-of-the-world request. A request without an
+// error carries in version_info the version the node applied last (the
+// one it acknowledges, or, on a new stream, the one it holds from
+// before); a rejection carries the one it kept, so it changes nothing.
+// It reports whether what the node holds changed.
 func (l *liveStream) requestSotW(r *discovery.DiscoveryRequest, now time.Time) bool {
 	t := typeIndex(r.GetTypeUrl())
 	if t < 0 {
@@ -88,10 +100,11 @@ func (l *liveStream) requestSotW(r *discovery.DiscoveryRequest, now time.Time) b
 	defer l.mu.Unlock()
 	ta := &l.types[t]
 	ta.asked = true
-	if r.GetErrorDetail() != nil || r.GetResponseNonce() == "" || r.GetResponseNonce() != ta.sentNonce {
+	answers := r.GetResponseNonce() != "" && r.GetResponseNonce() == ta.sentNonce
+	if r.GetErrorDetail() != nil || (r.GetVersionInfo() == ta.acked && !answers) {
 		return false
 	}
-	ta.acked, l.ackedAt = ta.sentVersion, now
+	ta.acked, l.ackedAt = r.GetVersionInfo(), now
 	return true
 }
 
@@ -127,10 +140,21 @@ func (l *liveStream) requestDelta(r *discovery.DeltaDiscoveryRequest, now time.T
 	ta := &l.types[t]
 	ta.asked = true
 	if ta.have == nil {
+		// The first request of the type: what the node holds from
+		// before (go-control-plane sends only what differs).
 		ta.have, ta.subs = map[string]string{}, map[string]bool{}
+		for n, v := range r.GetInitialResourceVersions() {
+			ta.lost = ta.lost || len(ta.have) == maxDeltaNames
+			if !ta.lost {
+				ta.have[n] = v
+			}
+		}
 	}
 	for _, n := range r.GetResourceNamesSubscribe() {
-		ta.subs[n] = true
+		ta.lost = ta.lost || len(ta.subs) == maxDeltaNames
+		if !ta.lost {
+			ta.subs[n] = true
+		}
 	}
 	for _, n := range r.GetResourceNamesUnsubscribe() {
 		delete(ta.subs, n)
@@ -201,8 +225,18 @@ func (ta *typeAck) deltaCurrent(want map[string]string, wildcard bool) bool {
 	if wildcard {
 		return len(ta.have) == len(want)
 	}
-	for n := range ta.subs {
-		if v, ok := want[n]; ok && ta.have[n] != v {
+	// The smaller of the two is walked: both are bounded, want by what
+	// the fleet is served, subs by maxDeltaNames.
+	if len(ta.subs) < len(want) {
+		for n := range ta.subs {
+			if v, ok := want[n]; ok && ta.have[n] != v {
+				return false
+			}
+		}
+		return true
+	}
+	for n, v := range want {
+		if ta.subs[n] && ta.have[n] != v {
 			return false
 		}
 	}

@@ -44,33 +44,44 @@ type revEntry struct {
 	versions [numTypes]string
 }
 
-// revHistory remembers each fleet's last keptRevisions configurations;
-// Server.pub guards it.
+// revHistory remembers each snapshot's last keptRevisions
+// configurations, keyed by historyKey; Server.pub guards it. Fleets that
+// no site names share the one snapshot for every fleet, and its history:
+// the map is bounded by the fleets the store names, not by the fleets
+// peers name.
 type revHistory map[string][]revEntry
 
-// record notes that fleet was served snap at rev. Versions are content
+// historyKey is the history of fleet's snapshot in snaps: its own, or
+// "" for the snapshot of every fleet.
+func historyKey(snaps *fleetSnapshots, fleet string) string {
+	if snaps == nil || snaps.fleets[fleet] == nil {
+		return ""
+	}
+	return fleet
+}
+
+// record notes that key's snapshot was snap at rev. Versions are content
 // hashes: a configuration published again keeps one entry, with the newer
 // revision.
-func (h revHistory) record(fleet string, rev int64, snap *cachev3.Snapshot) {
+func (h revHistory) record(key string, rev int64, snap *cachev3.Snapshot) {
 	var e revEntry
 	e.rev = rev
 	for t, u := range typeURLs {
 		e.versions[t] = snap.GetVersion(u)
 	}
-	list := h[fleet]
+	list := h[key]
 	if i := slices.IndexFunc(list, func(o revEntry) bool { return o.versions == e.versions }); i >= 0 {
 		list = slices.Delete(list, i, i+1)
 	}
 	if len(list) == keptRevisions {
 		list = list[1:]
 	}
-	h[fleet] = append(list, e)
+	h[key] = append(list, e)
 }
 
-// revisionOf is the newest revision of fleet whose versions are acked for
+// revisionOf is the newest revision in list whose versions are acked for
 // every type asked (0 when none is remembered).
-func (h revHistory) revisionOf(fleet string, acked [numTypes]string, asked [numTypes]bool) int64 {
-	list := h[fleet]
+func revisionOf(list []revEntry, acked [numTypes]string, asked [numTypes]bool) int64 {
 	for i := len(list) - 1; i >= 0; i-- {
 		match, any := true, false
 		for t := range acked {
@@ -99,20 +110,41 @@ type nodeSummary struct {
 // publication) a list of many sites computes it once, not once per site.
 const summaryMaxAge = time.Second
 
+// served is what the summary compares the streams with, copied under
+// Server.pub so that the streams are read without holding it.
+type served struct {
+	snaps   *fleetSnapshots
+	rev     int64
+	history map[string][]revEntry
+}
+
 // summary returns the fleets' status, computed again only when a stream,
 // an acknowledgement or a publication changed something since the last
 // one, and that one is older than summaryMaxAge: the API asks once per
-// site, and a list of sites asks many times.
+// site, and a list of sites asks many times. One caller computes at a
+// time (the others wait for its result); the xDS path never waits for it.
 func (s *Server) summary() *nodeSummary {
-	gen := s.liveGen.Load()
-	if c := s.liveCache.Load(); c != nil && (c.gen == gen || time.Since(c.at) < summaryMaxAge) {
+	fresh := func(c *nodeSummary) bool {
+		return c != nil && (c.gen == s.liveGen.Load() || time.Since(c.at) < summaryMaxAge)
+	}
+	if c := s.liveCache.Load(); fresh(c) {
 		return c
 	}
-	out := &nodeSummary{gen: gen, at: time.Now(), fleets: map[string]*FleetStatus{}}
+	s.liveMu.Lock()
+	defer s.liveMu.Unlock()
+	if c := s.liveCache.Load(); fresh(c) {
+		return c
+	}
+	out := &nodeSummary{gen: s.liveGen.Load(), at: time.Now(), fleets: map[string]*FleetStatus{}}
 	s.pub.Lock()
-	out.rev = s.currentRev
+	sv := served{snaps: s.current, rev: s.currentRev, history: make(map[string][]revEntry, len(s.history))}
+	for k, list := range s.history {
+		sv.history[k] = slices.Clone(list)
+	}
+	s.pub.Unlock()
+	out.rev = sv.rev
 	for _, sm := range s.streams.all() {
-		ns, fleet, ok := s.nodeStatus(sm)
+		ns, fleet, ok := sm.live.status(sv)
 		if !ok {
 			continue
 		}
@@ -127,7 +159,6 @@ func (s *Server) summary() *nodeSummary {
 		}
 		fs.Nodes = append(fs.Nodes, ns)
 	}
-	s.pub.Unlock()
 	for _, fs := range out.fleets {
 		slices.SortFunc(fs.Nodes, func(a, b NodeStatus) int {
 			switch {
@@ -145,24 +176,23 @@ func (s *Server) summary() *nodeSummary {
 	return out
 }
 
-// nodeStatus is one stream's status; s.pub is held. A stream whose node
-// has not made its first request yet is not reported.
-func (s *Server) nodeStatus(sm *stream) (NodeStatus, string, bool) {
-	l := &sm.live
+// status is the stream's status against sv. A stream whose node has not
+// made its first request yet is not reported.
+func (l *liveStream) status(sv served) (NodeStatus, string, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fleet == "" {
 		return NodeStatus{}, "", false
 	}
 	ns := NodeStatus{Node: l.node, Protocol: l.protocol, ConnectedAt: l.connectedAt, AckedAt: l.ackedAt}
-	if s.current != nil {
-		ns.Current = l.current(s.current.For(l.fleet))
+	if sv.snaps != nil {
+		ns.Current = l.current(sv.snaps.For(l.fleet))
 	}
 	if ns.Current {
-		ns.AckedRevision = s.currentRev
+		ns.AckedRevision = sv.rev
 	} else {
 		acked, asked := l.ackedVersions()
-		ns.AckedRevision = s.history.revisionOf(l.fleet, acked, asked)
+		ns.AckedRevision = revisionOf(sv.history[historyKey(sv.snaps, l.fleet)], acked, asked)
 	}
 	return ns, l.fleet, true
 }

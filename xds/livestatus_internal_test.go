@@ -103,3 +103,19 @@ func BenchmarkFleetStatus(b *testing.B) {
 		}
 	})
 }
+
+// TestDeltaNamesBounded: a node subscribing to more names than
+// maxDeltaNames is not remembered past the bound, and its state of the
+// type is unknown from then on.
+func TestDeltaNamesBounded(t *testing.T) {
+	l := &liveStream{protocol: protocolDelta}
+	names := make([]string, maxDeltaNames+1)
+	for i := range names {
+		names[i] = fmt.Sprint("n", i)
+	}
+	l.requestDelta(&discovery.DeltaDiscoveryRequest{TypeUrl: typeURLs[typeSecret], ResourceNamesSubscribe: names}, time.Now())
+	ta := &l.types[typeSecret]
+	if len(ta.subs) != maxDeltaNames || !ta.lost || ta.deltaCurrent(map[string]string{}, false) {
+		t.Fatalf("kept %d names, lost %v", len(ta.subs), ta.lost)
+	}
+}

@@ -84,6 +84,11 @@ func TestSotWAcknowledgementsInFleetStatus(t *testing.T) {
 	send(&discovery.DiscoveryRequest{VersionInfo: (*first).GetVersionInfo(), ResponseNonce: (*second).GetNonce(),
 		ErrorDetail: &statuspb.Status{Message: "rejected"}})
 	fleetIs(t, cp, "edge", atRev(st.Rev, false), next.Rev)
+	// Envoy asks again with the rejected response's nonce and no error
+	// (it does when its subscriptions change): it still holds the first
+	// version, not the one it rejected.
+	send(&discovery.DiscoveryRequest{VersionInfo: (*first).GetVersionInfo(), ResponseNonce: (*second).GetNonce()})
+	fleetIs(t, cp, "edge", atRev(st.Rev, false), next.Rev)
 
 	// Going back to the first configuration at a third revision: the
 	// node holds it already (versions are content hashes), so it is
@@ -166,5 +171,63 @@ func TestFleetsOfASite(t *testing.T) {
 	every, _ := cp.srv.Fleets(nil)
 	if len(every) != 1 || every[0].Fleet != "edge" {
 		t.Fatalf("every fleet: %+v", every)
+	}
+}
+
+// TestReconnectedNodesAreCurrent: an Envoy reconnecting (to a restarted
+// or another control plane) with the configuration served now is current
+// at once, though nothing is sent to it: state of the world by the
+// version it names, delta by the resource versions it holds.
+func TestReconnectedNodesAreCurrent(t *testing.T) {
+	st := loadState(t, filepath.Join("testdata", "in", "crl.yaml"))
+	cp := startControlPlane(t, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	names := []string{"client-ca/full.example.com", "server/full.example.com"}
+	// What a first connection got.
+	delta, err := adsClient(t, cp.addr).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := delta.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType, ResourceNamesSubscribe: names}); err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]string{}
+	for _, r := range (*listen(delta.Recv).within(t, 5*time.Second)).GetResources() {
+		held[r.GetName()] = r.GetVersion()
+	}
+	sotw, err := adsClient(t, cp.addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sotw.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	version := (*listen(sotw.Recv).within(t, 5*time.Second)).GetVersionInfo()
+
+	cp2 := startControlPlane(t, st)
+	delta2, err := adsClient(t, cp2.addr).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := delta2.Send(&discovery.DeltaDiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.SecretType,
+		ResourceNamesSubscribe: names, InitialResourceVersions: held}); err != nil {
+		t.Fatal(err)
+	}
+	sotw2, err := adsClient(t, cp2.addr).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sotw2.Send(&discovery.DiscoveryRequest{Node: node("edge"), TypeUrl: resourcev3.ClusterType, VersionInfo: version}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fs, _ := cp2.srv.Fleets([]string{"edge"})
+		if fs[0].Connected == 2 && fs[0].Current == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reconnected nodes: %+v", fs)
+		}
 	}
 }

@@ -75,6 +75,7 @@ type Server struct {
 	history    revHistory
 	liveGen    atomic.Int64
 	liveCache  atomic.Pointer[nodeSummary]
+	liveMu     sync.Mutex // one summary computed at a time
 }
 
 // fleetSnapshots are one translation's snapshots.
@@ -168,7 +169,7 @@ func (s *Server) publish(fleet string, snap *cachev3.Snapshot) {
 		s.log.Error("set xDS snapshot", "fleet", fleet, "err", err)
 		return
 	}
-	s.history.record(fleet, s.currentRev, snap)
+	s.history.record(historyKey(s.current, fleet), s.currentRev, snap)
 	s.liveGen.Add(1)
 }
 
