@@ -139,14 +139,25 @@ type siteChoice struct {
 }
 
 func (c *Console) caList(w http.ResponseWriter, r *http.Request, s *session) {
-	d := casData{}
-	if name := r.URL.Query().Get("deleted"); name != "" {
-		d.Notice = "Client CA " + name + " is deleted."
+	c.caPage(w, r, s, http.StatusOK, casData{}, "")
+}
+
+// listNotice is the notice of the list's ?deleted= or ?uploaded= (set by
+// the redirects after a delete or an upload), shown only when the list
+// bears it out, so a crafted link cannot claim a listed CA is gone or an
+// absent one uploaded.
+func listNotice(r *http.Request, rows []caRow) string {
+	listed := func(name string) bool {
+		return slices.ContainsFunc(rows, func(row caRow) bool { return row.Name == name })
 	}
-	if name := r.URL.Query().Get("uploaded"); name != "" {
-		d.Notice = "Client CA " + name + " is uploaded."
+	q := r.URL.Query()
+	if name := q.Get("deleted"); name != "" && !listed(name) {
+		return "Client CA " + name + " is deleted."
 	}
-	c.caPage(w, r, s, http.StatusOK, d, "")
+	if name := q.Get("uploaded"); name != "" && listed(name) {
+		return "Client CA " + name + " is uploaded."
+	}
+	return ""
 }
 
 // caPage renders the client CA list with the upload form state d.
@@ -169,6 +180,9 @@ func (c *Console) caPage(w http.ResponseWriter, r *http.Request, s *session, cod
 		d.CAs = append(d.CAs, caRowOf(ca, now))
 	}
 	sort.Slice(d.CAs, func(i, j int) bool { return d.CAs[i].Name < d.CAs[j].Name })
+	if r.Method == http.MethodGet {
+		d.Notice = listNotice(r, d.CAs)
+	}
 	d.CanUpload = s.CanWriteCAs
 	d.UploadCSRF = csrfToken(s, prefix+"cas")
 	if d.CanUpload {

@@ -81,8 +81,7 @@ func editMask(f siteEditForm) []string {
 	if f.vals["origin_url"] != f.base["origin_url"] {
 		mask = append(mask, "origin_url")
 	}
-	fleets := func(v string) []string { s := splitValues(v); slices.Sort(s); return slices.Compact(s) }
-	if !slices.Equal(fleets(f.vals["fleets"]), fleets(f.base["fleets"])) {
+	if !slices.Equal(fleetSet(f.vals["fleets"]), fleetSet(f.base["fleets"])) {
 		mask = append(mask, "fleets")
 	}
 	return mask
@@ -146,8 +145,15 @@ func (c *Console) siteEdit(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	ctx, cancel := withToken(r, s.Token)
 	defer cancel()
+	cur, err := c.api.GetSite(ctx, &pb.GetSiteRequest{Hostname: host})
+	if err == nil {
+		if stale := staleSiteFields(cur, &f, mask); len(stale) > 0 {
+			c.siteEditShow(w, r, s, http.StatusConflict, &f, editStaleMessage(stale))
+			return
+		}
+	}
 	site := &pb.Site{Hostname: host, OriginUrl: f.vals["origin_url"], Fleets: splitValues(f.vals["fleets"]), ServerCertificate: cert}
-	_, err := c.api.UpdateSite(ctx, &pb.UpdateSiteRequest{Site: site, UpdateMask: mask})
+	_, err = c.api.UpdateSite(ctx, &pb.UpdateSiteRequest{Site: site, UpdateMask: mask})
 	switch {
 	case err == nil:
 		http.Redirect(w, r, sitePath(host)+"?edited="+strings.Join(mask, ","), http.StatusSeeOther)
