@@ -18,6 +18,8 @@ type Limits struct {
 	// MaxCRLSources caps the CRL distribution points learned from client
 	// certificates (LearnCRLSource): each is a URL the fetcher requests.
 	MaxCRLSources int `yaml:"max_crl_sources"`
+	// MaxDenyEntries caps the denylist (CreateDenyEntry).
+	MaxDenyEntries int `yaml:"max_deny_entries"`
 }
 
 // DefaultLimits are the limits the edge platforms document.
@@ -29,6 +31,7 @@ func DefaultLimits() Limits {
 		MaxObjectBytes:     1 << 20,
 		MaxCRLBytes:        64 << 20,
 		MaxCRLSources:      1000,
+		MaxDenyEntries:     100000,
 	}
 }
 
@@ -52,6 +55,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxCRLSources <= 0 {
 		l.MaxCRLSources = d.MaxCRLSources
+	}
+	if l.MaxDenyEntries <= 0 {
+		l.MaxDenyEntries = d.MaxDenyEntries
 	}
 	return l
 }

@@ -58,6 +58,7 @@ type State struct {
 	// by id; both rebuilt whole when a batch changes a CRL, shared otherwise.
 	crlSlots   map[crlSlot]*slotCRLs
 	crlIssuers map[pki.IssuerKey][]*pb.CRL
+	deny       *denySet // the denylist (deny.go); nil when empty
 
 	// next is closed when a newer State is published.
 	next chan struct{}
@@ -149,6 +150,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		caSites:    s.caSites,
 		crlSlots:   s.crlSlots,
 		crlIssuers: s.crlIssuers,
+		deny:       s.deny,
 		next:       make(chan struct{}),
 	}}
 	for _, ev := range events {
@@ -157,6 +159,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		}
 	}
 	b.reindex()
+	b.finishDeny()
 	if b.owned.crls {
 		completeLegacyCRLs(b.st, b.freshCRLs)
 		b.st.indexCRLs()
@@ -178,10 +181,11 @@ func (s *State) with(ca *pb.ClientCA) *State {
 // records which are already private); changed sites are remembered for
 // updating the index.
 type builder struct {
-	st    *State
-	ring  *seal.Keyring
-	plain []string // keys of records holding a plaintext secret
-	owned struct{ cas, sites, crls, tokens, nodes, crlSources bool }
+	st      *State
+	ring    *seal.Keyring
+	plain   []string // keys of records holding a plaintext secret
+	owned   struct{ cas, sites, crls, tokens, nodes, crlSources bool }
+	ownDeny bool // st.deny is the batch's own copy
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
@@ -215,6 +219,8 @@ func (b *builder) set(kv KV, del bool) error {
 		return setMsg(b, &st.nodes, &b.owned.nodes, kv, del, nodePrefix, func() *pb.NodeCertificate { return new(pb.NodeCertificate) })
 	case strings.HasPrefix(kv.Key, crlSourcePrefix):
 		return setMsg(b, &st.crlSources, &b.owned.crlSources, kv, del, crlSourcePrefix, func() *pb.CRLSource { return new(pb.CRLSource) })
+	case strings.HasPrefix(kv.Key, denyPrefix):
+		return b.setDeny(kv, del)
 	case kv.Key == internalCAKey:
 		return b.setInternalCA(kv, del)
 	}

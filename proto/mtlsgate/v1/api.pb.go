@@ -1920,6 +1920,223 @@ func (x *RevokeNodeCertificateRequest) GetSerial() string {
 	return ""
 }
 
+type CreateDenyEntryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry: sha256_fingerprint, or issuer (and/or issuer_name_der) and
+	// serial; optional site, comment and expires_at. id, created_by and
+	// created_at are set by the server.
+	Entry         *DenyEntry `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDenyEntryRequest) Reset() {
+	*x = CreateDenyEntryRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDenyEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDenyEntryRequest) ProtoMessage() {}
+
+func (x *CreateDenyEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDenyEntryRequest.ProtoReflect.Descriptor instead.
+func (*CreateDenyEntryRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateDenyEntryRequest) GetEntry() *DenyEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+type ListDenyEntriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only the entries of this site and those for every site, when set.
+	Site          string `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDenyEntriesRequest) Reset() {
+	*x = ListDenyEntriesRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDenyEntriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDenyEntriesRequest) ProtoMessage() {}
+
+func (x *ListDenyEntriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDenyEntriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDenyEntriesRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListDenyEntriesRequest) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+type ListDenyEntriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by id.
+	Entries       []*DenyEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDenyEntriesResponse) Reset() {
+	*x = ListDenyEntriesResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDenyEntriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDenyEntriesResponse) ProtoMessage() {}
+
+func (x *ListDenyEntriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDenyEntriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDenyEntriesResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListDenyEntriesResponse) GetEntries() []*DenyEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type DeleteDenyEntryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDenyEntryRequest) Reset() {
+	*x = DeleteDenyEntryRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDenyEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDenyEntryRequest) ProtoMessage() {}
+
+func (x *DeleteDenyEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDenyEntryRequest.ProtoReflect.Descriptor instead.
+func (*DeleteDenyEntryRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *DeleteDenyEntryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteDenyEntryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteDenyEntryResponse) Reset() {
+	*x = DeleteDenyEntryResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteDenyEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteDenyEntryResponse) ProtoMessage() {}
+
+func (x *DeleteDenyEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteDenyEntryResponse.ProtoReflect.Descriptor instead.
+func (*DeleteDenyEntryResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{42}
+}
+
 type ExportBackupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1928,7 +2145,7 @@ type ExportBackupRequest struct {
 
 func (x *ExportBackupRequest) Reset() {
 	*x = ExportBackupRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1940,7 +2157,7 @@ func (x *ExportBackupRequest) String() string {
 func (*ExportBackupRequest) ProtoMessage() {}
 
 func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[38]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1953,7 +2170,7 @@ func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
 func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{38}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{43}
 }
 
 // BackupChunk is the next part of a backup file, in order.
@@ -1966,7 +2183,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2195,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[39]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2208,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{39}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -2110,10 +2327,19 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x1cListNodeCertificatesResponse\x12@\n" +
 	"\fcertificates\x18\x01 \x03(\v2\x1c.mtlsgate.v1.NodeCertificateR\fcertificates\"6\n" +
 	"\x1cRevokeNodeCertificateRequest\x12\x16\n" +
-	"\x06serial\x18\x01 \x01(\tR\x06serial\"\x15\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\"F\n" +
+	"\x16CreateDenyEntryRequest\x12,\n" +
+	"\x05entry\x18\x01 \x01(\v2\x16.mtlsgate.v1.DenyEntryR\x05entry\",\n" +
+	"\x16ListDenyEntriesRequest\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\"K\n" +
+	"\x17ListDenyEntriesResponse\x120\n" +
+	"\aentries\x18\x01 \x03(\v2\x16.mtlsgate.v1.DenyEntryR\aentries\"(\n" +
+	"\x16DeleteDenyEntryRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x19\n" +
+	"\x17DeleteDenyEntryResponse\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xc4\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xd0\x14\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -2146,7 +2372,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x06WhoAmI\x12\x1a.mtlsgate.v1.WhoAmIRequest\x1a\x12.mtlsgate.v1.Token\x12k\n" +
 	"\x14IssueNodeCertificate\x12(.mtlsgate.v1.IssueNodeCertificateRequest\x1a).mtlsgate.v1.IssueNodeCertificateResponse\x12k\n" +
 	"\x14ListNodeCertificates\x12(.mtlsgate.v1.ListNodeCertificatesRequest\x1a).mtlsgate.v1.ListNodeCertificatesResponse\x12`\n" +
-	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12\\\n" +
+	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12N\n" +
+	"\x0fCreateDenyEntry\x12#.mtlsgate.v1.CreateDenyEntryRequest\x1a\x16.mtlsgate.v1.DenyEntry\x12\\\n" +
+	"\x0fListDenyEntries\x12#.mtlsgate.v1.ListDenyEntriesRequest\x1a$.mtlsgate.v1.ListDenyEntriesResponse\x12\\\n" +
+	"\x0fDeleteDenyEntry\x12#.mtlsgate.v1.DeleteDenyEntryRequest\x1a$.mtlsgate.v1.DeleteDenyEntryResponse\x12\\\n" +
 	"\x0fListAuditEvents\x12#.mtlsgate.v1.ListAuditEventsRequest\x1a$.mtlsgate.v1.ListAuditEventsResponse\x12L\n" +
 	"\fExportBackup\x12 .mtlsgate.v1.ExportBackupRequest\x1a\x18.mtlsgate.v1.BackupChunk0\x01B;Z9github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1;mtlsgatev1b\x06proto3"
 
@@ -2162,7 +2391,7 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
 	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
@@ -2202,97 +2431,111 @@ var file_mtlsgate_v1_api_proto_goTypes = []any{
 	(*ListNodeCertificatesRequest)(nil),  // 35: mtlsgate.v1.ListNodeCertificatesRequest
 	(*ListNodeCertificatesResponse)(nil), // 36: mtlsgate.v1.ListNodeCertificatesResponse
 	(*RevokeNodeCertificateRequest)(nil), // 37: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*ExportBackupRequest)(nil),          // 38: mtlsgate.v1.ExportBackupRequest
-	(*BackupChunk)(nil),                  // 39: mtlsgate.v1.BackupChunk
-	(*ClientCA)(nil),                     // 40: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 41: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 42: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 43: mtlsgate.v1.CRL
-	(*CRLFetchStatus)(nil),               // 44: mtlsgate.v1.CRLFetchStatus
-	(Role)(0),                            // 45: mtlsgate.v1.Role
-	(*Token)(nil),                        // 46: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 47: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 48: mtlsgate.v1.NodeCertificate
+	(*CreateDenyEntryRequest)(nil),       // 38: mtlsgate.v1.CreateDenyEntryRequest
+	(*ListDenyEntriesRequest)(nil),       // 39: mtlsgate.v1.ListDenyEntriesRequest
+	(*ListDenyEntriesResponse)(nil),      // 40: mtlsgate.v1.ListDenyEntriesResponse
+	(*DeleteDenyEntryRequest)(nil),       // 41: mtlsgate.v1.DeleteDenyEntryRequest
+	(*DeleteDenyEntryResponse)(nil),      // 42: mtlsgate.v1.DeleteDenyEntryResponse
+	(*ExportBackupRequest)(nil),          // 43: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                  // 44: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                     // 45: mtlsgate.v1.ClientCA
+	(*Site)(nil),                         // 46: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),           // 47: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                          // 48: mtlsgate.v1.CRL
+	(*CRLFetchStatus)(nil),               // 49: mtlsgate.v1.CRLFetchStatus
+	(Role)(0),                            // 50: mtlsgate.v1.Role
+	(*Token)(nil),                        // 51: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                   // 52: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),              // 53: mtlsgate.v1.NodeCertificate
+	(*DenyEntry)(nil),                    // 54: mtlsgate.v1.DenyEntry
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	40, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	41, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	41, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	41, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	42, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	43, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	44, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
-	45, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	46, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	46, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	47, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	48, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	48, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
-	0,  // 13: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
-	1,  // 14: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
-	3,  // 15: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
-	4,  // 16: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	8,  // 17: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
-	6,  // 18: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 19: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 20: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	9,  // 21: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	10, // 22: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	12, // 23: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	13, // 24: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	15, // 25: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	15, // 26: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	12, // 27: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	16, // 28: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	17, // 29: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	18, // 30: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	22, // 31: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	23, // 32: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	20, // 33: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
-	25, // 34: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	27, // 35: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	30, // 36: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	28, // 37: mtlsgate.v1.CertificateManagerService.WhoAmI:input_type -> mtlsgate.v1.WhoAmIRequest
-	33, // 38: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
-	35, // 39: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
-	37, // 40: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
-	31, // 41: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	38, // 42: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
-	40, // 43: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 44: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	40, // 45: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 46: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	40, // 47: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
-	40, // 48: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	40, // 49: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	41, // 50: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	41, // 51: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	11, // 52: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	41, // 53: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	14, // 54: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	41, // 55: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	41, // 56: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	42, // 57: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	42, // 58: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	43, // 59: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	19, // 60: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	43, // 61: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	24, // 62: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	21, // 63: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
-	26, // 64: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	29, // 65: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	46, // 66: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	46, // 67: mtlsgate.v1.CertificateManagerService.WhoAmI:output_type -> mtlsgate.v1.Token
-	34, // 68: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	36, // 69: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	48, // 70: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	32, // 71: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	39, // 72: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
-	43, // [43:73] is the sub-list for method output_type
-	13, // [13:43] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	45, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	46, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	46, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	46, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	47, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	48, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	49, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
+	50, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	51, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	51, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	52, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	53, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	53, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	54, // 13: mtlsgate.v1.CreateDenyEntryRequest.entry:type_name -> mtlsgate.v1.DenyEntry
+	54, // 14: mtlsgate.v1.ListDenyEntriesResponse.entries:type_name -> mtlsgate.v1.DenyEntry
+	0,  // 15: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
+	1,  // 16: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
+	3,  // 17: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
+	4,  // 18: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
+	8,  // 19: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
+	6,  // 20: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 21: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 22: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	9,  // 23: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	10, // 24: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	12, // 25: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	13, // 26: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	15, // 27: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	15, // 28: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	12, // 29: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	16, // 30: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	17, // 31: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	18, // 32: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	22, // 33: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	23, // 34: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	20, // 35: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
+	25, // 36: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	27, // 37: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	30, // 38: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	28, // 39: mtlsgate.v1.CertificateManagerService.WhoAmI:input_type -> mtlsgate.v1.WhoAmIRequest
+	33, // 40: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	35, // 41: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	37, // 42: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	38, // 43: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:input_type -> mtlsgate.v1.CreateDenyEntryRequest
+	39, // 44: mtlsgate.v1.CertificateManagerService.ListDenyEntries:input_type -> mtlsgate.v1.ListDenyEntriesRequest
+	41, // 45: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:input_type -> mtlsgate.v1.DeleteDenyEntryRequest
+	31, // 46: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	43, // 47: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	45, // 48: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 49: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	45, // 50: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 51: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	45, // 52: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
+	45, // 53: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	45, // 54: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	46, // 55: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	46, // 56: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	11, // 57: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	46, // 58: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	14, // 59: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	46, // 60: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	46, // 61: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	47, // 62: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	47, // 63: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	48, // 64: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	19, // 65: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	48, // 66: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	24, // 67: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	21, // 68: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
+	26, // 69: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	29, // 70: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	51, // 71: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	51, // 72: mtlsgate.v1.CertificateManagerService.WhoAmI:output_type -> mtlsgate.v1.Token
+	34, // 73: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	36, // 74: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	53, // 75: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	54, // 76: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:output_type -> mtlsgate.v1.DenyEntry
+	40, // 77: mtlsgate.v1.CertificateManagerService.ListDenyEntries:output_type -> mtlsgate.v1.ListDenyEntriesResponse
+	42, // 78: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:output_type -> mtlsgate.v1.DeleteDenyEntryResponse
+	32, // 79: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	44, // 80: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	48, // [48:81] is the sub-list for method output_type
+	15, // [15:48] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_api_proto_init() }
@@ -2307,7 +2550,7 @@ func file_mtlsgate_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,9 @@ const (
 	CertificateManagerService_IssueNodeCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/IssueNodeCertificate"
 	CertificateManagerService_ListNodeCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
 	CertificateManagerService_RevokeNodeCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
+	CertificateManagerService_CreateDenyEntry_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/CreateDenyEntry"
+	CertificateManagerService_ListDenyEntries_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListDenyEntries"
+	CertificateManagerService_DeleteDenyEntry_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/DeleteDenyEntry"
 	CertificateManagerService_ListAuditEvents_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
 	CertificateManagerService_ExportBackup_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ExportBackup"
 )
@@ -102,6 +105,10 @@ type CertificateManagerServiceClient interface {
 	IssueNodeCertificate(ctx context.Context, in *IssueNodeCertificateRequest, opts ...grpc.CallOption) (*IssueNodeCertificateResponse, error)
 	ListNodeCertificates(ctx context.Context, in *ListNodeCertificatesRequest, opts ...grpc.CallOption) (*ListNodeCertificatesResponse, error)
 	RevokeNodeCertificate(ctx context.Context, in *RevokeNodeCertificateRequest, opts ...grpc.CallOption) (*NodeCertificate, error)
+	// The denylist: certificates refused at once (reason "denied").
+	CreateDenyEntry(ctx context.Context, in *CreateDenyEntryRequest, opts ...grpc.CallOption) (*DenyEntry, error)
+	ListDenyEntries(ctx context.Context, in *ListDenyEntriesRequest, opts ...grpc.CallOption) (*ListDenyEntriesResponse, error)
+	DeleteDenyEntry(ctx context.Context, in *DeleteDenyEntryRequest, opts ...grpc.CallOption) (*DeleteDenyEntryResponse, error)
 	// Audit log, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// Backup. A consistent snapshot of the whole store at one revision: every
@@ -399,6 +406,36 @@ func (c *certificateManagerServiceClient) RevokeNodeCertificate(ctx context.Cont
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) CreateDenyEntry(ctx context.Context, in *CreateDenyEntryRequest, opts ...grpc.CallOption) (*DenyEntry, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DenyEntry)
+	err := c.cc.Invoke(ctx, CertificateManagerService_CreateDenyEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListDenyEntries(ctx context.Context, in *ListDenyEntriesRequest, opts ...grpc.CallOption) (*ListDenyEntriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDenyEntriesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListDenyEntries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) DeleteDenyEntry(ctx context.Context, in *DeleteDenyEntryRequest, opts ...grpc.CallOption) (*DeleteDenyEntryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteDenyEntryResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_DeleteDenyEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateManagerServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -476,6 +513,10 @@ type CertificateManagerServiceServer interface {
 	IssueNodeCertificate(context.Context, *IssueNodeCertificateRequest) (*IssueNodeCertificateResponse, error)
 	ListNodeCertificates(context.Context, *ListNodeCertificatesRequest) (*ListNodeCertificatesResponse, error)
 	RevokeNodeCertificate(context.Context, *RevokeNodeCertificateRequest) (*NodeCertificate, error)
+	// The denylist: certificates refused at once (reason "denied").
+	CreateDenyEntry(context.Context, *CreateDenyEntryRequest) (*DenyEntry, error)
+	ListDenyEntries(context.Context, *ListDenyEntriesRequest) (*ListDenyEntriesResponse, error)
+	DeleteDenyEntry(context.Context, *DeleteDenyEntryRequest) (*DeleteDenyEntryResponse, error)
 	// Audit log, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// Backup. A consistent snapshot of the whole store at one revision: every
@@ -576,6 +617,15 @@ func (UnimplementedCertificateManagerServiceServer) ListNodeCertificates(context
 }
 func (UnimplementedCertificateManagerServiceServer) RevokeNodeCertificate(context.Context, *RevokeNodeCertificateRequest) (*NodeCertificate, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeNodeCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) CreateDenyEntry(context.Context, *CreateDenyEntryRequest) (*DenyEntry, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateDenyEntry not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListDenyEntries(context.Context, *ListDenyEntriesRequest) (*ListDenyEntriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDenyEntries not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) DeleteDenyEntry(context.Context, *DeleteDenyEntryRequest) (*DeleteDenyEntryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteDenyEntry not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -1109,6 +1159,60 @@ func _CertificateManagerService_RevokeNodeCertificate_Handler(srv interface{}, c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_CreateDenyEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateDenyEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).CreateDenyEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_CreateDenyEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).CreateDenyEntry(ctx, req.(*CreateDenyEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListDenyEntries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDenyEntriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListDenyEntries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListDenyEntries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListDenyEntries(ctx, req.(*ListDenyEntriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_DeleteDenyEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteDenyEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).DeleteDenyEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_DeleteDenyEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).DeleteDenyEntry(ctx, req.(*DeleteDenyEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateManagerService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -1256,6 +1360,18 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeNodeCertificate",
 			Handler:    _CertificateManagerService_RevokeNodeCertificate_Handler,
+		},
+		{
+			MethodName: "CreateDenyEntry",
+			Handler:    _CertificateManagerService_CreateDenyEntry_Handler,
+		},
+		{
+			MethodName: "ListDenyEntries",
+			Handler:    _CertificateManagerService_ListDenyEntries_Handler,
+		},
+		{
+			MethodName: "DeleteDenyEntry",
+			Handler:    _CertificateManagerService_DeleteDenyEntry_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

@@ -2894,6 +2894,140 @@ func (x *NodeCertificate) GetRevokedBy() string {
 	return ""
 }
 
+// DenyEntry blocks client certificates at once, without waiting for a CRL:
+// ext_authz refuses a certificate it matches with reason "denied". It
+// names a certificate either by sha256_fingerprint (the leaf) or by
+// issuer and serial (any certificate of the verified chain, so that an
+// intermediate can be blocked too), for every site of the account or for
+// one site, until expires_at (or until removed).
+type DenyEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned id: the record's key.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Lowercase hex SHA-256 of the certificate's DER (colons and case are
+	// accepted on input). Set this, or issuer and serial.
+	Sha256Fingerprint string `protobuf:"bytes,2,opt,name=sha256_fingerprint,json=sha256Fingerprint,proto3" json:"sha256_fingerprint,omitempty"`
+	// The issuer's name, RFC 4514 text. On input, either this or
+	// issuer_name_der (or both, which must agree); stored as both.
+	Issuer string `protobuf:"bytes,3,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// The issuer's name, DER, exactly as certificates carry it: what entries
+	// match on.
+	IssuerNameDer []byte `protobuf:"bytes,4,opt,name=issuer_name_der,json=issuerNameDer,proto3" json:"issuer_name_der,omitempty"`
+	// Serial number, uppercase hex (positive, at most 20 octets).
+	Serial string `protobuf:"bytes,5,opt,name=serial,proto3" json:"serial,omitempty"`
+	// The site the entry applies to; "" for every site of the account.
+	Site string `protobuf:"bytes,6,opt,name=site,proto3" json:"site,omitempty"`
+	// Why the certificate is blocked, free text.
+	Comment string `protobuf:"bytes,7,opt,name=comment,proto3" json:"comment,omitempty"`
+	// When the entry stops applying (and is pruned); unset: until removed.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Token id of the creator.
+	CreatedBy     string                 `protobuf:"bytes,9,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DenyEntry) Reset() {
+	*x = DenyEntry{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DenyEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DenyEntry) ProtoMessage() {}
+
+func (x *DenyEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DenyEntry.ProtoReflect.Descriptor instead.
+func (*DenyEntry) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DenyEntry) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetSha256Fingerprint() string {
+	if x != nil {
+		return x.Sha256Fingerprint
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetIssuerNameDer() []byte {
+	if x != nil {
+		return x.IssuerNameDer
+	}
+	return nil
+}
+
+func (x *DenyEntry) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *DenyEntry) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *DenyEntry) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
 var File_mtlsgate_v1_model_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_model_proto_rawDesc = "" +
@@ -3131,7 +3265,22 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"revoked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x1d\n" +
 	"\n" +
 	"revoked_by\x18\n" +
-	" \x01(\tR\trevokedBy*V\n" +
+	" \x01(\tR\trevokedBy\"\xe5\x02\n" +
+	"\tDenyEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
+	"\x12sha256_fingerprint\x18\x02 \x01(\tR\x11sha256Fingerprint\x12\x16\n" +
+	"\x06issuer\x18\x03 \x01(\tR\x06issuer\x12&\n" +
+	"\x0fissuer_name_der\x18\x04 \x01(\fR\rissuerNameDer\x12\x16\n" +
+	"\x06serial\x18\x05 \x01(\tR\x06serial\x12\x12\n" +
+	"\x04site\x18\x06 \x01(\tR\x04site\x12\x18\n" +
+	"\acomment\x18\a \x01(\tR\acomment\x129\n" +
+	"\n" +
+	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\t \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt*V\n" +
 	"\x04Mode\x12\x14\n" +
 	"\x10MODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rMODE_DISABLED\x10\x01\x12\x13\n" +
@@ -3198,7 +3347,7 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 }
 
 var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -3232,19 +3381,20 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(*AuditEvent)(nil),            // 29: mtlsgate.v1.AuditEvent
 	(*InternalCA)(nil),            // 30: mtlsgate.v1.InternalCA
 	(*NodeCertificate)(nil),       // 31: mtlsgate.v1.NodeCertificate
-	nil,                           // 32: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 34: google.protobuf.Duration
+	(*DenyEntry)(nil),             // 32: mtlsgate.v1.DenyEntry
+	nil,                           // 33: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	33, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	33, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	34, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	34, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
 	10, // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
 	10, // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	33, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	34, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	4,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	34, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	35, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
 	2,  // 8: mtlsgate.v1.Revocation.ocsp:type_name -> mtlsgate.v1.OCSPCheck
 	3,  // 9: mtlsgate.v1.Revocation.on_ocsp_unavailable:type_name -> mtlsgate.v1.OCSPFailureAction
 	3,  // 10: mtlsgate.v1.Revocation.on_ocsp_unknown:type_name -> mtlsgate.v1.OCSPFailureAction
@@ -3252,7 +3402,7 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	12, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
 	13, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
 	14, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	32, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	33, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	5,  // 16: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	6,  // 17: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
 	7,  // 18: mtlsgate.v1.ClientCertSettings.certificate_source:type_name -> mtlsgate.v1.CertificateSource
@@ -3262,40 +3412,42 @@ var file_mtlsgate_v1_model_proto_depIdxs = []int32{
 	18, // 22: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
 	19, // 23: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
 	15, // 24: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	33, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	33, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	34, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	34, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
 	21, // 27: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	33, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	34, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
 	22, // 29: mtlsgate.v1.SiteStatus.fleets:type_name -> mtlsgate.v1.FleetStatus
 	24, // 30: mtlsgate.v1.SiteStatus.recent_decisions:type_name -> mtlsgate.v1.DecisionCount
-	34, // 31: mtlsgate.v1.SiteStatus.recent_window:type_name -> google.protobuf.Duration
+	35, // 31: mtlsgate.v1.SiteStatus.recent_window:type_name -> google.protobuf.Duration
 	23, // 32: mtlsgate.v1.FleetStatus.nodes:type_name -> mtlsgate.v1.NodeStatus
-	33, // 33: mtlsgate.v1.NodeStatus.connected_at:type_name -> google.protobuf.Timestamp
-	33, // 34: mtlsgate.v1.NodeStatus.acknowledged_at:type_name -> google.protobuf.Timestamp
-	33, // 35: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	33, // 36: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	33, // 37: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	34, // 33: mtlsgate.v1.NodeStatus.connected_at:type_name -> google.protobuf.Timestamp
+	34, // 34: mtlsgate.v1.NodeStatus.acknowledged_at:type_name -> google.protobuf.Timestamp
+	34, // 35: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	34, // 36: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	34, // 37: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
 	8,  // 38: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	33, // 39: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	33, // 40: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
-	33, // 41: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
-	33, // 42: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
-	33, // 43: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
-	33, // 44: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	34, // 39: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	34, // 40: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	34, // 41: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	34, // 42: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	34, // 43: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	34, // 44: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
 	9,  // 45: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	33, // 46: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	33, // 47: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	33, // 48: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	33, // 49: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	33, // 50: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	33, // 51: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	33, // 52: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	33, // 53: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	34, // 46: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	34, // 47: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 48: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 49: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	34, // 50: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	34, // 51: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	34, // 52: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	34, // 53: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 54: mtlsgate.v1.DenyEntry.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 55: mtlsgate.v1.DenyEntry.created_at:type_name -> google.protobuf.Timestamp
+	56, // [56:56] is the sub-list for method output_type
+	56, // [56:56] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -3314,7 +3466,7 @@ func file_mtlsgate_v1_model_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

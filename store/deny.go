@@ -1,0 +1,403 @@
+package store
+
+import (
+	"context"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"maps"
+	"math/big"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// denyPrefix holds the denylist (config/deny/<id>).
+const denyPrefix = configPrefix + "deny/"
+
+// Bounds of a deny entry's fields.
+const (
+	// MaxDenyExpiry is how far in the future an entry may expire.
+	MaxDenyExpiry = 10 * 365 * 24 * time.Hour
+	// maxDenySerialOctets bounds a serial number (RFC 5280 allows 20;
+	// some CAs issue a few more).
+	maxDenySerialOctets = 32
+	// maxDenyIssuerBytes bounds an issuer name's DER.
+	maxDenyIssuerBytes = 4096
+	// maxDenyComment bounds the comment, in bytes.
+	maxDenyComment = 1024
+)
+
+// DenyRef is the reference of the deny entry with that id.
+func DenyRef(id string) Ref { return Ref("deny/" + id) }
+
+// denySet is the denylist of one State with its lookups: entries by id,
+// by leaf fingerprint, and by issuer name DER then serial (big-endian
+// bytes, no leading zero). Rebuilt whole by a batch that changes an entry,
+// shared otherwise; never modified once published.
+type denySet struct {
+	entries  map[string]*pb.DenyEntry
+	byFP     map[string][]*pb.DenyEntry
+	byIssuer map[string]map[string][]*pb.DenyEntry
+}
+
+// setDeny applies one denylist key to the builder's State, first copying
+// the State's set (its entries only: the lookups are rebuilt by
+// finishDeny).
+func (b *builder) setDeny(kv KV, del bool) error {
+	if !b.ownDeny {
+		var old map[string]*pb.DenyEntry
+		if b.st.deny != nil {
+			old = b.st.deny.entries
+		}
+		b.st.deny, b.ownDeny = &denySet{entries: maps.Clone(old)}, true
+		if b.st.deny.entries == nil {
+			b.st.deny.entries = map[string]*pb.DenyEntry{}
+		}
+	}
+	owned := true
+	return setMsg(b, &b.st.deny.entries, &owned, kv, del, denyPrefix, func() *pb.DenyEntry { return new(pb.DenyEntry) })
+}
+
+// finishDeny rebuilds the lookups of a denylist the batch changed.
+func (b *builder) finishDeny() {
+	if !b.ownDeny {
+		return
+	}
+	d := b.st.deny
+	d.byFP, d.byIssuer = map[string][]*pb.DenyEntry{}, map[string]map[string][]*pb.DenyEntry{}
+	for _, e := range d.entries {
+		if fp := e.GetSha256Fingerprint(); fp != "" {
+			d.byFP[fp] = append(d.byFP[fp], e)
+			continue
+		}
+		n, ok := new(big.Int).SetString(e.GetSerial(), 16)
+		if !ok || len(e.GetIssuerNameDer()) == 0 {
+			continue // not an entry this version wrote: it matches nothing
+		}
+		name := string(e.GetIssuerNameDer())
+		if d.byIssuer[name] == nil {
+			d.byIssuer[name] = map[string][]*pb.DenyEntry{}
+		}
+		d.byIssuer[name][string(n.Bytes())] = append(d.byIssuer[name][string(n.Bytes())], e)
+	}
+	if len(d.entries) == 0 {
+		b.st.deny = nil
+	}
+}
+
+// DenyEntry returns the deny entry with id, or nil.
+func (s *State) DenyEntry(id string) *pb.DenyEntry {
+	if s.deny == nil {
+		return nil
+	}
+	return s.deny.entries[id]
+}
+
+// DenyEntries returns every deny entry, sorted by id.
+func (s *State) DenyEntries() []*pb.DenyEntry {
+	if s.deny == nil {
+		return nil
+	}
+	return sortedValues(s.deny.entries)
+}
+
+// HasDenyEntries reports whether the denylist holds any entry (expired
+// ones not yet pruned included).
+func (s *State) HasDenyEntries() bool { return s.deny != nil }
+
+// DeniedFingerprint returns a live entry (not expired at now) for site or
+// for every site that names the certificate with fingerprint fp
+// (lowercase hex), or nil. It allocates nothing.
+func (s *State) DeniedFingerprint(site, fp string, now time.Time) *pb.DenyEntry {
+	if s.deny == nil {
+		return nil
+	}
+	return liveFor(s.deny.byFP[fp], site, now)
+}
+
+// DeniedSerial returns a live entry for site or for every site that names
+// the certificate with issuer name issuerDER (exactly as the certificate
+// carries it) and serial, or nil. It allocates nothing.
+func (s *State) DeniedSerial(site string, issuerDER []byte, serial *big.Int, now time.Time) *pb.DenyEntry {
+	if s.deny == nil || serial == nil || serial.Sign() <= 0 {
+		return nil
+	}
+	bySerial := s.deny.byIssuer[string(issuerDER)]
+	if bySerial == nil {
+		return nil
+	}
+	var buf [maxDenySerialOctets]byte
+	n := (serial.BitLen() + 7) / 8
+	if n > len(buf) {
+		return nil // no entry holds a longer serial
+	}
+	return liveFor(bySerial[string(serial.FillBytes(buf[:n]))], site, now)
+}
+
+// liveFor returns the first of entries that applies to site and has not
+// expired at now.
+func liveFor(entries []*pb.DenyEntry, site string, now time.Time) *pb.DenyEntry {
+	for _, e := range entries {
+		if e.GetSite() != "" && e.GetSite() != site {
+			continue
+		}
+		if x := e.GetExpiresAt(); x != nil && !now.Before(x.AsTime()) {
+			continue
+		}
+		return e
+	}
+	return nil
+}
+
+// NormalizeFingerprint returns fp as 64 lowercase hex digits, accepting
+// colons and any case (as pins are written), or false.
+func NormalizeFingerprint(fp string) (string, bool) {
+	fp = strings.ToLower(strings.ReplaceAll(fp, ":", ""))
+	return fp, len(fp) == 64 && strings.Trim(fp, "0123456789abcdef") == ""
+}
+
+// CreateDenyEntry adds e to the denylist: the certificate it names is
+// refused by ext_authz (reason denied) from the State that records it on,
+// until e expires or is deleted. e names a certificate by
+// sha256_fingerprint, or by issuer (RFC 4514 text of an uploaded CA
+// certificate's subject, or issuer_name_der) and serial; an entry naming
+// the same certificate for the same site as one held is refused
+// (ErrAlreadyExists). The input is not modified.
+func (s *Store) CreateDenyEntry(ctx context.Context, a Actor, in *pb.DenyEntry) (*pb.DenyEntry, error) {
+	e, err := s.checkDenyEntry(s.Current(), in)
+	if err != nil {
+		return nil, err
+	}
+	e.Id, e.CreatedBy, e.CreatedAt = newID(), a.TokenID, timestamppb.New(s.now())
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if e.GetSite() != "" && st.Site(e.GetSite()) == nil {
+			return nil, invalid("site", "no site %q", e.GetSite())
+		}
+		if n := len(st.DenyEntries()); n >= s.limits.MaxDenyEntries {
+			return nil, fmt.Errorf("%w: the denylist already holds %d entries (limits.max_deny_entries %d)", ErrLimit, n, s.limits.MaxDenyEntries)
+		}
+		if dup := sameDenyEntry(st, e); dup != nil {
+			return nil, fmt.Errorf("%w: deny entry %s already names this certificate for %s", ErrAlreadyExists, dup.GetId(), denySiteText(e.GetSite()))
+		}
+		op, err := s.putOp(denyPrefix+e.GetId(), e)
+		if err != nil {
+			return nil, err
+		}
+		return s.denyAudit(a, e, []Op{op})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.DenyEntry(e.GetId()), nil
+}
+
+// DeleteDenyEntry removes an entry from the denylist.
+func (s *Store) DeleteDenyEntry(ctx context.Context, a Actor, id string) error {
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		e := st.DenyEntry(id)
+		if e == nil {
+			return nil, notFound("deny entry", id)
+		}
+		return s.denyAudit(a, e, []Op{{Key: denyPrefix + id, Delete: true}})
+	})
+	return err
+}
+
+// PruneDenyEntries deletes the entries that expired at or before now (they
+// no longer apply), in batches that fit one transaction, each audited; it
+// returns how many went.
+func (s *Store) PruneDenyEntries(ctx context.Context, now time.Time) (int, error) {
+	a := Actor{TokenID: "system", Action: "PruneDenyEntries"}
+	total := 0
+	for {
+		n := 0
+		_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+			var ops []Op
+			for _, e := range st.DenyEntries() {
+				if len(ops) == pruneBatch {
+					break
+				}
+				if x := e.GetExpiresAt(); x != nil && !now.Before(x.AsTime()) {
+					ops = append(ops, Op{Key: denyPrefix + e.GetId(), Delete: true})
+				}
+			}
+			if n = len(ops); n == 0 {
+				return nil, errNothingToPrune
+			}
+			return s.withAudit(a, Ref("deny/expired-before-"+now.UTC().Format(time.RFC3339)), ops, "", nil)
+		})
+		if errors.Is(err, errNothingToPrune) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+}
+
+// denyAudit appends to ops the audit event of a change to e: its object is
+// the entry, its message what the entry names and where.
+func (s *Store) denyAudit(a Actor, e *pb.DenyEntry, ops []Op) ([]Op, error) {
+	ev := s.NewAuditEvent(a, DenyRef(e.GetId()).String(), AuditResultOK, DenyEntrySummary(e))
+	op, err := s.putOp(auditPrefix+ev.Id, ev)
+	if err != nil {
+		return nil, err
+	}
+	return append(ops, op), nil
+}
+
+// DenyEntrySummary describes what e names and where, for the audit log
+// and the decision log.
+func DenyEntrySummary(e *pb.DenyEntry) string {
+	what := "fingerprint " + e.GetSha256Fingerprint()
+	if e.GetSha256Fingerprint() == "" {
+		what = fmt.Sprintf("issuer %q serial %s", e.GetIssuer(), e.GetSerial())
+	}
+	out := what + " on " + denySiteText(e.GetSite())
+	if x := e.GetExpiresAt(); x != nil {
+		out += " until " + x.AsTime().UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func denySiteText(site string) string {
+	if site == "" {
+		return "every site"
+	}
+	return "site " + site
+}
+
+// sameDenyEntry returns the entry of st naming the same certificate as e
+// for the same site, or nil.
+func sameDenyEntry(st *State, e *pb.DenyEntry) *pb.DenyEntry {
+	for _, o := range st.DenyEntries() {
+		if o.GetSite() == e.GetSite() && o.GetSha256Fingerprint() == e.GetSha256Fingerprint() &&
+			o.GetSerial() == e.GetSerial() && string(o.GetIssuerNameDer()) == string(e.GetIssuerNameDer()) {
+			return o
+		}
+	}
+	return nil
+}
+
+// checkDenyEntry validates in against st and returns the entry to store:
+// exactly one identification, normalised; the expiry within bounds.
+func (s *Store) checkDenyEntry(st *State, in *pb.DenyEntry) (*pb.DenyEntry, error) {
+	if in == nil {
+		return nil, invalid("entry", "is required")
+	}
+	e := &pb.DenyEntry{Site: in.GetSite(), Comment: in.GetComment(), ExpiresAt: in.GetExpiresAt()}
+	byIssuer := in.GetIssuer() != "" || len(in.GetIssuerNameDer()) > 0 || in.GetSerial() != ""
+	switch {
+	case in.GetSha256Fingerprint() != "" && byIssuer:
+		return nil, invalid("sha256_fingerprint", "name the certificate by sha256_fingerprint or by issuer and serial, not both")
+	case in.GetSha256Fingerprint() != "":
+		fp, ok := NormalizeFingerprint(in.GetSha256Fingerprint())
+		if !ok {
+			return nil, invalid("sha256_fingerprint", "must be 64 hex digits, got %q", clipField(in.GetSha256Fingerprint(), 100))
+		}
+		e.Sha256Fingerprint = fp
+	case byIssuer:
+		if err := checkDenyIssuer(st, in, e); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, invalid("sha256_fingerprint", "name the certificate by sha256_fingerprint, or by issuer and serial")
+	}
+	if len(e.GetComment()) > maxDenyComment {
+		return nil, invalid("comment", "is %d bytes, more than %d", len(e.GetComment()), maxDenyComment)
+	}
+	if x := e.GetExpiresAt(); x != nil {
+		if err := x.CheckValid(); err != nil {
+			return nil, invalid("expires_at", "%w", err)
+		}
+		now := s.now()
+		if at := x.AsTime(); !at.After(now) || at.Sub(now) > MaxDenyExpiry {
+			return nil, invalid("expires_at", "%s is not in the next 10 years", at.UTC().Format(time.RFC3339))
+		}
+	}
+	return e, nil
+}
+
+// checkDenyIssuer fills e's issuer and serial from in: the serial as
+// uppercase hex without leading zeros, the issuer name as DER and as text.
+func checkDenyIssuer(st *State, in, e *pb.DenyEntry) error {
+	hexSerial := strings.ReplaceAll(in.GetSerial(), ":", "")
+	n, ok := new(big.Int).SetString(hexSerial, 16)
+	switch {
+	case in.GetSerial() == "":
+		return invalid("serial", "is required with an issuer")
+	case !ok || strings.HasPrefix(hexSerial, "-") || strings.HasPrefix(hexSerial, "+") || strings.Contains(hexSerial, "_"):
+		return invalid("serial", "must be hex digits, got %q", clipField(in.GetSerial(), 100))
+	case n.Sign() <= 0:
+		return invalid("serial", "must be positive")
+	case (n.BitLen()+7)/8 > maxDenySerialOctets:
+		return invalid("serial", "is longer than %d octets", maxDenySerialOctets)
+	}
+	e.Serial = strings.ToUpper(n.Text(16))
+	der := in.GetIssuerNameDer()
+	if len(der) > 0 {
+		text, err := parseIssuerDER(der)
+		if err != nil {
+			return invalid("issuer_name_der", "%w", err)
+		}
+		if in.GetIssuer() != "" && in.GetIssuer() != text {
+			return invalid("issuer", "%q is not the name issuer_name_der holds (%q)", clipField(in.GetIssuer(), 200), text)
+		}
+		e.IssuerNameDer, e.Issuer = der, text
+		return nil
+	}
+	if len(in.GetIssuer()) > maxDenyIssuerBytes {
+		return invalid("issuer", "is longer than %d bytes", maxDenyIssuerBytes)
+	}
+	der = issuerByText(st, in.GetIssuer())
+	if der == nil {
+		return invalid("issuer", "%q is not the subject of an uploaded client CA certificate: send issuer_name_der", clipField(in.GetIssuer(), 200))
+	}
+	e.IssuerNameDer, e.Issuer = der, in.GetIssuer()
+	return nil
+}
+
+// parseIssuerDER checks that der is one X.501 Name (an RDNSequence, bounded,
+// nothing after it) and returns its RFC 4514 text.
+func parseIssuerDER(der []byte) (string, error) {
+	if len(der) > maxDenyIssuerBytes {
+		return "", fmt.Errorf("is %d bytes, more than %d", len(der), maxDenyIssuerBytes)
+	}
+	var rdns pkix.RDNSequence
+	rest, err := asn1.Unmarshal(der, &rdns)
+	if err != nil {
+		return "", fmt.Errorf("is not a DER name: %w", err)
+	}
+	if len(rest) > 0 {
+		return "", errors.New("has bytes after the name")
+	}
+	if len(rdns) == 0 {
+		return "", errors.New("is an empty name")
+	}
+	var name pkix.Name
+	name.FillFromRDNSequence(&rdns)
+	return name.String(), nil
+}
+
+// issuerByText returns the subject DER of the first uploaded client CA
+// certificate whose subject, as RFC 4514 text, is text; nil when none is.
+func issuerByText(st *State, text string) []byte {
+	certs, err := caCertificates(st)
+	if err != nil {
+		return nil
+	}
+	for _, ca := range st.CAs() {
+		for _, c := range certs[ca.GetId()] {
+			if c.Subject.String() == text {
+				return c.RawSubject
+			}
+		}
+	}
+	return nil
+}
