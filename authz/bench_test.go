@@ -2,6 +2,9 @@ package authz_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"crypto/tls"
 	"crypto/x509"
 	"math/big"
@@ -120,9 +123,15 @@ func BenchmarkCheck(b *testing.B) {
 	// inXFCC: the certificates come in an XFCC element (with their
 	// chain, as a gateway writes it), not in source.certificate.
 	inXFCC := false
+	// deny, when set, is the denylist the State is given.
+	var deny []*pb.DenyEntry
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
 		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode, OCSP: ocsp})
-		svc.Load(model.Compile(e.st.Current(), nil))
+		st := e.st.Current()
+		if deny != nil {
+			st = st.WithDenyEntries(deny)
+		}
+		svc.Load(model.Compile(st, nil))
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
 		for i := range reqs {
 			r := req{ext: host, sni: host, host: host, newEnc: true}
@@ -160,6 +169,12 @@ func BenchmarkCheck(b *testing.B) {
 		leaf := e.inter.Leaf(b, "ocsp", testpki.Options{OCSP: []string{ocsptest.Start(b, e.inter).URL}})
 		run(b, 10000, "ocsp.example.com", leaf)
 	})
+	// As hit/ecdsa with 100,000 denylist entries, half by fingerprint and
+	// half by the leaf's issuer and other serials: what looking the chain
+	// up adds to a call.
+	deny = benchDenylist(e.inter, 100_000)
+	b.Run("hit/ecdsa/deny-100k", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
+	deny = nil
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
 	// As hit/ecdsa on a site that reads the certificate from XFCC (an
 	// element with Hash, Cert, Chain, Subject, By, URI and DNS): what
@@ -171,6 +186,23 @@ func BenchmarkCheck(b *testing.B) {
 	// what reading the node and its revocation adds to a call.
 	ctx, fromNode = nodePeer(b, e.st), true
 	b.Run("hit/ecdsa/node-identity", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
+}
+
+// benchDenylist returns n deny entries none of which names a benchmark
+// certificate: half by fingerprint, half by issuer's name and serial.
+func benchDenylist(issuer *testpki.Cert, n int) []*pb.DenyEntry {
+	out := make([]*pb.DenyEntry, n)
+	for i := range out {
+		e := &pb.DenyEntry{Id: fmt.Sprintf("%016x", i)}
+		if i%2 == 0 {
+			sum := sha256.Sum256([]byte(e.Id))
+			e.Sha256Fingerprint = hex.EncodeToString(sum[:])
+		} else {
+			e.IssuerNameDer, e.Serial = issuer.Cert.RawSubject, fmt.Sprintf("%X", 1_000_000_007+i)
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // benchOCSP is an OCSP cache that may reach loopback responders, closed

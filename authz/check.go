@@ -194,7 +194,7 @@ func (p *sitePolicy) presented(attrs *authv3.AttributeContext) presented {
 // verdict (nil when none was sent or it was unreadable).
 func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, in presented, chk *checker, now time.Time) *verdict {
 	if in.encoded == "" {
-		return verifyWithout(d, p, in)
+		return t.deniedHash(d, p, verifyWithout(d, p, in), now)
 	}
 	v, hit := chk.cache.verdictFor(p, in.encoded, now)
 	d.CacheHit = hit
@@ -214,6 +214,9 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, i
 	}
 	if reason == "" {
 		reason, d.Uncovered = t.checkRevocation(p, v, now)
+	}
+	if reason == "" {
+		reason = t.checkDenied(p, v, now)
 	}
 	// After revocation, so that a revoked CA certificate reads as revoked.
 	// Any CA certificate is refused, not only the site's anchors: one that

@@ -13,6 +13,7 @@ var describe = map[contract.Reason]string{
 	contract.ReasonOCSPUnavailable: "revocation status is unavailable",
 	contract.ReasonOCSPUnknown:     "the certificate's status is unknown to its OCSP responder",
 	contract.ReasonNotPinned:       "the client certificate is not allowed here",
+	contract.ReasonDenied:          "the client certificate is blocked",
 	contract.ReasonCACertificate:   "a CA certificate is not a client certificate",
 	contract.ReasonMalformed:       "the client certificate could not be read",
 	contract.ReasonSNIMismatch:     "this host must be reached on its own connection",

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -73,6 +74,9 @@ func (v *verdict) allowedAnswer(p *sitePolicy, identity string) *answer {
 type leafFacts struct {
 	notBefore, notAfter time.Time
 	serial              *big.Int
+	// rawIssuer is the leaf's issuer name, DER: with serial, what the
+	// denylist looks it up by (deny.go).
+	rawIssuer []byte
 	// isCA: basicConstraints says CA:TRUE. Such a certificate is never a
 	// client certificate (contract.ReasonCACertificate).
 	isCA bool
@@ -136,7 +140,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	}
 	v.parsed, v.fp = true, pki.Fingerprint(leaf.Raw)
 	v.leaf = leafFacts{notBefore: leaf.NotBefore, notAfter: leaf.NotAfter, serial: leaf.SerialNumber,
-		isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints, ocspURLs: leaf.OCSPServer}
+		rawIssuer: bytes.Clone(leaf.RawIssuer), isCA: leaf.BasicConstraintsValid && leaf.IsCA, crlDPs: leaf.CRLDistributionPoints, ocspURLs: leaf.OCSPServer}
 	v.fields = p.names.Fields(leaf)
 	v.eku = slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 	v.names = ruleNames(leaf)

@@ -69,6 +69,9 @@ const (
 	// ReasonOCSPUnknown: the responder does not know the certificate.
 	ReasonOCSPUnknown Reason = "ocsp_unknown"
 	ReasonNotPinned   Reason = "not_pinned"
+	// ReasonDenied: a certificate of the verified chain is on the
+	// account's or the site's denylist (DenyEntry).
+	ReasonDenied Reason = "denied"
 	// ReasonCACertificate: the certificate is a CA (basicConstraints
 	// CA:TRUE), which is never accepted as a client certificate.
 	ReasonCACertificate Reason = "ca_certificate"

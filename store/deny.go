@@ -65,10 +65,17 @@ func (b *builder) setDeny(kv KV, del bool) error {
 
 // finishDeny rebuilds the lookups of a denylist the batch changed.
 func (b *builder) finishDeny() {
-	if !b.ownDeny {
-		return
+	if b.ownDeny {
+		b.st.deny = b.st.deny.index()
 	}
-	d := b.st.deny
+}
+
+// index builds d's lookups from its entries; it returns nil for an empty
+// denylist.
+func (d *denySet) index() *denySet {
+	if len(d.entries) == 0 {
+		return nil
+	}
 	d.byFP, d.byIssuer = map[string][]*pb.DenyEntry{}, map[string]map[string][]*pb.DenyEntry{}
 	for _, e := range d.entries {
 		if fp := e.GetSha256Fingerprint(); fp != "" {
@@ -79,15 +86,26 @@ func (b *builder) finishDeny() {
 		if !ok || len(e.GetIssuerNameDer()) == 0 {
 			continue // not an entry this version wrote: it matches nothing
 		}
-		name := string(e.GetIssuerNameDer())
+		name, serial := string(e.GetIssuerNameDer()), string(n.Bytes())
 		if d.byIssuer[name] == nil {
 			d.byIssuer[name] = map[string][]*pb.DenyEntry{}
 		}
-		d.byIssuer[name][string(n.Bytes())] = append(d.byIssuer[name][string(n.Bytes())], e)
+		d.byIssuer[name][serial] = append(d.byIssuer[name][serial], e)
 	}
-	if len(d.entries) == 0 {
-		b.st.deny = nil
+	return d
+}
+
+// WithDenyEntries returns a copy of s whose denylist is entries, used as
+// given (nothing is validated), for benchmarks and tools that need a large
+// denylist without writing it.
+func (s *State) WithDenyEntries(entries []*pb.DenyEntry) *State {
+	d := &denySet{entries: make(map[string]*pb.DenyEntry, len(entries))}
+	for _, e := range entries {
+		d.entries[e.GetId()] = e
 	}
+	n := *s
+	n.deny = d.index()
+	return &n
 }
 
 // DenyEntry returns the deny entry with id, or nil.
