@@ -146,7 +146,7 @@ func (t *Table) decide(ctx context.Context, req *authv3.CheckRequest, chk *check
 			return deny(site.key, 400, contract.ReasonBadRequest).with(d)
 		}
 	}
-	return t.finish(d, site, v, rule)
+	return t.finish(d, site, v, rule, now)
 }
 
 // pickSite finds the request's site: the route's context extension, else
@@ -250,8 +250,8 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, i
 }
 
 // finish applies the mode, the access rule governing the path (the index
-// of one of p.rules, -1 for none) and the headers.
-func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decision {
+// of one of p.rules, -1 for none) and the headers (days_left at now).
+func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int, now time.Time) *Decision {
 	ok := d.Verify == contract.VerifySuccess || d.SoftFail
 	if p.mode == pb.Mode_MODE_ENFORCE && !ok {
 		status := p.badCertStatus
@@ -270,7 +270,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 	d.Allow, d.Status = true, 200
 	if ok && !d.SoftFail {
 		d.Reason = ""
-		d.shared = v.allowedAnswer(p, identity)
+		d.shared = v.allowedAnswer(p, identity, now)
 		return d
 	}
 	if v == nil && (d.Verify == contract.VerifyNone || d.Verify == "") {
@@ -281,7 +281,7 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int) *Decisi
 	if v != nil {
 		fields = v.fields
 	}
-	d.set, d.remove = p.names.Build(nil, nil, d.Verify, fields, identity)
+	d.set, d.remove = p.names.Build(nil, nil, d.Verify, fields, identity, now)
 	return d
 }
 
@@ -296,7 +296,7 @@ func (p *sitePolicy) answerWithoutCert(verify string) *answer {
 	if a := slot.Load(); a != nil {
 		return a
 	}
-	a := sharedAnswer(okResponse(p.names.Build(nil, nil, verify, nil, "")))
+	a := sharedAnswer(okResponse(p.names.Build(nil, nil, verify, nil, "", time.Time{})))
 	slot.Store(a)
 	return a
 }

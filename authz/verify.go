@@ -53,21 +53,28 @@ type verdict struct {
 	ocsp atomic.Pointer[ocspQueries]
 	// allowed is the answer to an allowed request whose certificate
 	// verified, built on first use: it depends only on the verdict and its
-	// site policy (a verdict belongs to one policy generation), so every
-	// such request shares it. Answers are never modified once built.
-	allowed atomic.Pointer[answer]
+	// site policy (a verdict belongs to one policy generation), and on the
+	// day for a site that sends days_left, so every such request shares
+	// it until then. Answers are never modified once built.
+	allowed atomic.Pointer[timedAnswer]
 }
 
-// allowedAnswer returns v's answer to an allowed, verified request under p,
-// with identity the pinned identity of v's certificate.
-func (v *verdict) allowedAnswer(p *sitePolicy, identity string) *answer {
-	if a := v.allowed.Load(); a != nil {
-		return a
+// timedAnswer is an answer that holds up to until (zero: for good).
+type timedAnswer struct {
+	*answer
+	until time.Time
+}
+
+// allowedAnswer returns v's answer to an allowed, verified request under p
+// at now, with identity the pinned identity of v's certificate.
+func (v *verdict) allowedAnswer(p *sitePolicy, identity string, now time.Time) *answer {
+	if a := v.allowed.Load(); a != nil && (a.until.IsZero() || !now.After(a.until)) {
+		return a.answer
 	}
-	set, remove := p.names.Build(nil, nil, contract.VerifySuccess, v.fields, identity)
-	a := sharedAnswer(okResponse(set, remove))
+	set, remove := p.names.Build(nil, nil, contract.VerifySuccess, v.fields, identity, now)
+	a := &timedAnswer{answer: sharedAnswer(okResponse(set, remove)), until: p.names.Until(v.fields, now)}
 	v.allowed.Store(a)
-	return a
+	return a.answer
 }
 
 // leafFacts is what the per-request checks read of the leaf.

@@ -173,7 +173,8 @@ func trustOf(certs []*Cert, links Links) *Trust {
 var headerFields = slices.Sorted(maps.Keys(store.DefaultHeaders))
 
 // namesKey appends to b what originhdr.NewNames reads of the settings;
-// false when the headers name a field outside headerFields.
+// false when the headers name a field neither in headerFields nor optional
+// (store.IsOptionalHeader).
 func namesKey(b []byte, set *pb.ClientCertSettings) ([]byte, bool) {
 	headers := set.GetHeaders()
 	b = strconv.AppendInt(b, int64(set.GetCertEncoding()), 10)
@@ -188,7 +189,20 @@ func namesKey(b []byte, set *pb.ClientCertSettings) ([]byte, bool) {
 		known++
 		b = appendField(b, v)
 	}
-	return b, known == len(headers)
+	if known == len(headers) {
+		return b, true
+	}
+	b = append(b, " +"...) // the optional fields, by key
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
+		if _, def := store.DefaultHeaders[k]; def {
+			continue
+		}
+		if !store.IsOptionalHeader(k) {
+			return b, false
+		}
+		b = appendField(appendField(b, k), headers[k])
+	}
+	return b, true
 }
 
 // appendField appends s, length-prefixed.

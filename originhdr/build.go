@@ -1,6 +1,10 @@
 package originhdr
 
-import mtlsgatev1 "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+import (
+	"time"
+
+	mtlsgatev1 "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
 
 // Header is one header to set on the request to the origin.
 type Header struct {
@@ -19,16 +23,20 @@ type Header struct {
 // after sets, so no name is ever in both, and together they are exactly
 // All(). Both lists are in name order.
 //
+// The opt-in fields are read from f.Extra (nil: none is set); days_left is
+// computed at now (see Until for how long the result holds).
+//
 // Values that are not valid HTTP field values (possible only for a Fields
 // not made by FieldsOf, or a bad verify or identity) are escaped as
 // described in the package documentation. Build allocates nothing when set
-// and remove have room and the values need no escaping.
-func (n *Names) Build(set []Header, remove []string, verify string, f *Fields, identity string) ([]Header, []string) {
+// and remove have room and the values need no escaping, but for a
+// days_left of 100 or more.
+func (n *Names) Build(set []Header, remove []string, verify string, f *Fields, identity string, now time.Time) ([]Header, []string) {
 	if n == nil {
 		return set, remove
 	}
 	for _, e := range n.entries {
-		v := n.value(e.field, verify, f, identity)
+		v := n.value(e.field, verify, f, identity, now)
 		if v == "" {
 			remove = append(remove, e.name)
 			continue
@@ -39,7 +47,7 @@ func (n *Names) Build(set []Header, remove []string, verify string, f *Fields, i
 }
 
 // value returns the value of field for one request, "" for none.
-func (n *Names) value(field int, verify string, f *Fields, identity string) string {
+func (n *Names) value(field int, verify string, f *Fields, identity string, now time.Time) string {
 	switch field {
 	case fieldOwned:
 		return ""
@@ -55,7 +63,37 @@ func (n *Names) value(field int, verify string, f *Fields, identity string) stri
 	case fieldCert:
 		return f.cert(n.enc)
 	}
-	return f.field(field)
+	if field < numFields {
+		return f.field(field)
+	}
+	return n.extra(field, f.Extra, now)
+}
+
+// extra returns the value of an opt-in field.
+func (n *Names) extra(field int, e *Extra, now time.Time) string {
+	switch {
+	case e == nil:
+		return ""
+	case field >= fieldOID:
+		return e.SubjectOID[n.oids[field-fieldOID]]
+	}
+	switch field {
+	case fieldSubjectCN:
+		return e.SubjectCN
+	case fieldSubjectO:
+		return e.SubjectO
+	case fieldSubjectOU:
+		return e.SubjectOU
+	case fieldIssuerCN:
+		return e.IssuerCN
+	case fieldSANIP:
+		return e.SANIP
+	case fieldDaysLeft:
+		return daysLeft(e.NotAfter, now)
+	case fieldFingerprintSHA1:
+		return e.FingerprintSHA1
+	}
+	return ""
 }
 
 // field returns the certificate field's value.

@@ -71,6 +71,10 @@ func TestFieldsOfGolden(t *testing.T) {
 	got := FieldsOf(leaf)
 	checkURLPEM(t, got.CertURLPEM, leaf.Raw)
 	got.CertURLPEM = ""
+	if got.Extra == nil || got.Extra.SubjectCN != "alice" || got.Extra.NotAfter != leaf.NotAfter {
+		t.Fatalf("FieldsOf's opt-in fields: %+v", got.Extra)
+	}
+	got.Extra = nil // TestExtraFields
 	if *got != want {
 		t.Fatalf("FieldsOf =\n%+v\nwant\n%+v", *got, want)
 	}
@@ -117,7 +121,9 @@ func TestFieldsOfEdgeCases(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := FieldsOf(tc.in); *got != tc.want {
+			got := FieldsOf(tc.in)
+			got.Extra = nil // TestExtraFields
+			if *got != tc.want {
 				t.Fatalf("FieldsOf =\n%+v\nwant\n%+v", *got, tc.want)
 			}
 		})
@@ -137,7 +143,7 @@ func TestInjection(t *testing.T) {
 		t.Fatalf("Subject = %q, want %q", f.Subject, want)
 	}
 	n, _ := NewNames(nil, encRFC9440, false)
-	set, _ := n.Build(nil, nil, "SUCCESS", f, "")
+	set, _ := n.Build(nil, nil, "SUCCESS", f, "", testNow)
 	req := "GET / HTTP/1.1\r\nHost: origin\r\n"
 	for _, h := range set {
 		if !isValidFieldValue(h.Value) {
@@ -288,7 +294,7 @@ func TestBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			set, remove := n.Build(nil, nil, tc.verify, tc.f, tc.identity)
+			set, remove := n.Build(nil, nil, tc.verify, tc.f, tc.identity, testNow)
 			got := headerMap(t, n, set, remove)
 			if len(got) != len(tc.want) {
 				t.Errorf("set %d headers, want %d", len(got), len(tc.want))
@@ -321,7 +327,7 @@ func TestFinding5_RenamedAndDisabledDefaultsOwned(t *testing.T) {
 	}
 	f := FieldsOf(goldenLeaf(t))
 	for _, verify := range []string{"SUCCESS", "NONE", ""} {
-		set, remove := n.Build(nil, nil, verify, f, "ops")
+		set, remove := n.Build(nil, nil, verify, f, "ops", testNow)
 		for _, name := range []string{"x-client-cert-verify", "x-client-cert-subject", "x-client-cert-issuer", "client-cert"} {
 			if !slices.Contains(remove, name) || slices.ContainsFunc(set, func(h Header) bool { return h.Name == name }) {
 				t.Errorf("verify %q: %s not removed, or set (set %v, remove %v)", verify, name, set, remove)
@@ -337,7 +343,7 @@ func TestBuildAppends(t *testing.T) {
 	n, _ := NewNames(nil, encRFC9440, false)
 	set := []Header{{"keep", "1"}}
 	remove := []string{"keep-too"}
-	set, remove = n.Build(set, remove, "NONE", nil, "")
+	set, remove = n.Build(set, remove, "NONE", nil, "", testNow)
 	if set[0].Name != "keep" || remove[0] != "keep-too" || len(set) != 2 || len(remove) != len(fieldKeys)+1 { // + XFCC
 		t.Fatalf("Build did not append: %v %v", set, remove)
 	}
@@ -349,8 +355,8 @@ func TestBuildAllocs(t *testing.T) {
 	set := make([]Header, 0, len(fieldKeys))
 	remove := make([]string, 0, len(fieldKeys))
 	allocs := testing.AllocsPerRun(100, func() {
-		set, remove = n.Build(set[:0], remove[:0], "SUCCESS", f, "id")
-		set, remove = n.Build(set[:0], remove[:0], "NONE", nil, "")
+		set, remove = n.Build(set[:0], remove[:0], "SUCCESS", f, "id", testNow)
+		set, remove = n.Build(set[:0], remove[:0], "NONE", nil, "", testNow)
 	})
 	if allocs != 0 {
 		t.Fatalf("Build allocates %v times with room in its slices", allocs)
@@ -382,13 +388,13 @@ func BenchmarkBuild(b *testing.B) {
 	b.Run("certificate", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			set, remove = n.Build(set[:0], remove[:0], "SUCCESS", f, "alice-laptop")
+			set, remove = n.Build(set[:0], remove[:0], "SUCCESS", f, "alice-laptop", testNow)
 		}
 	})
 	b.Run("none", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			set, remove = n.Build(set[:0], remove[:0], "NONE", nil, "")
+			set, remove = n.Build(set[:0], remove[:0], "NONE", nil, "", testNow)
 		}
 	})
 }
@@ -417,8 +423,8 @@ func TestNamesFieldsBuildLikeFieldsOf(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := n.Fields(leaf)
-			wantSet, wantRemove := n.Build(nil, nil, "SUCCESS", all, "id")
-			gotSet, gotRemove := n.Build(nil, nil, "SUCCESS", f, "id")
+			wantSet, wantRemove := n.Build(nil, nil, "SUCCESS", all, "id", testNow)
+			gotSet, gotRemove := n.Build(nil, nil, "SUCCESS", f, "id", testNow)
 			if !slices.Equal(gotSet, wantSet) || !slices.Equal(gotRemove, wantRemove) {
 				t.Errorf("Build from Names.Fields = %v %v, from FieldsOf = %v %v", gotSet, gotRemove, wantSet, wantRemove)
 			}

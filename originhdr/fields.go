@@ -50,17 +50,49 @@ type Fields struct {
 	// $ssl_client_escaped_cert: it decodes with url.PathUnescape and with
 	// url.QueryUnescape alike, as it holds no '+'.
 	CertURLPEM string
+	// Extra holds the opt-in fields; nil when none is computed (a site
+	// that sends none of them pays nothing for them).
+	Extra *Extra
+}
+
+// Extra are the values of the opt-in fields (see extra.go).
+type Extra struct {
+	// FingerprintSHA1 is the lowercase hex SHA-1 of the DER.
+	FingerprintSHA1 string
+	// SubjectCN, SubjectO and SubjectOU list every value of the subject's
+	// commonName, organizationName and organizationalUnitName attributes,
+	// IssuerCN of the issuer's commonName, in certificate order (the
+	// DER's: values in one multi-valued RDN come as DER sorts a SET),
+	// encoded and joined as SANDNS is (',' between values; ',', '%', space,
+	// control characters and bytes from 0x7f up percent-encoded: each value
+	// decodes with url.PathUnescape).
+	SubjectCN, SubjectO, SubjectOU, IssuerCN string
+	// SANIP lists the IP address SANs in canonical text form (RFC 5952
+	// for IPv6, an IPv4-mapped address as ::ffff:192.0.2.1), joined by ",".
+	SANIP string
+	// SubjectOID maps the dotted OID of a subject attribute type to its
+	// values, encoded and joined as SubjectCN; a value that is not a string
+	// is RFC 4514's '#' and the lowercase hex of its DER (as Subject writes
+	// it).
+	SubjectOID map[string]string
+	// NotAfter is the end of the validity, from which Build computes
+	// days_left at the time of each request.
+	NotAfter time.Time
 }
 
 // FieldsOf computes the header values of a certificate, with the
-// certificate in every encoding. FieldsOf(nil) is nil; fields a certificate
-// lacks (no Raw bytes, no serial) are "".
+// certificate in every encoding and every opt-in field (SubjectOID with
+// every attribute type of the subject). FieldsOf(nil) is nil; fields a
+// certificate lacks (no Raw bytes, no serial) are "".
 func FieldsOf(leaf *x509.Certificate) *Fields {
 	f := baseFields(leaf)
 	if f != nil && len(leaf.Raw) > 0 {
 		f.CertRFC9440 = ":" + base64.StdEncoding.EncodeToString(leaf.Raw) + ":"
 		f.CertBase64DER = f.CertRFC9440[1 : len(f.CertRFC9440)-1]
 		f.CertURLPEM = urlPEM(leaf.Raw)
+	}
+	if f != nil {
+		f.Extra = extraOf(leaf, ^uint32(0), nil)
 	}
 	return f
 }
@@ -70,6 +102,9 @@ func FieldsOf(leaf *x509.Certificate) *Fields {
 // are most of the cost, the URL-encoded PEM above all).
 func (n *Names) Fields(leaf *x509.Certificate) *Fields {
 	f := baseFields(leaf)
+	if f != nil && (n.opt != 0 || len(n.oids) > 0) {
+		f.Extra = extraOf(leaf, n.opt, n.oids)
+	}
 	if f == nil || len(leaf.Raw) == 0 || !n.sends(fieldCert) {
 		return f
 	}
@@ -84,7 +119,7 @@ func (n *Names) Fields(leaf *x509.Certificate) *Fields {
 	return f
 }
 
-// sends reports whether n has a header for field.
+// sends reports whether n has a header for field (not an opt-in one).
 func (n *Names) sends(field int) bool {
 	for _, e := range n.entries {
 		if e.field == field {

@@ -54,6 +54,33 @@ const (
 	fieldOwned = -1
 )
 
+// The opt-in fields (store.OptionalHeaders), off unless a site names them,
+// in the order of optKeys.
+const (
+	fieldSubjectCN = numFields + iota
+	fieldSubjectO
+	fieldSubjectOU
+	fieldIssuerCN
+	fieldSANIP
+	fieldDaysLeft
+	fieldFingerprintSHA1
+	numAllFields
+	// fieldOID+i is the subject attribute Names.oids[i] (a subject_oid.OID
+	// key).
+	fieldOID = 64
+)
+
+// optKeys are the keys of the opt-in fields, indexed by field-numFields.
+var optKeys = [numAllFields - numFields]string{
+	fieldSubjectCN - numFields:       "subject_cn",
+	fieldSubjectO - numFields:        "subject_o",
+	fieldSubjectOU - numFields:       "subject_ou",
+	fieldIssuerCN - numFields:        "issuer_cn",
+	fieldSANIP - numFields:           "san_ip",
+	fieldDaysLeft - numFields:        "days_left",
+	fieldFingerprintSHA1 - numFields: "fingerprint_sha1",
+}
+
 // fieldKeys are the keys of mtlsgatev1.ClientCertSettings.headers (and of
 // store.DefaultHeaders), indexed by field.
 var fieldKeys = [numFields]string{
@@ -80,6 +107,11 @@ type Names struct {
 	entries []entry
 	all     []string // their names, sorted
 	enc     mtlsgatev1.CertEncoding
+	// opt has bit f-numFields set for each opt-in field f sent.
+	opt uint32
+	// oids are the dotted OIDs of the subject_oid fields sent, sorted;
+	// field fieldOID+i is oids[i].
+	oids []string
 }
 
 // entry is one enabled header.
@@ -106,13 +138,18 @@ const XFCC = "x-forwarded-client-cert"
 // reserved (host, cookie, ...) is the store's rule, not checked here,
 // apart from XFCC. Unless forwardXFCC, XFCC is owned too: All lists it,
 // and Build removes it from every request.
+//
+// The opt-in fields ("subject_cn", "subject_o", "subject_ou", "issuer_cn",
+// "san_ip", "days_left", "fingerprint_sha1", and "subject_oid.OID" for at
+// most store.MaxSubjectOIDHeaders OIDs, store.SubjectOID's syntax) have no
+// default name: a missing key is off, and a site owns their names only
+// while it sends them.
 func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding, forwardXFCC bool) (*Names, error) {
-	for k := range headers {
-		if !slices.Contains(fieldKeys[:], k) {
-			return nil, fmt.Errorf("%w: unknown header field %q", ErrInvalid, k)
-		}
+	oids, err := checkKeys(headers)
+	if err != nil {
+		return nil, err
 	}
-	enc, err := checkEncoding(enc)
+	enc, err = checkEncoding(enc)
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +161,23 @@ func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding, forwardXFC
 		}
 		if err := n.add(key, name, field); err != nil {
 			return nil, err
+		}
+	}
+	for i, key := range optKeys {
+		if err := n.add(key, headers[key], numFields+i); err != nil {
+			return nil, err
+		}
+		if headers[key] != "" {
+			n.opt |= 1 << i
+		}
+	}
+	for _, oid := range oids {
+		key := store.SubjectOIDPrefix + oid
+		if err := n.add(key, headers[key], fieldOID+len(n.oids)); err != nil {
+			return nil, err
+		}
+		if headers[key] != "" {
+			n.oids = append(n.oids, oid)
 		}
 	}
 	n.own()
@@ -138,6 +192,30 @@ func NewNames(headers map[string]string, enc mtlsgatev1.CertEncoding, forwardXFC
 	slices.Sort(n.all)
 	n.all = slices.Clip(n.all)
 	return n, nil
+}
+
+// checkKeys refuses unknown keys and returns the OIDs of the subject_oid
+// keys, sorted.
+func checkKeys(headers map[string]string) ([]string, error) {
+	var oids []string
+	for k := range headers {
+		if slices.Contains(fieldKeys[:], k) || slices.Contains(optKeys[:], k) {
+			continue
+		}
+		_, ok, err := store.SubjectOID(k)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: unknown header field %q", ErrInvalid, k)
+		case err != nil:
+			return nil, fmt.Errorf("%w: header field %q: %v", ErrInvalid, k, err)
+		}
+		oids = append(oids, k[len(store.SubjectOIDPrefix):])
+	}
+	if len(oids) > store.MaxSubjectOIDHeaders {
+		return nil, fmt.Errorf("%w: more than %d %sOID fields", ErrInvalid, store.MaxSubjectOIDHeaders, store.SubjectOIDPrefix)
+	}
+	slices.Sort(oids)
+	return oids, nil
 }
 
 // add records field under name, unless name is "" (disabled).

@@ -97,7 +97,7 @@ func TestNewNamesErrors(t *testing.T) {
 
 func TestNilNames(t *testing.T) {
 	var n *Names
-	set, remove := n.Build(nil, nil, "NONE", &Fields{Subject: "CN=x"}, "id")
+	set, remove := n.Build(nil, nil, "NONE", &Fields{Subject: "CN=x"}, "id", testNow)
 	if len(set) != 0 || len(remove) != 0 || len(n.All()) != 0 {
 		t.Fatal("nil Names produced headers")
 	}

@@ -135,15 +135,28 @@ func normalizeStatuses(s *pb.ClientCertSettings) error {
 }
 
 // normalizeHeaders completes the header map with defaults and checks that
-// every name is a valid, unreserved, lowercase header name used once.
+// every name is a valid, unreserved, lowercase header name used once. The
+// optional fields (OptionalHeaders, subject_oid.OID) have no default: an
+// empty name is dropped, as off is their absence.
 func normalizeHeaders(s *pb.ClientCertSettings) error {
 	out := make(map[string]string, len(DefaultHeaders))
 	for k, v := range DefaultHeaders {
 		out[k] = v
 	}
-	for k, v := range s.GetHeaders() {
+	oids := 0
+	for _, k := range sortedKeys(s.GetHeaders()) {
+		v := s.GetHeaders()[k]
 		if _, ok := DefaultHeaders[k]; !ok {
-			return invalid("headers", "unknown field %q (known: %s)", k, strings.Join(sortedKeys(DefaultHeaders), ", "))
+			if !IsOptionalHeader(k) {
+				known := slices.Concat(sortedKeys(DefaultHeaders), OptionalHeaders, []string{SubjectOIDPrefix + "OID"})
+				return invalid("headers", "unknown field %q (known: %s)", k, strings.Join(known, ", "))
+			}
+			if err := checkOptionalHeader(k, &oids); err != nil {
+				return err
+			}
+			if v == "" {
+				continue // off, as when absent: one way to say it
+			}
 		}
 		out[k] = v
 	}
@@ -154,10 +167,10 @@ func normalizeHeaders(s *pb.ClientCertSettings) error {
 			continue
 		}
 		if err := checkHeaderName(name); err != nil {
-			return invalid("headers."+k, "%v", err)
+			return invalid(headerPath(k), "%v", err)
 		}
 		if prev, dup := used[name]; dup {
-			return invalid("headers."+k, "name %q is already used by %s", name, prev)
+			return invalid(headerPath(k), "name %q is already used by %s", name, prev)
 		}
 		used[name] = k
 	}
