@@ -112,9 +112,13 @@ func (c *Console) caEdit(w http.ResponseWriter, r *http.Request, s *session) {
 		c.caDetailPage(w, r, s, http.StatusOK, caState{edit: &form, notice: "Nothing changed."})
 		return
 	}
-	if stale, err := c.caStale(ctx, id, &form, base, mask); err != nil || len(stale) > 0 {
-		c.caEditStale(w, r, s, &form, stale, err)
-		return
+	// The check is for those who may edit: anyone else gets the API's
+	// refusal, not a stale form.
+	if c.caRightsOf(ctx).edit {
+		if stale, err := c.caStale(ctx, id, &form, base, mask); err != nil || len(stale) > 0 {
+			c.caEditStale(w, r, s, &form, stale, err)
+			return
+		}
 	}
 	_, err := c.api.UpdateClientCA(ctx, &pb.UpdateClientCARequest{Id: id, Name: next.Name, CrlUrls: next.CRLURLs,
 		OcspUrl: next.OCSPURL, OcspNonce: next.OCSPNonce, UpdateMask: mask})
