@@ -91,6 +91,7 @@ func setupBench(b *testing.B) *benchEnv {
 			"bench.example.com": {Mode: pb.Mode_MODE_ENFORCE}, "open.example.com": {Mode: pb.Mode_MODE_PERMISSIVE},
 			"ocsp.example.com": {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
 			"xfcc.example.com": {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
+			"optin.example.com": {Mode: pb.Mode_MODE_ENFORCE, Headers: optInHeaders},
 		} {
 			srv := root.Server(b, host)
 			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
@@ -159,6 +160,11 @@ func BenchmarkCheck(b *testing.B) {
 	b.Run("hit/ecdsa", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
 	b.Run("miss/ecdsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.ecdsa, e.ecdsa2) })
 	b.Run("miss/rsa", func(b *testing.B) { run(b, 1, "bench.example.com", e.rsa, e.rsa2) })
+	// As hit/ecdsa and miss/ecdsa on a site that sends every opt-in
+	// origin header field (issue 15): subject attributes by name and OID,
+	// issuer CN, IP SANs, days_left and the SHA-1 fingerprint.
+	b.Run("hit/ecdsa/opt-in-headers", func(b *testing.B) { run(b, 10000, "optin.example.com", e.ecdsa) })
+	b.Run("miss/ecdsa/opt-in-headers", func(b *testing.B) { run(b, 1, "optin.example.com", e.ecdsa, e.ecdsa2) })
 	b.Run("hit/crl-1M", func(b *testing.B) { run(b, 10000, "bench.example.com", e.bigLeaf) })
 	// As hit/ecdsa on a site that checks OCSP for the leaf, whose answer
 	// (from a responder on loopback, fetched by the first call) is cached:
