@@ -70,6 +70,9 @@ var routes = []route{
 	{pattern: "POST /v1/nodes", method: "IssueNodeCertificate"},
 	{pattern: "GET /v1/nodes", method: "ListNodeCertificates"},
 	{pattern: "POST /v1/nodes/{serial}/revoke", method: "RevokeNodeCertificate"},
+	{pattern: "POST /v1/deny", method: "CreateDenyEntry"},
+	{pattern: "GET /v1/deny", method: "ListDenyEntries"},
+	{pattern: "DELETE /v1/deny/{id}", method: "DeleteDenyEntry"},
 	{pattern: "GET /v1/audit", method: "ListAuditEvents"},
 }
 

@@ -74,6 +74,14 @@ var rules = map[string]rule{
 	"GetCRL":         {roles: everyone},
 	"DeleteCRL":      {mutation: true, roles: caWriters, object: idOf(store.CRLRef)},
 
+	// The denylist: CA writers on any site or the whole account; a
+	// site-manager on its own sites, naming the site (also to delete).
+	"CreateDenyEntry": {mutation: true, roles: caWriters, object: denyObject,
+		sites: func(r any) []string { return denySite(r.(*pb.CreateDenyEntryRequest).GetEntry().GetSite()) }},
+	"ListDenyEntries": {roles: everyone},
+	"DeleteDenyEntry": {mutation: true, roles: caWriters, object: idOf(store.DenyRef),
+		sites: func(r any) []string { return denySite(r.(*pb.DeleteDenyEntryRequest).GetSite()) }},
+
 	"CreateToken": {mutation: true, roles: admins, object: constant("token")},
 	"ListTokens":  {roles: admins},
 	"WhoAmI":      {roles: everyone},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -66,6 +67,9 @@ var matrix = map[string][]string{
 	"ListNodeCertificates":  {admin},
 	"RevokeNodeCertificate": {admin},
 	"ListAuditEvents":       {admin, caMgr},
+	"CreateDenyEntry":       {admin, caMgr, smMine},
+	"ListDenyEntries":       allRoles,
+	"DeleteDenyEntry":       {admin, caMgr, smMine},
 }
 
 // request builds the request of a method aimed at host (and at a CA id
@@ -96,6 +100,10 @@ func request(t *testing.T, method, host, caID string) proto.Message {
 		return &pb.GetCRLRequest{Id: "feedfacefeedface"}
 	case "CreateToken":
 		return &pb.CreateTokenRequest{Role: pb.Role_ROLE_VIEWER}
+	case "CreateDenyEntry":
+		return &pb.CreateDenyEntryRequest{Entry: &pb.DenyEntry{Sha256Fingerprint: strings.Repeat("ab", 32), Site: host}}
+	case "DeleteDenyEntry":
+		return &pb.DeleteDenyEntryRequest{Id: "feedfacefeedface", Site: host}
 	}
 	return nil // list calls: an empty request of the method's input type
 }

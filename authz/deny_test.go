@@ -39,7 +39,7 @@ func (e *env) deny(entry *pb.DenyEntry) *pb.DenyEntry {
 
 func (e *env) undeny(id string) {
 	e.t.Helper()
-	if err := e.st.DeleteDenyEntry(context.Background(), admin, id); err != nil {
+	if err := e.st.DeleteDenyEntry(context.Background(), admin, id, ""); err != nil {
 		e.t.Fatal(err)
 	}
 	e.waitLoaded()

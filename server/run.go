@@ -342,8 +342,9 @@ func (s *Server) shutdown() error {
 // certificate stays listed (mtlsgate node list) after it expires.
 const nodeRecordRetention = 7 * 24 * time.Hour
 
-// pruneAudit deletes audit events past the retention and the records of
-// node certificates expired for a week, hourly.
+// pruneAudit deletes audit events past the retention, the records of
+// node certificates expired for a week and expired denylist entries,
+// hourly.
 func (s *Server) pruneAudit(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -359,6 +360,11 @@ func (s *Server) pruneAudit(ctx context.Context) {
 			s.log.Warn("node certificate prune failed", "err", err)
 		} else if n > 0 {
 			s.log.Info("pruned records of expired node certificates", "count", n)
+		}
+		if n, err = s.store.PruneDenyEntries(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("denylist prune failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("pruned expired denylist entries", "count", n)
 		}
 		if n, err = s.store.PruneCRLSources(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("CRL source prune failed", "err", err)

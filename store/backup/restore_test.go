@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,9 @@ func populated(t *testing.T, b store.Backend, ring *seal.Keyring) (*store.Store,
 	if _, err := s.CreateSite(t.Context(), actor, &pb.Site{Hostname: "app.example.com", OriginUrl: "http://127.0.0.1:8080",
 		ServerCertificate: &pb.ServerCertificate{Source: &pb.ServerCertificate_Inline{Inline: &pb.InlineCertificate{
 			CertificateChainPem: string(srv.PEM()), PrivateKeyPem: string(srv.KeyPEM())}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateDenyEntry(t.Context(), actor, &pb.DenyEntry{Sha256Fingerprint: strings.Repeat("ab", 32), Site: "app.example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	secret, _, err := s.Bootstrap(t.Context())
@@ -119,6 +123,9 @@ func TestRestoreIntoBothBackends(t *testing.T) {
 			site := st.Site("app.example.com")
 			if len(st.CAs()) != 1 || site == nil || site.GetServerCertificate().GetInline().GetPrivateKeyPem() == "" {
 				t.Fatalf("restored: %d CAs, site %v", len(st.CAs()), site != nil)
+			}
+			if d := st.DenyEntries(); len(d) != 1 || d[0].GetSite() != "app.example.com" {
+				t.Fatalf("restored denylist: %v", d)
 			}
 			if _, err := st.Authenticate(secret); err != nil {
 				t.Fatalf("the admin token does not authenticate after the restore: %v", err)

@@ -2058,8 +2058,11 @@ func (x *ListDenyEntriesResponse) GetEntries() []*DenyEntry {
 }
 
 type DeleteDenyEntryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// When set, the entry must be this site's (else NOT_FOUND). A
+	// site-manager token must name the site, one of its own.
+	Site          string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2097,6 +2100,13 @@ func (*DeleteDenyEntryRequest) Descriptor() ([]byte, []int) {
 func (x *DeleteDenyEntryRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteDenyEntryRequest) GetSite() string {
+	if x != nil {
+		return x.Site
 	}
 	return ""
 }
@@ -2333,9 +2343,10 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x16ListDenyEntriesRequest\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\"K\n" +
 	"\x17ListDenyEntriesResponse\x120\n" +
-	"\aentries\x18\x01 \x03(\v2\x16.mtlsgate.v1.DenyEntryR\aentries\"(\n" +
+	"\aentries\x18\x01 \x03(\v2\x16.mtlsgate.v1.DenyEntryR\aentries\"<\n" +
 	"\x16DeleteDenyEntryRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x19\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04site\x18\x02 \x01(\tR\x04site\"\x19\n" +
 	"\x17DeleteDenyEntryResponse\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
