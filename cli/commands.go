@@ -197,8 +197,8 @@ site set keys (update_mask is exactly the keys given):
 	for _, k := range settingKeys {
 		fmt.Fprintf(&b, "  %s=%s\n", k.key, k.allowed)
 	}
-	fmt.Fprintf(&b, "  %s.FIELD=NAME (NAME empty turns it off), FIELD one of:\n%s",
-		headersKey, wrap(headerFields, "      ", 76))
+	fmt.Fprintf(&b, "  %s.FIELD=NAME (NAME empty turns it off; from subject_cn on, off unless named),\n    FIELD one of:\n%s",
+		headersKey, wrap(headerFieldsHelp(), "      ", 76))
 	b.WriteString(`
 Access rules file: a list of objects with path_prefix, subjects, dns_names,
 uris, emails and identities, e.g.

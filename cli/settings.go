@@ -102,9 +102,29 @@ var settingKeys = append(baseSettingKeys, xfccSettingKeys...)
 // headersKey is the prefix of the "headers.FIELD=NAME" keys.
 const headersKey = "headers"
 
-// headerFields are the FIELDs of "headers.FIELD=NAME".
+// headerFields are the FIELDs of "headers.FIELD=NAME" but the subject_oid
+// ones: those on by default, then the opt-in ones (off unless named).
 var headerFields = []string{"verify", "fingerprint_sha256", "subject", "issuer", "serial",
-	"not_before", "not_after", "san_dns", "san_uri", "san_email", "identity", "cert"}
+	"not_before", "not_after", "san_dns", "san_uri", "san_email", "identity", "cert",
+	"subject_cn", "subject_o", "subject_ou", "issuer_cn", "san_ip", "days_left", "fingerprint_sha1"}
+
+// subjectOIDField starts the FIELD of a subject attribute by OID:
+// headers.subject_oid.2.5.4.5=NAME. The API checks the OID strictly.
+const subjectOIDField = "subject_oid."
+
+// headerFieldsHelp lists the FIELDs for usage and error messages.
+func headerFieldsHelp() []string { return append(slices.Clip(headerFields), subjectOIDField+"OID") }
+
+// isHeaderField reports whether field is a FIELD of headers.FIELD: one of
+// headerFields, or subject_oid. and a dotted decimal OID.
+func isHeaderField(field string) bool {
+	oid, isOID := strings.CutPrefix(field, subjectOIDField)
+	if !isOID {
+		return slices.Contains(headerFields, field)
+	}
+	return strings.Contains(oid, ".") && strings.Trim(oid, "0123456789.") == "" &&
+		!strings.Contains(oid, "..") && oid[0] != '.' && oid[len(oid)-1] != '.'
+}
 
 // choices joins the command-line names of an enum's values with "|".
 func choices[E protoEnum]() string { return strings.Join(enumChoices[E](), "|") }
@@ -215,8 +235,9 @@ func settingKeyNames() []string {
 // setHeader records a headers.FIELD=NAME edit.
 func (u *settingsUpdate) setHeader(field, name string) error {
 	key := headersKey + "." + field
-	if !slices.Contains(headerFields, field) {
-		return usagef("unknown key %q: FIELD of headers.FIELD must be one of %s", key, strings.Join(headerFields, ", "))
+	if !isHeaderField(field) {
+		return usagef("unknown key %q: FIELD of headers.FIELD must be one of %s (OID dotted decimal, such as 2.5.4.5)",
+			key, strings.Join(headerFieldsHelp(), ", "))
 	}
 	if _, dup := u.headers[field]; dup {
 		return usagef("key %s given twice", key)
