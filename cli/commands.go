@@ -50,6 +50,10 @@ var commands = []*command{
 	{"token revoke", "ID", "revoke an API token", 1, 1, tokenRevoke},
 	{"node list", "[--fleet FLEET]", "list the certificates issued to Envoy nodes", 0, 0, nodeList},
 	{"node revoke", "SERIAL", "revoke a node certificate: xDS and ext_authz refuse the node at once", 1, 1, nodeRevoke},
+	{"deny add", "(--fingerprint HEX | --cert FILE | --issuer DN --serial HEX) [--site HOST] [--expires 720h|RFC3339] [--comment TEXT]",
+		"block a client certificate at once (reason denied), on every site or one, until --expires or removed", 0, 0, denyAdd},
+	{"deny list", "[--site HOST]", "list the denylist", 0, 0, denyList},
+	{"deny remove", "ID [--site HOST]", "remove a denylist entry", 1, 1, denyRemove},
 	{"audit", "[--limit N] [--before ID] [--actor ID] [--action METHOD] [--object TEXT] [--result RESULT]", "list audit events, newest first, filtered by token, API method, object or result", 0, 0, audit},
 	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
 		"mtlsgate restore reads it", 0, 0, backupCmd},

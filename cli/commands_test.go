@@ -41,6 +41,9 @@ func everyMethodAPI(t *testing.T) *fakeAPI {
 		"ListNodeCertificates":  &pb.ListNodeCertificatesResponse{Certificates: []*pb.NodeCertificate{node}},
 		"RevokeNodeCertificate": node,
 		"ListAuditEvents":       sampleAudit,
+		"CreateDenyEntry":       sampleDeny,
+		"ListDenyEntries":       &pb.ListDenyEntriesResponse{Entries: []*pb.DenyEntry{sampleDeny}},
+		"DeleteDenyEntry":       &pb.DeleteDenyEntryResponse{},
 		"ExportBackup":          &pb.BackupChunk{Data: b.Bytes()},
 	}
 	f := &fakeAPI{}
@@ -60,7 +63,8 @@ var invocations = map[string][]string{
 	"site settings": {"a.example.com"}, "site set": {"a.example.com", "mode=enforce"},
 	"crl add": {"f.crl"}, "crl list": nil, "crl sources": nil, "crl show": {"crl-1"}, "crl rm": {"crl-1"},
 	"token create": {"--role", "viewer"}, "token list": nil, "token revoke": {"tok-2"},
-	"node list": nil, "node revoke": {"0A1B"}, "audit": nil, "backup": {"--out", "OUT"},
+	"node list": nil, "node revoke": {"0A1B"},
+	"deny add": {"--fingerprint", "AB:CD", "--site", "a.example.com", "--expires", "720h"}, "deny list": nil, "deny remove": {"d-1"}, "audit": nil, "backup": {"--out", "OUT"},
 	"envoy bootstrap": {"--node-id", "edge-1", "--insecure-plaintext"},
 	"version":         nil, "completion": {"bash"},
 	"echo-origin": {"--addr", "127.0.0.1:0", "--timeout", "20ms"},
@@ -146,7 +150,7 @@ func checkOutput(t *testing.T, path, format, out string, idLine *regexp.Regexp) 
 func TestIDsNameWhatWasTouched(t *testing.T) {
 	for path, want := range map[string]string{
 		"site settings": "a.example.com\n", "site set": "a.example.com\n", "site rm": "a.example.com\n",
-		"ca rm": "ca-7f3a\n", "crl rm": "crl-1\n", "token create": "tok-2\n", "crl sources": "http://crl.example.com/a.crl\n",
+		"ca rm": "ca-7f3a\n", "crl rm": "crl-1\n", "deny remove": "d-1\n", "token create": "tok-2\n", "crl sources": "http://crl.example.com/a.crl\n",
 	} {
 		if code, out, errOut, _ := runEvery(t, path, "id"); code != 0 || out != want {
 			t.Errorf("%s -o id: exit %d, %q (stderr %q); want %q", path, code, out, errOut, want)

@@ -65,6 +65,15 @@ func (f *fakeAPI) DeleteClientCA(ctx context.Context, in *pb.DeleteClientCAReque
 func (f *fakeAPI) UpdateClientCA(ctx context.Context, in *pb.UpdateClientCARequest, _ ...grpc.CallOption) (*pb.ClientCA, error) {
 	return handle[*pb.ClientCA](ctx, f, "UpdateClientCA", in)
 }
+func (f *fakeAPI) CreateDenyEntry(ctx context.Context, in *pb.CreateDenyEntryRequest, _ ...grpc.CallOption) (*pb.DenyEntry, error) {
+	return handle[*pb.DenyEntry](ctx, f, "CreateDenyEntry", in)
+}
+func (f *fakeAPI) ListDenyEntries(ctx context.Context, in *pb.ListDenyEntriesRequest, _ ...grpc.CallOption) (*pb.ListDenyEntriesResponse, error) {
+	return handle[*pb.ListDenyEntriesResponse](ctx, f, "ListDenyEntries", in)
+}
+func (f *fakeAPI) DeleteDenyEntry(ctx context.Context, in *pb.DeleteDenyEntryRequest, _ ...grpc.CallOption) (*pb.DeleteDenyEntryResponse, error) {
+	return handle[*pb.DeleteDenyEntryResponse](ctx, f, "DeleteDenyEntry", in)
+}
 func (f *fakeAPI) ListCRLSources(ctx context.Context, in *pb.ListCRLSourcesRequest, _ ...grpc.CallOption) (*pb.ListCRLSourcesResponse, error) {
 	return handle[*pb.ListCRLSourcesResponse](ctx, f, "ListCRLSources", in)
 }

@@ -209,6 +209,12 @@ func writeIDs(w io.Writer, m proto.Message) error {
 		for _, x := range v.GetEvents() {
 			ids = append(ids, x.GetId())
 		}
+	case *pb.DenyEntry:
+		ids = []string{v.GetId()}
+	case *pb.ListDenyEntriesResponse:
+		for _, x := range v.GetEntries() {
+			ids = append(ids, x.GetId())
+		}
 	case *pb.ListCRLSourcesResponse:
 		for _, x := range v.GetSources() {
 			ids = append(ids, x.GetUrl())
