@@ -161,16 +161,7 @@ func caFieldOf(err error) string {
 // caSavedNotice says which fields a save changed, from the ?saved= list,
 // naming only known mask paths.
 func caSavedNotice(saved string) string {
-	var names []string
-	for _, p := range strings.Split(saved, ",") {
-		if slices.Contains(caMaskPaths, p) && !slices.Contains(names, p) {
-			names = append(names, p)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "Saved: " + strings.Join(names, ", ") + "."
+	return savedFieldsNotice(saved, func(p string) bool { return slices.Contains(caMaskPaths, p) })
 }
 
 // caAssign assigns the CA to the chosen site with AssignClientCA.

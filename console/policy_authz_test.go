@@ -2,13 +2,6 @@ package console_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +11,6 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/mtlsgate/mtlsgate/authz/extract"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
@@ -31,29 +23,7 @@ import (
 // for the xDS port).
 func authzConn(t *testing.T, r *running) *grpc.ClientConn {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]string{"node_id": "edge-authz", "fleet": "eu",
-		"csr_pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))})
-	var out struct {
-		CertificatePEM string `json:"certificate_pem"`
-	}
-	apiCall(t, r, r.admin, "POST", "/v1/nodes", "application/json", body, &out)
-	block, _ := pem.Decode([]byte(out.CertificatePEM))
-	if block == nil {
-		t.Fatal("no node certificate")
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(r.data, "ca.pem"))))
-	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost",
-		Certificates: []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: key}}})
-	conn, err := grpc.NewClient(r.srv.AuthzAddr(), grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(r.srv.AuthzAddr(), grpc.WithTransportCredentials(nodeCreds(t, r, "edge-authz")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,18 @@ func settingsOfBase(base string) (*pb.ClientCertSettings, bool) {
 // savedNotice says which fields a save changed, from the ?saved= list,
 // naming only known mask paths.
 func savedNotice(saved string) string {
+	return savedFieldsNotice(saved, func(p string) bool {
+		return slices.ContainsFunc(allFields(), func(f settingField) bool { return f.maskPath() == p })
+	})
+}
+
+// savedFieldsNotice says which fields a save changed, from a redirect's
+// comma-separated list, naming only the paths known accepts (the list
+// comes from the URL), each once; "" when none.
+func savedFieldsNotice(saved string, known func(string) bool) string {
 	var names []string
 	for _, p := range strings.Split(saved, ",") {
-		if slices.ContainsFunc(allFields(), func(f settingField) bool { return f.maskPath() == p }) && !slices.Contains(names, p) {
+		if known(p) && !slices.Contains(names, p) {
 			names = append(names, p)
 		}
 	}

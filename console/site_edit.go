@@ -219,16 +219,7 @@ var editMaskPaths = []string{"origin_url", "fleets", "server_certificate"}
 // editedNotice says which fields a save changed, from the ?edited= list,
 // naming only the paths the form sends.
 func editedNotice(edited string) string {
-	var names []string
-	for _, p := range strings.Split(edited, ",") {
-		if slices.Contains(editMaskPaths, p) && !slices.Contains(names, p) {
-			names = append(names, p)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return "Saved: " + strings.Join(names, ", ") + "."
+	return savedFieldsNotice(edited, func(p string) bool { return slices.Contains(editMaskPaths, p) })
 }
 
 // mayChangeSites says whether the session's token may call UpdateSite

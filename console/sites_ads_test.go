@@ -27,6 +27,18 @@ import (
 // with a certificate issued through the API.
 func nodeConn(t *testing.T, r *running, node string) *grpc.ClientConn {
 	t.Helper()
+	conn, err := grpc.NewClient(r.srv.XDSAddr(), grpc.WithTransportCredentials(nodeCreds(t, r, node)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// nodeCreds are the TLS credentials of an Envoy node of fleet eu, with a
+// certificate issued through the API for a key made here.
+func nodeCreds(t *testing.T, r *running, node string) credentials.TransportCredentials {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -47,14 +59,8 @@ func nodeConn(t *testing.T, r *running, node string) *grpc.ClientConn {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(r.data, "ca.pem"))))
-	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost",
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost",
 		Certificates: []tls.Certificate{{Certificate: [][]byte{block.Bytes}, PrivateKey: key}}})
-	conn, err := grpc.NewClient(r.srv.XDSAddr(), grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // nackSite plays an Envoy that takes the listeners and rejects them,
