@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -152,9 +153,10 @@ func (s *Service) Load(m *model.Model) {
 	s.table.Store(t)
 	// A Check that started on the previous Table may record a deleted
 	// site's decision after its series were dropped: drop them again at
-	// the next load.
+	// the next load, unless the site is back (its new series stay).
 	gone := goneSites(prev, t)
-	s.metrics.forgetSites(append(gone, s.lastGone...))
+	again := slices.DeleteFunc(s.lastGone, func(h string) bool { return t.sites[h] != nil })
+	s.metrics.forgetSites(append(gone, again...))
 	s.lastGone = gone
 	for obj, err := range t.Errors {
 		s.log.Error("policy object could not be compiled; requests to it fail closed", "object", obj, "err", err)
