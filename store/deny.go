@@ -261,7 +261,13 @@ func (s *Store) PruneDenyEntries(ctx context.Context, now time.Time) (int, error
 // denyAudit appends to ops the audit event of a change to e: its object is
 // the entry, its message what the entry names and where.
 func (s *Store) denyAudit(a Actor, e *pb.DenyEntry, ops []Op) ([]Op, error) {
-	ev := s.NewAuditEvent(a, DenyRef(e.GetId()).String(), AuditResultOK, DenyEntrySummary(e))
+	return s.auditWith(a, DenyRef(e.GetId()), DenyEntrySummary(e), ops)
+}
+
+// auditWith appends to ops the audit event of a carried-out write on
+// object whose message gives its details.
+func (s *Store) auditWith(a Actor, object Ref, message string, ops []Op) ([]Op, error) {
+	ev := s.NewAuditEvent(a, object.String(), AuditResultOK, message)
 	op, err := s.putOp(auditPrefix+ev.Id, ev)
 	if err != nil {
 		return nil, err

@@ -103,9 +103,21 @@ func (s *Store) RecordNodeCertificate(ctx context.Context, a Actor, nc *pb.NodeC
 		if st.NodeCertificate(nc.GetSerial()) != nil {
 			return nil, fmt.Errorf("%w: node certificate %s", ErrAlreadyExists, nc.GetSerial())
 		}
-		return s.withAudit(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nil, nodePrefix+nc.GetSerial(), nc)
+		op, err := s.putOp(nodePrefix+nc.GetSerial(), nc)
+		if err != nil {
+			return nil, err
+		}
+		return s.auditWith(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nodeCertSummary("issued", nc), []Op{op})
 	})
 	return err
+}
+
+// nodeCertSummary is the audit message of a node certificate's issue or
+// revocation: its serial, fingerprint, identity and validity.
+func nodeCertSummary(what string, nc *pb.NodeCertificate) string {
+	id := nodeid.Identity{Fleet: nc.GetFleet(), Node: nc.GetNodeId()}
+	return fmt.Sprintf("%s node certificate serial %s sha256 %s for %s valid until %s",
+		what, nc.GetSerial(), nc.GetSha256Fingerprint(), id.URI(), nc.GetNotAfter().AsTime().UTC().Format(time.RFC3339))
 }
 
 // RevokeNodeCertificate revokes a node certificate: from the State that
@@ -123,7 +135,11 @@ func (s *Store) RevokeNodeCertificate(ctx context.Context, a Actor, serial strin
 		nc := proto.Clone(cur).(*pb.NodeCertificate)
 		nc.RevokedAt = timestamppb.New(s.now())
 		nc.RevokedBy = a.TokenID
-		return s.withAudit(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nil, nodePrefix+serial, nc)
+		op, err := s.putOp(nodePrefix+serial, nc)
+		if err != nil {
+			return nil, err
+		}
+		return s.auditWith(a, NodeRef(nc.GetFleet(), nc.GetNodeId()), nodeCertSummary("revoked", nc), []Op{op})
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -65,7 +66,7 @@ func TestNodeCertificates(t *testing.T) {
 		nc.NotBefore, nc.NotAfter = timestamppb.New(now.Add(-time.Minute)), timestamppb.New(now.Add(time.Hour))
 		return nc
 	}
-	nc := valid(&pb.NodeCertificate{Serial: "0A1B", Fleet: "eu", NodeId: "edge-1"})
+	nc := valid(&pb.NodeCertificate{Serial: "0A1B", Fleet: "eu", NodeId: "edge-1", Sha256Fingerprint: strings.Repeat("c0", 32)})
 	if err := s.RecordNodeCertificate(ctx, admin, nc); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,19 @@ func TestNodeCertificates(t *testing.T) {
 	}
 	if n := len(s.Current().NodeCertificates()); n != 1 {
 		t.Fatalf("%d node certificates listed, want 1", n)
+	}
+	// The issue and the revocation are audited with the certificate's
+	// serial, fingerprint and identity.
+	events, _, err := s.ListAudit(ctx, store.AuditQuery{Object: "node/eu/edge-1", Result: "ok"})
+	if err != nil || len(events) != 2 {
+		t.Fatalf("audit: %v %v", events, err)
+	}
+	for _, ev := range events {
+		for _, want := range []string{"serial 0A1B", "sha256 " + nc.GetSha256Fingerprint(), "spiffe://mtlsgate/fleet/eu/node/edge-1"} {
+			if !strings.Contains(ev.GetMessage(), want) {
+				t.Errorf("audit message %q lacks %q", ev.GetMessage(), want)
+			}
+		}
 	}
 }
 
