@@ -120,10 +120,10 @@ func TestDenyEntries(t *testing.T) {
 			!strings.Contains(all, "serial "+bySerial.GetSerial()+" on every site") {
 			t.Fatalf("audit: %v %v", events, err)
 		}
-		if err := s.DeleteDenyEntry(ctx, admin, bySerial.GetId()); err != nil {
+		if err := s.DeleteDenyEntry(ctx, admin, bySerial.GetId(), ""); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DeleteDenyEntry(ctx, admin, bySerial.GetId()); !errors.Is(err, store.ErrNotFound) {
+		if err := s.DeleteDenyEntry(ctx, admin, bySerial.GetId(), ""); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("deleted twice: %v", err)
 		}
 		if s.Current().DeniedSerial("app.example.com", leaf.Cert.RawIssuer, leaf.Cert.SerialNumber, *clock) != nil {
