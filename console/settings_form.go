@@ -133,20 +133,6 @@ func splitValues(v string) []string {
 	return out
 }
 
-// headerField is the origin header name of one field; the whole map is
-// sent with the mask path "headers".
-func headerField(key string) settingField {
-	return settingField{name: "headers." + key, label: "Header for " + strings.ReplaceAll(key, "_", " "), mask: "headers", kind: "text",
-		get: func(s *pb.ClientCertSettings) string { return s.GetHeaders()[key] },
-		set: func(s *pb.ClientCertSettings, v string) error {
-			if s.Headers == nil {
-				s.Headers = map[string]string{}
-			}
-			s.Headers[key] = strings.TrimSpace(v)
-			return nil
-		}}
-}
-
 func rev(s *pb.ClientCertSettings) *pb.Revocation {
 	if s.Revocation == nil {
 		s.Revocation = &pb.Revocation{}
@@ -240,20 +226,11 @@ var settingGroups = []fieldGroup{
 			func(s *pb.ClientCertSettings) bool { return s.GetXfcc().GetForward() },
 			func(s *pb.ClientCertSettings, b bool) { xfcc(s).Forward = b }),
 	}},
-	{"Origin headers", "The names of the headers the origin receives; an empty name turns that header off.", append([]settingField{
+	{"Origin headers", "The names of the headers the origin receives; an empty name turns that header off. " +
+		"From the subject's common name on, the headers are off unless named.", append([]settingField{
 		enumField("cert_encoding", "Certificate encoding", "how the whole certificate reaches the origin",
 			func(s *pb.ClientCertSettings) *pb.CertEncoding { return &s.CertEncoding }),
 	}, headerFields()...)},
-}
-
-// headerFields are the origin header name fields, in the API's order.
-func headerFields() []settingField {
-	var out []settingField
-	for _, k := range []string{"verify", "fingerprint_sha256", "subject", "issuer", "serial", "not_before",
-		"not_after", "san_dns", "san_uri", "san_email", "identity", "cert"} {
-		out = append(out, headerField(k))
-	}
-	return out
 }
 
 // allFields is every field of settingGroups.
@@ -319,6 +296,9 @@ func fieldOfError(msg string) string {
 		return ""
 	}
 	path = strings.TrimPrefix(path, "settings.")
+	if f := headerKeyField(path, msg); f != "" {
+		return f
+	}
 	if i := strings.IndexByte(path, '['); i >= 0 {
 		path = path[:i]
 	}
