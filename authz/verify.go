@@ -56,25 +56,22 @@ type verdict struct {
 	// site policy (a verdict belongs to one policy generation), and on the
 	// day for a site that sends days_left, so every such request shares
 	// it until then. Answers are never modified once built.
-	allowed atomic.Pointer[timedAnswer]
-}
-
-// timedAnswer is an answer that holds up to until (zero: for good).
-type timedAnswer struct {
-	*answer
-	until time.Time
+	allowed atomic.Pointer[answer]
 }
 
 // allowedAnswer returns v's answer to an allowed, verified request under p
 // at now, with identity the pinned identity of v's certificate.
 func (v *verdict) allowedAnswer(p *sitePolicy, identity string, now time.Time) *answer {
-	if a := v.allowed.Load(); a != nil && (a.until.IsZero() || !now.After(a.until)) {
-		return a.answer
+	if a := v.allowed.Load(); a != nil && (a.until == 0 || now.UnixNano() <= a.until) {
+		return a
 	}
 	set, remove := p.names.Build(nil, nil, contract.VerifySuccess, v.fields, identity, now)
-	a := &timedAnswer{answer: sharedAnswer(okResponse(set, remove)), until: p.names.Until(v.fields, now)}
+	a := sharedAnswer(okResponse(set, remove))
+	if until := p.names.Until(v.fields, now); !until.IsZero() {
+		a.until = until.UnixNano()
+	}
 	v.allowed.Store(a)
-	return a.answer
+	return a
 }
 
 // leafFacts is what the per-request checks read of the leaf.
