@@ -216,7 +216,7 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, i
 		reason, d.Uncovered = t.checkRevocation(p, v, now)
 	}
 	if reason == "" {
-		reason = t.checkDenied(p, v, now)
+		reason = t.checkDenied(d, p, v, now)
 	}
 	// After revocation, so that a revoked CA certificate reads as revoked.
 	// Any CA certificate is refused, not only the site's anchors: one that

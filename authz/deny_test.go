@@ -2,6 +2,8 @@ package authz_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,15 +18,23 @@ import (
 // denyEnv has an enforcing and a permissive site trusting root and inter,
 // checked by a Service whose clock the test moves.
 func denyEnv(t *testing.T) (*env, *atomic.Int64) {
+	e, clock, _ := denyEnvLogged(t)
+	return e, clock
+}
+
+// denyEnvLogged is denyEnv with the decision log it writes.
+func denyEnvLogged(t *testing.T) (*env, *atomic.Int64, *lockedBuffer) {
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
-	e := newEnv(t, authz.Options{DecisionLog: authz.LogAll, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	logs := &lockedBuffer{}
+	e := newEnv(t, authz.Options{DecisionLog: authz.LogAll, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Now: func() time.Time { return time.Unix(0, clock.Load()) }})
 	ca := e.ca("ecdsa", e.pki.root, e.pki.inter)
 	e.site("enforce.example.com", &pb.ClientCertSettings{Mode: enforce, BadCertificateStatus: 495}, ca)
 	e.site("other.example.com", &pb.ClientCertSettings{Mode: enforce}, ca)
 	e.site("permissive.example.com", &pb.ClientCertSettings{Mode: permissive}, ca)
 	e.waitLoaded()
-	return e, &clock
+	return e, &clock, logs
 }
 
 func (e *env) deny(entry *pb.DenyEntry) *pb.DenyEntry {
@@ -100,10 +110,14 @@ func TestDenylistExpiry(t *testing.T) {
 }
 
 // TestDenylistPermissive: a permissive site lets a listed certificate
-// through, reported as not verified with reason denied.
+// through, reported as not verified with reason denied; the decision log
+// names the entry.
 func TestDenylistPermissive(t *testing.T) {
-	e, _ := denyEnv(t)
-	e.deny(&pb.DenyEntry{Sha256Fingerprint: pki.Fingerprint(e.pki.good.Cert.Raw)})
+	e, _, logs := denyEnvLogged(t)
+	entry := e.deny(&pb.DenyEntry{Sha256Fingerprint: pki.Fingerprint(e.pki.good.Cert.Raw)})
 	r := req{ext: "permissive.example.com", sni: "permissive.example.com", host: "permissive.example.com", cert: e.pki.good}
 	assertResponse(t, e.check(r), want{allow: true, verify: "FAILED:denied"})
+	if l := logs.String(); !strings.Contains(l, `"reason":"denied"`) || !strings.Contains(l, `"detail":"deny entry `+entry.GetId()) {
+		t.Fatalf("decision log: %s", l)
+	}
 }
