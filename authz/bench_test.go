@@ -3,10 +3,10 @@ package authz_test
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
@@ -89,8 +89,8 @@ func setupBench(b *testing.B) *benchEnv {
 		}
 		for host, set := range map[string]*pb.ClientCertSettings{
 			"bench.example.com": {Mode: pb.Mode_MODE_ENFORCE}, "open.example.com": {Mode: pb.Mode_MODE_PERMISSIVE},
-			"ocsp.example.com": {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
-			"xfcc.example.com": {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
+			"ocsp.example.com":  {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
+			"xfcc.example.com":  {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
 			"optin.example.com": {Mode: pb.Mode_MODE_ENFORCE, Headers: optInHeaders},
 		} {
 			srv := root.Server(b, host)
