@@ -43,6 +43,12 @@ func TestDenyOverHTTP(t *testing.T) {
 	if code, _, out := e.do(t, e.admin, "POST", "/v1/deny", "application/json", body); code != 409 {
 		t.Fatalf("duplicate: %d %s", code, out)
 	}
+	if code, _, out := e.do(t, e.admin, "GET", "/v1/deny?site=app.example.com", "", nil); code != 200 || !strings.Contains(string(out), `"comment": "stolen"`) {
+		t.Fatalf("GET /v1/deny: %d %s", code, out)
+	}
+	if code, _, out := e.do(t, e.admin, "GET", "/v1/deny?site=other.example.com", "", nil); code != 200 || strings.Contains(string(out), "stolen") {
+		t.Fatalf("GET /v1/deny of another site: %d %s", code, out)
+	}
 	list, err := c.ListDenyEntries(context.Background(), &pb.ListDenyEntriesRequest{Site: "app.example.com"})
 	if err != nil || len(list.GetEntries()) != 1 || list.GetEntries()[0].GetComment() != "stolen" {
 		t.Fatalf("list: %v %v", list, err)
