@@ -122,6 +122,14 @@ func (s *State) DenyEntries() []*pb.DenyEntry {
 	return sortedValues(s.deny.entries)
 }
 
+// denyCount is the number of deny entries.
+func (s *State) denyCount() int {
+	if s.deny == nil {
+		return 0
+	}
+	return len(s.deny.entries)
+}
+
 // HasDenyEntries reports whether the denylist holds any entry (expired
 // ones not yet pruned included).
 func (s *State) HasDenyEntries() bool { return s.deny != nil }
@@ -194,7 +202,7 @@ func (s *Store) CreateDenyEntry(ctx context.Context, a Actor, in *pb.DenyEntry) 
 		if e.GetSite() != "" && st.Site(e.GetSite()) == nil {
 			return nil, invalid("site", "no site %q", e.GetSite())
 		}
-		if n := len(st.DenyEntries()); n >= s.limits.MaxDenyEntries {
+		if n := st.denyCount(); n >= s.limits.MaxDenyEntries {
 			return nil, fmt.Errorf("%w: the denylist already holds %d entries (limits.max_deny_entries %d)", ErrLimit, n, s.limits.MaxDenyEntries)
 		}
 		if dup := sameDenyEntry(st, e); dup != nil {
@@ -297,11 +305,21 @@ func denySiteText(site string) string {
 }
 
 // sameDenyEntry returns the entry of st naming the same certificate as e
-// for the same site, or nil.
+// for the same site, or nil; a lookup in the denylist's index.
 func sameDenyEntry(st *State, e *pb.DenyEntry) *pb.DenyEntry {
-	for _, o := range st.DenyEntries() {
-		if o.GetSite() == e.GetSite() && o.GetSha256Fingerprint() == e.GetSha256Fingerprint() &&
-			o.GetSerial() == e.GetSerial() && string(o.GetIssuerNameDer()) == string(e.GetIssuerNameDer()) {
+	if st.deny == nil {
+		return nil
+	}
+	candidates := st.deny.byFP[e.GetSha256Fingerprint()]
+	if e.GetSha256Fingerprint() == "" {
+		n, ok := new(big.Int).SetString(e.GetSerial(), 16)
+		if !ok {
+			return nil
+		}
+		candidates = st.deny.byIssuer[string(e.GetIssuerNameDer())][string(n.Bytes())]
+	}
+	for _, o := range candidates {
+		if o.GetSite() == e.GetSite() {
 			return o
 		}
 	}

@@ -95,6 +95,9 @@ func TestDenyEntries(t *testing.T) {
 		if bySerial.GetSerial() != strings.ToUpper(leaf.Cert.SerialNumber.Text(16)) || string(bySerial.GetIssuerNameDer()) != string(root.Cert.RawSubject) {
 			t.Fatalf("by serial: %v", bySerial)
 		}
+		if _, err := s.CreateDenyEntry(ctx, admin, &pb.DenyEntry{IssuerNameDer: root.Cert.RawSubject, Serial: "0000" + strings.ToUpper(leaf.Cert.SerialNumber.Text(16))}); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Fatalf("the same issuer and serial spelt otherwise: %v", err)
+		}
 		st = s.Current()
 		if st.DeniedSerial("other.example.com", leaf.Cert.RawIssuer, leaf.Cert.SerialNumber, *clock) == nil {
 			t.Fatal("an account-wide entry must deny on every site")
