@@ -375,3 +375,29 @@ func TestOptKeysAreTheStores(t *testing.T) {
 		t.Fatal("field numbers overlap")
 	}
 }
+
+// BenchmarkNamesFields: what a verdict miss pays for the header values of
+// a site without the opt-in fields and of one with all of them.
+func BenchmarkNamesFields(b *testing.B) {
+	leaf := signed(b, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "bench client", Organization: []string{"Acme"}, OrganizationalUnit: []string{"ops"}, SerialNumber: "42"},
+		NotAfter:    testNow.Add(90 * 24 * time.Hour),
+		DNSNames:    []string{"a.example.com"},
+		IPAddresses: []net.IP{net.ParseIP("192.0.2.1")},
+	})
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+	}{{"defaults", nil}, {"opt-in", optNames("2.5.4.5", "2.5.4.97")}} {
+		n, err := NewNames(tc.headers, encRFC9440, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = n.Fields(leaf)
+			}
+		})
+	}
+}
