@@ -53,24 +53,37 @@ type verdict struct {
 	ocsp atomic.Pointer[ocspQueries]
 	// allowed is the answer to an allowed request whose certificate
 	// verified, built on first use: it depends only on the verdict and its
-	// site policy (a verdict belongs to one policy generation), and on the
-	// day for a site that sends days_left, so every such request shares
-	// it until then. Answers are never modified once built.
+	// site policy (a verdict belongs to one policy generation), so every
+	// such request shares it. Answers are never modified once built.
 	allowed atomic.Pointer[answer]
+	// dated is that answer while it also depends on the day (a site that
+	// sends days_left, originhdr.Names.Until): built again past its until.
+	// (Apart from allowed, so that other sites' answers carry no time.)
+	dated atomic.Pointer[datedAnswer]
+}
+
+// datedAnswer is an answer that holds up to until (Unix nanoseconds).
+type datedAnswer struct {
+	*answer
+	until int64
 }
 
 // allowedAnswer returns v's answer to an allowed, verified request under p
 // at now, with identity the pinned identity of v's certificate.
 func (v *verdict) allowedAnswer(p *sitePolicy, identity string, now time.Time) *answer {
-	if a := v.allowed.Load(); a != nil && (a.until == 0 || now.UnixNano() <= a.until) {
+	if a := v.allowed.Load(); a != nil {
 		return a
+	}
+	if d := v.dated.Load(); d != nil && now.UnixNano() <= d.until {
+		return d.answer
 	}
 	set, remove := p.names.Build(nil, nil, contract.VerifySuccess, v.fields, identity, now)
 	a := sharedAnswer(okResponse(set, remove))
 	if until := p.names.Until(v.fields, now); !until.IsZero() {
-		a.until = until.UnixNano()
+		v.dated.Store(&datedAnswer{answer: a, until: until.UnixNano()})
+	} else {
+		v.allowed.Store(a) // for good (days_left, if sent, is 0 from now on)
 	}
-	v.allowed.Store(a)
 	return a
 }
 

@@ -30,9 +30,6 @@ type encoded []byte
 type answer struct {
 	msg  *authv3.CheckResponse
 	wire encoded // nil: encoded when sent
-	// until is the last moment (Unix nanoseconds) an answer that depends
-	// on the time holds (days_left: originhdr.Names.Until); 0: for good.
-	until int64
 }
 
 // sharedAnswer returns an answer for r that keeps its encoding.
