@@ -66,6 +66,7 @@ func standardEnv(t *testing.T) *env {
 		{PathPrefix: "/ops", DnsNames: []string{"alice.clients.example"}},
 	}}, ecdsa)
 	e.site("renamed.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: renamedHeaders}, ecdsa)
+	e.site("optin.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: optInHeaders}, ecdsa)
 	e.site("enforce.xfcc.example.com", &pb.ClientCertSettings{Mode: enforce, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC}, ecdsa)
 	e.waitLoaded()
 	return e

@@ -33,7 +33,8 @@ var (
 //   - an allowed request owns every origin header: each is set or
 //     removed, none both, so a client value never reaches the origin;
 //     this holds for the default names of headers a site renamed or
-//     turned off too (renamed.example.com);
+//     turned off too (renamed.example.com), and for the opt-in fields'
+//     names (optin.example.com);
 //   - an enforcing site allows only SUCCESS;
 //   - on rules.example.com, a request allowed without SUCCESS has a path
 //     that no reading puts under a rule (/admin, /ops: checked on the
@@ -50,6 +51,7 @@ func FuzzCheck(f *testing.F) {
 		{"rules.example.com", "rules.example.com", "/%2e%2e/admin", "", "rules.example.com"},
 		{"a.wild.example.com", "A.WILD.example.com.", "//admin", "-----BEGIN%20CERTIFICATE-----", ""},
 		{"renamed.example.com", "renamed.example.com", "/", "good", "renamed.example.com"},
+		{"optin.example.com", "optin.example.com", "/", "good", "optin.example.com"},
 		{"enforce.xfcc.example.com", "enforce.xfcc.example.com", "/", "good", ""},
 		{"enforce.xfcc.example.com", "", "/", `Hash=` + strings.Repeat("0", 64) + `;Cert="%2D"`, ""},
 	} {
@@ -103,6 +105,9 @@ func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckRe
 		if _, isSet := set["x-client-cert-verify"]; isSet {
 			t.Fatal("the default verify name is set on a site that renamed it")
 		}
+	}
+	if strings.HasPrefix(site, "optin.") { // the opt-in fields' names (issue 15)
+		owned = append(owned, slices.Collect(maps.Values(optInHeaders))...)
 	}
 	for _, n := range owned {
 		_, isSet := set[n]
