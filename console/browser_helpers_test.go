@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,4 +169,20 @@ func text(t *testing.T, ctx context.Context, sel chromedp.CSS) string {
 		t.Fatalf("text of %s: %v", sel, err)
 	}
 	return s
+}
+
+// waitText waits until the element sel of the page holds want: after a
+// click that loads a new page, an element of the same id on the old page
+// must not count.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got, _ = chromedp.Run(ctx, chromedp.Evaluate[string](`(() => { const e = document.querySelector(`+
+			strconv.Quote(sel)+`); return e ? e.innerText : ""; })()`))
+		if got == want {
+			return
+		}
+	}
+	t.Fatalf("%s holds %q, want %q", sel, got, want)
 }
