@@ -1807,7 +1807,7 @@ type FleetStatus struct {
 	// every resource type they asked for.
 	Current int32 `protobuf:"varint,3,opt,name=current,proto3" json:"current,omitempty"`
 	// The connected nodes, at most 20: those not current first, then by
-	// node id.
+	// node id. GetSite only: ListSites gives the counts.
 	Nodes         []*NodeStatus `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
