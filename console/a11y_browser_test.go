@@ -41,11 +41,13 @@ func TestBrowserEveryPageIsLabelled(t *testing.T) {
 		Token struct{ ID string }
 	}
 	apiCall(t, r, r.admin, "POST", "/v1/tokens", "application/json", []byte(`{"name":"ops","role":"ROLE_VIEWER"}`), &tok)
+	var deny struct{ ID string }
+	apiCall(t, r, r.admin, "POST", "/v1/deny", "application/json", []byte(`{"entry": {"sha256_fingerprint": "`+strings.Repeat("ab", 32)+`", "site": "app.example.com"}}`), &deny)
 	ctx := tab(t)
 	signIn(t, ctx, r, r.admin)
 	for _, p := range []string{"/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
 		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com",
-		"/ui/sites/app.example.com/delete", "/ui/expiry"} {
+		"/ui/sites/app.example.com/delete", "/ui/expiry", "/ui/deny", "/ui/deny/" + deny.ID + "/remove"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.base+p), chromedp.WaitReady("body")); err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}

@@ -107,6 +107,7 @@ func (c *Console) routes() {
 	c.caRoutes(m)       // ca_detail.go
 	c.policyRoutes(m)   // site_policy.go
 	c.siteEditRoutes(m) // site_edit.go
+	c.denyRoutes(m)     // deny.go
 	c.mux = m
 }
 
