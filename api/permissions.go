@@ -94,6 +94,32 @@ var rules = map[string]rule{
 
 	"RevokeToken": {mutation: true, roles: admins, object: idOf(store.TokenRef)},
 
+	// Identities are account-wide, like client CAs: CA writers change
+	// them, everyone reads them (a site-manager admits them by name).
+	"CreateIdentity":    {mutation: true, roles: caWriters, object: func(r any) store.Ref { return identityOf(r.(*pb.CreateIdentityRequest).GetIdentity()) }},
+	"ListIdentities":    {roles: everyone},
+	"GetIdentity":       {roles: everyone},
+	"UpdateIdentity":    {mutation: true, roles: caWriters, object: func(r any) store.Ref { return identityOf(r.(*pb.UpdateIdentityRequest).GetIdentity()) }},
+	"DeleteIdentity":    {mutation: true, roles: caWriters, object: identityOf},
+	"BindCertificate":   {mutation: true, roles: caWriters, object: identityOf},
+	"UnbindCertificate": {mutation: true, roles: caWriters, object: identityOf},
+
+	"GetAccountSettings":    {roles: everyone},
+	"UpdateAccountSettings": {mutation: true, roles: admins, object: constant(store.AccountRef)},
+
+	"CreateIssuingCA":         {mutation: true, roles: admins, object: constant(store.IssuingCARef)},
+	"GetIssuingCA":            {roles: everyone},
+	"IssueClientCertificate":  {mutation: true, roles: caWriters, object: func(r any) store.Ref { return store.IdentityRef(r.(*pb.IssueClientCertificateRequest).GetIdentity()) }},
+	"RenewClientCertificate":  {mutation: true, roles: caWriters, object: func(r any) store.Ref { return store.IssuedRef(r.(*pb.RenewClientCertificateRequest).GetSerial()) }},
+	"RevokeClientCertificate": {mutation: true, roles: caWriters, object: func(r any) store.Ref { return store.IssuedRef(r.(*pb.RevokeClientCertificateRequest).GetSerial()) }},
+	"ListIssuedCertificates":  {roles: readers},
+
+	// Webhooks hold secrets and name internal URLs: admins only.
+	"CreateWebhook":         {mutation: true, roles: admins, object: constant("webhook")},
+	"ListWebhooks":          {roles: admins},
+	"DeleteWebhook":         {mutation: true, roles: admins, object: idOf(store.WebhookRef)},
+	"ListWebhookDeliveries": {roles: admins},
+
 	"ListAuditEvents": {roles: caWriters},
 
 	// A backup holds everything (sealed keys, token hashes, the audit
@@ -119,6 +145,11 @@ func (r rule) allowed(tok *pb.Token, req any) bool {
 		}
 	}
 	return true
+}
+
+// identityOf is the object of a request or message naming an identity.
+func identityOf(r any) store.Ref {
+	return store.IdentityRef(r.(interface{ GetName() string }).GetName())
 }
 
 func nodeObject(r *pb.IssueNodeCertificateRequest) store.Ref {

@@ -87,4 +87,10 @@ const (
 	// that origins may read as different paths governed by different
 	// rules.
 	ReasonAmbiguousPath Reason = "ambiguous_path"
+	// ReasonIdentityDisabled: the certificate resolves to a disabled
+	// identity (bound, pinned, issued or mapped).
+	ReasonIdentityDisabled Reason = "identity_disabled"
+	// ReasonIdentityNotAdmitted: the site admits listed identities only,
+	// and the certificate resolves to none of them.
+	ReasonIdentityNotAdmitted Reason = "identity_not_admitted"
 )

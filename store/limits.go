@@ -20,18 +20,27 @@ type Limits struct {
 	MaxCRLSources int `yaml:"max_crl_sources"`
 	// MaxDenyEntries caps the denylist (CreateDenyEntry).
 	MaxDenyEntries int `yaml:"max_deny_entries"`
+	// MaxIdentities caps the identities of the account.
+	MaxIdentities int `yaml:"max_identities"`
+	// MaxCertsPerIdentity caps the certificates bound to one identity.
+	MaxCertsPerIdentity int `yaml:"max_certs_per_identity"`
+	// MaxWebhooks caps the webhooks of the account.
+	MaxWebhooks int `yaml:"max_webhooks"`
 }
 
 // DefaultLimits are the limits the edge platforms document.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxCAs:             1000,
-		MaxCAsPerSite:      120,
-		MaxPinsPerIdentity: 5,
-		MaxObjectBytes:     1 << 20,
-		MaxCRLBytes:        64 << 20,
-		MaxCRLSources:      1000,
-		MaxDenyEntries:     100000,
+		MaxCAs:              1000,
+		MaxCAsPerSite:       120,
+		MaxPinsPerIdentity:  5,
+		MaxObjectBytes:      1 << 20,
+		MaxCRLBytes:         64 << 20,
+		MaxCRLSources:       1000,
+		MaxDenyEntries:      100000,
+		MaxIdentities:       100000,
+		MaxCertsPerIdentity: 5,
+		MaxWebhooks:         50,
 	}
 }
 
@@ -58,6 +67,15 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDenyEntries <= 0 {
 		l.MaxDenyEntries = d.MaxDenyEntries
+	}
+	if l.MaxIdentities <= 0 {
+		l.MaxIdentities = d.MaxIdentities
+	}
+	if l.MaxCertsPerIdentity <= 0 {
+		l.MaxCertsPerIdentity = d.MaxCertsPerIdentity
+	}
+	if l.MaxWebhooks <= 0 {
+		l.MaxWebhooks = d.MaxWebhooks
 	}
 	return l
 }

@@ -41,3 +41,19 @@ func ExpiredNodesRef(cutoff time.Time) Ref {
 // NodeCertificateRef is the reference of a node certificate by serial, as
 // a refused revocation names it (the node is not known then).
 func NodeCertificateRef(serial string) Ref { return Ref("node-cert/" + serial) }
+
+// IdentityRef is the reference of the identity with that name.
+func IdentityRef(name string) Ref { return Ref("identity/" + name) }
+
+// AccountRef is the reference of the account's settings.
+const AccountRef Ref = "account"
+
+// IssuingCARef is the reference of the account's issuing CA.
+const IssuingCARef Ref = "issuing-ca"
+
+// IssuedRef is the reference of a certificate the issuing CA issued, by
+// serial.
+func IssuedRef(serial string) Ref { return Ref("issued/" + serial) }
+
+// WebhookRef is the reference of the webhook with that id.
+func WebhookRef(id string) Ref { return Ref("webhook/" + id) }

@@ -57,6 +57,8 @@ type secretRecord struct {
 var secretRecords = []secretRecord{
 	{prefix: sitePrefix, paths: []string{"server_certificate.inline.private_key_pem"}, newMsg: func() proto.Message { return new(pb.Site) }},
 	{prefix: internalCAKey, paths: []string{"private_key_pem"}, newMsg: func() proto.Message { return new(pb.InternalCA) }},
+	{prefix: issuingCAKey, paths: []string{"private_key_pem"}, newMsg: func() proto.Message { return new(pb.IssuingCA) }},
+	{prefix: webhookPrefix, paths: []string{"secret"}, newMsg: func() proto.Message { return new(pb.Webhook) }},
 }
 
 // secretRecordOf returns the secretRecord of the record at key, or nil.

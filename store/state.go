@@ -59,6 +59,7 @@ type State struct {
 	crlSlots   map[crlSlot]*slotCRLs
 	crlIssuers map[pki.IssuerKey][]*pb.CRL
 	deny       *denySet // the denylist (deny.go); nil when empty
+	ext        extState // identities, account, issuing CA, webhooks
 
 	// next is closed when a newer State is published.
 	next chan struct{}
@@ -151,6 +152,7 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 		crlSlots:   s.crlSlots,
 		crlIssuers: s.crlIssuers,
 		deny:       s.deny,
+		ext:        s.ext,
 		next:       make(chan struct{}),
 	}}
 	for _, ev := range events {
@@ -167,15 +169,6 @@ func (s *State) applyWith(rev int64, events []Event, ring *seal.Keyring) (*State
 	return b.st, b.plain, nil
 }
 
-// with returns a scratch copy of s that also holds ca, for validating a
-// write that creates ca and refers to it in the same transaction.
-func (s *State) with(ca *pb.ClientCA) *State {
-	n := *s
-	n.cas = maps.Clone(s.cas)
-	n.cas[ca.GetId()] = ca
-	return &n
-}
-
 // builder applies keys to a State under construction. Maps the State
 // shares with its predecessor are cloned on their first change (owned
 // records which are already private); changed sites are remembered for
@@ -186,6 +179,7 @@ type builder struct {
 	plain   []string // keys of records holding a plaintext secret
 	owned   struct{ cas, sites, crls, tokens, nodes, crlSources bool }
 	ownDeny bool // st.deny is the batch's own copy
+	oext    extOwned
 	// oldSites maps each hostname the batch wrote or deleted to the site it
 	// had before the batch (nil when it had none).
 	oldSites map[string]*pb.Site
@@ -224,7 +218,7 @@ func (b *builder) set(kv KV, del bool) error {
 	case kv.Key == internalCAKey:
 		return b.setInternalCA(kv, del)
 	}
-	return nil // a key this version does not know: ignore, a newer writer may use it
+	return b.setExt(kv, del)
 }
 
 // noteSite remembers host's site as it was before the batch, the first

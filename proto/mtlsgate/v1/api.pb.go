@@ -2147,6 +2147,516 @@ func (*DeleteDenyEntryResponse) Descriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{42}
 }
 
+type CreateIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name, comment and enabled; certificates are bound afterwards.
+	Identity      *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateIdentityRequest) Reset() {
+	*x = CreateIdentityRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateIdentityRequest) ProtoMessage() {}
+
+func (x *CreateIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateIdentityRequest.ProtoReflect.Descriptor instead.
+func (*CreateIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *CreateIdentityRequest) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+type ListIdentitiesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentitiesRequest) Reset() {
+	*x = ListIdentitiesRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentitiesRequest) ProtoMessage() {}
+
+func (x *ListIdentitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentitiesRequest.ProtoReflect.Descriptor instead.
+func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{44}
+}
+
+type ListIdentitiesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by name.
+	Identities    []*Identity `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIdentitiesResponse) Reset() {
+	*x = ListIdentitiesResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIdentitiesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIdentitiesResponse) ProtoMessage() {}
+
+func (x *ListIdentitiesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIdentitiesResponse.ProtoReflect.Descriptor instead.
+func (*ListIdentitiesResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
+	if x != nil {
+		return x.Identities
+	}
+	return nil
+}
+
+type GetIdentityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIdentityRequest) Reset() {
+	*x = GetIdentityRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIdentityRequest) ProtoMessage() {}
+
+func (x *GetIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIdentityRequest.ProtoReflect.Descriptor instead.
+func (*GetIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetIdentityRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type UpdateIdentityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name says which identity; the fields in update_mask change.
+	Identity *Identity `protobuf:"bytes,1,opt,name=identity,proto3" json:"identity,omitempty"`
+	// "comment", "enabled". Required.
+	UpdateMask    []string `protobuf:"bytes,2,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateIdentityRequest) Reset() {
+	*x = UpdateIdentityRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateIdentityRequest) ProtoMessage() {}
+
+func (x *UpdateIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateIdentityRequest.ProtoReflect.Descriptor instead.
+func (*UpdateIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UpdateIdentityRequest) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *UpdateIdentityRequest) GetUpdateMask() []string {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+type DeleteIdentityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteIdentityRequest) Reset() {
+	*x = DeleteIdentityRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteIdentityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteIdentityRequest) ProtoMessage() {}
+
+func (x *DeleteIdentityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteIdentityRequest.ProtoReflect.Descriptor instead.
+func (*DeleteIdentityRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DeleteIdentityRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteIdentityResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteIdentityResponse) Reset() {
+	*x = DeleteIdentityResponse{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteIdentityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteIdentityResponse) ProtoMessage() {}
+
+func (x *DeleteIdentityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteIdentityResponse.ProtoReflect.Descriptor instead.
+func (*DeleteIdentityResponse) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{49}
+}
+
+type BindCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The identity's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// One certificate: PEM, DER, or a PKCS#12 file (whose certificate is
+	// bound; its key is never kept).
+	Certificate []byte `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The PKCS#12 file's password.
+	Pkcs12Password string `protobuf:"bytes,3,opt,name=pkcs12_password,json=pkcs12Password,proto3" json:"pkcs12_password,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BindCertificateRequest) Reset() {
+	*x = BindCertificateRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindCertificateRequest) ProtoMessage() {}
+
+func (x *BindCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindCertificateRequest.ProtoReflect.Descriptor instead.
+func (*BindCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *BindCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *BindCertificateRequest) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *BindCertificateRequest) GetPkcs12Password() string {
+	if x != nil {
+		return x.Pkcs12Password
+	}
+	return ""
+}
+
+type UnbindCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Lowercase hex SHA-256 of the certificate's DER.
+	Sha256Fingerprint string `protobuf:"bytes,2,opt,name=sha256_fingerprint,json=sha256Fingerprint,proto3" json:"sha256_fingerprint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *UnbindCertificateRequest) Reset() {
+	*x = UnbindCertificateRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindCertificateRequest) ProtoMessage() {}
+
+func (x *UnbindCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindCertificateRequest.ProtoReflect.Descriptor instead.
+func (*UnbindCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *UnbindCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnbindCertificateRequest) GetSha256Fingerprint() string {
+	if x != nil {
+		return x.Sha256Fingerprint
+	}
+	return ""
+}
+
+type GetAccountSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountSettingsRequest) Reset() {
+	*x = GetAccountSettingsRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountSettingsRequest) ProtoMessage() {}
+
+func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{52}
+}
+
+type UpdateAccountSettingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *AccountSettings       `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// "identity_mapping". Required.
+	UpdateMask    []string `protobuf:"bytes,2,rep,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateAccountSettingsRequest) Reset() {
+	*x = UpdateAccountSettingsRequest{}
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAccountSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAccountSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAccountSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAccountSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *UpdateAccountSettingsRequest) GetSettings() *AccountSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateAccountSettingsRequest) GetUpdateMask() []string {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
 type ExportBackupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2155,7 +2665,7 @@ type ExportBackupRequest struct {
 
 func (x *ExportBackupRequest) Reset() {
 	*x = ExportBackupRequest{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2677,7 @@ func (x *ExportBackupRequest) String() string {
 func (*ExportBackupRequest) ProtoMessage() {}
 
 func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[43]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2690,7 @@ func (x *ExportBackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportBackupRequest.ProtoReflect.Descriptor instead.
 func (*ExportBackupRequest) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{43}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{54}
 }
 
 // BackupChunk is the next part of a backup file, in order.
@@ -2193,7 +2703,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2715,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_api_proto_msgTypes[44]
+	mi := &file_mtlsgate_v1_api_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2728,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{44}
+	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -2232,7 +2742,7 @@ var File_mtlsgate_v1_api_proto protoreflect.FileDescriptor
 
 const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\n" +
-	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x17mtlsgate/v1/model.proto\"\xae\x01\n" +
+	"\x15mtlsgate/v1/api.proto\x12\vmtlsgate.v1\x1a\x1cmtlsgate/v1/identities.proto\x1a\x19mtlsgate/v1/issuing.proto\x1a\x17mtlsgate/v1/model.proto\x1a\x1amtlsgate/v1/webhooks.proto\"\xae\x01\n" +
 	"\x15CreateClientCARequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06bundle\x18\x02 \x01(\fR\x06bundle\x12\x14\n" +
@@ -2347,10 +2857,38 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x16DeleteDenyEntryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\"\x19\n" +
-	"\x17DeleteDenyEntryResponse\"\x15\n" +
+	"\x17DeleteDenyEntryResponse\"J\n" +
+	"\x15CreateIdentityRequest\x121\n" +
+	"\bidentity\x18\x01 \x01(\v2\x15.mtlsgate.v1.IdentityR\bidentity\"\x17\n" +
+	"\x15ListIdentitiesRequest\"O\n" +
+	"\x16ListIdentitiesResponse\x125\n" +
+	"\n" +
+	"identities\x18\x01 \x03(\v2\x15.mtlsgate.v1.IdentityR\n" +
+	"identities\"(\n" +
+	"\x12GetIdentityRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
+	"\x15UpdateIdentityRequest\x121\n" +
+	"\bidentity\x18\x01 \x01(\v2\x15.mtlsgate.v1.IdentityR\bidentity\x12\x1f\n" +
+	"\vupdate_mask\x18\x02 \x03(\tR\n" +
+	"updateMask\"+\n" +
+	"\x15DeleteIdentityRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16DeleteIdentityResponse\"w\n" +
+	"\x16BindCertificateRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x12'\n" +
+	"\x0fpkcs12_password\x18\x03 \x01(\tR\x0epkcs12Password\"]\n" +
+	"\x18UnbindCertificateRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
+	"\x12sha256_fingerprint\x18\x02 \x01(\tR\x11sha256Fingerprint\"\x1b\n" +
+	"\x19GetAccountSettingsRequest\"y\n" +
+	"\x1cUpdateAccountSettingsRequest\x128\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1c.mtlsgate.v1.AccountSettingsR\bsettings\x12\x1f\n" +
+	"\vupdate_mask\x18\x02 \x03(\tR\n" +
+	"updateMask\"\x15\n" +
 	"\x13ExportBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xd0\x14\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x97\"\n" +
 	"\x19CertificateManagerService\x12K\n" +
 	"\x0eCreateClientCA\x12\".mtlsgate.v1.CreateClientCARequest\x1a\x15.mtlsgate.v1.ClientCA\x12V\n" +
 	"\rListClientCAs\x12!.mtlsgate.v1.ListClientCAsRequest\x1a\".mtlsgate.v1.ListClientCAsResponse\x12E\n" +
@@ -2386,7 +2924,26 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x15RevokeNodeCertificate\x12).mtlsgate.v1.RevokeNodeCertificateRequest\x1a\x1c.mtlsgate.v1.NodeCertificate\x12N\n" +
 	"\x0fCreateDenyEntry\x12#.mtlsgate.v1.CreateDenyEntryRequest\x1a\x16.mtlsgate.v1.DenyEntry\x12\\\n" +
 	"\x0fListDenyEntries\x12#.mtlsgate.v1.ListDenyEntriesRequest\x1a$.mtlsgate.v1.ListDenyEntriesResponse\x12\\\n" +
-	"\x0fDeleteDenyEntry\x12#.mtlsgate.v1.DeleteDenyEntryRequest\x1a$.mtlsgate.v1.DeleteDenyEntryResponse\x12\\\n" +
+	"\x0fDeleteDenyEntry\x12#.mtlsgate.v1.DeleteDenyEntryRequest\x1a$.mtlsgate.v1.DeleteDenyEntryResponse\x12K\n" +
+	"\x0eCreateIdentity\x12\".mtlsgate.v1.CreateIdentityRequest\x1a\x15.mtlsgate.v1.Identity\x12Y\n" +
+	"\x0eListIdentities\x12\".mtlsgate.v1.ListIdentitiesRequest\x1a#.mtlsgate.v1.ListIdentitiesResponse\x12E\n" +
+	"\vGetIdentity\x12\x1f.mtlsgate.v1.GetIdentityRequest\x1a\x15.mtlsgate.v1.Identity\x12K\n" +
+	"\x0eUpdateIdentity\x12\".mtlsgate.v1.UpdateIdentityRequest\x1a\x15.mtlsgate.v1.Identity\x12Y\n" +
+	"\x0eDeleteIdentity\x12\".mtlsgate.v1.DeleteIdentityRequest\x1a#.mtlsgate.v1.DeleteIdentityResponse\x12M\n" +
+	"\x0fBindCertificate\x12#.mtlsgate.v1.BindCertificateRequest\x1a\x15.mtlsgate.v1.Identity\x12Q\n" +
+	"\x11UnbindCertificate\x12%.mtlsgate.v1.UnbindCertificateRequest\x1a\x15.mtlsgate.v1.Identity\x12Z\n" +
+	"\x12GetAccountSettings\x12&.mtlsgate.v1.GetAccountSettingsRequest\x1a\x1c.mtlsgate.v1.AccountSettings\x12`\n" +
+	"\x15UpdateAccountSettings\x12).mtlsgate.v1.UpdateAccountSettingsRequest\x1a\x1c.mtlsgate.v1.AccountSettings\x12N\n" +
+	"\x0fCreateIssuingCA\x12#.mtlsgate.v1.CreateIssuingCARequest\x1a\x16.mtlsgate.v1.IssuingCA\x12H\n" +
+	"\fGetIssuingCA\x12 .mtlsgate.v1.GetIssuingCARequest\x1a\x16.mtlsgate.v1.IssuingCA\x12q\n" +
+	"\x16IssueClientCertificate\x12*.mtlsgate.v1.IssueClientCertificateRequest\x1a+.mtlsgate.v1.IssueClientCertificateResponse\x12q\n" +
+	"\x16RenewClientCertificate\x12*.mtlsgate.v1.RenewClientCertificateRequest\x1a+.mtlsgate.v1.IssueClientCertificateResponse\x12f\n" +
+	"\x17RevokeClientCertificate\x12+.mtlsgate.v1.RevokeClientCertificateRequest\x1a\x1e.mtlsgate.v1.IssuedCertificate\x12q\n" +
+	"\x16ListIssuedCertificates\x12*.mtlsgate.v1.ListIssuedCertificatesRequest\x1a+.mtlsgate.v1.ListIssuedCertificatesResponse\x12V\n" +
+	"\rCreateWebhook\x12!.mtlsgate.v1.CreateWebhookRequest\x1a\".mtlsgate.v1.CreateWebhookResponse\x12S\n" +
+	"\fListWebhooks\x12 .mtlsgate.v1.ListWebhooksRequest\x1a!.mtlsgate.v1.ListWebhooksResponse\x12V\n" +
+	"\rDeleteWebhook\x12!.mtlsgate.v1.DeleteWebhookRequest\x1a\".mtlsgate.v1.DeleteWebhookResponse\x12n\n" +
+	"\x15ListWebhookDeliveries\x12).mtlsgate.v1.ListWebhookDeliveriesRequest\x1a*.mtlsgate.v1.ListWebhookDeliveriesResponse\x12\\\n" +
 	"\x0fListAuditEvents\x12#.mtlsgate.v1.ListAuditEventsRequest\x1a$.mtlsgate.v1.ListAuditEventsResponse\x12L\n" +
 	"\fExportBackup\x12 .mtlsgate.v1.ExportBackupRequest\x1a\x18.mtlsgate.v1.BackupChunk0\x01B;Z9github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1;mtlsgatev1b\x06proto3"
 
@@ -2402,151 +2959,224 @@ func file_mtlsgate_v1_api_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_api_proto_rawDescData
 }
 
-var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_mtlsgate_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_mtlsgate_v1_api_proto_goTypes = []any{
-	(*CreateClientCARequest)(nil),        // 0: mtlsgate.v1.CreateClientCARequest
-	(*ListClientCAsRequest)(nil),         // 1: mtlsgate.v1.ListClientCAsRequest
-	(*ListClientCAsResponse)(nil),        // 2: mtlsgate.v1.ListClientCAsResponse
-	(*GetClientCARequest)(nil),           // 3: mtlsgate.v1.GetClientCARequest
-	(*DeleteClientCARequest)(nil),        // 4: mtlsgate.v1.DeleteClientCARequest
-	(*DeleteClientCAResponse)(nil),       // 5: mtlsgate.v1.DeleteClientCAResponse
-	(*AssignClientCARequest)(nil),        // 6: mtlsgate.v1.AssignClientCARequest
-	(*CreateSiteRequest)(nil),            // 7: mtlsgate.v1.CreateSiteRequest
-	(*UpdateClientCARequest)(nil),        // 8: mtlsgate.v1.UpdateClientCARequest
-	(*UpdateSiteRequest)(nil),            // 9: mtlsgate.v1.UpdateSiteRequest
-	(*ListSitesRequest)(nil),             // 10: mtlsgate.v1.ListSitesRequest
-	(*ListSitesResponse)(nil),            // 11: mtlsgate.v1.ListSitesResponse
-	(*GetSiteRequest)(nil),               // 12: mtlsgate.v1.GetSiteRequest
-	(*DeleteSiteRequest)(nil),            // 13: mtlsgate.v1.DeleteSiteRequest
-	(*DeleteSiteResponse)(nil),           // 14: mtlsgate.v1.DeleteSiteResponse
-	(*SiteCAsRequest)(nil),               // 15: mtlsgate.v1.SiteCAsRequest
-	(*UpdateSiteSettingsRequest)(nil),    // 16: mtlsgate.v1.UpdateSiteSettingsRequest
-	(*CreateCRLRequest)(nil),             // 17: mtlsgate.v1.CreateCRLRequest
-	(*ListCRLsRequest)(nil),              // 18: mtlsgate.v1.ListCRLsRequest
-	(*ListCRLsResponse)(nil),             // 19: mtlsgate.v1.ListCRLsResponse
-	(*ListCRLSourcesRequest)(nil),        // 20: mtlsgate.v1.ListCRLSourcesRequest
-	(*ListCRLSourcesResponse)(nil),       // 21: mtlsgate.v1.ListCRLSourcesResponse
-	(*GetCRLRequest)(nil),                // 22: mtlsgate.v1.GetCRLRequest
-	(*DeleteCRLRequest)(nil),             // 23: mtlsgate.v1.DeleteCRLRequest
-	(*DeleteCRLResponse)(nil),            // 24: mtlsgate.v1.DeleteCRLResponse
-	(*CreateTokenRequest)(nil),           // 25: mtlsgate.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),          // 26: mtlsgate.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),            // 27: mtlsgate.v1.ListTokensRequest
-	(*WhoAmIRequest)(nil),                // 28: mtlsgate.v1.WhoAmIRequest
-	(*ListTokensResponse)(nil),           // 29: mtlsgate.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),           // 30: mtlsgate.v1.RevokeTokenRequest
-	(*ListAuditEventsRequest)(nil),       // 31: mtlsgate.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),      // 32: mtlsgate.v1.ListAuditEventsResponse
-	(*IssueNodeCertificateRequest)(nil),  // 33: mtlsgate.v1.IssueNodeCertificateRequest
-	(*IssueNodeCertificateResponse)(nil), // 34: mtlsgate.v1.IssueNodeCertificateResponse
-	(*ListNodeCertificatesRequest)(nil),  // 35: mtlsgate.v1.ListNodeCertificatesRequest
-	(*ListNodeCertificatesResponse)(nil), // 36: mtlsgate.v1.ListNodeCertificatesResponse
-	(*RevokeNodeCertificateRequest)(nil), // 37: mtlsgate.v1.RevokeNodeCertificateRequest
-	(*CreateDenyEntryRequest)(nil),       // 38: mtlsgate.v1.CreateDenyEntryRequest
-	(*ListDenyEntriesRequest)(nil),       // 39: mtlsgate.v1.ListDenyEntriesRequest
-	(*ListDenyEntriesResponse)(nil),      // 40: mtlsgate.v1.ListDenyEntriesResponse
-	(*DeleteDenyEntryRequest)(nil),       // 41: mtlsgate.v1.DeleteDenyEntryRequest
-	(*DeleteDenyEntryResponse)(nil),      // 42: mtlsgate.v1.DeleteDenyEntryResponse
-	(*ExportBackupRequest)(nil),          // 43: mtlsgate.v1.ExportBackupRequest
-	(*BackupChunk)(nil),                  // 44: mtlsgate.v1.BackupChunk
-	(*ClientCA)(nil),                     // 45: mtlsgate.v1.ClientCA
-	(*Site)(nil),                         // 46: mtlsgate.v1.Site
-	(*ClientCertSettings)(nil),           // 47: mtlsgate.v1.ClientCertSettings
-	(*CRL)(nil),                          // 48: mtlsgate.v1.CRL
-	(*CRLFetchStatus)(nil),               // 49: mtlsgate.v1.CRLFetchStatus
-	(Role)(0),                            // 50: mtlsgate.v1.Role
-	(*Token)(nil),                        // 51: mtlsgate.v1.Token
-	(*AuditEvent)(nil),                   // 52: mtlsgate.v1.AuditEvent
-	(*NodeCertificate)(nil),              // 53: mtlsgate.v1.NodeCertificate
-	(*DenyEntry)(nil),                    // 54: mtlsgate.v1.DenyEntry
+	(*CreateClientCARequest)(nil),          // 0: mtlsgate.v1.CreateClientCARequest
+	(*ListClientCAsRequest)(nil),           // 1: mtlsgate.v1.ListClientCAsRequest
+	(*ListClientCAsResponse)(nil),          // 2: mtlsgate.v1.ListClientCAsResponse
+	(*GetClientCARequest)(nil),             // 3: mtlsgate.v1.GetClientCARequest
+	(*DeleteClientCARequest)(nil),          // 4: mtlsgate.v1.DeleteClientCARequest
+	(*DeleteClientCAResponse)(nil),         // 5: mtlsgate.v1.DeleteClientCAResponse
+	(*AssignClientCARequest)(nil),          // 6: mtlsgate.v1.AssignClientCARequest
+	(*CreateSiteRequest)(nil),              // 7: mtlsgate.v1.CreateSiteRequest
+	(*UpdateClientCARequest)(nil),          // 8: mtlsgate.v1.UpdateClientCARequest
+	(*UpdateSiteRequest)(nil),              // 9: mtlsgate.v1.UpdateSiteRequest
+	(*ListSitesRequest)(nil),               // 10: mtlsgate.v1.ListSitesRequest
+	(*ListSitesResponse)(nil),              // 11: mtlsgate.v1.ListSitesResponse
+	(*GetSiteRequest)(nil),                 // 12: mtlsgate.v1.GetSiteRequest
+	(*DeleteSiteRequest)(nil),              // 13: mtlsgate.v1.DeleteSiteRequest
+	(*DeleteSiteResponse)(nil),             // 14: mtlsgate.v1.DeleteSiteResponse
+	(*SiteCAsRequest)(nil),                 // 15: mtlsgate.v1.SiteCAsRequest
+	(*UpdateSiteSettingsRequest)(nil),      // 16: mtlsgate.v1.UpdateSiteSettingsRequest
+	(*CreateCRLRequest)(nil),               // 17: mtlsgate.v1.CreateCRLRequest
+	(*ListCRLsRequest)(nil),                // 18: mtlsgate.v1.ListCRLsRequest
+	(*ListCRLsResponse)(nil),               // 19: mtlsgate.v1.ListCRLsResponse
+	(*ListCRLSourcesRequest)(nil),          // 20: mtlsgate.v1.ListCRLSourcesRequest
+	(*ListCRLSourcesResponse)(nil),         // 21: mtlsgate.v1.ListCRLSourcesResponse
+	(*GetCRLRequest)(nil),                  // 22: mtlsgate.v1.GetCRLRequest
+	(*DeleteCRLRequest)(nil),               // 23: mtlsgate.v1.DeleteCRLRequest
+	(*DeleteCRLResponse)(nil),              // 24: mtlsgate.v1.DeleteCRLResponse
+	(*CreateTokenRequest)(nil),             // 25: mtlsgate.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),            // 26: mtlsgate.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),              // 27: mtlsgate.v1.ListTokensRequest
+	(*WhoAmIRequest)(nil),                  // 28: mtlsgate.v1.WhoAmIRequest
+	(*ListTokensResponse)(nil),             // 29: mtlsgate.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),             // 30: mtlsgate.v1.RevokeTokenRequest
+	(*ListAuditEventsRequest)(nil),         // 31: mtlsgate.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),        // 32: mtlsgate.v1.ListAuditEventsResponse
+	(*IssueNodeCertificateRequest)(nil),    // 33: mtlsgate.v1.IssueNodeCertificateRequest
+	(*IssueNodeCertificateResponse)(nil),   // 34: mtlsgate.v1.IssueNodeCertificateResponse
+	(*ListNodeCertificatesRequest)(nil),    // 35: mtlsgate.v1.ListNodeCertificatesRequest
+	(*ListNodeCertificatesResponse)(nil),   // 36: mtlsgate.v1.ListNodeCertificatesResponse
+	(*RevokeNodeCertificateRequest)(nil),   // 37: mtlsgate.v1.RevokeNodeCertificateRequest
+	(*CreateDenyEntryRequest)(nil),         // 38: mtlsgate.v1.CreateDenyEntryRequest
+	(*ListDenyEntriesRequest)(nil),         // 39: mtlsgate.v1.ListDenyEntriesRequest
+	(*ListDenyEntriesResponse)(nil),        // 40: mtlsgate.v1.ListDenyEntriesResponse
+	(*DeleteDenyEntryRequest)(nil),         // 41: mtlsgate.v1.DeleteDenyEntryRequest
+	(*DeleteDenyEntryResponse)(nil),        // 42: mtlsgate.v1.DeleteDenyEntryResponse
+	(*CreateIdentityRequest)(nil),          // 43: mtlsgate.v1.CreateIdentityRequest
+	(*ListIdentitiesRequest)(nil),          // 44: mtlsgate.v1.ListIdentitiesRequest
+	(*ListIdentitiesResponse)(nil),         // 45: mtlsgate.v1.ListIdentitiesResponse
+	(*GetIdentityRequest)(nil),             // 46: mtlsgate.v1.GetIdentityRequest
+	(*UpdateIdentityRequest)(nil),          // 47: mtlsgate.v1.UpdateIdentityRequest
+	(*DeleteIdentityRequest)(nil),          // 48: mtlsgate.v1.DeleteIdentityRequest
+	(*DeleteIdentityResponse)(nil),         // 49: mtlsgate.v1.DeleteIdentityResponse
+	(*BindCertificateRequest)(nil),         // 50: mtlsgate.v1.BindCertificateRequest
+	(*UnbindCertificateRequest)(nil),       // 51: mtlsgate.v1.UnbindCertificateRequest
+	(*GetAccountSettingsRequest)(nil),      // 52: mtlsgate.v1.GetAccountSettingsRequest
+	(*UpdateAccountSettingsRequest)(nil),   // 53: mtlsgate.v1.UpdateAccountSettingsRequest
+	(*ExportBackupRequest)(nil),            // 54: mtlsgate.v1.ExportBackupRequest
+	(*BackupChunk)(nil),                    // 55: mtlsgate.v1.BackupChunk
+	(*ClientCA)(nil),                       // 56: mtlsgate.v1.ClientCA
+	(*Site)(nil),                           // 57: mtlsgate.v1.Site
+	(*ClientCertSettings)(nil),             // 58: mtlsgate.v1.ClientCertSettings
+	(*CRL)(nil),                            // 59: mtlsgate.v1.CRL
+	(*CRLFetchStatus)(nil),                 // 60: mtlsgate.v1.CRLFetchStatus
+	(Role)(0),                              // 61: mtlsgate.v1.Role
+	(*Token)(nil),                          // 62: mtlsgate.v1.Token
+	(*AuditEvent)(nil),                     // 63: mtlsgate.v1.AuditEvent
+	(*NodeCertificate)(nil),                // 64: mtlsgate.v1.NodeCertificate
+	(*DenyEntry)(nil),                      // 65: mtlsgate.v1.DenyEntry
+	(*Identity)(nil),                       // 66: mtlsgate.v1.Identity
+	(*AccountSettings)(nil),                // 67: mtlsgate.v1.AccountSettings
+	(*CreateIssuingCARequest)(nil),         // 68: mtlsgate.v1.CreateIssuingCARequest
+	(*GetIssuingCARequest)(nil),            // 69: mtlsgate.v1.GetIssuingCARequest
+	(*IssueClientCertificateRequest)(nil),  // 70: mtlsgate.v1.IssueClientCertificateRequest
+	(*RenewClientCertificateRequest)(nil),  // 71: mtlsgate.v1.RenewClientCertificateRequest
+	(*RevokeClientCertificateRequest)(nil), // 72: mtlsgate.v1.RevokeClientCertificateRequest
+	(*ListIssuedCertificatesRequest)(nil),  // 73: mtlsgate.v1.ListIssuedCertificatesRequest
+	(*CreateWebhookRequest)(nil),           // 74: mtlsgate.v1.CreateWebhookRequest
+	(*ListWebhooksRequest)(nil),            // 75: mtlsgate.v1.ListWebhooksRequest
+	(*DeleteWebhookRequest)(nil),           // 76: mtlsgate.v1.DeleteWebhookRequest
+	(*ListWebhookDeliveriesRequest)(nil),   // 77: mtlsgate.v1.ListWebhookDeliveriesRequest
+	(*IssuingCA)(nil),                      // 78: mtlsgate.v1.IssuingCA
+	(*IssueClientCertificateResponse)(nil), // 79: mtlsgate.v1.IssueClientCertificateResponse
+	(*IssuedCertificate)(nil),              // 80: mtlsgate.v1.IssuedCertificate
+	(*ListIssuedCertificatesResponse)(nil), // 81: mtlsgate.v1.ListIssuedCertificatesResponse
+	(*CreateWebhookResponse)(nil),          // 82: mtlsgate.v1.CreateWebhookResponse
+	(*ListWebhooksResponse)(nil),           // 83: mtlsgate.v1.ListWebhooksResponse
+	(*DeleteWebhookResponse)(nil),          // 84: mtlsgate.v1.DeleteWebhookResponse
+	(*ListWebhookDeliveriesResponse)(nil),  // 85: mtlsgate.v1.ListWebhookDeliveriesResponse
 }
 var file_mtlsgate_v1_api_proto_depIdxs = []int32{
-	45, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
-	46, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	46, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
-	46, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
-	47, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	48, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
-	49, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
-	50, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
-	51, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
-	51, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
-	52, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
-	53, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
-	53, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
-	54, // 13: mtlsgate.v1.CreateDenyEntryRequest.entry:type_name -> mtlsgate.v1.DenyEntry
-	54, // 14: mtlsgate.v1.ListDenyEntriesResponse.entries:type_name -> mtlsgate.v1.DenyEntry
-	0,  // 15: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
-	1,  // 16: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
-	3,  // 17: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
-	4,  // 18: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
-	8,  // 19: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
-	6,  // 20: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	6,  // 21: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
-	7,  // 22: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
-	9,  // 23: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
-	10, // 24: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
-	12, // 25: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
-	13, // 26: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
-	15, // 27: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	15, // 28: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
-	12, // 29: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
-	16, // 30: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
-	17, // 31: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
-	18, // 32: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
-	22, // 33: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
-	23, // 34: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
-	20, // 35: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
-	25, // 36: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
-	27, // 37: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
-	30, // 38: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
-	28, // 39: mtlsgate.v1.CertificateManagerService.WhoAmI:input_type -> mtlsgate.v1.WhoAmIRequest
-	33, // 40: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
-	35, // 41: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
-	37, // 42: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
-	38, // 43: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:input_type -> mtlsgate.v1.CreateDenyEntryRequest
-	39, // 44: mtlsgate.v1.CertificateManagerService.ListDenyEntries:input_type -> mtlsgate.v1.ListDenyEntriesRequest
-	41, // 45: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:input_type -> mtlsgate.v1.DeleteDenyEntryRequest
-	31, // 46: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
-	43, // 47: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
-	45, // 48: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
-	2,  // 49: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
-	45, // 50: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
-	5,  // 51: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
-	45, // 52: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
-	45, // 53: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
-	45, // 54: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
-	46, // 55: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
-	46, // 56: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
-	11, // 57: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
-	46, // 58: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
-	14, // 59: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
-	46, // 60: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
-	46, // 61: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
-	47, // 62: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	47, // 63: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
-	48, // 64: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
-	19, // 65: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
-	48, // 66: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
-	24, // 67: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
-	21, // 68: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
-	26, // 69: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
-	29, // 70: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
-	51, // 71: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
-	51, // 72: mtlsgate.v1.CertificateManagerService.WhoAmI:output_type -> mtlsgate.v1.Token
-	34, // 73: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
-	36, // 74: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
-	53, // 75: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
-	54, // 76: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:output_type -> mtlsgate.v1.DenyEntry
-	40, // 77: mtlsgate.v1.CertificateManagerService.ListDenyEntries:output_type -> mtlsgate.v1.ListDenyEntriesResponse
-	42, // 78: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:output_type -> mtlsgate.v1.DeleteDenyEntryResponse
-	32, // 79: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
-	44, // 80: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
-	48, // [48:81] is the sub-list for method output_type
-	15, // [15:48] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	56, // 0: mtlsgate.v1.ListClientCAsResponse.cas:type_name -> mtlsgate.v1.ClientCA
+	57, // 1: mtlsgate.v1.CreateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	57, // 2: mtlsgate.v1.UpdateSiteRequest.site:type_name -> mtlsgate.v1.Site
+	57, // 3: mtlsgate.v1.ListSitesResponse.sites:type_name -> mtlsgate.v1.Site
+	58, // 4: mtlsgate.v1.UpdateSiteSettingsRequest.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	59, // 5: mtlsgate.v1.ListCRLsResponse.crls:type_name -> mtlsgate.v1.CRL
+	60, // 6: mtlsgate.v1.ListCRLSourcesResponse.sources:type_name -> mtlsgate.v1.CRLFetchStatus
+	61, // 7: mtlsgate.v1.CreateTokenRequest.role:type_name -> mtlsgate.v1.Role
+	62, // 8: mtlsgate.v1.CreateTokenResponse.token:type_name -> mtlsgate.v1.Token
+	62, // 9: mtlsgate.v1.ListTokensResponse.tokens:type_name -> mtlsgate.v1.Token
+	63, // 10: mtlsgate.v1.ListAuditEventsResponse.events:type_name -> mtlsgate.v1.AuditEvent
+	64, // 11: mtlsgate.v1.IssueNodeCertificateResponse.certificate:type_name -> mtlsgate.v1.NodeCertificate
+	64, // 12: mtlsgate.v1.ListNodeCertificatesResponse.certificates:type_name -> mtlsgate.v1.NodeCertificate
+	65, // 13: mtlsgate.v1.CreateDenyEntryRequest.entry:type_name -> mtlsgate.v1.DenyEntry
+	65, // 14: mtlsgate.v1.ListDenyEntriesResponse.entries:type_name -> mtlsgate.v1.DenyEntry
+	66, // 15: mtlsgate.v1.CreateIdentityRequest.identity:type_name -> mtlsgate.v1.Identity
+	66, // 16: mtlsgate.v1.ListIdentitiesResponse.identities:type_name -> mtlsgate.v1.Identity
+	66, // 17: mtlsgate.v1.UpdateIdentityRequest.identity:type_name -> mtlsgate.v1.Identity
+	67, // 18: mtlsgate.v1.UpdateAccountSettingsRequest.settings:type_name -> mtlsgate.v1.AccountSettings
+	0,  // 19: mtlsgate.v1.CertificateManagerService.CreateClientCA:input_type -> mtlsgate.v1.CreateClientCARequest
+	1,  // 20: mtlsgate.v1.CertificateManagerService.ListClientCAs:input_type -> mtlsgate.v1.ListClientCAsRequest
+	3,  // 21: mtlsgate.v1.CertificateManagerService.GetClientCA:input_type -> mtlsgate.v1.GetClientCARequest
+	4,  // 22: mtlsgate.v1.CertificateManagerService.DeleteClientCA:input_type -> mtlsgate.v1.DeleteClientCARequest
+	8,  // 23: mtlsgate.v1.CertificateManagerService.UpdateClientCA:input_type -> mtlsgate.v1.UpdateClientCARequest
+	6,  // 24: mtlsgate.v1.CertificateManagerService.AssignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	6,  // 25: mtlsgate.v1.CertificateManagerService.UnassignClientCA:input_type -> mtlsgate.v1.AssignClientCARequest
+	7,  // 26: mtlsgate.v1.CertificateManagerService.CreateSite:input_type -> mtlsgate.v1.CreateSiteRequest
+	9,  // 27: mtlsgate.v1.CertificateManagerService.UpdateSite:input_type -> mtlsgate.v1.UpdateSiteRequest
+	10, // 28: mtlsgate.v1.CertificateManagerService.ListSites:input_type -> mtlsgate.v1.ListSitesRequest
+	12, // 29: mtlsgate.v1.CertificateManagerService.GetSite:input_type -> mtlsgate.v1.GetSiteRequest
+	13, // 30: mtlsgate.v1.CertificateManagerService.DeleteSite:input_type -> mtlsgate.v1.DeleteSiteRequest
+	15, // 31: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	15, // 32: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:input_type -> mtlsgate.v1.SiteCAsRequest
+	12, // 33: mtlsgate.v1.CertificateManagerService.GetSiteSettings:input_type -> mtlsgate.v1.GetSiteRequest
+	16, // 34: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:input_type -> mtlsgate.v1.UpdateSiteSettingsRequest
+	17, // 35: mtlsgate.v1.CertificateManagerService.CreateCRL:input_type -> mtlsgate.v1.CreateCRLRequest
+	18, // 36: mtlsgate.v1.CertificateManagerService.ListCRLs:input_type -> mtlsgate.v1.ListCRLsRequest
+	22, // 37: mtlsgate.v1.CertificateManagerService.GetCRL:input_type -> mtlsgate.v1.GetCRLRequest
+	23, // 38: mtlsgate.v1.CertificateManagerService.DeleteCRL:input_type -> mtlsgate.v1.DeleteCRLRequest
+	20, // 39: mtlsgate.v1.CertificateManagerService.ListCRLSources:input_type -> mtlsgate.v1.ListCRLSourcesRequest
+	25, // 40: mtlsgate.v1.CertificateManagerService.CreateToken:input_type -> mtlsgate.v1.CreateTokenRequest
+	27, // 41: mtlsgate.v1.CertificateManagerService.ListTokens:input_type -> mtlsgate.v1.ListTokensRequest
+	30, // 42: mtlsgate.v1.CertificateManagerService.RevokeToken:input_type -> mtlsgate.v1.RevokeTokenRequest
+	28, // 43: mtlsgate.v1.CertificateManagerService.WhoAmI:input_type -> mtlsgate.v1.WhoAmIRequest
+	33, // 44: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:input_type -> mtlsgate.v1.IssueNodeCertificateRequest
+	35, // 45: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:input_type -> mtlsgate.v1.ListNodeCertificatesRequest
+	37, // 46: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:input_type -> mtlsgate.v1.RevokeNodeCertificateRequest
+	38, // 47: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:input_type -> mtlsgate.v1.CreateDenyEntryRequest
+	39, // 48: mtlsgate.v1.CertificateManagerService.ListDenyEntries:input_type -> mtlsgate.v1.ListDenyEntriesRequest
+	41, // 49: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:input_type -> mtlsgate.v1.DeleteDenyEntryRequest
+	43, // 50: mtlsgate.v1.CertificateManagerService.CreateIdentity:input_type -> mtlsgate.v1.CreateIdentityRequest
+	44, // 51: mtlsgate.v1.CertificateManagerService.ListIdentities:input_type -> mtlsgate.v1.ListIdentitiesRequest
+	46, // 52: mtlsgate.v1.CertificateManagerService.GetIdentity:input_type -> mtlsgate.v1.GetIdentityRequest
+	47, // 53: mtlsgate.v1.CertificateManagerService.UpdateIdentity:input_type -> mtlsgate.v1.UpdateIdentityRequest
+	48, // 54: mtlsgate.v1.CertificateManagerService.DeleteIdentity:input_type -> mtlsgate.v1.DeleteIdentityRequest
+	50, // 55: mtlsgate.v1.CertificateManagerService.BindCertificate:input_type -> mtlsgate.v1.BindCertificateRequest
+	51, // 56: mtlsgate.v1.CertificateManagerService.UnbindCertificate:input_type -> mtlsgate.v1.UnbindCertificateRequest
+	52, // 57: mtlsgate.v1.CertificateManagerService.GetAccountSettings:input_type -> mtlsgate.v1.GetAccountSettingsRequest
+	53, // 58: mtlsgate.v1.CertificateManagerService.UpdateAccountSettings:input_type -> mtlsgate.v1.UpdateAccountSettingsRequest
+	68, // 59: mtlsgate.v1.CertificateManagerService.CreateIssuingCA:input_type -> mtlsgate.v1.CreateIssuingCARequest
+	69, // 60: mtlsgate.v1.CertificateManagerService.GetIssuingCA:input_type -> mtlsgate.v1.GetIssuingCARequest
+	70, // 61: mtlsgate.v1.CertificateManagerService.IssueClientCertificate:input_type -> mtlsgate.v1.IssueClientCertificateRequest
+	71, // 62: mtlsgate.v1.CertificateManagerService.RenewClientCertificate:input_type -> mtlsgate.v1.RenewClientCertificateRequest
+	72, // 63: mtlsgate.v1.CertificateManagerService.RevokeClientCertificate:input_type -> mtlsgate.v1.RevokeClientCertificateRequest
+	73, // 64: mtlsgate.v1.CertificateManagerService.ListIssuedCertificates:input_type -> mtlsgate.v1.ListIssuedCertificatesRequest
+	74, // 65: mtlsgate.v1.CertificateManagerService.CreateWebhook:input_type -> mtlsgate.v1.CreateWebhookRequest
+	75, // 66: mtlsgate.v1.CertificateManagerService.ListWebhooks:input_type -> mtlsgate.v1.ListWebhooksRequest
+	76, // 67: mtlsgate.v1.CertificateManagerService.DeleteWebhook:input_type -> mtlsgate.v1.DeleteWebhookRequest
+	77, // 68: mtlsgate.v1.CertificateManagerService.ListWebhookDeliveries:input_type -> mtlsgate.v1.ListWebhookDeliveriesRequest
+	31, // 69: mtlsgate.v1.CertificateManagerService.ListAuditEvents:input_type -> mtlsgate.v1.ListAuditEventsRequest
+	54, // 70: mtlsgate.v1.CertificateManagerService.ExportBackup:input_type -> mtlsgate.v1.ExportBackupRequest
+	56, // 71: mtlsgate.v1.CertificateManagerService.CreateClientCA:output_type -> mtlsgate.v1.ClientCA
+	2,  // 72: mtlsgate.v1.CertificateManagerService.ListClientCAs:output_type -> mtlsgate.v1.ListClientCAsResponse
+	56, // 73: mtlsgate.v1.CertificateManagerService.GetClientCA:output_type -> mtlsgate.v1.ClientCA
+	5,  // 74: mtlsgate.v1.CertificateManagerService.DeleteClientCA:output_type -> mtlsgate.v1.DeleteClientCAResponse
+	56, // 75: mtlsgate.v1.CertificateManagerService.UpdateClientCA:output_type -> mtlsgate.v1.ClientCA
+	56, // 76: mtlsgate.v1.CertificateManagerService.AssignClientCA:output_type -> mtlsgate.v1.ClientCA
+	56, // 77: mtlsgate.v1.CertificateManagerService.UnassignClientCA:output_type -> mtlsgate.v1.ClientCA
+	57, // 78: mtlsgate.v1.CertificateManagerService.CreateSite:output_type -> mtlsgate.v1.Site
+	57, // 79: mtlsgate.v1.CertificateManagerService.UpdateSite:output_type -> mtlsgate.v1.Site
+	11, // 80: mtlsgate.v1.CertificateManagerService.ListSites:output_type -> mtlsgate.v1.ListSitesResponse
+	57, // 81: mtlsgate.v1.CertificateManagerService.GetSite:output_type -> mtlsgate.v1.Site
+	14, // 82: mtlsgate.v1.CertificateManagerService.DeleteSite:output_type -> mtlsgate.v1.DeleteSiteResponse
+	57, // 83: mtlsgate.v1.CertificateManagerService.AssignSiteCAs:output_type -> mtlsgate.v1.Site
+	57, // 84: mtlsgate.v1.CertificateManagerService.UnassignSiteCAs:output_type -> mtlsgate.v1.Site
+	58, // 85: mtlsgate.v1.CertificateManagerService.GetSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	58, // 86: mtlsgate.v1.CertificateManagerService.UpdateSiteSettings:output_type -> mtlsgate.v1.ClientCertSettings
+	59, // 87: mtlsgate.v1.CertificateManagerService.CreateCRL:output_type -> mtlsgate.v1.CRL
+	19, // 88: mtlsgate.v1.CertificateManagerService.ListCRLs:output_type -> mtlsgate.v1.ListCRLsResponse
+	59, // 89: mtlsgate.v1.CertificateManagerService.GetCRL:output_type -> mtlsgate.v1.CRL
+	24, // 90: mtlsgate.v1.CertificateManagerService.DeleteCRL:output_type -> mtlsgate.v1.DeleteCRLResponse
+	21, // 91: mtlsgate.v1.CertificateManagerService.ListCRLSources:output_type -> mtlsgate.v1.ListCRLSourcesResponse
+	26, // 92: mtlsgate.v1.CertificateManagerService.CreateToken:output_type -> mtlsgate.v1.CreateTokenResponse
+	29, // 93: mtlsgate.v1.CertificateManagerService.ListTokens:output_type -> mtlsgate.v1.ListTokensResponse
+	62, // 94: mtlsgate.v1.CertificateManagerService.RevokeToken:output_type -> mtlsgate.v1.Token
+	62, // 95: mtlsgate.v1.CertificateManagerService.WhoAmI:output_type -> mtlsgate.v1.Token
+	34, // 96: mtlsgate.v1.CertificateManagerService.IssueNodeCertificate:output_type -> mtlsgate.v1.IssueNodeCertificateResponse
+	36, // 97: mtlsgate.v1.CertificateManagerService.ListNodeCertificates:output_type -> mtlsgate.v1.ListNodeCertificatesResponse
+	64, // 98: mtlsgate.v1.CertificateManagerService.RevokeNodeCertificate:output_type -> mtlsgate.v1.NodeCertificate
+	65, // 99: mtlsgate.v1.CertificateManagerService.CreateDenyEntry:output_type -> mtlsgate.v1.DenyEntry
+	40, // 100: mtlsgate.v1.CertificateManagerService.ListDenyEntries:output_type -> mtlsgate.v1.ListDenyEntriesResponse
+	42, // 101: mtlsgate.v1.CertificateManagerService.DeleteDenyEntry:output_type -> mtlsgate.v1.DeleteDenyEntryResponse
+	66, // 102: mtlsgate.v1.CertificateManagerService.CreateIdentity:output_type -> mtlsgate.v1.Identity
+	45, // 103: mtlsgate.v1.CertificateManagerService.ListIdentities:output_type -> mtlsgate.v1.ListIdentitiesResponse
+	66, // 104: mtlsgate.v1.CertificateManagerService.GetIdentity:output_type -> mtlsgate.v1.Identity
+	66, // 105: mtlsgate.v1.CertificateManagerService.UpdateIdentity:output_type -> mtlsgate.v1.Identity
+	49, // 106: mtlsgate.v1.CertificateManagerService.DeleteIdentity:output_type -> mtlsgate.v1.DeleteIdentityResponse
+	66, // 107: mtlsgate.v1.CertificateManagerService.BindCertificate:output_type -> mtlsgate.v1.Identity
+	66, // 108: mtlsgate.v1.CertificateManagerService.UnbindCertificate:output_type -> mtlsgate.v1.Identity
+	67, // 109: mtlsgate.v1.CertificateManagerService.GetAccountSettings:output_type -> mtlsgate.v1.AccountSettings
+	67, // 110: mtlsgate.v1.CertificateManagerService.UpdateAccountSettings:output_type -> mtlsgate.v1.AccountSettings
+	78, // 111: mtlsgate.v1.CertificateManagerService.CreateIssuingCA:output_type -> mtlsgate.v1.IssuingCA
+	78, // 112: mtlsgate.v1.CertificateManagerService.GetIssuingCA:output_type -> mtlsgate.v1.IssuingCA
+	79, // 113: mtlsgate.v1.CertificateManagerService.IssueClientCertificate:output_type -> mtlsgate.v1.IssueClientCertificateResponse
+	79, // 114: mtlsgate.v1.CertificateManagerService.RenewClientCertificate:output_type -> mtlsgate.v1.IssueClientCertificateResponse
+	80, // 115: mtlsgate.v1.CertificateManagerService.RevokeClientCertificate:output_type -> mtlsgate.v1.IssuedCertificate
+	81, // 116: mtlsgate.v1.CertificateManagerService.ListIssuedCertificates:output_type -> mtlsgate.v1.ListIssuedCertificatesResponse
+	82, // 117: mtlsgate.v1.CertificateManagerService.CreateWebhook:output_type -> mtlsgate.v1.CreateWebhookResponse
+	83, // 118: mtlsgate.v1.CertificateManagerService.ListWebhooks:output_type -> mtlsgate.v1.ListWebhooksResponse
+	84, // 119: mtlsgate.v1.CertificateManagerService.DeleteWebhook:output_type -> mtlsgate.v1.DeleteWebhookResponse
+	85, // 120: mtlsgate.v1.CertificateManagerService.ListWebhookDeliveries:output_type -> mtlsgate.v1.ListWebhookDeliveriesResponse
+	32, // 121: mtlsgate.v1.CertificateManagerService.ListAuditEvents:output_type -> mtlsgate.v1.ListAuditEventsResponse
+	55, // 122: mtlsgate.v1.CertificateManagerService.ExportBackup:output_type -> mtlsgate.v1.BackupChunk
+	71, // [71:123] is the sub-list for method output_type
+	19, // [19:71] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_api_proto_init() }
@@ -2554,14 +3184,17 @@ func file_mtlsgate_v1_api_proto_init() {
 	if File_mtlsgate_v1_api_proto != nil {
 		return
 	}
+	file_mtlsgate_v1_identities_proto_init()
+	file_mtlsgate_v1_issuing_proto_init()
 	file_mtlsgate_v1_model_proto_init()
+	file_mtlsgate_v1_webhooks_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_api_proto_rawDesc), len(file_mtlsgate_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,39 +22,58 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CertificateManagerService_CreateClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/CreateClientCA"
-	CertificateManagerService_ListClientCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListClientCAs"
-	CertificateManagerService_GetClientCA_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/GetClientCA"
-	CertificateManagerService_DeleteClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/DeleteClientCA"
-	CertificateManagerService_UpdateClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/UpdateClientCA"
-	CertificateManagerService_AssignClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/AssignClientCA"
-	CertificateManagerService_UnassignClientCA_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/UnassignClientCA"
-	CertificateManagerService_CreateSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/CreateSite"
-	CertificateManagerService_UpdateSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/UpdateSite"
-	CertificateManagerService_ListSites_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/ListSites"
-	CertificateManagerService_GetSite_FullMethodName               = "/mtlsgate.v1.CertificateManagerService/GetSite"
-	CertificateManagerService_DeleteSite_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/DeleteSite"
-	CertificateManagerService_AssignSiteCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/AssignSiteCAs"
-	CertificateManagerService_UnassignSiteCAs_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/UnassignSiteCAs"
-	CertificateManagerService_GetSiteSettings_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/GetSiteSettings"
-	CertificateManagerService_UpdateSiteSettings_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/UpdateSiteSettings"
-	CertificateManagerService_CreateCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/CreateCRL"
-	CertificateManagerService_ListCRLs_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/ListCRLs"
-	CertificateManagerService_GetCRL_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/GetCRL"
-	CertificateManagerService_DeleteCRL_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/DeleteCRL"
-	CertificateManagerService_ListCRLSources_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/ListCRLSources"
-	CertificateManagerService_CreateToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/CreateToken"
-	CertificateManagerService_ListTokens_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ListTokens"
-	CertificateManagerService_RevokeToken_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
-	CertificateManagerService_WhoAmI_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/WhoAmI"
-	CertificateManagerService_IssueNodeCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/IssueNodeCertificate"
-	CertificateManagerService_ListNodeCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
-	CertificateManagerService_RevokeNodeCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
-	CertificateManagerService_CreateDenyEntry_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/CreateDenyEntry"
-	CertificateManagerService_ListDenyEntries_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListDenyEntries"
-	CertificateManagerService_DeleteDenyEntry_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/DeleteDenyEntry"
-	CertificateManagerService_ListAuditEvents_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
-	CertificateManagerService_ExportBackup_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ExportBackup"
+	CertificateManagerService_CreateClientCA_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/CreateClientCA"
+	CertificateManagerService_ListClientCAs_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/ListClientCAs"
+	CertificateManagerService_GetClientCA_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/GetClientCA"
+	CertificateManagerService_DeleteClientCA_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/DeleteClientCA"
+	CertificateManagerService_UpdateClientCA_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/UpdateClientCA"
+	CertificateManagerService_AssignClientCA_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/AssignClientCA"
+	CertificateManagerService_UnassignClientCA_FullMethodName        = "/mtlsgate.v1.CertificateManagerService/UnassignClientCA"
+	CertificateManagerService_CreateSite_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/CreateSite"
+	CertificateManagerService_UpdateSite_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/UpdateSite"
+	CertificateManagerService_ListSites_FullMethodName               = "/mtlsgate.v1.CertificateManagerService/ListSites"
+	CertificateManagerService_GetSite_FullMethodName                 = "/mtlsgate.v1.CertificateManagerService/GetSite"
+	CertificateManagerService_DeleteSite_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/DeleteSite"
+	CertificateManagerService_AssignSiteCAs_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/AssignSiteCAs"
+	CertificateManagerService_UnassignSiteCAs_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/UnassignSiteCAs"
+	CertificateManagerService_GetSiteSettings_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/GetSiteSettings"
+	CertificateManagerService_UpdateSiteSettings_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/UpdateSiteSettings"
+	CertificateManagerService_CreateCRL_FullMethodName               = "/mtlsgate.v1.CertificateManagerService/CreateCRL"
+	CertificateManagerService_ListCRLs_FullMethodName                = "/mtlsgate.v1.CertificateManagerService/ListCRLs"
+	CertificateManagerService_GetCRL_FullMethodName                  = "/mtlsgate.v1.CertificateManagerService/GetCRL"
+	CertificateManagerService_DeleteCRL_FullMethodName               = "/mtlsgate.v1.CertificateManagerService/DeleteCRL"
+	CertificateManagerService_ListCRLSources_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ListCRLSources"
+	CertificateManagerService_CreateToken_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/CreateToken"
+	CertificateManagerService_ListTokens_FullMethodName              = "/mtlsgate.v1.CertificateManagerService/ListTokens"
+	CertificateManagerService_RevokeToken_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/RevokeToken"
+	CertificateManagerService_WhoAmI_FullMethodName                  = "/mtlsgate.v1.CertificateManagerService/WhoAmI"
+	CertificateManagerService_IssueNodeCertificate_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/IssueNodeCertificate"
+	CertificateManagerService_ListNodeCertificates_FullMethodName    = "/mtlsgate.v1.CertificateManagerService/ListNodeCertificates"
+	CertificateManagerService_RevokeNodeCertificate_FullMethodName   = "/mtlsgate.v1.CertificateManagerService/RevokeNodeCertificate"
+	CertificateManagerService_CreateDenyEntry_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/CreateDenyEntry"
+	CertificateManagerService_ListDenyEntries_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListDenyEntries"
+	CertificateManagerService_DeleteDenyEntry_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/DeleteDenyEntry"
+	CertificateManagerService_CreateIdentity_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/CreateIdentity"
+	CertificateManagerService_ListIdentities_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/ListIdentities"
+	CertificateManagerService_GetIdentity_FullMethodName             = "/mtlsgate.v1.CertificateManagerService/GetIdentity"
+	CertificateManagerService_UpdateIdentity_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/UpdateIdentity"
+	CertificateManagerService_DeleteIdentity_FullMethodName          = "/mtlsgate.v1.CertificateManagerService/DeleteIdentity"
+	CertificateManagerService_BindCertificate_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/BindCertificate"
+	CertificateManagerService_UnbindCertificate_FullMethodName       = "/mtlsgate.v1.CertificateManagerService/UnbindCertificate"
+	CertificateManagerService_GetAccountSettings_FullMethodName      = "/mtlsgate.v1.CertificateManagerService/GetAccountSettings"
+	CertificateManagerService_UpdateAccountSettings_FullMethodName   = "/mtlsgate.v1.CertificateManagerService/UpdateAccountSettings"
+	CertificateManagerService_CreateIssuingCA_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/CreateIssuingCA"
+	CertificateManagerService_GetIssuingCA_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/GetIssuingCA"
+	CertificateManagerService_IssueClientCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/IssueClientCertificate"
+	CertificateManagerService_RenewClientCertificate_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/RenewClientCertificate"
+	CertificateManagerService_RevokeClientCertificate_FullMethodName = "/mtlsgate.v1.CertificateManagerService/RevokeClientCertificate"
+	CertificateManagerService_ListIssuedCertificates_FullMethodName  = "/mtlsgate.v1.CertificateManagerService/ListIssuedCertificates"
+	CertificateManagerService_CreateWebhook_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/CreateWebhook"
+	CertificateManagerService_ListWebhooks_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ListWebhooks"
+	CertificateManagerService_DeleteWebhook_FullMethodName           = "/mtlsgate.v1.CertificateManagerService/DeleteWebhook"
+	CertificateManagerService_ListWebhookDeliveries_FullMethodName   = "/mtlsgate.v1.CertificateManagerService/ListWebhookDeliveries"
+	CertificateManagerService_ListAuditEvents_FullMethodName         = "/mtlsgate.v1.CertificateManagerService/ListAuditEvents"
+	CertificateManagerService_ExportBackup_FullMethodName            = "/mtlsgate.v1.CertificateManagerService/ExportBackup"
 )
 
 // CertificateManagerServiceClient is the client API for CertificateManagerService service.
@@ -109,6 +128,30 @@ type CertificateManagerServiceClient interface {
 	CreateDenyEntry(ctx context.Context, in *CreateDenyEntryRequest, opts ...grpc.CallOption) (*DenyEntry, error)
 	ListDenyEntries(ctx context.Context, in *ListDenyEntriesRequest, opts ...grpc.CallOption) (*ListDenyEntriesResponse, error)
 	DeleteDenyEntry(ctx context.Context, in *DeleteDenyEntryRequest, opts ...grpc.CallOption) (*DeleteDenyEntryResponse, error)
+	// Identities and the certificates bound to them.
+	CreateIdentity(ctx context.Context, in *CreateIdentityRequest, opts ...grpc.CallOption) (*Identity, error)
+	ListIdentities(ctx context.Context, in *ListIdentitiesRequest, opts ...grpc.CallOption) (*ListIdentitiesResponse, error)
+	GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*Identity, error)
+	// Changes comment and enabled.
+	UpdateIdentity(ctx context.Context, in *UpdateIdentityRequest, opts ...grpc.CallOption) (*Identity, error)
+	DeleteIdentity(ctx context.Context, in *DeleteIdentityRequest, opts ...grpc.CallOption) (*DeleteIdentityResponse, error)
+	BindCertificate(ctx context.Context, in *BindCertificateRequest, opts ...grpc.CallOption) (*Identity, error)
+	UnbindCertificate(ctx context.Context, in *UnbindCertificateRequest, opts ...grpc.CallOption) (*Identity, error)
+	// Settings of the whole account.
+	GetAccountSettings(ctx context.Context, in *GetAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error)
+	UpdateAccountSettings(ctx context.Context, in *UpdateAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error)
+	// The account's issuing CA and the client certificates it issues.
+	CreateIssuingCA(ctx context.Context, in *CreateIssuingCARequest, opts ...grpc.CallOption) (*IssuingCA, error)
+	GetIssuingCA(ctx context.Context, in *GetIssuingCARequest, opts ...grpc.CallOption) (*IssuingCA, error)
+	IssueClientCertificate(ctx context.Context, in *IssueClientCertificateRequest, opts ...grpc.CallOption) (*IssueClientCertificateResponse, error)
+	RenewClientCertificate(ctx context.Context, in *RenewClientCertificateRequest, opts ...grpc.CallOption) (*IssueClientCertificateResponse, error)
+	RevokeClientCertificate(ctx context.Context, in *RevokeClientCertificateRequest, opts ...grpc.CallOption) (*IssuedCertificate, error)
+	ListIssuedCertificates(ctx context.Context, in *ListIssuedCertificatesRequest, opts ...grpc.CallOption) (*ListIssuedCertificatesResponse, error)
+	// Webhooks and their delivery log.
+	CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error)
+	ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error)
+	DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error)
+	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
 	// Audit log, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// Backup. A consistent snapshot of the whole store at one revision: every
@@ -436,6 +479,196 @@ func (c *certificateManagerServiceClient) DeleteDenyEntry(ctx context.Context, i
 	return out, nil
 }
 
+func (c *certificateManagerServiceClient) CreateIdentity(ctx context.Context, in *CreateIdentityRequest, opts ...grpc.CallOption) (*Identity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Identity)
+	err := c.cc.Invoke(ctx, CertificateManagerService_CreateIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListIdentities(ctx context.Context, in *ListIdentitiesRequest, opts ...grpc.CallOption) (*ListIdentitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIdentitiesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListIdentities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) GetIdentity(ctx context.Context, in *GetIdentityRequest, opts ...grpc.CallOption) (*Identity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Identity)
+	err := c.cc.Invoke(ctx, CertificateManagerService_GetIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) UpdateIdentity(ctx context.Context, in *UpdateIdentityRequest, opts ...grpc.CallOption) (*Identity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Identity)
+	err := c.cc.Invoke(ctx, CertificateManagerService_UpdateIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) DeleteIdentity(ctx context.Context, in *DeleteIdentityRequest, opts ...grpc.CallOption) (*DeleteIdentityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteIdentityResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_DeleteIdentity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) BindCertificate(ctx context.Context, in *BindCertificateRequest, opts ...grpc.CallOption) (*Identity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Identity)
+	err := c.cc.Invoke(ctx, CertificateManagerService_BindCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) UnbindCertificate(ctx context.Context, in *UnbindCertificateRequest, opts ...grpc.CallOption) (*Identity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Identity)
+	err := c.cc.Invoke(ctx, CertificateManagerService_UnbindCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) GetAccountSettings(ctx context.Context, in *GetAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccountSettings)
+	err := c.cc.Invoke(ctx, CertificateManagerService_GetAccountSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) UpdateAccountSettings(ctx context.Context, in *UpdateAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccountSettings)
+	err := c.cc.Invoke(ctx, CertificateManagerService_UpdateAccountSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) CreateIssuingCA(ctx context.Context, in *CreateIssuingCARequest, opts ...grpc.CallOption) (*IssuingCA, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssuingCA)
+	err := c.cc.Invoke(ctx, CertificateManagerService_CreateIssuingCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) GetIssuingCA(ctx context.Context, in *GetIssuingCARequest, opts ...grpc.CallOption) (*IssuingCA, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssuingCA)
+	err := c.cc.Invoke(ctx, CertificateManagerService_GetIssuingCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) IssueClientCertificate(ctx context.Context, in *IssueClientCertificateRequest, opts ...grpc.CallOption) (*IssueClientCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueClientCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_IssueClientCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) RenewClientCertificate(ctx context.Context, in *RenewClientCertificateRequest, opts ...grpc.CallOption) (*IssueClientCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueClientCertificateResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_RenewClientCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) RevokeClientCertificate(ctx context.Context, in *RevokeClientCertificateRequest, opts ...grpc.CallOption) (*IssuedCertificate, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssuedCertificate)
+	err := c.cc.Invoke(ctx, CertificateManagerService_RevokeClientCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListIssuedCertificates(ctx context.Context, in *ListIssuedCertificatesRequest, opts ...grpc.CallOption) (*ListIssuedCertificatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListIssuedCertificatesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListIssuedCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) CreateWebhook(ctx context.Context, in *CreateWebhookRequest, opts ...grpc.CallOption) (*CreateWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateWebhookResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_CreateWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListWebhooks(ctx context.Context, in *ListWebhooksRequest, opts ...grpc.CallOption) (*ListWebhooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhooksResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListWebhooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebhookRequest, opts ...grpc.CallOption) (*DeleteWebhookResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteWebhookResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_DeleteWebhook_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *certificateManagerServiceClient) ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookDeliveriesResponse)
+	err := c.cc.Invoke(ctx, CertificateManagerService_ListWebhookDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *certificateManagerServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListAuditEventsResponse)
@@ -517,6 +750,30 @@ type CertificateManagerServiceServer interface {
 	CreateDenyEntry(context.Context, *CreateDenyEntryRequest) (*DenyEntry, error)
 	ListDenyEntries(context.Context, *ListDenyEntriesRequest) (*ListDenyEntriesResponse, error)
 	DeleteDenyEntry(context.Context, *DeleteDenyEntryRequest) (*DeleteDenyEntryResponse, error)
+	// Identities and the certificates bound to them.
+	CreateIdentity(context.Context, *CreateIdentityRequest) (*Identity, error)
+	ListIdentities(context.Context, *ListIdentitiesRequest) (*ListIdentitiesResponse, error)
+	GetIdentity(context.Context, *GetIdentityRequest) (*Identity, error)
+	// Changes comment and enabled.
+	UpdateIdentity(context.Context, *UpdateIdentityRequest) (*Identity, error)
+	DeleteIdentity(context.Context, *DeleteIdentityRequest) (*DeleteIdentityResponse, error)
+	BindCertificate(context.Context, *BindCertificateRequest) (*Identity, error)
+	UnbindCertificate(context.Context, *UnbindCertificateRequest) (*Identity, error)
+	// Settings of the whole account.
+	GetAccountSettings(context.Context, *GetAccountSettingsRequest) (*AccountSettings, error)
+	UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error)
+	// The account's issuing CA and the client certificates it issues.
+	CreateIssuingCA(context.Context, *CreateIssuingCARequest) (*IssuingCA, error)
+	GetIssuingCA(context.Context, *GetIssuingCARequest) (*IssuingCA, error)
+	IssueClientCertificate(context.Context, *IssueClientCertificateRequest) (*IssueClientCertificateResponse, error)
+	RenewClientCertificate(context.Context, *RenewClientCertificateRequest) (*IssueClientCertificateResponse, error)
+	RevokeClientCertificate(context.Context, *RevokeClientCertificateRequest) (*IssuedCertificate, error)
+	ListIssuedCertificates(context.Context, *ListIssuedCertificatesRequest) (*ListIssuedCertificatesResponse, error)
+	// Webhooks and their delivery log.
+	CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error)
+	ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error)
+	DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error)
+	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
 	// Audit log, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// Backup. A consistent snapshot of the whole store at one revision: every
@@ -626,6 +883,63 @@ func (UnimplementedCertificateManagerServiceServer) ListDenyEntries(context.Cont
 }
 func (UnimplementedCertificateManagerServiceServer) DeleteDenyEntry(context.Context, *DeleteDenyEntryRequest) (*DeleteDenyEntryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteDenyEntry not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) CreateIdentity(context.Context, *CreateIdentityRequest) (*Identity, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateIdentity not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListIdentities(context.Context, *ListIdentitiesRequest) (*ListIdentitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIdentities not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) GetIdentity(context.Context, *GetIdentityRequest) (*Identity, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIdentity not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) UpdateIdentity(context.Context, *UpdateIdentityRequest) (*Identity, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateIdentity not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) DeleteIdentity(context.Context, *DeleteIdentityRequest) (*DeleteIdentityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteIdentity not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) BindCertificate(context.Context, *BindCertificateRequest) (*Identity, error) {
+	return nil, status.Error(codes.Unimplemented, "method BindCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) UnbindCertificate(context.Context, *UnbindCertificateRequest) (*Identity, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnbindCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) GetAccountSettings(context.Context, *GetAccountSettingsRequest) (*AccountSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccountSettings not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAccountSettings not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) CreateIssuingCA(context.Context, *CreateIssuingCARequest) (*IssuingCA, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateIssuingCA not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) GetIssuingCA(context.Context, *GetIssuingCARequest) (*IssuingCA, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIssuingCA not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) IssueClientCertificate(context.Context, *IssueClientCertificateRequest) (*IssueClientCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueClientCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) RenewClientCertificate(context.Context, *RenewClientCertificateRequest) (*IssueClientCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewClientCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) RevokeClientCertificate(context.Context, *RevokeClientCertificateRequest) (*IssuedCertificate, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeClientCertificate not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListIssuedCertificates(context.Context, *ListIssuedCertificatesRequest) (*ListIssuedCertificatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIssuedCertificates not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) CreateWebhook(context.Context, *CreateWebhookRequest) (*CreateWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWebhook not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListWebhooks(context.Context, *ListWebhooksRequest) (*ListWebhooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhooks not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) DeleteWebhook(context.Context, *DeleteWebhookRequest) (*DeleteWebhookResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWebhook not implemented")
+}
+func (UnimplementedCertificateManagerServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
 }
 func (UnimplementedCertificateManagerServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
@@ -1213,6 +1527,348 @@ func _CertificateManagerService_DeleteDenyEntry_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateManagerService_CreateIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).CreateIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_CreateIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).CreateIdentity(ctx, req.(*CreateIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListIdentities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIdentitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListIdentities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListIdentities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListIdentities(ctx, req.(*ListIdentitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_GetIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).GetIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_GetIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).GetIdentity(ctx, req.(*GetIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_UpdateIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).UpdateIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_UpdateIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).UpdateIdentity(ctx, req.(*UpdateIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_DeleteIdentity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteIdentityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).DeleteIdentity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_DeleteIdentity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).DeleteIdentity(ctx, req.(*DeleteIdentityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_BindCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).BindCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_BindCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).BindCertificate(ctx, req.(*BindCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_UnbindCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbindCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).UnbindCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_UnbindCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).UnbindCertificate(ctx, req.(*UnbindCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_GetAccountSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).GetAccountSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_GetAccountSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).GetAccountSettings(ctx, req.(*GetAccountSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_UpdateAccountSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAccountSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).UpdateAccountSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_UpdateAccountSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).UpdateAccountSettings(ctx, req.(*UpdateAccountSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_CreateIssuingCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateIssuingCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).CreateIssuingCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_CreateIssuingCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).CreateIssuingCA(ctx, req.(*CreateIssuingCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_GetIssuingCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIssuingCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).GetIssuingCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_GetIssuingCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).GetIssuingCA(ctx, req.(*GetIssuingCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_IssueClientCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueClientCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).IssueClientCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_IssueClientCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).IssueClientCertificate(ctx, req.(*IssueClientCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_RenewClientCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewClientCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).RenewClientCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_RenewClientCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).RenewClientCertificate(ctx, req.(*RenewClientCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_RevokeClientCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeClientCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).RevokeClientCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_RevokeClientCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).RevokeClientCertificate(ctx, req.(*RevokeClientCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListIssuedCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIssuedCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListIssuedCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListIssuedCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListIssuedCertificates(ctx, req.(*ListIssuedCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_CreateWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).CreateWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_CreateWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).CreateWebhook(ctx, req.(*CreateWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListWebhooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListWebhooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListWebhooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListWebhooks(ctx, req.(*ListWebhooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_DeleteWebhook_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWebhookRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).DeleteWebhook(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_DeleteWebhook_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).DeleteWebhook(ctx, req.(*DeleteWebhookRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CertificateManagerService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateManagerServiceServer).ListWebhookDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateManagerService_ListWebhookDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateManagerServiceServer).ListWebhookDeliveries(ctx, req.(*ListWebhookDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CertificateManagerService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAuditEventsRequest)
 	if err := dec(in); err != nil {
@@ -1372,6 +2028,82 @@ var CertificateManagerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteDenyEntry",
 			Handler:    _CertificateManagerService_DeleteDenyEntry_Handler,
+		},
+		{
+			MethodName: "CreateIdentity",
+			Handler:    _CertificateManagerService_CreateIdentity_Handler,
+		},
+		{
+			MethodName: "ListIdentities",
+			Handler:    _CertificateManagerService_ListIdentities_Handler,
+		},
+		{
+			MethodName: "GetIdentity",
+			Handler:    _CertificateManagerService_GetIdentity_Handler,
+		},
+		{
+			MethodName: "UpdateIdentity",
+			Handler:    _CertificateManagerService_UpdateIdentity_Handler,
+		},
+		{
+			MethodName: "DeleteIdentity",
+			Handler:    _CertificateManagerService_DeleteIdentity_Handler,
+		},
+		{
+			MethodName: "BindCertificate",
+			Handler:    _CertificateManagerService_BindCertificate_Handler,
+		},
+		{
+			MethodName: "UnbindCertificate",
+			Handler:    _CertificateManagerService_UnbindCertificate_Handler,
+		},
+		{
+			MethodName: "GetAccountSettings",
+			Handler:    _CertificateManagerService_GetAccountSettings_Handler,
+		},
+		{
+			MethodName: "UpdateAccountSettings",
+			Handler:    _CertificateManagerService_UpdateAccountSettings_Handler,
+		},
+		{
+			MethodName: "CreateIssuingCA",
+			Handler:    _CertificateManagerService_CreateIssuingCA_Handler,
+		},
+		{
+			MethodName: "GetIssuingCA",
+			Handler:    _CertificateManagerService_GetIssuingCA_Handler,
+		},
+		{
+			MethodName: "IssueClientCertificate",
+			Handler:    _CertificateManagerService_IssueClientCertificate_Handler,
+		},
+		{
+			MethodName: "RenewClientCertificate",
+			Handler:    _CertificateManagerService_RenewClientCertificate_Handler,
+		},
+		{
+			MethodName: "RevokeClientCertificate",
+			Handler:    _CertificateManagerService_RevokeClientCertificate_Handler,
+		},
+		{
+			MethodName: "ListIssuedCertificates",
+			Handler:    _CertificateManagerService_ListIssuedCertificates_Handler,
+		},
+		{
+			MethodName: "CreateWebhook",
+			Handler:    _CertificateManagerService_CreateWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhooks",
+			Handler:    _CertificateManagerService_ListWebhooks_Handler,
+		},
+		{
+			MethodName: "DeleteWebhook",
+			Handler:    _CertificateManagerService_DeleteWebhook_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeliveries",
+			Handler:    _CertificateManagerService_ListWebhookDeliveries_Handler,
 		},
 		{
 			MethodName: "ListAuditEvents",

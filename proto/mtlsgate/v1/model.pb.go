@@ -418,6 +418,192 @@ func (TLSVersion) EnumDescriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
 }
 
+// IdentityAdmission says which certificates a site admits through
+// identities.
+type IdentityAdmission int32
+
+const (
+	IdentityAdmission_IDENTITY_ADMISSION_UNSPECIFIED IdentityAdmission = 0
+	// The site's CAs (and pins) decide; self-signed certificates bound to
+	// identities are not accepted. A certificate that resolves to a
+	// disabled identity is still refused.
+	IdentityAdmission_IDENTITY_ADMISSION_CA_ONLY IdentityAdmission = 1
+	// Also accept the self-signed (PKI-less) certificates bound to any
+	// enabled identity.
+	IdentityAdmission_IDENTITY_ADMISSION_ALL IdentityAdmission = 2
+	// Only certificates resolving to one of admitted_identities pass
+	// (reason identity_not_admitted), and those identities' self-signed
+	// bound certificates are accepted.
+	IdentityAdmission_IDENTITY_ADMISSION_LISTED IdentityAdmission = 3
+)
+
+// Enum value maps for IdentityAdmission.
+var (
+	IdentityAdmission_name = map[int32]string{
+		0: "IDENTITY_ADMISSION_UNSPECIFIED",
+		1: "IDENTITY_ADMISSION_CA_ONLY",
+		2: "IDENTITY_ADMISSION_ALL",
+		3: "IDENTITY_ADMISSION_LISTED",
+	}
+	IdentityAdmission_value = map[string]int32{
+		"IDENTITY_ADMISSION_UNSPECIFIED": 0,
+		"IDENTITY_ADMISSION_CA_ONLY":     1,
+		"IDENTITY_ADMISSION_ALL":         2,
+		"IDENTITY_ADMISSION_LISTED":      3,
+	}
+)
+
+func (x IdentityAdmission) Enum() *IdentityAdmission {
+	p := new(IdentityAdmission)
+	*p = x
+	return p
+}
+
+func (x IdentityAdmission) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IdentityAdmission) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[7].Descriptor()
+}
+
+func (IdentityAdmission) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[7]
+}
+
+func (x IdentityAdmission) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IdentityAdmission.Descriptor instead.
+func (IdentityAdmission) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+}
+
+// IdentitySource is the part of a CA-issued certificate that names its
+// identity.
+type IdentitySource int32
+
+const (
+	IdentitySource_IDENTITY_SOURCE_UNSPECIFIED IdentitySource = 0
+	// No mapping.
+	IdentitySource_IDENTITY_SOURCE_NONE IdentitySource = 1
+	// The subject's common name (the last CN when there are several).
+	IdentitySource_IDENTITY_SOURCE_SUBJECT_CN IdentitySource = 2
+	// The first DNS SAN.
+	IdentitySource_IDENTITY_SOURCE_SAN_DNS IdentitySource = 3
+	// The first email SAN.
+	IdentitySource_IDENTITY_SOURCE_SAN_EMAIL IdentitySource = 4
+	// The first URI SAN.
+	IdentitySource_IDENTITY_SOURCE_SAN_URI IdentitySource = 5
+	// The subject attribute named by oid (the last one when repeated).
+	IdentitySource_IDENTITY_SOURCE_SUBJECT_ATTRIBUTE IdentitySource = 6
+)
+
+// Enum value maps for IdentitySource.
+var (
+	IdentitySource_name = map[int32]string{
+		0: "IDENTITY_SOURCE_UNSPECIFIED",
+		1: "IDENTITY_SOURCE_NONE",
+		2: "IDENTITY_SOURCE_SUBJECT_CN",
+		3: "IDENTITY_SOURCE_SAN_DNS",
+		4: "IDENTITY_SOURCE_SAN_EMAIL",
+		5: "IDENTITY_SOURCE_SAN_URI",
+		6: "IDENTITY_SOURCE_SUBJECT_ATTRIBUTE",
+	}
+	IdentitySource_value = map[string]int32{
+		"IDENTITY_SOURCE_UNSPECIFIED":       0,
+		"IDENTITY_SOURCE_NONE":              1,
+		"IDENTITY_SOURCE_SUBJECT_CN":        2,
+		"IDENTITY_SOURCE_SAN_DNS":           3,
+		"IDENTITY_SOURCE_SAN_EMAIL":         4,
+		"IDENTITY_SOURCE_SAN_URI":           5,
+		"IDENTITY_SOURCE_SUBJECT_ATTRIBUTE": 6,
+	}
+)
+
+func (x IdentitySource) Enum() *IdentitySource {
+	p := new(IdentitySource)
+	*p = x
+	return p
+}
+
+func (x IdentitySource) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IdentitySource) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[8].Descriptor()
+}
+
+func (IdentitySource) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[8]
+}
+
+func (x IdentitySource) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IdentitySource.Descriptor instead.
+func (IdentitySource) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+}
+
+// VerifyAt says where an enforcing site verifies the client certificate.
+type VerifyAt int32
+
+const (
+	VerifyAt_VERIFY_AT_UNSPECIFIED VerifyAt = 0
+	// Envoy requires and verifies the certificate in the TLS handshake: a
+	// refusal is a TLS alert that reaches neither ext_authz nor the origin.
+	VerifyAt_VERIFY_AT_HANDSHAKE VerifyAt = 1
+	// Envoy asks for a certificate and accepts any (or none); ext_authz
+	// decides and refuses with the site's refusals: an answer a browser
+	// can show.
+	VerifyAt_VERIFY_AT_REQUEST VerifyAt = 2
+)
+
+// Enum value maps for VerifyAt.
+var (
+	VerifyAt_name = map[int32]string{
+		0: "VERIFY_AT_UNSPECIFIED",
+		1: "VERIFY_AT_HANDSHAKE",
+		2: "VERIFY_AT_REQUEST",
+	}
+	VerifyAt_value = map[string]int32{
+		"VERIFY_AT_UNSPECIFIED": 0,
+		"VERIFY_AT_HANDSHAKE":   1,
+		"VERIFY_AT_REQUEST":     2,
+	}
+)
+
+func (x VerifyAt) Enum() *VerifyAt {
+	p := new(VerifyAt)
+	*p = x
+	return p
+}
+
+func (x VerifyAt) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (VerifyAt) Descriptor() protoreflect.EnumDescriptor {
+	return file_mtlsgate_v1_model_proto_enumTypes[9].Descriptor()
+}
+
+func (VerifyAt) Type() protoreflect.EnumType {
+	return &file_mtlsgate_v1_model_proto_enumTypes[9]
+}
+
+func (x VerifyAt) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use VerifyAt.Descriptor instead.
+func (VerifyAt) EnumDescriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
+}
+
 // CertificateSource says where ext_authz reads a site's client certificate.
 type CertificateSource int32
 
@@ -458,11 +644,11 @@ func (x CertificateSource) String() string {
 }
 
 func (CertificateSource) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[7].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[10].Descriptor()
 }
 
 func (CertificateSource) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[7]
+	return &file_mtlsgate_v1_model_proto_enumTypes[10]
 }
 
 func (x CertificateSource) Number() protoreflect.EnumNumber {
@@ -471,7 +657,7 @@ func (x CertificateSource) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CertificateSource.Descriptor instead.
 func (CertificateSource) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
 }
 
 // CRLScope is the kind of certificate a CRL covers (RFC 5280 5.2.5).
@@ -514,11 +700,11 @@ func (x CRLScope) String() string {
 }
 
 func (CRLScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[8].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[11].Descriptor()
 }
 
 func (CRLScope) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[8]
+	return &file_mtlsgate_v1_model_proto_enumTypes[11]
 }
 
 func (x CRLScope) Number() protoreflect.EnumNumber {
@@ -527,7 +713,7 @@ func (x CRLScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CRLScope.Descriptor instead.
 func (CRLScope) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
 }
 
 // Role is what a token may do.
@@ -574,11 +760,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_mtlsgate_v1_model_proto_enumTypes[9].Descriptor()
+	return file_mtlsgate_v1_model_proto_enumTypes[12].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_mtlsgate_v1_model_proto_enumTypes[9]
+	return &file_mtlsgate_v1_model_proto_enumTypes[12]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -587,7 +773,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
 }
 
 // CertificateInfo holds the facts derived from one X.509 certificate.
@@ -1122,7 +1308,21 @@ type ClientCertSettings struct {
 	CertificateSource CertificateSource `protobuf:"varint,13,opt,name=certificate_source,json=certificateSource,proto3,enum=mtlsgate.v1.CertificateSource" json:"certificate_source,omitempty"`
 	// Which x-forwarded-client-cert element ext_authz trusts, and whether
 	// the header reaches the origin (docs/meshes.md).
-	Xfcc          *XFCCSettings `protobuf:"bytes,14,opt,name=xfcc,proto3" json:"xfcc,omitempty"`
+	Xfcc *XFCCSettings `protobuf:"bytes,14,opt,name=xfcc,proto3" json:"xfcc,omitempty"`
+	// Which identities pass (docs/identities.md). Default
+	// IDENTITY_ADMISSION_CA_ONLY.
+	IdentityAdmission IdentityAdmission `protobuf:"varint,15,opt,name=identity_admission,json=identityAdmission,proto3,enum=mtlsgate.v1.IdentityAdmission" json:"identity_admission,omitempty"`
+	// The identities IDENTITY_ADMISSION_LISTED admits, sorted; at most 1000.
+	AdmittedIdentities []string `protobuf:"bytes,16,rep,name=admitted_identities,json=admittedIdentities,proto3" json:"admitted_identities,omitempty"`
+	// How a CA-issued certificate names its identity on this site. Unset:
+	// the account's mapping; source IDENTITY_SOURCE_NONE: none here.
+	IdentityMapping *IdentityMapping `protobuf:"bytes,17,opt,name=identity_mapping,json=identityMapping,proto3" json:"identity_mapping,omitempty"`
+	// Where an enforcing site verifies the client certificate. Default
+	// VERIFY_AT_HANDSHAKE.
+	VerifyAt VerifyAt `protobuf:"varint,18,opt,name=verify_at,json=verifyAt,proto3,enum=mtlsgate.v1.VerifyAt" json:"verify_at,omitempty"`
+	// How ext_authz answers a refusal, by reason: a page or a redirect.
+	// Reasons no refusal names get the default answer (the status alone).
+	Refusals      []*Refusal `protobuf:"bytes,19,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1255,6 +1455,270 @@ func (x *ClientCertSettings) GetXfcc() *XFCCSettings {
 	return nil
 }
 
+func (x *ClientCertSettings) GetIdentityAdmission() IdentityAdmission {
+	if x != nil {
+		return x.IdentityAdmission
+	}
+	return IdentityAdmission_IDENTITY_ADMISSION_UNSPECIFIED
+}
+
+func (x *ClientCertSettings) GetAdmittedIdentities() []string {
+	if x != nil {
+		return x.AdmittedIdentities
+	}
+	return nil
+}
+
+func (x *ClientCertSettings) GetIdentityMapping() *IdentityMapping {
+	if x != nil {
+		return x.IdentityMapping
+	}
+	return nil
+}
+
+func (x *ClientCertSettings) GetVerifyAt() VerifyAt {
+	if x != nil {
+		return x.VerifyAt
+	}
+	return VerifyAt_VERIFY_AT_UNSPECIFIED
+}
+
+func (x *ClientCertSettings) GetRefusals() []*Refusal {
+	if x != nil {
+		return x.Refusals
+	}
+	return nil
+}
+
+// IdentityMapping names the identity of a CA-issued certificate from one
+// of its fields, as Apache's SSLUsername does. The name need not be an
+// identity's: it is sent to the origin and matched by access rules
+// either way; when it is one, that identity's enabled flag applies.
+type IdentityMapping struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source IdentitySource         `protobuf:"varint,1,opt,name=source,proto3,enum=mtlsgate.v1.IdentitySource" json:"source,omitempty"`
+	// Dotted decimal, with IDENTITY_SOURCE_SUBJECT_ATTRIBUTE only.
+	Oid string `protobuf:"bytes,2,opt,name=oid,proto3" json:"oid,omitempty"`
+	// When set, only a value starting with it names an identity, and the
+	// name is what follows it (e.g. "spiffe://example.org/user/").
+	TrimPrefix    string `protobuf:"bytes,3,opt,name=trim_prefix,json=trimPrefix,proto3" json:"trim_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentityMapping) Reset() {
+	*x = IdentityMapping{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentityMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentityMapping) ProtoMessage() {}
+
+func (x *IdentityMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentityMapping.ProtoReflect.Descriptor instead.
+func (*IdentityMapping) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *IdentityMapping) GetSource() IdentitySource {
+	if x != nil {
+		return x.Source
+	}
+	return IdentitySource_IDENTITY_SOURCE_UNSPECIFIED
+}
+
+func (x *IdentityMapping) GetOid() string {
+	if x != nil {
+		return x.Oid
+	}
+	return ""
+}
+
+func (x *IdentityMapping) GetTrimPrefix() string {
+	if x != nil {
+		return x.TrimPrefix
+	}
+	return ""
+}
+
+// Refusal is how ext_authz answers requests it refuses for the listed
+// reasons: a page, or a redirect. "{reason}" in the body or the URL is
+// replaced by the reason word.
+type Refusal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Reason words (docs/authz.md), "none" meaning no certificate
+	// (no_certificate), or "*" for every reason no other refusal names.
+	// Each reason in at most one refusal.
+	Reasons []string `protobuf:"bytes,1,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// Types that are valid to be assigned to Answer:
+	//
+	//	*Refusal_Page
+	//	*Refusal_RedirectUrl
+	Answer        isRefusal_Answer `protobuf_oneof:"answer"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Refusal) Reset() {
+	*x = Refusal{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Refusal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Refusal) ProtoMessage() {}
+
+func (x *Refusal) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
+func (*Refusal) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Refusal) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *Refusal) GetAnswer() isRefusal_Answer {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
+func (x *Refusal) GetPage() *RefusalPage {
+	if x != nil {
+		if x, ok := x.Answer.(*Refusal_Page); ok {
+			return x.Page
+		}
+	}
+	return nil
+}
+
+func (x *Refusal) GetRedirectUrl() string {
+	if x != nil {
+		if x, ok := x.Answer.(*Refusal_RedirectUrl); ok {
+			return x.RedirectUrl
+		}
+	}
+	return ""
+}
+
+type isRefusal_Answer interface {
+	isRefusal_Answer()
+}
+
+type Refusal_Page struct {
+	Page *RefusalPage `protobuf:"bytes,2,opt,name=page,proto3,oneof"`
+}
+
+type Refusal_RedirectUrl struct {
+	// An absolute http(s) URL answered with 302 Found.
+	RedirectUrl string `protobuf:"bytes,3,opt,name=redirect_url,json=redirectUrl,proto3,oneof"`
+}
+
+func (*Refusal_Page) isRefusal_Answer() {}
+
+func (*Refusal_RedirectUrl) isRefusal_Answer() {}
+
+// RefusalPage is the body of a refusal.
+type RefusalPage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0: the status the site refuses that reason with (403, or the site's
+	// bad or missing certificate status). Else 400 to 599.
+	Status uint32 `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	// "text/plain" (default) or "text/html"; sent with charset=utf-8.
+	ContentType string `protobuf:"bytes,2,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// At most 64 KiB of UTF-8.
+	Body          string `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefusalPage) Reset() {
+	*x = RefusalPage{}
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefusalPage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefusalPage) ProtoMessage() {}
+
+func (x *RefusalPage) ProtoReflect() protoreflect.Message {
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefusalPage.ProtoReflect.Descriptor instead.
+func (*RefusalPage) Descriptor() ([]byte, []int) {
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RefusalPage) GetStatus() uint32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *RefusalPage) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *RefusalPage) GetBody() string {
+	if x != nil {
+		return x.Body
+	}
+	return ""
+}
+
 // XFCCSettings say which element of the x-forwarded-client-cert header
 // carries the client certificate. An element is trusted only when every
 // condition set here holds; otherwise the request has no certificate.
@@ -1288,7 +1752,7 @@ type XFCCSettings struct {
 
 func (x *XFCCSettings) Reset() {
 	*x = XFCCSettings{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1764,7 @@ func (x *XFCCSettings) String() string {
 func (*XFCCSettings) ProtoMessage() {}
 
 func (x *XFCCSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[6]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1777,7 @@ func (x *XFCCSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XFCCSettings.ProtoReflect.Descriptor instead.
 func (*XFCCSettings) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{6}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *XFCCSettings) GetHop() uint32 {
@@ -1366,7 +1830,7 @@ type InlineCertificate struct {
 
 func (x *InlineCertificate) Reset() {
 	*x = InlineCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1842,7 @@ func (x *InlineCertificate) String() string {
 func (*InlineCertificate) ProtoMessage() {}
 
 func (x *InlineCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[7]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1855,7 @@ func (x *InlineCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InlineCertificate.ProtoReflect.Descriptor instead.
 func (*InlineCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{7}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InlineCertificate) GetCertificateChainPem() string {
@@ -1426,7 +1890,7 @@ type CertificateFiles struct {
 
 func (x *CertificateFiles) Reset() {
 	*x = CertificateFiles{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1438,7 +1902,7 @@ func (x *CertificateFiles) String() string {
 func (*CertificateFiles) ProtoMessage() {}
 
 func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[8]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1451,7 +1915,7 @@ func (x *CertificateFiles) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertificateFiles.ProtoReflect.Descriptor instead.
 func (*CertificateFiles) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{8}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CertificateFiles) GetCertificateChainPath() string {
@@ -1482,7 +1946,7 @@ type ServerCertificate struct {
 
 func (x *ServerCertificate) Reset() {
 	*x = ServerCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1958,7 @@ func (x *ServerCertificate) String() string {
 func (*ServerCertificate) ProtoMessage() {}
 
 func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[9]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1971,7 @@ func (x *ServerCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerCertificate.ProtoReflect.Descriptor instead.
 func (*ServerCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{9}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServerCertificate) GetSource() isServerCertificate_Source {
@@ -1578,7 +2042,7 @@ type Site struct {
 
 func (x *Site) Reset() {
 	*x = Site{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1590,7 +2054,7 @@ func (x *Site) String() string {
 func (*Site) ProtoMessage() {}
 
 func (x *Site) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[10]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +2067,7 @@ func (x *Site) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Site.ProtoReflect.Descriptor instead.
 func (*Site) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{10}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Site) GetHostname() string {
@@ -1706,7 +2170,7 @@ type SiteStatus struct {
 
 func (x *SiteStatus) Reset() {
 	*x = SiteStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +2182,7 @@ func (x *SiteStatus) String() string {
 func (*SiteStatus) ProtoMessage() {}
 
 func (x *SiteStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[11]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +2195,7 @@ func (x *SiteStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteStatus.ProtoReflect.Descriptor instead.
 func (*SiteStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{11}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SiteStatus) GetXdsError() string {
@@ -1815,7 +2279,7 @@ type FleetStatus struct {
 
 func (x *FleetStatus) Reset() {
 	*x = FleetStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +2291,7 @@ func (x *FleetStatus) String() string {
 func (*FleetStatus) ProtoMessage() {}
 
 func (x *FleetStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[12]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +2304,7 @@ func (x *FleetStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FleetStatus.ProtoReflect.Descriptor instead.
 func (*FleetStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{12}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FleetStatus) GetFleet() string {
@@ -1896,7 +2360,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1908,7 +2372,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[13]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1921,7 +2385,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{13}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStatus) GetNode() string {
@@ -1980,7 +2444,7 @@ type DecisionCount struct {
 
 func (x *DecisionCount) Reset() {
 	*x = DecisionCount{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2456,7 @@ func (x *DecisionCount) String() string {
 func (*DecisionCount) ProtoMessage() {}
 
 func (x *DecisionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[14]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2469,7 @@ func (x *DecisionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecisionCount.ProtoReflect.Descriptor instead.
 func (*DecisionCount) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{14}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DecisionCount) GetResult() string {
@@ -2085,7 +2549,7 @@ type CRL struct {
 
 func (x *CRL) Reset() {
 	*x = CRL{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2561,7 @@ func (x *CRL) String() string {
 func (*CRL) ProtoMessage() {}
 
 func (x *CRL) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[15]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2574,7 @@ func (x *CRL) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRL.ProtoReflect.Descriptor instead.
 func (*CRL) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{15}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CRL) GetId() string {
@@ -2261,7 +2725,7 @@ type CRLSource struct {
 
 func (x *CRLSource) Reset() {
 	*x = CRLSource{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2273,7 +2737,7 @@ func (x *CRLSource) String() string {
 func (*CRLSource) ProtoMessage() {}
 
 func (x *CRLSource) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[16]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2286,7 +2750,7 @@ func (x *CRLSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLSource.ProtoReflect.Descriptor instead.
 func (*CRLSource) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{16}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CRLSource) GetId() string {
@@ -2366,7 +2830,7 @@ type CRLFetchStatus struct {
 
 func (x *CRLFetchStatus) Reset() {
 	*x = CRLFetchStatus{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2842,7 @@ func (x *CRLFetchStatus) String() string {
 func (*CRLFetchStatus) ProtoMessage() {}
 
 func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[17]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2855,7 @@ func (x *CRLFetchStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CRLFetchStatus.ProtoReflect.Descriptor instead.
 func (*CRLFetchStatus) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{17}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CRLFetchStatus) GetUrl() string {
@@ -2512,7 +2976,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2988,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[18]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +3001,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{18}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Token) GetId() string {
@@ -2618,7 +3082,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +3094,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[19]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +3107,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{19}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AuditEvent) GetId() string {
@@ -2719,7 +3183,7 @@ type InternalCA struct {
 
 func (x *InternalCA) Reset() {
 	*x = InternalCA{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3195,7 @@ func (x *InternalCA) String() string {
 func (*InternalCA) ProtoMessage() {}
 
 func (x *InternalCA) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[20]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3208,7 @@ func (x *InternalCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InternalCA.ProtoReflect.Descriptor instead.
 func (*InternalCA) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{20}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InternalCA) GetCertificatePem() string {
@@ -2796,7 +3260,7 @@ type NodeCertificate struct {
 
 func (x *NodeCertificate) Reset() {
 	*x = NodeCertificate{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +3272,7 @@ func (x *NodeCertificate) String() string {
 func (*NodeCertificate) ProtoMessage() {}
 
 func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[21]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +3285,7 @@ func (x *NodeCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeCertificate.ProtoReflect.Descriptor instead.
 func (*NodeCertificate) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{21}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeCertificate) GetSerial() string {
@@ -2930,7 +3394,7 @@ type DenyEntry struct {
 
 func (x *DenyEntry) Reset() {
 	*x = DenyEntry{}
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3406,7 @@ func (x *DenyEntry) String() string {
 func (*DenyEntry) ProtoMessage() {}
 
 func (x *DenyEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_mtlsgate_v1_model_proto_msgTypes[22]
+	mi := &file_mtlsgate_v1_model_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3419,7 @@ func (x *DenyEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenyEntry.ProtoReflect.Descriptor instead.
 func (*DenyEntry) Descriptor() ([]byte, []int) {
-	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{22}
+	return file_mtlsgate_v1_model_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DenyEntry) GetId() string {
@@ -3083,7 +3547,7 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x06emails\x18\x05 \x03(\tR\x06emails\x12\x1e\n" +
 	"\n" +
 	"identities\x18\x06 \x03(\tR\n" +
-	"identities\"\x86\a\n" +
+	"identities\"\xb5\t\n" +
 	"\x12ClientCertSettings\x12%\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x11.mtlsgate.v1.ModeR\x04mode\x12:\n" +
 	"\x17require_client_auth_eku\x18\x02 \x01(\bH\x00R\x14requireClientAuthEku\x88\x01\x01\x12#\n" +
@@ -3101,12 +3565,31 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\rhttp_redirect\x18\v \x01(\bH\x01R\fhttpRedirect\x88\x01\x01\x12?\n" +
 	"\x0fmin_tls_version\x18\f \x01(\x0e2\x17.mtlsgate.v1.TLSVersionR\rminTlsVersion\x12M\n" +
 	"\x12certificate_source\x18\r \x01(\x0e2\x1e.mtlsgate.v1.CertificateSourceR\x11certificateSource\x12-\n" +
-	"\x04xfcc\x18\x0e \x01(\v2\x19.mtlsgate.v1.XFCCSettingsR\x04xfcc\x1a:\n" +
+	"\x04xfcc\x18\x0e \x01(\v2\x19.mtlsgate.v1.XFCCSettingsR\x04xfcc\x12M\n" +
+	"\x12identity_admission\x18\x0f \x01(\x0e2\x1e.mtlsgate.v1.IdentityAdmissionR\x11identityAdmission\x12/\n" +
+	"\x13admitted_identities\x18\x10 \x03(\tR\x12admittedIdentities\x12G\n" +
+	"\x10identity_mapping\x18\x11 \x01(\v2\x1c.mtlsgate.v1.IdentityMappingR\x0fidentityMapping\x122\n" +
+	"\tverify_at\x18\x12 \x01(\x0e2\x15.mtlsgate.v1.VerifyAtR\bverifyAt\x120\n" +
+	"\brefusals\x18\x13 \x03(\v2\x14.mtlsgate.v1.RefusalR\brefusals\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x1a\n" +
 	"\x18_require_client_auth_ekuB\x10\n" +
-	"\x0e_http_redirect\"\xb4\x01\n" +
+	"\x0e_http_redirect\"y\n" +
+	"\x0fIdentityMapping\x123\n" +
+	"\x06source\x18\x01 \x01(\x0e2\x1b.mtlsgate.v1.IdentitySourceR\x06source\x12\x10\n" +
+	"\x03oid\x18\x02 \x01(\tR\x03oid\x12\x1f\n" +
+	"\vtrim_prefix\x18\x03 \x01(\tR\n" +
+	"trimPrefix\"\x82\x01\n" +
+	"\aRefusal\x12\x18\n" +
+	"\areasons\x18\x01 \x03(\tR\areasons\x12.\n" +
+	"\x04page\x18\x02 \x01(\v2\x18.mtlsgate.v1.RefusalPageH\x00R\x04page\x12#\n" +
+	"\fredirect_url\x18\x03 \x01(\tH\x00R\vredirectUrlB\b\n" +
+	"\x06answer\"\\\n" +
+	"\vRefusalPage\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\rR\x06status\x12!\n" +
+	"\fcontent_type\x18\x02 \x01(\tR\vcontentType\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\tR\x04body\"\xb4\x01\n" +
 	"\fXFCCSettings\x12\x10\n" +
 	"\x03hop\x18\x01 \x01(\rR\x03hop\x12\x1d\n" +
 	"\n" +
@@ -3316,7 +3799,24 @@ const file_mtlsgate_v1_model_proto_rawDesc = "" +
 	"\x0fTLS_VERSION_1_0\x10\x01\x12\x13\n" +
 	"\x0fTLS_VERSION_1_1\x10\x02\x12\x13\n" +
 	"\x0fTLS_VERSION_1_2\x10\x03\x12\x13\n" +
-	"\x0fTLS_VERSION_1_3\x10\x04*q\n" +
+	"\x0fTLS_VERSION_1_3\x10\x04*\x92\x01\n" +
+	"\x11IdentityAdmission\x12\"\n" +
+	"\x1eIDENTITY_ADMISSION_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aIDENTITY_ADMISSION_CA_ONLY\x10\x01\x12\x1a\n" +
+	"\x16IDENTITY_ADMISSION_ALL\x10\x02\x12\x1d\n" +
+	"\x19IDENTITY_ADMISSION_LISTED\x10\x03*\xeb\x01\n" +
+	"\x0eIdentitySource\x12\x1f\n" +
+	"\x1bIDENTITY_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14IDENTITY_SOURCE_NONE\x10\x01\x12\x1e\n" +
+	"\x1aIDENTITY_SOURCE_SUBJECT_CN\x10\x02\x12\x1b\n" +
+	"\x17IDENTITY_SOURCE_SAN_DNS\x10\x03\x12\x1d\n" +
+	"\x19IDENTITY_SOURCE_SAN_EMAIL\x10\x04\x12\x1b\n" +
+	"\x17IDENTITY_SOURCE_SAN_URI\x10\x05\x12%\n" +
+	"!IDENTITY_SOURCE_SUBJECT_ATTRIBUTE\x10\x06*U\n" +
+	"\bVerifyAt\x12\x19\n" +
+	"\x15VERIFY_AT_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13VERIFY_AT_HANDSHAKE\x10\x01\x12\x15\n" +
+	"\x11VERIFY_AT_REQUEST\x10\x02*q\n" +
 	"\x11CertificateSource\x12\"\n" +
 	"\x1eCERTIFICATE_SOURCE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17CERTIFICATE_SOURCE_PEER\x10\x01\x12\x1b\n" +
@@ -3346,8 +3846,8 @@ func file_mtlsgate_v1_model_proto_rawDescGZIP() []byte {
 	return file_mtlsgate_v1_model_proto_rawDescData
 }
 
-var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_mtlsgate_v1_model_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_mtlsgate_v1_model_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(Mode)(0),                     // 0: mtlsgate.v1.Mode
 	(CRLCheck)(0),                 // 1: mtlsgate.v1.CRLCheck
@@ -3356,98 +3856,110 @@ var file_mtlsgate_v1_model_proto_goTypes = []any{
 	(StaleCRLAction)(0),           // 4: mtlsgate.v1.StaleCRLAction
 	(CertEncoding)(0),             // 5: mtlsgate.v1.CertEncoding
 	(TLSVersion)(0),               // 6: mtlsgate.v1.TLSVersion
-	(CertificateSource)(0),        // 7: mtlsgate.v1.CertificateSource
-	(CRLScope)(0),                 // 8: mtlsgate.v1.CRLScope
-	(Role)(0),                     // 9: mtlsgate.v1.Role
-	(*CertificateInfo)(nil),       // 10: mtlsgate.v1.CertificateInfo
-	(*ClientCA)(nil),              // 11: mtlsgate.v1.ClientCA
-	(*Revocation)(nil),            // 12: mtlsgate.v1.Revocation
-	(*Pin)(nil),                   // 13: mtlsgate.v1.Pin
-	(*AccessRule)(nil),            // 14: mtlsgate.v1.AccessRule
-	(*ClientCertSettings)(nil),    // 15: mtlsgate.v1.ClientCertSettings
-	(*XFCCSettings)(nil),          // 16: mtlsgate.v1.XFCCSettings
-	(*InlineCertificate)(nil),     // 17: mtlsgate.v1.InlineCertificate
-	(*CertificateFiles)(nil),      // 18: mtlsgate.v1.CertificateFiles
-	(*ServerCertificate)(nil),     // 19: mtlsgate.v1.ServerCertificate
-	(*Site)(nil),                  // 20: mtlsgate.v1.Site
-	(*SiteStatus)(nil),            // 21: mtlsgate.v1.SiteStatus
-	(*FleetStatus)(nil),           // 22: mtlsgate.v1.FleetStatus
-	(*NodeStatus)(nil),            // 23: mtlsgate.v1.NodeStatus
-	(*DecisionCount)(nil),         // 24: mtlsgate.v1.DecisionCount
-	(*CRL)(nil),                   // 25: mtlsgate.v1.CRL
-	(*CRLSource)(nil),             // 26: mtlsgate.v1.CRLSource
-	(*CRLFetchStatus)(nil),        // 27: mtlsgate.v1.CRLFetchStatus
-	(*Token)(nil),                 // 28: mtlsgate.v1.Token
-	(*AuditEvent)(nil),            // 29: mtlsgate.v1.AuditEvent
-	(*InternalCA)(nil),            // 30: mtlsgate.v1.InternalCA
-	(*NodeCertificate)(nil),       // 31: mtlsgate.v1.NodeCertificate
-	(*DenyEntry)(nil),             // 32: mtlsgate.v1.DenyEntry
-	nil,                           // 33: mtlsgate.v1.ClientCertSettings.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 35: google.protobuf.Duration
+	(IdentityAdmission)(0),        // 7: mtlsgate.v1.IdentityAdmission
+	(IdentitySource)(0),           // 8: mtlsgate.v1.IdentitySource
+	(VerifyAt)(0),                 // 9: mtlsgate.v1.VerifyAt
+	(CertificateSource)(0),        // 10: mtlsgate.v1.CertificateSource
+	(CRLScope)(0),                 // 11: mtlsgate.v1.CRLScope
+	(Role)(0),                     // 12: mtlsgate.v1.Role
+	(*CertificateInfo)(nil),       // 13: mtlsgate.v1.CertificateInfo
+	(*ClientCA)(nil),              // 14: mtlsgate.v1.ClientCA
+	(*Revocation)(nil),            // 15: mtlsgate.v1.Revocation
+	(*Pin)(nil),                   // 16: mtlsgate.v1.Pin
+	(*AccessRule)(nil),            // 17: mtlsgate.v1.AccessRule
+	(*ClientCertSettings)(nil),    // 18: mtlsgate.v1.ClientCertSettings
+	(*IdentityMapping)(nil),       // 19: mtlsgate.v1.IdentityMapping
+	(*Refusal)(nil),               // 20: mtlsgate.v1.Refusal
+	(*RefusalPage)(nil),           // 21: mtlsgate.v1.RefusalPage
+	(*XFCCSettings)(nil),          // 22: mtlsgate.v1.XFCCSettings
+	(*InlineCertificate)(nil),     // 23: mtlsgate.v1.InlineCertificate
+	(*CertificateFiles)(nil),      // 24: mtlsgate.v1.CertificateFiles
+	(*ServerCertificate)(nil),     // 25: mtlsgate.v1.ServerCertificate
+	(*Site)(nil),                  // 26: mtlsgate.v1.Site
+	(*SiteStatus)(nil),            // 27: mtlsgate.v1.SiteStatus
+	(*FleetStatus)(nil),           // 28: mtlsgate.v1.FleetStatus
+	(*NodeStatus)(nil),            // 29: mtlsgate.v1.NodeStatus
+	(*DecisionCount)(nil),         // 30: mtlsgate.v1.DecisionCount
+	(*CRL)(nil),                   // 31: mtlsgate.v1.CRL
+	(*CRLSource)(nil),             // 32: mtlsgate.v1.CRLSource
+	(*CRLFetchStatus)(nil),        // 33: mtlsgate.v1.CRLFetchStatus
+	(*Token)(nil),                 // 34: mtlsgate.v1.Token
+	(*AuditEvent)(nil),            // 35: mtlsgate.v1.AuditEvent
+	(*InternalCA)(nil),            // 36: mtlsgate.v1.InternalCA
+	(*NodeCertificate)(nil),       // 37: mtlsgate.v1.NodeCertificate
+	(*DenyEntry)(nil),             // 38: mtlsgate.v1.DenyEntry
+	nil,                           // 39: mtlsgate.v1.ClientCertSettings.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 41: google.protobuf.Duration
 }
 var file_mtlsgate_v1_model_proto_depIdxs = []int32{
-	34, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
-	34, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
-	10, // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
-	10, // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
-	34, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
+	40, // 0: mtlsgate.v1.CertificateInfo.not_before:type_name -> google.protobuf.Timestamp
+	40, // 1: mtlsgate.v1.CertificateInfo.not_after:type_name -> google.protobuf.Timestamp
+	13, // 2: mtlsgate.v1.ClientCA.info:type_name -> mtlsgate.v1.CertificateInfo
+	13, // 3: mtlsgate.v1.ClientCA.certificates:type_name -> mtlsgate.v1.CertificateInfo
+	40, // 4: mtlsgate.v1.ClientCA.uploaded_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: mtlsgate.v1.Revocation.crl:type_name -> mtlsgate.v1.CRLCheck
 	4,  // 6: mtlsgate.v1.Revocation.on_stale_crl:type_name -> mtlsgate.v1.StaleCRLAction
-	35, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
+	41, // 7: mtlsgate.v1.Revocation.stale_crl_grace:type_name -> google.protobuf.Duration
 	2,  // 8: mtlsgate.v1.Revocation.ocsp:type_name -> mtlsgate.v1.OCSPCheck
 	3,  // 9: mtlsgate.v1.Revocation.on_ocsp_unavailable:type_name -> mtlsgate.v1.OCSPFailureAction
 	3,  // 10: mtlsgate.v1.Revocation.on_ocsp_unknown:type_name -> mtlsgate.v1.OCSPFailureAction
 	0,  // 11: mtlsgate.v1.ClientCertSettings.mode:type_name -> mtlsgate.v1.Mode
-	12, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
-	13, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
-	14, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
-	33, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
+	15, // 12: mtlsgate.v1.ClientCertSettings.revocation:type_name -> mtlsgate.v1.Revocation
+	16, // 13: mtlsgate.v1.ClientCertSettings.pins:type_name -> mtlsgate.v1.Pin
+	17, // 14: mtlsgate.v1.ClientCertSettings.access_rules:type_name -> mtlsgate.v1.AccessRule
+	39, // 15: mtlsgate.v1.ClientCertSettings.headers:type_name -> mtlsgate.v1.ClientCertSettings.HeadersEntry
 	5,  // 16: mtlsgate.v1.ClientCertSettings.cert_encoding:type_name -> mtlsgate.v1.CertEncoding
 	6,  // 17: mtlsgate.v1.ClientCertSettings.min_tls_version:type_name -> mtlsgate.v1.TLSVersion
-	7,  // 18: mtlsgate.v1.ClientCertSettings.certificate_source:type_name -> mtlsgate.v1.CertificateSource
-	16, // 19: mtlsgate.v1.ClientCertSettings.xfcc:type_name -> mtlsgate.v1.XFCCSettings
-	10, // 20: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
-	17, // 21: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
-	18, // 22: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
-	19, // 23: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
-	15, // 24: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
-	34, // 25: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
-	34, // 26: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
-	21, // 27: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
-	34, // 28: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
-	22, // 29: mtlsgate.v1.SiteStatus.fleets:type_name -> mtlsgate.v1.FleetStatus
-	24, // 30: mtlsgate.v1.SiteStatus.recent_decisions:type_name -> mtlsgate.v1.DecisionCount
-	35, // 31: mtlsgate.v1.SiteStatus.recent_window:type_name -> google.protobuf.Duration
-	23, // 32: mtlsgate.v1.FleetStatus.nodes:type_name -> mtlsgate.v1.NodeStatus
-	34, // 33: mtlsgate.v1.NodeStatus.connected_at:type_name -> google.protobuf.Timestamp
-	34, // 34: mtlsgate.v1.NodeStatus.acknowledged_at:type_name -> google.protobuf.Timestamp
-	34, // 35: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
-	34, // 36: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
-	34, // 37: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
-	8,  // 38: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
-	34, // 39: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
-	34, // 40: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
-	34, // 41: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
-	34, // 42: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
-	34, // 43: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
-	34, // 44: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
-	9,  // 45: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
-	34, // 46: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
-	34, // 47: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
-	34, // 48: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	34, // 49: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
-	34, // 50: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
-	34, // 51: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
-	34, // 52: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
-	34, // 53: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
-	34, // 54: mtlsgate.v1.DenyEntry.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 55: mtlsgate.v1.DenyEntry.created_at:type_name -> google.protobuf.Timestamp
-	56, // [56:56] is the sub-list for method output_type
-	56, // [56:56] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	10, // 18: mtlsgate.v1.ClientCertSettings.certificate_source:type_name -> mtlsgate.v1.CertificateSource
+	22, // 19: mtlsgate.v1.ClientCertSettings.xfcc:type_name -> mtlsgate.v1.XFCCSettings
+	7,  // 20: mtlsgate.v1.ClientCertSettings.identity_admission:type_name -> mtlsgate.v1.IdentityAdmission
+	19, // 21: mtlsgate.v1.ClientCertSettings.identity_mapping:type_name -> mtlsgate.v1.IdentityMapping
+	9,  // 22: mtlsgate.v1.ClientCertSettings.verify_at:type_name -> mtlsgate.v1.VerifyAt
+	20, // 23: mtlsgate.v1.ClientCertSettings.refusals:type_name -> mtlsgate.v1.Refusal
+	8,  // 24: mtlsgate.v1.IdentityMapping.source:type_name -> mtlsgate.v1.IdentitySource
+	21, // 25: mtlsgate.v1.Refusal.page:type_name -> mtlsgate.v1.RefusalPage
+	13, // 26: mtlsgate.v1.InlineCertificate.info:type_name -> mtlsgate.v1.CertificateInfo
+	23, // 27: mtlsgate.v1.ServerCertificate.inline:type_name -> mtlsgate.v1.InlineCertificate
+	24, // 28: mtlsgate.v1.ServerCertificate.files:type_name -> mtlsgate.v1.CertificateFiles
+	25, // 29: mtlsgate.v1.Site.server_certificate:type_name -> mtlsgate.v1.ServerCertificate
+	18, // 30: mtlsgate.v1.Site.settings:type_name -> mtlsgate.v1.ClientCertSettings
+	40, // 31: mtlsgate.v1.Site.created_at:type_name -> google.protobuf.Timestamp
+	40, // 32: mtlsgate.v1.Site.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 33: mtlsgate.v1.Site.status:type_name -> mtlsgate.v1.SiteStatus
+	40, // 34: mtlsgate.v1.SiteStatus.last_nack_at:type_name -> google.protobuf.Timestamp
+	28, // 35: mtlsgate.v1.SiteStatus.fleets:type_name -> mtlsgate.v1.FleetStatus
+	30, // 36: mtlsgate.v1.SiteStatus.recent_decisions:type_name -> mtlsgate.v1.DecisionCount
+	41, // 37: mtlsgate.v1.SiteStatus.recent_window:type_name -> google.protobuf.Duration
+	29, // 38: mtlsgate.v1.FleetStatus.nodes:type_name -> mtlsgate.v1.NodeStatus
+	40, // 39: mtlsgate.v1.NodeStatus.connected_at:type_name -> google.protobuf.Timestamp
+	40, // 40: mtlsgate.v1.NodeStatus.acknowledged_at:type_name -> google.protobuf.Timestamp
+	40, // 41: mtlsgate.v1.CRL.this_update:type_name -> google.protobuf.Timestamp
+	40, // 42: mtlsgate.v1.CRL.next_update:type_name -> google.protobuf.Timestamp
+	40, // 43: mtlsgate.v1.CRL.uploaded_at:type_name -> google.protobuf.Timestamp
+	11, // 44: mtlsgate.v1.CRL.scope:type_name -> mtlsgate.v1.CRLScope
+	40, // 45: mtlsgate.v1.CRLSource.learned_at:type_name -> google.protobuf.Timestamp
+	40, // 46: mtlsgate.v1.CRLFetchStatus.last_attempt:type_name -> google.protobuf.Timestamp
+	40, // 47: mtlsgate.v1.CRLFetchStatus.last_success:type_name -> google.protobuf.Timestamp
+	40, // 48: mtlsgate.v1.CRLFetchStatus.next_attempt:type_name -> google.protobuf.Timestamp
+	40, // 49: mtlsgate.v1.CRLFetchStatus.crl_this_update:type_name -> google.protobuf.Timestamp
+	40, // 50: mtlsgate.v1.CRLFetchStatus.crl_next_update:type_name -> google.protobuf.Timestamp
+	12, // 51: mtlsgate.v1.Token.role:type_name -> mtlsgate.v1.Role
+	40, // 52: mtlsgate.v1.Token.created_at:type_name -> google.protobuf.Timestamp
+	40, // 53: mtlsgate.v1.Token.revoked_at:type_name -> google.protobuf.Timestamp
+	40, // 54: mtlsgate.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	40, // 55: mtlsgate.v1.InternalCA.created_at:type_name -> google.protobuf.Timestamp
+	40, // 56: mtlsgate.v1.NodeCertificate.not_before:type_name -> google.protobuf.Timestamp
+	40, // 57: mtlsgate.v1.NodeCertificate.not_after:type_name -> google.protobuf.Timestamp
+	40, // 58: mtlsgate.v1.NodeCertificate.issued_at:type_name -> google.protobuf.Timestamp
+	40, // 59: mtlsgate.v1.NodeCertificate.revoked_at:type_name -> google.protobuf.Timestamp
+	40, // 60: mtlsgate.v1.DenyEntry.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 61: mtlsgate.v1.DenyEntry.created_at:type_name -> google.protobuf.Timestamp
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_mtlsgate_v1_model_proto_init() }
@@ -3456,7 +3968,11 @@ func file_mtlsgate_v1_model_proto_init() {
 		return
 	}
 	file_mtlsgate_v1_model_proto_msgTypes[5].OneofWrappers = []any{}
-	file_mtlsgate_v1_model_proto_msgTypes[9].OneofWrappers = []any{
+	file_mtlsgate_v1_model_proto_msgTypes[7].OneofWrappers = []any{
+		(*Refusal_Page)(nil),
+		(*Refusal_RedirectUrl)(nil),
+	}
+	file_mtlsgate_v1_model_proto_msgTypes[12].OneofWrappers = []any{
 		(*ServerCertificate_Inline)(nil),
 		(*ServerCertificate_Files)(nil),
 	}
@@ -3465,8 +3981,8 @@ func file_mtlsgate_v1_model_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mtlsgate_v1_model_proto_rawDesc), len(file_mtlsgate_v1_model_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   24,
+			NumEnums:      13,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
