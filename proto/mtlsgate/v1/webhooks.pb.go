@@ -166,7 +166,11 @@ type WebhookDelivery struct {
 	// When the next attempt is due; unset once delivered or given up.
 	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
 	// "pending", "delivered" or "failed" (attempts exhausted).
-	State         string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	State string `protobuf:"bytes,11,opt,name=state,proto3" json:"state,omitempty"`
+	// The event as posted: its JSON body (a few KiB at most), kept so that
+	// a replica taking over retries the same bytes and an operator sees
+	// what was sent.
+	Body          string `protobuf:"bytes,12,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +278,13 @@ func (x *WebhookDelivery) GetNextAttemptAt() *timestamppb.Timestamp {
 func (x *WebhookDelivery) GetState() string {
 	if x != nil {
 		return x.State
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetBody() string {
+	if x != nil {
+		return x.Body
 	}
 	return ""
 }
@@ -651,7 +662,7 @@ const file_mtlsgate_v1_webhooks_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\n" +
 	"\n" +
-	"\b_enabled\"\xaf\x03\n" +
+	"\b_enabled\"\xc3\x03\n" +
 	"\x0fWebhookDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -669,7 +680,8 @@ const file_mtlsgate_v1_webhooks_proto_rawDesc = "" +
 	"\x0flast_attempt_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rlastAttemptAt\x12B\n" +
 	"\x0fnext_attempt_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12\x14\n" +
-	"\x05state\x18\v \x01(\tR\x05state\"F\n" +
+	"\x05state\x18\v \x01(\tR\x05state\x12\x12\n" +
+	"\x04body\x18\f \x01(\tR\x04body\"F\n" +
 	"\x14CreateWebhookRequest\x12.\n" +
 	"\awebhook\x18\x01 \x01(\v2\x14.mtlsgate.v1.WebhookR\awebhook\"_\n" +
 	"\x15CreateWebhookResponse\x12.\n" +
