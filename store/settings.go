@@ -64,6 +64,9 @@ func normalizeSettings(s *pb.ClientCertSettings, l Limits) error {
 	if err := normalizeXFCC(s); err != nil {
 		return err
 	}
+	if err := normalizeIdentitySettings(s); err != nil {
+		return err
+	}
 	if err := normalizeRefusals(s); err != nil {
 		return err
 	}

@@ -390,3 +390,20 @@ func (c *Cert) CRLWithoutNumber(t TB, thisUpdate, nextUpdate time.Time, serials 
 	}
 	return der
 }
+
+// SelfSigned returns a self-signed client certificate (not a CA), with the
+// clientAuth EKU unless o says otherwise: what a PKI-less client makes.
+func SelfSigned(t TB, cn string, o Options) *Cert {
+	t.Helper()
+	tpl := template(cn, o)
+	tpl.BasicConstraintsValid = true
+	tpl.KeyUsage = x509.KeyUsageDigitalSignature
+	switch {
+	case o.NoEKU:
+	case o.EKU != nil:
+		tpl.ExtKeyUsage = o.EKU
+	default:
+		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	return sign(t, tpl, nil, newKey(t, o.Key))
+}

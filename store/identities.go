@@ -1,0 +1,163 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+)
+
+// Bounds of an identity's fields.
+const (
+	// maxIdentityName bounds an identity's name, in bytes.
+	maxIdentityName = 128
+	// maxIdentityComment bounds its comment, in bytes.
+	maxIdentityComment = 1024
+)
+
+// identityUpdatable are the fields UpdateIdentity may change.
+var identityUpdatable = []string{"comment", "enabled"}
+
+// ValidIdentityName reports why name cannot name an identity, or nil: 1 to
+// 128 bytes of ASCII letters, digits and ._@+-, starting with a letter or
+// a digit. (Names travel in headers, URLs and certificate SANs: a closed
+// alphabet keeps them unambiguous in all three.)
+func ValidIdentityName(name string) error {
+	if name == "" || len(name) > maxIdentityName {
+		return fmt.Errorf("must be 1 to %d bytes, is %d", maxIdentityName, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return fmt.Errorf("%q must start with a letter or a digit", name)
+		}
+		if !alnum && c != '.' && c != '_' && c != '@' && c != '+' && c != '-' {
+			return fmt.Errorf("%q holds %q: only letters, digits and ._@+- are allowed", name, c)
+		}
+	}
+	return nil
+}
+
+// checkIdentityComment bounds a comment.
+func checkIdentityComment(c string) error {
+	if len(c) > maxIdentityComment || !utf8.ValidString(c) {
+		return invalid("comment", "must be at most %d bytes of UTF-8", maxIdentityComment)
+	}
+	return nil
+}
+
+// CreateIdentity stores a new identity: name, comment and enabled (unset:
+// true). Certificates are bound afterwards (BindCertificate). The input is
+// not modified.
+func (s *Store) CreateIdentity(ctx context.Context, a Actor, in *pb.Identity) (*pb.Identity, error) {
+	if err := ValidIdentityName(in.GetName()); err != nil {
+		return nil, invalid("name", "%w", err)
+	}
+	if err := checkIdentityComment(in.GetComment()); err != nil {
+		return nil, err
+	}
+	if len(in.GetCertificates()) > 0 {
+		return nil, invalid("certificates", "are bound with BindCertificate, not at creation")
+	}
+	now := timestamppb.New(s.now())
+	id := &pb.Identity{Name: in.GetName(), Comment: in.GetComment(), Enabled: proto.Bool(in.Enabled == nil || in.GetEnabled()),
+		CreatedBy: a.TokenID, CreatedAt: now, UpdatedAt: now}
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.Identity(id.GetName()) != nil {
+			return nil, fmt.Errorf("%w: identity %q", ErrAlreadyExists, id.GetName())
+		}
+		if n := len(st.ext.identities); n >= s.limits.MaxIdentities {
+			return nil, fmt.Errorf("%w: the account already has %d identities (limits.max_identities %d)", ErrLimit, n, s.limits.MaxIdentities)
+		}
+		return s.identityOps(a, id, identitySummary(id))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.Identity(id.GetName()), nil
+}
+
+// UpdateIdentity changes the fields of an identity that mask names
+// ("comment", "enabled"). Disabling one refuses its certificates on every
+// site from the State that records it on.
+func (s *Store) UpdateIdentity(ctx context.Context, a Actor, in *pb.Identity, mask []string) (*pb.Identity, error) {
+	if len(mask) == 0 {
+		return nil, invalid("update_mask", "is required (updatable: comment, enabled)")
+	}
+	if slices.Contains(mask, "comment") {
+		if err := checkIdentityComment(in.GetComment()); err != nil {
+			return nil, err
+		}
+	}
+	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		old := st.Identity(in.GetName())
+		if old == nil {
+			return nil, notFound("identity", in.GetName())
+		}
+		id := proto.Clone(old).(*pb.Identity)
+		if err := applyMask(id, in, mask, identityUpdatable); err != nil {
+			return nil, err
+		}
+		if id.Enabled == nil {
+			id.Enabled = proto.Bool(false) // "enabled" in the mask, unset: off
+		}
+		id.UpdatedAt = timestamppb.New(s.now())
+		return s.identityOps(a, id, identitySummary(id))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st.Identity(in.GetName()), nil
+}
+
+// DeleteIdentity removes an identity and its bindings. Certificates the
+// issuing CA issued to it are refused from then on (identity_disabled);
+// pins naming it keep working as plain pins.
+func (s *Store) DeleteIdentity(ctx context.Context, a Actor, name string) error {
+	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
+		if st.Identity(name) == nil {
+			return nil, notFound("identity", name)
+		}
+		return s.auditWith(a, IdentityRef(name), "deleted", []Op{{Key: identityPrefix + name, Delete: true}})
+	})
+	return err
+}
+
+// identityOps returns the write of id with its audit event.
+func (s *Store) identityOps(a Actor, id *pb.Identity, message string) ([]Op, error) {
+	op, err := s.putOp(identityPrefix+id.GetName(), id)
+	if err != nil {
+		return nil, err
+	}
+	return s.auditWith(a, IdentityRef(id.GetName()), message, []Op{op})
+}
+
+// identitySummary describes an identity's state for the audit log.
+func identitySummary(id *pb.Identity) string {
+	state := "enabled"
+	if !id.GetEnabled() {
+		state = "disabled"
+	}
+	return fmt.Sprintf("%s, %d certificates bound", state, len(id.GetCertificates()))
+}
+
+// PinnedOn returns the sites whose pins name the identity, sorted: the
+// sites' view of it (Identity.pinned_on).
+func (s *State) PinnedOn(name string) []string {
+	var out []string
+	for _, site := range s.Sites() {
+		for _, p := range site.GetSettings().GetPins() {
+			if p.GetIdentity() == name {
+				out = append(out, site.GetHostname())
+				break
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,158 @@
+package store_test
+
+import (
+	"crypto/x509"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/pki"
+	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
+	"github.com/mtlsgate/mtlsgate/store"
+)
+
+// TestIdentities: create (enabled by default) with names checked, update
+// by mask, delete; on both backends.
+func TestIdentities(t *testing.T) {
+	denyBackends(t, store.DefaultLimits(), func(t *testing.T, s *store.Store, _ *testpki.Cert, _ *time.Time) {
+		ctx := t.Context()
+		alice, err := s.CreateIdentity(ctx, admin, &pb.Identity{Name: "alice@example.com", Comment: "Alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !alice.GetEnabled() || alice.GetCreatedBy() != admin.TokenID || alice.GetComment() != "Alice" {
+			t.Fatalf("created %v", alice)
+		}
+		off, err := s.CreateIdentity(ctx, admin, &pb.Identity{Name: "kiosk-7", Enabled: proto.Bool(false)})
+		if err != nil || off.GetEnabled() {
+			t.Fatalf("created disabled: %v %v", off, err)
+		}
+		for name, in := range map[string]*pb.Identity{
+			"duplicate":   {Name: "alice@example.com"},
+			"empty":       {Name: ""},
+			"leading dot": {Name: ".alice"},
+			"space":       {Name: "alice smith"},
+			"slash":       {Name: "a/b"},
+			"long":        {Name: strings.Repeat("a", 129)},
+			"comment":     {Name: "bob", Comment: strings.Repeat("x", 1025)},
+			"certs":       {Name: "bob", Certificates: []*pb.BoundCertificate{{}}},
+		} {
+			if _, err := s.CreateIdentity(ctx, admin, in); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
+		}
+		if _, err := s.CreateIdentity(ctx, admin, &pb.Identity{Name: "alice@example.com"}); !errors.Is(err, store.ErrAlreadyExists) {
+			t.Errorf("duplicate: %v", err)
+		}
+		if n := len(s.Current().Identities()); n != 2 {
+			t.Fatalf("%d identities after refusals", n)
+		}
+		got, err := s.UpdateIdentity(ctx, admin, &pb.Identity{Name: "alice@example.com", Enabled: proto.Bool(false), Comment: "ignored"}, []string{"enabled"})
+		if err != nil || got.GetEnabled() || got.GetComment() != "Alice" {
+			t.Fatalf("update enabled: %v %v", got, err)
+		}
+		for name, mask := range map[string][]string{"none": nil, "name": {"name"}, "certificates": {"certificates"}} {
+			if _, err := s.UpdateIdentity(ctx, admin, &pb.Identity{Name: "alice@example.com"}, mask); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("mask %s: %v", name, err)
+			}
+		}
+		if _, err := s.UpdateIdentity(ctx, admin, &pb.Identity{Name: "nobody"}, []string{"comment"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("update of nobody: %v", err)
+		}
+		if err := s.DeleteIdentity(ctx, admin, "kiosk-7"); err != nil {
+			t.Fatal(err)
+		}
+		if s.Current().Identity("kiosk-7") != nil {
+			t.Error("deleted identity still there")
+		}
+		if err := s.DeleteIdentity(ctx, admin, "kiosk-7"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("second delete: %v", err)
+		}
+	})
+}
+
+// TestBindCertificate: PEM, DER and PKCS#12 (the certificate matching its
+// key) bind; self-signed ones are marked; a certificate binds to one
+// identity; the per-identity limit; what no site could accept is refused;
+// unbind.
+func TestBindCertificate(t *testing.T) {
+	l := store.DefaultLimits()
+	l.MaxCertsPerIdentity = 3
+	denyBackends(t, l, func(t *testing.T, s *store.Store, root *testpki.Cert, _ *time.Time) {
+		ctx := t.Context()
+		for _, n := range []string{"alice", "bob"} {
+			if _, err := s.CreateIdentity(ctx, admin, &pb.Identity{Name: n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		self := testpki.SelfSigned(t, "alice laptop", testpki.Options{})
+		issued := root.Leaf(t, "alice desktop", testpki.Options{})
+		phone := root.Leaf(t, "alice phone", testpki.Options{})
+		p12, err := pkcs12.Modern.Encode(phone.Key, phone.Cert, []*x509.Certificate{root.Cert}, "s3cret")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind := func(data []byte, pw string) (*pb.Identity, error) {
+			return s.BindCertificate(ctx, admin, "alice", data, pw)
+		}
+		for _, in := range []struct {
+			data []byte
+			pw   string
+		}{{self.PEM(), ""}, {issued.Cert.Raw, ""}, {p12, "s3cret"}} {
+			if _, err := bind(in.data, in.pw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		alice := s.Current().Identity("alice")
+		want := map[string]bool{pki.Fingerprint(self.Cert.Raw): true, pki.Fingerprint(issued.Cert.Raw): false, pki.Fingerprint(phone.Cert.Raw): false}
+		for _, b := range alice.GetCertificates() {
+			self, ok := want[b.GetSha256Fingerprint()]
+			if !ok || b.GetSelfSigned() != self || b.GetBoundBy() != admin.TokenID || b.GetSpkiSha256() == "" {
+				t.Errorf("bound %s self_signed %v (want %v, known %v)", b.GetInfo().GetSubject(), b.GetSelfSigned(), self, ok)
+			}
+			delete(want, b.GetSha256Fingerprint())
+		}
+		if len(want) != 0 {
+			t.Errorf("not bound: %v", want)
+		}
+		before := s.Current().Rev
+		for name, in := range map[string]struct {
+			who  string
+			data []byte
+			pw   string
+			is   error
+		}{
+			"limit":             {"alice", root.Leaf(t, "fourth", testpki.Options{}).PEM(), "", store.ErrLimit},
+			"bound elsewhere":   {"bob", self.PEM(), "", store.ErrAlreadyExists},
+			"no such identity":  {"carol", root.Leaf(t, "c", testpki.Options{}).PEM(), "", store.ErrNotFound},
+			"CA":                {"bob", root.PEM(), "", store.ErrInvalid},
+			"self-signed noEKU": {"bob", testpki.SelfSigned(t, "x", testpki.Options{NoEKU: true}).PEM(), "", store.ErrInvalid},
+			"two certificates":  {"bob", testpki.Bundle(issued, phone), "", store.ErrInvalid},
+			"wrong password":    {"bob", p12, "guess", store.ErrInvalid},
+			"garbage":           {"bob", []byte("0\x82hello"), "", store.ErrInvalid},
+			"key":               {"bob", issued.KeyPEM(), "", store.ErrInvalid},
+		} {
+			if _, err := s.BindCertificate(ctx, admin, in.who, in.data, in.pw); !errors.Is(err, in.is) {
+				t.Errorf("%s: %v, want %v", name, err, in.is)
+			}
+		}
+		if s.Current().Rev != before {
+			t.Error("a refused binding wrote")
+		}
+		if s.Current().BoundTo(pki.Fingerprint(issued.Cert.Raw)) != "alice" {
+			t.Error("BoundTo does not find the DER certificate")
+		}
+		got, err := s.UnbindCertificate(ctx, admin, "alice", strings.ToUpper(pki.Fingerprint(issued.Cert.Raw)))
+		if err != nil || len(got.GetCertificates()) != 2 {
+			t.Fatalf("unbind: %v %v", got, err)
+		}
+		if _, err := s.UnbindCertificate(ctx, admin, "alice", pki.Fingerprint(issued.Cert.Raw)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("second unbind: %v", err)
+		}
+	})
+}
