@@ -24,10 +24,14 @@ func CRLSourceID(url string) string {
 // fetcher fetches it. A URL already known writes nothing and returns
 // false; the URL is validated as an operator's CRL URL is, and past
 // Limits.MaxCRLSources it is refused (ErrLimit). The caller has verified the
-// certificate's chain to an uploaded CA.
+// certificate's chain to an uploaded CA. A URL named by a certificate of the
+// issuing CA is not learned (false, nil): mtlsgate holds that CRL already.
 func (s *Store) LearnCRLSource(ctx context.Context, a Actor, url string, issuer pki.IssuerKey, fp string) (bool, error) {
 	if err := checkCRLURLs("url", []string{url}); err != nil {
 		return false, err
+	}
+	if s.Current().IsIssuingCA(issuer) {
+		return false, nil // mtlsgate signs this CRL itself: nothing to fetch
 	}
 	id := CRLSourceID(url)
 	if s.Current().crlSources[id] != nil {
