@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,6 +93,8 @@ func setupBench(b *testing.B) *benchEnv {
 			"ocsp.example.com":  {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
 			"xfcc.example.com":  {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
 			"optin.example.com": {Mode: pb.Mode_MODE_ENFORCE, Headers: optInHeaders},
+			"kind.example.com": {Mode: pb.Mode_MODE_ENFORCE, VerifyAt: pb.VerifyAt_VERIFY_AT_REQUEST, Refusals: []*pb.Refusal{
+				{Reasons: []string{"none"}, Answer: &pb.Refusal_Page{Page: &pb.RefusalPage{ContentType: "text/html", Body: benchPage}}}}},
 		} {
 			srv := root.Server(b, host)
 			if _, err := st.CreateSite(ctx, store.Actor{}, &pb.Site{Hostname: host, OriginUrl: "http://127.0.0.1:1",
@@ -126,6 +129,8 @@ func BenchmarkCheck(b *testing.B) {
 	inXFCC := false
 	// deny, when set, is the denylist the State is given.
 	var deny []*pb.DenyEntry
+	// denied: the requests are refused (the first one is checked to be).
+	denied := false
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
 		svc := authz.New(authz.Options{CacheSize: cacheSize, DecisionLog: authz.LogOff, RequireNodeIdentity: fromNode, OCSP: ocsp})
 		st := e.st.Current()
@@ -146,8 +151,8 @@ func BenchmarkCheck(b *testing.B) {
 			}
 			reqs[i] = envoyRequest(r)
 		}
-		if resp, _ := svc.Check(ctx, reqs[0]); resp.GetOkResponse() == nil {
-			b.Fatalf("benchmark request is not allowed: %v", resp)
+		if resp, _ := svc.Check(ctx, reqs[0]); (resp.GetOkResponse() == nil) != denied {
+			b.Fatalf("benchmark request is not answered as expected (denied: %v): %v", denied, resp)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -190,9 +195,19 @@ func BenchmarkCheck(b *testing.B) {
 	inXFCC = false
 	// As hit/ecdsa, from an Envoy node over a verified TLS connection:
 	// what reading the node and its revocation adds to a call.
+	// A request without a certificate to an enforcing site: the default
+	// denial, and a refusal page (issue 15: a 4 KiB HTML page, built once
+	// per policy and shared).
+	denied = true
+	b.Run("denied/none", func(b *testing.B) { run(b, 10000, "bench.example.com") })
+	b.Run("refused/none-page", func(b *testing.B) { run(b, 10000, "kind.example.com") })
+	denied = false
 	ctx, fromNode = nodePeer(b, e.st), true
 	b.Run("hit/ecdsa/node-identity", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
 }
+
+// benchPage is the refusal page of BenchmarkCheck's refused/none-page.
+var benchPage = "<!doctype html><title>Certificate required</title><p>{reason}</p>" + strings.Repeat("<p>Enroll at the help desk.</p>", 128)
 
 // benchDenylist returns n deny entries none of which names a benchmark
 // certificate: half by fingerprint, half by issuer's name and serial.

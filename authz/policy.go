@@ -74,6 +74,11 @@ type sitePolicy struct {
 	xfcc *xfccTrust
 	// err, when set, makes every request to the site fail closed.
 	err error
+	// atRequest: an enforcing site's handshake accepts any certificate,
+	// and ext_authz alone verifies (verify_at REQUEST).
+	atRequest bool
+	// refusals shape the site's denials (nil: the default ones).
+	refusals *refusals
 	// noCertAnswer and disabledAnswer are the shared answers to allowed
 	// requests that carry no certificate (verify NONE), and to requests to
 	// a disabled site, built on first use.
@@ -87,6 +92,9 @@ var generations atomic.Uint64
 func (p *sitePolicy) strictness() int {
 	switch p.mode {
 	case pb.Mode_MODE_ENFORCE:
+		if !p.atRequest {
+			return 3 // the handshake verified the certificate too
+		}
 		return 2
 	case pb.Mode_MODE_PERMISSIVE:
 		return 1
@@ -140,6 +148,7 @@ func buildSite(ms *model.Site) *sitePolicy {
 		pins:                 ms.Pins, rules: ms.Rules, names: ms.Names,
 		badCertStatus: s.GetBadCertificateStatus(), noCertStatus: s.GetMissingCertificateStatus(),
 	}
+	p.setVerifyAt(s)
 	for _, c := range ms.Certs {
 		p.pool.AddCert(c.X509)
 	}

@@ -206,6 +206,7 @@ func (s *Service) answer(ctx context.Context, req *authv3.CheckRequest) (a *answ
 		s.logDecision(ctx, d, req)
 	}()
 	d = t.fleetDenial(t.decide(ctx, req, &s.chk, now), fleet)
+	t.refuse(d)
 	return response(d), nil
 }
 
