@@ -89,8 +89,13 @@ func verifyWithout(d *Decision, p *sitePolicy, in presented) *verdict {
 		}
 		// The gateway verified the handshake; the operator pinned this
 		// very certificate. Nothing else of it can be checked.
+		name, r := p.hashIdentity(in.hash)
+		if r != "" {
+			d.Verify, d.Reason = contract.Failed(r), r
+			return nil
+		}
 		d.Verify, d.detail = contract.VerifySuccess, nil
-		return &verdict{parsed: true, fp: in.hash, fields: &originhdr.Fields{Fingerprint: in.hash}}
+		return &verdict{parsed: true, fp: in.hash, fields: &originhdr.Fields{Fingerprint: in.hash}, identity: name}
 	}
 	return nil
 }
@@ -209,7 +214,7 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, i
 	if reason == "" && !p.allowExpired {
 		reason = checkTime(v, now)
 	}
-	if reason == "" && p.requireEKU && !v.eku {
+	if reason == "" && (p.requireEKU || v.pkiless) && !v.eku {
 		reason = contract.ReasonMissingEKU
 	}
 	if reason == "" {
@@ -226,6 +231,9 @@ func (t *Table) verifyRequest(ctx context.Context, d *Decision, p *sitePolicy, i
 	}
 	if _, pinned := p.pins[v.fp]; reason == "" && len(p.pins) > 0 && !pinned {
 		reason = contract.ReasonNotPinned
+	}
+	if reason == "" {
+		reason = v.identityReason
 	}
 	// OCSP last: only a certificate that passed everything else may cost
 	// a responder request.
@@ -261,8 +269,8 @@ func (t *Table) finish(d *Decision, p *sitePolicy, v *verdict, rule int, now tim
 		return deny(p.key, status, d.Reason).with(d)
 	}
 	identity := ""
-	if ok {
-		identity = p.pins[v.fp]
+	if ok && v != nil {
+		identity = v.identity
 	}
 	if !p.allows(rule, ok, v, identity) {
 		return deny(p.key, 403, contract.ReasonNotAllowed).with(d)

@@ -64,6 +64,7 @@ type sitePolicy struct {
 	ocsp                                   pb.OCSPCheck
 	ocspUnavailableAllow, ocspUnknownAllow bool
 	pins                                   map[string]string
+	ident                                  identityPolicy
 	rules                                  []model.Rule
 	names                                  *originhdr.Names
 	// badCertStatus and noCertStatus are the HTTP statuses an enforcing
@@ -119,11 +120,12 @@ func Compile(m *model.Model, prev *Table, now time.Time) *Table {
 		if prev != nil {
 			old = prev.sites[host]
 		}
-		if old != nil && old.src == ms {
+		if old != nil && old.src == ms && old.ident.ids == m.Identities {
 			t.sites[host] = old
 			continue
 		}
 		p := buildSite(ms)
+		p.setIdentities(ms, m.Identities)
 		p.gen, p.src = generations.Add(1), ms
 		t.sites[host] = p
 	}

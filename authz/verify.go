@@ -46,8 +46,15 @@ type verdict struct {
 	// topFP is the fingerprint of the chain's top (the leaf itself when it
 	// is one of the site's anchors), whose issuer is looked up per Table.
 	topFP string
-	eku   bool     // the leaf carries id-kp-clientAuth explicitly
-	names []string // access-rule names: "subject:...", "dns:...", ...
+	eku   bool // the leaf carries id-kp-clientAuth explicitly
+	// pkiless: the certificate is a self-signed one the site admits
+	// through its identity, the whole chain.
+	pkiless bool
+	// identity names whom the certificate belongs to ("": unknown), and
+	// identityReason refuses it for that (identity.go).
+	identity       string
+	identityReason contract.Reason
+	names          []string // access-rule names: "subject:...", "dns:...", ...
 	// ocsp are its chain's OCSP queries under the latest model that
 	// needed them (ocsp.go).
 	ocsp atomic.Pointer[ocspQueries]
@@ -184,8 +191,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		KeyUsages: []x509.ExtKeyUsage{usage},
 	})
 	if err != nil {
-		v.reason = chainReason(err)
-		return v
+		return p.unverified(v, chainReason(err))
 	}
 	// A copy: chain[1:] would keep the leaf alive through its array.
 	v.issuers = slices.Clone(p.longest(chains, at)[1:])
@@ -197,7 +203,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 	if n := len(v.issuers); n > 0 {
 		v.topFP = pki.Fingerprint(v.issuers[n-1].Raw)
 	}
-	return v
+	return p.identify(v, leaf)
 }
 
 // parse reads a request's certificate: the leaf alone, from Envoy's

@@ -49,6 +49,7 @@ func Compile(st *store.State, prev *Model) *Model {
 			}
 		}
 	}
+	m.Identities = compileIdentities(st, prev.Identities)
 	m.compileSites(st, prev, casChanged)
 	return m
 }

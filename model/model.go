@@ -48,6 +48,8 @@ type Model struct {
 	// Errors are why objects could not be compiled, by object: the CAs,
 	// CRLs and sites whose Err is set. Consumers report them.
 	Errors map[store.Ref]error
+	// Identities are the account's identities as sites read them.
+	Identities *Identities
 
 	// list is every site ("*.example.com" included) in hostname order.
 	list []*Site
@@ -191,6 +193,10 @@ type Site struct {
 	Rules []Rule
 	// Pins map a pinned certificate's fingerprint to its identity name.
 	Pins map[string]string
+	// PKILess maps the fingerprint of each self-signed certificate the
+	// site admits through an identity (also in Certs and Trust) to that
+	// identity's name.
+	PKILess map[string]string
 	// Origin is where its requests go.
 	Origin Origin
 	// Err is why the site could not be compiled.

@@ -44,7 +44,7 @@ func (m *Model) compileSites(st *store.State, prev *Model, casChanged bool) {
 			j++
 		}
 		if j < len(prev.list) {
-			if old := prev.list[j]; old.Msg == msg && (!casChanged || m.sameCAs(old)) {
+			if old := prev.list[j]; old.Msg == msg && (!casChanged || m.sameCAs(old)) && (m.Identities == prev.Identities || !admitsSelfSigned(msg)) {
 				m.list[i] = old
 				continue
 			}
@@ -104,6 +104,11 @@ func (env *siteEnv) fill(s *Site) error {
 	}
 	a, _ := env.assignedOf(s)
 	s.CAs, s.Certs, s.Trust, s.Links = s.cas, a.certs, a.trust, a.links
+	if self, owner := env.m.Identities.Admitted(set); len(self) > 0 {
+		// Each is its own anchor, and a CA of nothing (not a CA).
+		s.Certs = append(slices.Clip(a.certs), self...)
+		s.Trust, s.PKILess = trustOf(s.Certs, a.links), owner
+	}
 	s.Pins = make(map[string]string, len(set.GetPins()))
 	for _, pin := range set.GetPins() {
 		s.Pins[pin.GetSha256Fingerprint()] = pin.GetIdentity()
@@ -112,6 +117,13 @@ func (env *siteEnv) fill(s *Site) error {
 		return fmt.Errorf("access rules: %w", err)
 	}
 	return nil
+}
+
+// admitsSelfSigned reports whether a site may admit self-signed
+// certificates bound to identities: its model then depends on them.
+func admitsSelfSigned(msg *pb.Site) bool {
+	a := msg.GetSettings().GetIdentityAdmission()
+	return a == pb.IdentityAdmission_IDENTITY_ADMISSION_ALL || a == pb.IdentityAdmission_IDENTITY_ADMISSION_LISTED
 }
 
 // namesOf returns the header names of settings, once per configuration.

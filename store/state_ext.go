@@ -36,15 +36,21 @@ type extState struct {
 	issuingCA  *pb.IssuingCA
 	issued     map[string]*pb.IssuedCertificate
 	webhooks   map[string]*pb.Webhook
+	// tag is replaced by a batch that changes an identity, the account's
+	// settings or the issuing CA (IdentityTag).
+	tag *byte
 }
 
 // extOwned says which maps of extState a batch has copied already.
-type extOwned struct{ identities, issued, webhooks bool }
+type extOwned struct{ identities, issued, webhooks, tagged bool }
 
 // setExt applies one key of extState's records; keys no record type of
 // this version knows are ignored (a newer writer may use them).
 func (b *builder) setExt(kv KV, del bool) error {
 	x, o := &b.st.ext, &b.oext
+	if !o.tagged && (strings.HasPrefix(kv.Key, identityPrefix) || kv.Key == accountKey || kv.Key == issuingCAKey) {
+		x.tag, o.tagged = new(byte), true
+	}
 	switch {
 	case strings.HasPrefix(kv.Key, identityPrefix):
 		return setMsg(b, &x.identities, &o.identities, kv, del, identityPrefix, func() *pb.Identity { return new(pb.Identity) })
@@ -113,3 +119,8 @@ func (s *State) with(ca *pb.ClientCA) *State {
 	n.cas[ca.GetId()] = ca
 	return &n
 }
+
+// IdentityTag changes (as a pointer) whenever identities, the account's
+// settings or the issuing CA change, and only then: consumers compare it
+// to reuse what they built from those records.
+func (s *State) IdentityTag() *byte { return s.ext.tag }
