@@ -89,6 +89,8 @@ func TestRefusals(t *testing.T) {
 		// the request never reaches a site verifying at the handshake; the
 		// 421 (which makes a browser retry on a connection of its own) is
 		// never replaced by a refusal.
+		{"SNI request site, Host handshake site (Envoy's route: the SNI's site)", req{ext: "kind.example.com", sni: "kind.example.com", host: "strict.example.com"},
+			refused{}, &want{status: 421, reason: "sni_mismatch"}},
 		{"SNI request site, Host handshake site", req{ext: "strict.example.com", sni: "kind.example.com", host: "strict.example.com", cert: p.good},
 			refused{}, &want{status: 421, reason: "sni_mismatch"}},
 		{"SNI request site, Host handshake site, no route", req{sni: "kind.example.com", host: "strict.example.com"},
@@ -97,6 +99,8 @@ func TestRefusals(t *testing.T) {
 			refused{}, &want{status: 421, reason: "sni_mismatch"}},
 		// The reverse is no weakening, and the request is checked in full
 		// against its own site, whose refusals answer.
+		{"SNI handshake site, Host request site (Envoy's route: the SNI's site)", req{ext: "strict.example.com", sni: "strict.example.com", host: "kind.example.com", cert: p.untrusted},
+			refused{status: 403, ctype: "text/plain; charset=utf-8", body: "strict refuses: untrusted"}, nil},
 		{"SNI handshake site, Host request site, untrusted", req{ext: "kind.example.com", sni: "strict.example.com", host: "kind.example.com", cert: p.untrusted},
 			refused{status: 302, location: "https://enroll.example.com/start?why=untrusted&again=untrusted"}, nil},
 		{"SNI handshake site, Host request site, none", req{ext: "kind.example.com", sni: "strict.example.com", host: "kind.example.com"},

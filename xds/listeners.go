@@ -112,11 +112,12 @@ func filterChain(s *pb.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs
 	}, refs, nil
 }
 
-// downstreamTLS asks for a client certificate per the site's mode. The
+// downstreamTLS asks for a client certificate per the site's mode (and
+// requires one where the handshake verifies: handshakeVerifies). The
 // certificate and the validation context are SDS secrets, so that CA and
 // CRL changes do not touch the listener (and drain nothing).
 func downstreamTLS(s *pb.Site) *tlsv3.DownstreamTlsContext {
-	host, mode := s.GetHostname(), s.GetSettings().GetMode()
+	host := s.GetHostname()
 
 	common := &tlsv3.CommonTlsContext{
 		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minTLS(s.GetSettings().GetMinTlsVersion())},
@@ -131,7 +132,7 @@ func downstreamTLS(s *pb.Site) *tlsv3.DownstreamTlsContext {
 	}
 	return &tlsv3.DownstreamTlsContext{
 		CommonTlsContext:         common,
-		RequireClientCertificate: wrapperspb.Bool(asks && mode == pb.Mode_MODE_ENFORCE),
+		RequireClientCertificate: wrapperspb.Bool(asks && handshakeVerifies(s)),
 	}
 }
 

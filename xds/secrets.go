@@ -44,14 +44,15 @@ func clientCASecret(s *pb.Site, trust *model.Trust, crls []*model.CRL) *tlsv3.Se
 
 // validationContext trusts every certificate of the site's CAs (sorted by
 // fingerprint, so the secret does not depend on CA ids). In permissive
-// mode a bad certificate still connects, for ext_authz to report. CRLs are
+// mode, and in enforce mode verifying at the request, a bad certificate
+// still connects, for ext_authz to report or refuse. CRLs are
 // given to Envoy only when it cannot reject a valid certificate with them
 // (see buildEnv.clientCASecret); otherwise revocation is enforced by ext_authz alone. crls
 // holds the CRL of each trusted certificate's issuer identity (nil: none),
 // or is nil when the site's settings keep CRLs from Envoy (mayGetCRLs).
 func validationContext(s *pb.Site, trust *model.Trust, crls []*model.CRL) *tlsv3.CertificateValidationContext {
 	vc := &tlsv3.CertificateValidationContext{TrustedCa: inline(trust.PEM)}
-	if s.GetSettings().GetMode() == pb.Mode_MODE_PERMISSIVE {
+	if !handshakeVerifies(s) {
 		vc.TrustChainVerification = tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED
 	}
 	if pems := crlPEMs(crls); pems != nil {
