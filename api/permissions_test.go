@@ -70,6 +70,14 @@ var matrix = map[string][]string{
 	"CreateDenyEntry":       {admin, caMgr, smMine},
 	"ListDenyEntries":       allRoles,
 	"DeleteDenyEntry":       {admin, caMgr, smMine},
+
+	// The issuing CA (issue 15).
+	"CreateIssuingCA":         {admin},
+	"GetIssuingCA":            allRoles,
+	"IssueClientCertificate":  {admin, caMgr},
+	"RenewClientCertificate":  {admin, caMgr},
+	"RevokeClientCertificate": {admin, caMgr},
+	"ListIssuedCertificates":  {admin, caMgr, viewer},
 }
 
 // request builds the request of a method aimed at host (and at a CA id

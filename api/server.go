@@ -27,6 +27,8 @@ type Server struct {
 	log    *slog.Logger
 	status StatusSource
 	nodes  nodes
+	// issuing configures the issuing CA (issuing.go).
+	issuing IssuingConfig
 	// uploads holds one token per upload in progress (see Guard);
 	// backups the one backup in progress (backupSlot).
 	uploads, backups chan struct{}

@@ -55,6 +55,8 @@ type Config struct {
 	// Seal says where the keyring that encrypts private keys in the
 	// store comes from (keys.go).
 	Seal SealConfig `yaml:"seal"`
+	// Issuing configures the account's issuing CA (issuingcfg.go).
+	Issuing IssuingConfig `yaml:"issuing"`
 }
 
 // DebugConfig enables diagnostics.
@@ -106,6 +108,7 @@ func DefaultConfig() Config {
 		},
 		Seal:       SealConfig{CreateKeyFile: true},
 		Revocation: defaultRevocationConfig(),
+		Issuing:    defaultIssuingConfig(),
 	}
 }
 
@@ -301,6 +304,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Revocation.validate(c.XDS.AuthzTimeout); err != nil {
+		return err
+	}
+	if err := c.Issuing.validate(); err != nil {
 		return err
 	}
 	if err := c.TLS.validate(map[string]string{"admin_addr": c.AdminAddr, "authz_addr": c.AuthzAddr, "xds_addr": c.XDSAddr}); err != nil {

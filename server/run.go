@@ -215,6 +215,7 @@ func (s *Server) listenAdmin() error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.HTTPHandler(int64(maxMsg)))
+	mux.Handle("GET "+api.IssuingCRLPath, apiSrv.IssuingCRLHandler()) // unauthenticated: a CRL is public
 	s.console = s.mountConsole(mux, g)
 	mux.Handle("GET /metrics", metricsAuth(s.store, promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{Registry: s.metrics})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -249,6 +250,7 @@ func (s *Server) listenAdmin() error {
 	if err != nil {
 		return err
 	}
+	apiSrv.WithIssuing(s.issuingAPIConfig(ln.Addr())) // issuingcfg.go: its default CRL URL names the bound port
 	s.ln = newLimitListener(ln, maxAdminConns)
 	return nil
 }
@@ -286,6 +288,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopWorkers()
 	// One replica prunes (under election on etcd; always with bbolt).
 	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })
+	workers.Go(func() { s.store.Lead(wctx, "issuing-crl", s.runIssuing) }) // issuingcfg.go
 	consumers := append([]func(*model.Model){s.authz.Load, s.xds.Update}, s.revoc.start(wctx, s.store, s.first, &workers)...)
 	workers.Go(func() { model.Follow(wctx, s.store, s.first, consumers...) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)

@@ -40,8 +40,11 @@ func newIssuingStore(t *testing.T, l store.Limits) *issuingStore {
 	if _, err := s.CreateSite(t.Context(), admin, siteFor(t, "app.example.com")); err != nil {
 		t.Fatal(err)
 	}
-	store.PutIdentityForTest(t, s, &pb.Identity{Name: "alice", Enabled: proto.Bool(true)})
-	store.PutIdentityForTest(t, s, &pb.Identity{Name: "mallory", Enabled: proto.Bool(false)})
+	for _, id := range []*pb.Identity{{Name: "alice"}, {Name: "mallory", Enabled: proto.Bool(false)}} {
+		if _, err := s.CreateIdentity(t.Context(), admin, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ica, err := s.CreateIssuingCA(t.Context(), admin, store.NewIssuingCA{CommonName: "Example users", CRLURL: testCRLURL})
 	if err != nil {
 		t.Fatal(err)
