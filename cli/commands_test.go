@@ -50,8 +50,15 @@ func everyMethodAPI(t *testing.T) *fakeAPI {
 	for method, m := range answers {
 		f.on(method, reply(m))
 	}
+	for method, m := range moreAnswers {
+		f.on(method, reply(m))
+	}
 	return f
 }
+
+// moreAnswers are everyMethodAPI's answers of the methods whose commands
+// keep their test data in their own files (added there by init).
+var moreAnswers = map[string]proto.Message{}
 
 // invocations are, for every command, arguments that make it succeed
 // against everyMethodAPI; OUT is replaced by a file in a new directory.
