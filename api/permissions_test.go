@@ -78,6 +78,12 @@ var matrix = map[string][]string{
 	"RenewClientCertificate":  {admin, caMgr},
 	"RevokeClientCertificate": {admin, caMgr},
 	"ListIssuedCertificates":  {admin, caMgr, viewer},
+
+	// Webhooks: admins only (issue 15).
+	"CreateWebhook":         {admin},
+	"ListWebhooks":          {admin},
+	"DeleteWebhook":         {admin},
+	"ListWebhookDeliveries": {admin},
 }
 
 // request builds the request of a method aimed at host (and at a CA id
@@ -112,6 +118,10 @@ func request(t *testing.T, method, host, caID string) proto.Message {
 		return &pb.CreateDenyEntryRequest{Entry: &pb.DenyEntry{Sha256Fingerprint: strings.Repeat("ab", 32), Site: host}}
 	case "DeleteDenyEntry":
 		return &pb.DeleteDenyEntryRequest{Id: "feedfacefeedface", Site: host}
+	case "CreateWebhook":
+		return &pb.CreateWebhookRequest{Webhook: &pb.Webhook{Url: "https://hooks.example.com/" + host}}
+	case "DeleteWebhook":
+		return &pb.DeleteWebhookRequest{Id: "feedfacefeedface"} // not found, once allowed
 	}
 	return nil // list calls: an empty request of the method's input type
 }

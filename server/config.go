@@ -57,6 +57,8 @@ type Config struct {
 	Seal SealConfig `yaml:"seal"`
 	// Issuing configures the account's issuing CA (issuingcfg.go).
 	Issuing IssuingConfig `yaml:"issuing"`
+	// Webhooks shapes the webhook dispatcher (webhookcfg.go).
+	Webhooks WebhooksConfig `yaml:"webhooks"`
 }
 
 // DebugConfig enables diagnostics.
@@ -108,6 +110,7 @@ func DefaultConfig() Config {
 		},
 		Seal:       SealConfig{CreateKeyFile: true},
 		Revocation: defaultRevocationConfig(),
+		Webhooks:   defaultWebhooksConfig(),
 		Issuing:    defaultIssuingConfig(),
 	}
 }
@@ -304,6 +307,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Revocation.validate(c.XDS.AuthzTimeout); err != nil {
+		return err
+	}
+	if err := c.Webhooks.validate(); err != nil {
 		return err
 	}
 	if err := c.Issuing.validate(); err != nil {

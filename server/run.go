@@ -289,6 +289,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	// One replica prunes (under election on etcd; always with bbolt).
 	workers.Go(func() { s.store.Lead(wctx, "maintenance", s.pruneAudit) })
 	workers.Go(func() { s.store.Lead(wctx, "issuing-crl", s.runIssuing) }) // issuingcfg.go
+	// The webhook dispatcher, under election too (webhookcfg.go).
+	s.startWebhooks(wctx, &workers)
 	consumers := append([]func(*model.Model){s.authz.Load, s.xds.Update}, s.revoc.start(wctx, s.store, s.first, &workers)...)
 	workers.Go(func() { model.Follow(wctx, s.store, s.first, consumers...) })
 	s.log.Info("mtlsgate serving", "admin", s.AdminAddr(), "authz", s.AuthzAddr(), "xds", s.XDSAddr(), "data", s.cfg.Data)
