@@ -121,6 +121,8 @@ Settings:
   headers.verify:                  X-Client-Verify
   access_rules:                    /admin subjects=["CN=alice,O=Example"] identities=["ops"]
                                    /
+  verify_at:                       unspecified
+  refusals:                        -
 `},
 		{"siteShowFiles", func(w io.Writer) error {
 			return writeFields(w, siteFields(sampleFilesSite, testNow))
@@ -158,6 +160,8 @@ Settings:
   xfcc.trusted_peers:              -
   pins:                            -
   access_rules:                    -
+  verify_at:                       unspecified
+  refusals:                        -
 `},
 		{"settings", func(w io.Writer) error {
 			return writeFields(w, settingsFields(sampleSettings))
@@ -188,6 +192,8 @@ headers.subject:                 (off)
 headers.verify:                  X-Client-Verify
 access_rules:                    /admin subjects=["CN=alice,O=Example"] identities=["ops"]
                                  /
+verify_at:                       unspecified
+refusals:                        -
 `},
 		{"crlList", func(w io.Writer) error {
 			return crlListTable(w, &pb.ListCRLsResponse{Crls: []*pb.CRL{sampleCRL}}, testNow)

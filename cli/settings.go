@@ -97,7 +97,7 @@ var baseSettingKeys = []settingKey{
 }
 
 // settingKeys lists every settable key in usage order.
-var settingKeys = append(append(baseSettingKeys, xfccSettingKeys...), identitySettingKeys...)
+var settingKeys = append(append(append(baseSettingKeys, xfccSettingKeys...), identitySettingKeys...), refusalSettingKeys...)
 
 // headersKey is the prefix of the "headers.FIELD=NAME" keys.
 const headersKey = "headers"

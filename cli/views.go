@@ -226,7 +226,8 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 	for _, r := range s.GetAccessRules() {
 		rules = append(rules, accessRuleText(r))
 	}
-	return append(f, listFields("access_rules", rules)...)
+	f = append(f, listFields("access_rules", rules)...)
+	return append(f, refusalFields(s)...) // settings_refusal.go
 }
 
 // listFields renders a list as one line per value, "-" when empty.
