@@ -124,3 +124,16 @@ func (s *State) with(ca *pb.ClientCA) *State {
 // settings or the issuing CA change, and only then: consumers compare it
 // to reuse what they built from those records.
 func (s *State) IdentityTag() *byte { return s.ext.tag }
+
+// WithIdentities returns a copy of s whose identities are ids, used as
+// given (nothing is validated), for golden tests and tools that build a
+// State by hand.
+func (s *State) WithIdentities(ids []*pb.Identity) *State {
+	n := *s
+	n.ext.identities = make(map[string]*pb.Identity, len(ids))
+	for _, id := range ids {
+		n.ext.identities[id.GetName()] = id
+	}
+	n.ext.tag = new(byte)
+	return &n
+}

@@ -44,6 +44,12 @@ type fixture struct {
 		Fleets   []string  `yaml:"fleets"`
 		Settings yaml.Node `yaml:"settings"`
 	} `yaml:"sites"`
+	// Identities, each with the certificates bound to it (file names).
+	Identities []struct {
+		Name     string   `yaml:"name"`
+		Disabled bool     `yaml:"disabled"`
+		Certs    []string `yaml:"certs"`
+	} `yaml:"identities"`
 }
 
 func readCert(t *testing.T, name string) []byte {
@@ -119,7 +125,30 @@ func loadState(t *testing.T, path string) *store.State {
 		}
 		sites = append(sites, site)
 	}
-	return store.NewState(1, cas, sites, crls)
+	return withIdentities(t, &f, store.NewState(1, cas, sites, crls))
+}
+
+// withIdentities adds the fixture's identities to st, their certificates
+// bound as BindCertificate would record them.
+func withIdentities(t *testing.T, f *fixture, st *store.State) *store.State {
+	t.Helper()
+	if len(f.Identities) == 0 {
+		return st
+	}
+	var ids []*pb.Identity
+	for _, in := range f.Identities {
+		id := &pb.Identity{Name: in.Name, Enabled: proto.Bool(!in.Disabled)}
+		for _, file := range in.Certs {
+			c, err := pki.ParseCertificates(readCert(t, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id.Certificates = append(id.Certificates, &pb.BoundCertificate{Sha256Fingerprint: pki.Fingerprint(c[0].Raw),
+				CertificatePem: pki.EncodePEM(c[:1]), SelfSigned: store.SelfSigned(c[0])})
+		}
+		ids = append(ids, id)
+	}
+	return st.WithIdentities(ids)
 }
 
 // toYAML renders resources as reviewable YAML: proto JSON field names,

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/mtlsgate/mtlsgate/model"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -90,9 +91,10 @@ type chainRefs struct {
 }
 
 // filterChain is a site's chain on the HTTPS listener, and what it names.
-func filterChain(s *pb.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs, error) {
+func filterChain(ms *model.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs, error) {
+	s := ms.Msg
 	host := s.GetHostname()
-	tls := downstreamTLS(s)
+	tls := downstreamTLS(s, asksForCertificates(ms))
 	refs := chainRefs{route: httpsRouteName(host), secrets: tlsSecretNames(tls)}
 	tlsCtx, err := typed(tls)
 	if err != nil {
@@ -116,7 +118,7 @@ func filterChain(s *pb.Site, f *httpFilters) (*listenerv3.FilterChain, chainRefs
 // requires one where the handshake verifies: handshakeVerifies). The
 // certificate and the validation context are SDS secrets, so that CA and
 // CRL changes do not touch the listener (and drain nothing).
-func downstreamTLS(s *pb.Site) *tlsv3.DownstreamTlsContext {
+func downstreamTLS(s *pb.Site, asks bool) *tlsv3.DownstreamTlsContext {
 	host := s.GetHostname()
 
 	common := &tlsv3.CommonTlsContext{
@@ -124,7 +126,6 @@ func downstreamTLS(s *pb.Site) *tlsv3.DownstreamTlsContext {
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: serverSecretName(host), SdsConfig: ads()}},
 		AlpnProtocols:                  []string{"h2", "http/1.1"},
 	}
-	asks := asksForCertificates(s)
 	if asks {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
 			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: clientCASecretName(host), SdsConfig: ads()},
@@ -150,13 +151,14 @@ func tlsSecretNames(ctx *tlsv3.DownstreamTlsContext) []string {
 }
 
 // asksForCertificates reports whether Envoy requests client certificates
-// for a site: in permissive and enforce mode, once the site trusts a CA.
-// Without one there is nothing to validate against, so no certificate is
-// asked for; ext_authz then denies every request of an enforcing site
-// (no_certificate) and reports NONE on a permissive one.
-func asksForCertificates(s *pb.Site) bool {
-	mode := s.GetSettings().GetMode()
-	return (mode == pb.Mode_MODE_PERMISSIVE || mode == pb.Mode_MODE_ENFORCE) && len(s.GetCaIds()) > 0
+// for a site: in permissive and enforce mode, once the site trusts a CA
+// or admits a self-signed certificate bound to an identity (both anchors
+// of its Trust). Without one there is nothing to validate against, so no
+// certificate is asked for; ext_authz then denies every request of an
+// enforcing site (no_certificate) and reports NONE on a permissive one.
+func asksForCertificates(ms *model.Site) bool {
+	mode := ms.Msg.GetSettings().GetMode()
+	return (mode == pb.Mode_MODE_PERMISSIVE || mode == pb.Mode_MODE_ENFORCE) && len(ms.Trust.Certs) > 0
 }
 
 func minTLS(v pb.TLSVersion) tlsv3.TlsParameters_TlsProtocol {

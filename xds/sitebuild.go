@@ -47,7 +47,7 @@ func (env *buildEnv) site(ms *model.Site, e *siteEntry) (*builtSite, error) {
 	b := &builtSite{}
 	var refs chainRefs
 	var err error
-	if b.chain, refs, err = filterChain(s, env.filters); err != nil {
+	if b.chain, refs, err = filterChain(ms, env.filters); err != nil {
 		return nil, err
 	}
 	route := httpsRoute(s.GetHostname())
@@ -61,7 +61,7 @@ func (env *buildEnv) site(ms *model.Site, e *siteEntry) (*builtSite, error) {
 		return nil, err
 	}
 	var clientCA *tlsv3.Secret
-	if asksForCertificates(s) {
+	if asksForCertificates(ms) {
 		clientCA = env.clientCASecret(ms, e)
 	}
 	// The chain and the virtual host are validated here, once, rather
