@@ -67,6 +67,12 @@ var commands = []*command{
 	{"identity remove", "NAME", "delete an identity and its bindings", 1, 1, identityRemove},
 	{"account show", "", "show the account's settings (the identity mapping)", 0, 0, accountShow},
 	{"account set", "identity_mapping.KEY=VALUE...", "set the account's identity mapping (keys as site set's identity_mapping.*)", 1, -1, accountSet},
+	{"webhook add", "--url URL [--event TYPE ...] [--window 720h] [--secret S] [--description D]",
+		"post events (expiring certificates, CAs and CRLs, CRL fetch failures, certificates issued, renewed, revoked, denied, bound) " +
+			"to a receiver, signed with a secret printed once", 0, 0, webhookAdd},
+	{"webhook list", "", "list webhooks", 0, 0, webhookList},
+	{"webhook remove", "ID", "remove a webhook (its pending deliveries are given up)", 1, 1, webhookRemove},
+	{"webhook deliveries", "[--webhook ID] [--limit N]", "list the delivery log, newest first: state, attempts, last answer", 0, 0, webhookDeliveries},
 	{"audit", "[--limit N] [--before ID] [--actor ID] [--action METHOD] [--object TEXT] [--result RESULT]", "list audit events, newest first, filtered by token, API method, object or result", 0, 0, audit},
 	{"backup", "--out FILE", "download a backup of the whole store at one revision (admin token; private keys stay sealed); " +
 		"mtlsgate restore reads it", 0, 0, backupCmd},
