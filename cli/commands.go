@@ -57,6 +57,14 @@ var commands = []*command{
 		"block a client certificate at once (reason denied), on every site or one, until --expires or removed", 0, 0, denyAdd},
 	{"deny list", "[--site HOST]", "list the denylist", 0, 0, denyList},
 	{"deny remove", "ID [--site HOST]", "remove a denylist entry", 1, 1, denyRemove},
+	{"cert ca", "create [--cn NAME] [--days N] | show", "create the account's issuing CA (one per account; its certificate is a client CA " +
+		"to assign to sites, its CRL served at /crl/issuing.crl), or show it", 1, 1, certCA},
+	{"cert issue", "--identity NAME [--days N] [--csr FILE] [--out PREFIX] [--password P]", "issue a client certificate to an identity " +
+		"from the issuing CA: PREFIX.crt, and without --csr a new key in PREFIX.key and PREFIX.p12 (for browsers and devices)", 0, 0, certIssue},
+	{"cert renew", "SERIAL [--days N] [--csr FILE] [--out PREFIX] [--password P]", "issue a new certificate to the identity of an issued one " +
+		"(the old one stays valid until it expires or is revoked)", 1, 1, certRenew},
+	{"cert revoke", "SERIAL", "revoke an issued certificate: the issuing CA's CRL lists it at once, and ext_authz and Envoy refuse it", 1, 1, certRevoke},
+	{"cert list", "[--identity NAME]", "list the certificates the issuing CA issued", 0, 0, certList},
 	{"identity add", "NAME [--comment TEXT] [--disabled]", "create an identity (a person, device or partner certificates belong to)", 1, 1, identityAdd},
 	{"identity list", "", "list identities", 0, 0, identityList},
 	{"identity show", "NAME", "show an identity, its bound certificates and the sites whose pins name it", 1, 1, identityShow},

@@ -170,6 +170,8 @@ func positionalChoices(cc *compCommand, words []compWord) {
 	switch cc.path {
 	case "completion":
 		cc.args = slices.Sorted(maps.Keys(completionWriters))
+	case "cert ca":
+		cc.args = []string{"create", "show"}
 	case "site set":
 		cc.argFrom, cc.keyValues = 1, map[string][]string{}
 		for _, k := range settingKeys {

@@ -129,7 +129,7 @@ func checkOffered(t *testing.T, shell string, tc compCase, got []string) {
 // its own; its own cases add those forms).
 var commonCompCases = []compCase{
 	{words: []string{""}, want: []string{"ca", "site", "crl", "token", "version", "completion", "echo-origin", "serve", "help"}, more: true},
-	{words: []string{"c"}, want: []string{"ca", "crl", "completion"}},
+	{words: []string{"c"}, want: []string{"ca", "crl", "cert", "completion"}},
 	{words: []string{"ca", ""}, want: []string{"add", "set", "list", "show", "rm", "assign", "unassign"}},
 	{words: []string{"--server", "h:1", "-o", "json", "site", "s"}, want: []string{"show", "settings", "set"}},
 	{words: []string{"site", "put", "a.example.com", "--mode", ""}, want: []string{"disabled", "permissive", "enforce"}},
