@@ -36,7 +36,7 @@ const (
 )
 
 // uploadMethods are the calls that carry certificates, keys or CRLs.
-var uploadMethods = map[string]bool{"CreateCRL": true, "CreateClientCA": true, "CreateSite": true, "UpdateSite": true}
+var uploadMethods = map[string]bool{"CreateCRL": true, "CreateClientCA": true, "CreateSite": true, "UpdateSite": true, "BindCertificate": true}
 
 // bodyLimit is the largest request body method may send, on either
 // transport. Uploads may be JSON with base64 bytes, hence the 4/3.
@@ -47,7 +47,7 @@ func (s *Server) bodyLimit(method string) int64 {
 	switch method {
 	case "CreateCRL":
 		return b64(int64(l.MaxCRLBytes)) + bodyOverhead
-	case "CreateClientCA":
+	case "CreateClientCA", "BindCertificate":
 		return b64(obj) + bodyOverhead
 	case "CreateSite", "UpdateSite":
 		// A chain and a key of up to obj each, and settings.

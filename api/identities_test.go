@@ -35,6 +35,11 @@ func TestIdentitiesOverHTTP(t *testing.T) {
 	if out := do("POST", "/v1/identities", "application/json", `{"identity": {"name": "a b"}}`, 400); !strings.Contains(out, "name:") {
 		t.Errorf("bad name: %s", out)
 	}
+	// A binding is an upload: a body past the small bound of other calls
+	// is read and judged (400: not a certificate), not refused unread.
+	if out := do("POST", "/v1/identities/alice/certificates", "application/octet-stream", "0"+strings.Repeat("x", 100<<10), 400); !strings.Contains(out, "certificate:") {
+		t.Errorf("large garbage: %s", out)
+	}
 	laptop := testpki.SelfSigned(t, "alice laptop", testpki.Options{})
 	out := do("POST", "/v1/identities/alice/certificates", "application/x-pem-file", string(laptop.PEM()), 200)
 	if !strings.Contains(out, `"self_signed": true`) {
