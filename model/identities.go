@@ -37,7 +37,19 @@ type Identities struct {
 	// certificate); the records that could are compiled.
 	Err error
 
-	tag *byte
+	// parsed holds the certificates of SelfSigned by fingerprint, for
+	// the next compilation to reuse.
+	parsed map[string]*Cert
+	tag    *byte
+}
+
+// parsedCert returns the certificate with fingerprint fp that ids parsed,
+// or nil (also for a nil ids).
+func (ids *Identities) parsedCert(fp string) *Cert {
+	if ids == nil {
+		return nil
+	}
+	return ids.parsed[fp]
 }
 
 // IssuedIdentityPrefix starts the URI SAN by which a certificate of the
@@ -51,15 +63,23 @@ func compileIdentities(st *store.State, prev *Identities) *Identities {
 		return prev
 	}
 	ids := &Identities{Bound: map[string]string{}, Enabled: map[string]bool{}, SelfSigned: map[string][]*Cert{},
-		tag: st.IdentityTag()}
+		parsed: map[string]*Cert{}, tag: st.IdentityTag()}
 	for _, id := range st.Identities() {
 		ids.Enabled[id.GetName()] = id.GetEnabled()
 		for _, b := range id.GetCertificates() {
-			ids.Bound[b.GetSha256Fingerprint()] = id.GetName()
+			fp := b.GetSha256Fingerprint()
+			ids.Bound[fp] = id.GetName()
 			if !b.GetSelfSigned() || !id.GetEnabled() {
 				continue
 			}
-			if c := certOfPEM(b.GetCertificatePem()); c != nil {
+			// Parsed once: a change of one identity must not cost a
+			// parse of every self-signed certificate of the account.
+			c := prev.parsedCert(fp)
+			if c == nil {
+				c = certOfPEM(b.GetCertificatePem())
+			}
+			if c != nil {
+				ids.parsed[fp] = c
 				ids.SelfSigned[id.GetName()] = append(ids.SelfSigned[id.GetName()], c)
 			}
 		}
