@@ -207,11 +207,15 @@ func checkNewCA(st *State, ca *pb.ClientCA, l Limits) error {
 // while any remaining CA holds a certificate of its issuer (its
 // informational ca_id then moves to one of them), and goes with the last
 // such certificate, since it can then neither be verified nor apply to
-// anything (re-upload it with the CA).
+// anything (re-upload it with the CA). The client CA of the issuing CA is
+// not deleted (its CRL and issuance depend on it).
 func (s *Store) DeleteCA(ctx context.Context, a Actor, id string, force bool) error {
 	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		if st.CA(id) == nil {
 			return nil, notFound("client CA", id)
+		}
+		if ica := st.IssuingCA(); ica != nil && ica.GetClientCaId() == id {
+			return nil, fmt.Errorf("%w: client CA %s holds the account's issuing CA (mtlsgate cert ca show); it stays while the issuing CA exists", ErrFailedPrecondition, id)
 		}
 		sites := st.SitesOfCA(id)
 		if len(sites) > 0 && !force {

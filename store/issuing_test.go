@@ -85,8 +85,8 @@ func (f *issuingStore) crlOf(t *testing.T) (*pb.CRL, *x509.RevocationList) {
 }
 
 // TestCreateIssuingCA: the CA record, its client CA and its first CRL come
-// in one transaction with one audit event; a second CA is refused and
-// changes nothing.
+// in one transaction with one audit event; a second CA, and deleting its
+// client CA, are refused and change nothing.
 func TestCreateIssuingCA(t *testing.T) {
 	f := newIssuingStore(t, store.Limits{})
 	st := f.s.Current()
@@ -114,6 +114,9 @@ func TestCreateIssuingCA(t *testing.T) {
 	_, err = f.s.CreateIssuingCA(t.Context(), admin, store.NewIssuingCA{})
 	if !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("second CA: %v", err)
+	}
+	if err := f.s.DeleteCA(t.Context(), admin, client.GetId(), true); !errors.Is(err, store.ErrFailedPrecondition) {
+		t.Errorf("delete of the issuing CA's client CA: %v", err)
 	}
 	unchanged(t, f.s, st)
 }
