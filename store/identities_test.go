@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"strings"
@@ -153,6 +154,33 @@ func TestBindCertificate(t *testing.T) {
 		}
 		if _, err := s.UnbindCertificate(ctx, admin, "alice", pki.Fingerprint(issued.Cert.Raw)); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second unbind: %v", err)
+		}
+	})
+}
+
+// TestBindRefusesCostlyPKCS12: a PKCS#12 file whose visible iteration
+// count is above the bound is refused before any key derivation.
+func TestBindRefusesCostlyPKCS12(t *testing.T) {
+	denyBackends(t, store.DefaultLimits(), func(t *testing.T, s *store.Store, root *testpki.Cert, _ *time.Time) {
+		if _, err := s.CreateIdentity(t.Context(), admin, &pb.Identity{Name: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		c := root.Leaf(t, "alice", testpki.Options{})
+		p12, err := pkcs12.Modern.WithIterations(1<<16).Encode(c.Key, c.Cert, nil, "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 65536 is INTEGER 01 00 00; make every such count 8,388,607.
+		costly := bytes.ReplaceAll(p12, []byte{0x02, 0x03, 0x01, 0x00, 0x00}, []byte{0x02, 0x03, 0x7f, 0xff, 0xff})
+		if bytes.Equal(costly, p12) {
+			t.Fatal("no iteration count found to patch")
+		}
+		_, err = s.BindCertificate(t.Context(), admin, "alice", costly, "pw")
+		if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "iteration count") {
+			t.Fatalf("costly PKCS#12: %v", err)
+		}
+		if _, err := s.BindCertificate(t.Context(), admin, "alice", p12, "pw"); err != nil {
+			t.Fatalf("the same file with its own count: %v", err)
 		}
 	})
 }
