@@ -113,6 +113,9 @@ func AuditCursorAt(t time.Time) string { return fmt.Sprintf("%016x", t.UnixNano(
 // ids sort after after and whose times are before before. Reads ascend
 // with a limit, which etcd bounds.
 func (s *Store) AuditEventsAfter(ctx context.Context, after string, before time.Time, limit int) ([]*pb.AuditEvent, error) {
+	if after >= AuditCursorAt(before) {
+		return nil, nil // nothing settled after the cursor yet (or a clock behind the one that set it)
+	}
 	kvs, _, err := s.b.Range(ctx, Range{Start: auditPrefix + after + "\x00", End: auditKeyAt(before.UnixNano()), Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("%w: read audit log: %v", ErrUnavailable, err)

@@ -10,8 +10,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/mtlsgate/mtlsgate/internal/etcdtest"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/store/etcd"
 )
 
 // TestCreateWebhookRefusesBadInput: every rule of a webhook's fields,
@@ -119,16 +121,37 @@ func TestCreateWebhookDefaultsAndSecret(t *testing.T) {
 // count, age and notice time; the audit cursor and the audit events after
 // it; and none of it moves the configuration's revision.
 func TestWebhookLog(t *testing.T) {
-	clock := time.Now().UTC()
-	s, err := store.Open(t.Context(), openBackend(t, t.TempDir()), store.Options{Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
+	open := map[string]func(t *testing.T) store.Backend{
+		"bolt": func(t *testing.T) store.Backend { return openBackend(t, t.TempDir()) },
+		"etcd": func(t *testing.T) store.Backend {
+			c := etcdtest.Start(t, etcdtest.Options{})
+			b, err := etcd.Open(t.Context(), etcd.Options{Endpoints: c.Endpoints(), TLS: c.ClientTLS(), Prefix: "/hooklog/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	for _, name := range []string{"bolt", "etcd"} {
+		t.Run(name, func(t *testing.T) {
+			clock := time.Now().UTC()
+			s, err := store.Open(t.Context(), open[name](t), store.Options{Now: func() time.Time { return clock }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			testWebhookLog(t, s, &clock)
+		})
+	}
+}
+
+func testWebhookLog(t *testing.T, s *store.Store, now *time.Time) {
+	clock := *now
 	rev := s.Current().Rev
 	var ids []string
 	for i := range 5 {
 		clock = clock.Add(time.Second)
+		*now = clock
 		d := &pb.WebhookDelivery{Id: s.NewWebhookDeliveryID(), WebhookId: fmt.Sprintf("w%d", i%2), State: store.DeliveryPending}
 		if i < 2 {
 			d.State = store.DeliveryDelivered

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/mtlsgate/mtlsgate/internal/promtest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/store"
@@ -32,7 +34,10 @@ func TestDeniedDeliveredAfterRetry(t *testing.T) {
 	w := addWebhook(t, s, rcv.srv.URL+"/hook", secret, store.EventCertificateDenied)
 	other := newReceiver(t, secret, func(int) int { return http.StatusOK })
 	addWebhook(t, s, other.srv.URL, secret, store.EventCRLExpiring)
-	r := start(t, fast(s), true)
+	reg := prometheus.NewRegistry()
+	o := fast(s)
+	o.Metrics = webhook.NewMetrics(reg)
+	r := start(t, o, true)
 	e := deny(t, s, "ab")
 	log := finished(t, s, 1)
 	r.waitScans(t, 3) // the other webhook would have had its delivery by now
@@ -59,6 +64,13 @@ func TestDeniedDeliveredAfterRetry(t *testing.T) {
 	}
 	if n := len(other.requests()); n != 0 {
 		t.Fatalf("a webhook for crl.expiring got %d requests", n)
+	}
+	typ := map[string]string{"type": store.EventCertificateDenied}
+	if n := promtest.Value(t, reg, "mtlsgate_webhook_attempt_failures_total", typ); n != 1 {
+		t.Errorf("attempt failures %v, want 1", n)
+	}
+	if n := promtest.Value(t, reg, "mtlsgate_webhook_deliveries_total", map[string]string{"type": store.EventCertificateDenied, "result": "delivered"}); n != 1 {
+		t.Errorf("delivered %v, want 1", n)
 	}
 }
 
