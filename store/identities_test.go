@@ -184,3 +184,61 @@ func TestBindRefusesCostlyPKCS12(t *testing.T) {
 		}
 	})
 }
+
+// TestIdentitySettings: a site's admission defaults to CA_ONLY, admitted
+// names are sorted and deduplicated, and every bad field is refused by
+// name; the account's mapping is validated the same way.
+func TestIdentitySettings(t *testing.T) {
+	set := &pb.ClientCertSettings{AdmittedIdentities: []string{"bob", "alice", "bob"}}
+	if err := store.NormalizeSettings(set, store.DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	if set.GetIdentityAdmission() != pb.IdentityAdmission_IDENTITY_ADMISSION_CA_ONLY || strings.Join(set.GetAdmittedIdentities(), ",") != "alice,bob" {
+		t.Errorf("normalized: %v %v", set.GetIdentityAdmission(), set.GetAdmittedIdentities())
+	}
+	attr := pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_ATTRIBUTE
+	for _, c := range []struct {
+		name, field string
+		set         *pb.ClientCertSettings
+	}{
+		{"unknown admission", "identity_admission", &pb.ClientCertSettings{IdentityAdmission: 9}},
+		{"empty admitted name", "admitted_identities[0]", &pb.ClientCertSettings{AdmittedIdentities: []string{""}}},
+		{"control character", "admitted_identities[1]", &pb.ClientCertSettings{AdmittedIdentities: []string{"a", "b\nc"}}},
+		{"long name", "admitted_identities[0]", &pb.ClientCertSettings{AdmittedIdentities: []string{strings.Repeat("n", 257)}}},
+		{"too many", "admitted_identities", &pb.ClientCertSettings{AdmittedIdentities: make([]string, 1001)}},
+		{"mapping without source", "identity_mapping.source", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{}}},
+		{"attribute without oid", "identity_mapping.oid", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{Source: attr}}},
+		{"oid without attribute", "identity_mapping.oid", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{
+			Source: pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_CN, Oid: "2.5.4.3"}}},
+		{"bad oid", "identity_mapping.oid", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{Source: attr, Oid: "2.05.4"}}},
+		{"prefix with none", "identity_mapping.trim_prefix", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{
+			Source: pb.IdentitySource_IDENTITY_SOURCE_NONE, TrimPrefix: "x"}}},
+		{"prefix control", "identity_mapping.trim_prefix", &pb.ClientCertSettings{IdentityMapping: &pb.IdentityMapping{
+			Source: pb.IdentitySource_IDENTITY_SOURCE_SAN_URI, TrimPrefix: "a\x00"}}},
+	} {
+		err := store.NormalizeSettings(c.set, store.DefaultLimits())
+		if !errors.Is(err, store.ErrInvalid) || !strings.HasPrefix(err.Error(), c.field+":") {
+			t.Errorf("%s: %v, want a refusal of %s", c.name, err, c.field)
+		}
+	}
+	denyBackends(t, store.DefaultLimits(), func(t *testing.T, s *store.Store, _ *testpki.Cert, _ *time.Time) {
+		ctx := t.Context()
+		m := &pb.IdentityMapping{Source: attr, Oid: "2.5.4.45"}
+		got, err := s.UpdateAccountSettings(ctx, admin, &pb.AccountSettings{IdentityMapping: m}, []string{"identity_mapping"})
+		if err != nil || !proto.Equal(got.GetIdentityMapping(), m) || got.GetUpdatedBy() != admin.TokenID {
+			t.Fatalf("update: %v %v", got, err)
+		}
+		rev := s.Current().Rev
+		for name, mask := range map[string][]string{"no mask": nil, "other field": {"updated_by"}} {
+			if _, err := s.UpdateAccountSettings(ctx, admin, &pb.AccountSettings{}, mask); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if _, err := s.UpdateAccountSettings(ctx, admin, &pb.AccountSettings{IdentityMapping: &pb.IdentityMapping{Source: attr}}, []string{"identity_mapping"}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("attribute without oid: %v", err)
+		}
+		if s.Current().Rev != rev || !proto.Equal(s.Current().AccountSettings().GetIdentityMapping(), m) {
+			t.Error("a refused update changed the account")
+		}
+	})
+}
