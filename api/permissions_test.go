@@ -70,6 +70,15 @@ var matrix = map[string][]string{
 	"CreateDenyEntry":       {admin, caMgr, smMine},
 	"ListDenyEntries":       allRoles,
 	"DeleteDenyEntry":       {admin, caMgr, smMine},
+	"CreateIdentity":        {admin, caMgr},
+	"ListIdentities":        allRoles,
+	"GetIdentity":           allRoles,
+	"UpdateIdentity":        {admin, caMgr},
+	"DeleteIdentity":        {admin, caMgr},
+	"BindCertificate":       {admin, caMgr},
+	"UnbindCertificate":     {admin, caMgr},
+	"GetAccountSettings":    allRoles,
+	"UpdateAccountSettings": {admin},
 
 	// The issuing CA (issue 15).
 	"CreateIssuingCA":         {admin},
@@ -118,6 +127,14 @@ func request(t *testing.T, method, host, caID string) proto.Message {
 		return &pb.CreateDenyEntryRequest{Entry: &pb.DenyEntry{Sha256Fingerprint: strings.Repeat("ab", 32), Site: host}}
 	case "DeleteDenyEntry":
 		return &pb.DeleteDenyEntryRequest{Id: "feedfacefeedface", Site: host}
+	case "CreateIdentity":
+		return &pb.CreateIdentityRequest{Identity: &pb.Identity{Name: "new-" + host}}
+	case "GetIdentity", "DeleteIdentity", "BindCertificate", "UnbindCertificate":
+		return &pb.GetIdentityRequest{Name: "nobody"} // not found, once allowed
+	case "UpdateIdentity":
+		return &pb.UpdateIdentityRequest{Identity: &pb.Identity{Name: "nobody"}, UpdateMask: []string{"comment"}}
+	case "UpdateAccountSettings":
+		return &pb.UpdateAccountSettingsRequest{UpdateMask: []string{"identity_mapping"}}
 	case "CreateWebhook":
 		return &pb.CreateWebhookRequest{Webhook: &pb.Webhook{Url: "https://hooks.example.com/" + host}}
 	case "DeleteWebhook":
