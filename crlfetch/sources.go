@@ -38,7 +38,7 @@ const maxURLLength = 2048
 // verified), and those learned from verified client certificates whose
 // issuer is still uploaded. Every one comes from an operator upload or a
 // certificate an uploaded CA signed; outbound still holds them to its
-// policy.
+// policy. The issuing CA's CRL URL is never one: mtlsgate publishes it.
 func Sources(m *model.Model) []Source {
 	if m == nil {
 		return nil
@@ -54,7 +54,9 @@ func Sources(m *model.Model) []Source {
 		}
 	}
 	slices.Sort(ids)
-	seen := map[string]bool{}
+	// mtlsgate signs the issuing CA's CRL itself: its URL is never a
+	// source, whatever names it (a CA's crl_urls, a learned source).
+	seen := map[string]bool{m.State.IssuingCA().GetCrlUrl(): true}
 	var out []Source
 	for _, id := range ids {
 		for _, u := range m.CAs[id].Msg.GetCrlUrls() {
