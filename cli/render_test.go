@@ -123,6 +123,9 @@ Settings:
                                    /
   verify_at:                       unspecified
   refusals:                        -
+  identity_admission:              unspecified
+  admitted_identities:             -
+  identity_mapping:                account
 `},
 		{"siteShowFiles", func(w io.Writer) error {
 			return writeFields(w, siteFields(sampleFilesSite, testNow))
@@ -162,6 +165,9 @@ Settings:
   access_rules:                    -
   verify_at:                       unspecified
   refusals:                        -
+  identity_admission:              unspecified
+  admitted_identities:             -
+  identity_mapping:                account
 `},
 		{"settings", func(w io.Writer) error {
 			return writeFields(w, settingsFields(sampleSettings))
@@ -194,6 +200,9 @@ access_rules:                    /admin subjects=["CN=alice,O=Example"] identiti
                                  /
 verify_at:                       unspecified
 refusals:                        -
+identity_admission:              unspecified
+admitted_identities:             -
+identity_mapping:                account
 `},
 		{"crlList", func(w io.Writer) error {
 			return crlListTable(w, &pb.ListCRLsResponse{Crls: []*pb.CRL{sampleCRL}}, testNow)

@@ -41,3 +41,15 @@ func mappingOf(s *pb.ClientCertSettings) *pb.IdentityMapping {
 	}
 	return s.IdentityMapping
 }
+
+// identitySettingFields renders a site's identity settings: admission,
+// admitted names, and its mapping ("account" when it uses the account's).
+func identitySettingFields(s *pb.ClientCertSettings) []field {
+	mapping := "account"
+	if s.GetIdentityMapping() != nil {
+		mapping = mappingDescription(s.GetIdentityMapping())
+	}
+	f := []field{{key: "identity_admission", value: enumName(s.GetIdentityAdmission())}}
+	f = append(f, listFields("admitted_identities", s.GetAdmittedIdentities())...)
+	return append(f, field{key: "identity_mapping", value: mapping})
+}

@@ -227,7 +227,8 @@ func settingsFields(s *pb.ClientCertSettings) []field {
 		rules = append(rules, accessRuleText(r))
 	}
 	f = append(f, listFields("access_rules", rules)...)
-	return append(f, refusalFields(s)...) // settings_refusal.go
+	f = append(f, refusalFields(s)...) // settings_refusal.go
+	return append(f, identitySettingFields(s)...)
 }
 
 // listFields renders a list as one line per value, "-" when empty.
