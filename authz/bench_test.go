@@ -19,6 +19,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mtlsgate/mtlsgate/authz"
 	"github.com/mtlsgate/mtlsgate/authz/xfcc"
@@ -44,6 +45,9 @@ type benchEnv struct {
 	// inter issued the ECDSA leaves; ocsp.example.com checks their
 	// status by OCSP.
 	inter *testpki.Cert
+	// laptop and laptop2 are self-signed client certificates
+	// (benchIdentities binds them).
+	laptop, laptop2 *testpki.Cert
 }
 
 var (
@@ -72,6 +76,7 @@ func setupBench(b *testing.B) *benchEnv {
 			ecdsa: inter.Leaf(b, "e1", testpki.Options{}), ecdsa2: inter.Leaf(b, "e2", testpki.Options{}),
 			rsa: rsaInter.Leaf(b, "r1", testpki.Options{Key: testpki.RSA}), rsa2: rsaInter.Leaf(b, "r2", testpki.Options{Key: testpki.RSA}),
 			bigLeaf: bigCA.Leaf(b, "big", testpki.Options{}), inter: inter,
+			laptop: testpki.SelfSigned(b, "laptop", testpki.Options{}), laptop2: testpki.SelfSigned(b, "laptop2", testpki.Options{}),
 		}
 		var ids []string
 		for name, certs := range map[string][]*testpki.Cert{"ecdsa": {root, inter}, "rsa": {rsaRoot, rsaInter}, "big": {bigCA}} {
@@ -93,6 +98,8 @@ func setupBench(b *testing.B) *benchEnv {
 			"ocsp.example.com":  {Mode: pb.Mode_MODE_ENFORCE, Revocation: &pb.Revocation{Ocsp: pb.OCSPCheck_OCSP_CHECK_LEAF}},
 			"xfcc.example.com":  {Mode: pb.Mode_MODE_ENFORCE, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC},
 			"optin.example.com": {Mode: pb.Mode_MODE_ENFORCE, Headers: optInHeaders},
+			"ids.example.com": {Mode: pb.Mode_MODE_ENFORCE, IdentityAdmission: pb.IdentityAdmission_IDENTITY_ADMISSION_ALL,
+				IdentityMapping: &pb.IdentityMapping{Source: pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_CN}},
 			"kind.example.com": {Mode: pb.Mode_MODE_ENFORCE, VerifyAt: pb.VerifyAt_VERIFY_AT_REQUEST, Refusals: []*pb.Refusal{
 				{Reasons: []string{"none"}, Answer: &pb.Refusal_Page{Page: &pb.RefusalPage{ContentType: "text/html", Body: benchPage}}}}},
 		} {
@@ -127,8 +134,10 @@ func BenchmarkCheck(b *testing.B) {
 	// inXFCC: the certificates come in an XFCC element (with their
 	// chain, as a gateway writes it), not in source.certificate.
 	inXFCC := false
-	// deny, when set, is the denylist the State is given.
+	// deny, when set, is the denylist the State is given; idents, its
+	// identities.
 	var deny []*pb.DenyEntry
+	var idents []*pb.Identity
 	// denied: the requests are refused (the first one is checked to be).
 	denied := false
 	run := func(b *testing.B, cacheSize int, host string, certs ...*testpki.Cert) {
@@ -136,6 +145,9 @@ func BenchmarkCheck(b *testing.B) {
 		st := e.st.Current()
 		if deny != nil {
 			st = st.WithDenyEntries(deny)
+		}
+		if idents != nil {
+			st = st.WithIdentities(idents)
 		}
 		svc.Load(model.Compile(st, nil))
 		reqs := make([]*authv3.CheckRequest, max(len(certs), 1))
@@ -186,6 +198,16 @@ func BenchmarkCheck(b *testing.B) {
 	deny = benchDenylist(e.inter, 100_000)
 	b.Run("hit/ecdsa/deny-100k", func(b *testing.B) { run(b, 10000, "bench.example.com", e.ecdsa) })
 	deny = nil
+	// On a site admitting every identity's self-signed certificates and
+	// naming identities by CN, with 100,000 identities (the two laptops
+	// bound, each with 2 more certificates; 1 in 10 with a self-signed
+	// one anchored): a self-signed certificate from the cache and
+	// verified anew, and a CA-issued one verified anew and mapped.
+	idents = benchIdentities(e, 100_000)
+	b.Run("hit/pkiless-100k", func(b *testing.B) { run(b, 10000, "ids.example.com", e.laptop) })
+	b.Run("miss/pkiless-100k", func(b *testing.B) { run(b, 1, "ids.example.com", e.laptop, e.laptop2) })
+	b.Run("miss/ecdsa/mapped-100k", func(b *testing.B) { run(b, 1, "ids.example.com", e.ecdsa, e.ecdsa2) })
+	idents = nil
 	b.Run("permissive/none", func(b *testing.B) { run(b, 10000, "open.example.com") })
 	// As hit/ecdsa on a site that reads the certificate from XFCC (an
 	// element with Hash, Cert, Chain, Subject, By, URI and DNS): what
@@ -225,6 +247,45 @@ func benchDenylist(issuer *testpki.Cert, n int) []*pb.DenyEntry {
 	}
 	return out
 }
+
+// benchIdentities returns n identities: the first two hold e's laptops,
+// the others two CA-issued fingerprints each, and one in ten of those a
+// self-signed certificate too (the same PEM: parsing is what it costs).
+func benchIdentities(e *benchEnv, n int) []*pb.Identity {
+	other := testpki.SelfSigned(nopTB{}, "other", testpki.Options{})
+	out := make([]*pb.Identity, n)
+	for i := range out {
+		id := &pb.Identity{Name: fmt.Sprintf("user-%06d", i), Enabled: proto.Bool(true)}
+		switch {
+		case i < 2:
+			c := []*testpki.Cert{e.laptop, e.laptop2}[i]
+			id.Certificates = []*pb.BoundCertificate{{Sha256Fingerprint: fingerprintOf(c), CertificatePem: string(c.PEM()), SelfSigned: true}}
+		default:
+			for k := range 2 {
+				sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%d", id.Name, k)))
+				id.Certificates = append(id.Certificates, &pb.BoundCertificate{Sha256Fingerprint: hex.EncodeToString(sum[:])})
+			}
+			if i%10 == 0 {
+				sum := sha256.Sum256([]byte(id.Name))
+				id.Certificates = append(id.Certificates, &pb.BoundCertificate{Sha256Fingerprint: hex.EncodeToString(sum[:]),
+					CertificatePem: string(other.PEM()), SelfSigned: true})
+			}
+		}
+		out[i] = id
+	}
+	return out
+}
+
+func fingerprintOf(c *testpki.Cert) string {
+	sum := sha256.Sum256(c.Cert.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// nopTB is a testpki.TB for making certificates outside a test's helpers.
+type nopTB struct{}
+
+func (nopTB) Helper()                      {}
+func (nopTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 
 // benchOCSP is an OCSP cache that may reach loopback responders, closed
 // when b ends.
