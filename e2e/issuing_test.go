@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
@@ -123,4 +125,58 @@ func (in *instance) servedCRL(t *testing.T) *x509.RevocationList {
 		t.Fatal(err)
 	}
 	return crl
+}
+
+// TestIssuedThroughTheDataPlane: a certificate issued by the issuing CA
+// opens a real TLS connection through the data plane to an enforcing site
+// the CA is assigned to, and the origin is told its identity; once revoked,
+// the data plane refuses its handshake (the CRL reached it over SDS).
+func TestIssuedThroughTheDataPlane(t *testing.T) {
+	d := deploy(t)
+	in, c := d.in, d.c
+	in.cli(t, "identity", "add", "carol")
+	caID := in.cli(t, "cert", "ca", "create", "-o", "id")
+	in.cli(t, "site", "assign", "later.example.com", caID)
+	prefix := filepath.Join(d.dir, "carol")
+	serial, _ := issuedSerialAndPassword(t, in.cli(t, "cert", "issue", "--identity", "carol", "--out", prefix, "-o", "id"))
+	carol := loadIssued(t, prefix)
+	eventually(t, 10*time.Second, "carol's issued certificate admitted", func() bool {
+		resp, e, err := c.get("later.example.com", "later.example.com", "/", carol, nil)
+		return err == nil && resp.StatusCode == 200 && e.Headers.Get("X-Client-Cert-Identity") == "carol" &&
+			e.Headers.Get("X-Client-Cert-Verify") == "SUCCESS"
+	})
+	in.cli(t, "cert", "revoke", serial)
+	// Every CA of the site has a CRL (the issuing CA's is stored from its
+	// creation on), so the data plane holds it over SDS and refuses the
+	// handshake itself.
+	eventually(t, 5*time.Second, "carol's revoked certificate refused at the handshake", func() bool {
+		_, _, err := c.get("later.example.com", "later.example.com", "/", carol, nil)
+		return err != nil
+	})
+}
+
+// loadIssued reads PREFIX.crt and PREFIX.key as cert issue wrote them.
+func loadIssued(t *testing.T, prefix string) *testpki.Cert {
+	t.Helper()
+	certPEM, err := os.ReadFile(prefix + ".crt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(prefix + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pki.ParseCertificates(certPEM)
+	if err != nil || len(certs) != 1 {
+		t.Fatalf("%s.crt: %v", prefix, err)
+	}
+	b, _ := pem.Decode(keyPEM)
+	if b == nil {
+		t.Fatalf("%s.key: not PEM", prefix)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testpki.Cert{Cert: certs[0], Key: k.(crypto.Signer)}
 }
