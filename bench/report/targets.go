@@ -38,6 +38,10 @@ var targets = []target{
 	{"API change → Envoy of another replica (10,000 sites, etcd), delta", "p99 ≤ 1 s", 1000, false, adsLatency(bigReplicaADS, delta)},
 	{"delta pushes only the changed resources", "every push: the changed Cluster alone", 1, true, deltaOnlyChanged},
 	{"parsers: time per byte, largest vs smallest hostile input", "≤ 1.5× (worst case)", 1.5, false, parsersWorst},
+	{"cached Check of a PKI-less certificate among 100,000 identities vs a CA-issued one", "≤ 1.5× the ns/op, same run", 1.5, false,
+		microRatio("authz", "BenchmarkCheck/hit/pkiless-100k", "BenchmarkCheck/hit/ecdsa")},
+	{"cold Check mapped to an identity (100,000 identities) vs without identities", "≤ 1.2× the ns/op, same run", 1.2, false,
+		microRatio("authz", "BenchmarkCheck/miss/ecdsa/mapped-100k", "BenchmarkCheck/miss/ecdsa")},
 }
 
 // Evaluate checks every target against r and sets r.Targets. A target

@@ -42,6 +42,16 @@ func TestEvaluate(t *testing.T) {
 	if name := "hot Check throughput, etcd store vs bbolt"; !met(backends(0.95), name) || met(backends(0.94), name) {
 		t.Fatal("backend limit is not ≥ 0.95")
 	}
+	micro := func(pkiless float64) *Results {
+		return &Results{Micro: &Micro{Rows: []MicroRow{
+			{Name: "authz.BenchmarkCheck/hit/ecdsa-2", Metrics: map[string]float64{"ns/op": 1000}},
+			{Name: "authz.BenchmarkCheck/hit/pkiless-100k-2", Metrics: map[string]float64{"ns/op": pkiless}},
+			{Name: "authz.BenchmarkCheck/hit/ecdsa/deny-100k-2", Metrics: map[string]float64{"ns/op": 9e9}},
+		}}}
+	}
+	if name := "cached Check of a PKI-less certificate among 100,000 identities vs a CA-issued one"; !met(micro(1500), name) || met(micro(1501), name) {
+		t.Fatal("PKI-less limit is not ≤ 1.5× hit/ecdsa (or the wrong rows were read)")
+	}
 	ads := func(p99 float64, received int) *Results {
 		set := LatencySet{Changes: 100, Received: received, P99MS: p99}
 		return &Results{ControlPlane: &ControlPlane{ADS: &ADSRun{Sites: 10000, SotW: set, Delta: set}}}
