@@ -131,6 +131,11 @@ func (s *Store) IssueClientCertificate(ctx context.Context, a Actor, r IssueRequ
 		return nil, invalid("days", "%d is not between 1 and %d (0: %d)", r.Days, issuing.MaxDays, issuing.DefaultDays)
 	}
 	r.Renews = strings.ToUpper(r.Renews)
+	if r.Renews != "" {
+		if err := checkIssuedSerial(r.Renews); err != nil {
+			return nil, err
+		}
+	}
 	var rec *pb.IssuedCertificate
 	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		ica, ca, err := loadIssuingCA(st)
@@ -240,6 +245,9 @@ func loadIssuingCA(st *State) (*pb.IssuingCA, *issuing.CA, error) {
 // certificate from the State that records it on.
 func (s *Store) RevokeClientCertificate(ctx context.Context, a Actor, serial string, crlPeriod time.Duration) (*pb.IssuedCertificate, error) {
 	serial = strings.ToUpper(serial)
+	if err := checkIssuedSerial(serial); err != nil {
+		return nil, err
+	}
 	st, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		cur := st.IssuedCertificate(serial)
 		if cur == nil {
@@ -268,6 +276,20 @@ func (s *Store) RevokeClientCertificate(ctx context.Context, a Actor, serial str
 		return nil, err
 	}
 	return st.IssuedCertificate(serial), nil
+}
+
+// maxIssuedSerialDigits bounds a serial named by a caller (the CA's serials
+// have at most 32 hex digits).
+const maxIssuedSerialDigits = 40
+
+// checkIssuedSerial validates a serial a caller names: uppercase hex
+// digits (the caller's case folded already), at most
+// maxIssuedSerialDigits.
+func checkIssuedSerial(serial string) error {
+	if serial == "" || len(serial) > maxIssuedSerialDigits || strings.Trim(serial, "0123456789ABCDEF") != "" {
+		return invalid("serial", "want 1 to %d hex digits, got %q", maxIssuedSerialDigits, clipField(serial, 64))
+	}
+	return nil
 }
 
 // IssuedSummary is the audit message of an issued certificate's issue,

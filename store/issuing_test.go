@@ -163,6 +163,7 @@ func TestIssueRenewRevoke(t *testing.T) {
 		"no identity":       {store.IssueRequest{}, store.ErrInvalid},
 		"bad days":          {store.IssueRequest{Identity: "alice", Days: -3}, store.ErrInvalid},
 		"unknown renewal":   {store.IssueRequest{Renews: "ABC"}, store.ErrNotFound},
+		"bad renewal":       {store.IssueRequest{Renews: "xyz"}, store.ErrInvalid},
 	} {
 		before := f.s.Current()
 		if _, err := f.issue(t, tc.r); !errors.Is(err, tc.want) {
@@ -232,6 +233,12 @@ func TestIssueRenewRevoke(t *testing.T) {
 	}
 	if _, err := f.s.RevokeClientCertificate(t.Context(), revoker, "FFFF", time.Hour); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("revoke unknown: %v", err)
+	}
+	for _, bad := range []string{"", "0x12", strings.Repeat("A", 41), "AB CD"} {
+		var ve *store.ValidationError
+		if _, err := f.s.RevokeClientCertificate(t.Context(), revoker, bad, time.Hour); !errors.As(err, &ve) || ve.Field != "serial" {
+			t.Errorf("revoke %q: %v", bad, err)
+		}
 	}
 	unchanged(t, f.s, before)
 }
