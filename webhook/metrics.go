@@ -1,6 +1,10 @@
 package webhook
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mtlsgate/mtlsgate/store"
+)
 
 // Metrics are the dispatcher's Prometheus metrics. They move on the
 // elected replica only; a nil *Metrics records nothing.
@@ -27,6 +31,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.deliveries, m.retries, m.pending)
+	// Every series from zero, so that the first failure of a type is an
+	// increase an alert sees (a series born at 1 is not).
+	for _, typ := range store.WebhookEventTypes {
+		m.deliveries.WithLabelValues(typ, store.DeliveryDelivered)
+		m.deliveries.WithLabelValues(typ, store.DeliveryFailed)
+		m.retries.WithLabelValues(typ)
+	}
 	return m
 }
 

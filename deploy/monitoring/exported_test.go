@@ -29,6 +29,7 @@ import (
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 	"github.com/mtlsgate/mtlsgate/server"
 	"github.com/mtlsgate/mtlsgate/store"
+	"github.com/mtlsgate/mtlsgate/webhook"
 	"github.com/mtlsgate/mtlsgate/xds"
 )
 
@@ -196,6 +197,7 @@ func describePackages(s, served series) string {
 		{"crlfetch", func(r prometheus.Registerer) { crlfetch.NewMetrics(r) }},
 		{"ocspcache", func(r prometheus.Registerer) { ocspcache.NewMetrics(r) }},
 		{"accesslog", func(r prometheus.Registerer) { accesslog.NewMetrics(r, nil) }},
+		{"webhook", func(r prometheus.Registerer) { webhook.NewMetrics(r) }},
 	} {
 		d := &describer{s: series{}}
 		pkg.register(d)
