@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
 	"slices"
@@ -155,11 +156,16 @@ func (p *sitePolicy) hashIdentity(fp string) (string, contract.Reason) {
 }
 
 // unverified sets the reason of a certificate whose chain did not verify:
-// identity_disabled for a certificate bound to a disabled identity (its
-// self-signed ones are no anchors then), so the refusal says why.
-func (p *sitePolicy) unverified(v *verdict, reason contract.Reason) *verdict {
+// identity_disabled for a self-signed certificate the site would admit
+// but for its identity being disabled (such certificates are no anchors
+// then), so that the refusal says why; untrusted for any other.
+func (p *sitePolicy) unverified(v *verdict, leaf *x509.Certificate, reason contract.Reason) *verdict {
 	v.reason = reason
-	if name := p.ident.ids.Bound[v.fp]; reason == contract.ReasonUntrusted && name != "" && !p.ident.ids.Enabled[name] {
+	name := p.ident.ids.Bound[v.fp]
+	if reason != contract.ReasonUntrusted || name == "" || p.ident.ids.Enabled[name] || !bytes.Equal(leaf.RawSubject, leaf.RawIssuer) {
+		return v
+	}
+	if p.ident.admission == pb.IdentityAdmission_IDENTITY_ADMISSION_ALL || p.ident.admitted[name] {
 		v.reason = contract.ReasonIdentityDisabled
 	}
 	return v

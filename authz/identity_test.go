@@ -131,6 +131,9 @@ func TestIdentityDisabledAtOnce(t *testing.T) {
 	// anchors, and both kinds are refused as identity_disabled.
 	assertResponse(t, e.check(laptop), want{status: 403, reason: "identity_disabled"})
 	assertResponse(t, e.check(issued), want{status: 403, reason: "identity_disabled"})
+	// Where it was never admitted, it stays merely untrusted.
+	assertResponse(t, e.check(req{ext: "ca-only.example.com", sni: "ca-only.example.com", host: "ca-only.example.com", cert: e.laptop}),
+		want{status: 403, reason: "untrusted"})
 	set(true)
 	assertResponse(t, e.check(laptop), want{allow: true, verify: "SUCCESS"})
 	if _, err := e.st.UnbindCertificate(ctx, admin, "alice", pki.Fingerprint(e.laptop.Cert.Raw)); err != nil {

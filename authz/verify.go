@@ -191,7 +191,7 @@ func computeVerdict(p *sitePolicy, encoded string, now time.Time) *verdict {
 		KeyUsages: []x509.ExtKeyUsage{usage},
 	})
 	if err != nil {
-		return p.unverified(v, chainReason(err))
+		return p.unverified(v, leaf, chainReason(err))
 	}
 	// A copy: chain[1:] would keep the leaf alive through its array.
 	v.issuers = slices.Clone(p.longest(chains, at)[1:])
