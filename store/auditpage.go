@@ -26,11 +26,18 @@ func windowCap(n int) int { return 4*n + 1 }
 // first. hi is the time end stands for (events may be a little later,
 // from a clock ahead: the window's end stays end).
 func (s *Store) newestAudit(ctx context.Context, end string, hi int64, n int) ([]KV, error) {
+	return s.newestUnder(ctx, auditPrefix, end, hi, n)
+}
+
+// newestUnder is newestAudit for any log whose keys are prefix, then 16
+// hex digits of Unix nanoseconds, then anything (the webhook delivery log
+// too).
+func (s *Store) newestUnder(ctx context.Context, prefix, end string, hi int64, n int) ([]KV, error) {
 	d, tooMany, tooFew := int64(firstWindow), int64(0), int64(0)
 	for {
-		start := auditPrefix
+		start := prefix
 		if d < hi {
-			start = auditKeyAt(hi - d)
+			start = prefix + fmt.Sprintf("%016x", hi-d)
 		}
 		kvs, _, err := s.b.Range(ctx, Range{Start: start, End: end, Limit: windowCap(n)})
 		if err != nil {
@@ -40,14 +47,14 @@ func (s *Store) newestAudit(ctx context.Context, end string, hi int64, n int) ([
 		case len(kvs) == windowCap(n) && d-tooFew <= 1:
 			// More than windowCap(n) events within a nanosecond of each
 			// other: no window bounds the read. A descending read, then.
-			kvs, _, err := s.b.Range(ctx, Range{Start: auditPrefix, End: end, Limit: n, Reverse: true})
+			kvs, _, err := s.b.Range(ctx, Range{Start: prefix, End: end, Limit: n, Reverse: true})
 			return kvs, err
 		case len(kvs) == windowCap(n):
 			// Too many in the window: narrow it (between the largest
 			// window found too small and this one).
 			tooMany = d
 			d = tooFew + (tooMany-tooFew)/2
-		case len(kvs) < n && start != auditPrefix:
+		case len(kvs) < n && start != prefix:
 			// Too few: widen it, four times, or halfway to a window
 			// already found too large.
 			tooFew = d

@@ -190,16 +190,18 @@ func decodeDelivery(kv KV) (*pb.WebhookDelivery, error) {
 
 // ListWebhookDeliveries returns the newest deliveries, newest first: of
 // every webhook, or of the one with webhookID. limit 0 is 100; at most
-// 1000. The log is bounded (PruneWebhookLog), and so is the read.
+// 1000. Reads are ascending windows back from the end, each capped (as the
+// audit log's pages: a descending read is not bounded on etcd), in batches
+// doubling up to 1000; the log itself is bounded (PruneWebhookLog).
 func (s *Store) ListWebhookDeliveries(ctx context.Context, webhookID string, limit int) ([]*pb.WebhookDelivery, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
 	var out []*pb.WebhookDelivery
-	end := PrefixEnd(webhookLogPrefix)
-	for {
-		kvs, _, err := s.b.Range(ctx, Range{Start: webhookLogPrefix, End: end, Limit: limit, Reverse: true})
+	end, hi := PrefixEnd(webhookLogPrefix), s.now().UnixNano()+1
+	for batch := limit; ; batch = min(2*batch, 1000) {
+		kvs, err := s.newestUnder(ctx, webhookLogPrefix, end, hi, batch)
 		if err != nil {
 			return nil, fmt.Errorf("%w: read delivery log: %v", ErrUnavailable, err)
 		}
@@ -215,9 +217,10 @@ func (s *Store) ListWebhookDeliveries(ctx context.Context, webhookID string, lim
 			}
 			end = kv.Key
 		}
-		if len(kvs) < limit {
+		if len(kvs) < batch {
 			return out, nil
 		}
+		hi = deliveryTime(end[len(webhookLogPrefix):]) + 1
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,5 +221,41 @@ func TestAuditEventsAfter(t *testing.T) {
 	}
 	if none, _ := s.AuditEventsAfter(t.Context(), start, time.Unix(0, 0), 10); len(none) != 0 {
 		t.Fatalf("events before 1970: %v", none)
+	}
+}
+
+// TestWebhookDeliveriesPaged: a filter that matches only old deliveries
+// reads back through batches and still returns the newest matches first.
+func TestWebhookDeliveriesPaged(t *testing.T) {
+	var tick atomic.Int64 // a clock that moves a microsecond a reading: ids in order
+	base := time.Now()
+	s, err := store.Open(t.Context(), openBackend(t, t.TempDir()), store.Options{Now: func() time.Time {
+		return base.Add(time.Duration(tick.Add(1)) * time.Microsecond)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	var old []string
+	for range 3 {
+		var w store.WebhookWrite
+		for range store.MaxWebhookTxnOps {
+			d := &pb.WebhookDelivery{Id: s.NewWebhookDeliveryID(), WebhookId: "w-b"}
+			if len(old) < 5 {
+				d.WebhookId = "w-a"
+				old = append(old, d.GetId())
+			}
+			w.Deliveries = append(w.Deliveries, d)
+		}
+		if err := s.WriteWebhookLog(t.Context(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListWebhookDeliveries(t.Context(), "w-a", 3)
+	if err != nil || len(got) != 3 || got[0].GetId() != old[4] || got[2].GetId() != old[2] {
+		t.Fatalf("w-a: %v %v, want %v newest first", got, err, old[2:])
+	}
+	if all, err := s.ListWebhookDeliveries(t.Context(), "", 1000); err != nil || len(all) != 300 || all[0].GetId() <= all[299].GetId() {
+		t.Fatalf("all: %d %v", len(all), err)
 	}
 }
