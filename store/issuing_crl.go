@@ -141,7 +141,9 @@ func (s *Store) RefreshIssuingCRL(ctx context.Context, period time.Duration) (bo
 }
 
 // issuingCRLDue reports whether st has an issuing CA whose CRL is missing
-// or due for re-signing.
+// or due for re-signing: past half its period, and only when a new CRL
+// would reach further (a CRL's nextUpdate stops at the CA's end, so near
+// and after that end nothing is re-signed every minute in vain).
 func (s *Store) issuingCRLDue(st *State, period time.Duration) bool {
 	if st.IssuingCA() == nil {
 		return false
@@ -150,7 +152,12 @@ func (s *Store) issuingCRLDue(st *State, period time.Duration) bool {
 	if crl == nil || crl.GetNextUpdate() == nil {
 		return true
 	}
-	return crl.GetNextUpdate().AsTime().Sub(s.now()) < period/2
+	next := crl.GetNextUpdate().AsTime()
+	if next.Sub(s.now()) >= period/2 {
+		return false
+	}
+	certs, err := pki.ParseCertificates([]byte(st.IssuingCA().GetCertificatePem()))
+	return err != nil || len(certs) == 0 || certs[0].NotAfter.After(next)
 }
 
 // PruneIssuedCertificates deletes the records of issued certificates that

@@ -327,6 +327,32 @@ func TestRefreshIssuingCRL(t *testing.T) {
 	}
 }
 
+// TestRefreshStopsAtTheCAEnd: a CRL's nextUpdate stops at the CA's end;
+// near and past that end a re-signing would reach no further, so none is
+// made (not one a minute).
+func TestRefreshStopsAtTheCAEnd(t *testing.T) {
+	clock := time.Now().UTC().Truncate(time.Second)
+	s, err := store.Open(t.Context(), openBackend(t, t.TempDir()), store.Options{Keyring: seal.MustGenerate(),
+		Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const period = 48 * time.Hour
+	if _, err := s.CreateIssuingCA(t.Context(), admin, store.NewIssuingCA{Days: 1, CRLPeriod: period}); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []time.Duration{0, time.Hour, 30 * time.Hour} {
+		clock = clock.Add(after)
+		if did, err := s.RefreshIssuingCRL(t.Context(), period); did || err != nil {
+			t.Errorf("%s later: re-signed %v %v", after, did, err)
+		}
+	}
+	if n := s.Current().IssuingCA().GetCrlNumber(); n != 1 {
+		t.Errorf("CRL number %d, want 1", n)
+	}
+}
+
 // TestLearnerSkipsTheIssuingCRL: the distribution point of an issued
 // certificate is not learned (mtlsgate holds that CRL); another issuer's
 // is.
