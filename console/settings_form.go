@@ -186,6 +186,7 @@ var settingGroups = []fieldGroup{
 	{"Checks", "", []settingField{
 		enumField("mode", "Mode", "disabled: no certificate asked; permissive: asked and reported; enforce: required",
 			func(s *pb.ClientCertSettings) *pb.Mode { return &s.Mode }),
+		verifyAtField, // refusals.go
 		boolField("require_client_auth_eku", "Require the clientAuth EKU", "",
 			(*pb.ClientCertSettings).GetRequireClientAuthEku,
 			func(s *pb.ClientCertSettings, b bool) { s.RequireClientAuthEku = &b }),

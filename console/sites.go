@@ -86,6 +86,8 @@ type siteData struct {
 	// Policy is the pins and access rules part (site_policy.go).
 	Policy policyView
 	Edit   siteEditView // site_edit.go
+	// Refusals are the refusals part (refusals.go).
+	Refusals refusalsView
 }
 
 // formState is the settings form as posted, when it is shown again.
@@ -104,6 +106,7 @@ type pageState struct {
 	form                         *formState
 	notice, assignErr, pageError string
 	policy                       *policyState
+	refusal                      *refusalForm // refusals.go
 }
 
 // sitePage renders the site page of r's host with st.
@@ -133,6 +136,7 @@ func (c *Console) sitePage(w http.ResponseWriter, r *http.Request, s *session, c
 	d.CanAssign, d.CanEdit = rt.assign, rt.settings
 	d.Policy.fill(r, s, rt.settings, st.policy)    // site_policy.go
 	d.Edit = siteEditViewOf(r, s, site, rt.change) // site_edit.go
+	d.Refusals = refusalsViewOf(r, s, site, rt.settings, st.refusal)
 	d.Notice, d.AssignError = st.notice, st.assignErr
 	d.AssignCSRF, d.UnassignCSRF = csrfToken(s, prefix+"sites/"+host+"/assign"), csrfToken(s, prefix+"sites/"+host+"/unassign")
 	d.SaveCSRF = csrfToken(s, prefix+"sites/"+host+"/settings")
