@@ -54,7 +54,7 @@ func bindIssueFlags(fs *flag.FlagSet) issueFlags {
 		days:     fs.Int("days", 0, "lifetime in days (default 90; never past the CA's end)"),
 		csr:      fs.String("csr", "", "a PKCS#10 request, PEM (- reads stdin): only its public key is used, and no key or PKCS#12 is made"),
 		out:      fs.String("out", "", "write PREFIX.crt (and without --csr PREFIX.key and PREFIX.p12), mode 0600 (default: the identity's name)"),
-		password: fs.String("password", "", "the PKCS#12 file's password (default: the server picks one and it is printed)"),
+		password: fs.String("password", "", "the PKCS#12 file's password (default: the server picks one and it is printed; one given here shows in the process list)"),
 	}
 }
 
