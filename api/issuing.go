@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -142,11 +143,7 @@ func packKey(out *pb.IssueClientCertificateResponse, key crypto.Signer, password
 // trimInvalid is the text of an issuing.ErrInvalid error without its
 // class word (the status code says it).
 func trimInvalid(err error) string {
-	msg := err.Error()
-	if p := issuing.ErrInvalid.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
-		return msg[len(p):]
-	}
-	return msg
+	return strings.TrimPrefix(err.Error(), issuing.ErrInvalid.Error()+": ")
 }
 
 // RevokeClientCertificate revokes an issued certificate: the issuing CA's
