@@ -9,11 +9,23 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
+
+func init() {
+	extraIDs["mtlsgate.v1.DenyEntry"] = func(m proto.Message) []string { return []string{m.(*pb.DenyEntry).GetId()} }
+	extraIDs["mtlsgate.v1.ListDenyEntriesResponse"] = func(m proto.Message) []string {
+		var ids []string
+		for _, e := range m.(*pb.ListDenyEntriesResponse).GetEntries() {
+			ids = append(ids, e.GetId())
+		}
+		return ids
+	}
+}
 
 // denyAdd is "deny add (--fingerprint HEX | --cert FILE | --issuer DN
 // --serial HEX) [--site HOST] [--expires 720h|RFC3339] [--comment TEXT]".

@@ -172,8 +172,8 @@ func tableOf[M any](m M, render func(io.Writer, M) error) func(io.Writer) error 
 // id: token create --secret-file writes it. A message naming nothing is an
 // error, never silence (session.printNamed serves those).
 func writeIDs(w io.Writer, m proto.Message) error {
-	// (Past the denylist, each command's file registers its messages in
-	// extraIDs instead of growing this switch.)
+	// (From the denylist on, each command's file registers its messages
+	// in extraIDs instead of growing this switch.)
 	var ids []string
 	switch v := m.(type) {
 	case *pb.ClientCA:
@@ -210,12 +210,6 @@ func writeIDs(w io.Writer, m proto.Message) error {
 		}
 	case *pb.ListAuditEventsResponse:
 		for _, x := range v.GetEvents() {
-			ids = append(ids, x.GetId())
-		}
-	case *pb.DenyEntry:
-		ids = []string{v.GetId()}
-	case *pb.ListDenyEntriesResponse:
-		for _, x := range v.GetEntries() {
 			ids = append(ids, x.GetId())
 		}
 	case *pb.ListCRLSourcesResponse:
