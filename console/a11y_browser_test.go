@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
 
@@ -43,9 +44,13 @@ func TestBrowserEveryPageIsLabelled(t *testing.T) {
 	apiCall(t, r, r.admin, "POST", "/v1/tokens", "application/json", []byte(`{"name":"ops","role":"ROLE_VIEWER"}`), &tok)
 	var deny struct{ ID string }
 	apiCall(t, r, r.admin, "POST", "/v1/deny", "application/json", []byte(`{"entry": {"sha256_fingerprint": "`+strings.Repeat("ab", 32)+`", "site": "app.example.com"}}`), &deny)
+	apiCall(t, r, r.admin, "POST", "/v1/identities", "application/json", []byte(`{"identity": {"name": "alice"}}`), nil)
+	self := testpki.SelfSigned(t, "alice-laptop", testpki.Options{})
+	apiCall(t, r, r.admin, "POST", "/v1/identities/alice/certificates", "application/octet-stream", self.PEM(), nil)
 	ctx := tab(t)
 	signIn(t, ctx, r, r.admin)
-	for _, p := range []string{"/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
+	for _, p := range []string{"/ui/identities", "/ui/identities/alice", "/ui/identities/alice/delete",
+		"/ui/identities/alice/unbind/" + fingerprintOf(self.Cert), "/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
 		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com",
 		"/ui/sites/app.example.com/delete", "/ui/expiry", "/ui/deny", "/ui/deny/" + deny.ID + "/remove"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(r.base+p), chromedp.WaitReady("body")); err != nil {

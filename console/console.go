@@ -108,6 +108,7 @@ func (c *Console) routes() {
 	c.policyRoutes(m)   // site_policy.go
 	c.siteEditRoutes(m) // site_edit.go
 	c.denyRoutes(m)     // deny.go
+	c.identityRoutes(m) // identities.go
 	c.refusalRoutes(m)  // refusals.go
 	c.mux = m
 }
