@@ -37,7 +37,11 @@ func TestBrowserRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitText(t, ctx, "#refusals-notice", "Refusal saved.")
+	// Load the page again without the notice: the next one must come from
+	// the page the second save loads.
 	if err := chromedp.Do(ctx,
+		chromedp.Navigate(r.base+"/ui/sites/"+editHost),
+		chromedp.WaitVisible(chromedp.ID("refusal-list")),
 		chromedp.SendKeys(chromedp.ID("refusal-reasons"), "untrusted, expired"),
 		chromedp.Click(chromedp.ID("refusal-answer-redirect")),
 		chromedp.SendKeys(chromedp.ID("refusal-redirect"), "https://enroll.example.com/?why={reason}"),
