@@ -47,9 +47,12 @@ func TestBrowserEveryPageIsLabelled(t *testing.T) {
 	apiCall(t, r, r.admin, "POST", "/v1/identities", "application/json", []byte(`{"identity": {"name": "alice"}}`), nil)
 	self := testpki.SelfSigned(t, "alice-laptop", testpki.Options{})
 	apiCall(t, r, r.admin, "POST", "/v1/identities/alice/certificates", "application/octet-stream", self.PEM(), nil)
+	apiCall(t, r, r.admin, "POST", "/v1/issuing-ca", "application/json", []byte(`{}`), nil)
+	var issued struct{ Certificate struct{ Serial string } }
+	apiCall(t, r, r.admin, "POST", "/v1/issued", "application/json", []byte(`{"identity": "alice"}`), &issued)
 	ctx := tab(t)
 	signIn(t, ctx, r, r.admin)
-	for _, p := range []string{"/ui/identities", "/ui/identities/alice", "/ui/identities/alice/delete",
+	for _, p := range []string{"/ui/issuing", "/ui/issuing/" + issued.Certificate.Serial + "/revoke", "/ui/identities", "/ui/identities/alice", "/ui/identities/alice/delete",
 		"/ui/identities/alice/unbind/" + fingerprintOf(self.Cert), "/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
 		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com",
 		"/ui/sites/app.example.com/delete", "/ui/expiry", "/ui/deny", "/ui/deny/" + deny.ID + "/remove"} {

@@ -109,6 +109,7 @@ func (c *Console) routes() {
 	c.siteEditRoutes(m) // site_edit.go
 	c.denyRoutes(m)     // deny.go
 	c.identityRoutes(m) // identities.go
+	c.issuingRoutes(m)  // issuing.go
 	c.refusalRoutes(m)  // refusals.go
 	c.mux = m
 }
