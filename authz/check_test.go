@@ -68,6 +68,7 @@ func standardEnv(t *testing.T) *env {
 	e.site("renamed.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: renamedHeaders}, ecdsa)
 	e.site("optin.example.com", &pb.ClientCertSettings{Mode: permissive, Headers: optInHeaders}, ecdsa)
 	e.site("enforce.xfcc.example.com", &pb.ClientCertSettings{Mode: enforce, CertificateSource: pb.CertificateSource_CERTIFICATE_SOURCE_XFCC}, ecdsa)
+	e.site("enforce.kind.example.com", kindSettings, ecdsa) // refusal_test.go
 	e.waitLoaded()
 	return e
 }

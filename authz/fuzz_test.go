@@ -54,6 +54,8 @@ func FuzzCheck(f *testing.F) {
 		{"optin.example.com", "optin.example.com", "/", "good", "optin.example.com"},
 		{"enforce.xfcc.example.com", "enforce.xfcc.example.com", "/", "good", ""},
 		{"enforce.xfcc.example.com", "", "/", `Hash=` + strings.Repeat("0", 64) + `;Cert="%2D"`, ""},
+		{"enforce.kind.example.com", "enforce.kind.example.com", "/", "", "enforce.kind.example.com"},
+		{"enforce.kind.example.com", "enforce.example.com", "/{reason}", "good", ""},
 	} {
 		f.Add(s[0], s[1], s[2], s[3], s[4])
 	}
@@ -85,6 +87,7 @@ func checkInvariants(t *testing.T, cr *authv3.CheckRequest, resp *authv3.CheckRe
 		if d.GetStatus().GetCode() == 500 {
 			t.Fatalf("internal error (a recovered panic?) for %v", cr.GetAttributes())
 		}
+		checkRefusal(t, d) // refusal_test.go
 		return
 	}
 	ok := resp.GetOkResponse()

@@ -162,3 +162,35 @@ func setHeadersOf(t *testing.T, hs []*corev3.HeaderValueOption) map[string]strin
 	}
 	return out
 }
+
+// kindSettings are standardEnv's enforce.kind.example.com: enforce at the
+// request, a page for no certificate, a redirect for every other reason.
+var kindSettings = &pb.ClientCertSettings{Mode: enforce, VerifyAt: pb.VerifyAt_VERIFY_AT_REQUEST, Refusals: []*pb.Refusal{
+	refusalPage(0, "text/html", "<p>{reason}</p>", "none"),
+	refusalRedirect("https://enroll.example.com/why/{reason}", "*"),
+}}
+
+// checkRefusal is FuzzCheck's invariant of denials: a redirect is a 302
+// to enforce.kind.example.com's URL with a reason word in it, and a 421
+// is never a refusal; nothing of the request reaches a refusal.
+func checkRefusal(t *testing.T, d *authv3.DeniedHttpResponse) {
+	loc := ""
+	for _, h := range d.GetHeaders() {
+		if h.GetHeader().GetKey() == "location" {
+			loc = h.GetHeader().GetValue()
+		}
+	}
+	code := d.GetStatus().GetCode()
+	if (loc != "") != (code == 302) {
+		t.Fatalf("status %d with location %q", code, loc)
+	}
+	if word, ok := strings.CutPrefix(loc, "https://enroll.example.com/why/"); loc != "" && (!ok || strings.Trim(word, "abcdefghijklmnopqrstuvwxyz_") != "") {
+		t.Fatalf("redirect to %q", loc)
+	}
+	if code == 421 && !strings.Contains(d.GetBody(), "(sni_mismatch)") {
+		t.Fatalf("a 421 answered with %q", d.GetBody())
+	}
+	if strings.HasPrefix(d.GetBody(), "<p>") && d.GetBody() != "<p>no_certificate</p>" {
+		t.Fatalf("page %q", d.GetBody())
+	}
+}
