@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/asn1"
+	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mtlsgate/mtlsgate/contract"
+	"github.com/mtlsgate/mtlsgate/issuing"
 	"github.com/mtlsgate/mtlsgate/model"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
@@ -49,33 +53,59 @@ func (p *sitePolicy) setIdentities(ms *model.Site, ids *model.Identities) {
 	if p.ident.mapping.GetSource() == pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_ATTRIBUTE {
 		p.ident.oid, _, _ = store.SubjectOID(store.SubjectOIDPrefix + p.ident.mapping.GetOid()) // validated when stored
 	}
-	if len(ms.PKILess) > 0 {
-		fps := make([]string, 0, len(ms.PKILess))
-		for fp := range ms.PKILess {
-			fps = append(fps, fp)
-		}
-		slices.Sort(fps)
-		p.caKey += "|" + strings.Join(fps, ",")
+	p.caKey += p.ident.key(ms.PKILess, set.GetAdmittedIdentities())
+}
+
+// key describes what the identity policy adds to a site's trust, for the
+// SNI-vs-Host check (caKey): two sites whose admitted self-signed
+// certificates, admission or mapping differ do not trust the same
+// certificates. "" for a site that admits by its CAs alone, unmapped.
+func (ids *identityPolicy) key(pkiless map[string]string, admitted []string) string {
+	if len(pkiless) == 0 && ids.admission == pb.IdentityAdmission_IDENTITY_ADMISSION_CA_ONLY && ids.mapping == nil {
+		return ""
 	}
+	fps := make([]string, 0, len(pkiless))
+	for fp := range pkiless {
+		fps = append(fps, fp)
+	}
+	slices.Sort(fps)
+	m := ids.mapping
+	return fmt.Sprintf("|%s|%d|%q|%d %q %q", strings.Join(fps, ","), ids.admission, admitted, m.GetSource(), m.GetOid(), m.GetTrimPrefix())
 }
 
 // identityOf names the identity of a certificate whose chain verified
 // (issuers as in the verdict): the identity it is bound to, else a pin's,
-// else the one the issuing CA wrote in it, else the site's mapping's. It
-// also says whether that refuses the certificate: a disabled identity (or
-// the missing identity of an issued certificate), or one the site does
-// not admit.
+// else the one the issuing CA wrote in it, else the site's (or the
+// account's) mapping's. Every one of those names is checked, not only the
+// one shown: a certificate linked to a disabled identity in any of these
+// ways is refused, as is an issued certificate whose identity no longer
+// exists; on a site admitting listed identities, the name shown must be
+// one of them.
 func (p *sitePolicy) identityOf(leaf *x509.Certificate, fp string, issuerKeys []pki.IssuerKey) (string, contract.Reason) {
 	ids := &p.ident
-	switch {
-	case ids.ids.Bound[fp] != "":
-		return ids.check(ids.ids.Bound[fp], false)
-	case p.pins[fp] != "":
-		return ids.check(p.pins[fp], false)
-	case len(issuerKeys) > 0 && !ids.ids.Issuing.IsZero() && issuerKeys[0] == ids.ids.Issuing:
-		return ids.check(model.IssuedIdentity(leaf), true)
+	issued := ""
+	isIssued := len(issuerKeys) > 0 && !ids.ids.Issuing.IsZero() && issuerKeys[0] == ids.ids.Issuing
+	if isIssued {
+		issued = issuing.IdentityOf(leaf)
 	}
-	return ids.check(ids.mapped(leaf), false)
+	names := [...]string{ids.ids.Bound[fp], p.pins[fp], issued, ids.mapped(leaf)}
+	for i, n := range names {
+		on, exists := ids.ids.Enabled[n]
+		if exists && !on || i == 2 && isIssued && !exists {
+			return n, contract.ReasonIdentityDisabled
+		}
+	}
+	name := ""
+	for _, n := range names {
+		if n != "" {
+			name = n
+			break
+		}
+	}
+	if ids.admission == pb.IdentityAdmission_IDENTITY_ADMISSION_LISTED && !ids.admitted[name] {
+		return name, contract.ReasonIdentityNotAdmitted
+	}
+	return name, ""
 }
 
 // check refuses name when it is a disabled identity, is no identity but
@@ -92,8 +122,7 @@ func (ids *identityPolicy) check(name string, mustExist bool) (string, contract.
 }
 
 // mapped reads the identity the site's mapping names in c, or "": a value
-// that would not fit a header (over 256 bytes, control characters) names
-// none.
+// over 256 bytes, not UTF-8 or holding control characters names none.
 func (ids *identityPolicy) mapped(c *x509.Certificate) string {
 	var v string
 	switch m := ids.mapping; m.GetSource() {
@@ -102,7 +131,7 @@ func (ids *identityPolicy) mapped(c *x509.Certificate) string {
 	case pb.IdentitySource_IDENTITY_SOURCE_SAN_DNS:
 		v = first(c.DNSNames)
 	case pb.IdentitySource_IDENTITY_SOURCE_SAN_EMAIL:
-		v = first(c.EmailAddresses)
+		v = strings.ToLower(first(c.EmailAddresses)) // as access rules compare emails
 	case pb.IdentitySource_IDENTITY_SOURCE_SAN_URI:
 		if len(c.URIs) > 0 {
 			v = c.URIs[0].String()
@@ -120,8 +149,8 @@ func (ids *identityPolicy) mapped(c *x509.Certificate) string {
 			return ""
 		}
 	}
-	if len(v) > 256 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return ""
+	if len(v) > 256 || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return "" // as the store bounds admitted names
 	}
 	return v
 }

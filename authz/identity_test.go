@@ -51,6 +51,8 @@ func newIdentityEnv(t *testing.T) *identityEnv {
 	e.site("mapped.example.com", &pb.ClientCertSettings{Mode: enforce, IdentityMapping: &pb.IdentityMapping{
 		Source: pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_CN}}, ca)
 	e.site("permissive.example.com", &pb.ClientCertSettings{Mode: permissive, IdentityAdmission: all}, ca)
+	e.site("pinned.example.com", &pb.ClientCertSettings{Mode: enforce, Pins: []*pb.Pin{
+		{Sha256Fingerprint: pki.Fingerprint(p.good.Cert.Raw), Identity: "ops"}}}, ca)
 	e.waitLoaded()
 	return e
 }
@@ -134,11 +136,54 @@ func TestIdentityDisabledAtOnce(t *testing.T) {
 	// Where it was never admitted, it stays merely untrusted.
 	assertResponse(t, e.check(req{ext: "ca-only.example.com", sni: "ca-only.example.com", host: "ca-only.example.com", cert: e.laptop}),
 		want{status: 403, reason: "untrusted"})
+	// A pin naming it otherwise does not save it: every name linked to
+	// the certificate is checked.
+	assertResponse(t, e.check(req{ext: "pinned.example.com", sni: "pinned.example.com", host: "pinned.example.com", cert: e.pki.good}),
+		want{status: 403, reason: "identity_disabled"})
 	set(true)
 	assertResponse(t, e.check(laptop), want{allow: true, verify: "SUCCESS"})
+	resp := e.check(req{ext: "pinned.example.com", sni: "pinned.example.com", host: "pinned.example.com", cert: e.pki.good})
+	assertResponse(t, resp, want{allow: true, verify: "SUCCESS"})
+	if got := setHeaders(t, resp.GetOkResponse())["x-client-cert-identity"]; got != "alice" {
+		t.Errorf("the binding's name comes first: %q", got)
+	}
+	// A certificate bound to an enabled identity whose CN maps to a
+	// disabled one is refused where the mapping applies.
+	bobCN := e.pki.inter.Leaf(t, "bob", testpki.Options{})
+	if _, err := e.st.BindCertificate(ctx, admin, "carol", bobCN.PEM(), ""); err != nil {
+		t.Fatal(err)
+	}
+	e.waitLoaded()
+	assertResponse(t, e.check(req{ext: "mapped.example.com", sni: "mapped.example.com", host: "mapped.example.com", cert: bobCN}),
+		want{status: 403, reason: "identity_disabled"})
+	assertResponse(t, e.check(req{ext: "ca-only.example.com", sni: "ca-only.example.com", host: "ca-only.example.com", cert: bobCN}),
+		want{allow: true, verify: "SUCCESS"})
 	if _, err := e.st.UnbindCertificate(ctx, admin, "alice", pki.Fingerprint(e.laptop.Cert.Raw)); err != nil {
 		t.Fatal(err)
 	}
 	e.waitLoaded()
 	assertResponse(t, e.check(laptop), want{status: 403, reason: "untrusted"})
+}
+
+// TestIdentitySNIMismatch: a connection made for a site is not used for
+// another whose identity policy trusts other certificates (other
+// self-signed anchors, listed admission, a mapping), whichever way; sites
+// alike in both stay reachable over one connection.
+func TestIdentitySNIMismatch(t *testing.T) {
+	e := newIdentityEnv(t)
+	for _, c := range []struct{ sni, host string }{
+		{"ca-only.example.com", "listed.example.com"},
+		{"listed.example.com", "ca-only.example.com"},
+		{"all.example.com", "ca-only.example.com"},
+		{"ca-only.example.com", "mapped.example.com"},
+	} {
+		resp := e.check(req{ext: c.sni, sni: c.sni, host: c.host, cert: e.pki.viaRoot})
+		if d := resp.GetDeniedResponse(); d == nil || d.GetStatus().GetCode() != 421 {
+			t.Errorf("SNI %s, Host %s: %v, want 421", c.sni, c.host, resp.GetStatus())
+		}
+	}
+	e.site("ca-only-2.example.com", &pb.ClientCertSettings{Mode: enforce}, e.cas["ecdsa"])
+	e.waitLoaded()
+	resp := e.check(req{ext: "ca-only.example.com", sni: "ca-only.example.com", host: "ca-only-2.example.com", cert: e.pki.viaRoot})
+	assertResponse(t, resp, want{allow: true, verify: "SUCCESS"})
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -19,6 +20,19 @@ const IdentityURIPrefix = "urn:mtlsgate:identity:"
 // IdentityURI returns the URI SAN naming identity name.
 func IdentityURI(name string) *url.URL {
 	return &url.URL{Scheme: "urn", Opaque: "mtlsgate:identity:" + url.PathEscape(name)}
+}
+
+// IdentityOf returns the identity a certificate names in its
+// IdentityURIPrefix URI SAN (the first such SAN), or "".
+func IdentityOf(c *x509.Certificate) string {
+	for _, u := range c.URIs {
+		if s := u.String(); strings.HasPrefix(s, IdentityURIPrefix) {
+			if name, err := url.PathUnescape(strings.TrimPrefix(s, IdentityURIPrefix)); err == nil {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 // Request is a client certificate to issue.

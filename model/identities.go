@@ -4,7 +4,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -29,7 +28,7 @@ type Identities struct {
 	SelfSigned map[string][]*Cert
 	// Issuing is the issuer identity of the account's issuing CA (zero
 	// when it has none): its certificates name their identity in a URI
-	// SAN (IssuedIdentityPrefix).
+	// SAN (issuing.IdentityOf).
 	Issuing pki.IssuerKey
 	// Mapping is the account's identity mapping (nil: none).
 	Mapping *pb.IdentityMapping
@@ -51,10 +50,6 @@ func (ids *Identities) parsedCert(fp string) *Cert {
 	}
 	return ids.parsed[fp]
 }
-
-// IssuedIdentityPrefix starts the URI SAN by which a certificate of the
-// account's issuing CA names its identity (percent-encoded).
-const IssuedIdentityPrefix = "urn:mtlsgate:identity:"
 
 // compileIdentities compiles st's identities, or returns prev's when
 // none of their records changed.
@@ -132,18 +127,4 @@ func (ids *Identities) Admitted(set *pb.ClientCertSettings) ([]*Cert, map[string
 	}
 	slices.SortFunc(certs, func(a, b *Cert) int { return strings.Compare(a.Fingerprint, b.Fingerprint) })
 	return certs, owner
-}
-
-// IssuedIdentity returns the identity a certificate of the issuing CA
-// names in its URI SAN, or "".
-func IssuedIdentity(c *x509.Certificate) string {
-	for _, u := range c.URIs {
-		if s := u.String(); strings.HasPrefix(s, IssuedIdentityPrefix) {
-			name, err := url.PathUnescape(strings.TrimPrefix(s, IssuedIdentityPrefix))
-			if err == nil {
-				return name
-			}
-		}
-	}
-	return ""
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
@@ -116,17 +118,35 @@ func (s *Store) UpdateIdentity(ctx context.Context, a Actor, in *pb.Identity, ma
 	return st.Identity(in.GetName()), nil
 }
 
-// DeleteIdentity removes an identity and its bindings. Certificates the
-// issuing CA issued to it are refused from then on (identity_disabled);
-// pins naming it keep working as plain pins.
+// DeleteIdentity removes an identity and its bindings; pins naming it
+// keep working as plain pins. It is refused (ErrFailedPrecondition) while
+// the issuing CA has live certificates of it: they name the identity in
+// their SAN, and would pass again under a new identity of the same name.
+// Revoke them first.
 func (s *Store) DeleteIdentity(ctx context.Context, a Actor, name string) error {
 	_, err := s.commit(ctx, func(st *State) ([]Op, error) {
 		if st.Identity(name) == nil {
 			return nil, notFound("identity", name)
 		}
+		if live := liveIssued(st, name, s.now()); len(live) > 0 {
+			return nil, fmt.Errorf("%w: identity %q has live issued certificates (serials %s): revoke them first",
+				ErrFailedPrecondition, name, strings.Join(live, ", "))
+		}
 		return s.auditWith(a, IdentityRef(name), "deleted", []Op{{Key: identityPrefix + name, Delete: true}})
 	})
 	return err
+}
+
+// liveIssued returns the serials of the certificates issued to name that
+// are neither revoked nor expired at now.
+func liveIssued(st *State, name string, now time.Time) []string {
+	var out []string
+	for _, c := range st.IssuedCertificates() {
+		if c.GetIdentity() == name && c.GetRevokedAt() == nil && now.Before(c.GetNotAfter().AsTime()) {
+			out = append(out, c.GetSerial())
+		}
+	}
+	return out
 }
 
 // identityOps returns the write of id with its audit event.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mtlsgate/mtlsgate/issuing"
 	"github.com/mtlsgate/mtlsgate/pki"
 	pb "github.com/mtlsgate/mtlsgate/proto/mtlsgate/v1"
 )
@@ -29,6 +30,11 @@ func (s *Store) BindCertificate(ctx context.Context, a Actor, name string, data 
 	b, err := boundOf(c)
 	if err != nil {
 		return nil, err
+	}
+	if named := issuing.IdentityOf(c); named != "" && named != name {
+		// Its identity is fixed by its SAN; bound elsewhere, it would
+		// pass under another name when its own identity is disabled.
+		return nil, invalid("certificate", "names identity %q in its %s URI SAN: it may be bound to that identity only", named, issuing.IdentityURIPrefix)
 	}
 	b.BoundBy, b.BoundAt = a.TokenID, timestamppb.New(s.now())
 	st, err := s.commit(ctx, func(st *State) ([]Op, error) {

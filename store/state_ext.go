@@ -37,7 +37,7 @@ type extState struct {
 	issued     map[string]*pb.IssuedCertificate
 	webhooks   map[string]*pb.Webhook
 	// tag is replaced by a batch that changes an identity, the account's
-	// settings or the issuing CA (IdentityTag).
+	// settings or the issuing CA's certificate (IdentityTag).
 	tag *byte
 }
 
@@ -48,7 +48,7 @@ type extOwned struct{ identities, issued, webhooks, tagged bool }
 // this version knows are ignored (a newer writer may use them).
 func (b *builder) setExt(kv KV, del bool) error {
 	x, o := &b.st.ext, &b.oext
-	if !o.tagged && (strings.HasPrefix(kv.Key, identityPrefix) || kv.Key == accountKey || kv.Key == issuingCAKey) {
+	if !o.tagged && (strings.HasPrefix(kv.Key, identityPrefix) || kv.Key == accountKey) {
 		x.tag, o.tagged = new(byte), true
 	}
 	switch {
@@ -61,7 +61,16 @@ func (b *builder) setExt(kv KV, del bool) error {
 	case kv.Key == accountKey:
 		return setSingle(b, &x.account, kv, del, func() *pb.AccountSettings { return new(pb.AccountSettings) })
 	case kv.Key == issuingCAKey:
-		return setSingle(b, &x.issuingCA, kv, del, func() *pb.IssuingCA { return new(pb.IssuingCA) })
+		old := x.issuingCA
+		if err := setSingle(b, &x.issuingCA, kv, del, func() *pb.IssuingCA { return new(pb.IssuingCA) }); err != nil {
+			return err
+		}
+		// Its CRL number moves with every revocation: only a new
+		// certificate concerns identities.
+		if !o.tagged && ((old == nil) != (x.issuingCA == nil) || old.GetCertificatePem() != x.issuingCA.GetCertificatePem()) {
+			x.tag, o.tagged = new(byte), true
+		}
+		return nil
 	}
 	return nil
 }
@@ -121,8 +130,8 @@ func (s *State) with(ca *pb.ClientCA) *State {
 }
 
 // IdentityTag changes (as a pointer) whenever identities, the account's
-// settings or the issuing CA change, and only then: consumers compare it
-// to reuse what they built from those records.
+// settings or the issuing CA's certificate change, and only then:
+// consumers compare it to reuse what they built from those records.
 func (s *State) IdentityTag() *byte { return s.ext.tag }
 
 // WithIdentities returns a copy of s whose identities are ids, used as
