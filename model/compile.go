@@ -50,6 +50,9 @@ func Compile(st *store.State, prev *Model) *Model {
 		}
 	}
 	m.Identities = compileIdentities(st, prev.Identities)
+	if m.Identities.Err != nil {
+		m.Errors[store.IssuingCARef] = m.Identities.Err
+	}
 	m.compileSites(st, prev, casChanged)
 	return m
 }
