@@ -30,7 +30,8 @@ func accountShow(*flag.FlagSet) action {
 // accountSet is "account set identity_mapping.KEY=VALUE...": the account's
 // identity mapping, read, changed and written whole (the keys are those
 // of site set's identity_mapping.*; identity_mapping.source=none turns it
-// off).
+// off). Setting the source starts from an empty mapping; setting only the
+// OID or the prefix keeps the rest.
 func accountSet(*flag.FlagSet) action {
 	return func(ctx context.Context, s *session, args []string) error {
 		c, err := s.api()
@@ -42,6 +43,11 @@ func accountSet(*flag.FlagSet) action {
 			return err
 		}
 		scratch := &pb.ClientCertSettings{IdentityMapping: proto.Clone(cur).(*pb.AccountSettings).GetIdentityMapping()}
+		if anyKey(args, "identity_mapping.source") {
+			// A new source starts afresh: an OID or prefix the old
+			// one used would be refused with it (or misread).
+			scratch.IdentityMapping = nil
+		}
 		for _, kv := range args {
 			k, v, _ := strings.Cut(kv, "=")
 			key := findMappingKey(k)
@@ -59,6 +65,16 @@ func accountSet(*flag.FlagSet) action {
 		}
 		return s.printNamed(acc, "account", func(w io.Writer) error { return writeFields(w, accountFields(acc)) })
 	}
+}
+
+// anyKey reports whether one of the KEY=VALUE args sets key.
+func anyKey(args []string, key string) bool {
+	for _, kv := range args {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
 }
 
 // findMappingKey returns the identity_mapping.* setting key named k.

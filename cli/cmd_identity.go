@@ -89,13 +89,25 @@ func identitySetEnabled(on bool) func(*flag.FlagSet) action {
 	}
 }
 
-// identityBind is "identity bind NAME FILE [--password P]".
+// identityBind is "identity bind NAME FILE [--password-file F | --password P]".
 func identityBind(fs *flag.FlagSet) action {
-	password := fs.String("password", "", "the PKCS#12 file's password")
+	password := fs.String("password", "", "the PKCS#12 file's password (visible to other users of the machine: prefer --password-file)")
+	passwordFile := fs.String("password-file", "", "a file holding the PKCS#12 file's password (its first line)")
 	return func(ctx context.Context, s *session, args []string) error {
 		data, err := s.load(args[1])
 		if err != nil {
 			return err
+		}
+		if *passwordFile != "" {
+			if *password != "" {
+				return usagef("give --password or --password-file, not both")
+			}
+			b, err := s.load(*passwordFile)
+			if err != nil {
+				return err
+			}
+			first, _, _ := strings.Cut(string(b), "\n")
+			*password = strings.TrimSuffix(first, "\r")
 		}
 		c, err := s.api()
 		if err != nil {

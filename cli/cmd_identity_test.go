@@ -63,17 +63,29 @@ func TestIdentityCommands(t *testing.T) {
 			}
 		}, "CA-issued CN=alice"},
 		{[]string{"identity", "list"}, nil, "alice  enabled  2"},
-		{[]string{"account", "set", "identity_mapping.source=subject-attribute", "identity_mapping.oid=2.5.4.45"}, func(t *testing.T, r proto.Message) {
+		{[]string{"identity", "bind", "alice", "f.pem", "--password-file", "pw.txt"}, func(t *testing.T, r proto.Message) {
+			if b := r.(*pb.BindCertificateRequest); b.GetPkcs12Password() != "from file" {
+				t.Errorf("sent password %q", b.GetPkcs12Password())
+			}
+		}, "CA-issued CN=alice"},
+		{[]string{"account", "set", "identity_mapping.source=subject-cn"}, func(t *testing.T, r proto.Message) {
 			m := r.(*pb.UpdateAccountSettingsRequest).GetSettings().GetIdentityMapping()
-			// read-modify-write: the trim prefix read is kept
-			if m.GetSource() != pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_ATTRIBUTE || m.GetOid() != "2.5.4.45" || m.GetTrimPrefix() != "spiffe://corp/user/" {
+			// a new source drops the prefix the old one had
+			if m.GetSource() != pb.IdentitySource_IDENTITY_SOURCE_SUBJECT_CN || m.GetTrimPrefix() != "" {
+				t.Errorf("sent %v", m)
+			}
+		}, "Identity mapping"},
+		{[]string{"account", "set", "identity_mapping.oid=2.5.4.45"}, func(t *testing.T, r proto.Message) {
+			m := r.(*pb.UpdateAccountSettingsRequest).GetSettings().GetIdentityMapping()
+			// read-modify-write: the source and trim prefix read are kept
+			if m.GetSource() != pb.IdentitySource_IDENTITY_SOURCE_SAN_URI || m.GetOid() != "2.5.4.45" || m.GetTrimPrefix() != "spiffe://corp/user/" {
 				t.Errorf("sent %v", m)
 			}
 		}, `san-uri after "spiffe://corp/user/"`},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			f := everyMethodAPI(t)
-			code, out, errOut := runFake(f, testEnv{files: map[string]string{"f.pem": "PEM"}}, c.args...)
+			code, out, errOut := runFake(f, testEnv{files: map[string]string{"f.pem": "PEM", "pw.txt": "from file\nignored"}}, c.args...)
 			if code != 0 || !strings.Contains(out, c.out) {
 				t.Fatalf("exit %d, out %q, stderr %q; want %q", code, out, errOut, c.out)
 			}

@@ -70,7 +70,7 @@ var commands = []*command{
 	{"identity show", "NAME", "show an identity, its bound certificates and the sites whose pins name it", 1, 1, identityShow},
 	{"identity enable", "NAME", "enable an identity", 1, 1, identitySetEnabled(true)},
 	{"identity disable", "NAME", "disable an identity: its certificates are refused on every site at once (identity_disabled)", 1, 1, identitySetEnabled(false)},
-	{"identity bind", "NAME FILE [--password P]", "bind a certificate (PEM, DER or PKCS#12; FILE - reads stdin) to an identity", 2, 2, identityBind},
+	{"identity bind", "NAME FILE [--password-file F | --password P]", "bind a certificate (PEM, DER or PKCS#12; FILE - reads stdin) to an identity", 2, 2, identityBind},
 	{"identity unbind", "NAME FINGERPRINT", "unbind a certificate from an identity", 2, 2, identityUnbind},
 	{"identity remove", "NAME", "delete an identity and its bindings", 1, 1, identityRemove},
 	{"account show", "", "show the account's settings (the identity mapping)", 0, 0, accountShow},

@@ -48,8 +48,10 @@ func ValidIdentityName(name string) error {
 
 // checkIdentityComment bounds a comment.
 func checkIdentityComment(c string) error {
-	if len(c) > maxIdentityComment || !utf8.ValidString(c) {
-		return invalid("comment", "must be at most %d bytes of UTF-8", maxIdentityComment)
+	if len(c) > maxIdentityComment || !utf8.ValidString(c) || indexControl(c) >= 0 {
+		// No control characters: a comment is printed in other
+		// operators' terminals and pages.
+		return invalid("comment", "must be at most %d bytes of UTF-8 without control characters", maxIdentityComment)
 	}
 	return nil
 }

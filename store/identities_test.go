@@ -41,6 +41,7 @@ func TestIdentities(t *testing.T) {
 			"slash":       {Name: "a/b"},
 			"long":        {Name: strings.Repeat("a", 129)},
 			"comment":     {Name: "bob", Comment: strings.Repeat("x", 1025)},
+			"escape":      {Name: "bob", Comment: "\x1b[2Jgone"},
 			"certs":       {Name: "bob", Certificates: []*pb.BoundCertificate{{}}},
 		} {
 			if _, err := s.CreateIdentity(ctx, admin, in); err == nil {
