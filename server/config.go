@@ -320,7 +320,7 @@ func (c Config) Validate() error {
 	}
 	l := c.Limits
 	if l.MaxCAs < 0 || l.MaxCAsPerSite < 0 || l.MaxPinsPerIdentity < 0 || l.MaxObjectBytes < 0 || l.MaxCRLBytes < 0 || l.MaxCRLSources < 0 || l.MaxDenyEntries < 0 ||
-		l.MaxIdentities < 0 || l.MaxCertsPerIdentity < 0 || l.MaxWebhooks < 0 {
+		l.MaxIdentities < 0 || l.MaxCertsPerIdentity < 0 || l.MaxWebhooks < 0 || l.MaxSelfSignedCerts < 0 {
 		return errors.New("config: limits: must not be negative")
 	}
 	return nil

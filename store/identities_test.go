@@ -85,6 +85,7 @@ func TestIdentities(t *testing.T) {
 func TestBindCertificate(t *testing.T) {
 	l := store.DefaultLimits()
 	l.MaxCertsPerIdentity = 3
+	l.MaxSelfSignedCerts = 1
 	denyBackends(t, l, func(t *testing.T, s *store.Store, root *testpki.Cert, _ *time.Time) {
 		ctx := t.Context()
 		for _, n := range []string{"alice", "bob"} {
@@ -130,6 +131,7 @@ func TestBindCertificate(t *testing.T) {
 			is   error
 		}{
 			"limit":             {"alice", root.Leaf(t, "fourth", testpki.Options{}).PEM(), "", store.ErrLimit},
+			"self-signed limit": {"bob", testpki.SelfSigned(t, "bob laptop", testpki.Options{}).PEM(), "", store.ErrLimit},
 			"bound elsewhere":   {"bob", self.PEM(), "", store.ErrAlreadyExists},
 			"no such identity":  {"carol", root.Leaf(t, "c", testpki.Options{}).PEM(), "", store.ErrNotFound},
 			"CA":                {"bob", root.PEM(), "", store.ErrInvalid},

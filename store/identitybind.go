@@ -45,6 +45,9 @@ func (s *Store) BindCertificate(ctx context.Context, a Actor, name string, data 
 		if owner := st.BoundTo(b.GetSha256Fingerprint()); owner != "" {
 			return nil, fmt.Errorf("%w: certificate %s is bound to identity %q", ErrAlreadyExists, b.GetSha256Fingerprint(), owner)
 		}
+		if n := st.selfSignedBound(); b.GetSelfSigned() && n >= s.limits.MaxSelfSignedCerts {
+			return nil, fmt.Errorf("%w: the account's identities hold %d self-signed certificates (limits.max_self_signed_certs %d)", ErrLimit, n, s.limits.MaxSelfSignedCerts)
+		}
 		if n := len(old.GetCertificates()); n >= s.limits.MaxCertsPerIdentity {
 			return nil, fmt.Errorf("%w: identity %q has %d certificates bound (limits.max_certs_per_identity %d)", ErrLimit, name, n, s.limits.MaxCertsPerIdentity)
 		}
@@ -129,4 +132,17 @@ func (s *State) BoundTo(fingerprint string) string {
 		}
 	}
 	return ""
+}
+
+// selfSignedBound counts the self-signed certificates bound to identities.
+func (s *State) selfSignedBound() int {
+	n := 0
+	for _, id := range s.ext.identities {
+		for _, b := range id.GetCertificates() {
+			if b.GetSelfSigned() {
+				n++
+			}
+		}
+	}
+	return n
 }

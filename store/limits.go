@@ -26,6 +26,10 @@ type Limits struct {
 	MaxCertsPerIdentity int `yaml:"max_certs_per_identity"`
 	// MaxWebhooks caps the webhooks of the account.
 	MaxWebhooks int `yaml:"max_webhooks"`
+	// MaxSelfSignedCerts caps the self-signed certificates bound to the
+	// account's identities: each is a trust anchor of the sites admitting
+	// it, named in their TLS CertificateRequest, which clients bound.
+	MaxSelfSignedCerts int `yaml:"max_self_signed_certs"`
 }
 
 // DefaultLimits are the limits the edge platforms document.
@@ -41,6 +45,7 @@ func DefaultLimits() Limits {
 		MaxIdentities:       100000,
 		MaxCertsPerIdentity: 5,
 		MaxWebhooks:         50,
+		MaxSelfSignedCerts:  1000,
 	}
 }
 
@@ -76,6 +81,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxWebhooks <= 0 {
 		l.MaxWebhooks = d.MaxWebhooks
+	}
+	if l.MaxSelfSignedCerts <= 0 {
+		l.MaxSelfSignedCerts = d.MaxSelfSignedCerts
 	}
 	return l
 }
