@@ -50,9 +50,11 @@ func TestBrowserEveryPageIsLabelled(t *testing.T) {
 	apiCall(t, r, r.admin, "POST", "/v1/issuing-ca", "application/json", []byte(`{}`), nil)
 	var issued struct{ Certificate struct{ Serial string } }
 	apiCall(t, r, r.admin, "POST", "/v1/issued", "application/json", []byte(`{"identity": "alice"}`), &issued)
+	var hook struct{ Webhook struct{ ID string } }
+	apiCall(t, r, r.admin, "POST", "/v1/webhooks", "application/json", []byte(`{"webhook": {"url": "https://hooks.example.com/"}}`), &hook)
 	ctx := tab(t)
 	signIn(t, ctx, r, r.admin)
-	for _, p := range []string{"/ui/issuing", "/ui/issuing/" + issued.Certificate.Serial + "/revoke", "/ui/identities", "/ui/identities/alice", "/ui/identities/alice/delete",
+	for _, p := range []string{"/ui/webhooks", "/ui/webhooks/" + hook.Webhook.ID + "/delete", "/ui/issuing", "/ui/issuing/" + issued.Certificate.Serial + "/revoke", "/ui/identities", "/ui/identities/alice", "/ui/identities/alice/delete",
 		"/ui/identities/alice/unbind/" + fingerprintOf(self.Cert), "/ui/cas", "/ui/cas/" + id, "/ui/cas/" + id + "/delete", "/ui/crls", "/ui/tokens",
 		"/ui/tokens/" + tok.Token.ID + "/revoke", "/ui/audit", "/ui/sites", "/ui/sites/app.example.com",
 		"/ui/sites/app.example.com/delete", "/ui/expiry", "/ui/deny", "/ui/deny/" + deny.ID + "/remove"} {

@@ -110,6 +110,7 @@ func (c *Console) routes() {
 	c.denyRoutes(m)     // deny.go
 	c.identityRoutes(m) // identities.go
 	c.issuingRoutes(m)  // issuing.go
+	c.webhookRoutes(m)  // webhooks.go
 	c.refusalRoutes(m)  // refusals.go
 	c.mux = m
 }
