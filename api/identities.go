@@ -20,12 +20,34 @@ func (s *Server) CreateIdentity(ctx context.Context, r *pb.CreateIdentityRequest
 	return s.identityView(s.store.Current(), id), nil
 }
 
-// ListIdentities lists the identities, sorted by name.
-func (s *Server) ListIdentities(_ context.Context, _ *pb.ListIdentitiesRequest) (*pb.ListIdentitiesResponse, error) {
+// maxIdentityPage bounds a page of ListIdentities.
+const maxIdentityPage = 1000
+
+// ListIdentities lists the identities by name, a page at a time, their
+// bound certificates without PEM (an account's list would outgrow a
+// message otherwise).
+func (s *Server) ListIdentities(_ context.Context, r *pb.ListIdentitiesRequest) (*pb.ListIdentitiesResponse, error) {
+	limit := int(r.GetLimit())
+	if limit < 0 || limit > maxIdentityPage {
+		return nil, status.Errorf(codes.InvalidArgument, "limit: must be 0 to %d, got %d", maxIdentityPage, limit)
+	}
+	if limit == 0 {
+		limit = maxIdentityPage
+	}
 	st := s.store.Current()
+	pinned := st.PinnedOnAll()
 	out := &pb.ListIdentitiesResponse{}
-	for _, id := range st.Identities() {
-		out.Identities = append(out.Identities, s.identityView(st, id))
+	for _, id := range st.IdentitiesAfter(r.GetAfter(), limit+1) {
+		if len(out.Identities) == limit {
+			out.NextAfter = out.Identities[limit-1].GetName()
+			break
+		}
+		v := proto.Clone(id).(*pb.Identity)
+		for _, b := range v.GetCertificates() {
+			b.CertificatePem = ""
+		}
+		v.PinnedOn = pinned[id.GetName()]
+		out.Identities = append(out.Identities, v)
 	}
 	return out, nil
 }

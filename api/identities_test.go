@@ -63,9 +63,43 @@ func TestIdentitiesOverHTTP(t *testing.T) {
 	if out := do("GET", "/v1/account", "", "", 200); !strings.Contains(out, "IDENTITY_SOURCE_SAN_EMAIL") {
 		t.Errorf("account: %s", out)
 	}
+	// Pages by name, without the certificates' PEM.
+	for _, n := range []string{"bob", "carol", "dave"} {
+		if _, err := c.CreateIdentity(ctx, &pb.CreateIdentityRequest{Identity: &pb.Identity{Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.BindCertificate(ctx, &pb.BindCertificateRequest{Name: "alice", Certificate: laptop.PEM()}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for after := ""; ; {
+		page, err := c.ListIdentities(ctx, &pb.ListIdentitiesRequest{Limit: 3, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range page.GetIdentities() {
+			names = append(names, id.GetName())
+			for _, b := range id.GetCertificates() {
+				if b.GetCertificatePem() != "" || b.GetSha256Fingerprint() == "" {
+					t.Errorf("listed certificate: %v", b)
+				}
+			}
+		}
+		if after = page.GetNextAfter(); after == "" {
+			break
+		}
+	}
+	if strings.Join(names, ",") != "alice,bob,carol,dave" {
+		t.Errorf("pages gave %v", names)
+	}
+	do("GET", "/v1/identities?limit=1001", "", "", 400)
+	if _, err := c.UnbindCertificate(ctx, &pb.UnbindCertificateRequest{Name: "alice", Sha256Fingerprint: fp}); err != nil {
+		t.Fatal(err)
+	}
 	do("DELETE", "/v1/identities/alice", "", "", 200)
 	list, err := c.ListIdentities(ctx, &pb.ListIdentitiesRequest{})
-	if err != nil || len(list.GetIdentities()) != 0 {
+	if err != nil || len(list.GetIdentities()) != 3 {
 		t.Fatalf("list after delete: %v %v", list, err)
 	}
 	audit, err := c.ListAuditEvents(ctx, &pb.ListAuditEventsRequest{Object: "identity/alice"})

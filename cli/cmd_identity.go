@@ -41,18 +41,25 @@ func identityAdd(fs *flag.FlagSet) action {
 	}
 }
 
-// identityList is "identity list".
+// identityList is "identity list": every page of ListIdentities.
 func identityList(*flag.FlagSet) action {
 	return func(ctx context.Context, s *session, _ []string) error {
 		c, err := s.api()
 		if err != nil {
 			return err
 		}
-		resp, err := c.ListIdentities(ctx, &pb.ListIdentitiesRequest{})
-		if err != nil {
-			return err
+		all := &pb.ListIdentitiesResponse{}
+		for after := ""; ; {
+			page, err := c.ListIdentities(ctx, &pb.ListIdentitiesRequest{After: after})
+			if err != nil {
+				return err
+			}
+			all.Identities = append(all.Identities, page.GetIdentities()...)
+			if after = page.GetNextAfter(); after == "" {
+				break
+			}
 		}
-		return s.print(resp, tableOf(resp, identityTable))
+		return s.print(all, tableOf(all, identityTable))
 	}
 }
 

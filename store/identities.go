@@ -171,15 +171,37 @@ func identitySummary(id *pb.Identity) string {
 
 // PinnedOn returns the sites whose pins name the identity, sorted: the
 // sites' view of it (Identity.pinned_on).
-func (s *State) PinnedOn(name string) []string {
-	var out []string
+func (s *State) PinnedOn(name string) []string { return s.PinnedOnAll()[name] }
+
+// PinnedOnAll maps each name pins give to the sites whose pins give it,
+// sorted: PinnedOn of every identity, in one pass over the sites.
+func (s *State) PinnedOnAll() map[string][]string {
+	out := map[string][]string{}
 	for _, site := range s.Sites() {
+		seen := map[string]bool{}
 		for _, p := range site.GetSettings().GetPins() {
-			if p.GetIdentity() == name {
-				out = append(out, site.GetHostname())
-				break
+			if n := p.GetIdentity(); n != "" && !seen[n] {
+				seen[n] = true
+				out[n] = append(out[n], site.GetHostname())
 			}
 		}
+	}
+	return out
+}
+
+// IdentitiesAfter returns at most limit identities whose names sort after
+// after, by name.
+func (s *State) IdentitiesAfter(after string, limit int) []*pb.Identity {
+	names := make([]string, 0, len(s.ext.identities))
+	for n := range s.ext.identities {
+		if n > after {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := make([]*pb.Identity, 0, min(limit, len(names)))
+	for _, n := range names[:min(limit, len(names))] {
+		out = append(out, s.ext.identities[n])
 	}
 	return out
 }

@@ -2193,7 +2193,11 @@ func (x *CreateIdentityRequest) GetIdentity() *Identity {
 }
 
 type ListIdentitiesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many, by name; 0: 1000, at most 1000.
+	Limit int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only names after this one (next_after of the previous page).
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2228,10 +2232,27 @@ func (*ListIdentitiesRequest) Descriptor() ([]byte, []int) {
 	return file_mtlsgate_v1_api_proto_rawDescGZIP(), []int{44}
 }
 
+func (x *ListIdentitiesRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListIdentitiesRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
 type ListIdentitiesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Sorted by name.
-	Identities    []*Identity `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	// Sorted by name. Bound certificates come without certificate_pem
+	// (GetIdentity gives it).
+	Identities []*Identity `protobuf:"bytes,1,rep,name=identities,proto3" json:"identities,omitempty"`
+	// Pass as after for the next page; empty on the last page.
+	NextAfter     string `protobuf:"bytes,2,opt,name=next_after,json=nextAfter,proto3" json:"next_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2271,6 +2292,13 @@ func (x *ListIdentitiesResponse) GetIdentities() []*Identity {
 		return x.Identities
 	}
 	return nil
+}
+
+func (x *ListIdentitiesResponse) GetNextAfter() string {
+	if x != nil {
+		return x.NextAfter
+	}
+	return ""
 }
 
 type GetIdentityRequest struct {
@@ -2859,12 +2887,16 @@ const file_mtlsgate_v1_api_proto_rawDesc = "" +
 	"\x04site\x18\x02 \x01(\tR\x04site\"\x19\n" +
 	"\x17DeleteDenyEntryResponse\"J\n" +
 	"\x15CreateIdentityRequest\x121\n" +
-	"\bidentity\x18\x01 \x01(\v2\x15.mtlsgate.v1.IdentityR\bidentity\"\x17\n" +
-	"\x15ListIdentitiesRequest\"O\n" +
+	"\bidentity\x18\x01 \x01(\v2\x15.mtlsgate.v1.IdentityR\bidentity\"C\n" +
+	"\x15ListIdentitiesRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\"n\n" +
 	"\x16ListIdentitiesResponse\x125\n" +
 	"\n" +
 	"identities\x18\x01 \x03(\v2\x15.mtlsgate.v1.IdentityR\n" +
-	"identities\"(\n" +
+	"identities\x12\x1d\n" +
+	"\n" +
+	"next_after\x18\x02 \x01(\tR\tnextAfter\"(\n" +
 	"\x12GetIdentityRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"k\n" +
 	"\x15UpdateIdentityRequest\x121\n" +
