@@ -20,7 +20,9 @@ import (
 
 // refusalSettingKeys are the "site set" keys of refusals.
 var refusalSettingKeys = []settingKey{
-	{"verify_at", choices[pb.VerifyAt]() + " (enforce mode: where the certificate is verified)", func(s *pb.ClientCertSettings, v string, _ loader) error {
+	// Enforce mode only: where the certificate is verified. (The allowed
+	// text is the bare choices, for shell completion.)
+	{"verify_at", choices[pb.VerifyAt](), func(s *pb.ClientCertSettings, v string, _ loader) error {
 		return setEnum(&s.VerifyAt, v)
 	}},
 }

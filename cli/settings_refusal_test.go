@@ -149,3 +149,10 @@ func init() {
 	invocations["refusal set"] = []string{"a.example.com", "--reason", "none", "--redirect", "https://enroll.example.com/"}
 	invocations["refusal clear"] = []string{"a.example.com", "--reason", "none"}
 }
+
+// TestVerifyAtCompletes: the shell completion offers verify_at's values.
+func TestVerifyAtCompletes(t *testing.T) {
+	if got := strings.Join(fixedValues(refusalSettingKeys[0].allowed), ","); got != "handshake,request" {
+		t.Fatalf("values %q", got)
+	}
+}
