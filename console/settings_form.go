@@ -212,6 +212,7 @@ var settingGroups = []fieldGroup{
 		enumField("revocation.on_ocsp_unknown", "When OCSP answers unknown", "",
 			func(s *pb.ClientCertSettings) *pb.OCSPFailureAction { return &rev(s).OnOcspUnknown }),
 	}},
+	identityGroup, // settings_identity.go
 	{"Certificate source", "", []settingField{
 		enumField("certificate_source", "Certificate source", "peer: the TLS peer; xfcc: the x-forwarded-client-cert element of a trusted proxy",
 			func(s *pb.ClientCertSettings) *pb.CertificateSource { return &s.CertificateSource }),
