@@ -207,7 +207,7 @@ var secrets = sync.OnceValue(func() []string {
 	return out
 })
 
-var sentinels = []error{ErrEmpty, ErrMalformed, ErrPrivateKey, ErrNotCA, ErrKeyMismatch, ErrCRLIssuer, ErrHostname}
+var sentinels = []error{ErrEmpty, ErrMalformed, ErrPrivateKey, ErrNotCA, ErrKeyMismatch, ErrCRLIssuer, ErrHostname, ErrPKCS12Password}
 
 // checkSentinel fails unless err wraps exactly one sentinel.
 func checkSentinel(t testing.TB, err error) {

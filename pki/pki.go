@@ -45,6 +45,8 @@ var (
 	ErrCRLIssuer = errors.New("pki: CRL issuer not found")
 	// ErrHostname: the site hostname is not valid.
 	ErrHostname = errors.New("pki: invalid hostname")
+	// (ErrPKCS12Password, in pkcs12.go: a PKCS#12 file's content does
+	// not decrypt with the password given.)
 )
 
 // errorf returns an error wrapping kind, whose message is kind's text
