@@ -193,15 +193,7 @@ func (c *Cert) Intermediate(t TB, cn string, o Options) *Cert {
 func (c *Cert) Leaf(t TB, cn string, o Options) *Cert {
 	t.Helper()
 	tpl := template(cn, o)
-	tpl.BasicConstraintsValid = true
-	tpl.KeyUsage = x509.KeyUsageDigitalSignature
-	switch {
-	case o.NoEKU:
-	case o.EKU != nil:
-		tpl.ExtKeyUsage = o.EKU
-	default:
-		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
+	clientTemplate(tpl, o)
 	for _, u := range o.URIs {
 		pu, err := url.Parse(u)
 		if err != nil {
@@ -396,6 +388,13 @@ func (c *Cert) CRLWithoutNumber(t TB, thisUpdate, nextUpdate time.Time, serials 
 func SelfSigned(t TB, cn string, o Options) *Cert {
 	t.Helper()
 	tpl := template(cn, o)
+	clientTemplate(tpl, o)
+	return sign(t, tpl, nil, newKey(t, o.Key))
+}
+
+// clientTemplate makes tpl a client certificate's: not a CA, for digital
+// signatures, with the EKU o asks for (default clientAuth).
+func clientTemplate(tpl *x509.Certificate, o Options) {
 	tpl.BasicConstraintsValid = true
 	tpl.KeyUsage = x509.KeyUsageDigitalSignature
 	switch {
@@ -405,5 +404,4 @@ func SelfSigned(t TB, cn string, o Options) *Cert {
 	default:
 		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	return sign(t, tpl, nil, newKey(t, o.Key))
 }
