@@ -196,7 +196,7 @@ func (c *Console) identityBind(w http.ResponseWriter, r *http.Request, s *sessio
 	case c.apiFailed(w, r, err):
 	default:
 		field, msg := refusalField(err, bindFields, "cert")
-		if field == "cert" && strings.Contains(msg, "password incorrect") {
+		if field == "cert" && strings.Contains(strings.ToLower(msg), "password") {
 			field = "password" // a PKCS#12 file the password does not open
 		}
 		if field == "" {
