@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
 
 	"github.com/mtlsgate/mtlsgate/pki"
@@ -28,6 +29,9 @@ func parseBoundCertificate(data []byte, password string, maxBytes int) (*x509.Ce
 		return nil, invalid("certificate", "%w", perr)
 	}
 	certs, err := pki.PKCS12Certificates(data, password)
+	if errors.Is(err, pki.ErrPKCS12Password) {
+		return nil, invalid("pkcs12_password", "%w", err)
+	}
 	if err == nil {
 		var leaf *x509.Certificate
 		if leaf, err = pki.PKCS12Leaf(certs); err == nil {

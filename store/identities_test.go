@@ -137,7 +137,7 @@ func TestBindCertificate(t *testing.T) {
 			"CA":                {"bob", root.PEM(), "", store.ErrInvalid},
 			"self-signed noEKU": {"bob", testpki.SelfSigned(t, "x", testpki.Options{NoEKU: true}).PEM(), "", store.ErrInvalid},
 			"two certificates":  {"bob", testpki.Bundle(issued, phone), "", store.ErrInvalid},
-			"wrong password":    {"bob", p12, "guess", store.ErrInvalid},
+			"wrong password":    {"bob", p12, "guess", pki.ErrPKCS12Password},
 			"garbage":           {"bob", []byte("0\x82hello"), "", store.ErrInvalid},
 			"key":               {"bob", issued.KeyPEM(), "", store.ErrInvalid},
 		} {
