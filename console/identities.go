@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -88,12 +89,28 @@ func (c *Console) identityList(w http.ResponseWriter, r *http.Request, s *sessio
 	c.identityListPage(w, r, s, http.StatusOK, idnListData{}, mappingView{})
 }
 
+// allIdentities reads every page of ListIdentities (a page holds at most
+// 1000).
+func allIdentities(ctx context.Context, api pb.CertificateManagerServiceClient) (*pb.ListIdentitiesResponse, error) {
+	all := &pb.ListIdentitiesResponse{}
+	for after := ""; ; {
+		page, err := api.ListIdentities(ctx, &pb.ListIdentitiesRequest{After: after})
+		if err != nil {
+			return all, err
+		}
+		all.Identities = append(all.Identities, page.GetIdentities()...)
+		if after = page.GetNextAfter(); after == "" {
+			return all, nil
+		}
+	}
+}
+
 // identityListPage renders the list with the create form's state d and
 // the mapping form's state m ("" Source: the stored mapping).
 func (c *Console) identityListPage(w http.ResponseWriter, r *http.Request, s *session, code int, d idnListData, m mappingView) {
 	ctx, cancel := withToken(r, s.Token)
 	defer cancel()
-	resp, err := c.api.ListIdentities(ctx, &pb.ListIdentitiesRequest{})
+	resp, err := allIdentities(ctx, c.api)
 	if c.apiFailed(w, r, err) {
 		return
 	}

@@ -199,7 +199,7 @@ func (c *Console) issuedRows(r *http.Request, s *session, mayWrite bool) ([]issu
 func (c *Console) identityOptions(r *http.Request, s *session, chosen string) []option {
 	ctx, cancel := withToken(r, s.Token)
 	defer cancel()
-	resp, err := c.api.ListIdentities(ctx, &pb.ListIdentitiesRequest{})
+	resp, err := allIdentities(ctx, c.api)
 	if err != nil {
 		return nil
 	}
